@@ -1,0 +1,50 @@
+/**
+ * Shared vocabulary of every commit-signature method (ssh, gitsign, gpg).
+ *
+ * A method verifier is a pure function of (signed payload, signature, trust material, time) that never throws for
+ * bad input: garbage signatures become a rejection with a string code, so a worker can never crash on a commit.
+ */
+
+export type SignatureMethod = 'ssh' | 'gitsign' | 'gpg';
+
+/** Who signed, as far as the method can tell. Fields a method cannot know stay undefined. */
+export interface Signer {
+  /** ssh: the matched principal; gitsign: certificate SAN; gpg: primary user id. */
+  identity: string;
+  /** gitsign: OIDC issuer of the certificate. */
+  issuer?: string;
+  /** ssh: SHA256:... fingerprint; gpg: full v4/v6 fingerprint (lower-case hex). */
+  keyFingerprint?: string;
+  /** gitsign: transparency-log index of the entry that bound the signature. */
+  logIndex?: string;
+  /** When the signature was made, as the method proves it (gitsign: log integrated time). */
+  signedAt?: string;
+}
+
+export interface MethodAccept {
+  ok: true;
+  method: SignatureMethod;
+  signer: Signer;
+  /** Human-readable facts that were checked, for the audit trail. */
+  evidence: string[];
+}
+
+export interface MethodReject {
+  ok: false;
+  method: SignatureMethod | 'none';
+  /** Stable machine-readable code, e.g. SSH_SIGNATURE_INVALID, SSH_SIGNER_NOT_ALLOWED, UNSIGNED. */
+  code: string;
+  /** One line, names what is wrong. */
+  reason: string;
+}
+
+export type MethodResult = MethodAccept | MethodReject;
+
+export class CommitVerifyError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'CommitVerifyError';
+    this.code = code;
+  }
+}
