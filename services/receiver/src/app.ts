@@ -1,0 +1,194 @@
+/**
+ * The receiver's HTTP app, without a listening socket: `main.ts` listens, tests use `inject()`.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '@gitops-gate/telemetry';
+import { interpretEvent } from './github-events.js';
+import type { Intake } from './intake.js';
+
+/** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
+export const MAX_BODY_BYTES = 25 * 1024 * 1024;
+
+export interface ReceiverDeps {
+  secrets: string[];
+  intake: Intake;
+  logger: Logger;
+  registry: Registry;
+  maxQueueDepth: number;
+  now?: () => Date;
+}
+
+const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
+const EVENT_NAME = /^[a-z_]{1,64}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * HMAC over the raw bytes, compared in constant time against every configured secret (rotation). Done on the Buffer
+ * rather than with @octokit/webhooks-methods' string API: GitHub signs bytes, and a string round-trip would alter
+ * bodies that are not valid UTF-8.
+ */
+export function signatureMatches(secrets: string[], body: Buffer, header: string): boolean {
+  if (!header.startsWith('sha256=')) return false;
+  const given = Buffer.from(header.slice(7), 'hex');
+  if (given.length !== 32) return false;
+  let ok = false;
+  for (const secret of secrets) {
+    const expected = createHmac('sha256', secret).update(body).digest();
+    // No early exit: the time taken does not reveal which secret matched.
+    if (timingSafeEqual(expected, given)) ok = true;
+  }
+  return ok;
+}
+
+export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
+  const { logger, intake } = deps;
+  const now = deps.now ?? (() => new Date());
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Per-request access logs would double the CPU per delivery; decisions are logged explicitly below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_BODY_BYTES,
+    // GitHub gives up after 10 s; answer or fail well before that.
+    requestTimeout: 9_000,
+    return503OnClosing: true,
+  });
+
+  const deliveries = new Counter({
+    name: 'gitops_gate_deliveries_total',
+    help: 'Webhook deliveries by event and outcome',
+    labelNames: ['event', 'outcome'] as const,
+    registers: [deps.registry],
+  });
+  const enqueueSeconds = new Histogram({
+    name: 'gitops_gate_enqueue_seconds',
+    help: 'Time to durably enqueue a verify job',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: [deps.registry],
+  });
+
+  // Only JSON and GitHub's form encoding; Fastify answers 415 for anything else. Bodies stay raw Buffers because
+  // the signature is over the exact bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded'], { parseAs: 'buffer' }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err, code: err.code }, 'request failed');
+    const messages: Record<string, string> = {
+      FST_ERR_CTP_BODY_TOO_LARGE: `body exceeds GitHub's ${MAX_BODY_BYTES} byte limit`,
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: 'content type must be application/json or application/x-www-form-urlencoded',
+    };
+    void reply.code(status).send({ error: (err.code && messages[err.code]) ?? err.message, code: err.code ?? 'ERROR' });
+  });
+
+  const reject = (event: string, outcome: string) => deliveries.inc({ event, outcome });
+
+  app.post('/webhooks/github', async (req, reply) => {
+    const eventHeader = req.headers['x-github-event'];
+    const deliveryHeader = req.headers['x-github-delivery'];
+    const event = typeof eventHeader === 'string' ? eventHeader : '';
+    if (!EVENT_NAME.test(event)) {
+      reject('unknown', 'bad_request');
+      return reply.code(400).send({ error: 'missing or malformed X-GitHub-Event header', code: 'MISSING_EVENT' });
+    }
+    const deliveryId = typeof deliveryHeader === 'string' ? deliveryHeader : '';
+    if (!DELIVERY_ID.test(deliveryId)) {
+      reject(event, 'bad_request');
+      return reply.code(400).send({ error: 'missing or malformed X-GitHub-Delivery header', code: 'MISSING_DELIVERY' });
+    }
+    const sigHeader = req.headers['x-hub-signature-256'];
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (typeof sigHeader !== 'string' || !signatureMatches(deps.secrets, raw, sigHeader)) {
+      reject(event, 'bad_signature');
+      req.log.warn({ deliveryId, event }, 'delivery signature rejected');
+      return reply.code(401).send({
+        error: typeof sigHeader === 'string' ? 'X-Hub-Signature-256 does not match any configured secret' : 'missing X-Hub-Signature-256 header',
+        code: 'BAD_SIGNATURE',
+      });
+    }
+
+    let payload: unknown;
+    try {
+      let text = utf8.decode(raw);
+      if ((req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+        const form = new URLSearchParams(text).get('payload');
+        if (form === null) throw new Error('form body has no payload= field');
+        text = form;
+      }
+      payload = JSON.parse(text);
+    } catch (err) {
+      reject(event, 'bad_payload');
+      const what = err instanceof TypeError ? 'body is not valid UTF-8' : `body is not valid JSON: ${(err as Error).message}`;
+      return reply.code(400).send({ error: what, code: 'BAD_PAYLOAD' });
+    }
+
+    const outcome = interpretEvent(event, deliveryId, payload, now());
+    switch (outcome.kind) {
+      case 'ping':
+        reject(event, 'ping');
+        return reply.code(200).send({ ok: true });
+      case 'invalid':
+        reject(event, 'bad_payload');
+        return reply.code(400).send({ error: outcome.message, code: 'BAD_PAYLOAD' });
+      case 'ignore':
+        reject(event, 'ignored');
+        req.log.info({ deliveryId, event, reason: outcome.reason }, 'delivery ignored');
+        return reply.code(202).send({ queued: false, reason: outcome.reason });
+      case 'enqueue': {
+        let depth: number;
+        try {
+          depth = await intake.waiting();
+        } catch (err) {
+          reject(event, 'unavailable');
+          req.log.error({ deliveryId, err: (err as Error).message }, 'queue unavailable');
+          return reply.code(503).header('retry-after', '10').send({ error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' });
+        }
+        if (depth >= deps.maxQueueDepth) {
+          reject(event, 'overloaded');
+          req.log.warn({ deliveryId, depth }, 'queue over limit');
+          return reply.code(503).header('retry-after', '30').send({ error: `queue depth ${depth} over limit`, code: 'QUEUE_FULL' });
+        }
+        const end = enqueueSeconds.startTimer();
+        let added: 'queued' | 'duplicate';
+        try {
+          added = await intake.add(outcome.job);
+        } catch (err) {
+          reject(event, 'unavailable');
+          req.log.error({ deliveryId, err: (err as Error).message }, 'queue unavailable');
+          return reply.code(503).header('retry-after', '10').send({ error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' });
+        } finally {
+          end();
+        }
+        deliveries.inc({ event, outcome: added });
+        if (added === 'duplicate') {
+          req.log.info({ deliveryId, event }, 'delivery already received');
+          return reply.code(202).send({ queued: false, duplicate: true });
+        }
+        req.log.info(
+          { deliveryId, event, kind: outcome.job.kind, repo: outcome.job.repoFullName, ...(outcome.job.kind === 'commit' ? { branch: outcome.job.branch, sha: outcome.job.sha } : { image: outcome.job.image, digest: outcome.job.digest }) },
+          'delivery queued',
+        );
+        return reply.code(202).send({ queued: true });
+      }
+    }
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await intake.ping();
+      return { ok: true };
+    } catch (err) {
+      return reply.code(503).send({ ok: false, error: `redis: ${(err as Error).message}` });
+    }
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await deps.registry.metrics();
+    return reply.header('content-type', deps.registry.contentType).send(text);
+  });
+  return app;
+}

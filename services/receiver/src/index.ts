@@ -1,0 +1,3 @@
+export * from './app.js';
+export * from './intake.js';
+export * from './github-events.js';

@@ -1,0 +1,126 @@
+/**
+ * The one place that reads the environment. Every service calls `loadConfig(process.env)` once at start-up and passes
+ * the typed result down; nothing else looks at `process.env`. A bad value stops start-up with a message naming the
+ * variable, instead of surfacing later as a confusing runtime error.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0));
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+const envSchema = z.object({
+  // --- common -------------------------------------------------------------------------------------------------
+  /** pino level: fatal, error, warn, info, debug, trace, silent. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Redis for queues, dedupe, locks and the audit trail. Production: `maxmemory-policy noeviction` and AOF on. */
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Prefix of every BullMQ key, so several installations can share one Redis. */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('gitops-gate'),
+  /** OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318). Unset = tracing off, at zero cost. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+
+  // --- receiver -----------------------------------------------------------------------------------------------
+  /** Interface the receiver binds. */
+  RECEIVER_HOST: z.string().default('0.0.0.0'),
+  /** Port of POST /webhooks/github, /healthz, /readyz, /metrics. */
+  RECEIVER_PORT: port.default(8080),
+  /** Webhook secrets, comma-separated. Several at once = rotation without dropped deliveries (any one may match). */
+  WEBHOOK_SECRETS: csv.default([]),
+  /** File with one webhook secret per line (Kubernetes Secret mount); merged with WEBHOOK_SECRETS. */
+  WEBHOOK_SECRETS_FILE: z.string().optional(),
+  /** Above this many waiting verify jobs the receiver answers 503 + Retry-After (GitHub redelivers later). */
+  MAX_QUEUE_DEPTH: positiveInt.default(10_000),
+  /** How long a delivery id is remembered for de-duplication of GitHub redeliveries. */
+  DELIVERY_RETENTION_SECONDS: positiveInt.default(7 * 24 * 3600),
+
+  // --- verifier -----------------------------------------------------------------------------------------------
+  /** Jobs one verifier process works on at once (verification is CPU-bound: about the number of cores). */
+  VERIFIER_CONCURRENCY: positiveInt.default(2),
+  /** Port of the verifier's /healthz and /metrics. */
+  VERIFIER_HTTP_PORT: port.default(9090),
+  /** Where bare mirrors of watched repositories are cached (verifier and gate each keep their own). */
+  GIT_CACHE_DIR: z.string().default('/var/cache/gitops-gate/git'),
+  /**
+   * URL rewrites like git's `url.<base>.insteadOf`, as JSON `{"<prefix in webhooks>": "<prefix to fetch from>"}`,
+   * e.g. `{"https://github.com/": "file:///srv/mirrors/"}` for air-gapped mirrors and tests.
+   */
+  GIT_URL_REWRITES: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return z.record(z.string(), z.string()).parse(JSON.parse(s));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of string prefixes to string prefixes' });
+        return z.NEVER;
+      }
+    }),
+  /** Token for fetching private repositories over https (sent as HTTP basic auth, never logged). */
+  GIT_HTTP_TOKEN: z.string().optional(),
+  /** git's allowed_signers file: who may sign commits with SSH keys. */
+  ALLOWED_SIGNERS_FILE: z.string().optional(),
+  /** Signer policy file (YAML or JSON, the GatePolicy format); optional while ALLOWED_SIGNERS_FILE covers SSH. */
+  POLICY_FILE: z.string().optional(),
+
+  // --- gate ---------------------------------------------------------------------------------------------------
+  /** Kubeconfig path; unset = in-cluster service account. */
+  KUBECONFIG: z.string().optional(),
+  /** Namespaces whose Applications the gate may pin, comma-separated; empty = all namespaces. */
+  GATE_NAMESPACES: csv.default([]),
+  /** Verdicts the gate applies at once (different Applications; one Application is always serialised). */
+  GATE_CONCURRENCY: positiveInt.default(4),
+  /** Port of the gate's /healthz, /metrics and audit endpoints. */
+  GATE_HTTP_PORT: port.default(8081),
+});
+
+export type Config = Omit<z.infer<typeof envSchema>, 'WEBHOOK_SECRETS' | 'WEBHOOK_SECRETS_FILE'> & {
+  /** Secrets from WEBHOOK_SECRETS and WEBHOOK_SECRETS_FILE, in that order. */
+  webhookSecrets: string[];
+};
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses and validates the environment; throws ConfigError listing every bad variable by name. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings mean "unset" for every variable, as in most container platforms' env handling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const { WEBHOOK_SECRETS, WEBHOOK_SECRETS_FILE, ...rest } = parsed.data;
+  const secrets = [...WEBHOOK_SECRETS];
+  if (WEBHOOK_SECRETS_FILE) {
+    let text: string;
+    try {
+      text = readFileSync(WEBHOOK_SECRETS_FILE, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`WEBHOOK_SECRETS_FILE: cannot read ${WEBHOOK_SECRETS_FILE}: ${(err as Error).message}`);
+    }
+    secrets.push(...text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0));
+  }
+  return { ...rest, webhookSecrets: secrets };
+}
+
+/** Fails start-up of the receiver when it could not check any signature. */
+export function requireWebhookSecrets(config: Config): string[] {
+  if (config.webhookSecrets.length === 0) {
+    throw new ConfigError('WEBHOOK_SECRETS or WEBHOOK_SECRETS_FILE: at least one webhook secret is required');
+  }
+  return config.webhookSecrets;
+}
+
+/** The variables and their documentation, for the README table and `--help`. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);

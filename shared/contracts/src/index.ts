@@ -1,0 +1,128 @@
+/**
+ * Job contracts between the services. Every payload carries a `v` version so a rolling upgrade can tell an old
+ * producer's job from a new one; consumers parse with these schemas and fail a malformed job permanently (it can
+ * never become valid by retrying).
+ */
+import { z } from 'zod';
+
+export const QUEUE_VERIFY = 'verify';
+export const QUEUE_GATE = 'gate';
+
+const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'must be a full lower-case hex commit SHA');
+const deliveryId = z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'must be a GitHub delivery id');
+
+/** Trace context carried through the queue (W3C traceparent/tracestate), so one delivery is one trace. */
+export const traceCarrier = z.record(z.string(), z.string()).optional();
+
+export const verifyCommitJob = z.object({
+  v: z.literal(1),
+  kind: z.literal('commit'),
+  deliveryId,
+  /** Canonical repository URL (see normalizeRepoUrl). */
+  repoUrl: z.string().min(1),
+  /** Clone URL as GitHub sent it (what the verifier fetches, after URL rewrites). */
+  cloneUrl: z.string().min(1),
+  repoFullName: z.string().min(1),
+  branch: z.string().min(1),
+  sha,
+  /** The branch head before the push; all zeros for a new branch. */
+  before: z.string().optional(),
+  forced: z.boolean().default(false),
+  receivedAt: z.string(),
+  trace: traceCarrier,
+});
+export type VerifyCommitJob = z.infer<typeof verifyCommitJob>;
+
+export const verifyImageJob = z.object({
+  v: z.literal(1),
+  kind: z.literal('image'),
+  deliveryId,
+  repoUrl: z.string().min(1),
+  repoFullName: z.string().min(1),
+  /** e.g. ghcr.io/org/app */
+  image: z.string().min(1),
+  /** sha256:<hex> of the published manifest. */
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  tags: z.array(z.string()).default([]),
+  receivedAt: z.string(),
+  trace: traceCarrier,
+});
+export type VerifyImageJob = z.infer<typeof verifyImageJob>;
+
+export const verifyJob = z.discriminatedUnion('kind', [verifyCommitJob, verifyImageJob]);
+export type VerifyJob = z.infer<typeof verifyJob>;
+
+export const signerSchema = z.object({
+  identity: z.string(),
+  issuer: z.string().optional(),
+  keyFingerprint: z.string().optional(),
+  logIndex: z.string().optional(),
+  signedAt: z.string().optional(),
+});
+
+/** What the verifier concluded about one commit; the gate acts only on `outcome: 'verified'`. */
+export const commitVerdictJob = z.object({
+  v: z.literal(1),
+  kind: z.literal('commit-verdict'),
+  deliveryId,
+  repoUrl: z.string().min(1),
+  cloneUrl: z.string().min(1),
+  repoFullName: z.string().min(1),
+  branch: z.string().min(1),
+  sha,
+  outcome: z.enum(['verified', 'rejected']),
+  method: z.enum(['ssh', 'gitsign', 'gpg', 'none']),
+  signer: signerSchema.optional(),
+  /** Stable code of the rejection (or of the matched rule on accept). */
+  code: z.string(),
+  reasons: z.array(z.string()),
+  /** Name of the policy rule that matched, or why none did. */
+  rule: z.string().optional(),
+  verifiedAt: z.string(),
+  trace: traceCarrier,
+});
+export type CommitVerdictJob = z.infer<typeof commitVerdictJob>;
+
+/** BullMQ custom job ids may not contain ':'; GitHub delivery ids are UUIDs. */
+export function verifyJobId(deliveryId: string): string {
+  return `gh-${deliveryId}`;
+}
+
+export function verdictJobId(deliveryId: string, sha: string): string {
+  return `verdict-${deliveryId}-${sha}`;
+}
+
+/**
+ * One spelling per repository, so a webhook's `https://github.com/Org/Repo` matches an Application's
+ * `git@github.com:org/repo.git`, `ssh://git@github.com/org/repo`, or `https://github.com/org/repo/`.
+ * Host and path compare case-insensitively (GitHub's are case-insensitive); other hosts keep path case.
+ */
+export function normalizeRepoUrl(url: string): string {
+  let s = url.trim();
+  const scp = /^([A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):(?!\/\/)(.+)$/.exec(s);
+  let host: string;
+  let path: string;
+  if (scp && !/^[a-z]+:\/\//i.test(s)) {
+    host = scp[2] ?? '';
+    path = scp[3] ?? '';
+  } else {
+    try {
+      const u = new URL(s);
+      if (u.protocol === 'file:') return `file://${u.pathname.replace(/\/+$/, '').replace(/\.git$/, '')}`;
+      host = u.hostname;
+      // Default ports are dropped by URL; keep explicit non-default ones (self-hosted servers).
+      if (u.port) host = `${host}:${u.port}`;
+      path = u.pathname;
+    } catch {
+      return s.replace(/\/+$/, '').replace(/\.git$/, '');
+    }
+  }
+  host = host.toLowerCase();
+  path = path.replace(/^\/+/, '').replace(/\/+$/, '').replace(/\.git$/, '');
+  if (host === 'github.com' || host === 'www.github.com') {
+    host = 'github.com';
+    path = path.toLowerCase();
+  }
+  s = `https://${host}/${path}`;
+  return s;
+}

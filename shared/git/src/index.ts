@@ -1,0 +1,214 @@
+/**
+ * Git access through the real `git` binary: a cache of bare mirrors, fetched by SHA, with URL rewrites like git's
+ * `insteadOf` (air-gapped mirrors, tests) and token credentials that never appear in argv, URLs on disk, or logs.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export class GitError extends Error {
+  readonly code: string;
+  /** Transient errors (network, lock contention) are worth a retry; permanent ones (unknown object) are not. */
+  readonly transient: boolean;
+  constructor(code: string, message: string, transient: boolean) {
+    super(message);
+    this.name = 'GitError';
+    this.code = code;
+    this.transient = transient;
+  }
+}
+
+export interface GitMirrorOptions {
+  cacheDir: string;
+  /** `{ "<prefix as seen in webhooks>": "<prefix to fetch from>" }`, longest prefix wins (as with insteadOf). */
+  urlRewrites?: Record<string, string>;
+  /** Token for https remotes, sent as HTTP basic auth through an environment-provided header. */
+  httpToken?: string;
+  /** Per git command timeout. */
+  timeoutMs?: number;
+}
+
+export interface GitMirror {
+  /** Applies URL rewrites; exposed for tests and logs. */
+  resolveUrl(url: string): string;
+  /** Makes sure `sha` is present in the mirror of `url` and returns the mirror path. */
+  ensureCommit(url: string, sha: string): Promise<string>;
+  /** Raw `git cat-file commit <sha>` bytes. */
+  readCommit(url: string, sha: string): Promise<Buffer>;
+  /** True when `ancestor` is an ancestor of (or equal to) `descendant`; both are fetched first. */
+  isAncestor(url: string, ancestor: string, descendant: string): Promise<boolean>;
+  /** `git ls-remote --heads`: branch name → sha. */
+  listHeads(url: string): Promise<Map<string, string>>;
+}
+
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+export function rewriteUrl(url: string, rewrites: Record<string, string>): string {
+  let best = '';
+  for (const prefix of Object.keys(rewrites)) {
+    if (url.startsWith(prefix) && prefix.length > best.length) best = prefix;
+  }
+  return best ? `${rewrites[best]}${url.slice(best.length)}` : url;
+}
+
+export function createGitMirror(options: GitMirrorOptions): GitMirror {
+  const rewrites = options.urlRewrites ?? {};
+  const timeout = options.timeoutMs ?? 120_000;
+  // Serialise operations per mirror: concurrent fetches into one bare repo fight over ref locks.
+  const queues = new Map<string, Promise<unknown>>();
+
+  function serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = queues.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    queues.set(key, tail);
+    void tail.then(() => {
+      if (queues.get(key) === tail) queues.delete(key);
+    });
+    return next;
+  }
+
+  function env(): NodeJS.ProcessEnv {
+    const e: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_CONFIG_NOSYSTEM: '1',
+      LC_ALL: 'C',
+    };
+    if (options.httpToken) {
+      // Passed through GIT_CONFIG_* env, not argv, so `ps` and error messages never show it.
+      const basic = Buffer.from(`x-access-token:${options.httpToken}`).toString('base64');
+      e.GIT_CONFIG_COUNT = '1';
+      e.GIT_CONFIG_KEY_0 = 'http.extraHeader';
+      e.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${basic}`;
+    }
+    return e;
+  }
+
+  function git(args: string[], cwd?: string, encoding: 'buffer' | 'utf8' = 'utf8'): Promise<{ stdout: Buffer | string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        'git',
+        args,
+        { cwd, env: env(), timeout, maxBuffer: 64 * 1024 * 1024, encoding: encoding === 'buffer' ? 'buffer' : 'utf8' },
+        (err, stdout, stderr) => {
+          const errText = Buffer.isBuffer(stderr) ? stderr.toString('utf8') : String(stderr ?? '');
+          if (err) {
+            const e = err as NodeJS.ErrnoException & { code?: unknown; killed?: boolean };
+            reject(Object.assign(new Error(errText.trim() || e.message), { exitCode: e.code, killed: e.killed, stderr: errText }));
+            return;
+          }
+          resolve({ stdout: stdout as Buffer | string, stderr: errText });
+        },
+      );
+    });
+  }
+
+  function mirrorPath(url: string): string {
+    const h = createHash('sha256').update(url).digest('hex').slice(0, 24);
+    return join(options.cacheDir, `${h}.git`);
+  }
+
+  async function ensureMirror(fetchUrl: string): Promise<string> {
+    const dir = mirrorPath(fetchUrl);
+    try {
+      await stat(join(dir, 'HEAD'));
+      return dir;
+    } catch {
+      // not there yet
+    }
+    await mkdir(options.cacheDir, { recursive: true });
+    await rm(dir, { recursive: true, force: true });
+    await git(['init', '--bare', '--quiet', dir]);
+    await git(['config', 'remote.origin.url', fetchUrl], dir);
+    // Mirrors only serve verification: no gc surprises mid-fetch, never prompt, keep fetched objects.
+    await git(['config', 'gc.auto', '0'], dir);
+    return dir;
+  }
+
+  async function hasCommit(dir: string, sha: string): Promise<boolean> {
+    try {
+      const { stdout } = await git(['cat-file', '-t', sha], dir);
+      return String(stdout).trim() === 'commit';
+    } catch {
+      return false;
+    }
+  }
+
+  function classify(err: unknown, url: string, sha: string): GitError {
+    const msg = err instanceof Error ? err.message : String(err);
+    const redacted = msg.replace(/(https?:\/\/)[^@/\s]+@/g, '$1***@');
+    if (/not our ref|no such remote ref|couldn't find remote ref|unadvertised object/i.test(msg)) {
+      return new GitError('GIT_COMMIT_NOT_FOUND', `commit ${sha} not found in ${url}: ${redacted}`, false);
+    }
+    if (/Repository not found|does not appear to be a git repository|not found/i.test(msg)) {
+      // A missing repository may be a permissions glitch or a mirror still syncing: retry a few times.
+      return new GitError('GIT_REPOSITORY_UNAVAILABLE', `cannot fetch ${url}: ${redacted}`, true);
+    }
+    return new GitError('GIT_FETCH_FAILED', `fetching ${sha} from ${url} failed: ${redacted}`, true);
+  }
+
+  async function fetchSha(dir: string, sha: string, url: string): Promise<void> {
+    try {
+      // Fetch by SHA (uploadpack.allowReachableSHA1InWant / protocol v2 on GitHub); fall back to all heads for
+      // servers that refuse it, which also covers file:// remotes with default settings.
+      await git(['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', 'origin', sha], dir);
+    } catch (first) {
+      try {
+        await git(['fetch', '--quiet', '--no-tags', 'origin', '+refs/heads/*:refs/heads/*'], dir);
+      } catch (second) {
+        throw classify(second, url, sha);
+      }
+      if (!(await hasCommit(dir, sha))) throw classify(first, url, sha);
+    }
+  }
+
+  const mirror: GitMirror = {
+    resolveUrl: (url) => rewriteUrl(url, rewrites),
+    async ensureCommit(url, sha) {
+      if (!SHA.test(sha)) throw new GitError('GIT_BAD_SHA', `not a full commit sha: ${JSON.stringify(sha)}`, false);
+      const fetchUrl = rewriteUrl(url, rewrites);
+      return serial(fetchUrl, async () => {
+        const dir = await ensureMirror(fetchUrl);
+        if (await hasCommit(dir, sha)) return dir;
+        await fetchSha(dir, sha, url);
+        if (!(await hasCommit(dir, sha))) throw new GitError('GIT_COMMIT_NOT_FOUND', `commit ${sha} not found in ${url}`, false);
+        return dir;
+      });
+    },
+    async readCommit(url, sha) {
+      const dir = await mirror.ensureCommit(url, sha);
+      const { stdout } = await git(['cat-file', 'commit', sha], dir, 'buffer');
+      return stdout as Buffer;
+    },
+    async isAncestor(url, ancestor, descendant) {
+      await mirror.ensureCommit(url, ancestor);
+      const dir = await mirror.ensureCommit(url, descendant);
+      try {
+        await git(['merge-base', '--is-ancestor', ancestor, descendant], dir);
+        return true;
+      } catch (err) {
+        if ((err as { exitCode?: unknown }).exitCode === 1) return false;
+        throw new GitError('GIT_ANCESTRY_FAILED', `merge-base failed: ${(err as Error).message}`, true);
+      }
+    },
+    async listHeads(url) {
+      const fetchUrl = rewriteUrl(url, rewrites);
+      let out: string;
+      try {
+        out = String((await git(['ls-remote', '--heads', fetchUrl])).stdout);
+      } catch (err) {
+        throw classify(err, url, 'HEAD');
+      }
+      const heads = new Map<string, string>();
+      for (const line of out.split('\n')) {
+        const [sha, ref] = line.split('\t');
+        if (sha && ref?.startsWith('refs/heads/')) heads.set(ref.slice('refs/heads/'.length), sha);
+      }
+      return heads;
+    },
+  };
+  return mirror;
+}

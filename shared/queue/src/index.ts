@@ -1,0 +1,65 @@
+/**
+ * BullMQ glue shared by the services: one way to connect, one set of retry/retention defaults per queue.
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
+
+export type ConnectionRole = 'producer' | 'worker';
+
+/**
+ * Producers fail fast when Redis is gone (the receiver must answer 503 at once, not hang until GitHub times out);
+ * workers wait and reconnect forever, as BullMQ requires (`maxRetriesPerRequest: null`).
+ */
+export function createRedisConnection(url: string, role: ConnectionRole, extra: RedisOptions = {}): Redis {
+  const base: RedisOptions =
+    role === 'producer'
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: (n) => Math.min(n * 200, 2_000) }
+      : { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 200, 5_000) };
+  const client = new Redis(url, { ...base, ...extra });
+  // Errors surface through the commands that fail; an unhandled 'error' event would crash the process.
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** Retries for transient failures (git fetch, Kubernetes 5xx); a verdict is never a failure, so never retried. */
+export const verifyJobOptions = (retentionSeconds: number): JobsOptions => ({
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 1_000 },
+  // Completed jobs are kept an hour for inspection; de-duplication lives in the dedupe key, not in the job.
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: retentionSeconds },
+});
+
+export const gateJobOptions: JobsOptions = {
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 500 },
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+type ErrorSink = (err: Error) => void;
+
+/** Connection errors reach callers through the failing commands; the listener only keeps BullMQ from printing them. */
+function quiet(queue: Queue, onError: ErrorSink | undefined): Queue {
+  queue.on('error', onError ?? (() => undefined));
+  return queue;
+}
+
+export function createVerifyQueue(connection: Redis, prefix: string, onError?: ErrorSink): Queue {
+  return quiet(new Queue(QUEUE_VERIFY, { connection, prefix }), onError);
+}
+
+export function createGateQueue(connection: Redis, prefix: string, onError?: ErrorSink): Queue {
+  return quiet(new Queue(QUEUE_GATE, { connection, prefix }), onError);
+}
+
+/** A transient failure: BullMQ retries it with backoff. Anything else that a processor throws is a bug or permanent. */
+export class TransientError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'TransientError';
+    this.code = code;
+  }
+}

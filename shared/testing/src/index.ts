@@ -1,0 +1,3 @@
+export * from './redis.js';
+export * from './git.js';
+export * from './webhooks.js';
