@@ -24,3 +24,4 @@ export function createMetricsRegistry(service: string, options: { defaultMetrics
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'gitops_gate_' });
   return registry;
 }
+export * from './ops-server.js';

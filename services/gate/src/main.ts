@@ -1,0 +1,62 @@
+/**
+ * Gate process. Several replicas may run: each Application is decided and written under a Redis lock, and every write
+ * carries the resourceVersion it was decided on.
+ */
+import { Worker } from 'bullmq';
+import { Counter } from 'prom-client';
+import { loadConfig } from '@gitops-gate/config';
+import { QUEUE_GATE } from '@gitops-gate/contracts';
+import { createAuditTrail, createGate, createKubeApplicationStore, createRedisLock, loadKubeConfig } from '@gitops-gate/gate-core';
+import { createGitMirror } from '@gitops-gate/git';
+import { createRedisConnection } from '@gitops-gate/queue';
+import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
+import { createAuditRoutes } from './audit-routes.js';
+import { createGateProcessor } from './processor.js';
+
+const config = loadConfig(process.env);
+const logger = createLogger('gate', config.LOG_LEVEL);
+const registry = createMetricsRegistry('gate');
+const redis = createRedisConnection(config.REDIS_URL, 'worker');
+const mirror = createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN });
+const decisions = new Counter({ name: 'gitops_gate_decisions_total', help: 'Gate decisions by action', labelNames: ['action'] as const, registers: [registry] });
+const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'resourceVersion conflicts (409) on Application writes', registers: [registry] });
+const audit = createAuditTrail(redis, config.QUEUE_PREFIX);
+
+const gate = createGate({
+  store: createKubeApplicationStore(loadKubeConfig(config.KUBECONFIG)),
+  lock: createRedisLock(redis, config.QUEUE_PREFIX),
+  audit,
+  logger,
+  namespaces: config.GATE_NAMESPACES,
+  isAncestor: (url, a, d) => mirror.isAncestor(url, a, d),
+  onDecision: (action) => decisions.inc({ action }),
+  onConflict: () => conflicts.inc(),
+});
+
+const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger), {
+  connection: createRedisConnection(config.REDIS_URL, 'worker'),
+  prefix: config.QUEUE_PREFIX,
+  concurrency: config.GATE_CONCURRENCY,
+  lockDuration: 60_000,
+});
+worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'gate job failed'));
+worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
+
+const ops = createOpsServer({ registry, ready: async () => (await redis.ping()) === 'PONG', routes: [createAuditRoutes(audit)] });
+ops.listen(config.GATE_HTTP_PORT, () => {
+  const addr = ops.address();
+  logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES }, 'gate started');
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'gate stopping');
+  await worker.close();
+  ops.close();
+  redis.disconnect();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

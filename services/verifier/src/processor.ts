@@ -1,0 +1,95 @@
+/**
+ * What a verifier does with one job. Verdicts, accept or reject, are results: the job completes and the verdict goes
+ * to the gate. Only transient trouble (git fetch, Redis) throws, so BullMQ retries it with backoff.
+ */
+import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { commitVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type VerifyCommitJob } from '@gitops-gate/contracts';
+import type { CommitVerdict } from '@gitops-gate/commit-verify';
+import { GitError, type GitMirror } from '@gitops-gate/git';
+import { gateJobOptions } from '@gitops-gate/queue';
+import type { Logger } from '@gitops-gate/telemetry';
+
+export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<CommitVerdict>;
+
+export interface VerifierDeps {
+  mirror: GitMirror;
+  verifyCommit: CommitVerifierFn;
+  gateQueue: Queue;
+  logger: Logger;
+  registry: Registry;
+  now?: () => Date;
+}
+
+export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise<unknown> {
+  const now = deps.now ?? (() => new Date());
+  const verdicts = new Counter({
+    name: 'gitops_gate_verdicts_total',
+    help: 'Verification verdicts by kind, method and outcome',
+    labelNames: ['kind', 'method', 'outcome'] as const,
+    registers: [deps.registry],
+  });
+  const seconds = new Histogram({
+    name: 'gitops_gate_verification_seconds',
+    help: 'Time to verify one job (fetch + signature), by method',
+    labelNames: ['method'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [deps.registry],
+  });
+
+  async function processCommit(job: VerifyCommitJob): Promise<CommitVerdictJob> {
+    const started = process.hrtime.bigint();
+    let verdict: CommitVerdict;
+    try {
+      const raw = await deps.mirror.readCommit(job.cloneUrl, job.sha);
+      verdict = await deps.verifyCommit(raw, job);
+    } catch (err) {
+      if (err instanceof GitError && !err.transient) {
+        verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };
+      } else {
+        throw err;
+      }
+    }
+    seconds.observe({ method: verdict.method }, Number(process.hrtime.bigint() - started) / 1e9);
+    const out: CommitVerdictJob = commitVerdictJob.parse({
+      v: 1,
+      kind: 'commit-verdict',
+      deliveryId: job.deliveryId,
+      repoUrl: job.repoUrl,
+      cloneUrl: job.cloneUrl,
+      repoFullName: job.repoFullName,
+      branch: job.branch,
+      sha: job.sha,
+      outcome: verdict.ok ? 'verified' : 'rejected',
+      method: verdict.method,
+      signer: verdict.ok ? verdict.signer : undefined,
+      code: verdict.ok ? 'VERIFIED' : verdict.code,
+      reasons: verdict.ok ? verdict.evidence : [verdict.reason],
+      rule: verdict.policy,
+      verifiedAt: now().toISOString(),
+      trace: job.trace,
+    });
+    verdicts.inc({ kind: 'commit', method: out.method, outcome: out.outcome });
+    deps.logger.info(
+      { deliveryId: job.deliveryId, repo: job.repoFullName, branch: job.branch, sha: job.sha, outcome: out.outcome, method: out.method, code: out.code, signer: out.signer?.identity },
+      'commit verdict',
+    );
+    // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
+    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job.deliveryId, job.sha) });
+    return out;
+  }
+
+  return async (job: Job) => {
+    const parsed = verifyJob.safeParse(job.data);
+    if (!parsed.success) {
+      // A job that does not match the contract will not match it on retry either.
+      deps.logger.error({ jobId: job.id, issues: parsed.error.issues.slice(0, 3) }, 'malformed verify job');
+      throw new UnrecoverableError(`malformed verify job: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    }
+    const data = parsed.data;
+    if (data.kind === 'commit') return processCommit(data);
+    verdicts.inc({ kind: 'image', method: 'none', outcome: 'unsupported' });
+    deps.logger.warn({ deliveryId: data.deliveryId, image: data.image, digest: data.digest }, 'image verification not enabled');
+    return { outcome: 'unsupported', image: data.image, digest: data.digest };
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * Applying one commit verdict to every Application that follows its branch: under the Application's lock, re-read it,
+ * decide, and write with a resourceVersion-guarded patch; on 409 re-read and decide again. Fail-closed: anything
+ * the gate cannot establish (ancestry, a fresh read) leaves the Application where it is.
+ */
+import type { CommitVerdictJob } from '@gitops-gate/contracts';
+import type { Logger } from '@gitops-gate/telemetry';
+import { ANNOTATION_PREFIX, appKey, findTrackingApps, readRevision, withRevision, type Application, type SourceRef } from './applications.js';
+import type { AuditTrail, DecisionRecord } from './audit.js';
+import { decide, type DecisionAction } from './decide.js';
+import { KubeError, type ApplicationStore } from './kube.js';
+import type { KeyedLock } from './lock.js';
+
+export interface GateDeps {
+  store: ApplicationStore;
+  lock: KeyedLock;
+  audit: AuditTrail;
+  logger: Logger;
+  /** Namespaces to look in; empty = all. */
+  namespaces: string[];
+  isAncestor: (cloneUrl: string, ancestor: string, descendant: string) => Promise<boolean>;
+  now?: () => Date;
+  maxConflictRetries?: number;
+  onDecision?: (action: DecisionAction | 'error', app: string) => void;
+  onConflict?: () => void;
+}
+
+export interface AppOutcome {
+  app: string;
+  action: DecisionAction | 'not-found' | 'forbidden' | 'invalid';
+  reason: string;
+  record?: DecisionRecord;
+}
+
+export interface Gate {
+  applyVerdict(verdict: CommitVerdictJob): Promise<AppOutcome[]>;
+}
+
+export function createGate(deps: GateDeps): Gate {
+  const now = deps.now ?? (() => new Date());
+  const maxRetries = deps.maxConflictRetries ?? 8;
+
+  function evidence(verdict: CommitVerdictJob, decisionId: string): Record<string, string> {
+    return {
+      [`${ANNOTATION_PREFIX}verified-sha`]: verdict.sha,
+      [`${ANNOTATION_PREFIX}signer`]: verdict.signer?.identity ?? '',
+      [`${ANNOTATION_PREFIX}method`]: verdict.method,
+      [`${ANNOTATION_PREFIX}verified-at`]: verdict.verifiedAt,
+      [`${ANNOTATION_PREFIX}pinned-at`]: now().toISOString(),
+      [`${ANNOTATION_PREFIX}decision-id`]: decisionId,
+      [`${ANNOTATION_PREFIX}delivery-id`]: verdict.deliveryId,
+    };
+  }
+
+  async function applyToApp(verdict: CommitVerdictJob, first: Application, refs: SourceRef[]): Promise<AppOutcome> {
+    const key = appKey(first);
+    const ns = first.metadata.namespace ?? 'default';
+    const name = first.metadata.name;
+    return deps.lock.withLock(key, async () => {
+      for (let attempt = 0; ; attempt++) {
+        let app: Application;
+        try {
+          // Always decide on a fresh read under the lock, never on the list that found the Application.
+          app = await deps.store.get(ns, name);
+        } catch (err) {
+          if (err instanceof KubeError && err.code === 'NOT_FOUND') return { app: key, action: 'not-found', reason: err.message };
+          throw err;
+        }
+        // The Application may have changed its mind about tracking since it was listed.
+        const still = findTrackingApps([app], verdict.repoUrl, verdict.branch)[0];
+        if (!still) return { app: key, action: 'not-found', reason: 'Application no longer tracks this branch' };
+        const current = still.refs.map((r) => readRevision(app, r));
+        const decision = await decide({
+          current,
+          sha: verdict.sha,
+          verified: verdict.outcome === 'verified',
+          verdictReason: `${verdict.code}: ${verdict.reasons.join('; ')}`,
+          isAncestor: (a, d) => deps.isAncestor(verdict.cloneUrl, a, d),
+        });
+        const recordInput = {
+          deliveryId: verdict.deliveryId,
+          repo: verdict.repoUrl,
+          branch: verdict.branch,
+          sha: verdict.sha,
+          app: key,
+          action: decision.action,
+          reason: decision.reason,
+          verdict: {
+            outcome: verdict.outcome,
+            method: verdict.method,
+            code: verdict.code,
+            signer: verdict.signer?.identity,
+            issuer: verdict.signer?.issuer,
+            logIndex: verdict.signer?.logIndex,
+            reasons: verdict.reasons,
+          },
+          policy: verdict.rule,
+          previousRevision: current.join(','),
+        };
+        if (decision.action !== 'pin') {
+          const record = await deps.audit.record(recordInput);
+          deps.onDecision?.(decision.action, key);
+          deps.logger.info({ app: key, sha: verdict.sha, action: decision.action, reason: decision.reason, decisionId: record.id }, 'gate decision');
+          return { app: key, action: decision.action, reason: decision.reason, record };
+        }
+        const decisionId = crypto.randomUUID();
+        const patch = {
+          metadata: { resourceVersion: app.metadata.resourceVersion, annotations: evidence(verdict, decisionId) },
+          spec: withRevision(app, still.refs, verdict.sha),
+        };
+        try {
+          await deps.store.patch(ns, name, patch);
+        } catch (err) {
+          if (err instanceof KubeError && err.code === 'CONFLICT' && attempt < maxRetries) {
+            deps.onConflict?.();
+            deps.logger.debug({ app: key, attempt }, 'application changed under us, re-reading');
+            continue;
+          }
+          if (err instanceof KubeError && (err.code === 'FORBIDDEN' || err.code === 'INVALID' || err.code === 'NOT_FOUND')) {
+            const action = err.code === 'FORBIDDEN' ? 'forbidden' : err.code === 'INVALID' ? 'invalid' : 'not-found';
+            const record = await deps.audit.record({ ...recordInput, action: `error-${action}`, reason: err.message });
+            deps.onDecision?.('error', key);
+            deps.logger.error({ app: key, sha: verdict.sha, status: err.status, err: err.message, decisionId: record.id }, 'gate patch refused by the API server');
+            return { app: key, action, reason: err.message, record };
+          }
+          throw err;
+        }
+        const record = await deps.audit.record({ ...recordInput, newRevision: verdict.sha });
+        deps.onDecision?.('pin', key);
+        deps.logger.info({ app: key, sha: verdict.sha, signer: verdict.signer?.identity, method: verdict.method, previous: recordInput.previousRevision, decisionId: record.id }, 'application pinned');
+        return { app: key, action: 'pin', reason: decision.reason, record };
+      }
+    });
+  }
+
+  return {
+    async applyVerdict(verdict) {
+      const apps = await deps.store.list(deps.namespaces);
+      const tracking = findTrackingApps(apps, verdict.repoUrl, verdict.branch);
+      if (tracking.length === 0) {
+        deps.logger.info({ repo: verdict.repoUrl, branch: verdict.branch, sha: verdict.sha }, 'no application tracks this branch');
+        return [];
+      }
+      const results: AppOutcome[] = [];
+      // One Application's trouble must not keep the others from their pin; transient errors rethrow after the rest.
+      let transient: unknown;
+      for (const t of tracking) {
+        try {
+          results.push(await applyToApp(verdict, t.app, t.refs));
+        } catch (err) {
+          transient ??= err;
+          deps.logger.warn({ app: appKey(t.app), sha: verdict.sha, err: (err as Error).message }, 'gate decision deferred');
+        }
+      }
+      if (transient) throw transient;
+      return results;
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The gate's only way into Kubernetes: list, get and a resourceVersion-guarded merge patch of Applications through
+ * @kubernetes/client-node. API errors become KubeError with a code the gate can act on.
+ */
+import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { Application } from './applications.js';
+
+export type KubeErrorCode = 'CONFLICT' | 'NOT_FOUND' | 'FORBIDDEN' | 'INVALID' | 'UNAVAILABLE' | 'UNAUTHORIZED' | 'ERROR';
+
+export class KubeError extends Error {
+  readonly code: KubeErrorCode;
+  readonly status: number;
+  /** Worth retrying later (5xx, 429, network). Conflicts are retried at once by the gate itself. */
+  readonly transient: boolean;
+  constructor(code: KubeErrorCode, status: number, message: string) {
+    super(message);
+    this.name = 'KubeError';
+    this.code = code;
+    this.status = status;
+    this.transient = code === 'UNAVAILABLE';
+  }
+}
+
+export interface ApplicationStore {
+  list(namespaces: string[]): Promise<Application[]>;
+  get(namespace: string, name: string): Promise<Application>;
+  /** Merge patch that carries metadata.resourceVersion: the API server answers 409 if the object changed since. */
+  patch(namespace: string, name: string, patch: Record<string, unknown>): Promise<Application>;
+}
+
+const GROUP = 'argoproj.io';
+const VERSION = 'v1alpha1';
+const PLURAL = 'applications';
+
+function toKubeError(err: unknown, what: string): KubeError {
+  if (err instanceof ApiException) {
+    const status = err.code;
+    let message = `${what}: HTTP ${status}`;
+    try {
+      const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
+      if (body?.message) message = `${what}: ${body.message}`;
+    } catch {
+      // body was not JSON; keep the status line
+    }
+    const code: KubeErrorCode =
+      status === 409 ? 'CONFLICT'
+      : status === 404 ? 'NOT_FOUND'
+      : status === 403 ? 'FORBIDDEN'
+      : status === 401 ? 'UNAUTHORIZED'
+      : status === 422 ? 'INVALID'
+      : status === 429 || status >= 500 ? 'UNAVAILABLE'
+      : 'ERROR';
+    return new KubeError(code, status, message);
+  }
+  // Connection refused, reset, DNS: the API server is away for now.
+  return new KubeError('UNAVAILABLE', 0, `${what}: ${(err as Error).message ?? String(err)}`);
+}
+
+export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
+  else kc.loadFromCluster();
+  return kc;
+}
+
+export function createKubeApplicationStore(kc: KubeConfig): ApplicationStore {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  return {
+    async list(namespaces) {
+      try {
+        if (namespaces.length === 0) {
+          const res = await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
+          return (res.items ?? []) as Application[];
+        }
+        const lists = await Promise.all(
+          namespaces.map((namespace) => api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })),
+        );
+        return lists.flatMap((l) => (l.items ?? []) as Application[]);
+      } catch (err) {
+        throw toKubeError(err, 'list applications');
+      }
+    },
+    async get(namespace, name) {
+      try {
+        return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as Application;
+      } catch (err) {
+        throw toKubeError(err, `get application ${namespace}/${name}`);
+      }
+    },
+    async patch(namespace, name, body) {
+      try {
+        return (await api.patchNamespacedCustomObject(
+          { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body, fieldManager: 'gitops-gate' },
+          mergePatch,
+        )) as Application;
+      } catch (err) {
+        throw toKubeError(err, `patch application ${namespace}/${name}`);
+      }
+    },
+  };
+}
