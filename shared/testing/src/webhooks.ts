@@ -45,7 +45,7 @@ export function pushPayload(o: PushPayloadOptions): Record<string, unknown> {
   };
 }
 
-export function deliveryHeaders(secret: string, event: string, body: string, delivery = randomUUID()): Record<string, string> {
+export function deliveryHeaders(secret: string, event: string, body: string, delivery: string = randomUUID()): Record<string, string> {
   return {
     'content-type': 'application/json',
     'x-github-event': event,

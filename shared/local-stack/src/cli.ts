@@ -1,0 +1,74 @@
+/**
+ * `npm start` (keeps running) and `npm run demo` (exits after the demo). Ctrl-C stops every process it started.
+ */
+import { join } from 'node:path';
+import { createDemoFixture, DEMO_APP, runDemo } from './demo.js';
+import { REPO_ROOT, startStack, type Stack } from './stack.js';
+
+const args = new Set(process.argv.slice(2));
+const exitAfterDemo = args.has('--exit-after-demo');
+const runTheDemo = !args.has('--no-demo');
+const workDir = join(REPO_ROOT, '.gitops-gate');
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+function formatLog(service: string, line: string): void {
+  try {
+    const rec = JSON.parse(line) as Record<string, unknown>;
+    const { level, time, pid, hostname, service: _s, msg, ...rest } = rec;
+    const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+    const lvl = typeof level === 'number' && level >= 50 ? 'ERROR ' : typeof level === 'number' && level >= 40 ? 'WARN ' : '';
+    process.stdout.write(`  [${service}] ${lvl}${String(msg)} ${fields}\n`);
+  } catch {
+    process.stdout.write(`  [${service}] ${line}\n`);
+  }
+}
+
+let stack: Stack | undefined;
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    print('\nStopping…');
+    await stack?.stop();
+    print('Stopped: no process left running.');
+  }
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+try {
+  const fx = createDemoFixture(workDir);
+  print('Starting gitops-gate locally…');
+  stack = await startStack({
+    workDir,
+    redisUrl: process.env.REDIS_URL || undefined,
+    kubeconfig: process.env.KUBECONFIG || undefined,
+    seed: [fx.application],
+    allowedSignersFile: process.env.ALLOWED_SIGNERS_FILE || fx.allowedSignersFile,
+    urlRewrites: fx.urlRewrites,
+    receiverPort: Number(process.env.RECEIVER_PORT || 8080),
+    onLog: formatLog,
+  });
+  const gate = stack.processes.find((p) => p.service === 'gate');
+  print('');
+  print(`Redis:        ${stack.redisUrl}${process.env.REDIS_URL ? '' : ' (local redis-server, AOF on, noeviction)'}`);
+  print(`Kubernetes:   ${stack.sandbox ? `sandbox API server ${stack.sandbox.url}` : 'from KUBECONFIG'}`);
+  print(`Receiver:     POST ${stack.receiverUrl}/webhooks/github`);
+  print(`Secret:       ${stack.secrets[0]}`);
+  print(`Decisions:    http://127.0.0.1:${gate?.port}/api/decisions`);
+  print(`Watch it:     kubectl --kubeconfig ${stack.kubeconfig} get applications -A -w`);
+  print(`              kubectl --kubeconfig ${stack.kubeconfig} get application ${DEMO_APP.name} -n ${DEMO_APP.namespace} -o jsonpath='{.spec.source.targetRevision}'`);
+  print('');
+  if (runTheDemo) {
+    print('Demo:');
+    const result = await runDemo(stack, fx, (l) => print(`  ${l}`));
+    print('');
+    print(`Demo repository: ${fx.repo.workDir} (push there, then send a webhook signed with the secret above).`);
+    if (exitAfterDemo) await stop(result ? 0 : 1);
+  }
+  print('Running. Ctrl-C stops everything.');
+} catch (err) {
+  process.stderr.write(`gitops-gate: ${(err as Error).message}\n`);
+  await stop(1);
+}

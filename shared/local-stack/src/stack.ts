@@ -1,0 +1,175 @@
+/**
+ * The whole pipeline on one machine: Redis (local unless REDIS_URL is set), the Kubernetes API (the sandbox unless a
+ * kubeconfig is given), and receiver, verifier(s) and gate(s) as separate processes, exactly as they run in a cluster.
+ * Used by `npm start`, `npm run demo` and the end-to-end tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createSandboxApiServer, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
+import { freePort } from '@gitops-gate/testing';
+import { ensureRedisServer, startLocalRedis, StackError, type LocalRedis } from './redis.js';
+
+export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
+
+export type ServiceName = 'receiver' | 'verifier' | 'gate';
+
+export interface StackOptions {
+  workDir: string;
+  /** Existing Redis; otherwise a local redis-server is started in workDir. */
+  redisUrl?: string;
+  /** Existing cluster; otherwise the sandbox API server is started (seeded with `seed`). */
+  kubeconfig?: string;
+  seed?: object[];
+  secrets?: string[];
+  allowedSignersFile: string;
+  urlRewrites?: Record<string, string>;
+  receiverPort?: number;
+  verifiers?: number;
+  gates?: number;
+  queuePrefix?: string;
+  logLevel?: string;
+  /** Where service log lines go (prefixed with the process name). */
+  onLog?: (service: string, line: string) => void;
+  /** Extra environment for every service. */
+  env?: Record<string, string>;
+}
+
+export interface ServiceProcess {
+  name: string;
+  service: ServiceName;
+  child: ChildProcess;
+  port: number;
+}
+
+export interface Stack {
+  receiverUrl: string;
+  redisUrl: string;
+  kubeconfig: string;
+  sandbox?: SandboxApiServer;
+  secrets: string[];
+  processes: ServiceProcess[];
+  env: Record<string, string>;
+  /** Starts one more service process (e.g. a second verifier, or a replacement after a kill). */
+  spawnService(service: ServiceName): Promise<ServiceProcess>;
+  stop(): Promise<void>;
+}
+
+async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new StackError('SERVICE_EXITED', `${url}: process exited with code ${child.exitCode}`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new StackError('SERVICE_TIMEOUT', `${url} did not become healthy in ${timeoutMs} ms`);
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  mkdirSync(opts.workDir, { recursive: true });
+  const onLog = opts.onLog ?? (() => undefined);
+  const cleanups: (() => Promise<void>)[] = [];
+  const processes: ServiceProcess[] = [];
+  try {
+    let redisUrl = opts.redisUrl;
+    let redis: LocalRedis | undefined;
+    if (!redisUrl) {
+      ensureRedisServer((l) => onLog('stack', l));
+      redis = await startLocalRedis(join(opts.workDir, 'redis'));
+      redisUrl = redis.url;
+      const r = redis;
+      cleanups.push(() => r.stop());
+    }
+    let kubeconfig = opts.kubeconfig;
+    let sandbox: SandboxApiServer | undefined;
+    if (!kubeconfig) {
+      sandbox = await createSandboxApiServer({ seed: opts.seed ?? [] });
+      kubeconfig = join(opts.workDir, 'kubeconfig');
+      await sandbox.writeKubeconfig(kubeconfig);
+      const s = sandbox;
+      cleanups.push(() => s.close());
+    }
+    const secrets = opts.secrets ?? [randomBytes(24).toString('hex')];
+    const receiverPort = opts.receiverPort ?? (await freePort());
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/root',
+      LOG_LEVEL: opts.logLevel ?? 'info',
+      REDIS_URL: redisUrl,
+      QUEUE_PREFIX: opts.queuePrefix ?? 'gitops-gate',
+      WEBHOOK_SECRETS: secrets.join(','),
+      RECEIVER_HOST: '127.0.0.1',
+      ALLOWED_SIGNERS_FILE: opts.allowedSignersFile,
+      GIT_URL_REWRITES: JSON.stringify(opts.urlRewrites ?? {}),
+      KUBECONFIG: kubeconfig,
+      ...opts.env,
+    };
+    const counters: Record<ServiceName, number> = { receiver: 0, verifier: 0, gate: 0 };
+
+    async function spawnService(service: ServiceName): Promise<ServiceProcess> {
+      counters[service] += 1;
+      const name = `${service}-${counters[service]}`;
+      const port = service === 'receiver' && counters.receiver === 1 ? receiverPort : await freePort();
+      const portVar = service === 'receiver' ? 'RECEIVER_PORT' : service === 'verifier' ? 'VERIFIER_HTTP_PORT' : 'GATE_HTTP_PORT';
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'services', service, 'dist', 'main.js')], {
+        env: { ...env, [portVar]: String(port), GIT_CACHE_DIR: join(opts.workDir, 'git-cache', name) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      for (const stream of [child.stdout, child.stderr]) {
+        if (stream) createInterface({ input: stream }).on('line', (line) => onLog(name, line));
+      }
+      const proc = { name, service, child, port };
+      processes.push(proc);
+      await waitForHttp(`http://127.0.0.1:${port}/healthz`, child);
+      return proc;
+    }
+
+    await spawnService('receiver');
+    for (let i = 0; i < (opts.verifiers ?? 1); i++) await spawnService('verifier');
+    for (let i = 0; i < (opts.gates ?? 1); i++) await spawnService('gate');
+
+    let stopped = false;
+    return {
+      receiverUrl: `http://127.0.0.1:${receiverPort}`,
+      redisUrl,
+      kubeconfig,
+      sandbox,
+      secrets,
+      processes,
+      env,
+      spawnService,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await stopProcesses(processes);
+        for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    await stopProcesses(processes);
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** SIGTERM (graceful: jobs in hand finish), then SIGKILL after 10 s: nothing is left running. */
+export async function stopProcesses(processes: ServiceProcess[]): Promise<void> {
+  await Promise.all(
+    processes.map(async ({ child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+}
