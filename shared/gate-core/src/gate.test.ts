@@ -1,0 +1,261 @@
+/**
+ * The gate's rules against the sandbox API server through the real @kubernetes/client-node store, a real Redis lock
+ * and real git ancestry.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { CommitVerdictJob } from '@gitops-gate/contracts';
+import { createGitMirror } from '@gitops-gate/git';
+import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
+import { createRedisConnection } from '@gitops-gate/queue';
+import { createLogger } from '@gitops-gate/telemetry';
+import { createTestRepo, startTestRedis, type TestRedis, type TestRepo } from '@gitops-gate/testing';
+import { createAuditTrail } from './audit.js';
+import { createGate, type Gate } from './gate.js';
+import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
+import { createRedisLock } from './lock.js';
+
+const REPO = 'https://github.com/org/app.git';
+const silent = createLogger('gate-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
+
+let redisServer: TestRedis;
+let redis: Redis;
+let sandbox: SandboxApiServer;
+let store: ApplicationStore;
+let repo: TestRepo;
+let prefix: string;
+
+function verdict(sha: string, outcome: 'verified' | 'rejected' = 'verified'): CommitVerdictJob {
+  return {
+    v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl: REPO,
+    repoFullName: 'org/app', branch: 'main', sha, outcome, method: outcome === 'verified' ? 'ssh' : 'none',
+    signer: outcome === 'verified' ? { identity: 'dev@example.com' } : undefined,
+    code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(),
+  };
+}
+
+function makeGate(overrides: Partial<Parameters<typeof createGate>[0]> = {}): Gate {
+  const mirror = createGitMirror({ cacheDir: mkdtempSync(join(tmpdir(), 'gg-gate-git-')), urlRewrites: { [REPO]: repo.url } });
+  return createGate({
+    store,
+    lock: createRedisLock(redis, prefix),
+    audit: createAuditTrail(redis, prefix),
+    logger: silent,
+    namespaces: [],
+    isAncestor: (url, a, d) => mirror.isAncestor(url, a, d),
+    ...overrides,
+  });
+}
+
+async function rev(name = 'app'): Promise<string | undefined> {
+  const app = await store.get('argocd', name);
+  return app.spec?.source?.targetRevision;
+}
+
+async function createApp(obj: object): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromString(sandbox.kubeconfigYaml());
+  const { CustomObjectsApi } = await import('@kubernetes/client-node');
+  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body: obj });
+}
+
+beforeAll(async () => {
+  redisServer = await startTestRedis();
+  redis = createRedisConnection(redisServer.url, 'worker');
+});
+afterAll(async () => {
+  redis.disconnect();
+  await redisServer.close();
+});
+beforeEach(async () => {
+  await sandbox?.close();
+  prefix = `g-${randomUUID().slice(0, 8)}`;
+  repo = createTestRepo();
+  sandbox = await createSandboxApiServer({ seed: [demoApplication({ name: 'app', namespace: 'argocd', repoURL: REPO, branch: 'main' })] });
+  const kc = new KubeConfig();
+  kc.loadFromString(sandbox.kubeconfigYaml());
+  store = createKubeApplicationStore(kc);
+});
+
+describe('gate', () => {
+  it('pins a verified commit and moves forward only along history', async () => {
+    const gate = makeGate();
+    const a = repo.commit('a');
+    const b = repo.commit('b');
+    repo.push();
+    expect((await gate.applyVerdict(verdict(a)))[0]?.action).toBe('pin');
+    expect(await rev()).toBe(a);
+    expect((await gate.applyVerdict(verdict(b)))[0]?.action).toBe('pin');
+    expect(await rev()).toBe(b);
+  });
+
+  it('a late older verdict changes nothing', async () => {
+    const gate = makeGate();
+    const a = repo.commit('a');
+    const b = repo.commit('b');
+    repo.push();
+    await gate.applyVerdict(verdict(b));
+    const out = await gate.applyVerdict(verdict(a));
+    expect(out[0]?.action).toBe('skip-older');
+    expect(await rev()).toBe(b);
+  });
+
+  it('a force-pushed rewrite is refused with that reason', async () => {
+    const gate = makeGate();
+    const a = repo.commit('a');
+    const b = repo.commit('b');
+    repo.push();
+    await gate.applyVerdict(verdict(b));
+    repo.git('reset', '--hard', a);
+    const x = repo.commit('rewritten');
+    repo.push('main', true);
+    const out = await gate.applyVerdict(verdict(x));
+    expect(out[0]?.action).toBe('refuse-rewrite');
+    expect(out[0]?.reason).toMatch(/history was rewritten/);
+    expect(await rev()).toBe(b);
+  });
+
+  it('a rejected verdict never pins', async () => {
+    const gate = makeGate();
+    const a = repo.commit('a');
+    repo.push();
+    const out = await gate.applyVerdict(verdict(a, 'rejected'));
+    expect(out[0]?.action).toBe('refuse-unverified');
+    expect(await rev()).toBe('main');
+  });
+
+  it('two gate writers racing on one Application: both succeed in order, one write each, never backwards', async () => {
+    const shas = Array.from({ length: 6 }, (_, i) => repo.commit(`c${i}`));
+    repo.push();
+    // Two gates (two replicas) with their own mirrors, sharing Redis and the API server.
+    const g1 = makeGate();
+    const g2 = makeGate();
+    const shuffled = [...shas].sort(() => Math.random() - 0.5);
+    await Promise.all(shuffled.map((s, i) => (i % 2 ? g1 : g2).applyVerdict(verdict(s))));
+    expect(await rev()).toBe(shas[shas.length - 1]);
+  });
+
+  it('409 from the API server (a write between read and patch) → re-read and retry', async () => {
+    let conflicts = 0;
+    const gate = makeGate({ onConflict: () => (conflicts += 1) });
+    const a = repo.commit('a');
+    repo.push();
+    sandbox.injectFault({ method: 'PATCH', status: 409, count: 2 });
+    expect((await gate.applyVerdict(verdict(a)))[0]?.action).toBe('pin');
+    expect(conflicts).toBe(2);
+    expect(await rev()).toBe(a);
+  });
+
+  it('without the lock, the resourceVersion still stops a stale write (409 → re-decide)', async () => {
+    const a = repo.commit('a');
+    const b = repo.commit('b');
+    repo.push();
+    const noLock = { withLock: <T>(_k: string, fn: () => Promise<T>) => fn() };
+    // Store that lets another writer in between our read and our patch, once.
+    let injected = false;
+    const racing: ApplicationStore = {
+      ...store,
+      async patch(ns, name, body) {
+        if (!injected) {
+          injected = true;
+          const cur = await store.get(ns, name);
+          await store.patch(ns, name, { metadata: { resourceVersion: cur.metadata.resourceVersion }, spec: { ...cur.spec, source: { ...cur.spec?.source, targetRevision: b } } });
+        }
+        return store.patch(ns, name, body);
+      },
+    };
+    const gate = makeGate({ store: racing, lock: noLock });
+    const out = await gate.applyVerdict(verdict(a));
+    // The other writer moved it to b; a is older, so the re-decision skips instead of regressing.
+    expect(out[0]?.action).toBe('skip-older');
+    expect(await rev()).toBe(b);
+  });
+
+  it('403 and 422 from the API server are recorded outcomes, not retries', async () => {
+    const gate = makeGate();
+    const a = repo.commit('a');
+    repo.push();
+    sandbox.deny({ verb: 'patch', resource: 'applications' });
+    const out = await gate.applyVerdict(verdict(a));
+    expect(out[0]?.action).toBe('forbidden');
+    sandbox.clearFaults();
+    sandbox.injectFault({ method: 'PATCH', status: 422, count: 1 });
+    const out2 = await gate.applyVerdict(verdict(a));
+    expect(out2[0]?.action).toBe('invalid');
+  });
+
+  it('5xx from the API server is transient: applyVerdict throws so the job is retried', async () => {
+    const gate = makeGate();
+    const a = repo.commit('a');
+    repo.push();
+    sandbox.injectFault({ method: 'GET', status: 503, count: 100 });
+    await expect(gate.applyVerdict(verdict(a))).rejects.toMatchObject({ code: 'UNAVAILABLE', transient: true });
+    sandbox.clearFaults();
+    expect((await gate.applyVerdict(verdict(a)))[0]?.action).toBe('pin');
+  });
+
+  it('an Application deleted between list and write is a clear not-found outcome', async () => {
+    const a = repo.commit('a');
+    repo.push();
+    const vanishing: ApplicationStore = {
+      ...store,
+      async get() {
+        const { KubeError } = await import('./kube.js');
+        throw new KubeError('NOT_FOUND', 404, 'get application argocd/app: applications.argoproj.io "app" not found');
+      },
+    };
+    const out = await makeGate({ store: vanishing }).applyVerdict(verdict(a));
+    expect(out[0]?.action).toBe('not-found');
+  });
+
+  it('pins every tracking source of a multi-source Application and leaves the others', async () => {
+    await createApp({
+      apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
+      metadata: { name: 'multi', namespace: 'argocd', annotations: { 'gitops-gate.io/branch': 'main' } },
+      spec: {
+        project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'default' },
+        sources: [
+          { repoURL: 'https://charts.example.com', chart: 'x', targetRevision: '1.2.3' },
+          { repoURL: 'git@github.com:org/app.git', path: 'deploy', targetRevision: 'main' },
+        ],
+      },
+    });
+    const a = repo.commit('a');
+    repo.push();
+    await makeGate().applyVerdict(verdict(a));
+    const multi = await store.get('argocd', 'multi');
+    expect(multi.spec?.sources?.[0]?.targetRevision).toBe('1.2.3');
+    expect(multi.spec?.sources?.[1]?.targetRevision).toBe(a);
+  });
+
+  it('records every decision in a hash chain that detects edits and deletions', async () => {
+    const audit = createAuditTrail(redis, prefix);
+    const gate = makeGate({ audit });
+    const a = repo.commit('a');
+    const b = repo.commit('b');
+    repo.push();
+    await gate.applyVerdict(verdict(a));
+    await gate.applyVerdict(verdict(b));
+    await gate.applyVerdict(verdict(a));
+    const recs = await audit.query({ app: 'argocd/app' });
+    expect(recs.map((r) => r.action)).toEqual(['skip-older', 'pin', 'pin']);
+    expect(recs[1]?.previousRevision).toBe(a);
+    expect((await audit.verifyChain()).ok).toBe(true);
+    // Edit the middle record in place.
+    const entries = await redis.xrange(`${prefix}:audit`, '-', '+');
+    const [id, fields] = entries[1]!;
+    const rec = JSON.parse(fields[fields.indexOf('record') + 1]!);
+    rec.reason = 'nothing to see';
+    await redis.xdel(`${prefix}:audit`, id);
+    await redis.xadd(`${prefix}:audit`, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec));
+    const check = await audit.verifyChain();
+    expect(check.ok).toBe(false);
+    expect(check.problems.join('\n')).toMatch(/modified|does not follow/);
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * The pipeline end to end, on real parts: a real git repository with a bare remote, a real redis-server, receiver,
+ * two verifiers and a gate as separate Node processes (the built services), and the sandbox Kubernetes API server.
+ * Needs `npm run build` first (the `npm test` script does it).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import { generateSshKey, signBody, startTestRedis, type TestRedis } from '@gitops-gate/testing';
+
+let redis: TestRedis;
+let stack: Stack;
+let fx: DemoFixture;
+let readApp: ReturnType<typeof createAppReader>;
+let gateUrl: string;
+const logs: string[] = [];
+
+async function revision(): Promise<string | undefined> {
+  return (await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision;
+}
+
+async function waitForRevision(sha: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await revision()) === sha) return;
+    await sleep(5);
+  }
+  throw new Error(`Application not pinned to ${sha} within ${timeoutMs} ms (is ${await revision()})`);
+}
+
+beforeAll(async () => {
+  const workDir = mkdtempSync(join(tmpdir(), 'gg-e2e-'));
+  fx = createDemoFixture(workDir);
+  redis = await startTestRedis();
+  stack = await startStack({
+    workDir,
+    redisUrl: redis.url,
+    seed: [fx.application],
+    allowedSignersFile: fx.allowedSignersFile,
+    urlRewrites: fx.urlRewrites,
+    verifiers: 2,
+    gates: 1,
+    queuePrefix: `e2e-${randomUUID().slice(0, 8)}`,
+    onLog: (service, line) => logs.push(`${service} ${line}`),
+  });
+  readApp = createAppReader(stack.kubeconfig);
+  gateUrl = gateUrlOf(stack);
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await redis?.close();
+});
+
+describe('webhook → queue → verified commit → pinned Application', () => {
+  let pinned: string;
+
+  it('runs receiver, two verifiers and a gate as separate processes', () => {
+    const services = stack.processes.map((p) => p.service).sort();
+    expect(services).toEqual(['gate', 'receiver', 'verifier', 'verifier']);
+    expect(new Set(stack.processes.map((p) => p.child.pid)).size).toBe(4);
+  });
+
+  it('a signed push pins the Application to the full sha, with evidence annotations', async () => {
+    expect(await revision()).toBe('main');
+    pinned = fx.repo.commit('signed 1', { signWith: fx.key });
+    fx.repo.push();
+    const res = await sendPush(stack, pinned);
+    expect(res.status).toBe(202);
+    await waitForRevision(pinned);
+    const app = await readApp(DEMO_APP.namespace, DEMO_APP.name);
+    expect(app.annotations['gitops-gate.io/verified-sha']).toBe(pinned);
+    expect(app.annotations['gitops-gate.io/signer']).toBe('dev@example.com');
+    expect(app.annotations['gitops-gate.io/method']).toBe('ssh');
+    expect(app.annotations['gitops-gate.io/delivery-id']).toBe(res.delivery);
+  });
+
+  it('an unsigned push is refused and leaves the Application as it was', async () => {
+    const sha = fx.repo.commit('unsigned');
+    fx.repo.push();
+    expect((await sendPush(stack, sha, pinned)).status).toBe(202);
+    const d = await waitForDecision(gateUrl, sha);
+    expect(d.action).toBe('refuse-unverified');
+    expect(d.verdict.code).toBe('UNSIGNED');
+    expect(await revision()).toBe(pinned);
+  });
+
+  it('a push signed by a key not in allowed_signers is refused', async () => {
+    const stranger = generateSshKey(mkdtempSync(join(tmpdir(), 'gg-key-')), 'stranger');
+    const sha = fx.repo.commit('signed by a stranger', { signWith: stranger });
+    fx.repo.push();
+    expect((await sendPush(stack, sha, pinned)).status).toBe(202);
+    const d = await waitForDecision(gateUrl, sha);
+    expect(d.action).toBe('refuse-unverified');
+    expect(d.verdict.code).toBe('SSH_SIGNER_NOT_ALLOWED');
+    expect(await revision()).toBe(pinned);
+  });
+
+  it('a delivery with a bad HMAC gets 401 and changes nothing', async () => {
+    const sha = fx.repo.commit('signed but delivered with a forged hmac', { signWith: fx.key });
+    fx.repo.push();
+    const body = JSON.stringify({ ref: 'refs/heads/main', before: pinned, after: sha, repository: { full_name: 'demo/app', clone_url: 'https://github.com/demo/app.git' } });
+    const res = await fetch(`${stack.receiverUrl}/webhooks/github`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': signBody('not-the-secret', body) },
+      body,
+    });
+    expect(res.status).toBe(401);
+    await sleep(500);
+    expect(await revision()).toBe(pinned);
+    const decisions = await (await fetch(`${gateUrl}/api/decisions?sha=${sha}`)).json();
+    expect(decisions.decisions).toEqual([]);
+  });
+
+  it('a redelivered webhook changes nothing twice', async () => {
+    const sha = fx.repo.commit('signed 2', { signWith: fx.key });
+    fx.repo.push();
+    const delivery = randomUUID();
+    expect((await sendPush(stack, sha, pinned, delivery)).status).toBe(202);
+    await waitForRevision(sha);
+    const rv = (await readApp(DEMO_APP.namespace, DEMO_APP.name)).resourceVersion;
+    for (let i = 0; i < 3; i++) expect((await sendPush(stack, sha, pinned, delivery)).status).toBe(202);
+    await sleep(500);
+    const app = await readApp(DEMO_APP.namespace, DEMO_APP.name);
+    expect(app.resourceVersion).toBe(rv);
+    const { decisions } = await (await fetch(`${gateUrl}/api/decisions?sha=${sha}`)).json();
+    expect(decisions).toHaveLength(1);
+    pinned = sha;
+  });
+
+  it('both verifier processes take jobs from the shared queue', async () => {
+    const shas: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      shas.push(fx.repo.commit(`burst ${i}`, { signWith: fx.key }));
+    }
+    fx.repo.push();
+    // All deliveries at once, so both verifiers have work.
+    await Promise.all(shas.map((s, i) => sendPush(stack, s, i === 0 ? pinned : shas[i - 1])));
+    await waitForRevision(shas[shas.length - 1]!);
+    const verifiersWithVerdicts = new Set(logs.filter((l) => l.includes('commit verdict')).map((l) => l.split(' ')[0]));
+    expect(verifiersWithVerdicts).toEqual(new Set(['verifier-1', 'verifier-2']));
+    pinned = shas[shas.length - 1]!;
+  });
+
+  it('measures webhook → pinned (median of 20)', async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const sha = fx.repo.commit(`timed ${i}`, { signWith: fx.key });
+      fx.repo.push();
+      const t0 = performance.now();
+      expect((await sendPush(stack, sha, pinned)).status).toBe(202);
+      await waitForRevision(sha);
+      times.push(performance.now() - t0);
+      pinned = sha;
+    }
+    times.sort((a, b) => a - b);
+    const median = (times[9]! + times[10]!) / 2;
+    writeFileSync(join(tmpdir(), 'gitops-gate-e2e-latency.json'), JSON.stringify({ medianMs: median, minMs: times[0], maxMs: times[19] }));
+    console.log(`e2e webhook → pinned: median ${median.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[19]!.toFixed(1)} ms (20 pushes)`);
+    expect(times).toHaveLength(20);
+  });
+});
