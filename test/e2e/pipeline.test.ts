@@ -79,6 +79,17 @@ describe('webhook → queue → verified commit → pinned Application', () => {
     expect(app.annotations['gitops-gate.io/delivery-id']).toBe(res.delivery);
   });
 
+  it('the real kubectl sees the pinned Application through the same kubeconfig', async () => {
+    // Async: the sandbox API server runs in this process, so a synchronous spawn would block it.
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const kubectl = async (...args: string[]) => (await promisify(execFile)('kubectl', ['--kubeconfig', stack.kubeconfig, ...args], { encoding: 'utf8' })).stdout;
+    const out = await kubectl('get', 'applications', '-A');
+    expect(out).toMatch(/argocd\s+demo-app/);
+    const revision = await kubectl('get', 'application', 'demo-app', '-n', 'argocd', '-o', 'jsonpath={.spec.source.targetRevision}');
+    expect(revision).toBe(pinned);
+  });
+
   it('an unsigned push is refused and leaves the Application as it was', async () => {
     const sha = fx.repo.commit('unsigned');
     fx.repo.push();

@@ -1,0 +1,42 @@
+/**
+ * `npm start`'s program, run as a user would (with --exit-after-demo so it ends by itself): it must start its own
+ * Redis and sandbox, show the signed commit pinned and the unsigned one refused, and leave no process behind.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '@gitops-gate/local-stack';
+import { freePort } from '@gitops-gate/testing';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm start (demo mode)', () => {
+  it('pins a signed commit, refuses an unsigned one, and stops everything it started', async () => {
+    const port = await freePort();
+    const env = { ...process.env, RECEIVER_PORT: String(port) };
+    delete env.REDIS_URL;
+    delete env.KUBECONFIG;
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'shared/local-stack/dist/cli.js'), '--exit-after-demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(out).toContain('✔ pinned to the signed commit');
+    expect(out).toContain('✔ the unsigned commit was refused');
+    expect(out).toContain(`POST http://127.0.0.1:${port}/webhooks/github`);
+    expect(out).toContain('Stopped: no process left running.');
+    expect(code).toBe(0);
+    // No redis-server or service of this run survives it.
+    const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+    const leftovers = ps.split('\n').filter((l) => l.includes(join(REPO_ROOT, '.gitops-gate')) || l.includes(`--port ${port}`));
+    expect(leftovers).toEqual([]);
+    expect(alive(child.pid!)).toBe(false);
+  }, 120_000);
+});
