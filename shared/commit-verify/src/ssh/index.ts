@@ -1,0 +1,5 @@
+export { parseAllowedSigners } from './allowed-signers.js';
+export type { AllowedSigner } from './allowed-signers.js';
+export { sshPublicKeyFingerprint } from './keys.js';
+export { verifySshCommitSignature, SSH_REJECT_CODES } from './verify.js';
+export type { SshVerifyInput, SshRejectCode } from './verify.js';
