@@ -1,1 +1,2 @@
 export * from './processor.js';
+export * from './commit-checker.js';

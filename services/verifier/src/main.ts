@@ -2,39 +2,28 @@
  * Verifier process. Any number of these share the verify queue; BullMQ hands each job to one of them and hands it
  * to another if this one dies (stalled-job detection). SIGTERM finishes the jobs in hand before exiting.
  */
-import { readFileSync } from 'node:fs';
 import { Worker } from 'bullmq';
-import { loadConfig, ConfigError } from '@gitops-gate/config';
+import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
-import { parseAllowedSigners, verifyCommit, type CommitPolicy } from '@gitops-gate/commit-verify';
 import { createGitMirror } from '@gitops-gate/git';
 import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
+import { createCommitChecker, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('verifier', config.LOG_LEVEL);
 
-function loadPolicy(): CommitPolicy {
-  if (!config.ALLOWED_SIGNERS_FILE) {
-    throw new ConfigError('ALLOWED_SIGNERS_FILE: required (who may sign commits); without it every commit would be rejected');
-  }
-  let text: string;
-  try {
-    text = readFileSync(config.ALLOWED_SIGNERS_FILE, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`ALLOWED_SIGNERS_FILE: cannot read ${config.ALLOWED_SIGNERS_FILE}: ${(err as Error).message}`);
-  }
-  return { name: 'allowed-signers', ssh: { allowedSigners: parseAllowedSigners(text, config.ALLOWED_SIGNERS_FILE) } };
-}
-
-const policy = loadPolicy();
+// Trust material and policies are built once per process and reused for every job.
+const policies = await loadCommitPolicies(config);
+const verifyEnv = loadVerifyEnvironment(config);
+logger.info({ policies: policies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) }, 'policies loaded');
 const registry = createMetricsRegistry('verifier');
 const connection = createRedisConnection(config.REDIS_URL, 'worker');
 const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 const processor = createVerifyProcessor({
   mirror: createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN }),
-  verifyCommit: (raw, job) => verifyCommit(raw, policy, { expectedSha: job.sha }),
+  verifyCommit: createCommitChecker(policies, verifyEnv),
   gateQueue,
   logger,
   registry,

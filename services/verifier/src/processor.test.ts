@@ -7,7 +7,7 @@ import { Queue, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllowedSigners, verifyCommit } from '@gitops-gate/commit-verify';
+import { evaluatePolicies, parseAllowedSigners, verifyCommit, type CompiledPolicy } from '@gitops-gate/commit-verify';
 import type { VerifyCommitJob } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
@@ -25,6 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), 'gg-verifier-'));
 const key = generateSshKey(dir, 'k');
 const repo = createTestRepo(join(dir, 'repo'));
 const policy = { name: 'test-signers', ssh: { allowedSigners: parseAllowedSigners(key.allowedSignersLine('dev@example.com')) } };
+const compiled = { name: 'test-signers', mode: 'Enforce', repository: '*', branches: ['*'], selector: {}, commit: policy, images: [] } as unknown as CompiledPolicy;
 
 function job(sha: string, cloneUrl = GH): Job {
   const data: VerifyCommitJob = {
@@ -37,7 +38,7 @@ function job(sha: string, cloneUrl = GH): Job {
 function processor(urlRewrites: Record<string, string> = { [GH]: repo.url }) {
   return createVerifyProcessor({
     mirror: createGitMirror({ cacheDir: join(dir, `cache-${randomUUID()}`), urlRewrites }),
-    verifyCommit: (raw, j) => verifyCommit(raw, policy, { expectedSha: j.sha }),
+    verifyCommit: (raw, j) => evaluatePolicies(raw, [compiled], { expectedSha: j.sha }),
     gateQueue,
     logger: silent,
     registry: new Registry(),

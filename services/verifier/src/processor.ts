@@ -5,12 +5,12 @@
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { commitVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type VerifyCommitJob } from '@gitops-gate/contracts';
-import type { CommitVerdict } from '@gitops-gate/commit-verify';
+import type { CommitVerdict, PolicyEvaluation } from '@gitops-gate/commit-verify';
 import { GitError, type GitMirror } from '@gitops-gate/git';
 import { gateJobOptions } from '@gitops-gate/queue';
 import type { Logger } from '@gitops-gate/telemetry';
 
-export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<CommitVerdict>;
+export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<PolicyEvaluation>;
 
 export interface VerifierDeps {
   mirror: GitMirror;
@@ -40,9 +40,10 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
   async function processCommit(job: VerifyCommitJob): Promise<CommitVerdictJob> {
     const started = process.hrtime.bigint();
     let verdict: CommitVerdict;
+    let results: PolicyEvaluation['results'] = [];
     try {
       const raw = await deps.mirror.readCommit(job.cloneUrl, job.sha);
-      verdict = await deps.verifyCommit(raw, job);
+      ({ verdict, results } = await deps.verifyCommit(raw, job));
     } catch (err) {
       if (err instanceof GitError && !err.transient) {
         verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };
@@ -66,6 +67,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       code: verdict.ok ? 'VERIFIED' : verdict.code,
       reasons: verdict.ok ? verdict.evidence : [verdict.reason],
       rule: verdict.policy,
+      policies: results.map((r) => ({ name: r.policy, mode: r.mode, ok: r.verdict.ok, code: r.verdict.ok ? 'VERIFIED' : r.verdict.code, reason: r.verdict.ok ? undefined : r.verdict.reason })),
       verifiedAt: now().toISOString(),
       trace: job.trace,
     });

@@ -64,8 +64,12 @@ const envSchema = z.object({
   GIT_HTTP_TOKEN: z.string().optional(),
   /** git's allowed_signers file: who may sign commits with SSH keys. */
   ALLOWED_SIGNERS_FILE: z.string().optional(),
-  /** Signer policy file (YAML or JSON, the GatePolicy format); optional while ALLOWED_SIGNERS_FILE covers SSH. */
+  /** Signer policy file (YAML or JSON GatePolicy documents). Without it, ALLOWED_SIGNERS_FILE trusts SSH keys everywhere. */
   POLICY_FILE: z.string().optional(),
+  /** Sigstore trusted_root.json for gitsign (private Sigstore); default: the public-good root shipped offline. */
+  TRUSTED_ROOT_FILE: z.string().optional(),
+  /** Rekor for gitsign commits without an embedded log entry (e.g. https://rekor.sigstore.dev); unset = offline. */
+  REKOR_URL: z.string().url().optional(),
 
   // --- gate ---------------------------------------------------------------------------------------------------
   /** Kubeconfig path; unset = in-cluster service account. */

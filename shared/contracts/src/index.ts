@@ -78,6 +78,10 @@ export const commitVerdictJob = z.object({
   reasons: z.array(z.string()),
   /** Name of the policy rule that matched, or why none did. */
   rule: z.string().optional(),
+  /** Every policy that governs the branch, with its own result (Audit policies included). */
+  policies: z
+    .array(z.object({ name: z.string(), mode: z.enum(['Enforce', 'Audit']), ok: z.boolean(), code: z.string(), reason: z.string().optional() }))
+    .default([]),
   verifiedAt: z.string(),
   trace: traceCarrier,
 });
