@@ -67,7 +67,16 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       code: verdict.ok ? 'VERIFIED' : verdict.code,
       reasons: verdict.ok ? verdict.evidence : [verdict.reason],
       rule: verdict.policy,
-      policies: results.map((r) => ({ name: r.policy, mode: r.mode, ok: r.verdict.ok, code: r.verdict.ok ? 'VERIFIED' : r.verdict.code, reason: r.verdict.ok ? undefined : r.verdict.reason })),
+      policies: results.map((r) => ({
+        name: r.policy,
+        generation: r.generation,
+        mode: r.mode,
+        selector: r.selector,
+        ok: r.verdict.ok,
+        code: r.verdict.ok ? 'VERIFIED' : r.verdict.code,
+        reason: r.verdict.ok ? undefined : r.verdict.reason,
+        signer: r.verdict.ok ? r.verdict.signer.identity : undefined,
+      })),
       verifiedAt: now().toISOString(),
       trace: job.trace,
     });

@@ -130,6 +130,8 @@ export function policiesFor(policies: CompiledPolicy[], repoUrl: string, branch:
 export interface PolicyResult {
   policy: string;
   mode: 'Enforce' | 'Audit';
+  generation?: number;
+  selector: CompiledPolicy['selector'];
   verdict: CommitVerdict;
 }
 
@@ -153,7 +155,9 @@ export async function evaluatePolicies(
     return { verdict: reject('-', sha, 'none', 'NO_POLICY', 'no policy governs this repository and branch (default deny)'), results: [] };
   }
   const results: PolicyResult[] = [];
-  for (const p of governing) results.push({ policy: p.name, mode: p.mode, verdict: await verifyCommit(raw, p.commit, options) });
+  for (const p of governing) {
+    results.push({ policy: p.name, mode: p.mode, generation: p.generation, selector: p.selector, verdict: await verifyCommit(raw, p.commit, options) });
+  }
   const enforce = results.filter((r) => r.mode === 'Enforce');
   const failing = enforce.find((r) => !r.verdict.ok);
   if (failing) return { verdict: failing.verdict, results };

@@ -60,6 +60,28 @@ export const signerSchema = z.object({
   signedAt: z.string().optional(),
 });
 
+/** Which Applications a policy governs (GatePolicy spec.selector); empty = every Application tracking the branch. */
+export const policySelectorSchema = z.object({
+  matchLabels: z.record(z.string(), z.string()).optional(),
+  names: z.array(z.string()).optional(),
+  namespaces: z.array(z.string()).optional(),
+});
+export type PolicySelector = z.infer<typeof policySelectorSchema>;
+
+/** One governing policy's own result for a commit, carried to the gate so it can decide per Application. */
+export const policyResultSchema = z.object({
+  name: z.string(),
+  /** metadata.generation of the GatePolicy object the result was computed with (absent for file policies). */
+  generation: z.number().int().optional(),
+  mode: z.enum(['Enforce', 'Audit']),
+  selector: policySelectorSchema.default({}),
+  ok: z.boolean(),
+  code: z.string(),
+  reason: z.string().optional(),
+  signer: z.string().optional(),
+});
+export type PolicyResult = z.infer<typeof policyResultSchema>;
+
 /** What the verifier concluded about one commit; the gate acts only on `outcome: 'verified'`. */
 export const commitVerdictJob = z.object({
   v: z.literal(1),
@@ -79,9 +101,7 @@ export const commitVerdictJob = z.object({
   /** Name of the policy rule that matched, or why none did. */
   rule: z.string().optional(),
   /** Every policy that governs the branch, with its own result (Audit policies included). */
-  policies: z
-    .array(z.object({ name: z.string(), mode: z.enum(['Enforce', 'Audit']), ok: z.boolean(), code: z.string(), reason: z.string().optional() }))
-    .default([]),
+  policies: z.array(policyResultSchema).default([]),
   verifiedAt: z.string(),
   trace: traceCarrier,
 });
@@ -130,3 +150,14 @@ export function normalizeRepoUrl(url: string): string {
   s = `https://${host}/${path}`;
   return s;
 }
+
+/**
+ * The GatePolicy objects the gate has validated, published in Redis for the verifiers (which have no Kubernetes
+ * access). `revision` changes on every publish so readers recompile only when something changed.
+ */
+export const policySnapshotSchema = z.object({
+  revision: z.string(),
+  policies: z.array(z.record(z.string(), z.unknown())),
+});
+export type PolicySnapshot = z.infer<typeof policySnapshotSchema>;
+export const policySnapshotKey = (prefix: string): string => `${prefix}:policies`;

@@ -37,6 +37,7 @@ function verdict(sha: string, outcome: 'verified' | 'rejected' = 'verified'): Co
     repoFullName: 'org/app', branch: 'main', sha, outcome, method: outcome === 'verified' ? 'ssh' : 'none',
     signer: outcome === 'verified' ? { identity: 'dev@example.com' } : undefined,
     code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(),
+    policies: [{ name: 'test', mode: 'Enforce', selector: {}, ok: outcome === 'verified', code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED' }],
   };
 }
 
@@ -257,5 +258,42 @@ describe('gate', () => {
     const check = await audit.verifyChain();
     expect(check.ok).toBe(false);
     expect(check.problems.join('\n')).toMatch(/modified|does not follow/);
+  });
+
+  it('default deny: no policy selects the Application → refused, not moved', async () => {
+    const a = repo.commit('a');
+    repo.push();
+    const v = { ...verdict(a), policies: [{ name: 'other-apps', mode: 'Enforce' as const, selector: { names: ['somebody-else'] }, ok: true, code: 'VERIFIED' }] };
+    const out = await makeGate().applyVerdict(v);
+    expect(out[0]).toMatchObject({ action: 'refuse-no-policy' });
+    expect(await rev()).toBe('main');
+  });
+
+  it('audit mode pins as before and records what enforce would have done', async () => {
+    const a = repo.commit('a');
+    repo.push();
+    const v = { ...verdict(a, 'rejected'), policies: [{ name: 'rollout', mode: 'Audit' as const, selector: {}, ok: false, code: 'UNSIGNED', reason: 'commit is not signed' }] };
+    const out = await makeGate().applyVerdict(v);
+    expect(out[0]?.action).toBe('audit-pin');
+    expect(out[0]?.reason).toMatch(/audit: policy rollout would refuse: UNSIGNED/);
+    expect(await rev()).toBe(a);
+    expect((await store.get('argocd', 'app')).metadata.annotations?.['gitops-gate.io/mode']).toBe('audit');
+  });
+
+  it('a verdict that predates the live policy generation is not applied; re-verification is requested', async () => {
+    const a = repo.commit('a');
+    repo.push();
+    const asked: string[] = [];
+    const gate = makeGate({
+      livePolicies: () => [{ name: 'test', generation: 2, mode: 'Enforce', selector: {}, governs: () => true }],
+      requestReverify: async (v, reason) => {
+        asked.push(`${v.sha}:${reason}`);
+      },
+    });
+    const v = { ...verdict(a), policies: [{ name: 'test', generation: 1, mode: 'Enforce' as const, selector: {}, ok: true, code: 'VERIFIED' }] };
+    const out = await gate.applyVerdict(v);
+    expect(out[0]?.action).toBe('deferred-stale-policy');
+    expect(asked).toHaveLength(1);
+    expect(await rev()).toBe('main');
   });
 });

@@ -10,6 +10,7 @@ import type { AuditTrail, DecisionRecord } from './audit.js';
 import { decide, type DecisionAction } from './decide.js';
 import { KubeError, type ApplicationStore } from './kube.js';
 import type { KeyedLock } from './lock.js';
+import { evaluateForApp, type LivePolicy } from './policies.js';
 
 export interface GateDeps {
   store: ApplicationStore;
@@ -21,13 +22,22 @@ export interface GateDeps {
   isAncestor: (cloneUrl: string, ancestor: string, descendant: string) => Promise<boolean>;
   now?: () => Date;
   maxConflictRetries?: number;
-  onDecision?: (action: DecisionAction | 'error', app: string) => void;
+  onDecision?: (action: GateAction | 'error', app: string) => void;
+  /** GatePolicy objects in force now (from the watch); verdicts computed with other generations are stale. */
+  livePolicies?: () => LivePolicy[];
+  /** Asks for the commit to be verified again (policies changed since the verdict). */
+  requestReverify?: (verdict: CommitVerdictJob, reason: string) => Promise<void>;
+  /** Evidence annotations beyond the gate's own (e.g. the Argo CD external link to the audit page). */
+  extraAnnotations?: (app: Application) => Record<string, string>;
   onConflict?: () => void;
 }
 
+/** Every action the gate records: the history rules' and the policy rules' (default deny, audit mode, staleness). */
+export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'deferred-stale-policy';
+
 export interface AppOutcome {
   app: string;
-  action: DecisionAction | 'not-found' | 'forbidden' | 'invalid';
+  action: GateAction | 'not-found' | 'forbidden' | 'invalid';
   reason: string;
   record?: DecisionRecord;
 }
@@ -70,13 +80,25 @@ export function createGate(deps: GateDeps): Gate {
         const still = findTrackingApps([app], verdict.repoUrl, verdict.branch)[0];
         if (!still) return { app: key, action: 'not-found', reason: 'Application no longer tracks this branch' };
         const current = still.refs.map((r) => readRevision(app, r));
-        const decision = await decide({
-          current,
-          sha: verdict.sha,
-          verified: verdict.outcome === 'verified',
-          verdictReason: `${verdict.code}: ${verdict.reasons.join('; ')}`,
-          isAncestor: (a, d) => deps.isAncestor(verdict.cloneUrl, a, d),
-        });
+        const policy = evaluateForApp(app, verdict, deps.livePolicies?.() ?? []);
+        let decision: { action: GateAction; reason: string };
+        if (policy.kind === 'stale') {
+          await deps.requestReverify?.(verdict, policy.reason);
+          decision = { action: 'deferred-stale-policy', reason: policy.reason };
+        } else if (policy.kind === 'no-policy') {
+          decision = { action: 'refuse-no-policy', reason: policy.reason };
+        } else {
+          const d = await decide({
+            current,
+            sha: verdict.sha,
+            // Audit mode pins as the Application would without the gate (history rules still hold).
+            verified: policy.kind === 'enforce-pass' || policy.kind === 'audit',
+            verdictReason: policy.kind === 'enforce-fail' ? policy.reason : `${verdict.code}: ${verdict.reasons.join('; ')}`,
+            isAncestor: (a, d) => deps.isAncestor(verdict.cloneUrl, a, d),
+          });
+          decision = policy.kind === 'audit' ? { action: d.action === 'pin' ? 'audit-pin' : d.action, reason: `${d.reason}; ${policy.reason}` } : d;
+        }
+        const policyNames = 'policies' in policy ? policy.policies : [];
         const recordInput = {
           deliveryId: verdict.deliveryId,
           repo: verdict.repoUrl,
@@ -94,10 +116,10 @@ export function createGate(deps: GateDeps): Gate {
             logIndex: verdict.signer?.logIndex,
             reasons: verdict.reasons,
           },
-          policy: verdict.rule,
+          policy: policyNames.length > 0 ? policyNames.map((n) => `${n}@${verdict.policies.find((p) => p.name === n)?.generation ?? '-'}`).join(',') : verdict.rule,
           previousRevision: current.join(','),
         };
-        if (decision.action !== 'pin') {
+        if (decision.action !== 'pin' && decision.action !== 'audit-pin') {
           const record = await deps.audit.record(recordInput);
           deps.onDecision?.(decision.action, key);
           deps.logger.info({ app: key, sha: verdict.sha, action: decision.action, reason: decision.reason, decisionId: record.id }, 'gate decision');
@@ -105,7 +127,10 @@ export function createGate(deps: GateDeps): Gate {
         }
         const decisionId = crypto.randomUUID();
         const patch = {
-          metadata: { resourceVersion: app.metadata.resourceVersion, annotations: evidence(verdict, decisionId) },
+          metadata: {
+            resourceVersion: app.metadata.resourceVersion,
+            annotations: { ...evidence(verdict, decisionId), [`${ANNOTATION_PREFIX}mode`]: decision.action === 'audit-pin' ? 'audit' : 'enforce', ...deps.extraAnnotations?.(app) },
+          },
           spec: withRevision(app, still.refs, verdict.sha),
         };
         try {
@@ -126,9 +151,9 @@ export function createGate(deps: GateDeps): Gate {
           throw err;
         }
         const record = await deps.audit.record({ ...recordInput, newRevision: verdict.sha });
-        deps.onDecision?.('pin', key);
+        deps.onDecision?.(decision.action, key);
         deps.logger.info({ app: key, sha: verdict.sha, signer: verdict.signer?.identity, method: verdict.method, previous: recordInput.previousRevision, decisionId: record.id }, 'application pinned');
-        return { app: key, action: 'pin', reason: decision.reason, record };
+        return { app: key, action: decision.action, reason: decision.reason, record };
       }
     });
   }

@@ -4,3 +4,4 @@ export * from './decide.js';
 export * from './gate.js';
 export * from './kube.js';
 export * from './lock.js';
+export * from './policies.js';
