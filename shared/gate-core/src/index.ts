@@ -5,3 +5,4 @@ export * from './gate.js';
 export * from './kube.js';
 export * from './lock.js';
 export * from './policies.js';
+export * from './policy-watcher.js';

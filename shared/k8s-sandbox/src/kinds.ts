@@ -146,3 +146,34 @@ export function demoApplication(opts: {
     },
   };
 }
+
+/**
+ * gitops-gate's own GatePolicy CRD (deploy/base/crds/gatepolicy.yaml), with a status subresource. Only the structural
+ * checks an OpenAPI schema makes are done here; semantic validation (regular expressions, keys) is the gate's job
+ * and is reported in the object's status, as in a real cluster.
+ */
+export const gatePolicyKind: ResourceKind = {
+  group: 'gitops-gate.io',
+  version: 'v1alpha1',
+  kind: 'GatePolicy',
+  plural: 'gatepolicies',
+  singular: 'gatepolicy',
+  namespaced: true,
+  shortNames: ['gp'],
+  statusSubresource: true,
+  validate: (obj) => {
+    const spec = (obj as { spec?: Record<string, unknown> }).spec;
+    const problems: string[] = [];
+    if (!spec || typeof spec !== 'object') return ['spec: Required value'];
+    if (typeof spec.repository !== 'string') problems.push('spec.repository: Required value');
+    if (!Array.isArray(spec.branches) || spec.branches.length === 0) problems.push('spec.branches: Required value');
+    if (!spec.commits || typeof spec.commits !== 'object') problems.push('spec.commits: Required value');
+    if (spec.mode !== undefined && spec.mode !== 'Enforce' && spec.mode !== 'Audit') problems.push(`spec.mode: Unsupported value: "${String(spec.mode)}": supported values: "Enforce", "Audit"`);
+    return problems;
+  },
+  printerColumns: [
+    { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[0].status' },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  ],
+};

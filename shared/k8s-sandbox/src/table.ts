@@ -52,8 +52,14 @@ function lookup(obj: unknown, jsonPath: string): unknown {
   let cur: unknown = obj;
   for (const part of jsonPath.replace(/^\./, '').split('.')) {
     if (part === '') continue;
+    // `conditions[0]`: a field followed by array indexes.
+    const [, field, indexes] = /^([^[]*)((?:\[\d+\])*)$/.exec(part) ?? [undefined, part, ''];
     if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[part];
+    if (field) cur = (cur as Record<string, unknown>)[field];
+    for (const m of (indexes ?? '').matchAll(/\[(\d+)\]/g)) {
+      if (!Array.isArray(cur)) return undefined;
+      cur = cur[Number(m[1])];
+    }
   }
   return cur;
 }
