@@ -39,8 +39,7 @@ beforeAll(async () => {
   stack = await startStack({
     workDir,
     redisUrl: redis.url,
-    seed: [fx.application],
-    allowedSignersFile: fx.allowedSignersFile,
+    seed: [fx.application, fx.policy],
     urlRewrites: fx.urlRewrites,
     verifiers: 2,
     gates: 1,

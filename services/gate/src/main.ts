@@ -1,14 +1,22 @@
 /**
  * Gate process. Several replicas may run: each Application is decided and written under a Redis lock, and every write
- * carries the resourceVersion it was decided on.
+ * carries the resourceVersion it was decided on. GatePolicy objects are watched live and published for the verifiers.
  */
 import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import { QUEUE_GATE } from '@gitops-gate/contracts';
-import { createAuditTrail, createGate, createKubeApplicationStore, createRedisLock, loadKubeConfig } from '@gitops-gate/gate-core';
+import { policySnapshotKey, QUEUE_GATE, verifyCommitJob, type PolicySnapshot } from '@gitops-gate/contracts';
+import {
+  createAuditTrail,
+  createGate,
+  createKubeApplicationStore,
+  createPolicyWatcher,
+  createRedisLock,
+  loadKubeConfig,
+  type PolicyWatcher,
+} from '@gitops-gate/gate-core';
 import { createGitMirror } from '@gitops-gate/git';
-import { createRedisConnection } from '@gitops-gate/queue';
+import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
 import { createAuditRoutes } from './audit-routes.js';
 import { createGateProcessor } from './processor.js';
@@ -17,13 +25,37 @@ const config = loadConfig(process.env);
 const logger = createLogger('gate', config.LOG_LEVEL);
 const registry = createMetricsRegistry('gate');
 const redis = createRedisConnection(config.REDIS_URL, 'worker');
+const kc = loadKubeConfig(config.KUBECONFIG);
+const store = createKubeApplicationStore(kc);
 const mirror = createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN });
 const decisions = new Counter({ name: 'gitops_gate_decisions_total', help: 'Gate decisions by action', labelNames: ['action'] as const, registers: [registry] });
 const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'resourceVersion conflicts (409) on Application writes', registers: [registry] });
 const audit = createAuditTrail(redis, config.QUEUE_PREFIX);
+const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+
+let watcher: PolicyWatcher | undefined;
+if (config.GATE_WATCH_POLICIES) {
+  watcher = createPolicyWatcher({
+    kc,
+    logger,
+    // Verifiers have no Kubernetes access: the valid policies reach them through Redis.
+    onChange: async (set) => {
+      const snapshot: PolicySnapshot = { revision: set.revision, policies: set.objects as Record<string, unknown>[] };
+      await redis.set(policySnapshotKey(config.QUEUE_PREFIX), JSON.stringify(snapshot));
+    },
+  });
+  try {
+    await watcher.start();
+  } catch (err) {
+    // Without the CRD the gate still works with the verifiers' file policies; say so loudly.
+    logger.error({ err: (err as Error).message }, 'GatePolicy watch failed to start (is the CRD installed?); using file policies only');
+    await watcher.stop().catch(() => undefined);
+    watcher = undefined;
+  }
+}
 
 const gate = createGate({
-  store: createKubeApplicationStore(loadKubeConfig(config.KUBECONFIG)),
+  store,
   lock: createRedisLock(redis, config.QUEUE_PREFIX),
   audit,
   logger,
@@ -31,6 +63,17 @@ const gate = createGate({
   isAncestor: (url, a, d) => mirror.isAncestor(url, a, d),
   onDecision: (action) => decisions.inc({ action }),
   onConflict: () => conflicts.inc(),
+  livePolicies: watcher ? () => watcher!.live() : undefined,
+  livePolicyRevision: watcher ? () => watcher!.current().revision : undefined,
+  requestReverify: async (verdict, reason) => {
+    const revision = watcher?.current().revision ?? 'none';
+    const job = verifyCommitJob.parse({
+      v: 1, kind: 'commit', deliveryId: verdict.deliveryId, repoUrl: verdict.repoUrl, cloneUrl: verdict.cloneUrl, repoFullName: verdict.repoFullName,
+      branch: verdict.branch, sha: verdict.sha, receivedAt: new Date().toISOString(), reverify: revision, trace: verdict.trace,
+    });
+    logger.info({ sha: verdict.sha, revision, reason }, 'verification requested again');
+    await verifyQueue.add('commit', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `reverify-${verdict.deliveryId}-${verdict.sha}-${revision}` });
+  },
 });
 
 const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger), {
@@ -45,7 +88,7 @@ worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
 const ops = createOpsServer({ registry, ready: async () => (await redis.ping()) === 'PONG', routes: [createAuditRoutes(audit)] });
 ops.listen(config.GATE_HTTP_PORT, () => {
   const addr = ops.address();
-  logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES }, 'gate started');
+  logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');
 });
 
 let stopping = false;
@@ -54,6 +97,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   logger.info({ signal }, 'gate stopping');
   await worker.close();
+  await watcher?.stop().catch(() => undefined);
+  await verifyQueue.close();
   ops.close();
   redis.disconnect();
   process.exit(0);

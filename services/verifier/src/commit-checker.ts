@@ -11,7 +11,9 @@ import {
   type VerifyEnvironment,
 } from '@gitops-gate/commit-verify';
 import { ConfigError, type Config } from '@gitops-gate/config';
-import { normalizeRepoUrl } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema } from '@gitops-gate/contracts';
+import type { Logger } from '@gitops-gate/telemetry';
+import type { Redis } from 'ioredis';
 import type { CommitVerifierFn } from './processor.js';
 
 function read(path: string, variable: string): string {
@@ -51,7 +53,45 @@ export async function loadCommitPolicies(config: Config): Promise<CompiledPolicy
       }),
     ];
   }
-  throw new ConfigError('POLICY_FILE or ALLOWED_SIGNERS_FILE is required: without a signer policy every commit would be rejected');
+  return [];
+}
+
+export interface PolicySource {
+  /** The policies in force for the next job: GatePolicy objects published by the gate, plus file policies. */
+  current(): Promise<CompiledPolicy[]>;
+}
+
+/**
+ * GatePolicy objects reach verifiers through Redis (the gate watches them; verifiers have no Kubernetes access).
+ * One GET per job; compiling happens only when the published revision changes.
+ */
+export function createPolicySource(redis: Redis, prefix: string, filePolicies: CompiledPolicy[], logger: Logger): PolicySource {
+  let cached: { revision: string; policies: CompiledPolicy[] } = { revision: '', policies: [] };
+  return {
+    async current() {
+      const raw = await redis.get(policySnapshotKey(prefix));
+      if (raw === null) return filePolicies;
+      const snap = policySnapshotSchema.safeParse(JSON.parse(raw));
+      if (!snap.success) {
+        // Fail closed on a corrupt snapshot: only file policies (often none → default deny).
+        logger.error({ issues: snap.error.issues.slice(0, 2) }, 'policy snapshot unreadable');
+        return filePolicies;
+      }
+      if (snap.data.revision !== cached.revision) {
+        const compiled: CompiledPolicy[] = [];
+        for (const obj of snap.data.policies) {
+          try {
+            compiled.push(await compilePolicy(obj, 'GatePolicy'));
+          } catch (err) {
+            logger.error({ err: (err as Error).message }, 'published policy does not compile');
+          }
+        }
+        cached = { revision: snap.data.revision, policies: compiled };
+        logger.info({ revision: snap.data.revision, policies: compiled.map((p) => `${p.name}@${p.generation ?? '-'}`) }, 'policies reloaded');
+      }
+      return [...cached.policies, ...filePolicies];
+    },
+  };
 }
 
 export function loadVerifyEnvironment(config: Config): VerifyEnvironment {
@@ -70,6 +110,9 @@ export function loadVerifyEnvironment(config: Config): VerifyEnvironment {
   };
 }
 
-export function createCommitChecker(policies: CompiledPolicy[], env: VerifyEnvironment): CommitVerifierFn {
-  return (raw, job) => evaluatePolicies(raw, policiesFor(policies, job.repoUrl, job.branch, normalizeRepoUrl), { expectedSha: job.sha, env });
+export function createCommitChecker(source: PolicySource, env: VerifyEnvironment): CommitVerifierFn {
+  return async (raw, job) => {
+    const policies = await source.current();
+    return evaluatePolicies(raw, policiesFor(policies, job.repoUrl, job.branch, normalizeRepoUrl), { expectedSha: job.sha, env });
+  };
 }

@@ -8,22 +8,22 @@ import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
-import { createCommitChecker, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
+import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('verifier', config.LOG_LEVEL);
 
 // Trust material and policies are built once per process and reused for every job.
-const policies = await loadCommitPolicies(config);
+const filePolicies = await loadCommitPolicies(config);
 const verifyEnv = loadVerifyEnvironment(config);
-logger.info({ policies: policies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) }, 'policies loaded');
+logger.info({ policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) }, 'file policies loaded');
 const registry = createMetricsRegistry('verifier');
 const connection = createRedisConnection(config.REDIS_URL, 'worker');
 const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 const processor = createVerifyProcessor({
   mirror: createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN }),
-  verifyCommit: createCommitChecker(policies, verifyEnv),
+  verifyCommit: createCommitChecker(createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger), verifyEnv),
   gateQueue,
   logger,
   registry,

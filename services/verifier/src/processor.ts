@@ -78,6 +78,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
         signer: r.verdict.ok ? r.verdict.signer.identity : undefined,
       })),
       verifiedAt: now().toISOString(),
+      reverify: job.reverify,
       trace: job.trace,
     });
     verdicts.inc({ kind: 'commit', method: out.method, outcome: out.outcome });
@@ -86,7 +87,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       'commit verdict',
     );
     // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
-    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job.deliveryId, job.sha) });
+    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job.deliveryId, job.sha, job.reverify) });
     return out;
   }
 

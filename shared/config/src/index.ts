@@ -80,6 +80,10 @@ const envSchema = z.object({
   GATE_CONCURRENCY: positiveInt.default(4),
   /** Port of the gate's /healthz, /metrics and audit endpoints. */
   GATE_HTTP_PORT: port.default(8081),
+  /** Watch GatePolicy objects (needs the CRD installed); `false` = policies come only from the verifiers' files. */
+  GATE_WATCH_POLICIES: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** URL where users reach the gate's /ui; when set, pinned Applications get an Argo CD link to their audit page. */
+  GATE_PUBLIC_URL: z.string().url().optional(),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'WEBHOOK_SECRETS' | 'WEBHOOK_SECRETS_FILE'> & {

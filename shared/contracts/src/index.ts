@@ -29,6 +29,8 @@ export const verifyCommitJob = z.object({
   before: z.string().optional(),
   forced: z.boolean().default(false),
   receivedAt: z.string(),
+  /** Set when the gate asks again because policies changed: the policy revision it needs a verdict for. */
+  reverify: z.string().optional(),
   trace: traceCarrier,
 });
 export type VerifyCommitJob = z.infer<typeof verifyCommitJob>;
@@ -103,6 +105,7 @@ export const commitVerdictJob = z.object({
   /** Every policy that governs the branch, with its own result (Audit policies included). */
   policies: z.array(policyResultSchema).default([]),
   verifiedAt: z.string(),
+  reverify: z.string().optional(),
   trace: traceCarrier,
 });
 export type CommitVerdictJob = z.infer<typeof commitVerdictJob>;
@@ -112,8 +115,8 @@ export function verifyJobId(deliveryId: string): string {
   return `gh-${deliveryId}`;
 }
 
-export function verdictJobId(deliveryId: string, sha: string): string {
-  return `verdict-${deliveryId}-${sha}`;
+export function verdictJobId(deliveryId: string, sha: string, reverify?: string): string {
+  return reverify ? `verdict-${deliveryId}-${sha}-${reverify}` : `verdict-${deliveryId}-${sha}`;
 }
 
 /**

@@ -25,6 +25,8 @@ export interface GateDeps {
   onDecision?: (action: GateAction | 'error', app: string) => void;
   /** GatePolicy objects in force now (from the watch); verdicts computed with other generations are stale. */
   livePolicies?: () => LivePolicy[];
+  /** Revision of the live policy set: a verdict re-verified for it and still stale is not re-requested (no loop). */
+  livePolicyRevision?: () => string;
   /** Asks for the commit to be verified again (policies changed since the verdict). */
   requestReverify?: (verdict: CommitVerdictJob, reason: string) => Promise<void>;
   /** Evidence annotations beyond the gate's own (e.g. the Argo CD external link to the audit page). */
@@ -83,8 +85,13 @@ export function createGate(deps: GateDeps): Gate {
         const policy = evaluateForApp(app, verdict, deps.livePolicies?.() ?? []);
         let decision: { action: GateAction; reason: string };
         if (policy.kind === 'stale') {
-          await deps.requestReverify?.(verdict, policy.reason);
-          decision = { action: 'deferred-stale-policy', reason: policy.reason };
+          const revision = deps.livePolicyRevision?.();
+          if (revision !== undefined && verdict.reverify === revision) {
+            decision = { action: 'refuse-no-policy', reason: `${policy.reason}: re-verification for policy revision ${revision} did not cover it` };
+          } else {
+            await deps.requestReverify?.(verdict, policy.reason);
+            decision = { action: 'deferred-stale-policy', reason: policy.reason };
+          }
         } else if (policy.kind === 'no-policy') {
           decision = { action: 'refuse-no-policy', reason: policy.reason };
         } else {

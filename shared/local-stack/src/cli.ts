@@ -44,8 +44,8 @@ try {
     workDir,
     redisUrl: process.env.REDIS_URL || undefined,
     kubeconfig: process.env.KUBECONFIG || undefined,
-    seed: [fx.application],
-    allowedSignersFile: process.env.ALLOWED_SIGNERS_FILE || fx.allowedSignersFile,
+    seed: [fx.application, fx.policy],
+    allowedSignersFile: process.env.ALLOWED_SIGNERS_FILE || undefined,
     urlRewrites: fx.urlRewrites,
     receiverPort: Number(process.env.RECEIVER_PORT || 8080),
     onLog: formatLog,
@@ -59,6 +59,7 @@ try {
   print(`Decisions:    http://127.0.0.1:${gate?.port}/api/decisions`);
   print(`Watch it:     kubectl --kubeconfig ${stack.kubeconfig} get applications -A -w`);
   print(`              kubectl --kubeconfig ${stack.kubeconfig} get application ${DEMO_APP.name} -n ${DEMO_APP.namespace} -o jsonpath='{.spec.source.targetRevision}'`);
+  print(`Policies:     kubectl --kubeconfig ${stack.kubeconfig} get gatepolicies -A   (edit them live: kubectl edit gatepolicy demo-signers -n ${DEMO_APP.namespace})`);
   print('');
   if (runTheDemo) {
     print('Demo:');

@@ -21,6 +21,8 @@ export interface DemoFixture {
   allowedSignersFile: string;
   urlRewrites: Record<string, string>;
   application: object;
+  /** A GatePolicy trusting the demo key for main of the demo repository, for every Application that follows it. */
+  policy: object;
 }
 
 /** A fresh repository with a bare remote, a signing key and an allowed_signers file naming it, under workDir/demo. */
@@ -39,6 +41,18 @@ export function createDemoFixture(workDir: string): DemoFixture {
     // The webhook names github.com (as GitHub would); the verifier and gate fetch from the local bare repository.
     urlRewrites: { [DEMO_REPO_URL]: repo.url },
     application: demoApplication({ name: DEMO_APP.name, namespace: DEMO_APP.namespace, repoURL: DEMO_REPO_URL, branch: 'main' }),
+    policy: {
+      apiVersion: 'gitops-gate.io/v1alpha1',
+      kind: 'GatePolicy',
+      metadata: { name: 'demo-signers', namespace: DEMO_APP.namespace },
+      spec: {
+        mode: 'Enforce',
+        selector: { namespaces: [DEMO_APP.namespace] },
+        repository: DEMO_REPO_URL,
+        branches: ['main'],
+        commits: { ssh: { allowedSigners: `${key.allowedSignersLine(DEMO_SIGNER)}\n` } },
+      },
+    },
   };
 }
 

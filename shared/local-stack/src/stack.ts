@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSandboxApiServer, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
+import { argoApplicationKind, createSandboxApiServer, gatePolicyKind, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { freePort } from '@gitops-gate/testing';
 import { ensureRedisServer, startLocalRedis, StackError, type LocalRedis } from './redis.js';
 
@@ -25,7 +25,8 @@ export interface StackOptions {
   kubeconfig?: string;
   seed?: object[];
   secrets?: string[];
-  allowedSignersFile: string;
+  /** Optional file policy; the usual source of policies is GatePolicy objects (seed them). */
+  allowedSignersFile?: string;
   urlRewrites?: Record<string, string>;
   receiverPort?: number;
   verifiers?: number;
@@ -91,7 +92,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     let kubeconfig = opts.kubeconfig;
     let sandbox: SandboxApiServer | undefined;
     if (!kubeconfig) {
-      sandbox = await createSandboxApiServer({ seed: opts.seed ?? [] });
+      sandbox = await createSandboxApiServer({ kinds: [argoApplicationKind, gatePolicyKind], seed: opts.seed ?? [] });
       kubeconfig = join(opts.workDir, 'kubeconfig');
       await sandbox.writeKubeconfig(kubeconfig);
       const s = sandbox;
@@ -107,7 +108,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       QUEUE_PREFIX: opts.queuePrefix ?? 'gitops-gate',
       WEBHOOK_SECRETS: secrets.join(','),
       RECEIVER_HOST: '127.0.0.1',
-      ALLOWED_SIGNERS_FILE: opts.allowedSignersFile,
+      ...(opts.allowedSignersFile ? { ALLOWED_SIGNERS_FILE: opts.allowedSignersFile } : {}),
       GIT_URL_REWRITES: JSON.stringify(opts.urlRewrites ?? {}),
       KUBECONFIG: kubeconfig,
       ...opts.env,

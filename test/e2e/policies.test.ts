@@ -1,0 +1,111 @@
+/**
+ * Policies as Kubernetes objects, end to end: GatePolicy objects created, edited and deleted through the API change
+ * the gate's decisions live (no restart), default deny holds, and Audit mode pins while recording what Enforce would do.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
+
+const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: DEMO_APP.namespace };
+let redis: TestRedis;
+let stack: Stack;
+let fx: DemoFixture;
+let api: CustomObjectsApi;
+let gateUrl: string;
+let readApp: ReturnType<typeof createAppReader>;
+let head: string | undefined;
+
+async function push(signed: boolean): Promise<{ sha: string; action: string; reason: string }> {
+  const sha = fx.repo.commit(`change ${randomUUID().slice(0, 6)}`, signed ? { signWith: fx.key } : {});
+  fx.repo.push();
+  const res = await sendPush(stack, sha, head);
+  expect(res.status).toBe(202);
+  head = sha;
+  const d = await waitForDecision(gateUrl, sha, { timeoutMs: 30_000 });
+  return { sha, action: d.action, reason: d.reason };
+}
+
+async function policyReady(name: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const obj = (await api.getNamespacedCustomObject({ ...G, name })) as { metadata: { generation: number }; status?: { observedGeneration?: number } };
+    if (obj.status?.observedGeneration === obj.metadata.generation) return;
+    await sleep(25);
+  }
+  throw new Error(`policy ${name} not observed by the gate`);
+}
+
+beforeAll(async () => {
+  const workDir = mkdtempSync(join(tmpdir(), 'gg-pol-'));
+  fx = createDemoFixture(workDir);
+  redis = await startTestRedis();
+  stack = await startStack({ workDir, redisUrl: redis.url, seed: [fx.application], urlRewrites: fx.urlRewrites, queuePrefix: `pol-${randomUUID().slice(0, 8)}` });
+  const kc = new KubeConfig();
+  kc.loadFromFile(stack.kubeconfig);
+  api = kc.makeApiClient(CustomObjectsApi);
+  gateUrl = gateUrlOf(stack);
+  readApp = createAppReader(stack.kubeconfig);
+}, 120_000);
+afterAll(async () => {
+  await stack?.stop();
+  await redis?.close();
+});
+
+describe('GatePolicy objects drive decisions live', () => {
+  it('default deny: with no policy, even a signed commit is not pinned', async () => {
+    const d = await push(true);
+    expect(d.action).toBe('refuse-no-policy');
+    expect((await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision).toBe('main');
+  });
+
+  it('an Audit policy pins as before and records that Enforce would refuse', async () => {
+    const policy = fx.policy as { spec: Record<string, unknown> };
+    await api.createNamespacedCustomObject({ ...G, body: { ...policy, spec: { ...policy.spec, mode: 'Audit' } } });
+    await policyReady('demo-signers');
+    const d = await push(false);
+    expect(d.action).toBe('audit-pin');
+    expect(d.reason).toMatch(/would refuse: UNSIGNED/);
+    const app = await readApp(DEMO_APP.namespace, DEMO_APP.name);
+    expect(app.revision).toBe(d.sha);
+    expect(app.annotations['gitops-gate.io/mode']).toBe('audit');
+  });
+
+  it('switching the policy to Enforce (an edit) refuses unsigned commits and pins signed ones', async () => {
+    await api.patchNamespacedCustomObject({ ...G, name: 'demo-signers', body: { spec: { mode: 'Enforce' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await policyReady('demo-signers');
+    const pinned = (await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision;
+    const refused = await push(false);
+    expect(refused.action).toBe('refuse-unverified');
+    expect((await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision).toBe(pinned);
+    const ok = await push(true);
+    expect(ok.action).toBe('pin');
+    expect((await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision).toBe(ok.sha);
+  });
+
+  it('an invalid edit is reported in the status and not applied', async () => {
+    await api.patchNamespacedCustomObject(
+      { ...G, name: 'demo-signers', body: { spec: { commits: { ssh: null, gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await policyReady('demo-signers');
+    const obj = (await api.getNamespacedCustomObject({ ...G, name: 'demo-signers' })) as { status: { conditions: { status: string; message: string }[] } };
+    expect(obj.status.conditions[0]).toMatchObject({ status: 'False' });
+    expect(obj.status.conditions[0]?.message).toMatch(/identityRegExp/);
+    // The invalid policy is not applied: the Application is governed by no valid policy now → default deny.
+    const d = await push(true);
+    expect(d.action).toBe('refuse-no-policy');
+  });
+
+  it('deleting the policy keeps default deny', async () => {
+    await api.deleteNamespacedCustomObject({ ...G, name: 'demo-signers' });
+    await sleep(300);
+    const d = await push(true);
+    expect(d.action).toBe('refuse-no-policy');
+  });
+});
