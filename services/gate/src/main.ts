@@ -11,6 +11,7 @@ import {
   createGate,
   createKubeApplicationStore,
   createPolicyWatcher,
+  createReconciler,
   createRedisLock,
   loadKubeConfig,
   type PolicyWatcher,
@@ -76,6 +77,26 @@ const gate = createGate({
   },
 });
 
+const reconciler = createReconciler({
+  store,
+  namespaces: config.GATE_NAMESPACES,
+  listHeads: (url) => mirror.listHeads(url),
+  audit,
+  redis,
+  prefix: config.QUEUE_PREFIX,
+  logger,
+  enqueue: async (t) => {
+    // A stable delivery id per head: a head already queued by an earlier pass is not queued twice.
+    const deliveryId = `reconcile-${t.sha}`;
+    const job = verifyCommitJob.parse({
+      v: 1, kind: 'commit', deliveryId, repoUrl: t.repoUrl, cloneUrl: t.cloneUrl, repoFullName: t.repoUrl.replace(/^https:\/\/[^/]+\//, ''),
+      branch: t.branch, sha: t.sha, receivedAt: new Date().toISOString(),
+    });
+    await verifyQueue.add('commit', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `gh-${deliveryId}` });
+  },
+});
+if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
+
 const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger), {
   connection: createRedisConnection(config.REDIS_URL, 'worker'),
   prefix: config.QUEUE_PREFIX,
@@ -96,6 +117,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'gate stopping');
+  reconciler.stop();
   await worker.close();
   await watcher?.stop().catch(() => undefined);
   await verifyQueue.close();

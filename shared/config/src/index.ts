@@ -82,6 +82,8 @@ const envSchema = z.object({
   GATE_HTTP_PORT: port.default(8081),
   /** Watch GatePolicy objects (needs the CRD installed); `false` = policies come only from the verifiers' files. */
   GATE_WATCH_POLICIES: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Lost-webhook recovery: how often the gate compares branch heads (git ls-remote) with its decisions. 0 = off. */
+  GATE_RECONCILE_SECONDS: z.coerce.number().min(0).default(180),
   /** URL where users reach the gate's /ui; when set, pinned Applications get an Argo CD link to their audit page. */
   GATE_PUBLIC_URL: z.string().url().optional(),
 });

@@ -6,3 +6,4 @@ export * from './kube.js';
 export * from './lock.js';
 export * from './policies.js';
 export * from './policy-watcher.js';
+export * from './reconcile.js';

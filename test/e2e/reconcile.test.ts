@@ -1,0 +1,54 @@
+/**
+ * Lost webhooks: with the receiver down, a push produces no delivery at all; the gate's periodic reconcile (git
+ * ls-remote of followed branches) finds the undecided head and the pin still arrives.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
+
+let redis: TestRedis;
+let stack: Stack;
+let fx: DemoFixture;
+
+beforeAll(async () => {
+  const workDir = mkdtempSync(join(tmpdir(), 'gg-rec-'));
+  fx = createDemoFixture(workDir);
+  redis = await startTestRedis();
+  stack = await startStack({
+    workDir, redisUrl: redis.url, seed: [fx.application, fx.policy], urlRewrites: fx.urlRewrites,
+    queuePrefix: `rec-${randomUUID().slice(0, 8)}`, env: { GATE_RECONCILE_SECONDS: '1' },
+  });
+}, 120_000);
+afterAll(async () => {
+  await stack?.stop();
+  await redis?.close();
+});
+
+describe('reconcile', () => {
+  it('a push made while the receiver is down is pinned anyway, and decided once', async () => {
+    const receiver = stack.processes.find((p) => p.service === 'receiver')!;
+    receiver.child.kill('SIGTERM');
+    await new Promise((r) => receiver.child.once('exit', r));
+    const sha = fx.repo.commit('pushed during an outage', { signWith: fx.key });
+    fx.repo.push();
+    const readApp = createAppReader(stack.kubeconfig);
+    const deadline = Date.now() + 30_000;
+    while ((await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision !== sha) {
+      if (Date.now() > deadline) throw new Error('reconcile did not pin the head');
+      await sleep(50);
+    }
+    const d = await waitForDecision(gateUrlOf(stack), sha);
+    expect(d.action).toBe('pin');
+    expect(d.deliveryId).toBe(`reconcile-${sha}`);
+    // The receiver comes back; further passes do not decide the same head again.
+    await stack.spawnService('receiver');
+    await sleep(2_500);
+    const { decisions } = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?sha=${sha}`)).json()) as { decisions: unknown[] };
+    expect(decisions).toHaveLength(1);
+  });
+});
