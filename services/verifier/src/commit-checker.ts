@@ -15,6 +15,7 @@ import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema } from '@gito
 import type { Logger } from '@gitops-gate/telemetry';
 import type { Redis } from 'ioredis';
 import type { CommitVerifierFn } from './processor.js';
+import type { VerdictCache } from './verdict-cache.js';
 
 function read(path: string, variable: string): string {
   try {
@@ -110,9 +111,9 @@ export function loadVerifyEnvironment(config: Config): VerifyEnvironment {
   };
 }
 
-export function createCommitChecker(source: PolicySource, env: VerifyEnvironment): CommitVerifierFn {
+export function createCommitChecker(source: PolicySource, env: VerifyEnvironment, cache?: VerdictCache): CommitVerifierFn {
   return async (raw, job) => {
     const policies = await source.current();
-    return evaluatePolicies(raw, policiesFor(policies, job.repoUrl, job.branch, normalizeRepoUrl), { expectedSha: job.sha, env });
+    return evaluatePolicies(raw, policiesFor(policies, job.repoUrl, job.branch, normalizeRepoUrl), { expectedSha: job.sha, env }, cache?.verify);
   };
 }

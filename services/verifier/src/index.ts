@@ -1,2 +1,3 @@
 export * from './processor.js';
 export * from './commit-checker.js';
+export * from './verdict-cache.js';

@@ -2,7 +2,9 @@
  * Verifier process. Any number of these share the verify queue; BullMQ hands each job to one of them and hands it
  * to another if this one dies (stalled-job detection). SIGTERM finishes the jobs in hand before exiting.
  */
+import { createHash } from 'node:crypto';
 import { Worker } from 'bullmq';
+import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
@@ -10,6 +12,7 @@ import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
+import { createVerdictCache } from './verdict-cache.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('verifier', config.LOG_LEVEL);
@@ -21,9 +24,14 @@ logger.info({ policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, r
 const registry = createMetricsRegistry('verifier');
 const connection = createRedisConnection(config.REDIS_URL, 'worker');
 const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+const cacheLookups = new Counter({ name: 'gitops_gate_verdict_cache_lookups_total', help: 'Verdict cache lookups by result', labelNames: ['result'] as const, registers: [registry] });
+const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
+  trustRevision: createHash('sha256').update(JSON.stringify(verifyEnv.trust?.json ?? null)).digest('hex'),
+  onLookup: (hit) => cacheLookups.inc({ result: hit ? 'hit' : 'miss' }),
+});
 const processor = createVerifyProcessor({
   mirror: createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN }),
-  verifyCommit: createCommitChecker(createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger), verifyEnv),
+  verifyCommit: createCommitChecker(createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger), verifyEnv, verdictCache),
   gateQueue,
   logger,
   registry,

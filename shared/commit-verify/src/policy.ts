@@ -5,6 +5,7 @@
  * patterns compiled) and reused for every commit.
  */
 
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { parseAllowedSigners, type AllowedSigner } from './ssh/index.js';
 import { createGpgKeyring, normalizeGpgFingerprint, type GpgKeyring } from './gpg/index.js';
@@ -106,6 +107,8 @@ export interface GpgKeyRule {
 /** The commit-signature part of a policy, compiled: what `verifyCommit` needs. */
 export interface CommitPolicy {
   name: string;
+  /** sha256 over the policy's commit rules: equal fingerprints give equal verdicts (verdict cache key). */
+  fingerprint?: string;
   ssh?: { allowedSigners: AllowedSigner[] };
   gitsign?: { identities: GitsignIdentityRule[] };
   gpg?: { keyring: GpgKeyring; keys: GpgKeyRule[] };
@@ -137,7 +140,7 @@ export async function compilePolicy(obj: unknown, where = 'policy'): Promise<Com
   if (!parsed.success) throw new CommitVerifyError('POLICY_INVALID', describe(parsed.error, where));
   const { metadata, spec } = parsed.data;
   const name = metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name;
-  const commit: CommitPolicy = { name };
+  const commit: CommitPolicy = { name, fingerprint: createHash('sha256').update(JSON.stringify([name, spec.commits])).digest('hex') };
   if (spec.commits.ssh) {
     try {
       commit.ssh = { allowedSigners: parseAllowedSigners(spec.commits.ssh.allowedSigners, `${where} spec.commits.ssh.allowedSigners`) };

@@ -149,6 +149,7 @@ export async function evaluatePolicies(
   raw: Uint8Array,
   governing: CompiledPolicy[],
   options: VerifyCommitOptions = {},
+  verify: typeof verifyCommit = verifyCommit,
 ): Promise<PolicyEvaluation> {
   const sha = gitCommitId(raw, options.expectedSha?.length === 64 ? 'sha256' : 'sha1');
   if (governing.length === 0) {
@@ -156,7 +157,7 @@ export async function evaluatePolicies(
   }
   const results: PolicyResult[] = [];
   for (const p of governing) {
-    results.push({ policy: p.name, mode: p.mode, generation: p.generation, selector: p.selector, verdict: await verifyCommit(raw, p.commit, options) });
+    results.push({ policy: p.name, mode: p.mode, generation: p.generation, selector: p.selector, verdict: await verify(raw, p.commit, options) });
   }
   const enforce = results.filter((r) => r.mode === 'Enforce');
   const failing = enforce.find((r) => !r.verdict.ok);

@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compilePolicy, createSigstoreTrust, verifyCommit, type CompiledPolicy } from '@gitops-gate/commit-verify';
+import { createRedisConnection } from '@gitops-gate/queue';
+import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
+import { createVerdictCache } from './verdict-cache.js';
+
+const FIX = new URL('../../../../shared/fixtures/git-commits/', import.meta.url).pathname;
+const SSH_SHA = '1473882a7cce225d15f1a2226399a0802251b756';
+const sshRaw = readFileSync(join(FIX, `ssh/${SSH_SHA}.commit`));
+
+const doc = (name: string, commits: Record<string, unknown>) => ({
+  apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name }, spec: { repository: '*', branches: ['*'], commits },
+});
+
+let redis: TestRedis;
+let conn: Redis;
+let ssh: CompiledPolicy;
+beforeAll(async () => {
+  redis = await startTestRedis();
+  conn = createRedisConnection(redis.url, 'worker');
+  ssh = await compilePolicy(doc('ssh', { ssh: { allowedSigners: readFileSync(join(FIX, 'ssh/allowed_signers'), 'utf8') } }));
+});
+afterAll(async () => {
+  conn.disconnect();
+  await redis.close();
+});
+
+describe('verdict cache (Redis, shared by replicas)', () => {
+  it('a repeat of the same bytes and policy is a lookup with the same verdict', async () => {
+    const cache = createVerdictCache(conn, `c-${randomUUID()}`, { trustRevision: 't' });
+    const first = await cache.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA });
+    const second = await cache.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA });
+    expect(second).toEqual(first);
+    expect(first.ok).toBe(true);
+    expect(cache.stats()).toEqual({ hits: 1, misses: 1 });
+    // Another replica (another cache object, same Redis and prefix) hits too.
+    const prefix = `c-${randomUUID()}`;
+    await createVerdictCache(conn, prefix, { trustRevision: 't' }).verify(sshRaw, ssh.commit);
+    const other = createVerdictCache(conn, prefix, { trustRevision: 't' });
+    await other.verify(sshRaw, ssh.commit);
+    expect(other.stats().hits).toBe(1);
+  });
+
+  it('different bytes, policy rules, trust root or expected sha miss', async () => {
+    const prefix = `c-${randomUUID()}`;
+    const cache = createVerdictCache(conn, prefix, { trustRevision: 't' });
+    await cache.verify(sshRaw, ssh.commit);
+    const mutated = Buffer.from(sshRaw);
+    mutated[mutated.length - 2] ^= 1;
+    expect((await cache.verify(mutated, ssh.commit)).ok).toBe(false);
+    const other = await compilePolicy(doc('ssh', { ssh: { allowedSigners: 'nobody@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGB6o1eNs6ysA1bq8fU5J8mKqj7Xx1c2Y6k3mXh3R1Xx' } }));
+    expect((await cache.verify(sshRaw, other.commit)).ok).toBe(false);
+    await createVerdictCache(conn, prefix, { trustRevision: 'other-root' }).verify(sshRaw, ssh.commit);
+    await cache.verify(sshRaw, ssh.commit, { expectedSha: 'f'.repeat(40) });
+    expect(cache.stats().hits).toBe(0);
+  });
+
+  it('a rejection caused by an unreachable transparency log is never cached', async () => {
+    const online = readdirSync(join(FIX, 'gitsign-online')).map((f) => readFileSync(join(FIX, 'gitsign-online', f)));
+    const policy = await compilePolicy(doc('g', { gitsign: [{ identityRegExp: '.+', issuer: 'https://accounts.google.com' }] }));
+    const trust = createSigstoreTrust();
+    let found: Buffer | undefined;
+    for (const r of online) {
+      const v = await verifyCommit(r, policy.commit, { env: { trust } });
+      if (!v.ok && v.code === 'GITSIGN_NEEDS_ONLINE_LOOKUP') found = r;
+    }
+    expect(found).toBeDefined();
+    const cache = createVerdictCache(conn, `c-${randomUUID()}`, { trustRevision: 't' });
+    await cache.verify(found!, policy.commit, { env: { trust } });
+    await cache.verify(found!, policy.commit, { env: { trust } });
+    expect(cache.stats()).toEqual({ hits: 0, misses: 2 });
+  });
+});
