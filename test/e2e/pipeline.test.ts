@@ -76,6 +76,13 @@ describe('webhook → queue → verified commit → pinned Application', () => {
     expect(app.annotations['gitops-gate.io/signer']).toBe('dev@example.com');
     expect(app.annotations['gitops-gate.io/method']).toBe('ssh');
     expect(app.annotations['gitops-gate.io/delivery-id']).toBe(res.delivery);
+    // Argo CD shows a link to the Application's page on the gate, and the page answers who signed what.
+    const link = app.annotations['link.argocd.argoproj.io/gitops-gate'];
+    expect(link).toBe(`${gateUrl}/ui/app/argocd/demo-app`);
+    const page = await (await fetch(link!)).text();
+    expect(page).toContain(pinned.slice(0, 12));
+    expect(page).toContain('dev@example.com');
+    expect(app.annotations['gitops-gate.io/decision-id']).toBe((await waitForDecision(gateUrl, pinned)).id);
   });
 
   it('the real kubectl sees the pinned Application through the same kubeconfig', async () => {

@@ -1,2 +1,3 @@
 export * from './processor.js';
 export * from './audit-routes.js';
+export * from './ui/index.js';

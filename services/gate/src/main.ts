@@ -21,6 +21,7 @@ import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@git
 import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
 import { createAuditRoutes } from './audit-routes.js';
 import { createGateProcessor } from './processor.js';
+import { createUiRoutes, externalLinkAnnotation } from './ui/index.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('gate', config.LOG_LEVEL);
@@ -66,6 +67,8 @@ const gate = createGate({
   onConflict: () => conflicts.inc(),
   livePolicies: watcher ? () => watcher!.live() : undefined,
   livePolicyRevision: watcher ? () => watcher!.current().revision : undefined,
+  extraAnnotations: (app) =>
+    config.GATE_UI_URL ? externalLinkAnnotation(config.GATE_UI_URL, { namespace: app.metadata.namespace ?? 'default', name: app.metadata.name }) : {},
   requestReverify: async (verdict, reason) => {
     const revision = watcher?.current().revision ?? 'none';
     const job = verifyCommitJob.parse({
@@ -106,7 +109,7 @@ const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger), {
 worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'gate job failed'));
 worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
 
-const ops = createOpsServer({ registry, ready: async () => (await redis.ping()) === 'PONG', routes: [createAuditRoutes(audit)] });
+const ops = createOpsServer({ registry, ready: async () => (await redis.ping()) === 'PONG', routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: config.GATE_NAMESPACES })] });
 ops.listen(config.GATE_HTTP_PORT, () => {
   const addr = ops.address();
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');

@@ -84,8 +84,8 @@ const envSchema = z.object({
   GATE_WATCH_POLICIES: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** Lost-webhook recovery: how often the gate compares branch heads (git ls-remote) with its decisions. 0 = off. */
   GATE_RECONCILE_SECONDS: z.coerce.number().min(0).default(180),
-  /** URL where users reach the gate's /ui; when set, pinned Applications get an Argo CD link to their audit page. */
-  GATE_PUBLIC_URL: z.string().url().optional(),
+  /** Browser-facing URL of the gate's /ui (e.g. https://gate.example.com/ui); when set, pinned Applications get an Argo CD link to their page. */
+  GATE_UI_URL: z.string().url().optional(),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'WEBHOOK_SECRETS' | 'WEBHOOK_SECRETS_FILE'> & {

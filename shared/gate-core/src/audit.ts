@@ -24,7 +24,8 @@ export interface DecisionRecord {
   hash: string;
 }
 
-export type DecisionInput = Omit<DecisionRecord, 'id' | 'time' | 'prevHash' | 'hash'>;
+/** `id` may be chosen by the caller (the gate writes it on the Application before recording). */
+export type DecisionInput = Omit<DecisionRecord, 'id' | 'time' | 'prevHash' | 'hash'> & { id?: string };
 
 export interface AuditTrail {
   /** Must be called while holding the Application's lock: the chain head is read and advanced without a race. */
@@ -55,7 +56,7 @@ export function createAuditTrail(redis: Redis, prefix: string, now: () => Date =
   return {
     async record(input) {
       const prevHash = (await redis.get(headKey(input.app))) ?? GENESIS;
-      const base = { ...input, id: randomUUID(), time: now().toISOString(), prevHash };
+      const base = { ...input, id: input.id ?? randomUUID(), time: now().toISOString(), prevHash };
       const rec: DecisionRecord = { ...base, hash: recordHash(base) };
       await redis.multi().xadd(stream, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec)).set(headKey(rec.app), rec.hash).exec();
       return rec;

@@ -157,7 +157,7 @@ export function createGate(deps: GateDeps): Gate {
           }
           throw err;
         }
-        const record = await deps.audit.record({ ...recordInput, newRevision: verdict.sha });
+        const record = await deps.audit.record({ ...recordInput, id: decisionId, newRevision: verdict.sha });
         deps.onDecision?.(decision.action, key);
         deps.logger.info({ app: key, sha: verdict.sha, signer: verdict.signer?.identity, method: verdict.method, previous: recordInput.previousRevision, decisionId: record.id }, 'application pinned');
         return { app: key, action: decision.action, reason: decision.reason, record };

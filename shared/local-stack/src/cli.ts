@@ -56,7 +56,7 @@ try {
   print(`Kubernetes:   ${stack.sandbox ? `sandbox API server ${stack.sandbox.url}` : 'from KUBECONFIG'}`);
   print(`Receiver:     POST ${stack.receiverUrl}/webhooks/github`);
   print(`Secret:       ${stack.secrets[0]}`);
-  print(`Decisions:    http://127.0.0.1:${gate?.port}/api/decisions`);
+  print(`Audit page:   http://127.0.0.1:${gate?.port}/ui   (JSON: /api/decisions)`);
   print(`Watch it:     kubectl --kubeconfig ${stack.kubeconfig} get applications -A -w`);
   print(`              kubectl --kubeconfig ${stack.kubeconfig} get application ${DEMO_APP.name} -n ${DEMO_APP.namespace} -o jsonpath='{.spec.source.targetRevision}'`);
   print(`Policies:     kubectl --kubeconfig ${stack.kubeconfig} get gatepolicies -A   (edit them live: kubectl edit gatepolicy demo-signers -n ${DEMO_APP.namespace})`);

@@ -84,6 +84,7 @@ export function createAppReader(kubeconfig: string): (ns: string, name: string) 
 }
 
 export interface DecisionView {
+  id: string;
   app: string;
   sha: string;
   action: string;

@@ -121,7 +121,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const port = service === 'receiver' && counters.receiver === 1 ? receiverPort : await freePort();
       const portVar = service === 'receiver' ? 'RECEIVER_PORT' : service === 'verifier' ? 'VERIFIER_HTTP_PORT' : 'GATE_HTTP_PORT';
       const child = spawn(process.execPath, [join(REPO_ROOT, 'services', service, 'dist', 'main.js')], {
-        env: { ...env, [portVar]: String(port), GIT_CACHE_DIR: join(opts.workDir, 'git-cache', name) },
+        env: {
+          ...env,
+          [portVar]: String(port),
+          GIT_CACHE_DIR: join(opts.workDir, 'git-cache', name),
+          // Pinned Applications link to this gate's page (Argo CD external link).
+          ...(service === 'gate' ? { GATE_UI_URL: `http://127.0.0.1:${port}/ui` } : {}),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       for (const stream of [child.stdout, child.stderr]) {

@@ -4,7 +4,7 @@
  * (/usr/bin/chromium, or CHROMIUM_PATH); no browser is downloaded.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,14 +40,18 @@ let audit: AuditTrail;
 let ops: Server;
 let baseUrl: string;
 let browser: Browser;
-const shots = process.env.UI_SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'gg-ui-shots-'));
+// UI_SCREENSHOT_DIR keeps the screenshots for a look; otherwise they go to a temporary directory removed afterwards.
+const keepShots = process.env.UI_SCREENSHOT_DIR;
+const shots = keepShots ?? mkdtempSync(join(tmpdir(), 'gg-ui-shots-'));
 
 function verdict(repoUrl: string, sha: string, ok: boolean, identity: string): CommitVerdictJob {
   return {
     v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl, cloneUrl: repoUrl, repoFullName: repoUrl.replace('https://github.com/', '').replace('.git', ''),
     branch: 'main', sha, outcome: ok ? 'verified' : 'rejected', method: 'ssh', signer: { identity },
     code: ok ? 'TRUSTED_SIGNER' : 'UNTRUSTED_SIGNER', reasons: ok ? [] : [`key of ${identity} is not in allowed_signers`],
-    rule: ok ? 'release-engineers' : 'no rule matched', policies: [], verifiedAt: new Date().toISOString(),
+    rule: ok ? 'release-engineers' : 'no rule matched', verifiedAt: new Date().toISOString(),
+    // One Enforce policy selecting every Application: the gate's default deny would refuse anything else.
+    policies: [{ name: 'release-engineers', generation: 1, mode: 'Enforce', selector: {}, ok, code: ok ? 'VERIFIED' : 'UNTRUSTED_SIGNER', signer: identity }],
   };
 }
 
@@ -91,6 +95,7 @@ afterAll(async () => {
   await sandbox?.close();
   redis?.disconnect();
   await redisServer?.close();
+  if (!keepShots) rmSync(shots, { recursive: true, force: true });
 });
 
 describe('the gate UI in Chromium', () => {
@@ -183,6 +188,5 @@ describe('the gate UI in Chromium', () => {
     // The dark header bar is at the top, the light page below it.
     expect(Math.max(...pixel(png, 4, 4))).toBeLessThan(80);
     expect(Math.min(...pixel(png, 4, png.height - 4))).toBeGreaterThan(200);
-    console.log(`screenshots in ${shots}`);
   }, 90_000);
 });

@@ -23,6 +23,8 @@ export interface AppSummary {
     pinnedAt?: string;
     decisionId?: string;
     deliveryId?: string;
+    /** 'audit': pinned by an Audit-mode policy, i.e. as it would have been without the gate; 'enforce' otherwise. */
+    mode?: string;
   };
   /**
    * pinned: a source is on the commit the evidence names. unpinned: no verified commit yet. drift: the evidence
@@ -56,6 +58,7 @@ export function summarizeApplication(app: Application): AppSummary {
     pinnedAt: ev('pinned-at'),
     decisionId: ev('decision-id'),
     deliveryId: ev('delivery-id'),
+    mode: ev('mode'),
   };
   const atVerified = evidence.verifiedSha ? sources.filter((s) => s.targetRevision === evidence.verifiedSha) : [];
   const state: PinState = !evidence.verifiedSha ? 'unpinned' : atVerified.length > 0 ? 'pinned' : 'drift';
@@ -81,7 +84,7 @@ export function findPinRecord(summary: AppSummary, history: DecisionRecord[]): D
   if (!sha) return undefined;
   return (
     history.find((r) => r.id === summary.evidence.decisionId) ??
-    history.find((r) => r.action === 'pin' && (r.newRevision === sha || r.sha === sha))
+    history.find((r) => (r.action === 'pin' || r.action === 'audit-pin') && (r.newRevision === sha || r.sha === sha))
   );
 }
 

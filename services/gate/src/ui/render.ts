@@ -39,6 +39,8 @@ h2{font-size:16px;margin:28px 0 8px}
 p.sub{color:var(--muted);margin:0 0 12px}
 a{color:var(--accent)}
 code,.mono{font-family:ui-monospace,SFMono-Regular,"SF Mono",Menlo,Consolas,monospace;font-size:12.5px}
+h1.mono{font-size:20px}
+.nowrap,time{white-space:nowrap}
 table{width:100%;border-collapse:collapse;background:var(--bg);border:1px solid var(--line);border-radius:6px}
 th,td{text-align:left;vertical-align:top;padding:7px 10px;border-bottom:1px solid var(--line)}
 th{background:var(--soft);font-weight:600;font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
@@ -95,9 +97,9 @@ function shortSha(sha: string): string {
 function commit(basePath: string, sha: string | undefined, repo?: string): SafeHtml {
   if (!sha) return html`<span class="small">—</span>`;
   const forge = repo ? forgeCommitUrl(repo, sha) : undefined;
-  return html`<a class="mono" href="${query(basePath, { sha })}" title="${sha}">${shortSha(sha)}</a>${
+  return html`<span class="nowrap"><a class="mono" href="${query(basePath, { sha })}" title="${sha}">${shortSha(sha)}</a>${
     forge ? html` <a class="small" href="${forge}" title="open the commit on GitHub" rel="noreferrer noopener">↗</a>` : ''
-  }`;
+  }</span>`;
 }
 
 function relative(ms: number): string {
@@ -118,14 +120,15 @@ function time(iso: string | undefined, now: Date): SafeHtml {
 
 const BADGE: Record<string, string> = {
   pin: 'b-ok',
+  // Pinned although only Audit policies select the Application: it moved without the gate enforcing anything.
+  'audit-pin': 'b-warn',
   'skip-same': 'b-skip',
   'skip-older': 'b-skip',
-  'refuse-rewrite': 'b-bad',
-  'refuse-unverified': 'b-bad',
+  'deferred-stale-policy': 'b-skip',
 };
 
 function actionBadge(action: string): SafeHtml {
-  const cls = BADGE[action] ?? (action.startsWith('error-') ? 'b-warn' : 'b-skip');
+  const cls = BADGE[action] ?? (action.startsWith('refuse-') ? 'b-bad' : action.startsWith('error-') ? 'b-warn' : 'b-skip');
   return html`<span class="badge ${cls}">${action}</span>`;
 }
 
@@ -136,6 +139,8 @@ function stateBadge(state: AppSummary['state']): SafeHtml {
       ? html`<span class="badge b-warn" title="targetRevision is not the commit the evidence annotations name">drift</span>`
       : html`<span class="badge b-skip">not pinned yet</span>`;
 }
+
+const auditBadge = html` <span class="badge b-warn" title="pinned under an Audit-mode policy: the gate recorded but did not enforce">audit mode</span>`;
 
 function signer(identity: string | undefined, method: string | undefined, issuer?: string): SafeHtml {
   if (!identity) return html`<span class="small">${method && method !== 'none' ? method : 'unsigned'}</span>`;
@@ -231,7 +236,7 @@ export function renderOverview(d: OverviewData): string {
         const pinned =
           a.state === 'unpinned'
             ? html`${stateBadge(a.state)}<br><span class="small">follows <span class="mono">${a.sources.map((s) => s.targetRevision).join(', ')}</span></span>`
-            : html`${commit(basePath, a.evidence.verifiedSha, repo)} ${a.state === 'drift' ? stateBadge(a.state) : ''}`;
+            : html`${commit(basePath, a.evidence.verifiedSha, repo)} ${a.state === 'drift' ? stateBadge(a.state) : ''}${a.evidence.mode === 'audit' ? auditBadge : ''}`;
         return html`<tr data-app="${a.key}">
 <td><a href="${appHref(basePath, a.key)}">${a.key}</a></td>
 <td class="mono">${a.branch}</td>
@@ -307,6 +312,7 @@ ${a.sources.map(
 <dt>verified commit</dt><dd class="mono">${ev.verifiedSha ?? '—'}</dd>
 <dt>signer</dt><dd class="mono">${ev.signer ?? '—'}</dd>
 <dt>method</dt><dd>${ev.method ?? '—'}</dd>
+<dt>mode</dt><dd>${ev.mode ?? '—'}${ev.mode === 'audit' ? auditBadge : ''}</dd>
 <dt>verified at</dt><dd>${time(ev.verifiedAt, now)}</dd>
 <dt>pinned at</dt><dd>${time(ev.pinnedAt, now)}</dd>
 <dt>delivery</dt><dd class="mono">${ev.deliveryId ?? '—'}</dd>

@@ -224,6 +224,25 @@ describe('GET /ui/app/<ns>/<name>', () => {
     expect((await get('/ui')).body).toContain('>drift</span>');
   });
 
+  it('marks pins made under an Audit-mode policy, and badges every kind of action', async () => {
+    const { audit, store, get } = await setup();
+    store.apps.push(application({ name: 'shop', pin: { sha: A, signer: 'dev@example.com', mode: 'audit' } }));
+    await audit.record(decision({ app: 'argocd/shop', sha: A, action: 'audit-pin', reason: 'first verified commit pinned; audit: every policy would allow it' }));
+    for (const action of ['refuse-no-policy', 'deferred-stale-policy', 'error-forbidden', 'skip-older']) {
+      await audit.record(decision({ app: 'argocd/shop', sha: B, action, reason: action }));
+    }
+    const page = await get('/ui/app/argocd/shop');
+    expect(page.body).toContain('<dt>mode</dt><dd>audit <span class="badge b-warn"');
+    expect(page.body).toMatch(/<dt>pinned by<\/dt><dd>.*audit-pin/);
+    const overview = await get('/ui');
+    expect(rows(overview.body, 'apps')[0]).toContain('audit mode');
+    expect(overview.body).toContain('class="badge b-warn">audit-pin<');
+    expect(overview.body).toContain('class="badge b-bad">refuse-no-policy<');
+    expect(overview.body).toContain('class="badge b-skip">deferred-stale-policy<');
+    expect(overview.body).toContain('class="badge b-warn">error-forbidden<');
+    expect(overview.body).toContain('class="badge b-skip">skip-older<');
+  });
+
   it('filters the history by SHA prefix', async () => {
     const { audit, store, get } = await setup();
     store.apps.push(application({ name: 'shop' }));

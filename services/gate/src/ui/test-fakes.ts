@@ -67,7 +67,7 @@ export function application(opts: {
   repoURL?: string;
   branch?: string | null;
   targetRevision?: string;
-  pin?: { sha: string; signer: string; method?: string; pinnedAt?: string; decisionId?: string; deliveryId?: string };
+  pin?: { sha: string; signer: string; method?: string; pinnedAt?: string; decisionId?: string; deliveryId?: string; mode?: 'audit' | 'enforce' };
 }): Application {
   const annotations: Record<string, string> = {};
   if (opts.branch !== null) annotations['gitops-gate.io/branch'] = opts.branch ?? 'main';
@@ -80,6 +80,7 @@ export function application(opts: {
       'gitops-gate.io/pinned-at': opts.pin.pinnedAt ?? '2025-03-01T10:00:01.000Z',
       'gitops-gate.io/decision-id': opts.pin.decisionId ?? randomUUID(),
       'gitops-gate.io/delivery-id': opts.pin.deliveryId ?? randomUUID(),
+      'gitops-gate.io/mode': opts.pin.mode ?? 'enforce',
     });
   }
   return {
