@@ -18,13 +18,14 @@ import {
 } from '@gitops-gate/gate-core';
 import { createGitMirror } from '@gitops-gate/git';
 import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@gitops-gate/queue';
-import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
+import { createLogger, setupTracing, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
 import { createAuditRoutes } from './audit-routes.js';
 import { createGateProcessor } from './processor.js';
 import { createUiRoutes, externalLinkAnnotation } from './ui/index.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('gate', config.LOG_LEVEL);
+const tracing = setupTracing({ service: 'gitops-gate-gate', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 const registry = createMetricsRegistry('gate');
 const redis = createRedisConnection(config.REDIS_URL, 'worker');
 const kc = loadKubeConfig(config.KUBECONFIG);
@@ -126,6 +127,7 @@ async function shutdown(signal: string): Promise<void> {
   await verifyQueue.close();
   ops.close();
   redis.disconnect();
+  await tracing.shutdown().catch(() => undefined);
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { commitVerdictJob } from '@gitops-gate/contracts';
 import type { AppOutcome, Gate } from '@gitops-gate/gate-core';
-import type { Logger } from '@gitops-gate/telemetry';
+import { inSpan, type Logger } from '@gitops-gate/telemetry';
 
 /** Gate jobs: verdicts in, decisions out. Transient Kubernetes or lock trouble throws, so BullMQ retries it. */
 export function createGateProcessor(gate: Gate, logger: Logger): (job: Job) => Promise<AppOutcome[]> {
@@ -11,6 +11,7 @@ export function createGateProcessor(gate: Gate, logger: Logger): (job: Job) => P
       logger.error({ jobId: job.id, issues: parsed.error.issues.slice(0, 3) }, 'malformed gate job');
       throw new UnrecoverableError(`malformed gate job: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
     }
-    return gate.applyVerdict(parsed.data);
+    const v = parsed.data;
+    return inSpan('gate.apply', { 'git.sha': v.sha, 'git.branch': v.branch, 'verify.outcome': v.outcome }, () => gate.applyVerdict(v), v.trace);
   };
 }

@@ -4,7 +4,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Logger } from '@gitops-gate/telemetry';
+import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
 import { interpretEvent } from './github-events.js';
 import type { Intake } from './intake.js';
 
@@ -155,7 +155,11 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
         const end = enqueueSeconds.startTimer();
         let added: 'queued' | 'duplicate';
         try {
-          added = await intake.add(outcome.job);
+          const job = outcome.job;
+          // The trace starts here and travels in the job, so verification and the gate's patch join it.
+          added = await inSpan('webhook.receive', { 'github.delivery': deliveryId, 'github.event': event, 'job.kind': job.kind }, () =>
+            intake.add({ ...job, trace: injectTrace() }),
+          );
         } catch (err) {
           reject(event, 'unavailable');
           req.log.error({ deliveryId, err: (err as Error).message }, 'queue unavailable');

@@ -4,12 +4,13 @@
  */
 import { loadConfig, requireWebhookSecrets } from '@gitops-gate/config';
 import { createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
-import { createLogger, createMetricsRegistry } from '@gitops-gate/telemetry';
+import { createLogger, setupTracing, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { createReceiverApp } from './app.js';
 import { createBullIntake } from './intake.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('receiver', config.LOG_LEVEL);
+const tracing = setupTracing({ service: 'gitops-gate-receiver', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 const secrets = requireWebhookSecrets(config);
 const redis = createRedisConnection(config.REDIS_URL, 'producer');
 const queue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
@@ -33,6 +34,7 @@ async function shutdown(signal: string): Promise<void> {
   await app.close();
   await queue.close();
   redis.disconnect();
+  await tracing.shutdown().catch(() => undefined);
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

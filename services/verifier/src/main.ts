@@ -9,13 +9,14 @@ import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
-import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
+import { createLogger, setupTracing, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
 import { createVerdictCache } from './verdict-cache.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('verifier', config.LOG_LEVEL);
+const tracing = setupTracing({ service: 'gitops-gate-verifier', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 
 // Trust material and policies are built once per process and reused for every job.
 const filePolicies = await loadCommitPolicies(config);
@@ -63,6 +64,7 @@ async function shutdown(signal: string): Promise<void> {
   await gateQueue.close();
   ops.close();
   connection.disconnect();
+  await tracing.shutdown().catch(() => undefined);
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -8,7 +8,7 @@ import { commitVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type 
 import type { CommitVerdict, PolicyEvaluation } from '@gitops-gate/commit-verify';
 import { GitError, type GitMirror } from '@gitops-gate/git';
 import { gateJobOptions } from '@gitops-gate/queue';
-import type { Logger } from '@gitops-gate/telemetry';
+import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
 
 export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<PolicyEvaluation>;
 
@@ -37,13 +37,22 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     registers: [deps.registry],
   });
 
-  async function processCommit(job: VerifyCommitJob): Promise<CommitVerdictJob> {
+  function processCommit(job: VerifyCommitJob): Promise<CommitVerdictJob> {
+    return inSpan('verify.commit', { 'git.sha': job.sha, 'git.branch': job.branch, 'github.delivery': job.deliveryId }, () => verifyInSpan(job), job.trace);
+  }
+
+  async function verifyInSpan(job: VerifyCommitJob): Promise<CommitVerdictJob> {
     const started = process.hrtime.bigint();
     let verdict: CommitVerdict;
     let results: PolicyEvaluation['results'] = [];
     try {
-      const raw = await deps.mirror.readCommit(job.cloneUrl, job.sha);
-      ({ verdict, results } = await deps.verifyCommit(raw, job));
+      const raw = await inSpan('git.fetch', { 'git.sha': job.sha }, () => deps.mirror.readCommit(job.cloneUrl, job.sha));
+      ({ verdict, results } = await inSpan('signature.verify', {}, async (span) => {
+        const out = await deps.verifyCommit(raw, job);
+        span.setAttribute('verify.method', out.verdict.method);
+        span.setAttribute('verify.ok', out.verdict.ok);
+        return out;
+      }));
     } catch (err) {
       if (err instanceof GitError && !err.transient) {
         verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };
@@ -79,7 +88,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       })),
       verifiedAt: now().toISOString(),
       reverify: job.reverify,
-      trace: job.trace,
+      trace: injectTrace() ?? job.trace,
     });
     verdicts.inc({ kind: 'commit', method: out.method, outcome: out.outcome });
     deps.logger.info(

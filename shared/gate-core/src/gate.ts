@@ -4,7 +4,7 @@
  * the gate cannot establish (ancestry, a fresh read) leaves the Application where it is.
  */
 import type { CommitVerdictJob } from '@gitops-gate/contracts';
-import type { Logger } from '@gitops-gate/telemetry';
+import { inSpan, type Logger } from '@gitops-gate/telemetry';
 import { ANNOTATION_PREFIX, appKey, findTrackingApps, readRevision, withRevision, type Application, type SourceRef } from './applications.js';
 import type { AuditTrail, DecisionRecord } from './audit.js';
 import { decide, type DecisionAction } from './decide.js';
@@ -141,7 +141,7 @@ export function createGate(deps: GateDeps): Gate {
           spec: withRevision(app, still.refs, verdict.sha),
         };
         try {
-          await deps.store.patch(ns, name, patch);
+          await inSpan('kube.patch', { 'k8s.application': key, 'git.sha': verdict.sha }, () => deps.store.patch(ns, name, patch));
         } catch (err) {
           if (err instanceof KubeError && err.code === 'CONFLICT' && attempt < maxRetries) {
             deps.onConflict?.();

@@ -25,3 +25,4 @@ export function createMetricsRegistry(service: string, options: { defaultMetrics
   return registry;
 }
 export * from './ops-server.js';
+export * from './tracing.js';
