@@ -163,6 +163,26 @@ describe('webhook → queue → verified commit → pinned Application', () => {
     pinned = shas[shas.length - 1]!;
   });
 
+  it('every service serves Prometheus metrics: deliveries, queue depth and age, verdicts, latency, cache, pins', async () => {
+    const text = async (service: string) => {
+      const p = stack.processes.find((x) => x.service === service)!;
+      return (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
+    };
+    const receiver = await text('receiver');
+    expect(receiver).toMatch(/gitops_gate_deliveries_total\{[^}]*outcome="queued"[^}]*\} \d+/);
+    expect(receiver).toMatch(/outcome="bad_signature"/);
+    const verifier = await text('verifier');
+    expect(verifier).toMatch(/gitops_gate_queue_waiting\{[^}]*queue="verify"[^}]*\} \d+/);
+    expect(verifier).toMatch(/gitops_gate_queue_oldest_age_seconds\{[^}]*queue="verify"/);
+    expect(verifier).toMatch(/gitops_gate_verdicts_total\{[^}]*method="ssh"[^}]*outcome="verified"/);
+    expect(verifier).toMatch(/gitops_gate_verification_seconds_bucket/);
+    expect(verifier).toMatch(/gitops_gate_verdict_cache_lookups_total\{[^}]*result="(hit|miss)"/);
+    const gate = await text('gate');
+    expect(gate).toMatch(/gitops_gate_decisions_total\{[^}]*action="pin"[^}]*\} \d+/);
+    expect(gate).toMatch(/gitops_gate_decisions_total\{[^}]*action="refuse-unverified"/);
+    expect(gate).toMatch(/gitops_gate_queue_waiting\{[^}]*queue="gate"/);
+  });
+
   it('measures webhook → pinned (median of 20)', async () => {
     const times: number[] = [];
     for (let i = 0; i < 20; i++) {

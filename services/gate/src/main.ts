@@ -17,8 +17,8 @@ import {
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
 import { createGitMirror } from '@gitops-gate/git';
-import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
+import { createGateQueue, createRedisConnection, createVerifyQueue, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
+import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createAuditRoutes } from './audit-routes.js';
 import { createGateProcessor } from './processor.js';
 import { createUiRoutes, externalLinkAnnotation } from './ui/index.js';
@@ -110,6 +110,9 @@ const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger), {
 worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'gate job failed'));
 worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
 
+const gateQueueView = createGateQueue(redis, config.QUEUE_PREFIX);
+registerQueueGauges(registry, [queueGaugeSource(gateQueueView)]);
+
 const ops = createOpsServer({ registry, ready: async () => (await redis.ping()) === 'PONG', routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: config.GATE_NAMESPACES })] });
 ops.listen(config.GATE_HTTP_PORT, () => {
   const addr = ops.address();
@@ -125,6 +128,7 @@ async function shutdown(signal: string): Promise<void> {
   await worker.close();
   await watcher?.stop().catch(() => undefined);
   await verifyQueue.close();
+  await gateQueueView.close();
   ops.close();
   redis.disconnect();
   await tracing.shutdown().catch(() => undefined);

@@ -8,8 +8,8 @@ import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
-import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
+import { createGateQueue, createRedisConnection, createVerifyQueue, queueGaugeSource } from '@gitops-gate/queue';
+import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
 import { createVerdictCache } from './verdict-cache.js';
@@ -48,6 +48,10 @@ const worker = new Worker(QUEUE_VERIFY, processor, {
 worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'verify job failed'));
 worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
 
+// Depth and age of the verify queue: what KEDA / the HPA scale verifiers on.
+const verifyQueueView = createVerifyQueue(connection, config.QUEUE_PREFIX);
+registerQueueGauges(registry, [queueGaugeSource(verifyQueueView), queueGaugeSource(gateQueue)]);
+
 const ops = createOpsServer({ registry, ready: async () => (await connection.ping()) === 'PONG' });
 ops.listen(config.VERIFIER_HTTP_PORT, () => {
   const addr = ops.address();
@@ -62,6 +66,7 @@ async function shutdown(signal: string): Promise<void> {
   // close() waits for jobs in progress; anything not started stays in the queue for another replica.
   await worker.close();
   await gateQueue.close();
+  await verifyQueueView.close();
   ops.close();
   connection.disconnect();
   await tracing.shutdown().catch(() => undefined);

@@ -63,3 +63,15 @@ export class TransientError extends Error {
     this.code = code;
   }
 }
+
+/** Depth and oldest-job age of a queue, for the metrics gauges. */
+export function queueGaugeSource(queue: Queue): { name: string; waiting(): Promise<number>; oldestAgeSeconds(): Promise<number> } {
+  return {
+    name: queue.name,
+    waiting: () => queue.getWaitingCount(),
+    async oldestAgeSeconds() {
+      const [oldest] = await queue.getJobs(['wait'], 0, 0, true);
+      return oldest ? Math.max(0, (Date.now() - oldest.timestamp) / 1000) : 0;
+    },
+  };
+}

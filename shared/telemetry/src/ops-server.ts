@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 
 export type ExtraRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
@@ -29,5 +29,34 @@ export function createOpsServer(opts: { registry: Registry; ready: () => Promise
         res.end(JSON.stringify({ error: (err as Error).message }));
       }
     })();
+  });
+}
+
+export interface QueueGaugeSource {
+  name: string;
+  waiting(): Promise<number>;
+  /** Age of the oldest waiting job in seconds (0 when empty). */
+  oldestAgeSeconds(): Promise<number>;
+}
+
+/** Queue depth and age, read from Redis when Prometheus scrapes (what the autoscalers and alerts watch). */
+export function registerQueueGauges(registry: Registry, sources: QueueGaugeSource[]): void {
+  new Gauge({
+    name: 'gitops_gate_queue_waiting',
+    help: 'Jobs waiting in a queue',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      for (const s of sources) this.set({ queue: s.name }, await s.waiting().catch(() => Number.NaN));
+    },
+  });
+  new Gauge({
+    name: 'gitops_gate_queue_oldest_age_seconds',
+    help: 'Age of the oldest waiting job',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      for (const s of sources) this.set({ queue: s.name }, await s.oldestAgeSeconds().catch(() => Number.NaN));
+    },
   });
 }
