@@ -9,6 +9,7 @@ import { policySnapshotKey, QUEUE_GATE, verifyCommitJob, type PolicySnapshot } f
 import {
   createAuditTrail,
   createGate,
+  createImageState,
   createKubeApplicationStore,
   createPolicyWatcher,
   createReconciler,
@@ -66,6 +67,7 @@ const gate = createGate({
   isAncestor: (url, a, d) => mirror.isAncestor(url, a, d),
   onDecision: (action) => decisions.inc({ action }),
   onConflict: () => conflicts.inc(),
+  images: createImageState(redis, config.QUEUE_PREFIX),
   livePolicies: watcher ? () => watcher!.live() : undefined,
   livePolicyRevision: watcher ? () => watcher!.current().revision : undefined,
   extraAnnotations: (app) =>

@@ -164,3 +164,27 @@ export const policySnapshotSchema = z.object({
 });
 export type PolicySnapshot = z.infer<typeof policySnapshotSchema>;
 export const policySnapshotKey = (prefix: string): string => `${prefix}:policies`;
+
+/** What the verifier concluded about one published image (signatures and SLSA provenance). */
+export const imageVerdictJob = z.object({
+  v: z.literal(1),
+  kind: z.literal('image-verdict'),
+  deliveryId,
+  repoUrl: z.string().min(1),
+  image: z.string().min(1),
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  ok: z.boolean(),
+  code: z.string(),
+  reason: z.string().optional(),
+  /** The commit the verified provenance says the image was built from (absent when no provenance verified). */
+  sourceCommit: sha.optional(),
+  builder: z.string().optional(),
+  signer: z.string().optional(),
+  policy: z.string().optional(),
+  verifiedAt: z.string(),
+  trace: traceCarrier,
+});
+export type ImageVerdictJob = z.infer<typeof imageVerdictJob>;
+
+export const gateJob = z.discriminatedUnion('kind', [commitVerdictJob, imageVerdictJob]);
+export type GateJob = z.infer<typeof gateJob>;

@@ -2,7 +2,7 @@
  * The gate's rules against the sandbox API server through the real @kubernetes/client-node store, a real Redis lock
  * and real git ancestry.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { CommitVerdictJob } from '@gitops-gate/contracts';
+import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { createRedisConnection } from '@gitops-gate/queue';
@@ -20,6 +20,7 @@ import { createAuditTrail } from './audit.js';
 import { createGate, type Gate } from './gate.js';
 import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
 import { createRedisLock } from './lock.js';
+import { createImageState } from './images.js';
 
 const REPO = 'https://github.com/org/app.git';
 const silent = createLogger('gate-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
@@ -295,5 +296,83 @@ describe('gate', () => {
     expect(out[0]?.action).toBe('deferred-stale-policy');
     expect(asked).toHaveLength(1);
     expect(await rev()).toBe('main');
+  });
+
+  describe('required images', () => {
+    const IMAGE = 'ghcr.io/org/app';
+    function imageVerdict(sourceCommit: string, ok = true, extra: Partial<ImageVerdictJob> = {}): ImageVerdictJob {
+      return {
+        v: 1, kind: 'image-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', image: IMAGE,
+        digest: `sha256:${createHash('sha256').update(randomUUID()).digest('hex')}`, ok, code: ok ? 'VERIFIED' : 'BUILDER_NOT_TRUSTED',
+        reason: ok ? undefined : 'built by an untrusted workflow', sourceCommit, builder: 'https://github.com/org/app/.github/workflows/release.yml@refs/heads/main',
+        verifiedAt: new Date().toISOString(), ...extra,
+      };
+    }
+    async function requireImages(): Promise<void> {
+      const app = await store.get('argocd', 'app');
+      await store.patch('argocd', 'app', { metadata: { resourceVersion: app.metadata.resourceVersion, annotations: { 'gitops-gate.io/require-images': IMAGE } } });
+    }
+    const gateWithImages = () => makeGate({ images: createImageState(redis, prefix) });
+
+    it('commit first, image later: waits, then the image verdict triggers the pin, once', async () => {
+      await requireImages();
+      const gate = gateWithImages();
+      const a = repo.commit('a');
+      repo.push();
+      expect((await gate.applyVerdict(verdict(a)))[0]).toMatchObject({ action: 'wait-images' });
+      expect(await rev()).toBe('main');
+      const out = await gate.applyImageVerdict(imageVerdict(a));
+      expect(out[0]?.action).toBe('pin');
+      expect(await rev()).toBe(a);
+      expect((await store.get('argocd', 'app')).metadata.annotations?.['gitops-gate.io/images']).toMatch(/^ghcr\.io\/org\/app@sha256:/);
+      // A redelivered image verdict finds it pinned already.
+      expect((await gate.applyImageVerdict(imageVerdict(a)))[0]?.action).toBe('skip-same');
+    });
+
+    it('image first, commit later: the commit verdict completes the set', async () => {
+      await requireImages();
+      const gate = gateWithImages();
+      const a = repo.commit('a');
+      repo.push();
+      expect(await gate.applyImageVerdict(imageVerdict(a))).toEqual([]);
+      expect((await gate.applyVerdict(verdict(a)))[0]?.action).toBe('pin');
+      expect(await rev()).toBe(a);
+    });
+
+    it('an image built from another commit does not count', async () => {
+      await requireImages();
+      const gate = gateWithImages();
+      const a = repo.commit('a');
+      const b = repo.commit('b');
+      repo.push();
+      await gate.applyImageVerdict(imageVerdict(a));
+      const out = await gate.applyVerdict(verdict(b));
+      expect(out[0]).toMatchObject({ action: 'wait-images' });
+      expect(out[0]?.reason).toMatch(/no verified build from/);
+      expect(await rev()).toBe('main');
+    });
+
+    it('an image built by an untrusted workflow blocks the pin, with the reason', async () => {
+      await requireImages();
+      const gate = gateWithImages();
+      const a = repo.commit('a');
+      repo.push();
+      await gate.applyImageVerdict(imageVerdict(a, false));
+      const out = await gate.applyVerdict(verdict(a));
+      expect(out[0]?.action).toBe('wait-images');
+      expect(out[0]?.reason).toMatch(/rejected: BUILDER_NOT_TRUSTED/);
+      expect(await rev()).toBe('main');
+    });
+
+    it('both arriving at once on two gates: pinned exactly once', async () => {
+      await requireImages();
+      const a = repo.commit('a');
+      repo.push();
+      const [g1, g2] = [gateWithImages(), gateWithImages()];
+      const results = await Promise.all([g1.applyVerdict(verdict(a)), g2.applyImageVerdict(imageVerdict(a))]);
+      expect(await rev()).toBe(a);
+      const pins = results.flat().filter((r) => r.action === 'pin');
+      expect(pins).toHaveLength(1);
+    });
   });
 });

@@ -3,7 +3,7 @@
  * decide, and write with a resourceVersion-guarded patch; on 409 re-read and decide again. Fail-closed: anything
  * the gate cannot establish (ancestry, a fresh read) leaves the Application where it is.
  */
-import type { CommitVerdictJob } from '@gitops-gate/contracts';
+import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
 import { inSpan, type Logger } from '@gitops-gate/telemetry';
 import { ANNOTATION_PREFIX, appKey, findTrackingApps, readRevision, withRevision, type Application, type SourceRef } from './applications.js';
 import type { AuditTrail, DecisionRecord } from './audit.js';
@@ -11,6 +11,7 @@ import { decide, type DecisionAction } from './decide.js';
 import { KubeError, type ApplicationStore } from './kube.js';
 import type { KeyedLock } from './lock.js';
 import { evaluateForApp, type LivePolicy } from './policies.js';
+import { checkImages, requiredImages, type ImageState } from './images.js';
 
 export interface GateDeps {
   store: ApplicationStore;
@@ -29,13 +30,15 @@ export interface GateDeps {
   livePolicyRevision?: () => string;
   /** Asks for the commit to be verified again (policies changed since the verdict). */
   requestReverify?: (verdict: CommitVerdictJob, reason: string) => Promise<void>;
+  /** Image verdicts and commits waiting for them (Applications with gitops-gate.io/require-images). */
+  images?: ImageState;
   /** Evidence annotations beyond the gate's own (e.g. the Argo CD external link to the audit page). */
   extraAnnotations?: (app: Application) => Record<string, string>;
   onConflict?: () => void;
 }
 
 /** Every action the gate records: the history rules' and the policy rules' (default deny, audit mode, staleness). */
-export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'deferred-stale-policy';
+export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'deferred-stale-policy' | 'wait-images';
 
 export interface AppOutcome {
   app: string;
@@ -46,6 +49,8 @@ export interface AppOutcome {
 
 export interface Gate {
   applyVerdict(verdict: CommitVerdictJob): Promise<AppOutcome[]>;
+  /** Records an image verdict; commits that were waiting for it are decided again. */
+  applyImageVerdict(verdict: ImageVerdictJob): Promise<AppOutcome[]>;
 }
 
 export function createGate(deps: GateDeps): Gate {
@@ -106,6 +111,24 @@ export function createGate(deps: GateDeps): Gate {
           decision = policy.kind === 'audit' ? { action: d.action === 'pin' ? 'audit-pin' : d.action, reason: `${d.reason}; ${policy.reason}` } : d;
         }
         const policyNames = 'policies' in policy ? policy.policies : [];
+        let imageEvidence: string[] = [];
+        const required = requiredImages(app);
+        if ((decision.action === 'pin' || decision.action === 'audit-pin') && required.length > 0) {
+          if (!deps.images) {
+            decision = { action: 'wait-images', reason: 'Application requires images but image verification is not configured' };
+          } else {
+            // Pending first, then look: an image verdict landing in between will see this commit (see images.ts).
+            await deps.images.addPending(verdict);
+            const check = checkImages(required, verdict.sha, await deps.images.imagesFor(verdict.sha));
+            imageEvidence = check.satisfiedBy;
+            if (!check.complete) {
+              decision =
+                decision.action === 'audit-pin'
+                  ? { action: 'audit-pin', reason: `${decision.reason}; audit: images would block: ${check.missing.join('; ')}` }
+                  : { action: 'wait-images', reason: `waiting for images: ${check.missing.join('; ')}` };
+            }
+          }
+        }
         const recordInput = {
           deliveryId: verdict.deliveryId,
           repo: verdict.repoUrl,
@@ -136,7 +159,12 @@ export function createGate(deps: GateDeps): Gate {
         const patch = {
           metadata: {
             resourceVersion: app.metadata.resourceVersion,
-            annotations: { ...evidence(verdict, decisionId), [`${ANNOTATION_PREFIX}mode`]: decision.action === 'audit-pin' ? 'audit' : 'enforce', ...deps.extraAnnotations?.(app) },
+            annotations: {
+              ...evidence(verdict, decisionId),
+              [`${ANNOTATION_PREFIX}mode`]: decision.action === 'audit-pin' ? 'audit' : 'enforce',
+              ...(imageEvidence.length > 0 ? { [`${ANNOTATION_PREFIX}images`]: imageEvidence.join(',') } : {}),
+              ...deps.extraAnnotations?.(app),
+            },
           },
           spec: withRevision(app, still.refs, verdict.sha),
         };
@@ -165,7 +193,27 @@ export function createGate(deps: GateDeps): Gate {
     });
   }
 
-  return {
+  async function applyImageVerdict(v: ImageVerdictJob): Promise<AppOutcome[]> {
+    if (!deps.images) return [];
+    await deps.images.recordImage(v);
+    const key = `image:${v.image}`;
+    await deps.lock.withLock(key, () =>
+      deps.audit.record({
+        deliveryId: v.deliveryId, repo: v.repoUrl, branch: '-', sha: v.sourceCommit ?? '-', app: key,
+        action: v.ok ? 'image-verified' : 'image-rejected', reason: v.ok ? `built from ${v.sourceCommit ?? 'unknown'} by ${v.builder ?? v.signer ?? '?'}` : `${v.code}: ${v.reason ?? ''}`,
+        verdict: { outcome: v.ok ? 'verified' : 'rejected', method: 'image', code: v.code, signer: v.signer, reasons: v.reason ? [v.reason] : [] },
+        policy: v.policy, newRevision: v.digest,
+      }),
+    );
+    deps.logger.info({ image: v.image, digest: v.digest, ok: v.ok, code: v.code, sourceCommit: v.sourceCommit }, 'image verdict recorded');
+    if (!v.sourceCommit) return [];
+    const out: AppOutcome[] = [];
+    for (const pending of await deps.images.pendingFor(v.sourceCommit)) out.push(...(await gate.applyVerdict(pending)));
+    return out;
+  }
+
+  const gate: Gate = {
+    applyImageVerdict,
     async applyVerdict(verdict) {
       const apps = await deps.store.list(deps.namespaces);
       const tracking = findTrackingApps(apps, verdict.repoUrl, verdict.branch);
@@ -188,4 +236,5 @@ export function createGate(deps: GateDeps): Gate {
       return results;
     },
   };
+  return gate;
 }

@@ -7,3 +7,4 @@ export * from './lock.js';
 export * from './policies.js';
 export * from './policy-watcher.js';
 export * from './reconcile.js';
+export * from './images.js';
