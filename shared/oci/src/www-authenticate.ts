@@ -38,7 +38,8 @@ export function parseWwwAuthenticate(header: string): Challenge[] {
         }
         s = s.slice(i + 1);
       } else {
-        const v = TOKEN.exec(s);
+        // Lenient: unquoted values run to the next comma or space (servers send URLs unquoted now and then).
+        const v = /^[^\s,"]*/.exec(s);
         value = v === null ? '' : v[0];
         s = s.slice(value.length);
       }

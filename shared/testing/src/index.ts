@@ -1,3 +1,4 @@
 export * from './redis.js';
 export * from './git.js';
 export * from './webhooks.js';
+export * from './registry.js';
