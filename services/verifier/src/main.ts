@@ -13,6 +13,7 @@ import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, reg
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
 import { createVerdictCache } from './verdict-cache.js';
+import { createImageChecker } from './image-checker.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('verifier', config.LOG_LEVEL);
@@ -30,9 +31,17 @@ const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
   trustRevision: createHash('sha256').update(JSON.stringify(verifyEnv.trust?.json ?? null)).digest('hex'),
   onLookup: (hit) => cacheLookups.inc({ result: hit ? 'hit' : 'miss' }),
 });
+const policySource = createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger);
 const processor = createVerifyProcessor({
   mirror: createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN }),
-  verifyCommit: createCommitChecker(createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger), verifyEnv, verdictCache),
+  verifyCommit: createCommitChecker(policySource, verifyEnv, verdictCache),
+  verifyImage: createImageChecker({
+    policies: policySource,
+    trustedRoot: verifyEnv.trust?.json,
+    credentials: config.REGISTRY_CREDENTIALS,
+    insecureHosts: config.REGISTRY_INSECURE_HOSTS,
+    mirrors: config.REGISTRY_MIRRORS,
+  }),
   gateQueue,
   logger,
   registry,

@@ -4,7 +4,8 @@
  */
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { commitVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type VerifyCommitJob } from '@gitops-gate/contracts';
+import { commitVerdictJob, imageVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
+import type { ImageCheckerFn } from './image-checker.js';
 import type { CommitVerdict, PolicyEvaluation } from '@gitops-gate/commit-verify';
 import { GitError, type GitMirror } from '@gitops-gate/git';
 import { gateJobOptions } from '@gitops-gate/queue';
@@ -15,6 +16,8 @@ export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<Po
 export interface VerifierDeps {
   mirror: GitMirror;
   verifyCommit: CommitVerifierFn;
+  /** Image signature/provenance verification; without it image jobs get a rejected verdict. */
+  verifyImage?: ImageCheckerFn;
   gateQueue: Queue;
   logger: Logger;
   registry: Registry;
@@ -109,8 +112,22 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     }
     const data = parsed.data;
     if (data.kind === 'commit') return processCommit(data);
-    verdicts.inc({ kind: 'image', method: 'none', outcome: 'unsupported' });
-    deps.logger.warn({ deliveryId: data.deliveryId, image: data.image, digest: data.digest }, 'image verification not enabled');
-    return { outcome: 'unsupported', image: data.image, digest: data.digest };
+    return inSpan('verify.image', { 'oci.image': data.image, 'oci.digest': data.digest, 'github.delivery': data.deliveryId }, () => processImage(data), data.trace);
   };
+
+  async function processImage(job: VerifyImageJob): Promise<ImageVerdictJob> {
+    const started = process.hrtime.bigint();
+    // Transient registry trouble throws (retried); everything else is a verdict.
+    const result = deps.verifyImage
+      ? await deps.verifyImage(job)
+      : { image: job.image, digest: job.digest, ok: false, code: 'IMAGE_VERIFICATION_DISABLED', reason: 'this verifier has no image verification configured' };
+    seconds.observe({ method: 'image' }, Number(process.hrtime.bigint() - started) / 1e9);
+    const out = imageVerdictJob.parse({
+      v: 1, kind: 'image-verdict', deliveryId: job.deliveryId, repoUrl: job.repoUrl, verifiedAt: now().toISOString(), trace: injectTrace() ?? job.trace, ...result,
+    });
+    verdicts.inc({ kind: 'image', method: 'sigstore', outcome: out.ok ? 'verified' : 'rejected' });
+    deps.logger.info({ deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit }, 'image verdict');
+    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: `image-${job.deliveryId}-${job.digest.slice(7, 23)}` });
+    return out;
+  }
 }

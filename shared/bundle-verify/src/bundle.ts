@@ -124,7 +124,8 @@ function parseEntry(e: unknown, i: number, version: BundleVersion): TlogEntry {
   const o = obj(e, what);
   const kv = obj(o['kindVersion'], `${what}.kindVersion`);
   const entry: TlogEntry = {
-    logIndex: parseUint(o['logIndex'], `${what}.logIndex`),
+    // Protobuf JSON omits int64 fields that are zero: a missing index is entry 0 (the first of a fresh log shard).
+    logIndex: o['logIndex'] === undefined ? 0n : parseUint(o['logIndex'], `${what}.logIndex`),
     logId: nonEmpty(decodeBase64(obj(o['logId'], `${what}.logId`)['keyId'], `${what}.logId.keyId`), `${what}.logId`),
     kind: str(kv['kind'], `${what}.kindVersion.kind`),
     version: str(kv['version'], `${what}.kindVersion.version`),
@@ -142,7 +143,7 @@ function parseEntry(e: unknown, i: number, version: BundleVersion): TlogEntry {
     // A proof without a signed checkpoint proves nothing offline.
     const cp = obj(p['checkpoint'], `${what}.inclusionProof.checkpoint`);
     entry.inclusionProof = {
-      logIndex: parseUint(p['logIndex'], `${what}.inclusionProof.logIndex`),
+      logIndex: p['logIndex'] === undefined ? 0n : parseUint(p['logIndex'], `${what}.inclusionProof.logIndex`),
       rootHash: decodeBase64(p['rootHash'], `${what}.inclusionProof.rootHash`),
       treeSize: parseUint(p['treeSize'], `${what}.inclusionProof.treeSize`),
       hashes: hashes.map((h, j) => decodeBase64(h, `${what}.inclusionProof.hashes[${j}]`)),

@@ -71,6 +71,34 @@ const envSchema = z.object({
   /** Rekor for gitsign commits without an embedded log entry (e.g. https://rekor.sigstore.dev); unset = offline. */
   REKOR_URL: z.string().url().optional(),
 
+  /** Registry credentials as JSON `{"ghcr.io": {"username": "x", "password": "<PAT>"}}` or `{"host": {"token": "…"}}`. */
+  REGISTRY_CREDENTIALS: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      const cred = z.union([z.object({ username: z.string(), password: z.string() }), z.object({ token: z.string() })]);
+      try {
+        return z.record(z.string(), cred).parse(JSON.parse(s));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of registry host to {username,password} or {token}' });
+        return z.NEVER;
+      }
+    }),
+  /** Registry mirrors like git's insteadOf, JSON `{"ghcr.io": "registry.internal:5000"}`: where images are fetched from. */
+  REGISTRY_MIRRORS: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return z.record(z.string(), z.string()).parse(JSON.parse(s));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of registry host to mirror host' });
+        return z.NEVER;
+      }
+    }),
+  /** Registries spoken to over plain http (a registry on loopback in tests), comma-separated hosts. */
+  REGISTRY_INSECURE_HOSTS: csv.default([]),
+
   // --- gate ---------------------------------------------------------------------------------------------------
   /** Kubeconfig path; unset = in-cluster service account. */
   KUBECONFIG: z.string().optional(),

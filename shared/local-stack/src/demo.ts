@@ -94,10 +94,11 @@ export interface DecisionView {
 }
 
 /** Polls the gate's audit endpoint until a decision for sha (optionally from one delivery) appears. */
-export async function waitForDecision(gateUrl: string, sha: string, opts: { deliveryId?: string; timeoutMs?: number } = {}): Promise<DecisionView> {
+export async function waitForDecision(gateUrl: string, sha: string, opts: { deliveryId?: string; timeoutMs?: number; app?: string } = {}): Promise<DecisionView> {
+  const app = opts.app ?? `${DEMO_APP.namespace}/${DEMO_APP.name}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   while (Date.now() < deadline) {
-    const res = await fetch(`${gateUrl}/api/decisions?sha=${sha}`).catch(() => undefined);
+    const res = await fetch(`${gateUrl}/api/decisions?sha=${sha}&app=${encodeURIComponent(app)}`).catch(() => undefined);
     if (res?.ok) {
       const { decisions } = (await res.json()) as { decisions: DecisionView[] };
       const hit = decisions.find((d) => !opts.deliveryId || d.deliveryId === opts.deliveryId);

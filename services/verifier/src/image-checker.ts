@@ -1,0 +1,63 @@
+import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-verify';
+import type { CompiledPolicy } from '@gitops-gate/commit-verify';
+import { normalizeRepoUrl, type ImageVerdictJob, type VerifyImageJob } from '@gitops-gate/contracts';
+import { createImageVerifier, createRegistryClient, type RegistryCredential } from '@gitops-gate/oci';
+import type { PolicySource } from './commit-checker.js';
+
+export type ImageCheckerFn = (job: VerifyImageJob) => Promise<Omit<ImageVerdictJob, 'v' | 'kind' | 'deliveryId' | 'repoUrl' | 'verifiedAt' | 'trace'>>;
+
+/** The image requirement for `image` among the policies that govern its repository (any branch). */
+export function requirementFor(policies: CompiledPolicy[], repoUrl: string, image: string): { policy: CompiledPolicy; requirement: CompiledPolicy['images'][number] } | undefined {
+  const repo = normalizeRepoUrl(repoUrl);
+  for (const policy of policies) {
+    if (policy.repository !== '*' && normalizeRepoUrl(policy.repository) !== repo) continue;
+    const requirement = policy.images.find((r) => r.repository.toLowerCase() === image.toLowerCase());
+    if (requirement) return { policy, requirement };
+  }
+  return undefined;
+}
+
+/**
+ * Verifies a published image against the image requirement of the policies governing its repository. Trust material
+ * and the registry client (token cache) are built once. No requirement for the image = a rejection: nothing is
+ * trusted by default.
+ */
+export function createImageChecker(opts: {
+  policies: PolicySource;
+  trustedRoot?: object;
+  credentials: Record<string, RegistryCredential>;
+  insecureHosts: string[];
+  /** Registry host → mirror host (air-gapped installs, tests): the image is fetched from the mirror. */
+  mirrors?: Record<string, string>;
+}): ImageCheckerFn {
+  const mirrorOf = (image: string): string => {
+    const slash = image.indexOf('/');
+    const host = image.slice(0, slash);
+    const to = opts.mirrors?.[host];
+    return to ? `${to}${image.slice(slash)}` : image;
+  };
+  const verifier = createImageVerifier({
+    registry: createRegistryClient({ credentials: opts.credentials, insecureHosts: opts.insecureHosts }),
+    bundleVerifier: createBundleVerifier(createBundleTrust(opts.trustedRoot)),
+  });
+  return async (job) => {
+    const found = requirementFor(await opts.policies.current(), job.repoUrl, job.image);
+    if (!found) {
+      return { image: job.image, digest: job.digest, ok: false, code: 'NO_IMAGE_POLICY', reason: `no policy for ${job.repoUrl} lists image ${job.image}` };
+    }
+    const fetchFrom = mirrorOf(job.image);
+    // The policy names the image as published; a mirror serves the same digests under another name.
+    const v = await verifier.verifyImage({ image: fetchFrom, digest: job.digest, requirement: { ...found.requirement, repository: fetchFrom } });
+    return {
+      image: job.image,
+      digest: job.digest,
+      ok: v.ok,
+      code: v.ok ? 'VERIFIED' : (v.code ?? 'IMAGE_REJECTED'),
+      reason: v.reason,
+      sourceCommit: v.sourceCommit,
+      builder: v.provenance?.builderId,
+      signer: v.provenance?.signerIdentity ?? v.signatures.find((s) => s.ok)?.signer?.identity,
+      policy: found.policy.name,
+    };
+  };
+}
