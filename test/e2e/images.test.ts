@@ -31,17 +31,21 @@ async function publish(commit: string, builder = TRUSTED): Promise<string> {
   const img = await pushTestImage(reg.url, 'demo/app');
   const bundle = await sigstore.signStatement(slsaV1Statement({ digest: img.digest, name: IMAGE, commit, repository: 'https://github.com/demo/app' }), { san: builder, issuer: GITHUB_ISSUER, sha: commit });
   await pushReferrerBundle(reg.url, 'demo/app', img.digest, bundle, { annotations: { 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' } });
+  await sendPackageEvent(img.digest);
+  return img.digest;
+}
+
+async function sendPackageEvent(digest: string): Promise<void> {
   const body = JSON.stringify({
     action: 'published',
     registry_package: {
       name: 'app', namespace: 'demo', package_type: 'CONTAINER', owner: { login: 'demo' },
-      package_version: { version: img.digest, container_metadata: { tag: { name: 'latest', digest: img.digest } } },
+      package_version: { version: digest, container_metadata: { tag: { name: 'latest', digest } } },
     },
     repository: { full_name: 'demo/app', clone_url: 'https://github.com/demo/app.git' },
   });
   const res = await fetch(`${stack.receiverUrl}/webhooks/github`, { method: 'POST', headers: deliveryHeaders(stack.secrets[0]!, 'registry_package', body), body });
   expect(res.status).toBe(202);
-  return img.digest;
 }
 
 async function pushCommit(): Promise<string> {
@@ -109,6 +113,20 @@ describe('commit + image', () => {
     const d = await waitForDecision(gateUrlOf(stack), sha);
     expect(d.action).toBe('pin');
     expect(await revision()).toBe(sha);
+  });
+
+  it('a repeated image event is a verdict-cache lookup (shared by verifiers in Redis)', async () => {
+    const sha = fx.repo.commit('cached', { signWith: fx.key });
+    fx.repo.push();
+    const digest = await publish(sha);
+    await imageDecision(digest);
+    const verifier = stack.processes.find((p) => p.service === 'verifier')!;
+    const hits = async () => Number(/gitops_gate_verdict_cache_lookups_total\{[^}]*kind="image"[^}]*result="hit"[^}]*\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${verifier.port}/metrics`)).text())?.[1] ?? 0);
+    const before = await hits();
+    await sendPackageEvent(digest);
+    const deadline = Date.now() + 20_000;
+    while ((await hits()) <= before && Date.now() < deadline) await sleep(50);
+    expect(await hits()).toBeGreaterThan(before);
   });
 
   it('an image built from another commit does not let a commit through', async () => {

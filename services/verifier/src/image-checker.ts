@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-verify';
 import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import { normalizeRepoUrl, type ImageVerdictJob, type VerifyImageJob } from '@gitops-gate/contracts';
@@ -29,7 +31,13 @@ export function createImageChecker(opts: {
   insecureHosts: string[];
   /** Registry host → mirror host (air-gapped installs, tests): the image is fetched from the mirror. */
   mirrors?: Record<string, string>;
+  /**
+   * Verdict cache shared by replicas. Only passing verdicts are cached: a digest is immutable, but its signatures and
+   * attestations can still be published after a rejection ("not signed yet" must not stick).
+   */
+  cache?: { redis: Redis; prefix: string; ttlSeconds?: number; onLookup?: (hit: boolean) => void };
 }): ImageCheckerFn {
+  const trustRevision = createHash('sha256').update(JSON.stringify(opts.trustedRoot ?? null)).digest('hex');
   const mirrorOf = (image: string): string => {
     const slash = image.indexOf('/');
     const host = image.slice(0, slash);
@@ -45,10 +53,18 @@ export function createImageChecker(opts: {
     if (!found) {
       return { image: job.image, digest: job.digest, ok: false, code: 'NO_IMAGE_POLICY', reason: `no policy for ${job.repoUrl} lists image ${job.image}` };
     }
+    const cacheKey = opts.cache
+      ? `${opts.cache.prefix}:image-verdict-cache:${createHash('sha256').update(JSON.stringify([job.image, job.digest, found.policy.name, found.requirement, trustRevision])).digest('hex')}`
+      : undefined;
+    if (opts.cache && cacheKey) {
+      const hit = await opts.cache.redis.get(cacheKey).catch(() => null);
+      opts.cache.onLookup?.(hit !== null);
+      if (hit) return JSON.parse(hit) as Awaited<ReturnType<ImageCheckerFn>>;
+    }
     const fetchFrom = mirrorOf(job.image);
     // The policy names the image as published; a mirror serves the same digests under another name.
     const v = await verifier.verifyImage({ image: fetchFrom, digest: job.digest, requirement: { ...found.requirement, repository: fetchFrom } });
-    return {
+    const result = {
       image: job.image,
       digest: job.digest,
       ok: v.ok,
@@ -59,5 +75,7 @@ export function createImageChecker(opts: {
       signer: v.provenance?.signerIdentity ?? v.signatures.find((s) => s.ok)?.signer?.identity,
       policy: found.policy.name,
     };
+    if (v.ok && opts.cache && cacheKey) await opts.cache.redis.set(cacheKey, JSON.stringify(result), 'EX', opts.cache.ttlSeconds ?? 7 * 24 * 3600).catch(() => undefined);
+    return result;
   };
 }

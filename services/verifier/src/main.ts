@@ -26,10 +26,10 @@ logger.info({ policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, r
 const registry = createMetricsRegistry('verifier');
 const connection = createRedisConnection(config.REDIS_URL, 'worker');
 const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
-const cacheLookups = new Counter({ name: 'gitops_gate_verdict_cache_lookups_total', help: 'Verdict cache lookups by result', labelNames: ['result'] as const, registers: [registry] });
+const cacheLookups = new Counter({ name: 'gitops_gate_verdict_cache_lookups_total', help: 'Verdict cache lookups by kind and result', labelNames: ['kind', 'result'] as const, registers: [registry] });
 const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
   trustRevision: createHash('sha256').update(JSON.stringify(verifyEnv.trust?.json ?? null)).digest('hex'),
-  onLookup: (hit) => cacheLookups.inc({ result: hit ? 'hit' : 'miss' }),
+  onLookup: (hit) => cacheLookups.inc({ kind: 'commit', result: hit ? 'hit' : 'miss' }),
 });
 const policySource = createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger);
 const processor = createVerifyProcessor({
@@ -41,6 +41,7 @@ const processor = createVerifyProcessor({
     credentials: config.REGISTRY_CREDENTIALS,
     insecureHosts: config.REGISTRY_INSECURE_HOSTS,
     mirrors: config.REGISTRY_MIRRORS,
+    cache: { redis: connection, prefix: config.QUEUE_PREFIX, onLookup: (hit) => cacheLookups.inc({ kind: 'image', result: hit ? 'hit' : 'miss' }) },
   }),
   gateQueue,
   logger,
