@@ -34,7 +34,9 @@ const store = createKubeApplicationStore(kc);
 const mirror = createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN });
 const decisions = new Counter({ name: 'gitops_gate_decisions_total', help: 'Gate decisions by action', labelNames: ['action'] as const, registers: [registry] });
 const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'resourceVersion conflicts (409) on Application writes', registers: [registry] });
-const audit = createAuditTrail(redis, config.QUEUE_PREFIX);
+// The audit trail lives in a Redis stream (durable with AOF, shared by replicas, ordered) and every record is also
+// logged in full with a constant message, for SIEM pipelines.
+const audit = createAuditTrail(redis, config.QUEUE_PREFIX, undefined, (record) => logger.info({ audit: record }, 'audit record'));
 const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 
 let watcher: PolicyWatcher | undefined;

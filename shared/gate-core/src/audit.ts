@@ -50,7 +50,13 @@ export function recordHash(record: Omit<DecisionRecord, 'hash'>): string {
   return createHash('sha256').update(canonical(record)).digest('hex');
 }
 
-export function createAuditTrail(redis: Redis, prefix: string, now: () => Date = () => new Date()): AuditTrail {
+export function createAuditTrail(
+  redis: Redis,
+  prefix: string,
+  now: () => Date = () => new Date(),
+  /** Every record is also written here (structured log → SIEM pipelines), after it is stored. */
+  onRecord?: (record: DecisionRecord) => void,
+): AuditTrail {
   const stream = `${prefix}:audit`;
   const headKey = (app: string) => `${prefix}:audit-head:${app}`;
   return {
@@ -59,6 +65,7 @@ export function createAuditTrail(redis: Redis, prefix: string, now: () => Date =
       const base = { ...input, id: input.id ?? randomUUID(), time: now().toISOString(), prevHash };
       const rec: DecisionRecord = { ...base, hash: recordHash(base) };
       await redis.multi().xadd(stream, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec)).set(headKey(rec.app), rec.hash).exec();
+      onRecord?.(rec);
       return rec;
     },
     async query(filter = {}) {

@@ -237,7 +237,8 @@ describe('gate', () => {
   });
 
   it('records every decision in a hash chain that detects edits and deletions', async () => {
-    const audit = createAuditTrail(redis, prefix);
+    const logged: string[] = [];
+    const audit = createAuditTrail(redis, prefix, undefined, (r) => logged.push(`${r.action}:${r.sha}`));
     const gate = makeGate({ audit });
     const a = repo.commit('a');
     const b = repo.commit('b');
@@ -247,6 +248,7 @@ describe('gate', () => {
     await gate.applyVerdict(verdict(a));
     const recs = await audit.query({ app: 'argocd/app' });
     expect(recs.map((r) => r.action)).toEqual(['skip-older', 'pin', 'pin']);
+    expect(logged).toEqual([`pin:${a}`, `pin:${b}`, `skip-older:${a}`]);
     expect(recs[1]?.previousRevision).toBe(a);
     expect((await audit.verifyChain()).ok).toBe(true);
     // Edit the middle record in place.
