@@ -163,6 +163,29 @@ describe('webhook → queue → verified commit → pinned Application', () => {
     pinned = shas[shas.length - 1]!;
   });
 
+  it('Kubernetes faults: a 409 storm and an API outage (503s) delay the pin, never lose it', async () => {
+    const sandbox = stack.sandbox!;
+    sandbox.injectFault({ method: 'PATCH', pathIncludes: 'applications', status: 409, count: 5 });
+    const a = fx.repo.commit('through a conflict storm', { signWith: fx.key });
+    fx.repo.push();
+    expect((await sendPush(stack, a, pinned)).status).toBe(202);
+    await waitForRevision(a);
+    pinned = a;
+    // The API server answers 503 to everything for a while (a restart); the gate's job is retried with backoff.
+    sandbox.injectFault({ pathIncludes: 'applications', status: 503, count: Number.POSITIVE_INFINITY });
+    const b = fx.repo.commit('during an API outage', { signWith: fx.key });
+    fx.repo.push();
+    expect((await sendPush(stack, b, pinned)).status).toBe(202);
+    await sleep(1_500);
+    sandbox.clearFaults();
+    expect(await revision()).toBe(a);
+    await waitForRevision(b, 30_000);
+    pinned = b;
+    const gate = stack.processes.find((p) => p.service === 'gate')!;
+    const metrics = await (await fetch(`http://127.0.0.1:${gate.port}/metrics`)).text();
+    expect(Number(/gitops_gate_kube_conflicts_total\{[^}]*\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(5);
+  });
+
   it('every service serves Prometheus metrics: deliveries, queue depth and age, verdicts, latency, cache, pins', async () => {
     const text = async (service: string) => {
       const p = stack.processes.find((x) => x.service === service)!;
