@@ -102,6 +102,39 @@ describe('GatePolicy objects drive decisions live', () => {
     expect(d.action).toBe('refuse-no-policy');
   });
 
+  it('one policy file serves kubectl (the sandbox) and the CLI', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { writeFileSync } = await import('node:fs');
+    const file = join(mkdtempSync(join(tmpdir(), 'gg-polfile-')), 'policy.yaml');
+    const allowed = ((fx.policy as { spec: { commits: { ssh: { allowedSigners: string } } } }).spec.commits.ssh.allowedSigners).trim();
+    writeFileSync(file, `apiVersion: gitops-gate.io/v1alpha1
+kind: GatePolicy
+metadata:
+  name: from-file
+  namespace: argocd
+spec:
+  repository: https://github.com/demo/app
+  branches: [main]
+  commits:
+    ssh:
+      allowedSigners: ${JSON.stringify(allowed)}
+`);
+    // Async: the sandbox runs in this process.
+    const run = promisify(execFile);
+    await run('kubectl', ['--kubeconfig', stack.kubeconfig, 'apply', '-f', file]);
+    await policyReady('from-file');
+    const sha = fx.repo.commit('checked by the cli', { signWith: fx.key });
+    const bin = new URL('../../node_modules/.bin/gitops-gate', import.meta.url).pathname;
+    const { stdout } = await run(bin, ['verify-commit', sha, '--repo', fx.repo.workDir, '--policy', file]);
+    expect(stdout).toMatch(/^verified: /);
+    fx.repo.push();
+    expect((await sendPush(stack, sha, head)).status).toBe(202);
+    head = sha;
+    expect((await waitForDecision(gateUrl, sha)).action).toBe('pin');
+    await api.deleteNamespacedCustomObject({ ...G, name: 'from-file' });
+  });
+
   it('deleting the policy keeps default deny', async () => {
     await api.deleteNamespacedCustomObject({ ...G, name: 'demo-signers' });
     await sleep(300);
