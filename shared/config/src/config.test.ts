@@ -43,6 +43,11 @@ describe('loadConfig', () => {
       expect(m).toContain('LOG_LEVEL');
     }
     expect(() => loadConfig({ WEBHOOK_SECRETS_FILE: '/nonexistent/x' })).toThrow(/WEBHOOK_SECRETS_FILE/);
+    expect(() => loadConfig({ REGISTRY_CREDENTIALS: '{"ghcr.io": {"user": "x"}}' })).toThrow(/REGISTRY_CREDENTIALS: must be a JSON object of registry host/);
+    expect(loadConfig({ REGISTRY_CREDENTIALS: '{"ghcr.io": {"token": "t"}}', REGISTRY_MIRRORS: '{"ghcr.io":"127.0.0.1:5000"}' })).toMatchObject({
+      REGISTRY_CREDENTIALS: { 'ghcr.io': { token: 't' } },
+      REGISTRY_MIRRORS: { 'ghcr.io': '127.0.0.1:5000' },
+    });
   });
   it('requires a webhook secret for the receiver', () => {
     expect(() => requireWebhookSecrets(loadConfig({}))).toThrow(/at least one webhook secret/);

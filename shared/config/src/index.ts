@@ -11,6 +11,21 @@ const csv = z
   .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0));
 
 const port = z.coerce.number().int().min(0).max(65535);
+
+/** A variable holding a JSON object whose values match `value`; `what` names the expected shape in errors. */
+function jsonRecord<T extends z.ZodType>(value: T, what: string) {
+  return z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return z.record(z.string(), value).parse(JSON.parse(s));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
+        return z.NEVER;
+      }
+    });
+}
 const positiveInt = z.coerce.number().int().positive();
 
 const envSchema = z.object({
@@ -49,17 +64,7 @@ const envSchema = z.object({
    * URL rewrites like git's `url.<base>.insteadOf`, as JSON `{"<prefix in webhooks>": "<prefix to fetch from>"}`,
    * e.g. `{"https://github.com/": "file:///srv/mirrors/"}` for air-gapped mirrors and tests.
    */
-  GIT_URL_REWRITES: z
-    .string()
-    .default('{}')
-    .transform((s, ctx) => {
-      try {
-        return z.record(z.string(), z.string()).parse(JSON.parse(s));
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of string prefixes to string prefixes' });
-        return z.NEVER;
-      }
-    }),
+  GIT_URL_REWRITES: jsonRecord(z.string(), 'string prefixes to string prefixes'),
   /** Token for fetching private repositories over https (sent as HTTP basic auth, never logged). */
   GIT_HTTP_TOKEN: z.string().optional(),
   /** git's allowed_signers file: who may sign commits with SSH keys. */
@@ -72,30 +77,12 @@ const envSchema = z.object({
   REKOR_URL: z.string().url().optional(),
 
   /** Registry credentials as JSON `{"ghcr.io": {"username": "x", "password": "<PAT>"}}` or `{"host": {"token": "…"}}`. */
-  REGISTRY_CREDENTIALS: z
-    .string()
-    .default('{}')
-    .transform((s, ctx) => {
-      const cred = z.union([z.object({ username: z.string(), password: z.string() }), z.object({ token: z.string() })]);
-      try {
-        return z.record(z.string(), cred).parse(JSON.parse(s));
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of registry host to {username,password} or {token}' });
-        return z.NEVER;
-      }
-    }),
+  REGISTRY_CREDENTIALS: jsonRecord(
+    z.union([z.object({ username: z.string(), password: z.string() }), z.object({ token: z.string() })]),
+    'registry host to {username,password} or {token}',
+  ),
   /** Registry mirrors like git's insteadOf, JSON `{"ghcr.io": "registry.internal:5000"}`: where images are fetched from. */
-  REGISTRY_MIRRORS: z
-    .string()
-    .default('{}')
-    .transform((s, ctx) => {
-      try {
-        return z.record(z.string(), z.string()).parse(JSON.parse(s));
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of registry host to mirror host' });
-        return z.NEVER;
-      }
-    }),
+  REGISTRY_MIRRORS: jsonRecord(z.string(), 'registry host to mirror host'),
   /** Registries spoken to over plain http (a registry on loopback in tests), comma-separated hosts. */
   REGISTRY_INSECURE_HOSTS: csv.default([]),
 

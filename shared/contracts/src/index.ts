@@ -14,9 +14,9 @@ const deliveryId = z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'must be a GitHub d
 /** Trace context carried through the queue (W3C traceparent/tracestate), so one delivery is one trace. */
 export const traceCarrier = z.record(z.string(), z.string()).optional();
 
-export const verifyCommitJob = z.object({
+/** The commit a job is about, as the push named it: shared by verify jobs and commit verdicts. */
+const commitRef = {
   v: z.literal(1),
-  kind: z.literal('commit'),
   deliveryId,
   /** Canonical repository URL (see normalizeRepoUrl). */
   repoUrl: z.string().min(1),
@@ -25,6 +25,11 @@ export const verifyCommitJob = z.object({
   repoFullName: z.string().min(1),
   branch: z.string().min(1),
   sha,
+};
+
+export const verifyCommitJob = z.object({
+  ...commitRef,
+  kind: z.literal('commit'),
   /** The branch head before the push; all zeros for a new branch. */
   before: z.string().optional(),
   forced: z.boolean().default(false),
@@ -86,14 +91,8 @@ export type PolicyResult = z.infer<typeof policyResultSchema>;
 
 /** What the verifier concluded about one commit; the gate acts only on `outcome: 'verified'`. */
 export const commitVerdictJob = z.object({
-  v: z.literal(1),
+  ...commitRef,
   kind: z.literal('commit-verdict'),
-  deliveryId,
-  repoUrl: z.string().min(1),
-  cloneUrl: z.string().min(1),
-  repoFullName: z.string().min(1),
-  branch: z.string().min(1),
-  sha,
   outcome: z.enum(['verified', 'rejected']),
   method: z.enum(['ssh', 'gitsign', 'gpg', 'none']),
   signer: signerSchema.optional(),
