@@ -8,6 +8,7 @@ import { loadConfig } from '@gitops-gate/config';
 import { policySnapshotKey, QUEUE_GATE, verifyCommitJob, type PolicySnapshot } from '@gitops-gate/contracts';
 import {
   createAuditTrail,
+  createCachedApplicationStore,
   createGate,
   createImageState,
   createKubeApplicationStore,
@@ -30,7 +31,13 @@ const tracing = setupTracing({ service: 'gitops-gate-gate', endpoint: config.OTE
 const registry = createMetricsRegistry('gate');
 const redis = createRedisConnection(config.REDIS_URL, 'worker');
 const kc = loadKubeConfig(config.KUBECONFIG);
-const store = createKubeApplicationStore(kc);
+// Candidates come from informers; every decision re-reads its Application under the lock.
+const store = createCachedApplicationStore(kc, createKubeApplicationStore(kc), config.GATE_NAMESPACES, logger);
+try {
+  await store.start();
+} catch (err) {
+  logger.error({ err: (err as Error).message }, 'application watch failed to start; listing per verdict');
+}
 const mirror = createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN });
 const decisions = new Counter({ name: 'gitops_gate_decisions_total', help: 'Gate decisions by action', labelNames: ['action'] as const, registers: [registry] });
 const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'resourceVersion conflicts (409) on Application writes', registers: [registry] });
@@ -130,6 +137,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'gate stopping');
   reconciler.stop();
   await worker.close();
+  await store.stop().catch(() => undefined);
   await watcher?.stop().catch(() => undefined);
   await verifyQueue.close();
   await gateQueueView.close();

@@ -8,3 +8,4 @@ export * from './policies.js';
 export * from './policy-watcher.js';
 export * from './reconcile.js';
 export * from './images.js';
+export * from './app-cache.js';
