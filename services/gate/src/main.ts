@@ -116,7 +116,10 @@ const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger), {
   connection: createRedisConnection(config.REDIS_URL, 'worker'),
   prefix: config.QUEUE_PREFIX,
   concurrency: config.GATE_CONCURRENCY,
-  lockDuration: 60_000,
+  lockDuration: config.WORKER_LOCK_DURATION_MS,
+  stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+  // A job whose worker died is retried by another; only a job that kills workers repeatedly is given up.
+  maxStalledCount: 3,
 });
 worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'gate job failed'));
 worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));

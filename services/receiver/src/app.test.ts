@@ -191,6 +191,7 @@ describe('POST /webhooks/github', () => {
       [Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /not valid UTF-8/],
       [JSON.stringify({ ref: 'refs/heads/main', after: 'nope', before: '', repository: { full_name: 'a/b', clone_url: 'x' } }), /after/],
       [JSON.stringify({ ref: 'refs/heads/main', after: SHA, before: '' }), /repository/],
+      [JSON.stringify({ ref: 'refs/heads/\u0000\u0000', after: SHA, before: '', repository: { full_name: 'a/b', clone_url: 'x' } }), /ref.*control characters/],
     ];
     for (const [body, msg] of cases) {
       const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers: deliveryHeaders(SECRET, 'push', body as string) });

@@ -2,6 +2,7 @@
  * The receiver's HTTP app, without a listening socket: `main.ts` listens, tests use `inject()`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
@@ -50,8 +51,11 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
     // Per-request access logs would double the CPU per delivery; decisions are logged explicitly below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
-    // GitHub gives up after 10 s; answer or fail well before that.
-    requestTimeout: 9_000,
+    // GitHub gives up after 10 s; answer or fail well before that. Node enforces these only as often as
+    // connectionsCheckingInterval (30 s by default), so the server is built with a tighter check: slow or stalled
+    // clients (slowloris) lose their connection after ~10 s instead of a minute or more.
+    serverFactory: (handler) => createServer({ requestTimeout: 9_000, headersTimeout: 9_000, connectionsCheckingInterval: 1_000 }, handler),
+    connectionTimeout: 10_000,
     return503OnClosing: true,
   });
 

@@ -15,8 +15,11 @@ const repository = z.object({
   html_url: z.string().min(1).optional(),
 });
 
+// Git refuses control characters in ref names and GitHub caps them at 255 bytes; anything else is not from GitHub.
+const refName = z.string().min(1).max(255).regex(/^[^\u0000-\u001f\u007f]+$/, 'must be a git ref name (no control characters)');
+
 const pushPayload = z.object({
-  ref: z.string().min(1),
+  ref: refName,
   before: z.string(),
   after: sha,
   deleted: z.boolean().optional(),

@@ -53,7 +53,10 @@ const worker = new Worker(QUEUE_VERIFY, processor, {
   prefix: config.QUEUE_PREFIX,
   concurrency: config.VERIFIER_CONCURRENCY,
   // A fetch of a large repository can take a while; the lock is renewed while the job runs.
-  lockDuration: 60_000,
+  lockDuration: config.WORKER_LOCK_DURATION_MS,
+  stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+  // A job whose worker died is retried by another; only a job that kills workers repeatedly is given up.
+  maxStalledCount: 3,
 });
 worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'verify job failed'));
 worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));

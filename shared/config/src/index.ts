@@ -39,6 +39,14 @@ const envSchema = z.object({
   /** OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318). Unset = tracing off, at zero cost. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 
+  /**
+   * How long a worker's claim on a job lasts without renewal (renewed while it runs); a crashed worker's jobs go to
+   * another worker after about this plus WORKER_STALLED_INTERVAL_MS.
+   */
+  WORKER_LOCK_DURATION_MS: positiveInt.default(30_000),
+  /** How often workers look for jobs whose worker died (BullMQ stalled-job check). */
+  WORKER_STALLED_INTERVAL_MS: positiveInt.default(15_000),
+
   // --- receiver -----------------------------------------------------------------------------------------------
   /** Interface the receiver binds. */
   RECEIVER_HOST: z.string().default('0.0.0.0'),

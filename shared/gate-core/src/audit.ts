@@ -31,6 +31,8 @@ export interface AuditTrail {
   /** Must be called while holding the Application's lock: the chain head is read and advanced without a race. */
   record(input: DecisionInput): Promise<DecisionRecord>;
   query(filter?: { app?: string; sha?: string; since?: Date; limit?: number }): Promise<DecisionRecord[]>;
+  /** Whether a record with this id exists (the gate checks the decision id it wrote on an Application). */
+  has(id: string): Promise<boolean>;
   verifyChain(app?: string): Promise<{ ok: boolean; checked: number; problems: string[] }>;
 }
 
@@ -64,9 +66,17 @@ export function createAuditTrail(
       const prevHash = (await redis.get(headKey(input.app))) ?? GENESIS;
       const base = { ...input, id: input.id ?? randomUUID(), time: now().toISOString(), prevHash };
       const rec: DecisionRecord = { ...base, hash: recordHash(base) };
-      await redis.multi().xadd(stream, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec)).set(headKey(rec.app), rec.hash).exec();
+      await redis
+        .multi()
+        .xadd(stream, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec))
+        .set(headKey(rec.app), rec.hash)
+        .set(`${prefix}:audit-id:${rec.id}`, '1')
+        .exec();
       onRecord?.(rec);
       return rec;
+    },
+    async has(id) {
+      return (await redis.exists(`${prefix}:audit-id:${id}`)) === 1;
     },
     async query(filter = {}) {
       const limit = filter.limit ?? 100;

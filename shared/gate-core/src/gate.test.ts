@@ -263,6 +263,23 @@ describe('gate', () => {
     expect(check.problems.join('\n')).toMatch(/modified|does not follow/);
   });
 
+  it('a pin whose audit write was lost (gate crashed after the PATCH) is recorded on retry with the same decision id', async () => {
+    const a = repo.commit('a');
+    repo.push();
+    const audit = createAuditTrail(redis, prefix);
+    const lossy = { ...audit, record: async () => { throw new Error('gate killed before the audit write'); } };
+    await expect(makeGate({ audit: lossy }).applyVerdict(verdict(a))).rejects.toThrow(/killed/);
+    const app = await store.get('argocd', 'app');
+    expect(app.spec?.source?.targetRevision).toBe(a);
+    const id = app.metadata.annotations?.['gitops-gate.io/decision-id'];
+    const out = await makeGate({ audit }).applyVerdict(verdict(a));
+    expect(out[0]).toMatchObject({ action: 'pin' });
+    expect(out[0]?.record?.id).toBe(id);
+    expect(await audit.has(id!)).toBe(true);
+    // A further retry is an ordinary skip-same.
+    expect((await makeGate({ audit }).applyVerdict(verdict(a)))[0]?.action).toBe('skip-same');
+  });
+
   it('default deny: no policy selects the Application → refused, not moved', async () => {
     const a = repo.commit('a');
     repo.push();

@@ -149,6 +149,25 @@ export function createGate(deps: GateDeps): Gate {
           policy: policyNames.length > 0 ? policyNames.map((n) => `${n}@${verdict.policies.find((p) => p.name === n)?.generation ?? '-'}`).join(',') : verdict.rule,
           previousRevision: current.join(','),
         };
+        if (decision.action === 'skip-same') {
+          // A gate that died between its PATCH and its audit write left a pin without a record: write it now,
+          // with the decision id the Application carries, so the trail and the evidence agree again.
+          const ann = app.metadata.annotations ?? {};
+          const orphan = ann[`${ANNOTATION_PREFIX}decision-id`];
+          if (orphan && ann[`${ANNOTATION_PREFIX}verified-sha`] === verdict.sha && !(await deps.audit.has(orphan))) {
+            const record = await deps.audit.record({
+              ...recordInput,
+              id: orphan,
+              action: ann[`${ANNOTATION_PREFIX}mode`] === 'audit' ? 'audit-pin' : 'pin',
+              reason: 'pinned by a gate that stopped before recording it; recorded on retry',
+              previousRevision: undefined,
+              newRevision: verdict.sha,
+            });
+            deps.onDecision?.('pin', key);
+            deps.logger.warn({ app: key, sha: verdict.sha, decisionId: orphan }, 'unrecorded pin recovered');
+            return { app: key, action: 'pin', reason: record.reason, record };
+          }
+        }
         if (decision.action !== 'pin' && decision.action !== 'audit-pin') {
           const record = await deps.audit.record(recordInput);
           deps.onDecision?.(decision.action, key);

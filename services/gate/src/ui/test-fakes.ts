@@ -22,7 +22,7 @@ export function memoryAudit(clock: () => Date = () => new Date()): AuditTrail & 
   return {
     records,
     async record(input: DecisionInput) {
-      const base = { ...input, id: randomUUID(), time: clock().toISOString(), prevHash: heads.get(input.app) ?? '0'.repeat(64) };
+      const base = { ...input, id: input.id ?? randomUUID(), time: clock().toISOString(), prevHash: heads.get(input.app) ?? '0'.repeat(64) };
       const rec: DecisionRecord = { ...base, hash: recordHash(base) };
       heads.set(rec.app, rec.hash);
       records.push(rec);
@@ -33,6 +33,9 @@ export function memoryAudit(clock: () => Date = () => new Date()): AuditTrail & 
         .filter((r) => (!filter.app || r.app === filter.app) && (!filter.sha || r.sha.startsWith(filter.sha)) && (!filter.since || Date.parse(r.time) >= filter.since.getTime()))
         .reverse()
         .slice(0, filter.limit ?? 100);
+    },
+    async has(id: string) {
+      return records.some((r) => r.id === id);
     },
     async verifyChain() {
       return { ok: true, checked: records.length, problems: [] };

@@ -1,0 +1,158 @@
+/**
+ * A real smart-HTTP git server for fault tests: Node's http server in front of `git http-backend` (CGI), so the
+ * services fetch over the same protocol they use against GitHub. Each client role gets its own path prefix
+ * (`/<tag>/…`), which tells the test which process is fetching; `hold(tag)` parks that role's pack requests
+ * (`POST …/git-upload-pack`: the moment a fetch is in flight) until `release()`, so a test can catch a process in the
+ * middle of a job deterministically instead of racing it.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface HeldRequest {
+  tag: string;
+  path: string;
+  at: number;
+}
+
+export interface GitHttpServer {
+  /** `http://127.0.0.1:<port>/<tag>` — append the repository path under projectRoot. */
+  urlFor(tag: string): string;
+  /** Pack requests of these tags wait until release(); `*` matches every tag. */
+  hold(...tags: string[]): void;
+  /** Stops holding; parked requests go on (or are cut off with `drop`, like a peer that died). */
+  release(opts?: { drop?: boolean }): void;
+  held(): HeldRequest[];
+  /** Resolves with the first parked request, or throws after timeoutMs. */
+  waitForHeld(timeoutMs: number): Promise<HeldRequest>;
+  /** Every request served so far, by tag. */
+  log(): { tag: string; method: string; path: string; status: number }[];
+  close(): Promise<void>;
+}
+
+export async function startGitHttpServer(projectRoot: string): Promise<GitHttpServer> {
+  let holding = new Set<string>();
+  const parked: { req: HeldRequest; go: () => void; drop: () => void }[] = [];
+  const served: { tag: string; method: string; path: string; status: number }[] = [];
+
+  function serveCgi(req: IncomingMessage, res: ServerResponse, tag: string, pathInfo: string, query: string): void {
+    const cgi = spawn('git', ['http-backend'], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        GIT_PROJECT_ROOT: projectRoot,
+        GIT_HTTP_EXPORT_ALL: '1',
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        REQUEST_METHOD: req.method ?? 'GET',
+        PATH_INFO: pathInfo,
+        QUERY_STRING: query,
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
+        ...(req.headers['content-length'] ? { CONTENT_LENGTH: req.headers['content-length'] } : {}),
+        ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) } : {}),
+        ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']), HTTP_GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
+      },
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    req.pipe(cgi.stdin);
+    cgi.stdin.on('error', () => undefined);
+    let head = Buffer.alloc(0);
+    let headersDone = false;
+    cgi.stdout.on('data', (chunk: Buffer) => {
+      if (headersDone) {
+        res.write(chunk);
+        return;
+      }
+      head = Buffer.concat([head, chunk]);
+      let end = head.indexOf('\r\n\r\n');
+      let sepLen = 4;
+      if (end < 0) {
+        end = head.indexOf('\n\n');
+        sepLen = 2;
+      }
+      if (end < 0) return;
+      headersDone = true;
+      let status = 200;
+      for (const line of head.subarray(0, end).toString('latin1').split(/\r?\n/)) {
+        const i = line.indexOf(':');
+        if (i < 0) continue;
+        const name = line.slice(0, i).trim();
+        const value = line.slice(i + 1).trim();
+        if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10) || 200;
+        else res.setHeader(name, value);
+      }
+      res.statusCode = status;
+      served.push({ tag, method: req.method ?? 'GET', path: pathInfo, status });
+      res.write(head.subarray(end + sepLen));
+    });
+    cgi.on('close', () => {
+      if (!headersDone) {
+        res.statusCode = 500;
+        served.push({ tag, method: req.method ?? 'GET', path: pathInfo, status: 500 });
+      }
+      res.end();
+    });
+    res.on('close', () => {
+      if (cgi.exitCode === null) cgi.kill('SIGKILL');
+    });
+  }
+
+  const server: Server = createServer((req, res) => {
+    const u = new URL(req.url ?? '/', 'http://git.invalid');
+    const m = /^\/([A-Za-z0-9_-]+)(\/.*)$/.exec(u.pathname);
+    if (!m) {
+      res.writeHead(404).end();
+      return;
+    }
+    const tag = m[1]!;
+    const pathInfo = m[2]!;
+    const isPack = req.method === 'POST' && pathInfo.endsWith('/git-upload-pack');
+    if (isPack && (holding.has(tag) || holding.has('*'))) {
+      // Pause the body: git http-backend reads it once we let the request go.
+      req.pause();
+      const entry = {
+        req: { tag, path: pathInfo, at: Date.now() },
+        go: () => {
+          req.resume();
+          serveCgi(req, res, tag, pathInfo, u.search.slice(1));
+        },
+        drop: () => {
+          req.socket.destroy();
+        },
+      };
+      parked.push(entry);
+      return;
+    }
+    serveCgi(req, res, tag, pathInfo, u.search.slice(1));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+
+  return {
+    urlFor: (tag) => `http://127.0.0.1:${port}/${tag}`,
+    hold(...tags) {
+      for (const t of tags) holding.add(t);
+    },
+    release(opts = {}) {
+      holding = new Set();
+      for (const p of parked.splice(0)) (opts.drop ? p.drop : p.go)();
+    },
+    held: () => parked.map((p) => p.req),
+    async waitForHeld(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const first = parked[0];
+        if (first) return first.req;
+        await sleep(10);
+      }
+      throw new Error(`no git fetch reached the server within ${timeoutMs} ms`);
+    },
+    log: () => served.map((s) => ({ ...s })),
+    close() {
+      for (const p of parked.splice(0)) p.drop();
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
