@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestRepo } from '@gitops-gate/testing';
@@ -33,6 +33,16 @@ describe('createGitMirror (real git)', () => {
     expect(await mirror.isAncestor(ghUrl, first, second)).toBe(true);
     expect(await mirror.isAncestor(ghUrl, second, first)).toBe(false);
   });
+  it('remembers immutable facts: a known commit and an ancestry answer need no git process', async () => {
+    const m = createGitMirror({ cacheDir: mkdtempSync(join(tmpdir(), 'gg-memo-')), urlRewrites: { [ghUrl]: repo.url } });
+    expect(await m.isAncestor(ghUrl, first, second)).toBe(true);
+    const dir = await m.ensureCommit(ghUrl, second);
+    // With the mirror gone, only remembered answers can come back.
+    rmSync(dir, { recursive: true, force: true });
+    expect(await m.isAncestor(ghUrl, first, second)).toBe(true);
+    expect(await m.ensureCommit(ghUrl, first)).toBe(dir);
+  });
+
   it('sees commits pushed after the mirror was made', async () => {
     const third = repo.commit('three');
     repo.push();

@@ -57,6 +57,13 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
   const timeout = options.timeoutMs ?? 120_000;
   // Serialise operations per mirror: concurrent fetches into one bare repo fight over ref locks.
   const queues = new Map<string, Promise<unknown>>();
+  // Facts about immutable objects, remembered to save a git process per question: a commit present in a mirror
+  // stays present (gc is off), and ancestry between two commits never changes. Bounded: oldest forgotten first.
+  const known = new Set<string>();
+  const ancestry = new Map<string, boolean>();
+  const remember = <K>(set: { size: number; keys(): IterableIterator<K>; delete(k: K): boolean }, max: number) => {
+    if (set.size > max) set.delete(set.keys().next().value as K);
+  };
 
   function serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = queues.get(key) ?? Promise.resolve();
@@ -170,11 +177,16 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
     async ensureCommit(url, sha) {
       if (!SHA.test(sha)) throw new GitError('GIT_BAD_SHA', `not a full commit sha: ${JSON.stringify(sha)}`, false);
       const fetchUrl = rewriteUrl(url, rewrites);
+      const key = `${fetchUrl}\0${sha}`;
+      if (known.has(key)) return mirrorPath(fetchUrl);
       return serial(fetchUrl, async () => {
         const dir = await ensureMirror(fetchUrl);
-        if (await hasCommit(dir, sha)) return dir;
-        await fetchSha(dir, sha, url);
-        if (!(await hasCommit(dir, sha))) throw new GitError('GIT_COMMIT_NOT_FOUND', `commit ${sha} not found in ${url}`, false);
+        if (!(await hasCommit(dir, sha))) {
+          await fetchSha(dir, sha, url);
+          if (!(await hasCommit(dir, sha))) throw new GitError('GIT_COMMIT_NOT_FOUND', `commit ${sha} not found in ${url}`, false);
+        }
+        known.add(key);
+        remember(known, 100_000);
         return dir;
       });
     },
@@ -184,15 +196,22 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
       return stdout as Buffer;
     },
     async isAncestor(url, ancestor, descendant) {
+      const key = `${rewriteUrl(url, rewrites)}\0${ancestor}..${descendant}`;
+      const cached = ancestry.get(key);
+      if (cached !== undefined) return cached;
       await mirror.ensureCommit(url, ancestor);
       const dir = await mirror.ensureCommit(url, descendant);
+      let result: boolean;
       try {
         await git(['merge-base', '--is-ancestor', ancestor, descendant], dir);
-        return true;
+        result = true;
       } catch (err) {
-        if ((err as { exitCode?: unknown }).exitCode === 1) return false;
-        throw new GitError('GIT_ANCESTRY_FAILED', `merge-base failed: ${(err as Error).message}`, true);
+        if ((err as { exitCode?: unknown }).exitCode !== 1) throw new GitError('GIT_ANCESTRY_FAILED', `merge-base failed: ${(err as Error).message}`, true);
+        result = false;
       }
+      ancestry.set(key, result);
+      remember(ancestry, 10_000);
+      return result;
     },
     async listHeads(url) {
       const fetchUrl = rewriteUrl(url, rewrites);
