@@ -11,6 +11,9 @@ import { GitError, type GitMirror } from '@gitops-gate/git';
 import { gateJobOptions } from '@gitops-gate/queue';
 import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
 
+/** How much history a verdict carries for the gate's ancestry check (~41 bytes each). */
+const ANCESTORS = 256;
+
 export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<PolicyEvaluation>;
 
 export interface VerifierDeps {
@@ -48,6 +51,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     const started = process.hrtime.bigint();
     let verdict: CommitVerdict;
     let results: PolicyEvaluation['results'] = [];
+    let ancestors: string[] = [];
     try {
       const raw = await inSpan('git.fetch', { 'git.sha': job.sha }, () => deps.mirror.readCommit(job.cloneUrl, job.sha));
       ({ verdict, results } = await inSpan('signature.verify', {}, async (span) => {
@@ -56,6 +60,8 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
         span.setAttribute('verify.ok', out.verdict.ok);
         return out;
       }));
+      // Only for verified commits: what the gate needs to move forward without a fetch of its own.
+      if (verdict.ok) ancestors = await deps.mirror.recentAncestors(job.cloneUrl, job.sha, ANCESTORS);
     } catch (err) {
       if (err instanceof GitError && !err.transient) {
         verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };
@@ -91,6 +97,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       })),
       verifiedAt: now().toISOString(),
       reverify: job.reverify,
+      ancestors,
       trace: injectTrace() ?? job.trace,
     });
     verdicts.inc({ kind: 'commit', method: out.method, outcome: out.outcome });

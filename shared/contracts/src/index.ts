@@ -104,6 +104,11 @@ export const commitVerdictJob = z.object({
   /** Every policy that governs the branch, with its own result (Audit policies included). */
   policies: z.array(policyResultSchema).default([]),
   verifiedAt: z.string(),
+  /**
+   * The newest commits reachable from sha (sha first), from the verifier's mirror: lets the gate answer "does this
+   * descend from the pinned commit?" without fetching, in the common case of a recent pin.
+   */
+  ancestors: z.array(sha).max(1000).default([]),
   reverify: z.string().optional(),
   trace: traceCarrier,
 });

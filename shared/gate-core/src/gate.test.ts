@@ -97,6 +97,17 @@ describe('gate', () => {
     expect(await rev()).toBe(b);
   });
 
+  it('history carried in the verdict answers ancestry without the gate fetching', async () => {
+    const a = repo.commit('a');
+    const b = repo.commit('b');
+    repo.push();
+    await makeGate().applyVerdict(verdict(a));
+    const noGit = makeGate({ isAncestor: async () => { throw new Error('the gate should not need git here'); } });
+    const out = await noGit.applyVerdict({ ...verdict(b), ancestors: [b, a] });
+    expect(out[0]?.action).toBe('pin');
+    expect(await rev()).toBe(b);
+  });
+
   it('a late older verdict changes nothing', async () => {
     const gate = makeGate();
     const a = repo.commit('a');

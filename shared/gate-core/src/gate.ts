@@ -106,7 +106,8 @@ export function createGate(deps: GateDeps): Gate {
             // Audit mode pins as the Application would without the gate (history rules still hold).
             verified: policy.kind === 'enforce-pass' || policy.kind === 'audit',
             verdictReason: policy.kind === 'enforce-fail' ? policy.reason : `${verdict.code}: ${verdict.reasons.join('; ')}`,
-            isAncestor: (a, d) => deps.isAncestor(verdict.cloneUrl, a, d),
+            // The verdict carries the commit's recent history: a pinned commit found there is an ancestor, no fetch.
+            isAncestor: (a, d) => (d === verdict.sha && (verdict.ancestors ?? []).includes(a) ? Promise.resolve(true) : deps.isAncestor(verdict.cloneUrl, a, d)),
           });
           decision = policy.kind === 'audit' ? { action: d.action === 'pin' ? 'audit-pin' : d.action, reason: `${d.reason}; ${policy.reason}` } : d;
         }

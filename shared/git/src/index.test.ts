@@ -48,6 +48,12 @@ describe('createGitMirror (real git)', () => {
     repo.push();
     expect((await mirror.readCommit(ghUrl, third)).toString()).toContain('three');
   });
+  it('lists recent ancestors, newest first, bounded', async () => {
+    const list = await mirror.recentAncestors(ghUrl, second, 10);
+    expect(list.slice(0, 2)).toEqual([second, first]);
+    expect(await mirror.recentAncestors(ghUrl, second, 1)).toEqual([second]);
+  });
+
   it('lists heads', async () => {
     const heads = await mirror.listHeads(ghUrl);
     expect(heads.get('main')).toBe(repo.head());

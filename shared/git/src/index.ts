@@ -40,6 +40,8 @@ export interface GitMirror {
   isAncestor(url: string, ancestor: string, descendant: string): Promise<boolean>;
   /** `git ls-remote --heads`: branch name → sha. */
   listHeads(url: string): Promise<Map<string, string>>;
+  /** Up to `max` commits reachable from sha, newest first (sha itself included). */
+  recentAncestors(url: string, sha: string, max: number): Promise<string[]>;
 }
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
@@ -212,6 +214,11 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
       ancestry.set(key, result);
       remember(ancestry, 10_000);
       return result;
+    },
+    async recentAncestors(url, sha, max) {
+      const dir = await mirror.ensureCommit(url, sha);
+      const { stdout } = await git(['rev-list', `--max-count=${Math.max(1, Math.floor(max))}`, sha], dir);
+      return String(stdout).split('\n').filter((l) => SHA.test(l));
     },
     async listHeads(url) {
       const fetchUrl = rewriteUrl(url, rewrites);
