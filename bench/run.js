@@ -1,0 +1,129 @@
+// `npm run bench`: every benchmark, one after another, then one table of what this run measured (ratios are
+// measured within the run, contenders interleaved; nothing here asserts on time). See bench/README.md.
+//
+//   node bench/run.js [receiver] [e2e] [scale] [verify] [--quick] [--json FILE]
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchReceiver } from './receiver.js';
+import { benchE2E, DEFAULT_PHASES } from './e2e.js';
+import { benchScale } from './scale.js';
+import { benchBundles, benchVerify } from './verify.js';
+import { fmt, log } from './lib/util.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const jsonAt = args.indexOf('--json');
+const jsonFile = jsonAt >= 0 ? args[jsonAt + 1] : join(tmpdir(), 'gitops-gate-bench.json');
+const picked = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--json');
+const want = (name) => picked.length === 0 || picked.includes(name);
+
+const E2E_PHASES = quick
+  ? [
+      { mode: 'fresh', rate: 3, seconds: 4 },
+      { mode: 'cached', rate: 3, seconds: 4 },
+      { mode: 'fresh', rate: 3, seconds: 2, count: true },
+      { mode: 'cached', rate: 3, seconds: 2, count: true },
+      { mode: 'fresh', rate: 100, seconds: 1 },
+      { mode: 'cached', rate: 100, seconds: 1 },
+    ]
+  : DEFAULT_PHASES;
+
+const started = Date.now();
+const load0 = loadavg()[0];
+const r = {};
+const failures = [];
+async function step(name, fn) {
+  if (!want(name)) return;
+  log(`── ${name}`);
+  try {
+    r[name] = await fn();
+  } catch (err) {
+    failures.push(`${name}: ${err.message}`);
+    log(`${name} failed: ${err.stack}`);
+  }
+}
+
+await step('receiver', () => benchReceiver(quick ? { seconds: 2, rounds: 1, warmup: 1 } : { seconds: 4, rounds: 5, warmup: 2 }));
+await step('e2e', () => benchE2E({ phases: E2E_PHASES, drainMs: quick ? 30_000 : 60_000 }));
+await step('scale', () => benchScale(quick ? { jobs: 200, rounds: 1 } : { jobs: 400, rounds: 3 }));
+await step('verify', async () => ({ commits: await benchVerify(quick ? { roundMs: 400, rounds: 2 } : { roundMs: 1000, rounds: 3 }), bundles: await benchBundles({ seconds: quick ? 2 : 6 }) }));
+
+// ── the table ────────────────────────────────────────────────────────────────────────────────────────────────────
+const rows = [];
+const x = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : `${v.toFixed(v < 10 ? 2 : 1)}×`);
+const ms = (v) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
+const met = (ok) => (ok === undefined ? '' : ok ? 'yes' : 'NO');
+if (r.receiver) {
+  const a = r.receiver;
+  rows.push(['1', `receiver: signed deliveries durably queued /s (${a.tool} ${a.connections} conns, median of ${a.rounds} interleaved ${a.seconds} s pairs)`, `${fmt(a.ours)}/s`, `bare anchor ${fmt(a.anchor)}/s`, x(a.ratio), '≥ 0.90×', met(a.ratio >= 0.9)]);
+}
+if (r.e2e) {
+  r.e2e.phases.forEach((p, i) => {
+    const target = p.mode === 'cached' ? 'p99 ≤ 50 ms' : '';
+    const ours = `p50 ${ms(p.p50)}, p99 ${ms(p.p99)}`;
+    const detail = `${p.pushes} pushes: ${p.pinned} pinned, ${p.superseded} superseded, ${p.missing} not pinned; ${p.throughput.toFixed(1)} pushes/s settled${p.mode === 'cached' ? `; cache hits ${p.cache.hits}/${p.cache.hits + p.cache.misses}` : ''}`;
+    rows.push([`2${'abcdefgh'[i]}`, `e2e ${p.mode} @${p.rate} pushes/s: webhook → Application patched`, ours, detail, '', target, target ? met(p.p99 <= 50) : '']);
+  });
+}
+if (r.scale) {
+  const s = r.scale;
+  rows.push(['3', `scale: ${s.jobs} verify jobs drained, 2 verifier processes vs 1 (median of ${s.rounds} interleaved pairs)`, `${fmt(s.two)} jobs/s`, `1 process ${fmt(s.one)} jobs/s`, x(s.ratio), '≥ 1.7×', met(s.ratio >= 1.7)]);
+}
+if (r.verify) {
+  r.verify.commits.forEach((c, i) =>
+    rows.push([`4${'abc'[i]}`, `${c.method} commit verification, per core (${c.commits} fixture commits)`, `${fmt(c.ours)}/s`, c.git ? `${c.baseline} ${fmt(c.git, 1)}/s` : c.baseline, x(c.ratio), '≥ 10×', c.ratio ? met(c.ratio >= 10) : 'n/a']),
+  );
+  const b = r.verify.bundles;
+  rows.push(['4d', `Sigstore bundle verification, fresh bundles (${b.bundles} conformance bundles)`, `${fmt(b.ours)}/s`, `@sigstore/verify ${fmt(b.theirs)}/s`, x(b.ratio), '≥ 5×', met(b.ratio >= 5)]);
+}
+
+const header = ['#', 'benchmark', 'ours', 'baseline / detail', 'ratio', 'target', 'met'];
+const lines = [];
+lines.push(`gitops-gate benchmarks${quick ? ' (--quick)' : ''} — node ${process.version}, ${availableParallelism()} CPUs, load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+lines.push('(the machine is shared: absolute rates move with other load; ratios are measured in this run with the contenders interleaved)');
+lines.push('');
+lines.push(`| ${header.join(' | ')} |`);
+lines.push(`|${header.map(() => '---').join('|')}|`);
+for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+
+// ── what one unit of work costs (the numbers behind "what bounds it") ────────────────────────────────────────────
+const costs = [];
+if (r.receiver) {
+  const a = r.receiver;
+  const rt = (w) => `${a.redisPerDelivery[w].roundTrips.toFixed(1)} round trips (${Object.entries(a.redisPerDelivery[w].sent).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}), ${a.redisPerDelivery[w].inScripts.toFixed(1)} commands inside scripts`;
+  costs.push(`per delivery, receiver: ${fmt(a.cpuPerDeliveryUs.ours)} µs CPU (anchor ${fmt(a.cpuPerDeliveryUs.anchor)} µs); Redis ${rt('ours')}; anchor ${rt('anchor')}; Redis CPU ${fmt(a.redisCpuPerDeliveryUs.ours)} µs (anchor ${fmt(a.redisCpuPerDeliveryUs.anchor)} µs); p99 under load ${ms(a.p99ms.ours)} (anchor ${ms(a.p99ms.anchor)})`);
+}
+if (r.e2e) {
+  const e = r.e2e;
+  for (const p of e.phases.filter((q) => q.rate < 100)) {
+    const cpu = Object.entries(p.cpuMsPerPush).map(([k, v]) => `${k} ${v.total.toFixed(1)}${v.git > 0.05 ? ` (${v.git.toFixed(1)} in git)` : ''}`).join(', ');
+    const kube = Object.entries(p.kube).map(([k, v]) => `${k} ${(v / p.pushes).toFixed(2)}`).join(', ');
+    costs.push(`per push, e2e ${p.mode} @${p.rate}/s: CPU ms ${cpu} (marginal, idle burn subtracted; idle burn ms/s: ${Object.entries(e.idleCpu).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}); Kubernetes API requests per push ${kube} → ${((p.kube.PATCH ?? 0) / Math.max(1, p.pinned)).toFixed(2)} writes per pin`);
+  }
+  for (const mode of Object.keys(e.gitPerPush ?? {})) {
+    const g = e.gitPerPush[mode];
+    const total = Object.values(g).reduce((s, v) => s + v, 0);
+    const rp = e.redisPerPush[mode];
+    costs.push(`per push, e2e ${mode}: ${total.toFixed(1)} git processes (${Object.entries(g).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}); Redis ${rp.roundTrips.toFixed(1)} round trips + ${rp.inScripts.toFixed(1)} commands inside scripts (top: ${Object.entries(rp.sent).slice(0, 6).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
+  }
+}
+if (r.scale) {
+  costs.push(`per verify job (warm mirror, SSH): ${r.scale.nodeMsPerJob.toFixed(1)} ms CPU in the verifier process + ${r.scale.gitMsPerJob.toFixed(1)} ms in its git children`);
+  const g = r.scale.gitRead;
+  costs.push(`per mirror read: spawning \`git cat-file commit\` ${g.spawned.wallMs.toFixed(2)} ms wall, ${g.spawned.cpuMs.toFixed(2)} ms Node CPU; a request to a persistent \`git cat-file --batch\` ${g.batch.wallMs.toFixed(2)} ms, ${g.batch.cpuMs.toFixed(2)} ms`);
+}
+if (costs.length) {
+  lines.push('');
+  lines.push('What one unit of work costs in this run:');
+  for (const c of costs) lines.push(`- ${c}`);
+}
+if (failures.length) {
+  lines.push('');
+  lines.push('Benchmarks that did not complete:');
+  for (const f of failures) lines.push(`- ${f}`);
+}
+console.log(lines.join('\n'));
+writeFileSync(jsonFile, JSON.stringify({ when: new Date().toISOString(), node: process.version, cpus: availableParallelism(), loadavg: [load0, loadavg()[0]], quick, results: r, failures }, null, 2));
+console.log(`\nraw results: ${jsonFile}`);
+process.exit(failures.length ? 1 : 0);
