@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createBatchReader, type BatchReader } from './batch-reader.js';
 
 export class GitError extends Error {
   readonly code: string;
@@ -134,16 +135,40 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
     await git(['config', 'remote.origin.url', fetchUrl], dir);
     // Mirrors only serve verification: no gc surprises mid-fetch, never prompt, keep fetched objects.
     await git(['config', 'gc.auto', '0'], dir);
+    // No background `git maintenance` process after every fetch.
+    await git(['config', 'maintenance.auto', 'false'], dir);
     return dir;
   }
 
-  async function hasCommit(dir: string, sha: string): Promise<boolean> {
-    try {
-      const { stdout } = await git(['cat-file', '-t', sha], dir);
-      return String(stdout).trim() === 'commit';
-    } catch {
-      return false;
+  // One persistent `git cat-file --batch` per mirror (see batch-reader.ts); a spawn per read is the fallback.
+  const readers = new Map<string, BatchReader>();
+  async function readObject(dir: string, sha: string): Promise<Buffer | null> {
+    let reader = readers.get(dir);
+    if (!reader) {
+      reader = createBatchReader(dir, env());
+      readers.set(dir, reader);
+      // One process per mirror, for the mirrors in use: beyond 64, the longest-open one is closed.
+      if (readers.size > 64) {
+        const [oldDir, oldReader] = readers.entries().next().value as [string, BatchReader];
+        oldReader.close();
+        readers.delete(oldDir);
+      }
     }
+    try {
+      const o = await reader.read(sha);
+      return o && o.type === 'commit' ? o.data : null;
+    } catch {
+      readers.delete(dir);
+      try {
+        return (await git(['cat-file', 'commit', sha], dir, 'buffer')).stdout as Buffer;
+      } catch {
+        return null;
+      }
+    }
+  }
+
+  async function hasCommit(dir: string, sha: string): Promise<boolean> {
+    return (await readObject(dir, sha)) !== null;
   }
 
   function classify(err: unknown, url: string, sha: string): GitError {
@@ -194,8 +219,9 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
     },
     async readCommit(url, sha) {
       const dir = await mirror.ensureCommit(url, sha);
-      const { stdout } = await git(['cat-file', 'commit', sha], dir, 'buffer');
-      return stdout as Buffer;
+      const raw = await readObject(dir, sha);
+      if (!raw) throw new GitError('GIT_COMMIT_NOT_FOUND', `commit ${sha} not found in ${url}`, false);
+      return raw;
     },
     async isAncestor(url, ancestor, descendant) {
       const key = `${rewriteUrl(url, rewrites)}\0${ancestor}..${descendant}`;
