@@ -46,6 +46,7 @@ const processor = createVerifyProcessor({
   gateQueue,
   logger,
   registry,
+  historyDepth: config.VERDICT_HISTORY_DEPTH,
 });
 
 const worker = new Worker(QUEUE_VERIFY, processor, {

@@ -58,6 +58,7 @@ afterAll(async () => {
 
 describe('verify processor', () => {
   it('a signed commit → verified verdict on the gate queue, with signer and method', async () => {
+    const base = repo.commit('base');
     const sha = repo.commit('signed', { signWith: key });
     repo.push();
     const j = job(sha);
@@ -65,13 +66,16 @@ describe('verify processor', () => {
     expect(out.outcome).toBe('verified');
     const queued = await gateQueue.getJob(`verdict-${(j.data as VerifyCommitJob).deliveryId}-${sha}`);
     expect(queued?.data).toMatchObject({ kind: 'commit-verdict', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' }, rule: 'test-signers' });
+    // The verdict carries the commit's recent history (itself first) for the gate's ancestry check.
+    expect(queued?.data.ancestors[0]).toBe(sha);
+    expect(queued?.data.ancestors[1]).toBe(base);
   });
 
-  it('an unsigned commit → rejected verdict, not an error', async () => {
+  it('an unsigned commit → rejected verdict, not an error, with no history', async () => {
     const sha = repo.commit('unsigned');
     repo.push();
-    const out = (await processor()(job(sha))) as { outcome: string; code: string };
-    expect(out).toMatchObject({ outcome: 'rejected', code: 'UNSIGNED' });
+    const out = (await processor()(job(sha))) as { outcome: string; code: string; ancestors: string[] };
+    expect(out).toMatchObject({ outcome: 'rejected', code: 'UNSIGNED', ancestors: [] });
   });
 
   it('a retried job emits its verdict once', async () => {

@@ -11,9 +11,6 @@ import { GitError, type GitMirror } from '@gitops-gate/git';
 import { gateJobOptions } from '@gitops-gate/queue';
 import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
 
-/** How much history a verdict carries for the gate's ancestry check (~41 bytes each). */
-const ANCESTORS = 256;
-
 export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<PolicyEvaluation>;
 
 export interface VerifierDeps {
@@ -25,6 +22,8 @@ export interface VerifierDeps {
   logger: Logger;
   registry: Registry;
   now?: () => Date;
+  /** How much history a verified commit's verdict carries for the gate's ancestry check (default 256; 0 = none). */
+  historyDepth?: number;
 }
 
 export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise<unknown> {
@@ -61,7 +60,8 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
         return out;
       }));
       // Only for verified commits: what the gate needs to move forward without a fetch of its own.
-      if (verdict.ok) ancestors = await deps.mirror.recentAncestors(job.cloneUrl, job.sha, ANCESTORS);
+      const depth = deps.historyDepth ?? 256;
+      if (verdict.ok && depth > 0) ancestors = await deps.mirror.recentAncestors(job.cloneUrl, job.sha, depth);
     } catch (err) {
       if (err instanceof GitError && !err.transient) {
         verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };

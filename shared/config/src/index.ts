@@ -64,6 +64,11 @@ const envSchema = z.object({
   // --- verifier -----------------------------------------------------------------------------------------------
   /** Jobs one verifier process works on at once (verification is CPU-bound: about the number of cores). */
   VERIFIER_CONCURRENCY: positiveInt.default(2),
+  /**
+   * How many recent commits of a verified commit's history its verdict carries (0 = none): the gate finds the pinned
+   * commit there and decides without fetching. ~41 bytes each in the gate queue.
+   */
+  VERDICT_HISTORY_DEPTH: z.coerce.number().int().min(0).max(1000).default(256),
   /** Port of the verifier's /healthz and /metrics. */
   VERIFIER_HTTP_PORT: port.default(9090),
   /** Where bare mirrors of watched repositories are cached (verifier and gate each keep their own). */

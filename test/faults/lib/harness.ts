@@ -105,7 +105,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     // The reconciler (lost-webhook backstop, every 180 s by default) is off: these tests check that the delivery path
     // itself loses nothing, and its ls-remote would also pass through the parked git server.
     // Short worker locks: a killed worker's jobs move on in ~15 s instead of ~45 s (the defaults), keeping the suite short.
-    env: { GATE_RECONCILE_SECONDS: '0', WORKER_LOCK_DURATION_MS: '10000', WORKER_STALLED_INTERVAL_MS: '5000', ...opts.env },
+    // Verdicts carry no history, so the gate fetches for its ancestry check — that fetch is where the git server parks
+    // a gate mid-decision.
+    env: { GATE_RECONCILE_SECONDS: '0', WORKER_LOCK_DURATION_MS: '10000', WORKER_STALLED_INTERVAL_MS: '5000', VERDICT_HISTORY_DEPTH: '0', ...opts.env },
     onLog: (service, line) => {
       if (keep(line)) logs.push(`${service} ${line}`);
     },
