@@ -33,6 +33,8 @@ export interface AuditTrail {
   query(filter?: { app?: string; sha?: string; since?: Date; limit?: number }): Promise<DecisionRecord[]>;
   /** Whether a record with this id exists (the gate checks the decision id it wrote on an Application). */
   has(id: string): Promise<boolean>;
+  /** Applications with at least one decision about this commit (an index: no scan of the stream). */
+  decidedApps(sha: string): Promise<Set<string>>;
   verifyChain(app?: string): Promise<{ ok: boolean; checked: number; problems: string[] }>;
 }
 
@@ -71,12 +73,16 @@ export function createAuditTrail(
         .xadd(stream, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec))
         .set(headKey(rec.app), rec.hash)
         .set(`${prefix}:audit-id:${rec.id}`, '1')
+        .sadd(`${prefix}:audit-sha:${rec.sha}`, rec.app)
         .exec();
       onRecord?.(rec);
       return rec;
     },
     async has(id) {
       return (await redis.exists(`${prefix}:audit-id:${id}`)) === 1;
+    },
+    async decidedApps(sha) {
+      return new Set(await redis.smembers(`${prefix}:audit-sha:${sha}`));
     },
     async query(filter = {}) {
       const limit = filter.limit ?? 100;

@@ -262,6 +262,8 @@ describe('gate', () => {
     expect(logged).toEqual([`pin:${a}`, `pin:${b}`, `skip-older:${a}`]);
     expect(recs[1]?.previousRevision).toBe(a);
     expect((await audit.verifyChain()).ok).toBe(true);
+    expect(await audit.decidedApps(a)).toEqual(new Set(['argocd/app']));
+    expect(await audit.decidedApps('f'.repeat(40))).toEqual(new Set());
     // Edit the middle record in place.
     const entries = await redis.xrange(`${prefix}:audit`, '-', '+');
     const [id, fields] = entries[1]!;

@@ -22,7 +22,6 @@ export interface ImageState {
   /** Commit verdicts waiting for images, by commit. */
   addPending(verdict: CommitVerdictJob): Promise<void>;
   pendingFor(sha: string): Promise<CommitVerdictJob[]>;
-  clearPending(sha: string): Promise<void>;
   recordImage(verdict: ImageVerdictJob): Promise<void>;
   imagesFor(sha: string): Promise<ImageVerdictJob[]>;
 }
@@ -36,9 +35,6 @@ export function createImageState(redis: Redis, prefix: string, ttlSeconds = 7 * 
     },
     async pendingFor(sha) {
       return Object.values(await redis.hgetall(pendingKey(sha))).map((j) => JSON.parse(j) as CommitVerdictJob);
-    },
-    async clearPending(sha) {
-      await redis.del(pendingKey(sha));
     },
     async recordImage(v) {
       if (!v.sourceCommit) return;

@@ -69,8 +69,9 @@ export function createReconciler(deps: {
       }
       const sha = heads.get(w.branch);
       if (!sha) continue;
-      // Covered when every following Application is already on it or has a decision about it.
-      const decided = new Set((await deps.audit.query({ sha, limit: 1000 })).map((r) => r.app));
+      // Covered when every following Application is already on it or has a decision about it. An index lookup: this
+      // runs for every followed branch every interval, and the stream only grows.
+      const decided = await deps.audit.decidedApps(sha);
       const pending = w.apps.filter((a) => {
         const t = findTrackingApps([a], w.repoUrl, w.branch)[0];
         const onIt = t?.refs.every((r) => readRevision(a, r) === sha) ?? false;

@@ -37,6 +37,9 @@ export function memoryAudit(clock: () => Date = () => new Date()): AuditTrail & 
     async has(id: string) {
       return records.some((r) => r.id === id);
     },
+    async decidedApps(sha: string) {
+      return new Set(records.filter((r) => r.sha === sha).map((r) => r.app));
+    },
     async verifyChain() {
       return { ok: true, checked: records.length, problems: [] };
     },
