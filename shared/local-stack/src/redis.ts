@@ -1,8 +1,6 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { freePort } from '@gitops-gate/testing';
+import { startRedisServer, type RedisServer } from '@gitops-gate/testing';
 
 export class StackError extends Error {
   readonly code: string;
@@ -35,47 +33,12 @@ export function ensureRedisServer(log: (line: string) => void): void {
   execFileSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
-export interface LocalRedis {
-  url: string;
-  process: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** A local redis-server configured as production wants it: AOF on (fsync every second) and noeviction. */
-export async function startLocalRedis(dataDir: string, port?: number): Promise<LocalRedis> {
+/** `npm start`'s Redis: a local redis-server in the work dir, AOF on (fsync every second) and noeviction. */
+export async function startLocalRedis(dataDir: string): Promise<RedisServer> {
   mkdirSync(dataDir, { recursive: true });
-  const p = port ?? (await freePort());
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(p), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'],
-    { stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${p}`;
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  let up = false;
-  for (let i = 0; i < 200 && !up; i++) {
-    try {
-      await probe.connect();
-      up = (await probe.ping()) === 'PONG';
-    } catch {
-      await sleep(25);
-    } finally {
-      probe.disconnect();
-    }
+  try {
+    return await startRedisServer({ dir: dataDir });
+  } catch (err) {
+    throw new StackError('REDIS_START_FAILED', (err as Error).message);
   }
-  if (!up) {
-    proc.kill('SIGKILL');
-    throw new StackError('REDIS_START_FAILED', `redis-server did not answer on ${url}`);
-  }
-  return {
-    url,
-    process: proc,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      const done = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await done;
-    },
-  };
 }

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { argoApplicationKind, createSandboxApiServer, gatePolicyKind, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { freePort } from '@gitops-gate/testing';
-import { ensureRedisServer, startLocalRedis, StackError, type LocalRedis } from './redis.js';
+import { ensureRedisServer, startLocalRedis, StackError } from './redis.js';
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
 
@@ -81,13 +81,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const processes: ServiceProcess[] = [];
   try {
     let redisUrl = opts.redisUrl;
-    let redis: LocalRedis | undefined;
     if (!redisUrl) {
       ensureRedisServer((l) => onLog('stack', l));
-      redis = await startLocalRedis(join(opts.workDir, 'redis'));
+      const redis = await startLocalRedis(join(opts.workDir, 'redis'));
       redisUrl = redis.url;
-      const r = redis;
-      cleanups.push(() => r.stop());
+      cleanups.push(() => redis.stop());
     }
     let kubeconfig = opts.kubeconfig;
     let sandbox: SandboxApiServer | undefined;

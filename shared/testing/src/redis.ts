@@ -31,13 +31,23 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
+export interface RedisServer {
+  url: string;
+  port: number;
+  dir: string;
+  /** Stops the server (SIGKILL when `hard`, like a crash; SIGTERM otherwise). */
+  stop(hard?: boolean): Promise<void>;
+  /** Starts it again on the same port and data dir (AOF is replayed). */
+  start(): Promise<void>;
+}
+
 /**
- * A real redis-server on a free loopback port with AOF on and noeviction, as production runs it. Each test file gets
- * its own, so tests can kill and restart it.
+ * A real redis-server on loopback configured as production wants it: AOF on and `noeviction`. Used by the tests
+ * (`startTestRedis`) and by `npm start`.
  */
-export async function startTestRedis(opts: { appendfsync?: 'always' | 'everysec' | 'no' } = {}): Promise<TestRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'gg-redis-'));
+export async function startRedisServer(opts: { dir: string; port?: number; appendfsync?: 'always' | 'everysec' | 'no' }): Promise<RedisServer> {
+  const port = opts.port ?? (await freePort());
+  const dir = opts.dir;
   let proc: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     proc = spawn(
@@ -61,25 +71,33 @@ export async function startTestRedis(opts: { appendfsync?: 'always' | 'everysec'
         await sleep(25);
       }
     }
+    proc.kill('SIGKILL');
     throw new Error(`redis-server did not start on port ${port} (is the redis-server package installed?)`);
   };
   const stop = async (hard = false): Promise<void> => {
     const p = proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise<void>((r) => p.once('exit', () => r()));
     p.kill(hard ? 'SIGKILL' : 'SIGTERM');
     await exited;
   };
   await start();
+  return { url: `redis://127.0.0.1:${port}`, port, dir, stop, start };
+}
+
+export interface TestRedis extends RedisServer {
+  /** Stops and removes the data dir. */
+  close(): Promise<void>;
+}
+
+/** A redis-server of its own for one test file, in a temporary dir: tests can kill and restart it. */
+export async function startTestRedis(opts: { appendfsync?: 'always' | 'everysec' | 'no' } = {}): Promise<TestRedis> {
+  const server = await startRedisServer({ dir: mkdtempSync(join(tmpdir(), 'gg-redis-')), appendfsync: opts.appendfsync });
   return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    dir,
-    stop,
-    start,
+    ...server,
     async close() {
-      await stop(true);
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop(true);
+      rmSync(server.dir, { recursive: true, force: true });
     },
   };
 }
