@@ -6,7 +6,9 @@ import { normalizeRepoUrl, type ImageVerdictJob, type VerifyImageJob } from '@gi
 import { createImageVerifier, createRegistryClient, type RegistryCredential } from '@gitops-gate/oci';
 import type { PolicySource } from './commit-checker.js';
 
-export type ImageCheckerFn = (job: VerifyImageJob) => Promise<Omit<ImageVerdictJob, 'v' | 'kind' | 'deliveryId' | 'repoUrl' | 'verifiedAt' | 'trace'>>;
+export type ImageCheckerFn = (
+  job: VerifyImageJob,
+) => Promise<Omit<ImageVerdictJob, 'v' | 'kind' | 'deliveryId' | 'repoUrl' | 'verifiedAt' | 'trace' | 'policies'> & Partial<Pick<ImageVerdictJob, 'policies'>>>;
 
 /** The image requirement for `image` among the policies that govern its repository (any branch). */
 export function requirementFor(policies: CompiledPolicy[], repoUrl: string, image: string): { policy: CompiledPolicy; requirement: CompiledPolicy['images'][number] } | undefined {

@@ -77,7 +77,16 @@ export type PolicySelector = z.infer<typeof policySelectorSchema>;
 
 /** One governing policy's own result for a commit, carried to the gate so it can decide per Application. */
 export const policyResultSchema = z.object({
+  /** The policy's display name: `namespace/name` for a GatePolicy, `name` for a ClusterGatePolicy or file policy. */
   name: z.string(),
+  /**
+   * Which object: a namespaced GatePolicy (selects Applications of its own namespace only), a cluster-scoped
+   * ClusterGatePolicy (selects across namespaces), or a policy file of the verifier/CLI.
+   */
+  scope: z.enum(['Namespaced', 'Cluster', 'File']).default('Namespaced'),
+  namespace: z.string().optional(),
+  /** metadata.uid: a policy deleted and re-created under the same name starts again at generation 1. */
+  uid: z.string().optional(),
   /** metadata.generation of the GatePolicy object the result was computed with (absent for file policies). */
   generation: z.number().int().optional(),
   mode: z.enum(['Enforce', 'Audit']),
@@ -185,6 +194,11 @@ export const imageVerdictJob = z.object({
   builder: z.string().optional(),
   signer: z.string().optional(),
   policy: z.string().optional(),
+  /**
+   * Each policy that has a rule for this image, with its own result (same identity fields as commit verdicts): the
+   * gate counts an image verdict only under the live generation of every Enforce policy selecting the Application.
+   */
+  policies: z.array(policyResultSchema).default([]),
   verifiedAt: z.string(),
   trace: traceCarrier,
 });

@@ -177,3 +177,13 @@ export const gatePolicyKind: ResourceKind = {
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   ],
 };
+/** The cluster-scoped variant (deploy/base/crds/clustergatepolicy.yaml): same spec, selects across namespaces. */
+export const clusterGatePolicyKind: ResourceKind = {
+  ...gatePolicyKind,
+  kind: 'ClusterGatePolicy',
+  plural: 'clustergatepolicies',
+  singular: 'clustergatepolicy',
+  namespaced: false,
+  shortNames: ['cgp'],
+};
+

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { argoApplicationKind, createSandboxApiServer, gatePolicyKind, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
+import { argoApplicationKind, clusterGatePolicyKind, createSandboxApiServer, gatePolicyKind, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { freePort } from '@gitops-gate/testing';
 import { ensureRedisServer, startLocalRedis, StackError } from './redis.js';
 
@@ -90,7 +90,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     let kubeconfig = opts.kubeconfig;
     let sandbox: SandboxApiServer | undefined;
     if (!kubeconfig) {
-      sandbox = await createSandboxApiServer({ kinds: [argoApplicationKind, gatePolicyKind], seed: opts.seed ?? [] });
+      sandbox = await createSandboxApiServer({ kinds: [argoApplicationKind, gatePolicyKind, clusterGatePolicyKind], seed: opts.seed ?? [] });
       kubeconfig = join(opts.workDir, 'kubeconfig');
       await sandbox.writeKubeconfig(kubeconfig);
       const s = sandbox;
