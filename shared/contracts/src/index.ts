@@ -98,6 +98,17 @@ export const policyResultSchema = z.object({
 });
 export type PolicyResult = z.infer<typeof policyResultSchema>;
 
+/** The fields that name one generation of one policy object. */
+export type PolicyIdentity = Pick<PolicyResult, 'scope' | 'namespace' | 'name' | 'uid' | 'generation'>;
+
+/**
+ * One string per policy object generation, for comparing a verdict's results with the policies live now: a result
+ * counts only when the same object (scope, namespace, name, uid) at the same generation is still in force.
+ */
+export function policyKey(p: PolicyIdentity): string {
+  return `${p.scope}/${p.namespace ?? ''}/${p.name}/${p.uid ?? ''}@${p.generation ?? ''}`;
+}
+
 /** What the verifier concluded about one commit; the gate acts only on `outcome: 'verified'`. */
 export const commitVerdictJob = z.object({
   ...commitRef,

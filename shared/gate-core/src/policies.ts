@@ -13,6 +13,10 @@ import { appKey, type Application } from './applications.js';
 
 export interface LivePolicy {
   name: string;
+  /** Identity of the object (see policyKey in contracts); a namespaced GatePolicy selects only its own namespace. */
+  scope?: 'Namespaced' | 'Cluster' | 'File';
+  namespace?: string;
+  uid?: string;
   generation?: number;
   mode: 'Enforce' | 'Audit';
   selector: PolicySelector;
