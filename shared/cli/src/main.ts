@@ -4,6 +4,9 @@ import { AUDIT_USAGE, auditCommand } from './audit.js';
 import { UsageError, type Io } from './io.js';
 import { VERIFY_COMMIT_USAGE, verifyCommitCommand } from './verify-commit.js';
 
+const VERIFY_BUNDLE_USAGE =
+  'usage: gitops-gate verify-bundle --bundle FILE (--certificate-identity ID --certificate-oidc-issuer ISS | --key FILE) [--trusted-root FILE] ARTIFACT';
+
 const USAGE = `usage: gitops-gate <command> [flags]
 
 commands:
@@ -12,12 +15,30 @@ commands:
   audit           query the gate's decisions and check the audit chain
 
 ${VERIFY_COMMIT_USAGE}
-usage: gitops-gate verify-bundle --bundle FILE (--certificate-identity ID --certificate-oidc-issuer ISS | --key FILE) [--trusted-root FILE] ARTIFACT
+${VERIFY_BUNDLE_USAGE}
 ${AUDIT_USAGE}`;
+
+const SUBCOMMAND_USAGE = new Map<string, string>([
+  ['verify-commit', VERIFY_COMMIT_USAGE],
+  ['verify-bundle', VERIFY_BUNDLE_USAGE],
+  ['audit', AUDIT_USAGE],
+]);
+
+/** `--help`/`-h` anywhere before a `--` asks for usage (a flag value that is literally `-h` is not worth a special case). */
+function asksForHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
 
 /** Exit codes: 0 verified/ok, 1 not verified (or tampering found), 2 bad invocation or input. */
 export async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
+  const usage = command === undefined ? undefined : SUBCOMMAND_USAGE.get(command);
+  if (usage !== undefined && asksForHelp(rest)) {
+    // Asked for, so stdout and success: `gitops-gate audit --help | less` works.
+    io.stdout.write(`${usage}\n`);
+    return 0;
+  }
   try {
     switch (command) {
       case 'verify-commit':

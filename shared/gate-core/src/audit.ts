@@ -5,6 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { checkpointOrigin, formatCheckpoint, openCheckpoint, type CheckpointSigner, type CheckpointVerifier } from './checkpoint.js';
 
 export interface DecisionRecord {
   id: string;
@@ -35,7 +36,19 @@ export interface AuditTrail {
   has(id: string): Promise<boolean>;
   /** Applications with at least one decision about this commit (an index: no scan of the stream). */
   decidedApps(sha: string): Promise<Set<string>>;
-  verifyChain(app?: string): Promise<{ ok: boolean; checked: number; problems: string[] }>;
+  /**
+   * With `verifiers`, also checks each chain against its latest signed checkpoint: a Redis writer can re-hash a
+   * rewritten chain, but cannot sign for it.
+   */
+  verifyChain(app?: string, options?: { verifiers?: CheckpointVerifier[] }): Promise<{ ok: boolean; checked: number; problems: string[]; checkpoints?: number }>;
+  /** The latest signed checkpoint of each Application's chain (note text), for /ui and external retention. */
+  checkpoints(): Promise<Map<string, string>>;
+}
+
+/** Signing each chain's head: the gate's key (never stored in Redis) and the cluster name for the origin line. */
+export interface AuditSigning {
+  signer: CheckpointSigner;
+  cluster: string;
 }
 
 const GENESIS = '0'.repeat(64);
@@ -59,23 +72,58 @@ export function createAuditTrail(
   prefix: string,
   now: () => Date = () => new Date(),
   /** Every record is also written here (structured log → SIEM pipelines), after it is stored. */
-  onRecord?: (record: DecisionRecord) => void,
+  onRecord?: (record: DecisionRecord, checkpoint?: string) => void,
+  /** Signs a checkpoint after every record (see checkpoint.ts); unset = the hash chain alone. */
+  signing?: AuditSigning,
 ): AuditTrail {
   const stream = `${prefix}:audit`;
   const headKey = (app: string) => `${prefix}:audit-head:${app}`;
+  const sizeKey = (app: string) => `${prefix}:audit-size:${app}`;
+  const checkpointKey = `${prefix}:audit-checkpoint`;
+
+  /** Records in the Application's chain so far; counted once for chains written before sizes were kept. */
+  async function chainSize(app: string): Promise<number> {
+    const stored = await redis.get(sizeKey(app));
+    if (stored !== null) return Number(stored);
+    let n = 0;
+    let start = '-';
+    for (;;) {
+      const page = await redis.xrange(stream, start, '+', 'COUNT', 1000);
+      for (const [id, fields] of page) {
+        start = `(${id}`;
+        if (fields[fields.indexOf('app') + 1] === app) n += 1;
+      }
+      if (page.length < 1000) return n;
+    }
+  }
+
+  /**
+   * Commands that go into the record's MULTI: the chain size and, when signing, the checkpoint over the new head.
+   * Signed per record (an Ed25519 signature is ~50 µs) so every pin is covered before the gate reports it, and a
+   * checkpoint can never lag its chain.
+   */
+  async function checkpointCommands(rec: DecisionRecord): Promise<{ commands: string[][]; note?: string }> {
+    const size = (await chainSize(rec.app)) + 1;
+    const commands = [['set', sizeKey(rec.app), String(size)]];
+    if (!signing) return { commands };
+    const note = signing.signer.sign(formatCheckpoint({ origin: checkpointOrigin(signing.cluster, rec.app), size, rootHash: rec.hash }));
+    commands.push(['hset', checkpointKey, rec.app, note]);
+    return { commands, note };
+  }
   return {
     async record(input) {
       const prevHash = (await redis.get(headKey(input.app))) ?? GENESIS;
       const base = { ...input, id: input.id ?? randomUUID(), time: now().toISOString(), prevHash };
       const rec: DecisionRecord = { ...base, hash: recordHash(base) };
+      const checkpoint = await checkpointCommands(rec);
       await redis
-        .multi()
+        .multi(checkpoint.commands)
         .xadd(stream, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec))
         .set(headKey(rec.app), rec.hash)
         .set(`${prefix}:audit-id:${rec.id}`, '1')
         .sadd(`${prefix}:audit-sha:${rec.sha}`, rec.app)
         .exec();
-      onRecord?.(rec);
+      onRecord?.(rec, checkpoint.note);
       return rec;
     },
     async has(id) {
@@ -109,10 +157,15 @@ export function createAuditTrail(
       }
       return out;
     },
-    async verifyChain(app) {
+    async checkpoints() {
+      return new Map(Object.entries(await redis.hgetall(checkpointKey)));
+    },
+    async verifyChain(app, options = {}) {
       const problems: string[] = [];
       const heads = new Map<string, string>();
       let checked = 0;
+      const signed = options.verifiers ? await openCheckpoints(app, options.verifiers, problems) : undefined;
+      const sizes = new Map<string, number>();
       let start = '-';
       for (;;) {
         const page = await redis.xrange(stream, start, '+', 'COUNT', 1000);
@@ -133,6 +186,12 @@ export function createAuditTrail(
           const expectedPrev = heads.get(rec.app) ?? GENESIS;
           if (rec.prevHash !== expectedPrev) problems.push(`${id}: record ${rec.id} of ${rec.app} does not follow the previous record (deleted or reordered)`);
           heads.set(rec.app, hash);
+          const n = (sizes.get(rec.app) ?? 0) + 1;
+          sizes.set(rec.app, n);
+          const cp = signed?.get(rec.app);
+          if (cp && cp.size === n && cp.rootHash !== hash) {
+            problems.push(`${rec.app}: records were rewritten: the signed checkpoint of ${n} records names head ${cp.rootHash}, the chain has ${hash}`);
+          }
         }
         if (page.length < 1000) break;
       }
@@ -141,7 +200,61 @@ export function createAuditTrail(
         const stored = await redis.get(headKey(a));
         if (stored !== h) problems.push(`${a}: newest record is missing (chain head ${stored ?? 'none'} ≠ last record ${h})`);
       }
-      return { ok: problems.length === 0, checked, problems };
+      if (signed && options.verifiers) await compareWithCheckpoints(signed, sizes, heads, options.verifiers, problems);
+      return { ok: problems.length === 0, checked, problems, ...(signed ? { checkpoints: signed.size } : {}) };
     },
   };
+
+  /** The verified latest checkpoint per Application (of `app` only, if given); what fails to verify is a problem. */
+  async function openCheckpoints(app: string | undefined, verifiers: CheckpointVerifier[], problems: string[]) {
+    const out = new Map<string, { size: number; rootHash: string }>();
+    for (const [a, note] of Object.entries(await redis.hgetall(checkpointKey))) {
+      if (app && a !== app) continue;
+      const cp = openAppCheckpoint(a, note, verifiers, problems);
+      if (cp) out.set(a, cp);
+    }
+    return out;
+  }
+
+  function openAppCheckpoint(app: string, note: string, verifiers: CheckpointVerifier[], problems: string[]) {
+    try {
+      const cp = openCheckpoint(note, verifiers);
+      // The origin binds the checkpoint to this Application: one signed for another must not vouch for this chain.
+      if (!cp.origin.startsWith('gitops-gate/') || !cp.origin.endsWith(`/${app}`)) {
+        problems.push(`${app}: signed checkpoint is for ${cp.origin}, not this Application`);
+        return undefined;
+      }
+      return cp;
+    } catch (err) {
+      problems.push(`${app}: signed checkpoint rejected: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  async function compareWithCheckpoints(
+    signed: Map<string, { size: number; rootHash: string }>,
+    sizes: Map<string, number>,
+    heads: Map<string, string>,
+    verifiers: CheckpointVerifier[],
+    problems: string[],
+  ) {
+    for (const [a, n] of sizes) {
+      let cp = signed.get(a);
+      if (cp && n > cp.size) {
+        // The gate may have recorded while we read the stream: its newer checkpoint must then cover exactly this.
+        const again = await redis.hget(checkpointKey, a);
+        const fresh = again ? openAppCheckpoint(a, again, verifiers, []) : undefined;
+        if (fresh && fresh.size === n && fresh.rootHash === heads.get(a)) cp = fresh;
+      }
+      if (!cp) {
+        if (!problems.some((p) => p.startsWith(`${a}: signed checkpoint`))) problems.push(`${a}: no signed checkpoint covers its ${n} records`);
+      } else if (n > cp.size) {
+        problems.push(`${a}: ${n - cp.size} of ${n} records are not covered by the signed checkpoint (added without the key)`);
+      }
+    }
+    for (const [a, cp] of signed) {
+      const n = sizes.get(a) ?? 0;
+      if (n < cp.size) problems.push(`${a}: records were deleted: the signed checkpoint covers ${cp.size}, the chain has ${n}`);
+    }
+  }
 }
