@@ -1,13 +1,40 @@
 /**
  * `gitops-gate audit`: why is this Application on this commit, and who signed it? Reads the audit trail from Redis.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '@gitops-gate/config';
-import { createAuditTrail, type DecisionRecord } from '@gitops-gate/gate-core';
+import { CheckpointError, createAuditTrail, parseVerifierKey, type CheckpointVerifier, type DecisionRecord } from '@gitops-gate/gate-core';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { UsageError, type Io } from './io.js';
 
-export const AUDIT_USAGE = 'usage: gitops-gate audit [--app NAMESPACE/NAME] [--sha SHA] [--since ISO-DATE|DURATION] [--limit N] [--verify-chain] [--json] [--redis-url URL]';
+export const AUDIT_USAGE = `usage: gitops-gate audit [--app NAMESPACE/NAME] [--sha SHA] [--since ISO-DATE|DURATION] [--limit N] [--json] [--redis-url URL]
+       gitops-gate audit --verify-chain [--public-key FILE]... [--app NAMESPACE/NAME] [--json] [--redis-url URL]
+    --public-key FILE: the gate's checkpoint verifier key (name+hash+base64, as /ui shows it, or an Ed25519 PEM public
+    key); repeat it during key rotation. Without it only the hash chain is checked, which whoever can write Redis
+    can recompute.`;
+
+/** Each --public-key file: one or more keys, one per line (note format) or a PEM block. */
+function readVerifierKeys(paths: string[]): CheckpointVerifier[] {
+  const keys: CheckpointVerifier[] = [];
+  for (const path of paths) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--public-key: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    const entries = text.includes('-----BEGIN') ? [text] : text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    if (entries.length === 0) throw new UsageError(`--public-key: ${path} holds no key`);
+    try {
+      keys.push(...entries.map((e) => parseVerifierKey(e, `--public-key ${path}`)));
+    } catch (err) {
+      if (err instanceof CheckpointError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  return keys;
+}
 
 function parseSince(s: string): Date {
   const rel = /^(\d+)([smhd])$/.exec(s);
@@ -31,10 +58,13 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
       since: { type: 'string' },
       limit: { type: 'string' },
       'verify-chain': { type: 'boolean' },
+      'public-key': { type: 'string', multiple: true },
       json: { type: 'boolean' },
       'redis-url': { type: 'string' },
     },
   });
+  if (values['public-key'] && !values['verify-chain']) throw new UsageError('--public-key needs --verify-chain');
+  const verifiers = values['public-key'] ? readVerifierKeys(values['public-key']) : undefined;
   const config = loadConfig({ ...io.env, ...(values['redis-url'] ? { REDIS_URL: values['redis-url'] } : {}) });
   const limit = values.limit ? Number(values.limit) : 100;
   if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
@@ -45,9 +75,10 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
     });
     const audit = createAuditTrail(redis, config.QUEUE_PREFIX);
     if (values['verify-chain']) {
-      const check = await audit.verifyChain(values.app);
+      const check = await audit.verifyChain(values.app, { verifiers });
       if (values.json) io.stdout.write(`${JSON.stringify(check, null, 2)}\n`);
-      else if (check.ok) io.stdout.write(`audit chain intact: ${check.checked} records checked\n`);
+      else if (check.ok && verifiers) io.stdout.write(`audit chain intact: ${check.checked} records checked, ${check.checkpoints ?? 0} signed checkpoints verified\n`);
+      else if (check.ok) io.stdout.write(`audit chain intact: ${check.checked} records checked (hash chain only: add --public-key to check the signed checkpoints)\n`);
       for (const p of check.problems) io.stderr.write(`tampered: ${p}\n`);
       return check.ok ? 0 : 1;
     }

@@ -117,6 +117,42 @@ spec:
   });
 });
 
+describe('--help', () => {
+  it.each([
+    ['verify-commit', /^usage: gitops-gate verify-commit /],
+    ['verify-bundle', /^usage: gitops-gate verify-bundle /],
+    ['audit', /^usage: gitops-gate audit .*--verify-chain.*--public-key FILE/s],
+  ])('gitops-gate %s --help / -h prints its usage to stdout and exits 0', async (command, usage) => {
+    for (const flag of ['--help', '-h']) {
+      // Also after other flags, and without touching Redis, git or files.
+      for (const argv of [[command, flag], [command, '--json', flag]]) {
+        const r = await run(...argv);
+        expect(r, argv.join(' ')).toEqual({ code: 0, out: expect.stringMatching(usage), err: '' });
+      }
+    }
+  });
+  it('the top level: --help, -h and help print every command and exit 0; no command exits 2', async () => {
+    for (const flag of ['--help', '-h', 'help']) {
+      const r = await run(flag);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/verify-commit.*verify-bundle.*audit/s);
+    }
+    expect((await run()).code).toBe(2);
+  });
+  it('an unknown command is still an error, even with --help', async () => {
+    const r = await run('constructor', '--help');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown command constructor/);
+  });
+  it('--help after -- is an argument, not a request for help', async () => {
+    const signers = join(mkdtempSync(join(tmpdir(), 'cli-')), 'allowed_signers');
+    writeFileSync(signers, '');
+    const r = await run('verify-commit', '--allowed-signers', signers, '--', '--help');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--help: no such file/);
+  });
+});
+
 describe('gitops-gate verify-bundle', () => {
   it('follows the conformance protocol', async () => {
     const id = 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
