@@ -146,7 +146,7 @@ describe('--help', () => {
   });
   it('--help after -- is an argument, not a request for help', async () => {
     const signers = join(mkdtempSync(join(tmpdir(), 'cli-')), 'allowed_signers');
-    writeFileSync(signers, '');
+    writeFileSync(signers, 'dev@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n');
     const r = await run('verify-commit', '--allowed-signers', signers, '--', '--help');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--help: no such file/);
