@@ -3,11 +3,13 @@
  * two verifiers and a gate as separate Node processes (the built services), and the sandbox Kubernetes API server.
  * Needs `npm run build` first (the `npm test` script does it).
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
 import { generateSshKey, signBody, startTestRedis, type TestRedis } from '@gitops-gate/testing';
@@ -147,6 +149,15 @@ describe('webhook → queue → verified commit → pinned Application', () => {
     const { decisions } = await (await fetch(`${gateUrl}/api/decisions?sha=${sha}`)).json();
     expect(decisions).toHaveLength(1);
     pinned = sha;
+  });
+
+  it("the run's audit trail verifies against the gate's signed checkpoints, whose key /ui shows", async () => {
+    const bin = new URL('../../node_modules/.bin/gitops-gate', import.meta.url).pathname;
+    const env = { ...process.env, REDIS_URL: stack.redisUrl, QUEUE_PREFIX: stack.env.QUEUE_PREFIX };
+    const { stdout } = await promisify(execFile)(bin, ['audit', '--verify-chain', '--public-key', stack.auditPublicKeyFile], { env });
+    expect(stdout).toMatch(/^audit chain intact: \d+ records checked, 1 signed checkpoints verified\n$/);
+    const ui = await (await fetch(`${gateUrl}/ui`)).text();
+    expect(ui).toMatch(/id="audit-key">gitops-gate-audit\+[0-9a-f]{8}\+/);
   });
 
   it('both verifier processes take jobs from the shared queue', async () => {

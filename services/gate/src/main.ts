@@ -16,6 +16,7 @@ import {
   createReconciler,
   createRedisLock,
   loadKubeConfig,
+  readSigningKeyFile,
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
 import { createGitMirror } from '@gitops-gate/git';
@@ -43,7 +44,18 @@ const decisions = new Counter({ name: 'gitops_gate_decisions_total', help: 'Gate
 const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'resourceVersion conflicts (409) on Application writes', registers: [registry] });
 // The audit trail lives in a Redis stream (durable with AOF, shared by replicas, ordered) and every record is also
 // logged in full with a constant message, for SIEM pipelines.
-const audit = createAuditTrail(redis, config.QUEUE_PREFIX, undefined, (record) => logger.info({ audit: record }, 'audit record'));
+// With a key, each record's MULTI also stores a signed checkpoint of the chain, logged with the record so a copy
+// outside Redis survives a Redis writer who rolls the trail back.
+const auditSigner = config.AUDIT_SIGNING_KEY_FILE ? readSigningKeyFile(config.AUDIT_SIGNING_KEY_FILE, 'AUDIT_SIGNING_KEY_FILE') : undefined;
+if (auditSigner) logger.info({ auditKey: auditSigner.verifier.text }, 'audit checkpoints signed');
+else logger.warn('audit checkpoints unsigned (AUDIT_SIGNING_KEY_FILE unset): a Redis writer could rewrite the trail undetected');
+const audit = createAuditTrail(
+  redis,
+  config.QUEUE_PREFIX,
+  undefined,
+  (record, checkpoint) => logger.info({ audit: record, checkpoint }, 'audit record'),
+  auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined,
+);
 const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 
 let watcher: PolicyWatcher | undefined;
@@ -127,7 +139,7 @@ worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
 const gateQueueView = createGateQueue(redis, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(gateQueueView)]);
 
-const ops = createOpsServer({ registry, ready: async () => (await redis.ping()) === 'PONG', routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: config.GATE_NAMESPACES })] });
+const ops = createOpsServer({ registry, ready: async () => (await redis.ping()) === 'PONG', routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text })] });
 ops.listen(config.GATE_HTTP_PORT, () => {
   const addr = ops.address();
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');

@@ -114,6 +114,14 @@ const envSchema = z.object({
   GATE_RECONCILE_SECONDS: z.coerce.number().min(0).default(180),
   /** Browser-facing URL of the gate's /ui (e.g. https://gate.example.com/ui); when set, pinned Applications get an Argo CD link to their page. */
   GATE_UI_URL: z.string().url().optional(),
+  /**
+   * Ed25519 key that signs a checkpoint of each Application's audit chain after every record (PKCS#8 PEM, or the
+   * signed-note `PRIVATE+KEY+…` format), mounted from a Kubernetes Secret. Unset = the hash chain alone, which whoever
+   * can write Redis can recompute.
+   */
+  AUDIT_SIGNING_KEY_FILE: z.string().optional(),
+  /** Cluster name in the checkpoints' origin line, `gitops-gate/<cluster>/<namespace>/<name>`. */
+  GATE_CLUSTER_NAME: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, . _ - only').default('default'),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'WEBHOOK_SECRETS' | 'WEBHOOK_SECRETS_FILE'> & {

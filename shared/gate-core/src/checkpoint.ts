@@ -10,6 +10,7 @@
  * such a writer cannot recompute.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 export class CheckpointError extends Error {
   constructor(
@@ -122,6 +123,17 @@ export function parseSigningKey(text: string, what: string): CheckpointSigner {
       return `${body}\n\u2014 ${name} ${Buffer.concat([sigPrefix, sig]).toString('base64')}\n`;
     },
   };
+}
+
+/** Reads the signing key file; errors name `variable` (the gate stops rather than run unsigned by mistake). */
+export function readSigningKeyFile(path: string, variable: string): CheckpointSigner {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${variable}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseSigningKey(text, `${variable} ${path}`);
 }
 
 /**

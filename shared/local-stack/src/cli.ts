@@ -57,6 +57,7 @@ try {
   print(`Receiver:     POST ${stack.receiverUrl}/webhooks/github`);
   print(`Secret:       ${stack.secrets[0]}`);
   print(`Audit page:   http://127.0.0.1:${gate?.port}/ui   (JSON: /api/decisions)`);
+  print(`Audit check:  npx gitops-gate audit --verify-chain --public-key ${stack.auditPublicKeyFile} --redis-url ${stack.redisUrl}`);
   print(`Watch it:     kubectl --kubeconfig ${stack.kubeconfig} get applications -A -w`);
   print(`              kubectl --kubeconfig ${stack.kubeconfig} get application ${DEMO_APP.name} -n ${DEMO_APP.namespace} -o jsonpath='{.spec.source.targetRevision}'`);
   print(`Policies:     kubectl --kubeconfig ${stack.kubeconfig} get gatepolicies -A   (edit them live: kubectl edit gatepolicy demo-signers -n ${DEMO_APP.namespace})`);

@@ -4,8 +4,8 @@
  * Used by `npm start`, `npm run demo` and the end-to-end tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -52,6 +52,8 @@ export interface Stack {
   kubeconfig: string;
   sandbox?: SandboxApiServer;
   secrets: string[];
+  /** Public key of the audit checkpoints (PEM), for `gitops-gate audit --verify-chain --public-key`. */
+  auditPublicKeyFile: string;
   processes: ServiceProcess[];
   env: Record<string, string>;
   /** Starts one more service process (e.g. a second verifier, or a replacement after a kill). */
@@ -72,6 +74,22 @@ async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 30_000)
     await sleep(50);
   }
   throw new StackError('SERVICE_TIMEOUT', `${url} did not become healthy in ${timeoutMs} ms`);
+}
+
+/**
+ * The gate's audit signing key, made once per work directory and kept: checkpoints signed by an earlier run must
+ * still verify against the same Redis. Production mounts it from a Secret instead (deploy/README.md).
+ */
+function ensureAuditKey(workDir: string): { keyFile: string; publicKeyFile: string } {
+  const keyFile = join(workDir, 'audit-signing-key.pem');
+  const publicKeyFile = join(workDir, 'audit-signing-key.pub');
+  if (!existsSync(keyFile)) {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  }
+  const publicKey = createPublicKey(createPrivateKey(readFileSync(keyFile)));
+  writeFileSync(publicKeyFile, publicKey.export({ format: 'pem', type: 'spki' }));
+  return { keyFile, publicKeyFile };
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -98,6 +116,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
     const secrets = opts.secrets ?? [randomBytes(24).toString('hex')];
     const receiverPort = opts.receiverPort ?? (await freePort());
+    const auditKey = ensureAuditKey(opts.workDir);
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/root',
@@ -109,6 +128,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...(opts.allowedSignersFile ? { ALLOWED_SIGNERS_FILE: opts.allowedSignersFile } : {}),
       GIT_URL_REWRITES: JSON.stringify(opts.urlRewrites ?? {}),
       KUBECONFIG: kubeconfig,
+      AUDIT_SIGNING_KEY_FILE: auditKey.keyFile,
       ...opts.env,
     };
     const counters: Record<ServiceName, number> = { receiver: 0, verifier: 0, gate: 0 };
@@ -148,6 +168,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       kubeconfig,
       sandbox,
       secrets,
+      auditPublicKeyFile: auditKey.publicKeyFile,
       processes,
       env,
       spawnService,

@@ -217,6 +217,18 @@ export interface OverviewData {
   appKeys: string[];
   decisions: Loaded<DecisionRecord[]>;
   namespaces: string[];
+  /** The note verifier key of the audit checkpoints; unset = checkpoints are not signed. */
+  auditKey?: string;
+}
+
+/** Where auditors get the key to check the trail with: a Redis writer can re-hash the chain, not sign for it. */
+function auditKeyPart(key: string | undefined): SafeHtml {
+  return key
+    ? html`<h2>Audit trail signing key</h2>
+<p class="sub">The gate signs a checkpoint of each Application's audit chain with this Ed25519 key. Save it and check the trail with <code>gitops-gate audit --verify-chain --public-key FILE</code>.</p>
+<pre class="mono" id="audit-key">${key}</pre>`
+    : html`<h2>Audit trail signing key</h2>
+<p class="sub" id="audit-key">None: audit checkpoints are not signed (<code>AUDIT_SIGNING_KEY_FILE</code> is unset), so whoever can write Redis could rewrite the trail undetected.</p>`;
 }
 
 export function renderOverview(d: OverviewData): string {
@@ -265,7 +277,8 @@ ${filterForm(basePath, basePath, filter, d.appKeys, true)}
 ${d.filterError ? html`<div class="notice" role="alert">${d.filterError}</div>` : ''}
 ${appsPart}
 <h2>Recent decisions</h2>
-${decisionsPart}`;
+${decisionsPart}
+${auditKeyPart(d.auditKey)}`;
   return page('Applications', basePath, body);
 }
 

@@ -161,6 +161,15 @@ describe('GET /ui', () => {
     expect(none.body).toContain('No decision matches commit starts with fff.');
   });
 
+  it('shows the audit checkpoint verifier key, or says the trail is not signed', async () => {
+    const key = 'gitops-gate-audit+1a2b3c4d+AbCd/Ef+gh==';
+    const signed = await (await setup({ auditKey: key })).get('/ui');
+    expect(signed.body).toContain(`<pre class="mono" id="audit-key">${key}</pre>`);
+    expect(signed.body).toContain('gitops-gate audit --verify-chain --public-key FILE');
+    const unsigned = await (await setup()).get('/ui');
+    expect(unsigned.body).toMatch(/id="audit-key">None: audit checkpoints are not signed/);
+  });
+
   it('keeps showing the decisions when the Kubernetes API is unreachable', async () => {
     const { audit, store, get } = await setup();
     await audit.record(decision({ app: 'argocd/shop', sha: A, action: 'pin' }));

@@ -16,6 +16,8 @@ export interface UiDeps {
   store: ApplicationStore;
   /** Namespaces the gate watches; empty = all. Applications outside them are not shown. */
   namespaces: string[];
+  /** The audit checkpoint verifier key (`name+hash+base64`), shown for auditors; unset = checkpoints unsigned. */
+  auditKey?: string;
   /** Where the pages live on the ops server; default '/ui'. */
   basePath?: string;
   now?: () => Date;
@@ -110,7 +112,7 @@ export function createUiRoutes(deps: UiDeps): ExtraRoute {
               (!filter.sha || (a.evidence.verifiedSha ?? '').startsWith(filter.sha) || a.sources.some((s) => s.targetRevision.startsWith(filter.sha ?? ''))),
           );
     }
-    const body = renderOverview({ basePath: base, now: now(), filter, filterError: error, apps: shown, appKeys, decisions, namespaces: deps.namespaces });
+    const body = renderOverview({ basePath: base, now: now(), filter, filterError: error, apps: shown, appKeys, decisions, namespaces: deps.namespaces, auditKey: deps.auditKey });
     return send(res, method, error ? 400 : 200, body);
   }
 

@@ -43,6 +43,9 @@ export function memoryAudit(clock: () => Date = () => new Date()): AuditTrail & 
     async verifyChain() {
       return { ok: true, checked: records.length, problems: [] };
     },
+    async checkpoints() {
+      return new Map<string, string>();
+    },
   };
 }
 
