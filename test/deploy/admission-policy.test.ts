@@ -4,7 +4,7 @@
  */
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { admitKyverno, admitVap, update, type AdmissionRequest, type Verdict } from './lib/admission.js';
+import { admitKyverno, admitVap, create, update, type AdmissionRequest, type Verdict } from './lib/admission.js';
 import { NAMESPACE, one, renderOverlay, renderWithComponents, type K8sObject } from './lib/render.js';
 
 const GATE = `system:serviceaccount:${NAMESPACE}:gitops-gate-gate`;
@@ -15,6 +15,8 @@ const PINNED = '1111111111111111111111111111111111111111';
 const NEXT = '2222222222222222222222222222222222222222';
 const ROGUE = '3333333333333333333333333333333333333333';
 const ANNOTATION = 'gitops-gate.io/branch';
+const REQUIRE_IMAGES = 'gitops-gate.io/require-images';
+const ADMINS = ['gitops-gate:admins', 'system:authenticated'];
 
 type App = K8sObject;
 
@@ -78,14 +80,14 @@ beforeAll(() => {
 });
 
 describe.each(engines)('pin guard ($name)', (engine) => {
-  const allowed = (user: string, object: App, old: App) => {
-    const v = engine.admit(update(user), object, old);
+  const allowed = (user: string, object: App, old: App | null, groups: string[] = []) => {
+    const v = engine.admit(old ? update(user, groups) : create(user, groups), object, old);
     expect(v.messages).toEqual([]);
     expect(v.allowed).toBe(true);
     return v;
   };
-  const denied = (user: string, object: App, old: App, messagePart: string) => {
-    const v = engine.admit(update(user), object, old);
+  const denied = (user: string, object: App, old: App | null, messagePart: string, groups: string[] = []) => {
+    const v = engine.admit(old ? update(user, groups) : create(user, groups), object, old);
     expect(v.allowed).toBe(false);
     expect(v.messages.join('\n')).toContain(messagePart);
     expect(v.messages.join('\n')).toContain(user);
@@ -117,7 +119,6 @@ describe.each(engines)('pin guard ($name)', (engine) => {
   it('lets a person change every other field', () => {
     const old = singleSource();
     const changed = edit(old, (a) => {
-      a.metadata.labels.team = 'checkout';
       a.metadata.annotations['notifications.argoproj.io/subscribe.on-sync-failed.slack'] = 'shop';
       a.spec.source.path = 'overlays/staging';
       a.spec.destination.namespace = 'shop-2';
@@ -139,13 +140,115 @@ describe.each(engines)('pin guard ($name)', (engine) => {
       old,
     );
     expect(both.allowed).toBe(false);
-    expect(both.messages).toHaveLength(2);
+    // The revision, the annotation's removal, and a gitops-gate.io/* annotation changed.
+    expect(both.messages).toHaveLength(3);
   });
 
-  it('denies emptying the annotation but allows pointing it at another branch', () => {
+  it('denies emptying the annotation, even to admins; only admins may point it at another branch', () => {
     const old = singleSource();
     denied(HUMAN, edit(old, (a) => (a.metadata.annotations[ANNOTATION] = '')), old, 'may not be removed or emptied');
-    allowed(HUMAN, edit(old, (a) => (a.metadata.annotations[ANNOTATION] = 'release')), old);
+    denied(HUMAN, edit(old, (a) => (a.metadata.annotations[ANNOTATION] = '')), old, 'may not be removed or emptied', ADMINS);
+    denied(HUMAN, edit(old, (a) => (a.metadata.annotations[ANNOTATION] = 'release')), old, 'only gitops-gate admins may change its gitops-gate.io/* annotations');
+    allowed(HUMAN, edit(old, (a) => (a.metadata.annotations[ANNOTATION] = 'release')), old, ADMINS);
+  });
+
+  describe('what selects the policy and where the code comes from (attacker: an Application editor)', () => {
+    const withImages = () => edit(singleSource(), (a) => (a.metadata.annotations[REQUIRE_IMAGES] = 'ghcr.io/example-org/shop'));
+
+    it('denies relabelling into another policy\'s selector, adding or dropping a label; admins may', () => {
+      const old = singleSource();
+      const relabel = edit(old, (a) => (a.metadata.labels.team = 'sandbox'));
+      denied(HUMAN, relabel, old, 'only gitops-gate admins may change its labels');
+      denied(HUMAN, edit(old, (a) => (a.metadata.labels.env = 'dev')), old, 'its labels');
+      denied(HUMAN, edit(old, (a) => delete a.metadata.labels), old, 'its labels');
+      denied(CONTROLLER, relabel, old, 'its labels');
+      allowed(HUMAN, relabel, old, ADMINS);
+      allowed(GATE, relabel, old);
+    });
+
+    it('denies dropping or changing gitops-gate.io/require-images, or adding it; admins may', () => {
+      const old = withImages();
+      denied(HUMAN, edit(old, (a) => delete a.metadata.annotations[REQUIRE_IMAGES]), old, 'gitops-gate.io/* annotations');
+      denied(HUMAN, edit(old, (a) => (a.metadata.annotations[REQUIRE_IMAGES] = 'ghcr.io/example-org/other')), old, 'gitops-gate.io/* annotations');
+      denied(HUMAN, withImages(), singleSource(), 'gitops-gate.io/* annotations');
+      allowed(HUMAN, edit(old, (a) => delete a.metadata.annotations[REQUIRE_IMAGES]), old, ADMINS);
+    });
+
+    it("denies forging the gate's evidence annotations", () => {
+      const old = edit(singleSource(), (a) => (a.metadata.annotations['gitops-gate.io/verified-sha'] = PINNED));
+      denied(HUMAN, edit(old, (a) => (a.metadata.annotations['gitops-gate.io/signer'] = 'alice@example.com')), old, 'gitops-gate.io/* annotations');
+      denied(HUMAN, edit(old, (a) => (a.metadata.annotations['gitops-gate.io/verified-sha'] = ROGUE)), old, 'gitops-gate.io/* annotations');
+    });
+
+    it('denies repointing repoURL (or a Helm chart) of any source; admins may', () => {
+      const old = singleSource();
+      const fork = edit(old, (a) => (a.spec.source.repoURL = 'https://github.com/evil/shop-deploy'));
+      denied(HUMAN, fork, old, 'only gitops-gate admins may change the repoURL or chart');
+      allowed(HUMAN, fork, old, ADMINS);
+      const multi = multiSource();
+      denied(HUMAN, edit(multi, (a) => (a.spec.sources[1].repoURL = 'https://github.com/evil/values')), multi, 'repoURL or chart');
+      const helm = edit(multi, (a) => (a.spec.sources[1] = { repoURL: 'https://charts.example.com', chart: 'shop', targetRevision: '1.2.3' }));
+      denied(HUMAN, edit(helm, (a) => (a.spec.sources[1].chart = 'evil')), helm, 'repoURL or chart');
+    });
+
+    it('admins still cannot change a revision', () => {
+      const old = singleSource();
+      denied(HUMAN, edit(old, (a) => (a.spec.source.targetRevision = ROGUE)), old, 'only the gate may change', ADMINS);
+    });
+
+    it('a non-gated edit of an opted-in Application still passes (path, sync policy, other annotations)', () => {
+      const old = withImages();
+      allowed(HUMAN, edit(old, (a) => {
+        a.spec.source.path = 'overlays/canary';
+        a.metadata.annotations['argocd.argoproj.io/refresh'] = 'hard';
+      }), old);
+    });
+  });
+
+  describe('opting in (attacker: makes an opted-in Application follow a branch until the first pin)', () => {
+    const unpinned = () => edit(singleSource(), (a) => (a.spec.source.targetRevision = 'main'));
+
+    it('denies creating an opted-in Application whose targetRevision is a branch, a tag, a short SHA or empty', () => {
+      for (const rev of ['main', 'v1.2.3', PINNED.slice(0, 12), 'HEAD', 'AB'.repeat(20)]) {
+        denied(HUMAN, edit(singleSource(), (a) => (a.spec.source.targetRevision = rev)), null, 'every targetRevision must be a full commit SHA');
+      }
+      denied(HUMAN, edit(singleSource(), (a) => delete a.spec.source.targetRevision), null, 'full commit SHA');
+    });
+
+    it('allows creating one pinned to a full SHA (SHA-1 or SHA-256), and ignores Applications that do not opt in', () => {
+      allowed(HUMAN, singleSource(), null);
+      allowed(HUMAN, edit(singleSource(), (a) => (a.spec.source.targetRevision = 'a'.repeat(64))), null);
+      const plain = edit(unpinned(), (a) => delete a.metadata.annotations);
+      expect(engine.admit(create(HUMAN), plain, null)).toEqual({ matched: false, allowed: true, messages: [] });
+    });
+
+    it('multi-source: every source must be a full SHA', () => {
+      denied(HUMAN, edit(multiSource(), (a) => (a.spec.sources[1].targetRevision = 'main')), null, 'full commit SHA');
+      allowed(HUMAN, multiSource(), null);
+    });
+
+    it('denies adding the annotation to an Application that follows a branch', () => {
+      const plain = edit(unpinned(), (a) => delete a.metadata.annotations);
+      denied(HUMAN, edit(plain, (a) => (a.metadata.annotations = { [ANNOTATION]: 'main' })), plain, 'full commit SHA');
+    });
+
+    it('denies a sourceHydrator whose dry source follows a branch', () => {
+      const hydrated = edit(singleSource(), (a) => {
+        a.spec.sourceHydrator = { drySource: { repoURL: 'https://github.com/example-org/dry', targetRevision: 'main', path: '.' }, syncSource: { targetBranch: 'env/prod', path: 'prod' } };
+      });
+      denied(HUMAN, hydrated, null, 'full commit SHA');
+    });
+
+    it('denies creating an opted-in Application with a sync operation to another revision', () => {
+      const withSync = edit(singleSource(), (a) => (a.operation = { sync: { revision: ROGUE }, initiatedBy: { username: HUMAN } }));
+      denied(HUMAN, withSync, null, 'a sync or rollback may only use');
+    });
+
+    it('admins may opt in an Application whose other sources follow a branch; the gate is not checked', () => {
+      const partly = edit(multiSource(), (a) => (a.spec.sources[1].targetRevision = 'main'));
+      allowed(HUMAN, partly, null, ADMINS);
+      allowed(GATE, unpinned(), null);
+    });
   });
 
   it('lets the gate remove its own annotation', () => {
@@ -163,11 +266,6 @@ describe.each(engines)('pin guard ($name)', (engine) => {
     allowed(HUMAN, optIn, plain);
   });
 
-  it('does not apply to CREATE', () => {
-    const created = singleSource();
-    const v = engine.admit({ ...update(HUMAN), operation: 'CREATE' }, created, null);
-    expect(v).toEqual({ matched: false, allowed: true, messages: [] });
-  });
 
   describe('multi-source Applications', () => {
     it('denies a person changing any spec.sources[*].targetRevision', () => {
@@ -293,21 +391,21 @@ describe('pin guard wiring', () => {
     ]);
   });
 
-  it('is bound, denies, fails closed and only matches Application updates', () => {
+  it('is bound, denies, fails closed and only matches Application creates and updates', () => {
     const docs = renderOverlay('production');
     const binding = one(docs, 'ValidatingAdmissionPolicyBinding', 'gitops-gate-pin-guard');
     expect(binding.spec.policyName).toBe(vap.metadata.name);
     expect(binding.spec.validationActions).toContain('Deny');
     expect(vap.spec.failurePolicy).toBe('Fail');
     expect(vap.spec.matchConstraints.resourceRules).toEqual([
-      { apiGroups: ['argoproj.io'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['applications'] },
+      { apiGroups: ['argoproj.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['applications'] },
     ]);
   });
 
   it('keeps the Kyverno variant in step with the ValidatingAdmissionPolicy', () => {
     const rule = kyverno.spec.rules[0];
     expect(kyverno.spec.validationFailureAction).toBe('Enforce');
-    expect(rule.match.any[0].resources.operations).toEqual(['UPDATE']);
+    expect(rule.match.any[0].resources.operations).toEqual(['CREATE', 'UPDATE']);
     expect(rule.celPreconditions).toEqual(vap.spec.matchConditions.filter((c: { name: string }) => c.name !== 'not-the-gate'));
     expect(rule.validate.cel.variables).toEqual(vap.spec.variables);
     expect(rule.validate.cel.expressions).toEqual(vap.spec.validations);

@@ -105,3 +105,7 @@ export const APPLICATIONS = { group: 'argoproj.io', version: 'v1alpha1', resourc
 export function update(username: string, groups: string[] = []): AdmissionRequest {
   return { operation: 'UPDATE', userInfo: { username, groups }, resource: APPLICATIONS };
 }
+
+export function create(username: string, groups: string[] = []): AdmissionRequest {
+  return { operation: 'CREATE', userInfo: { username, groups }, resource: APPLICATIONS };
+}
