@@ -247,7 +247,7 @@ describe('overlay differences', () => {
   });
 
   it('validates the optional components against the schemas too', async () => {
-    for (const combo of [['hpa'], ['kyverno'], ['hpa', 'kyverno']]) {
+    for (const combo of [['hpa'], ['kyverno'], ['hpa', 'kyverno'], ['audit-signing']]) {
       for (const overlay of OVERLAYS) {
         const docs = renderWithComponents(overlay, combo);
         for (const d of docs.filter(isBuiltIn)) {
