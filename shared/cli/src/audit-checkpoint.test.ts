@@ -6,8 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAuditTrail, parseSigningKey, recordHash, type CheckpointSigner, type DecisionRecord } from '@gitops-gate/gate-core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkpointOrigin, createAuditTrail, formatCheckpoint, parseSigningKey, recordHash, type CheckpointSigner, type DecisionRecord } from '@gitops-gate/gate-core';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { main } from './main.js';
@@ -67,7 +67,6 @@ afterEach(async () => {
   conn.disconnect();
   await redis.close();
 });
-afterAll(() => undefined);
 
 describe('gitops-gate audit --verify-chain --public-key', () => {
   it('passes on the chains the gate wrote, and says how many checkpoints it verified', async () => {
@@ -95,14 +94,10 @@ describe('gitops-gate audit --verify-chain --public-key', () => {
     const mallory = newKey('mallory');
     await decide(k.signer, 'argocd/a', 2);
     await rewriteChain('argocd/a', (r) => (r.reason = 'nothing to see'));
-    // Re-sign the forged head with the attacker's key, exactly as the gate would.
+    // Re-sign the forged head with the attacker's key, in the gate's exact format.
     const head = await conn.get(`${PREFIX}:audit-head:argocd/a`);
-    const forged = createAuditTrail(conn, PREFIX, undefined, undefined, { signer: mallory.signer, cluster: 'test' });
-    await conn.hdel(`${PREFIX}:audit-checkpoint`, 'argocd/a');
-    expect(head).toMatch(/^[0-9a-f]{64}$/);
-    await conn.set(`${PREFIX}:audit-size:argocd/a`, '1');
-    await conn.hset(`${PREFIX}:audit-checkpoint`, 'argocd/a', mallory.signer.sign(`gitops-gate/test/argocd/a\n2\n${Buffer.from(head!, 'hex').toString('base64')}\n`));
-    expect(forged).toBeDefined();
+    const body = formatCheckpoint({ origin: checkpointOrigin('test', 'argocd/a'), size: 2, rootHash: head! });
+    await conn.hset(`${PREFIX}:audit-checkpoint`, 'argocd/a', mallory.signer.sign(body));
     const r = await run('audit', '--verify-chain', '--public-key', k.pubFile);
     expect(r.code).toBe(1);
     expect(r.err).toContain('tampered: argocd/a: signed checkpoint rejected: signed by none of the trusted keys (signatures by: gitops-gate-audit)');
@@ -128,6 +123,17 @@ describe('gitops-gate audit --verify-chain --public-key', () => {
       'tampered: argocd/b: 1 of 4 records are not covered by the signed checkpoint (added without the key)',
       'tampered: argocd/c: records were deleted: the signed checkpoint covers 2, the chain has 1',
     ]);
+  });
+
+  it("attacker: another Application's valid checkpoint does not vouch for this chain", async () => {
+    const k = newKey('k1');
+    await decide(k.signer, 'argocd/a', 1);
+    await decide(k.signer, 'argocd/b', 1);
+    const cpOfA = await conn.hget(`${PREFIX}:audit-checkpoint`, 'argocd/a');
+    await conn.hset(`${PREFIX}:audit-checkpoint`, 'argocd/b', cpOfA!);
+    const r = await run('audit', '--verify-chain', '--public-key', k.pubFile);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('tampered: argocd/b: signed checkpoint is for gitops-gate/test/argocd/a, not this Application');
   });
 
   it('key rotation: checkpoints by the old and the new key both verify when both keys are given', async () => {

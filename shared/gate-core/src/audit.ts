@@ -85,6 +85,8 @@ export function createAuditTrail(
   async function chainSize(app: string): Promise<number> {
     const stored = await redis.get(sizeKey(app));
     if (stored !== null) return Number(stored);
+    // A new Application has no head either: only chains from before sizes were kept need the one-time count.
+    if ((await redis.exists(headKey(app))) === 0) return 0;
     let n = 0;
     let start = '-';
     for (;;) {
