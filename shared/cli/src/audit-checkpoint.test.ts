@@ -136,6 +136,51 @@ describe('gitops-gate audit --verify-chain --public-key', () => {
     expect(r.err).toContain('tampered: argocd/b: signed checkpoint is for gitops-gate/test/argocd/a, not this Application');
   });
 
+  it('attacker: rolling a chain back to an older signed state (or deleting it) is caught by checkpoints kept outside Redis', async () => {
+    const k = newKey('k1');
+    const logged: string[] = [];
+    const audit = createAuditTrail(conn, PREFIX, undefined, (_r, cp) => logged.push(cp!), { signer: k.signer, cluster: 'test' });
+    const record = (app: string) =>
+      audit.record({ deliveryId: randomUUID(), repo: 'https://github.com/org/app', branch: 'main', sha: 'a'.repeat(40), app, action: 'pin', reason: 'verified', verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', reasons: [] } });
+    await record('argocd/a');
+    const second = await record('argocd/a');
+    const signedAtTwo = await conn.hget(`${PREFIX}:audit-checkpoint`, 'argocd/a');
+    await record('argocd/a');
+    await record('argocd/b');
+    // Roll a back to two records: drop the newest, restore head, size and the (validly signed) older checkpoint.
+    const entries = (await conn.xrange(STREAM, '-', '+')) as [string, string[]][];
+    const ofA = entries.filter(([, f]) => f[f.indexOf('app') + 1] === 'argocd/a');
+    await conn.xdel(STREAM, ofA[2]![0]);
+    await conn.set(`${PREFIX}:audit-head:argocd/a`, second.hash);
+    await conn.set(`${PREFIX}:audit-size:argocd/a`, '2');
+    await conn.hset(`${PREFIX}:audit-checkpoint`, 'argocd/a', signedAtTwo!);
+    // And make b vanish entirely.
+    await conn.xdel(STREAM, entries.find(([, f]) => f[f.indexOf('app') + 1] === 'argocd/b')![0]);
+    await conn.hdel(`${PREFIX}:audit-checkpoint`, 'argocd/b');
+    await conn.del(`${PREFIX}:audit-head:argocd/b`, `${PREFIX}:audit-size:argocd/b`);
+    // What Redis holds is consistent and validly signed: the documented limit.
+    expect((await run('audit', '--verify-chain', '--public-key', k.pubFile)).code).toBe(0);
+    // The log lines' checkpoints, as signed notes and as JSON strings (what a log pipeline keeps).
+    const notes = join(dir, 'checkpoints.txt');
+    writeFileSync(notes, logged.join('\n'));
+    const json = join(dir, 'checkpoints.jsonl');
+    writeFileSync(json, logged.map((n) => JSON.stringify(n)).join('\n'));
+    for (const file of [notes, json]) {
+      const r = await run('audit', '--verify-chain', '--public-key', k.pubFile, '--checkpoint', file);
+      expect(r.code, file).toBe(1);
+      expect(r.err.trim().split('\n').sort()).toEqual([
+        'tampered: argocd/a: records were deleted or rolled back: an external checkpoint covers 3, the chain has 2',
+        'tampered: argocd/b: records were deleted or rolled back: an external checkpoint covers 1, the chain has 0',
+      ]);
+    }
+    // An external checkpoint must be signed by a trusted key too.
+    const mallory = newKey('mallory');
+    const forged = join(dir, 'forged.txt');
+    writeFileSync(forged, mallory.signer.sign(formatCheckpoint({ origin: checkpointOrigin('test', 'argocd/a'), size: 9, rootHash: second.hash })));
+    expect((await run('audit', '--verify-chain', '--public-key', k.pubFile, '--checkpoint', forged)).err).toContain('argocd/a: signed checkpoint rejected: signed by none of the trusted keys');
+    expect(await run('audit', '--verify-chain', '--checkpoint', notes)).toMatchObject({ code: 2, err: expect.stringContaining('--checkpoint needs --public-key') });
+  });
+
   it('key rotation: checkpoints by the old and the new key both verify when both keys are given', async () => {
     const k1 = newKey('k1');
     const k2 = newKey('k2');

@@ -9,10 +9,12 @@ import { createRedisConnection } from '@gitops-gate/queue';
 import { UsageError, type Io } from './io.js';
 
 export const AUDIT_USAGE = `usage: gitops-gate audit [--app NAMESPACE/NAME] [--sha SHA] [--since ISO-DATE|DURATION] [--limit N] [--json] [--redis-url URL]
-       gitops-gate audit --verify-chain [--public-key FILE]... [--app NAMESPACE/NAME] [--json] [--redis-url URL]
+       gitops-gate audit --verify-chain [--public-key FILE]... [--checkpoint FILE]... [--app NAMESPACE/NAME] [--json] [--redis-url URL]
     --public-key FILE: the gate's checkpoint verifier key (name+hash+base64, as /ui shows it, or an Ed25519 PEM public
     key); repeat it during key rotation. Without it only the hash chain is checked, which whoever can write Redis
-    can recompute.`;
+    can recompute.
+    --checkpoint FILE: signed checkpoints kept outside Redis (the "checkpoint" field of the gate's "audit record"
+    log lines, as signed notes or JSON strings, one per line or as JSON); the chains must still contain them.`;
 
 /** Each --public-key file: one or more keys, one per line (note format) or a PEM block. */
 function readVerifierKeys(paths: string[]): CheckpointVerifier[] {
@@ -49,6 +51,46 @@ function line(r: DecisionRecord): string {
   return `${r.time} ${r.app} ${r.action} ${r.sha.slice(0, 12)}${who} prev=${r.previousRevision ?? '-'} delivery=${r.deliveryId} — ${r.reason}`;
 }
 
+/**
+ * Signed notes from a file: raw notes (each ends with its signature lines, so they are separated by the next origin
+ * line) or JSON strings as they appear in the logs (one per line, or a JSON array).
+ */
+function readCheckpointFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--checkpoint: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[') || trimmed.startsWith('"')) {
+    try {
+      const parsed: unknown = trimmed.startsWith('[') ? JSON.parse(trimmed) : trimmed.split('\n').map((l) => JSON.parse(l) as unknown);
+      if (Array.isArray(parsed) && parsed.every((n) => typeof n === 'string')) return parsed as string[];
+    } catch {
+      // reported below
+    }
+    throw new UsageError(`--checkpoint: ${path} is neither signed notes nor JSON strings of them`);
+  }
+  // A note's signature block ends at the first line that is not a signature line: the next note's origin.
+  const notes: string[] = [];
+  let current = '';
+  let inSignatures = false;
+  for (const line of text.split('\n')) {
+    if (inSignatures && !line.startsWith('\u2014 ')) {
+      notes.push(current);
+      current = '';
+      inSignatures = false;
+      if (line === '') continue;
+    }
+    if (line === '' && current !== '') inSignatures = true;
+    current += `${line}\n`;
+  }
+  if (current.trim() !== '') notes.push(current);
+  if (notes.length === 0) throw new UsageError(`--checkpoint: ${path} holds no checkpoint`);
+  return notes;
+}
+
 export async function auditCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -59,11 +101,14 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
       limit: { type: 'string' },
       'verify-chain': { type: 'boolean' },
       'public-key': { type: 'string', multiple: true },
+      checkpoint: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       'redis-url': { type: 'string' },
     },
   });
   if (values['public-key'] && !values['verify-chain']) throw new UsageError('--public-key needs --verify-chain');
+  if (values.checkpoint && !values['public-key']) throw new UsageError('--checkpoint needs --public-key (a checkpoint counts only if its signature verifies)');
+  const external = values.checkpoint ? values.checkpoint.flatMap(readCheckpointFile) : undefined;
   const verifiers = values['public-key'] ? readVerifierKeys(values['public-key']) : undefined;
   const config = loadConfig({ ...io.env, ...(values['redis-url'] ? { REDIS_URL: values['redis-url'] } : {}) });
   const limit = values.limit ? Number(values.limit) : 100;
@@ -75,7 +120,7 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
     });
     const audit = createAuditTrail(redis, config.QUEUE_PREFIX);
     if (values['verify-chain']) {
-      const check = await audit.verifyChain(values.app, { verifiers });
+      const check = await audit.verifyChain(values.app, { verifiers, external });
       if (values.json) io.stdout.write(`${JSON.stringify(check, null, 2)}\n`);
       else if (check.ok && verifiers) io.stdout.write(`audit chain intact: ${check.checked} records checked, ${check.checkpoints ?? 0} signed checkpoints verified\n`);
       else if (check.ok) io.stdout.write(`audit chain intact: ${check.checked} records checked (hash chain only: add --public-key to check the signed checkpoints)\n`);

@@ -38,9 +38,13 @@ export interface AuditTrail {
   decidedApps(sha: string): Promise<Set<string>>;
   /**
    * With `verifiers`, also checks each chain against its latest signed checkpoint: a Redis writer can re-hash a
-   * rewritten chain, but cannot sign for it.
+   * rewritten chain, but cannot sign for it. `external` checkpoints (signed notes kept outside Redis, e.g. from the
+   * gate's logs) must also match: they catch a chain rolled back, with its checkpoint, to an older signed state.
    */
-  verifyChain(app?: string, options?: { verifiers?: CheckpointVerifier[] }): Promise<{ ok: boolean; checked: number; problems: string[]; checkpoints?: number }>;
+  verifyChain(
+    app?: string,
+    options?: { verifiers?: CheckpointVerifier[]; external?: string[] },
+  ): Promise<{ ok: boolean; checked: number; problems: string[]; checkpoints?: number }>;
   /** The latest signed checkpoint of each Application's chain (note text), for /ui and external retention. */
   checkpoints(): Promise<Map<string, string>>;
 }
@@ -167,6 +171,7 @@ export function createAuditTrail(
       const heads = new Map<string, string>();
       let checked = 0;
       const signed = options.verifiers ? await openCheckpoints(app, options.verifiers, problems) : undefined;
+      const external = openExternal(app, options.external ?? [], options.verifiers ?? [], problems);
       const sizes = new Map<string, number>();
       let start = '-';
       for (;;) {
@@ -194,6 +199,9 @@ export function createAuditTrail(
           if (cp && cp.size === n && cp.rootHash !== hash) {
             problems.push(`${rec.app}: records were rewritten: the signed checkpoint of ${n} records names head ${cp.rootHash}, the chain has ${hash}`);
           }
+          for (const e of external.get(rec.app) ?? []) {
+            if (e.size === n && e.rootHash !== hash) problems.push(`${rec.app}: records were rewritten: an external checkpoint of ${n} records names head ${e.rootHash}, the chain has ${hash}`);
+          }
         }
         if (page.length < 1000) break;
       }
@@ -203,6 +211,11 @@ export function createAuditTrail(
         if (stored !== h) problems.push(`${a}: newest record is missing (chain head ${stored ?? 'none'} ≠ last record ${h})`);
       }
       if (signed && options.verifiers) await compareWithCheckpoints(signed, sizes, heads, options.verifiers, problems);
+      for (const [a, list] of external) {
+        const longest = Math.max(...list.map((e) => e.size));
+        const n = sizes.get(a) ?? 0;
+        if (n < longest) problems.push(`${a}: records were deleted or rolled back: an external checkpoint covers ${longest}, the chain has ${n}`);
+      }
       return { ok: problems.length === 0, checked, problems, ...(signed ? { checkpoints: signed.size } : {}) };
     },
   };
@@ -214,6 +227,23 @@ export function createAuditTrail(
       if (app && a !== app) continue;
       const cp = openAppCheckpoint(a, note, verifiers, problems);
       if (cp) out.set(a, cp);
+    }
+    return out;
+  }
+
+  /** External checkpoints by Application (from their origin lines), each verified; bad ones are problems. */
+  function openExternal(app: string | undefined, notes: string[], verifiers: CheckpointVerifier[], problems: string[]) {
+    const out = new Map<string, { size: number; rootHash: string }[]>();
+    for (const [i, note] of notes.entries()) {
+      const origin = /^gitops-gate\/[^/\n]+\/([^/\n]+\/[^/\n]+)\n/.exec(note);
+      if (!origin?.[1]) {
+        problems.push(`external checkpoint ${i + 1}: origin is not gitops-gate/<cluster>/<namespace>/<name>`);
+        continue;
+      }
+      const a = origin[1];
+      if (app && a !== app) continue;
+      const cp = openAppCheckpoint(a, note, verifiers, problems);
+      if (cp) out.set(a, [...(out.get(a) ?? []), cp]);
     }
     return out;
   }
