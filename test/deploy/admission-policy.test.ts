@@ -2,10 +2,11 @@
  * The pin guard: the ValidatingAdmissionPolicy in deploy/base/cluster and its Kyverno variant in
  * deploy/optional/kyverno, evaluated with a CEL implementation on sample AdmissionRequests for Argo CD Applications.
  */
+import { join } from 'node:path';
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admitKyverno, admitVap, create, update, type AdmissionRequest, type Verdict } from './lib/admission.js';
-import { NAMESPACE, one, renderOverlay, renderWithComponents, type K8sObject } from './lib/render.js';
+import { DEPLOY, loadYamlFile, NAMESPACE, one, renderOverlay, renderWithComponents, type K8sObject } from './lib/render.js';
 
 const GATE = `system:serviceaccount:${NAMESPACE}:gitops-gate-gate`;
 const HUMAN = 'alice@example.com';
@@ -242,6 +243,11 @@ describe.each(engines)('pin guard ($name)', (engine) => {
     it('denies creating an opted-in Application with a sync operation to another revision', () => {
       const withSync = edit(singleSource(), (a) => (a.operation = { sync: { revision: ROGUE }, initiatedBy: { username: HUMAN } }));
       denied(HUMAN, withSync, null, 'a sync or rollback may only use');
+    });
+
+    it('the shipped example Application opts in as it is', () => {
+      const [example] = loadYamlFile(join(DEPLOY, 'examples/application.yaml')) as [App];
+      allowed(HUMAN, track(example), null);
     });
 
     it('admins may opt in an Application whose other sources follow a branch; the gate is not checked', () => {
