@@ -298,12 +298,14 @@ export function createPolicyWatcher(opts: {
     for (const id of lastWritten.keys()) if (!seen.has(id)) lastWritten.delete(id);
     const revision = revisionOf(inForce, broken);
     if (revision !== set.revision || !published) {
-      set = { revision, compiled: inForce.map((p) => p.compiled), objects: inForce.map((p) => p.obj), broken };
+      const next: PolicySet = { revision, compiled: inForce.map((p) => p.compiled), objects: inForce.map((p) => p.obj), broken };
       opts.logger.info(
-        { revision, policies: set.compiled.map((p) => `${p.name}@${p.generation ?? '-'}:${p.mode}`), broken: broken.map((b) => b.name) },
+        { revision, policies: next.compiled.map((p) => `${p.name}@${p.generation ?? '-'}:${p.mode}`), broken: broken.map((b) => b.name) },
         'policies changed',
       );
-      await opts.onChange(set);
+      // Publish to the verifiers first: a re-verification the gate requests for this revision must find it in Redis.
+      await opts.onChange(next);
+      set = next;
       published = true;
     }
     let apps: Application[] | undefined;
