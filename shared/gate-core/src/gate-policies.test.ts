@@ -18,6 +18,7 @@ import { createGate, type Gate } from './gate.js';
 import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
 import { createRedisLock } from './lock.js';
 import { createPolicyWatcher, type PolicyWatcher } from './policy-watcher.js';
+import { createImageState } from './images.js';
 
 const REPO = 'https://github.com/org/app.git';
 const SHA = 'a'.repeat(40);
@@ -86,6 +87,7 @@ beforeEach(async () => {
   watcher = createPolicyWatcher({ kc, logger: silent, onChange: () => undefined, backoff: { initialMs: 50, maxMs: 200 } });
   const prefix = `gp-${randomUUID().slice(0, 8)}`;
   gate = createGate({
+    images: createImageState(redis, prefix),
     store, lock: createRedisLock(redis, prefix), audit: createAuditTrail(redis, prefix), logger: silent, namespaces: [],
     isAncestor: async () => true,
     livePolicies: () => watcher.live(),
@@ -160,6 +162,23 @@ describe('a verdict counts only under the live policy generation (#10.3)', () =>
     await settle();
     expect(outcome(await gate.applyVerdict(v), 'argocd/shop')).toBe('deferred-stale-policy');
     expect(outcome(await gate.applyVerdict(verdictFromSnapshot(() => true)), 'argocd/shop')).toBe('pin');
+  });
+
+  it('attacker: a commit waiting for its image is not pinned when the image arrives after its policy was deleted', async () => {
+    const IMAGE = 'ghcr.io/org/app';
+    const app = await store.get('argocd', 'shop');
+    await store.patch('argocd', 'shop', { metadata: { resourceVersion: app.metadata.resourceVersion, annotations: { 'gitops-gate.io/require-images': IMAGE } } });
+    await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('p', 'argocd') });
+    await watcher.start();
+    expect(outcome(await gate.applyVerdict(verdictFromSnapshot(() => true)), 'argocd/shop')).toBe('wait-images');
+    await api.deleteNamespacedCustomObject({ ...G('argocd'), name: 'p' });
+    await settle();
+    const outs = await gate.applyImageVerdict({
+      v: 1, kind: 'image-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', image: IMAGE, digest: `sha256:${'b'.repeat(64)}`,
+      ok: true, code: 'VERIFIED', sourceCommit: SHA, policies: [], verifiedAt: new Date().toISOString(),
+    });
+    expect(outcome(outs, 'argocd/shop')).toBe('refuse-no-policy');
+    expect(await rev()).toBe('main');
   });
 
   it('before policies are listed, verdicts are not decided: the job fails (and is retried), nothing moves', async () => {
