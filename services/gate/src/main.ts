@@ -6,7 +6,7 @@
 import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import { policySnapshotKey, QUEUE_GATE, verifyCommitJob, type PolicySnapshot } from '@gitops-gate/contracts';
+import { policySnapshotKey, policySnapshotSchema, QUEUE_GATE, verifyCommitJob, type PolicySnapshot } from '@gitops-gate/contracts';
 import {
   createAuditTrail,
   createCachedApplicationStore,
@@ -50,7 +50,15 @@ const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logge
 let watcher: PolicyWatcher | undefined;
 let statusTimer: NodeJS.Timeout | undefined;
 if (config.GATE_WATCH_POLICIES) {
+  // What was in force before this start: an Enforce policy that is invalid now keeps its earlier valid generation.
+  let previous: object[] = [];
+  try {
+    previous = policySnapshotSchema.parse(JSON.parse((await redis.get(policySnapshotKey(config.QUEUE_PREFIX))) ?? '{"revision":"","policies":[]}')).policies;
+  } catch (err) {
+    logger.warn({ err }, 'previous policy snapshot unreadable');
+  }
   const w = createPolicyWatcher({
+    previous,
     kc,
     logger,
     // Verifiers have no Kubernetes access: the policies in force reach them through Redis.

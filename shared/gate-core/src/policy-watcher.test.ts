@@ -216,3 +216,25 @@ describe('list errors are detected, reported and retried with backoff (#18.4)', 
     expect(watcher.health().problems).toEqual([expect.stringMatching(/forbidden to list\/watch clustergatepolicies.*ClusterRoleBinding/)]);
   });
 });
+
+describe('last valid generation across a gate restart', () => {
+  it('an Enforce policy invalid at start-up keeps the valid generation from the previous snapshot (same uid, older)', async () => {
+    await api.createNamespacedCustomObject({ ...G, body: policy('strict', gitsign) });
+    const valid = await api.getNamespacedCustomObject({ ...G, name: 'strict' });
+    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    // Another object's snapshot entry (other uid) must not stand in for it.
+    const impostor = { ...(valid as object), metadata: { ...(valid as { metadata: object }).metadata, uid: 'someone-else' } };
+    watcher = createPolicyWatcher({ kc, logger: silent, onChange: () => undefined, previous: [valid, impostor] });
+    await watcher.start();
+    expect(watcher.live()).toMatchObject([{ name: 'argocd/strict', generation: 1, mode: 'Enforce' }]);
+    expect(watcher.live()[0]?.broken).toBeUndefined();
+    expect((await waitStatus('strict'))?.conditions?.[0]).toMatchObject({ reason: 'InvalidLastValidInForce' });
+  });
+
+  it('without it, the same policy refuses (never valid in this process)', async () => {
+    await api.createNamespacedCustomObject({ ...G, body: policy('strict', gitsign) });
+    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    await watcher.start();
+    expect(watcher.live()).toMatchObject([{ name: 'argocd/strict', broken: expect.any(String) }]);
+  });
+});

@@ -171,6 +171,11 @@ export function createPolicyWatcher(opts: {
   applications?: () => Promise<Application[]>;
   /** Retry delays after a failed list/watch: doubling from initialMs up to maxMs. */
   backoff?: { initialMs: number; maxMs: number };
+  /**
+   * The objects that were in force before this process started (the snapshot last published to Redis): an Enforce
+   * policy found invalid at start-up keeps its previous valid generation instead of refusing everything it selects.
+   */
+  previous?: object[];
 }): PolicyWatcher {
   const api = opts.kc.makeApiClient(CustomObjectsApi);
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -209,6 +214,8 @@ export function createPolicyWatcher(opts: {
   let chain: Promise<void> = Promise.resolve();
   /** The last valid compiled generation of each object (by uid), kept in force while the object is invalid. */
   const lastValid = new Map<string, { compiled: CompiledPolicy; obj: PolicyObject }>();
+  const previous = new Map<string, PolicyObject>();
+  for (const o of (opts.previous ?? []) as PolicyObject[]) if (o.metadata?.uid) previous.set(o.metadata.uid, o);
   /** The status last written per object, so an API server that prunes or lags cannot make us write in a loop. */
   const lastWritten = new Map<string, string>();
 
@@ -256,6 +263,19 @@ export function createPolicyWatcher(opts: {
     }
   }
 
+  /** The same object's (same kind and uid) older generation from the previous snapshot, if it still compiles. */
+  async function fromPrevious(kind: KindInfo, obj: PolicyObject): Promise<{ compiled: CompiledPolicy; obj: PolicyObject } | undefined> {
+    const prev = obj.metadata?.uid ? previous.get(obj.metadata.uid) : undefined;
+    if (!prev || prev.kind !== kind.kind || (prev.metadata?.generation ?? 0) >= (obj.metadata?.generation ?? 0)) return undefined;
+    try {
+      const kept = { compiled: await compilePolicy(prev, displayOf(kind, prev), 'object'), obj: prev };
+      lastValid.set(idOf(kind, obj), kept);
+      return kept;
+    } catch {
+      return undefined;
+    }
+  }
+
   async function recompute(): Promise<void> {
     if (!kinds.every((k) => k.synced)) return;
     const inForce: { kind: string; obj: PolicyObject; compiled: CompiledPolicy }[] = [];
@@ -275,7 +295,7 @@ export function createPolicyWatcher(opts: {
           statuses.push({ kind: k.info, obj, ok: true, reason: 'Valid', message: 'policy is valid and in force', live: toLivePolicy(compiled) });
         } catch (err) {
           const problem = (err as Error).message;
-          const kept = lastValid.get(id);
+          const kept = lastValid.get(id) ?? (await fromPrevious(k.info, obj));
           if (kept && kept.compiled.mode === 'Enforce') {
             inForce.push({ kind: k.info.kind, obj: kept.obj, compiled: kept.compiled });
             const message = `${problem}; generation ${kept.compiled.generation ?? '?'} (the last valid one) stays in force`;
