@@ -288,7 +288,11 @@ export function createPolicyWatcher(opts: {
         const id = idOf(k.info, obj);
         seen.add(id);
         try {
-          const compiled = await compilePolicy(obj, where, 'object');
+          // Status writes and resyncs come back as events: recompile only what changed (a new generation).
+          const cached = lastValid.get(id);
+          const generation = obj.metadata?.generation;
+          const reuse = cached && generation !== undefined && cached.compiled.generation === generation ? cached : undefined;
+          const compiled = reuse?.compiled ?? (await compilePolicy(obj, where, 'object'));
           const { status: _s, ...clean } = obj;
           lastValid.set(id, { compiled, obj: clean });
           inForce.push({ kind: k.info.kind, obj: clean, compiled });
