@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitVerdictJob, verdictJobId } from '@gitops-gate/contracts';
 import { createAppReader, createDemoFixture, DEMO_APP, DEMO_REPO_URL, gateUrlOf, startStack, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
@@ -36,13 +37,21 @@ describe('three gate processes, shuffled verdicts', () => {
     const conn = createRedisConnection(redis.url, 'worker');
     const gateQueue = createGateQueue(conn, prefix);
     const shuffled = [...shas].sort(() => Math.random() - 0.5);
+    // A result counts only under the identity of the live policy object (scope, namespace, uid, generation).
+    const kc = new KubeConfig();
+    kc.loadFromFile(stack.kubeconfig);
+    const live = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: 'argocd', name: 'demo-signers' })) as {
+      metadata: { uid: string; generation: number };
+    };
     await Promise.all(
       shuffled.map((sha) => {
         const v = commitVerdictJob.parse({
           v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/demo/app', cloneUrl: DEMO_REPO_URL,
           repoFullName: 'demo/app', branch: 'main', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' },
           code: 'VERIFIED', reasons: [], verifiedAt: new Date().toISOString(),
-          policies: [{ name: 'argocd/demo-signers', generation: 1, mode: 'Enforce', selector: { namespaces: ['argocd'] }, ok: true, code: 'VERIFIED' }],
+          policies: [
+            { name: 'argocd/demo-signers', scope: 'Namespaced', namespace: 'argocd', uid: live.metadata.uid, generation: live.metadata.generation, mode: 'Enforce', selector: { namespaces: ['argocd'] }, ok: true, code: 'VERIFIED' },
+          ],
         });
         return gateQueue.add(v.kind, v, { ...gateJobOptions, jobId: verdictJobId(v.deliveryId, sha) });
       }),

@@ -31,10 +31,10 @@ async function push(signed: boolean): Promise<{ sha: string; action: string; rea
   return { sha, action: d.action, reason: d.reason };
 }
 
-async function policyReady(name: string): Promise<void> {
+async function policyReady(name: string, namespace = G.namespace): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    const obj = (await api.getNamespacedCustomObject({ ...G, name })) as { metadata: { generation: number }; status?: { observedGeneration?: number } };
+    const obj = (await api.getNamespacedCustomObject({ ...G, namespace, name })) as { metadata: { generation: number }; status?: { observedGeneration?: number } };
     if (obj.status?.observedGeneration === obj.metadata.generation) return;
     await sleep(25);
   }
@@ -88,7 +88,7 @@ describe('GatePolicy objects drive decisions live', () => {
     expect((await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision).toBe(ok.sha);
   });
 
-  it('an invalid edit is reported in the status and not applied', async () => {
+  it('an invalid edit is reported in the status; the last valid Enforce generation stays in force (fail closed)', async () => {
     await api.patchNamespacedCustomObject(
       { ...G, name: 'demo-signers', body: { spec: { commits: { ssh: null, gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -97,9 +97,10 @@ describe('GatePolicy objects drive decisions live', () => {
     const obj = (await api.getNamespacedCustomObject({ ...G, name: 'demo-signers' })) as { status: { conditions: { status: string; message: string }[] } };
     expect(obj.status.conditions[0]).toMatchObject({ status: 'False' });
     expect(obj.status.conditions[0]?.message).toMatch(/identityRegExp/);
-    // The invalid policy is not applied: the Application is governed by no valid policy now → default deny.
-    const d = await push(true);
-    expect(d.action).toBe('refuse-no-policy');
+    expect(obj.status.conditions[0]?.message).toMatch(/generation \d+ \(the last valid one\) stays in force/);
+    // Breaking an Enforce policy does not drop it: its last valid generation still decides.
+    expect((await push(false)).action).toBe('refuse-unverified');
+    expect((await push(true)).action).toBe('pin');
   });
 
   it('one policy file serves kubectl (the sandbox) and the CLI', async () => {
@@ -140,5 +141,35 @@ spec:
     await sleep(300);
     const d = await push(true);
     expect(d.action).toBe('refuse-no-policy');
+  });
+
+  it('attacker: an Audit GatePolicy in another namespace selecting argocd does not pin an unsigned commit there', async () => {
+    const policy = fx.policy as { spec: Record<string, unknown> };
+    await api.createNamespacedCustomObject({
+      ...G, namespace: 'default',
+      body: { ...policy, metadata: { name: 'tenant', namespace: 'default' }, spec: { ...policy.spec, mode: 'Audit', selector: { namespaces: [DEMO_APP.namespace] } } },
+    });
+    await policyReady('tenant', 'default');
+    const d = await push(false);
+    expect(d.action).toBe('refuse-no-policy');
+    expect((await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision).not.toBe(d.sha);
+    await api.deleteNamespacedCustomObject({ ...G, namespace: 'default', name: 'tenant' });
+  });
+
+  it('a ClusterGatePolicy governs the Application across namespaces; a never-valid Enforce policy next to an Audit one refuses', async () => {
+    const policy = fx.policy as { spec: Record<string, unknown> };
+    const C = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'clustergatepolicies' };
+    await api.createClusterCustomObject({ ...C, body: { ...policy, kind: 'ClusterGatePolicy', metadata: { name: 'platform' }, spec: { ...policy.spec, mode: 'Audit' } } });
+    await sleep(300);
+    expect((await push(false)).action).toBe('audit-pin');
+    await api.createNamespacedCustomObject({
+      ...G, body: { ...policy, metadata: { name: 'broken', namespace: DEMO_APP.namespace }, spec: { ...policy.spec, commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } },
+    });
+    await policyReady('broken');
+    const d = await push(false);
+    expect(d.action).toBe('refuse-invalid-policy');
+    expect(d.reason).toMatch(/broken/);
+    await api.deleteClusterCustomObject({ ...C, name: 'platform' });
+    await api.deleteNamespacedCustomObject({ ...G, name: 'broken' });
   });
 });

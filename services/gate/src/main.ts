@@ -1,11 +1,12 @@
 /**
  * Gate process. Several replicas may run: each Application is decided and written under a Redis lock, and every write
- * carries the resourceVersion it was decided on. GatePolicy objects are watched live and published for the verifiers.
+ * carries the resourceVersion it was decided on. GatePolicy and ClusterGatePolicy objects are watched live and published
+ * for the verifiers.
  */
 import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import { policySnapshotKey, QUEUE_GATE, verifyCommitJob, type PolicySnapshot } from '@gitops-gate/contracts';
+import { policySnapshotKey, policySnapshotSchema, QUEUE_GATE, verifyCommitJob, type PolicySnapshot } from '@gitops-gate/contracts';
 import {
   createAuditTrail,
   createCachedApplicationStore,
@@ -59,24 +60,33 @@ const audit = createAuditTrail(
 const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 
 let watcher: PolicyWatcher | undefined;
+let statusTimer: NodeJS.Timeout | undefined;
 if (config.GATE_WATCH_POLICIES) {
-  watcher = createPolicyWatcher({
+  // What was in force before this start: an Enforce policy that is invalid now keeps its earlier valid generation.
+  let previous: object[] = [];
+  try {
+    previous = policySnapshotSchema.parse(JSON.parse((await redis.get(policySnapshotKey(config.QUEUE_PREFIX))) ?? '{"revision":"","policies":[]}')).policies;
+  } catch (err) {
+    logger.warn({ err }, 'previous policy snapshot unreadable');
+  }
+  const w = createPolicyWatcher({
+    previous,
     kc,
     logger,
-    // Verifiers have no Kubernetes access: the valid policies reach them through Redis.
+    // Verifiers have no Kubernetes access: the policies in force reach them through Redis.
     onChange: async (set) => {
       const snapshot: PolicySnapshot = { revision: set.revision, policies: set.objects as Record<string, unknown>[] };
       await redis.set(policySnapshotKey(config.QUEUE_PREFIX), JSON.stringify(snapshot));
     },
+    applications: () => store.list(config.GATE_NAMESPACES),
   });
-  try {
-    await watcher.start();
-  } catch (err) {
-    // Without the CRD the gate still works with the verifiers' file policies; say so loudly.
-    logger.error({ err: (err as Error).message }, 'GatePolicy watch failed to start (is the CRD installed?); using file policies only');
-    await watcher.stop().catch(() => undefined);
-    watcher = undefined;
-  }
+  // Never throws: a missing CRD, RBAC or an unreachable API server is logged, reported on /readyz and retried with
+  // backoff; until policies are listed, verdicts wait (their jobs retry) rather than being decided without them.
+  await w.start();
+  watcher = w;
+  // Applications come and go without a policy event: refresh status.selectedApplications now and then.
+  statusTimer = setInterval(() => void w.resync(), 60_000);
+  statusTimer.unref();
 }
 
 const gate = createGate({
@@ -139,7 +149,12 @@ worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
 const gateQueueView = createGateQueue(redis, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(gateQueueView)]);
 
-const ops = createOpsServer({ registry, ready: async () => (await redis.ping()) === 'PONG', routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text })] });
+const ready = async () => {
+  const problems = [...((await redis.ping().catch(() => '')) === 'PONG' ? [] : ['redis unreachable']), ...(watcher?.health().problems ?? [])];
+  if (watcher && !watcher.health().synced && problems.length === 0) problems.push('policies not listed yet');
+  return { ok: problems.length === 0, problems };
+};
+const ops = createOpsServer({ registry, ready, routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text })] });
 ops.listen(config.GATE_HTTP_PORT, () => {
   const addr = ops.address();
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');
@@ -151,6 +166,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   logger.info({ signal }, 'gate stopping');
   reconciler.stop();
+  clearInterval(statusTimer);
   await worker.close();
   await store.stop().catch(() => undefined);
   await watcher?.stop().catch(() => undefined);

@@ -82,7 +82,8 @@ export function createPolicySource(redis: Redis, prefix: string, filePolicies: C
         const compiled: CompiledPolicy[] = [];
         for (const obj of snap.data.policies) {
           try {
-            compiled.push(await compilePolicy(obj, 'GatePolicy'));
+            // Published objects keep their identity (kind → scope, namespace, uid, generation) for the gate's checks.
+            compiled.push(await compilePolicy(obj, `${String(obj.kind)} ${String((obj.metadata as { name?: unknown } | undefined)?.name)}`, 'object'));
           } catch (err) {
             logger.error({ err: (err as Error).message }, 'published policy does not compile');
           }

@@ -87,6 +87,9 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       rule: verdict.policy,
       policies: results.map((r) => ({
         name: r.policy,
+        scope: r.scope,
+        namespace: r.namespace,
+        uid: r.uid,
         generation: r.generation,
         mode: r.mode,
         selector: r.selector,

@@ -87,12 +87,21 @@ export const gatePolicySpec = z
   })
   .strict();
 
+/**
+ * A GatePolicy (namespaced: a tenant's object, selects Applications of its own namespace only) or a ClusterGatePolicy
+ * (cluster-scoped, admin RBAC: selects across namespaces). Same spec.
+ */
 export const gatePolicyObject = z.object({
   apiVersion: z.literal('gitops-gate.io/v1alpha1'),
-  kind: z.literal('GatePolicy'),
-  metadata: z.object({ name: z.string().min(1), namespace: z.string().optional(), generation: z.number().int().optional() }).passthrough(),
+  kind: z.enum(['GatePolicy', 'ClusterGatePolicy']),
+  metadata: z
+    .object({ name: z.string().min(1), namespace: z.string().optional(), uid: z.string().optional(), generation: z.number().int().optional() })
+    .passthrough(),
   spec: gatePolicySpec,
 });
+
+/** Where a policy comes from: a watched object of either kind, or an operator's file (CLI, POLICY_FILE). */
+export type PolicyScope = 'Namespaced' | 'Cluster' | 'File';
 
 export type GatePolicyObject = z.infer<typeof gatePolicyObject>;
 export type GatePolicySpec = z.infer<typeof gatePolicySpec>;
@@ -115,8 +124,11 @@ export interface CommitPolicy {
 }
 
 export interface CompiledPolicy {
+  /** `namespace/name` for a GatePolicy object, `name` for a ClusterGatePolicy or a file policy. */
   name: string;
+  scope: PolicyScope;
   namespace?: string;
+  uid?: string;
   generation?: number;
   mode: 'Enforce' | 'Audit';
   repository: string;
@@ -134,12 +146,21 @@ function describe(err: z.ZodError, where: string): string {
     .join('; ');
 }
 
-/** Validates one GatePolicy object (from a file or the Kubernetes API); throws POLICY_INVALID naming the field. */
-export async function compilePolicy(obj: unknown, where = 'policy'): Promise<CompiledPolicy> {
+/**
+ * Validates one GatePolicy or ClusterGatePolicy object (from a file or the Kubernetes API); throws POLICY_INVALID
+ * naming the field. `source: 'file'` (the default: CLI, POLICY_FILE) marks an operator's file policy (scope File, may
+ * select across namespaces); for `'object'` (watched from the API) the kind decides: a GatePolicy is Namespaced (and
+ * must have a namespace), a ClusterGatePolicy is Cluster.
+ */
+export async function compilePolicy(obj: unknown, where = 'policy', source: 'object' | 'file' = 'file'): Promise<CompiledPolicy> {
   const parsed = gatePolicyObject.safeParse(obj);
   if (!parsed.success) throw new CommitVerifyError('POLICY_INVALID', describe(parsed.error, where));
-  const { metadata, spec } = parsed.data;
-  const name = metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name;
+  const { kind, metadata, spec } = parsed.data;
+  const scope: PolicyScope = source === 'file' ? 'File' : kind === 'ClusterGatePolicy' ? 'Cluster' : 'Namespaced';
+  if (scope === 'Namespaced' && !metadata.namespace) throw new CommitVerifyError('POLICY_INVALID', `${where}.metadata.namespace: a GatePolicy object needs its namespace`);
+  // A ClusterGatePolicy has no namespace, whatever its metadata says: it must not pose as a tenant's object.
+  const namespace = scope === 'Cluster' ? undefined : metadata.namespace;
+  const name = namespace ? `${namespace}/${metadata.name}` : metadata.name;
   const commit: CommitPolicy = { name, fingerprint: createHash('sha256').update(JSON.stringify([name, spec.commits])).digest('hex') };
   if (spec.commits.ssh) {
     try {
@@ -167,7 +188,9 @@ export async function compilePolicy(obj: unknown, where = 'policy'): Promise<Com
   }
   return {
     name,
-    namespace: metadata.namespace,
+    scope,
+    namespace,
+    uid: metadata.uid,
     generation: metadata.generation,
     mode: spec.mode,
     repository: spec.repository,

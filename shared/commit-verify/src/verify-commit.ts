@@ -130,6 +130,10 @@ export function policiesFor(policies: CompiledPolicy[], repoUrl: string, branch:
 export interface PolicyResult {
   policy: string;
   mode: 'Enforce' | 'Audit';
+  /** Identity of the policy object (the gate counts a result only while this generation of it is live). */
+  scope: CompiledPolicy['scope'];
+  namespace?: string;
+  uid?: string;
   generation?: number;
   selector: CompiledPolicy['selector'];
   verdict: CommitVerdict;
@@ -157,7 +161,7 @@ export async function evaluatePolicies(
   }
   const results: PolicyResult[] = [];
   for (const p of governing) {
-    results.push({ policy: p.name, mode: p.mode, generation: p.generation, selector: p.selector, verdict: await verify(raw, p.commit, options) });
+    results.push({ policy: p.name, mode: p.mode, scope: p.scope, namespace: p.namespace, uid: p.uid, generation: p.generation, selector: p.selector, verdict: await verify(raw, p.commit, options) });
   }
   const enforce = results.filter((r) => r.mode === 'Enforce');
   const failing = enforce.find((r) => !r.verdict.ok);

@@ -24,7 +24,10 @@ export interface GateDeps {
   now?: () => Date;
   maxConflictRetries?: number;
   onDecision?: (action: GateAction | 'error', app: string) => void;
-  /** GatePolicy objects in force now (from the watch); verdicts computed with other generations are stale. */
+  /**
+   * GatePolicy/ClusterGatePolicy objects in force now (from the watch): a verdict's result counts only under its live
+   * generation. Undefined = no watch (file policies only). May throw while the watch has not synced (job retried).
+   */
   livePolicies?: () => LivePolicy[];
   /** Revision of the live policy set: a verdict re-verified for it and still stale is not re-requested (no loop). */
   livePolicyRevision?: () => string;
@@ -38,7 +41,7 @@ export interface GateDeps {
 }
 
 /** Every action the gate records: the history rules' and the policy rules' (default deny, audit mode, staleness). */
-export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'deferred-stale-policy' | 'wait-images';
+export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'refuse-invalid-policy' | 'deferred-stale-policy' | 'wait-images';
 
 export interface AppOutcome {
   app: string;
@@ -87,7 +90,7 @@ export function createGate(deps: GateDeps): Gate {
         const still = findTrackingApps([app], verdict.repoUrl, verdict.branch)[0];
         if (!still) return { app: key, action: 'not-found', reason: 'Application no longer tracks this branch' };
         const current = still.refs.map((r) => readRevision(app, r));
-        const policy = evaluateForApp(app, verdict, deps.livePolicies?.() ?? []);
+        const policy = evaluateForApp(app, verdict, deps.livePolicies?.());
         let decision: { action: GateAction; reason: string };
         if (policy.kind === 'stale') {
           const revision = deps.livePolicyRevision?.();
@@ -99,6 +102,8 @@ export function createGate(deps: GateDeps): Gate {
           }
         } else if (policy.kind === 'no-policy') {
           decision = { action: 'refuse-no-policy', reason: policy.reason };
+        } else if (policy.kind === 'invalid-policy') {
+          decision = { action: 'refuse-invalid-policy', reason: policy.reason };
         } else {
           const d = await decide({
             current,

@@ -7,7 +7,10 @@ export type ExtraRoute = (req: IncomingMessage, res: ServerResponse, url: URL) =
  * /healthz, /readyz and /metrics for the worker services (the receiver has them in its Fastify app). Extra routes
  * (the gate's audit endpoints) are tried first; unanswered requests get 404.
  */
-export function createOpsServer(opts: { registry: Registry; ready: () => Promise<boolean>; routes?: ExtraRoute[] }): Server {
+/** Readiness: a boolean, or with the problems that make it not ready (named in the /readyz body). */
+export type Readiness = boolean | { ok: boolean; problems?: string[] };
+
+export function createOpsServer(opts: { registry: Registry; ready: () => Promise<Readiness>; routes?: ExtraRoute[] }): Server {
   return createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -16,8 +19,9 @@ export function createOpsServer(opts: { registry: Registry; ready: () => Promise
         if (url.pathname === '/healthz') {
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
         } else if (url.pathname === '/readyz') {
-          const ok = await opts.ready().catch(() => false);
-          res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok }));
+          const r: Readiness = await opts.ready().catch(() => false);
+          const body = typeof r === 'boolean' ? { ok: r } : { ok: r.ok, ...(r.problems?.length ? { problems: r.problems } : {}) };
+          res.writeHead(body.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
         } else if (url.pathname === '/metrics') {
           const text = await opts.registry.metrics();
           res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text);
