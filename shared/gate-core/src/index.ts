@@ -9,3 +9,4 @@ export * from './policy-watcher.js';
 export * from './reconcile.js';
 export * from './images.js';
 export * from './app-cache.js';
+export * from './image-policies.js';
