@@ -2,13 +2,15 @@
  * Images end to end: a real registry on loopback, images and SLSA provenance signed by a private test Sigstore, GitHub
  * `push` and `registry_package` webhooks through the receiver, verifier and gate processes. An Application that
  * requires the image is pinned to commit X only when X is verified and a trusted build of X is published — in
- * either order — and never on an image built from another commit or by an untrusted workflow.
+ * either order — and never on an image built from another commit or by an untrusted workflow. A lax Audit dev policy
+ * for the same Application and a lax policy for another repository never supply the rule for the Enforce decision.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
 import { GITHUB_ISSUER, slsaV1Statement, startPrivateSigstore, type PrivateSigstore } from '@gitops-gate/oci/testing';
@@ -25,6 +27,7 @@ let stack: Stack;
 let fx: DemoFixture;
 let readApp: ReturnType<typeof createAppReader>;
 let head: string | undefined;
+let api: CustomObjectsApi;
 
 /** Builds and publishes an image "from" a commit, with provenance signed by `builder`; sends GitHub's webhook. */
 async function publish(commit: string, builder = TRUSTED): Promise<string> {
@@ -35,14 +38,14 @@ async function publish(commit: string, builder = TRUSTED): Promise<string> {
   return img.digest;
 }
 
-async function sendPackageEvent(digest: string): Promise<void> {
+async function sendPackageEvent(digest: string, repository = 'demo/app'): Promise<void> {
   const body = JSON.stringify({
     action: 'published',
     registry_package: {
       name: 'app', namespace: 'demo', package_type: 'CONTAINER', owner: { login: 'demo' },
       package_version: { version: digest, container_metadata: { tag: { name: 'latest', digest } } },
     },
-    repository: { full_name: 'demo/app', clone_url: 'https://github.com/demo/app.git' },
+    repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
   });
   const res = await fetch(`${stack.receiverUrl}/webhooks/github`, { method: 'POST', headers: deliveryHeaders(stack.secrets[0]!, 'registry_package', body), body });
   expect(res.status).toBe(202);
@@ -56,12 +59,18 @@ async function pushCommit(): Promise<string> {
   return sha;
 }
 
-async function imageDecision(digest: string): Promise<{ action: string; reason: string }> {
+interface Decision { newRevision?: string; action: string; reason: string; deliveryId: string; repo: string; policy?: string }
+
+async function imageDecisions(digest: string): Promise<Decision[]> {
+  const { decisions } = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?app=image:${IMAGE}&limit=100`)).json()) as { decisions: Decision[] };
+  return decisions.filter((x) => x.newRevision === digest);
+}
+
+async function imageDecision(digest: string, count = 1): Promise<Decision> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    const { decisions } = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?app=image:${IMAGE}&limit=100`)).json()) as { decisions: { newRevision?: string; action: string; reason: string }[] };
-    const d = decisions.find((x) => x.newRevision === digest);
-    if (d) return d;
+    const ds = await imageDecisions(digest);
+    if (ds.length >= count) return ds[0]!;
     await sleep(50);
   }
   throw new Error(`no image decision for ${digest}`);
@@ -78,11 +87,21 @@ beforeAll(async () => {
   app.metadata.annotations['gitops-gate.io/require-images'] = IMAGE;
   const policy = fx.policy as { spec: Record<string, unknown> };
   policy.spec.images = [{ repository: IMAGE, keyless: [{ identity: TRUSTED, issuer: GITHUB_ISSUER }], requireProvenance: true }];
+  // Named to be listed first: the verifier used to take the rule of whichever policy named the image first.
+  const lax = (name: string, spec: Record<string, unknown>) => ({
+    ...policy, metadata: { ...(policy as { metadata: object }).metadata, name },
+    spec: { ...policy.spec, images: [{ repository: IMAGE, keyless: [{ identityRegExp: '.*', issuer: GITHUB_ISSUER }], requireProvenance: false }], ...spec },
+  });
+  const devLax = lax('a-dev-lax', { mode: 'Audit' });
+  const playground = lax('a-playground', { repository: 'https://github.com/demo/playground', selector: { namespaces: ['team-b'] } });
   stack = await startStack({
-    workDir, redisUrl: redis.url, seed: [app, policy], urlRewrites: fx.urlRewrites, queuePrefix: `img-${randomUUID().slice(0, 8)}`,
+    workDir, redisUrl: redis.url, seed: [app, devLax, playground, policy], urlRewrites: fx.urlRewrites, queuePrefix: `img-${randomUUID().slice(0, 8)}`,
     env: { TRUSTED_ROOT_FILE: join(workDir, 'trusted_root.json'), REGISTRY_MIRRORS: JSON.stringify({ 'ghcr.io': reg.url }), REGISTRY_INSECURE_HOSTS: reg.url },
   });
   readApp = createAppReader(stack.kubeconfig);
+  const kc = new KubeConfig();
+  kc.loadFromFile(stack.kubeconfig);
+  api = kc.makeApiClient(CustomObjectsApi);
 }, 120_000);
 afterAll(async () => {
   await stack?.stop();
@@ -147,5 +166,55 @@ describe('commit + image', () => {
     expect(d.action).toBe('image-rejected');
     await sleep(1_000);
     expect(await revision()).toBe(before);
+  });
+
+  it('a build only the Audit dev policy trusts does not pin an Application an Enforce policy selects', async () => {
+    const before = await revision();
+    const sha = await pushCommit();
+    const digest = await publish(sha, UNTRUSTED);
+    const d = await imageDecision(digest);
+    expect(d.action).toBe('image-rejected');
+    expect(d.policy).toMatch(/argocd\/a-dev-lax@\d+:ok/);
+    expect(d.policy).toMatch(/argocd\/demo-signers@\d+:/);
+    await sleep(1_000);
+    expect(await revision()).toBe(before);
+  });
+
+  it('a build verified for another repository (demo/playground, under its lax policy) does not count for demo/app', async () => {
+    const before = await revision();
+    const sha = await pushCommit();
+    const img = await pushTestImage(reg.url, 'demo/app');
+    const bundle = await sigstore.signStatement(slsaV1Statement({ digest: img.digest, name: IMAGE, commit: sha, repository: 'https://github.com/demo/playground' }), { san: UNTRUSTED, issuer: GITHUB_ISSUER, sha });
+    await pushReferrerBundle(reg.url, 'demo/app', img.digest, bundle, { annotations: { 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' } });
+    await sendPackageEvent(img.digest, 'demo/playground');
+    const d = await imageDecision(img.digest);
+    expect(d).toMatchObject({ action: 'image-verified', repo: 'https://github.com/demo/playground' });
+    await sleep(1_000);
+    expect(await revision()).toBe(before);
+  });
+
+  it('a policy edit after the image was verified: the image is verified again under the new generation before the pin', async () => {
+    const sha = fx.repo.commit('regen', { signWith: fx.key });
+    fx.repo.push();
+    const digest = await publish(sha);
+    expect((await imageDecision(digest)).action).toBe('image-verified');
+    const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: DEMO_APP.namespace, name: 'demo-signers' };
+    await api.patchNamespacedCustomObject({ ...G, body: { spec: { branches: ['main', 'release/*'] } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const obj = (await api.getNamespacedCustomObject(G)) as { metadata: { generation: number }; status?: { observedGeneration?: number } };
+      if (obj.status?.observedGeneration === obj.metadata.generation) break;
+      if (Date.now() > deadline) throw new Error('policy edit not observed');
+      await sleep(25);
+    }
+    expect((await sendPush(stack, sha, head)).status).toBe(202);
+    head = sha;
+    const until = Date.now() + 30_000;
+    while ((await revision()) !== sha && Date.now() < until) await sleep(50);
+    expect(await revision()).toBe(sha);
+    // Pinned only after a second verification of the same digest, requested by the gate, under generation 2.
+    const ds = await imageDecisions(digest);
+    expect(ds.map((x) => x.deliveryId)).toEqual([expect.stringMatching(/^reverify-/), expect.any(String)]);
+    expect(ds[0]?.policy).toMatch(/argocd\/demo-signers@2:ok/);
   });
 });
