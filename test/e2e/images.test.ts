@@ -14,6 +14,8 @@ import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
 import { GITHUB_ISSUER, slsaV1Statement, startPrivateSigstore, type PrivateSigstore } from '@gitops-gate/oci/testing';
+import { policySnapshotKey } from '@gitops-gate/contracts';
+import { createRedisConnection } from '@gitops-gate/queue';
 import { deliveryHeaders, pushReferrerBundle, pushTestImage, startTestRegistry, startTestRedis, type TestRedis, type TestRegistry } from '@gitops-gate/testing';
 
 const TRUSTED = 'https://github.com/demo/app/.github/workflows/release.yml@refs/heads/main';
@@ -28,6 +30,8 @@ let fx: DemoFixture;
 let readApp: ReturnType<typeof createAppReader>;
 let head: string | undefined;
 let api: CustomObjectsApi;
+const queuePrefix = `img-${randomUUID().slice(0, 8)}`;
+const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: DEMO_APP.namespace };
 
 /** Builds and publishes an image "from" a commit, with provenance signed by `builder`; sends GitHub's webhook. */
 async function publish(commit: string, builder = TRUSTED, repository = 'demo/app'): Promise<string> {
@@ -93,9 +97,10 @@ beforeAll(async () => {
     spec: { ...policy.spec, images: [{ repository: IMAGE, keyless: [{ identityRegExp: '.*', issuer: GITHUB_ISSUER }], requireProvenance: false }], ...spec },
   });
   const devLax = lax('a-dev-lax', { mode: 'Audit' });
-  const playground = lax('a-playground', { repository: 'https://github.com/demo/playground', selector: { namespaces: ['team-b'] } });
+  // Another team's lax policy, governing every repository's images but selecting only its own Applications.
+  const playground = lax('a-playground', { repository: '*', selector: { namespaces: ['team-b'] } });
   stack = await startStack({
-    workDir, redisUrl: redis.url, seed: [app, devLax, playground, policy], urlRewrites: fx.urlRewrites, queuePrefix: `img-${randomUUID().slice(0, 8)}`,
+    workDir, redisUrl: redis.url, seed: [app, devLax, playground, policy], urlRewrites: fx.urlRewrites, queuePrefix,
     env: { TRUSTED_ROOT_FILE: join(workDir, 'trusted_root.json'), REGISTRY_MIRRORS: JSON.stringify({ 'ghcr.io': reg.url }), REGISTRY_INSECURE_HOSTS: reg.url },
   });
   readApp = createAppReader(stack.kubeconfig);
@@ -186,11 +191,11 @@ describe('commit + image', () => {
     fx.repo.push();
     const digest = await publish(sha);
     expect((await imageDecision(digest)).action).toBe('image-verified');
-    const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: DEMO_APP.namespace, name: 'demo-signers' };
-    await api.patchNamespacedCustomObject({ ...G, body: { spec: { branches: ['main', 'release/*'] } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const signers = { ...G, name: 'demo-signers' };
+    await api.patchNamespacedCustomObject({ ...signers, body: { spec: { branches: ['main', 'release/*'] } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const obj = (await api.getNamespacedCustomObject(G)) as { metadata: { generation: number }; status?: { observedGeneration?: number } };
+      const obj = (await api.getNamespacedCustomObject(signers)) as { metadata: { generation: number }; status?: { observedGeneration?: number } };
       if (obj.status?.observedGeneration === obj.metadata.generation) break;
       if (Date.now() > deadline) throw new Error('policy edit not observed');
       await sleep(25);
@@ -204,5 +209,34 @@ describe('commit + image', () => {
     const ds = await imageDecisions(digest);
     expect(ds.map((x) => x.deliveryId)).toEqual([expect.stringMatching(/^reverify-/), expect.any(String)]);
     expect(ds[0]?.policy).toMatch(/argocd\/demo-signers@2:ok/);
+  });
+
+  // Last: it deletes the policies.
+  it('a commit waiting for images is not pinned when the image arrives after its policies were deleted', async () => {
+    const before = await revision();
+    const sha = await pushCommit();
+    expect((await waitForDecision(gateUrlOf(stack), sha)).action).toBe('wait-images');
+    await api.deleteNamespacedCustomObject({ ...G, name: 'demo-signers' });
+    await api.deleteNamespacedCustomObject({ ...G, name: 'a-dev-lax' });
+    // Wait until the verifiers see the change (the gate publishes the live set to Redis).
+    const conn = createRedisConnection(redis.url, 'worker');
+    try {
+      const deadline = Date.now() + 15_000;
+      while (/demo-signers/.test((await conn.get(policySnapshotKey(queuePrefix))) ?? 'demo-signers')) {
+        if (Date.now() > deadline) throw new Error('policy deletion not published');
+        await sleep(25);
+      }
+    } finally {
+      conn.disconnect();
+    }
+    // Verified under the other team's policy, which governs the image but selects no Application of this namespace.
+    const digest = await publish(sha);
+    expect((await imageDecision(digest)).action).toBe('image-verified');
+    await sleep(1_000);
+    expect(await revision()).toBe(before);
+    const { decisions } = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?sha=${sha}&app=${DEMO_APP.namespace}/${DEMO_APP.name}`)).json()) as { decisions: Decision[] };
+    expect(decisions.map((d) => d.action)).not.toContain('pin');
+    // The policy change decided the waiting commit again.
+    expect(decisions.length).toBeGreaterThan(1);
   });
 });
