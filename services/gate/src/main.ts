@@ -6,7 +6,7 @@
 import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import { policySnapshotKey, policySnapshotSchema, QUEUE_GATE, verifyCommitJob, type PolicySnapshot } from '@gitops-gate/contracts';
+import { policySnapshotKey, policySnapshotSchema, QUEUE_GATE, verifyCommitJob, verifyImageJob, type PolicySnapshot } from '@gitops-gate/contracts';
 import {
   createAuditTrail,
   createCachedApplicationStore,
@@ -18,6 +18,7 @@ import {
   createRedisLock,
   loadKubeConfig,
   readSigningKeyFile,
+  type Gate,
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
 import { createGitMirror } from '@gitops-gate/git';
@@ -61,6 +62,10 @@ const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logge
 
 let watcher: PolicyWatcher | undefined;
 let statusTimer: NodeJS.Timeout | undefined;
+// Set once the gate exists (the watcher's first onChange runs before): commits waiting for images are decided again
+// whenever the live policies change, one pass at a time, off the watcher's chain.
+let gateForPolicies: Gate | undefined;
+let reevaluation: Promise<unknown> = Promise.resolve();
 if (config.GATE_WATCH_POLICIES) {
   // What was in force before this start: an Enforce policy that is invalid now keeps its earlier valid generation.
   let previous: object[] = [];
@@ -77,6 +82,8 @@ if (config.GATE_WATCH_POLICIES) {
     onChange: async (set) => {
       const snapshot: PolicySnapshot = { revision: set.revision, policies: set.objects as Record<string, unknown>[] };
       await redis.set(policySnapshotKey(config.QUEUE_PREFIX), JSON.stringify(snapshot));
+      const g = gateForPolicies;
+      if (g) reevaluation = reevaluation.then(() => g.reevaluatePending()).catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
     },
     applications: () => store.list(config.GATE_NAMESPACES),
   });
@@ -112,7 +119,21 @@ const gate = createGate({
     logger.info({ sha: verdict.sha, revision, reason }, 'verification requested again');
     await verifyQueue.add('commit', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `reverify-${verdict.deliveryId}-${verdict.sha}-${revision}` });
   },
+  requestImageReverify: async (build, reason) => {
+    // One request per (digest, policy revision): a result still stale after it waits for the next change, no loop.
+    const revision = watcher?.current().revision ?? 'none';
+    const id = `${build.digest.slice(7, 23)}-${revision}`;
+    const job = verifyImageJob.parse({
+      v: 1, kind: 'image', deliveryId: `reverify-${id}`, repoUrl: build.repoUrl, repoFullName: new URL(build.repoUrl).pathname.slice(1),
+      image: build.image, digest: build.digest, receivedAt: new Date().toISOString(),
+    });
+    logger.info({ image: build.image, digest: build.digest, revision, reason }, 'image verification requested again');
+    await verifyQueue.add('image', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `reverify-image-${id}` });
+  },
 });
+gateForPolicies = gate;
+// Policies may have changed while no gate was running.
+reevaluation = gate.reevaluatePending().catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
 
 const reconciler = createReconciler({
   store,

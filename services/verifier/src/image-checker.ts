@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-verify';
 import type { CompiledPolicy } from '@gitops-gate/commit-verify';
-import { normalizeRepoUrl, type ImageVerdictJob, type VerifyImageJob } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, policyKey, type ImageVerdictJob, type PolicyIdentity, type PolicyResult, type VerifyImageJob } from '@gitops-gate/contracts';
 import { createImageVerifier, createRegistryClient, type RegistryCredential } from '@gitops-gate/oci';
 import type { PolicySource } from './commit-checker.js';
 
@@ -10,21 +10,37 @@ export type ImageCheckerFn = (
   job: VerifyImageJob,
 ) => Promise<Omit<ImageVerdictJob, 'v' | 'kind' | 'deliveryId' | 'repoUrl' | 'verifiedAt' | 'trace' | 'policies'> & Partial<Pick<ImageVerdictJob, 'policies'>>>;
 
-/** The image requirement for `image` among the policies that govern its repository (any branch). */
-export function requirementFor(policies: CompiledPolicy[], repoUrl: string, image: string): { policy: CompiledPolicy; requirement: CompiledPolicy['images'][number] } | undefined {
+type ImageRule = CompiledPolicy['images'][number];
+
+/** Every policy that governs the image's repository (any branch), with its rule for this image when it has one. */
+export function imagePoliciesFor(policies: CompiledPolicy[], repoUrl: string, image: string): { policy: CompiledPolicy; requirement?: ImageRule }[] {
   const repo = normalizeRepoUrl(repoUrl);
-  for (const policy of policies) {
-    if (policy.repository !== '*' && normalizeRepoUrl(policy.repository) !== repo) continue;
-    const requirement = policy.images.find((r) => r.repository.toLowerCase() === image.toLowerCase());
-    if (requirement) return { policy, requirement };
-  }
-  return undefined;
+  return policies
+    .filter((p) => p.repository === '*' || normalizeRepoUrl(p.repository) === repo)
+    .map((policy) => ({ policy, requirement: policy.images.find((r) => r.repository.toLowerCase() === image.toLowerCase()) }));
+}
+
+/** The policy object and generation a result is computed under (scope and uid where the policy source knows them). */
+function identityOf(policy: CompiledPolicy): PolicyIdentity {
+  const known = policy as CompiledPolicy & Partial<Pick<PolicyIdentity, 'scope' | 'uid'>>;
+  return { name: policy.name, scope: known.scope ?? 'Namespaced', namespace: policy.namespace, uid: known.uid, generation: policy.generation };
+}
+
+/** One policy's outcome for one image digest, as cached. */
+interface RuleOutcome {
+  ok: boolean;
+  code: string;
+  reason?: string;
+  sourceCommit?: string;
+  builder?: string;
+  signer?: string;
 }
 
 /**
- * Verifies a published image against the image requirement of the policies governing its repository. Trust material
- * and the registry client (token cache) are built once. No requirement for the image = a rejection: nothing is
- * trusted by default.
+ * Verifies a published image against every policy governing its repository, one result per policy (a policy without a
+ * rule for the image: NO_IMAGE_RULE), so the gate can judge it per Application by the policies that select it. Trust
+ * material and the registry client (token cache) are built once. No rule for the image anywhere = a rejection:
+ * nothing is trusted by default.
  */
 export function createImageChecker(opts: {
   policies: PolicySource;
@@ -51,33 +67,81 @@ export function createImageChecker(opts: {
     bundleVerifier: createBundleVerifier(createBundleTrust(opts.trustedRoot)),
   });
   return async (job) => {
-    const found = requirementFor(await opts.policies.current(), job.repoUrl, job.image);
-    if (!found) {
-      return { image: job.image, digest: job.digest, ok: false, code: 'NO_IMAGE_POLICY', reason: `no policy for ${job.repoUrl} lists image ${job.image}` };
+    const governing = imagePoliciesFor(await opts.policies.current(), job.repoUrl, job.image);
+    // Policies verifying with the same rule share one registry walk within a job.
+    const byRule = new Map<string, Promise<RuleOutcome>>();
+    const outcomes = await Promise.all(
+      governing.map(async ({ policy, requirement }) => {
+        const id = identityOf(policy);
+        const base = { ...id, mode: policy.mode, selector: policy.selector };
+        if (!requirement) return { ...base, ok: false, code: 'NO_IMAGE_RULE', reason: `policy ${policy.name} has no rule for image ${job.image}` } satisfies PolicyResult;
+        const outcome = await outcomeUnder(job, id, requirement, byRule);
+        return { ...base, ok: outcome.ok, code: outcome.code, reason: outcome.reason, signer: outcome.signer, outcome } satisfies PolicyResult & { outcome: RuleOutcome };
+      }),
+    );
+    const ruled = outcomes.filter((o) => 'outcome' in o);
+    if (ruled.length === 0) {
+      return { image: job.image, digest: job.digest, ok: false, code: 'NO_IMAGE_POLICY', reason: `no policy for ${job.repoUrl} lists image ${job.image}`, policies: outcomes };
     }
+    // One verdict names one source commit. Enforce results choose it; a pass naming another commit (provenance only a
+    // laxer rule trusts) does not count for this one.
+    const ranked = [...ruled].sort((a, b) => (a.mode === b.mode ? 0 : a.mode === 'Enforce' ? -1 : 1));
+    const chosen = ranked.find((o) => o.ok) ?? ranked.find((o) => o.outcome.sourceCommit !== undefined);
+    const sourceCommit = chosen?.outcome.sourceCommit;
+    const policies: PolicyResult[] = outcomes.map(({ outcome, ...r }: PolicyResult & { outcome?: RuleOutcome }) =>
+      r.ok && outcome?.sourceCommit !== sourceCommit
+        ? { ...r, ok: false, code: 'SOURCE_COMMIT_CONFLICT', reason: `provenance trusted by this policy names ${outcome?.sourceCommit ?? 'no commit'}, not ${sourceCommit ?? 'none'}` }
+        : r,
+    );
+    const failing = ranked.map((o) => policies[outcomes.indexOf(o)]!).find((r) => !r.ok);
+    return {
+      image: job.image,
+      digest: job.digest,
+      // For the record only (every rule for the image passed): the gate decides per Application from the results.
+      ok: failing === undefined,
+      code: failing ? failing.code : 'VERIFIED',
+      reason: failing ? `policy ${failing.name}: ${failing.reason ?? failing.code}` : undefined,
+      sourceCommit,
+      builder: chosen?.outcome.builder,
+      signer: chosen?.outcome.signer,
+      policy: ruled.map((o) => o.name).join(','),
+      policies,
+    };
+  };
+
+  async function outcomeUnder(job: VerifyImageJob, id: PolicyIdentity, requirement: ImageRule, byRule: Map<string, Promise<RuleOutcome>>): Promise<RuleOutcome> {
+    // The cache key names the policy object at its generation: a result never outlives the policy it was computed under.
     const cacheKey = opts.cache
-      ? `${opts.cache.prefix}:image-verdict-cache:${createHash('sha256').update(JSON.stringify([job.image, job.digest, found.policy.name, found.requirement, trustRevision])).digest('hex')}`
+      ? `${opts.cache.prefix}:image-verdict-cache:${createHash('sha256').update(JSON.stringify([job.image, job.digest, policyKey(id), requirement, trustRevision])).digest('hex')}`
       : undefined;
     if (opts.cache && cacheKey) {
       const hit = await opts.cache.redis.get(cacheKey).catch(() => null);
       opts.cache.onLookup?.(hit !== null);
-      if (hit) return JSON.parse(hit) as Awaited<ReturnType<ImageCheckerFn>>;
+      if (hit) return JSON.parse(hit) as RuleOutcome;
     }
+    const rule = JSON.stringify(requirement);
+    let pending = byRule.get(rule);
+    if (!pending) {
+      pending = verify(job, requirement);
+      byRule.set(rule, pending);
+    }
+    const outcome = await pending;
+    if (outcome.ok && opts.cache && cacheKey) await opts.cache.redis.set(cacheKey, JSON.stringify(outcome), 'EX', opts.cache.ttlSeconds ?? 7 * 24 * 3600).catch(() => undefined);
+    return outcome;
+  }
+
+  async function verify(job: VerifyImageJob, requirement: ImageRule): Promise<RuleOutcome> {
     const fetchFrom = mirrorOf(job.image);
     // The policy names the image as published; a mirror serves the same digests under another name.
-    const v = await verifier.verifyImage({ image: fetchFrom, digest: job.digest, requirement: { ...found.requirement, repository: fetchFrom } });
-    const result = {
-      image: job.image,
-      digest: job.digest,
+    const v = await verifier.verifyImage({ image: fetchFrom, digest: job.digest, requirement: { ...requirement, repository: fetchFrom } });
+    return {
       ok: v.ok,
       code: v.ok ? 'VERIFIED' : (v.code ?? 'IMAGE_REJECTED'),
       reason: v.reason,
-      sourceCommit: v.sourceCommit,
+      // Carried on rejections too when the provenance was read: the gate files the result under that commit.
+      sourceCommit: v.sourceCommit ?? v.provenance?.sourceCommit,
       builder: v.provenance?.builderId,
       signer: v.provenance?.signerIdentity ?? v.signatures.find((s) => s.ok)?.signer?.identity,
-      policy: found.policy.name,
     };
-    if (v.ok && opts.cache && cacheKey) await opts.cache.redis.set(cacheKey, JSON.stringify(result), 'EX', opts.cache.ttlSeconds ?? 7 * 24 * 3600).catch(() => undefined);
-    return result;
-  };
+  }
 }

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
+import type { CommitVerdictJob, ImageVerdictJob, PolicyResult } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { createRedisConnection } from '@gitops-gate/queue';
@@ -21,6 +21,7 @@ import { createGate, type Gate } from './gate.js';
 import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
 import { createRedisLock } from './lock.js';
 import { createImageState } from './images.js';
+import type { LivePolicy } from './policies.js';
 
 const REPO = 'https://github.com/org/app.git';
 const silent = createLogger('gate-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
@@ -38,7 +39,7 @@ function verdict(sha: string, outcome: 'verified' | 'rejected' = 'verified'): Co
     repoFullName: 'org/app', branch: 'main', sha, outcome, method: outcome === 'verified' ? 'ssh' : 'none',
     signer: outcome === 'verified' ? { identity: 'dev@example.com' } : undefined,
     code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(),
-    policies: [{ name: 'test', mode: 'Enforce', selector: {}, ok: outcome === 'verified', code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED' }],
+    policies: [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: outcome === 'verified', code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED' }],
   };
 }
 
@@ -337,7 +338,9 @@ describe('gate', () => {
         v: 1, kind: 'image-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', image: IMAGE,
         digest: `sha256:${createHash('sha256').update(randomUUID()).digest('hex')}`, ok, code: ok ? 'VERIFIED' : 'BUILDER_NOT_TRUSTED',
         reason: ok ? undefined : 'built by an untrusted workflow', sourceCommit, builder: 'https://github.com/org/app/.github/workflows/release.yml@refs/heads/main',
-        verifiedAt: new Date().toISOString(), ...extra,
+        verifiedAt: new Date().toISOString(),
+        policies: [{ name: 'test', scope: 'Namespaced', namespace: 'argocd', mode: 'Enforce', selector: {}, ok, code: ok ? 'VERIFIED' : 'BUILDER_NOT_TRUSTED', reason: ok ? undefined : 'built by an untrusted workflow' }],
+        ...extra,
       };
     }
     async function requireImages(): Promise<void> {
@@ -357,8 +360,9 @@ describe('gate', () => {
       expect(out[0]?.action).toBe('pin');
       expect(await rev()).toBe(a);
       expect((await store.get('argocd', 'app')).metadata.annotations?.['gitops-gate.io/images']).toMatch(/^ghcr\.io\/org\/app@sha256:/);
-      // A redelivered image verdict finds it pinned already.
-      expect((await gate.applyImageVerdict(imageVerdict(a)))[0]?.action).toBe('skip-same');
+      // The commit no longer waits: a redelivered image verdict decides nothing again.
+      expect(await gate.applyImageVerdict(imageVerdict(a))).toEqual([]);
+      expect(await rev()).toBe(a);
     });
 
     it('image first, commit later: the commit verdict completes the set', async () => {
@@ -405,6 +409,145 @@ describe('gate', () => {
       expect(await rev()).toBe(a);
       const pins = results.flat().filter((r) => r.action === 'pin');
       expect(pins).toHaveLength(1);
+    });
+
+    describe('judged by the live Enforce policies of the Application, for its repository (attacker cases)', () => {
+      type P = Omit<PolicyResult, 'ok' | 'code'>;
+      const STRICT: P = { name: 'argocd/strict', scope: 'Namespaced', namespace: 'argocd', uid: 'u-strict', generation: 1, mode: 'Enforce', selector: {} };
+      // A dev policy: any workflow may build, no provenance; it selects the same Application but only audits.
+      const LAX: P = { name: 'argocd/dev-lax', scope: 'Namespaced', namespace: 'argocd', uid: 'u-lax', generation: 1, mode: 'Audit', selector: {} };
+      const pass = (p: P): PolicyResult => ({ ...p, ok: true, code: 'VERIFIED' });
+      const fail = (p: P, code = 'BUILDER_NOT_TRUSTED'): PolicyResult => ({ ...p, ok: false, code, reason: 'built by an untrusted workflow' });
+      const commitUnder = (sha: string, ...policies: PolicyResult[]): CommitVerdictJob => ({ ...verdict(sha), rule: policies[0]?.name, policies });
+      const live = (...ps: P[]): LivePolicy[] => ps.map((p) => ({ ...p, governs: () => true }));
+      const digestOf = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+
+      it('an Audit policy passing a lax build never supplies the rule when an Enforce policy selects the Application', async () => {
+        await requireImages();
+        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => live(STRICT, LAX) });
+        const a = repo.commit('a');
+        repo.push();
+        // The verifier found the lax rule first: the verdict's overall ok came from it.
+        await gate.applyImageVerdict(imageVerdict(a, true, { policy: LAX.name, policies: [pass(LAX), fail(STRICT)] }));
+        const out = await gate.applyVerdict(commitUnder(a, pass(STRICT), pass(LAX)));
+        expect(out[0]?.action).toBe('wait-images');
+        expect(out[0]?.reason).toMatch(/rejected: BUILDER_NOT_TRUSTED.*policy argocd\/strict/);
+        expect(await rev()).toBe('main');
+      });
+
+      it('an image verdict computed for another repository (org/playground) never counts for org/app', async () => {
+        await requireImages();
+        const reverify: string[] = [];
+        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => live(STRICT), requestImageReverify: async (b) => void reverify.push(b.digest) });
+        const a = repo.commit('a');
+        repo.push();
+        await gate.applyImageVerdict(imageVerdict(a, true, { repoUrl: 'https://github.com/org/playground', policies: [pass(STRICT)] }));
+        const out = await gate.applyVerdict(commitUnder(a, pass(STRICT)));
+        expect(out[0]).toMatchObject({ action: 'wait-images' });
+        expect(out[0]?.reason).toMatch(/no verified build from/);
+        expect(reverify).toEqual([]);
+        expect(await rev()).toBe('main');
+        // The same build verified for org/app counts.
+        expect((await gate.applyImageVerdict(imageVerdict(a, true, { policies: [pass(STRICT)] })))[0]?.action).toBe('pin');
+      });
+
+      it('an image verdict from an older policy generation does not count: the image is verified again, then pinned', async () => {
+        await requireImages();
+        const reverify: { digest: string; repoUrl: string }[] = [];
+        const gen2 = { ...STRICT, generation: 2 };
+        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => live(gen2), requestImageReverify: async (b) => void reverify.push(b) });
+        const a = repo.commit('a');
+        repo.push();
+        const digest = digestOf('gen');
+        await gate.applyImageVerdict(imageVerdict(a, true, { digest, policies: [pass(STRICT)] }));
+        // The commit was verified again under generation 2 (deferred-stale-policy); its image was not.
+        const out = await gate.applyVerdict(commitUnder(a, pass(gen2)));
+        expect(out[0]?.action).toBe('wait-images');
+        expect(out[0]?.reason).toMatch(/not verified under policy argocd\/strict@2: verifying again/);
+        expect(reverify).toEqual([{ image: IMAGE, digest, repoUrl: 'https://github.com/org/app' }]);
+        expect(await rev()).toBe('main');
+        expect((await gate.applyImageVerdict(imageVerdict(a, true, { digest, policies: [pass(gen2)] })))[0]?.action).toBe('pin');
+        expect(await rev()).toBe(a);
+      });
+
+      it('a later rejection of the same digest under the same policy revokes the earlier pass, even without a source commit', async () => {
+        await requireImages();
+        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => live(STRICT) });
+        const a = repo.commit('a');
+        repo.push();
+        const digest = digestOf('revoked');
+        const t0 = Date.now();
+        const at = (ms: number) => new Date(t0 + ms).toISOString();
+        await gate.applyImageVerdict(imageVerdict(a, true, { digest, policies: [pass(STRICT)], verifiedAt: at(0) }));
+        await gate.applyImageVerdict(imageVerdict(a, false, { digest, sourceCommit: undefined, code: 'SIGNATURE_UNVERIFIED', policies: [fail(STRICT, 'SIGNATURE_UNVERIFIED')], verifiedAt: at(1000) }));
+        // A pass from a verification that finished before the rejection (a slow replica) does not bring it back.
+        await gate.applyImageVerdict(imageVerdict(a, true, { digest, policies: [pass(STRICT)], verifiedAt: at(500) }));
+        const out = await gate.applyVerdict(commitUnder(a, pass(STRICT)));
+        expect(out[0]?.action).toBe('wait-images');
+        expect(out[0]?.reason).toMatch(/rejected: SIGNATURE_UNVERIFIED/);
+        expect(await rev()).toBe('main');
+      });
+
+      it('a commit waiting for images whose policy was deleted is not pinned when the image arrives', async () => {
+        await requireImages();
+        let policies = live(STRICT);
+        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => policies });
+        const a = repo.commit('a');
+        repo.push();
+        expect((await gate.applyVerdict(commitUnder(a, pass(STRICT))))[0]?.action).toBe('wait-images');
+        policies = [];
+        const out = await gate.applyImageVerdict(imageVerdict(a, true, { policies: [pass(STRICT)] }));
+        expect(out.map((o) => o.action)).not.toContain('pin');
+        expect(await rev()).toBe('main');
+        // Nor when the policy watch re-decides the waiting commit.
+        expect((await gate.reevaluatePending()).map((o) => o.action)).not.toContain('pin');
+        expect(await rev()).toBe('main');
+      });
+
+      it('policy change: waiting commits are decided again (a changed policy asks for the commit to be verified again)', async () => {
+        await requireImages();
+        let policies = live(STRICT);
+        const asked: string[] = [];
+        const images = createImageState(redis, prefix);
+        const gate = makeGate({ images, livePolicies: () => policies, livePolicyRevision: () => 'r2', requestReverify: async (v) => void asked.push(v.sha) });
+        const a = repo.commit('a');
+        repo.push();
+        const first = commitUnder(a, pass(STRICT));
+        await gate.applyVerdict(first);
+        expect(await images.pendingShas()).toEqual([a]);
+        policies = live({ ...STRICT, generation: 2 });
+        const out = await gate.reevaluatePending();
+        expect(out.map((o) => o.action)).toEqual(['deferred-stale-policy']);
+        expect(asked).toEqual([a]);
+        // The commit's re-verification under generation 2 and a build verified under it pin; nothing waits any more.
+        await gate.applyImageVerdict(imageVerdict(a, true, { policies: [pass({ ...STRICT, generation: 2 })] }));
+        expect((await gate.applyVerdict({ ...first, policies: [pass({ ...STRICT, generation: 2 })], reverify: 'r2' }))[0]?.action).toBe('pin');
+        expect(await images.pendingShas()).toEqual([]);
+      });
+
+      it('one build must pass every Enforce policy: two builds each passing one policy are not enough', async () => {
+        await requireImages();
+        const OTHER: P = { ...STRICT, name: 'platform', scope: 'Cluster', namespace: undefined, uid: 'u-platform' };
+        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => live(STRICT, OTHER) });
+        const a = repo.commit('a');
+        repo.push();
+        await gate.applyImageVerdict(imageVerdict(a, true, { digest: digestOf('one'), policies: [pass(STRICT), fail(OTHER)] }));
+        await gate.applyImageVerdict(imageVerdict(a, true, { digest: digestOf('two'), policies: [fail(STRICT), pass(OTHER)] }));
+        expect((await gate.applyVerdict(commitUnder(a, pass(STRICT), pass(OTHER))))[0]?.action).toBe('wait-images');
+        expect(await rev()).toBe('main');
+      });
+
+      it('Audit-only Applications pin and record what the images would have done', async () => {
+        await requireImages();
+        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => live(LAX) });
+        const a = repo.commit('a');
+        repo.push();
+        await gate.applyImageVerdict(imageVerdict(a, false, { policies: [fail(LAX)] }));
+        const out = await gate.applyVerdict(commitUnder(a, pass(LAX)));
+        expect(out[0]?.action).toBe('audit-pin');
+        expect(out[0]?.reason).toMatch(/audit: images would block: .*BUILDER_NOT_TRUSTED/);
+        expect(await rev()).toBe(a);
+      });
     });
   });
 });

@@ -11,7 +11,8 @@ import { decide, type DecisionAction } from './decide.js';
 import { KubeError, type ApplicationStore } from './kube.js';
 import type { KeyedLock } from './lock.js';
 import { evaluateForApp, type LivePolicy } from './policies.js';
-import { checkImages, requiredImages, type ImageState } from './images.js';
+import { requiredImages, type ImageState } from './images.js';
+import { checkImageRequirement, imagePoliciesFor } from './image-policies.js';
 
 export interface GateDeps {
   store: ApplicationStore;
@@ -35,6 +36,8 @@ export interface GateDeps {
   requestReverify?: (verdict: CommitVerdictJob, reason: string) => Promise<void>;
   /** Image verdicts and commits waiting for them (Applications with gitops-gate.io/require-images). */
   images?: ImageState;
+  /** Asks for an image to be verified again (its stored results predate a live policy generation). */
+  requestImageReverify?: (build: { image: string; digest: string; repoUrl: string }, reason: string) => Promise<void>;
   /** Evidence annotations beyond the gate's own (e.g. the Argo CD external link to the audit page). */
   extraAnnotations?: (app: Application) => Record<string, string>;
   onConflict?: () => void;
@@ -54,6 +57,8 @@ export interface Gate {
   applyVerdict(verdict: CommitVerdictJob): Promise<AppOutcome[]>;
   /** Records an image verdict; commits that were waiting for it are decided again. */
   applyImageVerdict(verdict: ImageVerdictJob): Promise<AppOutcome[]>;
+  /** Decides every commit waiting for images again (the live policies changed: what they wait for may have too). */
+  reevaluatePending(): Promise<AppOutcome[]>;
 }
 
 export function createGate(deps: GateDeps): Gate {
@@ -125,13 +130,21 @@ export function createGate(deps: GateDeps): Gate {
           } else {
             // Pending first, then look: an image verdict landing in between will see this commit (see images.ts).
             await deps.images.addPending(verdict);
-            const check = checkImages(required, verdict.sha, await deps.images.imagesFor(verdict.sha));
+            const auditOnly = decision.action === 'audit-pin';
+            // Enforce: the live Enforce policies selecting this Application decide; an Audit policy never does.
+            const check = checkImageRequirement({
+              images: required,
+              sha: verdict.sha,
+              repoUrl: verdict.repoUrl,
+              policies: imagePoliciesFor(app, verdict, deps.livePolicies?.(), auditOnly ? 'Audit' : 'Enforce'),
+              builds: await deps.images.buildsFor(verdict.sha),
+            });
             imageEvidence = check.satisfiedBy;
             if (!check.complete) {
-              decision =
-                decision.action === 'audit-pin'
-                  ? { action: 'audit-pin', reason: `${decision.reason}; audit: images would block: ${check.missing.join('; ')}` }
-                  : { action: 'wait-images', reason: `waiting for images: ${check.missing.join('; ')}` };
+              if (!auditOnly) for (const build of check.reverify) await deps.requestImageReverify?.(build, 'image verdict predates a live policy generation');
+              decision = auditOnly
+                ? { action: 'audit-pin', reason: `${decision.reason}; audit: images would block: ${check.missing.join('; ')}` }
+                : { action: 'wait-images', reason: `waiting for images: ${check.missing.join('; ')}` };
             }
           }
         }
@@ -219,26 +232,46 @@ export function createGate(deps: GateDeps): Gate {
   }
 
   async function applyImageVerdict(v: ImageVerdictJob): Promise<AppOutcome[]> {
-    if (!deps.images) return [];
-    await deps.images.recordImage(v);
+    const images = deps.images;
+    if (!images) return [];
     const key = `image:${v.image}`;
-    await deps.lock.withLock(key, () =>
-      deps.audit.record({
+    const policies = v.policies.map((p) => `${p.name}@${p.generation ?? '-'}:${p.ok ? 'ok' : p.code}`).join(',');
+    // Recorded under the image's lock: a stored result is replaced only by a newer one (images.ts), read-compare-write.
+    await deps.lock.withLock(key, async () => {
+      await images.recordImage(v);
+      await deps.audit.record({
         deliveryId: v.deliveryId, repo: v.repoUrl, branch: '-', sha: v.sourceCommit ?? '-', app: key,
         action: v.ok ? 'image-verified' : 'image-rejected', reason: v.ok ? `built from ${v.sourceCommit ?? 'unknown'} by ${v.builder ?? v.signer ?? '?'}` : `${v.code}: ${v.reason ?? ''}`,
         verdict: { outcome: v.ok ? 'verified' : 'rejected', method: 'image', code: v.code, signer: v.signer, reasons: v.reason ? [v.reason] : [] },
-        policy: v.policy, newRevision: v.digest,
-      }),
-    );
-    deps.logger.info({ image: v.image, digest: v.digest, ok: v.ok, code: v.code, sourceCommit: v.sourceCommit }, 'image verdict recorded');
+        policy: policies || v.policy, newRevision: v.digest,
+      });
+    });
+    deps.logger.info({ image: v.image, digest: v.digest, ok: v.ok, code: v.code, sourceCommit: v.sourceCommit, policies }, 'image verdict recorded');
     if (!v.sourceCommit) return [];
     const out: AppOutcome[] = [];
-    for (const pending of await deps.images.pendingFor(v.sourceCommit)) out.push(...(await gate.applyVerdict(pending)));
+    for (const pending of await images.pendingFor(v.sourceCommit)) out.push(...(await gate.applyVerdict(pending)));
+    return out;
+  }
+
+  async function reevaluatePending(): Promise<AppOutcome[]> {
+    if (!deps.images) return [];
+    const out: AppOutcome[] = [];
+    for (const sha of await deps.images.pendingShas()) {
+      for (const pending of await deps.images.pendingFor(sha)) {
+        try {
+          out.push(...(await gate.applyVerdict(pending)));
+        } catch (err) {
+          // The next image verdict or policy change decides it again; the others must not wait for this one.
+          deps.logger.warn({ sha, err }, 'pending image wait not re-evaluated');
+        }
+      }
+    }
     return out;
   }
 
   const gate: Gate = {
     applyImageVerdict,
+    reevaluatePending,
     async applyVerdict(verdict) {
       const apps = await deps.store.list(deps.namespaces);
       const tracking = findTrackingApps(apps, verdict.repoUrl, verdict.branch);
@@ -258,6 +291,10 @@ export function createGate(deps: GateDeps): Gate {
         }
       }
       if (transient) throw transient;
+      // Only a verdict still waiting stays pending: re-deciding a decided one on every image or policy change is noise.
+      if (deps.images && tracking.some((t) => requiredImages(t.app).length > 0) && !results.some((r) => r.action === 'wait-images' || r.action === 'deferred-stale-policy')) {
+        await deps.images.removePending(verdict);
+      }
       return results;
     },
   };

@@ -1,15 +1,16 @@
 /**
  * Image requirements: an Application annotated `gitops-gate.io/require-images: ghcr.io/org/app[,…]` is pinned to
- * commit X only when X's commit verdict passes and each required image has a passing verdict whose verified
- * provenance names X as its source commit. Commit and image verdicts arrive in any order; whichever completes the set
+ * commit X only when X's commit verdict passes and each required image has a build whose verified provenance names X
+ * as its source commit and that every live Enforce policy selecting the Application passed (see image-policies.ts). Commit and image verdicts arrive in any order; whichever completes the set
  * triggers the pin (a second trigger finds it already pinned: `skip-same`).
  *
  * Race-free without a lock across the two: a commit verdict stores itself as pending *before* looking for images,
  * an image verdict stores itself *before* looking for pending commits, so at least one of them sees the other.
  */
 import type { Redis } from 'ioredis';
-import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, type CommitVerdictJob, type ImageVerdictJob } from '@gitops-gate/contracts';
 import type { Application } from './applications.js';
+import { identityOf, policyObjectKey, type StoredImageResult } from './image-policies.js';
 
 export const REQUIRE_IMAGES_ANNOTATION = 'gitops-gate.io/require-images';
 
@@ -22,50 +23,86 @@ export interface ImageState {
   /** Commit verdicts waiting for images, by commit. */
   addPending(verdict: CommitVerdictJob): Promise<void>;
   pendingFor(sha: string): Promise<CommitVerdictJob[]>;
+  /** The verdict no longer waits (decided, or refused): a later image or policy change need not decide it again. */
+  removePending(verdict: CommitVerdictJob): Promise<void>;
+  /** Every commit with a verdict waiting for images (re-evaluated when policies change). */
+  pendingShas(): Promise<string[]>;
+  /**
+   * Stores one result per (image digest, repository, policy object): a newer verdict replaces the older one, so a
+   * rejection revokes an earlier pass. Call under the image's lock (read-compare-write).
+   */
   recordImage(verdict: ImageVerdictJob): Promise<void>;
-  imagesFor(sha: string): Promise<ImageVerdictJob[]>;
+  /** `image@digest` → stored results, for every build whose verdict named `sha` as its source commit. */
+  buildsFor(sha: string): Promise<Map<string, StoredImageResult[]>>;
+}
+
+// Deletes a pending verdict and, with the last one of a commit, the commit's index entry — atomically, so a verdict
+// added in between is never left out of the index.
+const REMOVE_PENDING = `redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[2]) end
+return 1`;
+
+/** Should `next` replace `prev` as the result for the same policy object? */
+function supersedes(next: StoredImageResult, prev: StoredImageResult): boolean {
+  // A result for an older generation (a verification that started before the policy changed) never replaces a newer.
+  if ((prev.generation ?? 0) > (next.generation ?? 0)) return false;
+  if ((prev.generation ?? 0) < (next.generation ?? 0)) return true;
+  // Same generation: a rejection always wins (fail closed: it revokes); a pass only over an older verification.
+  return !next.ok || next.verifiedAt >= prev.verifiedAt;
 }
 
 export function createImageState(redis: Redis, prefix: string, ttlSeconds = 7 * 24 * 3600): ImageState {
   const pendingKey = (sha: string) => `${prefix}:pending-images:${sha}`;
-  const imagesKey = (sha: string) => `${prefix}:image-verdicts:${sha}`;
+  const pendingIndex = `${prefix}:pending-images-index`;
+  const pendingField = (v: CommitVerdictJob) => `${v.deliveryId}:${v.branch}`;
+  const resultsKey = (build: string) => `${prefix}:image-results:${build}`;
+  const buildsKey = (sha: string) => `${prefix}:image-builds:${sha}`;
   return {
     async addPending(v) {
-      await redis.multi().hset(pendingKey(v.sha), `${v.deliveryId}:${v.branch}`, JSON.stringify(v)).expire(pendingKey(v.sha), ttlSeconds).exec();
+      await redis
+        .multi()
+        .hset(pendingKey(v.sha), pendingField(v), JSON.stringify(v))
+        .expire(pendingKey(v.sha), ttlSeconds)
+        .zadd(pendingIndex, String(Date.now() + ttlSeconds * 1000), v.sha)
+        .exec();
     },
     async pendingFor(sha) {
       return Object.values(await redis.hgetall(pendingKey(sha))).map((j) => JSON.parse(j) as CommitVerdictJob);
     },
-    async recordImage(v) {
-      if (!v.sourceCommit) return;
-      await redis.multi().hset(imagesKey(v.sourceCommit), `${v.image}@${v.digest}`, JSON.stringify(v)).expire(imagesKey(v.sourceCommit), ttlSeconds).exec();
+    async removePending(v) {
+      await redis.eval(REMOVE_PENDING, 2, pendingKey(v.sha), pendingIndex, pendingField(v), v.sha);
     },
-    async imagesFor(sha) {
-      return Object.values(await redis.hgetall(imagesKey(sha))).map((j) => JSON.parse(j) as ImageVerdictJob);
+    async pendingShas() {
+      await redis.zremrangebyscore(pendingIndex, '-inf', String(Date.now()));
+      return redis.zrange(pendingIndex, '0', '-1');
+    },
+    async recordImage(v) {
+      const build = `${v.image.toLowerCase()}@${v.digest}`;
+      const repoUrl = normalizeRepoUrl(v.repoUrl);
+      const stored = await redis.hgetall(resultsKey(build));
+      const writes: Record<string, string> = {};
+      for (const p of v.policies) {
+        const next: StoredImageResult = {
+          ...identityOf(p), mode: p.mode, ok: p.ok, code: p.code, reason: p.reason,
+          repoUrl, image: v.image.toLowerCase(), digest: v.digest, sourceCommit: v.sourceCommit, verifiedAt: v.verifiedAt,
+        };
+        // Per repository: a verdict computed for another repository neither satisfies nor revokes this one's.
+        const field = `${repoUrl} ${policyObjectKey(p)}`;
+        const prev = stored[field];
+        if (prev === undefined || supersedes(next, JSON.parse(prev) as StoredImageResult)) writes[field] = JSON.stringify(next);
+      }
+      const tx = redis.multi();
+      if (Object.keys(writes).length > 0) tx.hset(resultsKey(build), writes).expire(resultsKey(build), ttlSeconds);
+      if (v.sourceCommit) tx.sadd(buildsKey(v.sourceCommit), build).expire(buildsKey(v.sourceCommit), ttlSeconds);
+      await tx.exec();
+    },
+    async buildsFor(sha) {
+      const builds = await redis.smembers(buildsKey(sha));
+      const out = new Map<string, StoredImageResult[]>();
+      for (const build of builds) {
+        out.set(build, Object.values(await redis.hgetall(resultsKey(build))).map((j) => JSON.parse(j) as StoredImageResult));
+      }
+      return out;
     },
   };
-}
-
-export interface ImageCheck {
-  complete: boolean;
-  /** What is missing or why, per required image. */
-  missing: string[];
-  satisfiedBy: string[];
-}
-
-/** Does every required image have a passing verdict built from `sha`? */
-export function checkImages(required: string[], sha: string, verdicts: ImageVerdictJob[]): ImageCheck {
-  const missing: string[] = [];
-  const satisfiedBy: string[] = [];
-  for (const image of required) {
-    const forImage = verdicts.filter((v) => v.image.toLowerCase() === image && v.sourceCommit === sha);
-    const good = forImage.find((v) => v.ok);
-    if (good) {
-      satisfiedBy.push(`${good.image}@${good.digest}`);
-      continue;
-    }
-    const bad = forImage.find((v) => !v.ok);
-    missing.push(bad ? `${image}@${bad.digest} built from ${sha.slice(0, 12)} was rejected: ${bad.code}: ${bad.reason ?? ''}`.trim() : `${image}: no verified build from ${sha.slice(0, 12)} yet`);
-  }
-  return { complete: missing.length === 0, missing, satisfiedBy };
 }

@@ -10,3 +10,4 @@ export * from './reconcile.js';
 export * from './images.js';
 export * from './app-cache.js';
 export * from './checkpoint.js';
+export * from './image-policies.js';
