@@ -14,10 +14,13 @@
  *   RetryOnConflict). A PUT that skipped the resourceVersion would be the way a pin gets lost; the API server's
  *   refusal of a stale one is what the e2e test checks.
  *
- * It never writes `spec.source(s)` or gitops-gate annotations: it only echoes what it read.
+ * It never writes `spec.source(s)` or gitops-gate annotations: it only echoes what it read. It speaks HTTP over one
+ * keep-alive agent, as client-go does: a TLS handshake per request (what @kubernetes/client-node does) would make the
+ * writer, not the API traffic, the load on a benchmark machine.
  */
+import { Agent, request, type RequestOptions } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, ApiException } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 
 export interface ArgoWriterOptions {
   /** kubeconfig file of the API server holding the Applications. */
@@ -72,25 +75,62 @@ const PLURAL = 'applications';
 /** What an automated sync's `operation` looks like (Argo CD syncs to the Application's own targetRevision). */
 const SYNC_OPERATION = { sync: {}, initiatedBy: { automated: true } };
 
+class WriterHttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WriterHttpError';
+  }
+}
+
 export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWriter> {
   const [min, max] = opts.intervalMs ?? [120_000, 180_000];
   if (!(min > 0 && max >= min)) throw new Error(`argo writer: intervalMs must be [min, max] with 0 < min <= max, got [${min}, ${max}]`);
   const random = opts.random ?? Math.random;
   const kc = new KubeConfig();
   kc.loadFromFile(opts.kubeconfig);
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) throw new Error(`argo writer: no cluster server in ${opts.kubeconfig}`);
+  const tls: RequestOptions = {};
+  await kc.applyToHTTPSOptions(tls);
+  const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized });
   const ns = opts.namespace;
-  const names =
-    opts.names ??
-    (((await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })) as { items?: AppObject[] }).items ?? []).map(
-      (a) => a.metadata.name,
-    );
+  const base = `${server.replace(/\/$/, '')}/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(ns)}/${PLURAL}`;
+
+  /** One request; resolves to [status, parsed body]. */
+  function call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<[number, unknown]> {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = request(`${base}${path}`, { method, agent, headers: { ...tls.headers, accept: 'application/json', ...(data ? { 'content-type': contentType, 'content-length': data.length } : {}) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            resolve([res.statusCode ?? 0, text ? JSON.parse(text) : undefined]);
+          } catch {
+            resolve([res.statusCode ?? 0, text]);
+          }
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+  async function ok(method: string, path: string, body?: unknown, contentType?: string): Promise<unknown> {
+    const [status, out] = await call(method, path, body, contentType);
+    if (status >= 200 && status < 300) return out;
+    throw new WriterHttpError(status, `${method} ${path}: HTTP ${status}: ${JSON.stringify(out).slice(0, 300)}`);
+  }
+  const names = opts.names ?? (((await ok('GET', '')) as { items?: AppObject[] }).items ?? []).map((a) => a.metadata.name);
   const stats: ArgoWriterStats = { statusPatches: 0, puts: 0, putConflicts: 0, syncs: 0, errors: 0 };
   const abort = new AbortController();
   const stopped = () => abort.signal.aborted;
 
-  const get = async (name: string) => (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name })) as AppObject;
+  const get = async (name: string) => (await ok('GET', `/${encodeURIComponent(name)}`)) as AppObject;
   const revisionOf = (app: AppObject) => app.spec?.source?.targetRevision ?? app.spec?.sources?.map((s) => s.targetRevision ?? '').join(',') ?? '';
   const statusFor = (app: AppObject, phase: 'Refresh' | 'Running' | 'Succeeded') => ({
     reconciledAt: new Date().toISOString(),
@@ -112,11 +152,11 @@ export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWrit
           if (operation === null) delete body.operation;
           else if (operation !== undefined) body.operation = operation;
           try {
-            await api.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name, body });
+            await ok('PUT', `/${encodeURIComponent(name)}`, body);
             stats.puts += 1;
             return;
           } catch (err) {
-            if (!(err instanceof ApiException && err.code === 409)) throw err;
+            if (!(err instanceof WriterHttpError && err.status === 409)) throw err;
             stats.putConflicts += 1;
           }
         }
@@ -125,12 +165,12 @@ export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWrit
       const app = await get(name);
       const body: Record<string, unknown> = { status: statusFor(app, phase) };
       if (operation !== undefined) body.operation = operation;
-      await api.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name, body }, merge);
+      await ok('PATCH', `/${encodeURIComponent(name)}`, body, 'application/merge-patch+json');
       stats.statusPatches += 1;
     } catch (err) {
       if (stopped()) return;
       stats.errors += 1;
-      stats.lastError = err instanceof ApiException ? `HTTP ${err.code}: ${String(err.body).slice(0, 300)}` : String(err);
+      stats.lastError = (err as Error).message;
     }
   }
 
@@ -159,6 +199,7 @@ export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWrit
     async stop() {
       abort.abort();
       await Promise.all(loops);
+      agent.destroy();
     },
   };
 }
