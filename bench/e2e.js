@@ -150,8 +150,8 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
   mkdirSync(gitHome);
   mkdirSync(traceDir);
 
-  const freshPushes = phases.filter((p) => p.mode === 'fresh').reduce((n, p) => n + Math.round(p.rate * p.seconds), 0);
-  const perBranch = Math.ceil(freshPushes / branches) + 2;
+  // Push j of a phase goes to branch j % branches, so a branch gets up to ceil(n / branches) commits per phase.
+  const perBranch = phases.filter((p) => p.mode === 'fresh').reduce((n, p) => n + Math.ceil(Math.round(p.rate * p.seconds) / branches), 0) + 2;
   let t = Math.floor(Date.now() / 1000) - 3600;
   const root = makeCommit(remote, { message: 'root', key, time: t });
   // chains[i]: commits of branch i, each the child of the one before (all descend from root).
