@@ -68,6 +68,21 @@ async function createApp(obj: object): Promise<void> {
   await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body: obj });
 }
 
+/** `multi`: a chart source (index 0, not ours) and the tracked repository (index 1). */
+function createMultiSourceApp(): Promise<void> {
+  return createApp({
+    apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
+    metadata: { name: 'multi', namespace: 'argocd', annotations: { 'gitops-gate.io/branch': 'main' } },
+    spec: {
+      project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'default' },
+      sources: [
+        { repoURL: 'https://charts.example.com', chart: 'x', targetRevision: '1.2.3' },
+        { repoURL: 'git@github.com:org/app.git', path: 'deploy', targetRevision: 'main' },
+      ],
+    },
+  });
+}
+
 beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = createRedisConnection(redisServer.url, 'worker');
@@ -229,17 +244,7 @@ describe('gate', () => {
   });
 
   it('pins every tracking source of a multi-source Application and leaves the others', async () => {
-    await createApp({
-      apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
-      metadata: { name: 'multi', namespace: 'argocd', annotations: { 'gitops-gate.io/branch': 'main' } },
-      spec: {
-        project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'default' },
-        sources: [
-          { repoURL: 'https://charts.example.com', chart: 'x', targetRevision: '1.2.3' },
-          { repoURL: 'git@github.com:org/app.git', path: 'deploy', targetRevision: 'main' },
-        ],
-      },
-    });
+    await createMultiSourceApp();
     const a = repo.commit('a');
     repo.push();
     await makeGate().applyVerdict(verdict(a));
@@ -301,17 +306,7 @@ describe('gate', () => {
     });
 
     it('multi-source: a concurrent edit of a sibling source (a chart bump) is kept, not re-sent as read', async () => {
-      await createApp({
-        apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
-        metadata: { name: 'multi', namespace: 'argocd', annotations: { 'gitops-gate.io/branch': 'main' } },
-        spec: {
-          project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'default' },
-          sources: [
-            { repoURL: 'https://charts.example.com', chart: 'x', targetRevision: '1.2.3' },
-            { repoURL: 'git@github.com:org/app.git', path: 'deploy', targetRevision: 'main' },
-          ],
-        },
-      });
+      await createMultiSourceApp();
       const a = repo.commit('a');
       repo.push();
       const bump = racingStore(async (cur) => {
