@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { startStack } from '@gitops-gate/local-stack';
+import { startArgoWriter, startStack } from '@gitops-gate/local-stack';
 import { deliveryHeaders, freePort, pushPayload, startTestRedis } from '@gitops-gate/testing';
 import { createSshKey, makeCommit, writeEmptyTree } from './lib/commits.js';
 import { countRedisCommands, cpuSplit, log, percentile, redisDelta, redisStats } from './lib/util.js';
@@ -150,8 +150,8 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
   mkdirSync(gitHome);
   mkdirSync(traceDir);
 
-  const freshPushes = phases.filter((p) => p.mode === 'fresh').reduce((n, p) => n + Math.round(p.rate * p.seconds), 0);
-  const perBranch = Math.ceil(freshPushes / branches) + 2;
+  // Push j of a phase goes to branch j % branches, so a branch gets up to ceil(n / branches) commits per phase.
+  const perBranch = phases.filter((p) => p.mode === 'fresh').reduce((n, p) => n + Math.ceil(Math.round(p.rate * p.seconds) / branches), 0) + 2;
   let t = Math.floor(Date.now() / 1000) - 3600;
   const root = makeCommit(remote, { message: 'root', key, time: t });
   // chains[i]: commits of branch i, each the child of the one before (all descend from root).
@@ -272,8 +272,11 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
    * Open loop: push j is sent at start + j/rate whatever happened to the others (no coordinated omission);
    * latency = the pin seen on the watch − the scheduled send time.
    */
-  async function phase({ mode, rate, seconds }) {
+  async function phase({ mode, rate, seconds, argo }) {
     const list = mode === 'fresh' ? fresh : promoted;
+    // `argo`: a background "Argo CD" writes every Application during this phase (shared/local-stack/src/argo-writer.ts).
+    const writer = argo ? await startArgoWriter({ kubeconfig: stack.kubeconfig, namespace: NS, ...argo }) : undefined;
+    const conflicts0 = await gateConflicts();
     const n = Math.round(rate * seconds);
     const sent = [];
     const inflight = [];
@@ -299,6 +302,8 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     for (const s of sent) lastOf.set(s.app, s.sha);
     await settle([...lastOf].map(([app, sha]) => `${app}@${sha}`), drainMs);
     const end = performance.now();
+    await writer?.stop();
+    const conflicts = (await gateConflicts()) - conflicts0;
     const cpu1 = cpuSnap();
     const r1 = await redisStats(rclient);
     const reqs = stack.sandbox.requests().slice(k0);
@@ -338,11 +343,13 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
       p99: percentile(lat, 99),
       max: lat.at(-1),
       kube,
+      conflicts,
+      ...(writer ? { argo: { ...argo, writes: writer.stats() } } : {}),
       deliveries: sent.map((x) => x.delivery),
       cpuRaw,
       redis: redisD,
     };
-    log(`e2e ${mode} @${rate}/s: ${n} pushes, pinned ${lat.length}, superseded ${superseded}, missing ${missing}; p50 ${out.p50?.toFixed(1)} ms p99 ${out.p99?.toFixed(1)} ms; ${out.throughput.toFixed(1)} pushes/s settled`);
+    log(`e2e ${mode} @${rate}/s${writer ? ' + argo writer' : ''}: ${n} pushes, pinned ${lat.length}, superseded ${superseded}, missing ${missing}, conflicts ${conflicts}; p50 ${out.p50?.toFixed(1)} ms p99 ${out.p99?.toFixed(1)} ms; ${out.throughput.toFixed(1)} pushes/s settled`);
     return out;
   }
 
@@ -368,6 +375,7 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     return { res, counts };
   }
 
+  const gateConflicts = async () => (await Promise.all(stack.processes.filter((p) => p.service === 'gate').map((p) => metricValue(p.port, 'gitops_gate_kube_conflicts_total')))).reduce((a, b) => a + b, 0);
   const verifierPorts = () => stack.processes.filter((p) => p.service === 'verifier').map((p) => p.port);
   const cacheLookups = async (result) =>
     (await Promise.all(verifierPorts().map((port) => metricValue(port, 'gitops_gate_verdict_cache_lookups_total', `result="${result}"`)))).reduce((a, b) => a + b, 0);

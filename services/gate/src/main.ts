@@ -43,7 +43,7 @@ try {
 }
 const mirror = createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN });
 const decisions = new Counter({ name: 'gitops_gate_decisions_total', help: 'Gate decisions by action', labelNames: ['action'] as const, registers: [registry] });
-const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'resourceVersion conflicts (409) on Application writes', registers: [registry] });
+const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'Application writes refused because the object changed since it was read (409, or 422 from a failed precondition)', registers: [registry] });
 // The audit trail lives in a Redis stream (durable with AOF, shared by replicas, ordered) and every record is also
 // logged in full with a constant message, for SIEM pipelines.
 // With a key, each record's MULTI also stores a signed checkpoint of the chain, logged with the record so a copy

@@ -69,12 +69,72 @@ export function findTrackingApps(apps: Application[], repoUrl: string, branch: s
   return out;
 }
 
-/** The same Application with `sha` written into every tracking source; the input is not modified. */
-export function withRevision(app: Application, refs: SourceRef[], sha: string): NonNullable<Application['spec']> {
-  const spec = structuredClone(app.spec ?? {});
-  for (const ref of refs) {
-    if (ref.kind === 'source') spec.source = { ...spec.source, targetRevision: sha };
-    else if (spec.sources?.[ref.index]) spec.sources[ref.index] = { ...spec.sources[ref.index], targetRevision: sha };
+/** One RFC 6902 operation, as far as the gate writes them. */
+export type JsonPatchOp =
+  | { op: 'test'; path: string; value: string }
+  | { op: 'add' | 'replace'; path: string; value: string };
+
+export class PinPatchError extends Error {
+  readonly code = 'NO_RESOURCE_VERSION';
+  constructor(message: string) {
+    super(message);
+    this.name = 'PinPatchError';
   }
-  return spec;
+}
+
+/** RFC 6901: `~` and `/` inside a key (annotation names have a `/`). */
+export function pointerToken(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function sourcePath(ref: SourceRef): string {
+  return ref.kind === 'source' ? '/spec/source' : `/spec/sources/${ref.index}`;
+}
+
+/**
+ * The pin as a JSON patch that touches only what the gate owns: `targetRevision` of the gated sources and its own
+ * annotations. Arrays are addressed by index, so the rest of a multi-source `spec.sources[]` is never re-sent (a merge
+ * patch would have to send the whole array as read, undoing a concurrent edit of a sibling source if anything let it
+ * through).
+ *
+ * Preconditions, all evaluated by the API server against the live object:
+ * - `test` ops on what the decision was made on: the opt-in annotation and, per gated source, `repoURL` and the
+ *   current `targetRevision` (the ancestry check's base). A failed test is 422 on a real API server, not 409: the
+ *   gate then re-reads and decides again (see gate.ts).
+ * - `replace /metadata/resourceVersion` with the version read: the patched object then carries that version, and the
+ *   API server refuses the update with 409 if the object changed at all since (labels that select policies,
+ *   require-images, …) — the same optimistic lock as controller-runtime's MergeFromWithOptimisticLock.
+ * Without a resourceVersion there is no precondition to write, so nothing is written (fail closed).
+ */
+export function pinPatch(app: Application, refs: SourceRef[], sha: string, annotations: Record<string, string>, branch: string): JsonPatchOp[] {
+  const rv = app.metadata.resourceVersion;
+  if (!rv) throw new PinPatchError(`Application ${appKey(app)} was read without metadata.resourceVersion: refusing an unconditional write`);
+  const ops: JsonPatchOp[] = [{ op: 'test', path: `/metadata/annotations/${pointerToken(BRANCH_ANNOTATION)}`, value: branch }];
+  for (const ref of refs) {
+    const source = ref.kind === 'source' ? app.spec?.source : app.spec?.sources?.[ref.index];
+    if (typeof source?.repoURL === 'string') ops.push({ op: 'test', path: `${sourcePath(ref)}/repoURL`, value: source.repoURL });
+    // An absent targetRevision (Argo CD's HEAD) has no value to test; the resourceVersion still guards it.
+    if (typeof source?.targetRevision === 'string') ops.push({ op: 'test', path: `${sourcePath(ref)}/targetRevision`, value: source.targetRevision });
+  }
+  ops.push({ op: 'replace', path: '/metadata/resourceVersion', value: rv });
+  // `add` on an object member sets it whether or not it exists (RFC 6902 §4.1).
+  for (const ref of refs) ops.push({ op: 'add', path: `${sourcePath(ref)}/targetRevision`, value: sha });
+  for (const [k, v] of Object.entries(annotations)) ops.push({ op: 'add', path: `/metadata/annotations/${pointerToken(k)}`, value: v });
+  return ops;
+}
+
+function valueAt(doc: unknown, path: string): unknown {
+  let cur: unknown = doc;
+  for (const raw of path.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) cur = /^(0|[1-9][0-9]*)$/.test(key) ? cur[Number(key)] : undefined;
+    else if (typeof cur === 'object' && cur !== null && Object.prototype.hasOwnProperty.call(cur, key)) cur = (cur as Record<string, unknown>)[key];
+    else return undefined;
+  }
+  return cur;
+}
+
+/** Whether every `test` op of a pin patch still holds on `app` (a 422 after they stopped holding = changed under us). */
+export function pinTestsHold(app: Application, ops: JsonPatchOp[]): boolean {
+  return ops.every((o) => o.op !== 'test' || valueAt(app, o.path) === o.value);
 }

@@ -19,6 +19,7 @@ import { createTestRepo, startTestRedis, type TestRedis, type TestRepo } from '@
 import { createAuditTrail } from './audit.js';
 import { createGate, type Gate } from './gate.js';
 import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
+import type { Application } from './applications.js';
 import { createRedisLock } from './lock.js';
 import { createImageState } from './images.js';
 import type { LivePolicy } from './policies.js';
@@ -66,6 +67,21 @@ async function createApp(obj: object): Promise<void> {
   kc.loadFromString(sandbox.kubeconfigYaml());
   const { CustomObjectsApi } = await import('@kubernetes/client-node');
   await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body: obj });
+}
+
+/** `multi`: a chart source (index 0, not ours) and the tracked repository (index 1). */
+function createMultiSourceApp(): Promise<void> {
+  return createApp({
+    apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
+    metadata: { name: 'multi', namespace: 'argocd', annotations: { 'gitops-gate.io/branch': 'main' } },
+    spec: {
+      project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'default' },
+      sources: [
+        { repoURL: 'https://charts.example.com', chart: 'x', targetRevision: '1.2.3' },
+        { repoURL: 'git@github.com:org/app.git', path: 'deploy', targetRevision: 'main' },
+      ],
+    },
+  });
 }
 
 beforeAll(async () => {
@@ -166,7 +182,7 @@ describe('gate', () => {
     expect(await rev()).toBe(a);
   });
 
-  it('without the lock, the resourceVersion still stops a stale write (409 → re-decide)', async () => {
+  it('without the lock, the preconditions still stop a stale write (422 from the moved targetRevision → re-decide)', async () => {
     const a = repo.commit('a');
     const b = repo.commit('b');
     repo.push();
@@ -229,23 +245,114 @@ describe('gate', () => {
   });
 
   it('pins every tracking source of a multi-source Application and leaves the others', async () => {
-    await createApp({
-      apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
-      metadata: { name: 'multi', namespace: 'argocd', annotations: { 'gitops-gate.io/branch': 'main' } },
-      spec: {
-        project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'default' },
-        sources: [
-          { repoURL: 'https://charts.example.com', chart: 'x', targetRevision: '1.2.3' },
-          { repoURL: 'git@github.com:org/app.git', path: 'deploy', targetRevision: 'main' },
-        ],
-      },
-    });
+    await createMultiSourceApp();
     const a = repo.commit('a');
     repo.push();
     await makeGate().applyVerdict(verdict(a));
     const multi = await store.get('argocd', 'multi');
     expect(multi.spec?.sources?.[0]?.targetRevision).toBe('1.2.3');
     expect(multi.spec?.sources?.[1]?.targetRevision).toBe(a);
+  });
+
+  describe('the pin patch writes only what the gate owns (#18.3)', () => {
+    /** A store that runs `between` once, after the gate's read and before its write, and keeps the bodies sent. */
+    function racingStore(between: (cur: Application) => Promise<void>, target = 'app'): ApplicationStore & { bodies: unknown[] } {
+      let done = false;
+      const bodies: unknown[] = [];
+      return {
+        ...store,
+        bodies,
+        async patch(ns, name, body) {
+          bodies.push(body);
+          if (!done && name === target) {
+            done = true;
+            await between(await store.get(ns, name));
+          }
+          return store.patch(ns, name, body);
+        },
+      };
+    }
+
+    it('the pin is a JSON patch of targetRevision and gitops-gate annotations, with preconditions, never the spec as read', async () => {
+      const a = repo.commit('a');
+      repo.push();
+      const spy = racingStore(async () => undefined);
+      expect((await makeGate({ store: spy }).applyVerdict(verdict(a)))[0]?.action).toBe('pin');
+      const body = spy.bodies[0];
+      expect(Array.isArray(body)).toBe(true);
+      const ops = body as { op: string; path: string; value: string }[];
+      for (const o of ops.filter((x) => x.op !== 'test')) {
+        expect(o.path).toMatch(/^\/spec\/source\/targetRevision$|^\/metadata\/annotations\/gitops-gate\.io~1|^\/metadata\/resourceVersion$/);
+      }
+      expect(ops).toContainEqual({ op: 'test', path: '/spec/source/targetRevision', value: 'main' });
+      expect(ops).toContainEqual({ op: 'add', path: '/spec/source/targetRevision', value: a });
+      expect(await rev()).toBe(a);
+    });
+
+    it("Argo CD's unconditional status/syncPolicy write between read and write is kept and costs exactly one retry", async () => {
+      const a = repo.commit('a');
+      repo.push();
+      let conflicts = 0;
+      // Argo CD's controller writes status with a merge patch that carries no resourceVersion (no status subresource).
+      const argo = racingStore(async () => {
+        await store.patch('argocd', 'app', { status: { sync: { status: 'OutOfSync' }, health: { status: 'Progressing' } }, spec: { syncPolicy: { automated: { prune: true } } } });
+      });
+      const out = await makeGate({ store: argo, onConflict: () => (conflicts += 1) }).applyVerdict(verdict(a));
+      expect(out[0]?.action).toBe('pin');
+      expect(conflicts).toBe(1);
+      const app = await store.get('argocd', 'app');
+      expect(app.spec?.source?.targetRevision).toBe(a);
+      expect(app.spec?.['syncPolicy']).toEqual({ automated: { prune: true } });
+      expect(app['status']).toMatchObject({ sync: { status: 'OutOfSync' }, health: { status: 'Progressing' } });
+    });
+
+    it('multi-source: a concurrent edit of a sibling source (a chart bump) is kept, not re-sent as read', async () => {
+      await createMultiSourceApp();
+      const a = repo.commit('a');
+      repo.push();
+      const bump = racingStore(async (cur) => {
+        const sources = structuredClone(cur.spec?.sources ?? []);
+        sources[0]!.targetRevision = '1.2.4';
+        await store.patch('argocd', 'multi', { metadata: { resourceVersion: cur.metadata.resourceVersion }, spec: { sources } });
+      }, 'multi');
+      const out = await makeGate({ store: bump }).applyVerdict(verdict(a));
+      expect(out.find((o) => o.app === 'argocd/multi')?.action).toBe('pin');
+      const multi = await store.get('argocd', 'multi');
+      expect(multi.spec?.sources?.[0]?.targetRevision).toBe('1.2.4');
+      expect(multi.spec?.sources?.[1]?.targetRevision).toBe(a);
+      // Nothing of sources[0] was in any body the gate sent.
+      expect(JSON.stringify(bump.bodies)).not.toContain('charts.example.com');
+    });
+
+    it('an editor re-pointing repoURL between read and write: the precondition fails (422) and the gate decides again', async () => {
+      const a = repo.commit('a');
+      repo.push();
+      let conflicts = 0;
+      const repoint = racingStore(async (cur) => {
+        await store.patch('argocd', 'app', { metadata: { resourceVersion: cur.metadata.resourceVersion }, spec: { source: { repoURL: 'https://github.com/evil/fork.git' } } });
+      });
+      const out = await makeGate({ store: repoint, onConflict: () => (conflicts += 1) }).applyVerdict(verdict(a));
+      expect(out[0]?.action).toBe('not-found');
+      expect(conflicts).toBe(1);
+      const app = await store.get('argocd', 'app');
+      expect(app.spec?.source).toMatchObject({ repoURL: 'https://github.com/evil/fork.git', targetRevision: 'main' });
+      expect(app.metadata.annotations?.['gitops-gate.io/verified-sha']).toBeUndefined();
+    });
+
+    it('fail closed: an Application read without a resourceVersion is never written unconditionally', async () => {
+      const a = repo.commit('a');
+      repo.push();
+      const noVersion: ApplicationStore = {
+        ...store,
+        async get(ns, name) {
+          const app = await store.get(ns, name);
+          delete app.metadata.resourceVersion;
+          return app;
+        },
+      };
+      await expect(makeGate({ store: noVersion }).applyVerdict(verdict(a))).rejects.toMatchObject({ code: 'NO_RESOURCE_VERSION' });
+      expect(await rev()).toBe('main');
+    });
   });
 
   it('records every decision in a hash chain that detects edits and deletions', async () => {

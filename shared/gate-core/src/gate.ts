@@ -1,11 +1,12 @@
 /**
  * Applying one commit verdict to every Application that follows its branch: under the Application's lock, re-read it,
- * decide, and write with a resourceVersion-guarded patch; on 409 re-read and decide again. Fail-closed: anything
+ * decide, and write a JSON patch of only what the gate owns, guarded by the resourceVersion and by `test` ops on what
+ * the decision read; on 409 (or 422 from a failed `test`) re-read and decide again. Fail-closed: anything
  * the gate cannot establish (ancestry, a fresh read) leaves the Application where it is.
  */
 import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
 import { inSpan, type Logger } from '@gitops-gate/telemetry';
-import { ANNOTATION_PREFIX, appKey, findTrackingApps, readRevision, withRevision, type Application, type SourceRef } from './applications.js';
+import { ANNOTATION_PREFIX, appKey, findTrackingApps, pinPatch, pinTestsHold, readRevision, type Application, type SourceRef } from './applications.js';
 import type { AuditTrail, DecisionRecord } from './audit.js';
 import { decide, type DecisionAction } from './decide.js';
 import { KubeError, type ApplicationStore } from './kube.js';
@@ -75,6 +76,16 @@ export function createGate(deps: GateDeps): Gate {
       [`${ANNOTATION_PREFIX}decision-id`]: decisionId,
       [`${ANNOTATION_PREFIX}delivery-id`]: verdict.deliveryId,
     };
+  }
+
+  /** After a 422: true when a `test` precondition of the patch fails on a fresh read (or the Application is gone). */
+  async function changedUnderUs(ns: string, name: string, patch: ReturnType<typeof pinPatch>): Promise<boolean> {
+    try {
+      return !pinTestsHold(await deps.store.get(ns, name), patch);
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 'NOT_FOUND') return true;
+      throw err;
+    }
   }
 
   async function applyToApp(verdict: CommitVerdictJob, first: Application, refs: SourceRef[]): Promise<AppOutcome> {
@@ -194,24 +205,26 @@ export function createGate(deps: GateDeps): Gate {
           return { app: key, action: decision.action, reason: decision.reason, record };
         }
         const decisionId = crypto.randomUUID();
-        const patch = {
-          metadata: {
-            resourceVersion: app.metadata.resourceVersion,
-            annotations: {
-              ...evidence(verdict, decisionId),
-              [`${ANNOTATION_PREFIX}mode`]: decision.action === 'audit-pin' ? 'audit' : 'enforce',
-              ...(imageEvidence.length > 0 ? { [`${ANNOTATION_PREFIX}images`]: imageEvidence.join(',') } : {}),
-              ...deps.extraAnnotations?.(app),
-            },
+        const patch = pinPatch(
+          app,
+          still.refs,
+          verdict.sha,
+          {
+            ...evidence(verdict, decisionId),
+            [`${ANNOTATION_PREFIX}mode`]: decision.action === 'audit-pin' ? 'audit' : 'enforce',
+            ...(imageEvidence.length > 0 ? { [`${ANNOTATION_PREFIX}images`]: imageEvidence.join(',') } : {}),
+            ...deps.extraAnnotations?.(app),
           },
-          spec: withRevision(app, still.refs, verdict.sha),
-        };
+          verdict.branch,
+        );
         try {
           await inSpan('kube.patch', { 'k8s.application': key, 'git.sha': verdict.sha }, () => deps.store.patch(ns, name, patch));
         } catch (err) {
-          if (err instanceof KubeError && err.code === 'CONFLICT' && attempt < maxRetries) {
+          // 409: the resourceVersion moved. 422 with a precondition that no longer holds: a field the decision rests
+          // on moved (a real API server answers a failed JSON-patch `test` with 422). Both: re-read, decide again.
+          if (err instanceof KubeError && attempt < maxRetries && (err.code === 'CONFLICT' || (err.code === 'INVALID' && (await changedUnderUs(ns, name, patch))))) {
             deps.onConflict?.();
-            deps.logger.debug({ app: key, attempt }, 'application changed under us, re-reading');
+            deps.logger.debug({ app: key, attempt, status: err.status }, 'application changed under us, re-reading');
             continue;
           }
           if (err instanceof KubeError && (err.code === 'FORBIDDEN' || err.code === 'INVALID' || err.code === 'NOT_FOUND')) {

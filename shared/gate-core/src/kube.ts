@@ -1,9 +1,10 @@
 /**
- * The gate's only way into Kubernetes: list, get and a resourceVersion-guarded merge patch of Applications through
- * @kubernetes/client-node. API errors become KubeError with a code the gate can act on.
+ * The gate's only way into Kubernetes: list, get and resourceVersion-guarded patches of Applications through
+ * @kubernetes/client-node: the pin is an RFC 6902 JSON patch (see pinPatch), other writers may send a merge patch.
+ * API errors become KubeError with a code the gate can act on.
  */
 import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { Application } from './applications.js';
+import type { Application, JsonPatchOp } from './applications.js';
 
 export type KubeErrorCode = 'CONFLICT' | 'NOT_FOUND' | 'FORBIDDEN' | 'INVALID' | 'UNAVAILABLE' | 'UNAUTHORIZED' | 'ERROR';
 
@@ -24,8 +25,11 @@ export class KubeError extends Error {
 export interface ApplicationStore {
   list(namespaces: string[]): Promise<Application[]>;
   get(namespace: string, name: string): Promise<Application>;
-  /** Merge patch that carries metadata.resourceVersion: the API server answers 409 if the object changed since. */
-  patch(namespace: string, name: string, patch: Record<string, unknown>): Promise<Application>;
+  /**
+   * An array is an RFC 6902 JSON patch (application/json-patch+json: a failed `test` op is 422), an object a merge
+   * patch (application/merge-patch+json). Either carries metadata.resourceVersion: 409 if the object changed since.
+   */
+  patch(namespace: string, name: string, patch: Record<string, unknown> | JsonPatchOp[]): Promise<Application>;
 }
 
 const GROUP = 'argoproj.io';
@@ -66,6 +70,7 @@ export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {
 export function createKubeApplicationStore(kc: KubeConfig): ApplicationStore {
   const api = kc.makeApiClient(CustomObjectsApi);
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
   return {
     async list(namespaces) {
       try {
@@ -92,7 +97,7 @@ export function createKubeApplicationStore(kc: KubeConfig): ApplicationStore {
       try {
         return (await api.patchNamespacedCustomObject(
           { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body, fieldManager: 'gitops-gate' },
-          mergePatch,
+          Array.isArray(body) ? jsonPatch : mergePatch,
         )) as Application;
       } catch (err) {
         throw toKubeError(err, `patch application ${namespace}/${name}`);

@@ -43,5 +43,10 @@ describe('JSON patch (RFC 6902)', () => {
     expect(notApplied([{ op: 'frobnicate', path: '/x' }])).toBe('PATCH_NOT_APPLIED');
     expect(notApplied({ op: 'add' })).toBe('PATCH_MALFORMED');
     expect(notApplied([{ op: 'test', path: '/metadata/name', value: 'n' }])).toBe('applied');
+    // An absent member equals null inside an existing object; under a missing parent the test fails.
+    expect(notApplied([{ op: 'test', path: '/metadata/absent', value: null }])).toBe('applied');
+    expect(notApplied([{ op: 'test', path: '/spec/source/targetRevision', value: null }])).toBe('PATCH_NOT_APPLIED');
+    // The gate's precondition on resourceVersion: replace keeps the value it names, whatever the live one was.
+    expect(jsonPatch({ metadata: { resourceVersion: '9' } }, [{ op: 'replace', path: '/metadata/resourceVersion', value: '7' }])).toEqual({ metadata: { resourceVersion: '7' } });
   });
 });

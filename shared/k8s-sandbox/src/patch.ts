@@ -165,6 +165,9 @@ export function jsonPatch(doc: Json, patch: unknown): Json {
         break;
       }
       case 'test': {
+        // As kube-apiserver's json-patch: an absent member tests equal to null, but only inside a container that
+        // exists; a missing parent fails the test (the gate's preconditions rely on this reading of a pointer).
+        parentOf(out, parsePointer(op.path), op.path);
         const at = getAt(out, op.path);
         const expected = op.value ?? null;
         if (!(at.found ? deepEqual(at.value, expected) : expected === null)) {

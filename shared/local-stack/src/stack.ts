@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { argoApplicationKind, clusterGatePolicyKind, createSandboxApiServer, gatePolicyKind, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { freePort } from '@gitops-gate/testing';
 import { ensureRedisServer, startLocalRedis, StackError } from './redis.js';
+import { startArgoWriter, type ArgoWriter, type ArgoWriterOptions } from './argo-writer.js';
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
 
@@ -37,6 +38,8 @@ export interface StackOptions {
   onLog?: (service: string, line: string) => void;
   /** Extra environment for every service. */
   env?: Record<string, string>;
+  /** A background "Argo CD" writing the same Applications (status patches, sync bursts, whole-object PUTs). */
+  argoWriter?: Omit<ArgoWriterOptions, 'kubeconfig'>;
 }
 
 export interface ServiceProcess {
@@ -56,6 +59,7 @@ export interface Stack {
   auditPublicKeyFile: string;
   processes: ServiceProcess[];
   env: Record<string, string>;
+  argoWriter?: ArgoWriter;
   /** Starts one more service process (e.g. a second verifier, or a replacement after a kill). */
   spawnService(service: ServiceName): Promise<ServiceProcess>;
   stop(): Promise<void>;
@@ -160,6 +164,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await spawnService('receiver');
     for (let i = 0; i < (opts.verifiers ?? 1); i++) await spawnService('verifier');
     for (let i = 0; i < (opts.gates ?? 1); i++) await spawnService('gate');
+    const argoWriter = opts.argoWriter ? await startArgoWriter({ ...opts.argoWriter, kubeconfig }) : undefined;
+    if (argoWriter) cleanups.push(() => argoWriter.stop());
 
     let stopped = false;
     return {
@@ -170,6 +176,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       secrets,
       auditPublicKeyFile: auditKey.publicKeyFile,
       processes,
+      argoWriter,
       env,
       spawnService,
       async stop() {
