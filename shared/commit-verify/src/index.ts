@@ -7,3 +7,4 @@ export type { GitsignVerifyInput, GitsignIdentityRule, CertificateIdentity, Reko
 export * from './sigstore-trust.js';
 export * from './policy.js';
 export * from './verify-commit.js';
+export * from './crd.js';
