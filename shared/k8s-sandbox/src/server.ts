@@ -16,7 +16,7 @@ import {
   openApiV3Index,
   SERVER_VERSION,
 } from './discovery.js';
-import { contentTypeOf, decodeObject, negotiate, parseAccept, readBody, type Rendering } from './http-util.js';
+import { contentTypeOf, decodeObject, duplicateJsonFields, negotiate, parseAccept, readBody, type Rendering } from './http-util.js';
 import { argoApplicationKind, namespaceKind } from './kinds.js';
 import { renderKubeconfig } from './kubeconfig.js';
 import { clone, deepEqual, jsonPatch, mergePatch, PatchError, type Json } from './patch.js';
@@ -112,7 +112,20 @@ interface Ctx {
   method: string;
   path: string;
   query: URLSearchParams;
+  /** `Warning` headers of the answer (299 warnings, e.g. unknown fields under fieldValidation=Warn). */
+  warnings: string[];
   record(status: number): void;
+}
+
+/**
+ * How a write treats unknown and duplicate fields (`fieldValidation`): Strict refuses with 400, Warn (the server's
+ * default) drops them with a Warning header, Ignore drops them silently.
+ */
+interface FieldCheck {
+  mode: 'Strict' | 'Warn' | 'Ignore';
+  /** Keys the request body repeats in one object. */
+  duplicates: string[];
+  warnings: string[];
 }
 
 function timestamp(): string {
@@ -208,6 +221,8 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
 
   /** Objects are stored in the version they were written in; hand them out in the version the client addressed. */
   function present(kind: ResourceKind, obj: Obj): Obj {
+    // Defaults apply on read too (a default added to the CRD later shows on old objects); idempotent, so in place.
+    kind.schema?.applyDefaults(obj);
     const apiVersion = apiVersionOf(kind);
     return obj['apiVersion'] === apiVersion ? obj : { ...obj, apiVersion };
   }
@@ -219,7 +234,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
   }
 
   /** Fills server-set metadata on create; throws 4xx/422 Status for what the real create path rejects. */
-  function prepareCreate(kind: ResourceKind, body: Record<string, unknown>, urlNamespace: string | undefined): Obj {
+  function prepareCreate(kind: ResourceKind, body: Record<string, unknown>, urlNamespace: string | undefined, fields?: FieldCheck): Obj {
     checkTypeMeta(kind, body);
     const obj = clone(body) as Obj;
     if (!isObject(obj.metadata)) obj.metadata = { name: '' };
@@ -258,8 +273,22 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       meta.generation = 1;
       if (kind.statusSubresource) delete obj['status'];
     }
+    applySchema(kind, obj, fields);
     validateObject(kind, obj);
     return obj;
+  }
+
+  /** Structural-schema pruning and defaulting (custom kinds), and what fieldValidation says about dropped fields. */
+  function applySchema(kind: ResourceKind, obj: Obj, fields: FieldCheck | undefined): void {
+    const problems = (fields?.duplicates ?? []).map((f) => `duplicate field "${f}"`);
+    if (kind.schema) problems.push(...kind.schema.prune(obj).map((f) => `unknown field "${f}"`));
+    if (fields && problems.length > 0) {
+      if (fields.mode === 'Strict') {
+        throw badRequest(`${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${problems.join(', ')}`);
+      }
+      if (fields.mode === 'Warn') fields.warnings.push(...problems);
+    }
+    kind.schema?.applyDefaults(obj);
   }
 
   function checkTypeMeta(kind: ResourceKind, body: Record<string, unknown>): void {
@@ -297,7 +326,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
    * rest.BeforeUpdate: keeps server-owned metadata from the stored object, refuses a changed uid, bumps generation on
    * spec changes, and (for a status subresource) lets each endpoint change only its half.
    */
-  function prepareUpdate(kind: ResourceKind, old: Obj, candidate: Record<string, unknown>, sub: string | undefined): Obj {
+  function prepareUpdate(kind: ResourceKind, old: Obj, candidate: Record<string, unknown>, sub: string | undefined, fields?: FieldCheck): Obj {
     checkTypeMeta(kind, candidate);
     let obj = clone(candidate) as Obj;
     if (!isObject(obj.metadata)) obj.metadata = { name: old.metadata.name };
@@ -308,6 +337,8 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       if (old['status'] === undefined) delete obj['status'];
       else obj['status'] = clone(old['status']);
     }
+    // Pruned and defaulted before comparing, so a dropped unknown field never bumps generation.
+    applySchema(kind, obj, fields);
     const meta = obj.metadata;
     if (meta.uid && meta.uid !== old.metadata.uid) {
       throw invalid(kind.group, kind.kind, old.metadata.name, [
@@ -525,6 +556,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       'Content-Type': opts.contentType ?? (yaml ? 'application/yaml' : 'application/json'),
       'Cache-Control': 'no-cache, private',
       'Audit-Id': randomUUID(),
+      ...(ctx.warnings.length > 0 ? { Warning: ctx.warnings.map((w) => `299 - ${JSON.stringify(w)}`) } : {}),
       ...(opts.headers ?? {}),
     });
     ctx.res.end(text);
@@ -733,6 +765,16 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     return all.length > 0 || (Array.isArray(bodyDryRun) && bodyDryRun.includes('All'));
   }
 
+  function fieldCheck(ctx: Ctx, jsonBody: Buffer | undefined): FieldCheck {
+    const v = ctx.query.get('fieldValidation') ?? '';
+    if (v !== '' && v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') {
+      throw badRequest(`fieldValidation: Unsupported value: "${v}": supported values: "Ignore", "Warn", "Strict"`);
+    }
+    const mode = v === '' ? 'Warn' : v;
+    const isJson = jsonBody !== undefined && (contentTypeOf(ctx.req) !== 'application/yaml');
+    return { mode, duplicates: mode !== 'Ignore' && isJson ? duplicateJsonFields(jsonBody.toString('utf8')) : [], warnings: ctx.warnings };
+  }
+
   function requestBodyObject(ctx: Ctx, body: Buffer): Record<string, unknown> {
     const ct = contentTypeOf(ctx.req);
     if (ct === '' || ct === 'application/json') return decodeObject(body, false);
@@ -742,10 +784,12 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
 
   async function handleCreate(ctx: Ctx, r: ResourceRoute): Promise<void> {
     if (r.kind.namespaced && r.namespace === undefined) throw methodNotAllowed(r.kind.group, r.kind.plural, 'create');
-    const body = requestBodyObject(ctx, await readBody(ctx.req));
+    const raw = await readBody(ctx.req);
+    const body = requestBodyObject(ctx, raw);
+    const fields = fieldCheck(ctx, raw);
     const dryRun = isDryRun(ctx.query);
     if (r.namespace !== undefined && !namespaceExists(r.namespace)) throw notFound('', 'namespaces', r.namespace);
-    const obj = prepareCreate(r.kind, body, r.namespace);
+    const obj = prepareCreate(r.kind, body, r.namespace, fields);
     if (store.get(resourceKey(r.kind), obj.metadata.namespace ?? '', obj.metadata.name)) {
       throw alreadyExists(r.kind.group, r.kind.plural, obj.metadata.name);
     }
@@ -783,12 +827,14 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
   }
 
   async function handleUpdate(ctx: Ctx, r: ResourceRoute): Promise<void> {
-    const body = requestBodyObject(ctx, await readBody(ctx.req));
+    const raw = await readBody(ctx.req);
+    const body = requestBodyObject(ctx, raw);
+    const fields = fieldCheck(ctx, raw);
     const dryRun = isDryRun(ctx.query);
     checkName(r, body);
     const old = existing(r);
     checkResourceVersion(r, old, body);
-    const next = prepareUpdate(r.kind, old, body, r.sub);
+    const next = prepareUpdate(r.kind, old, body, r.sub, fields);
     send(ctx, 200, present(r.kind, commitUpdate(r.kind, old, next, dryRun)));
   }
 
@@ -799,6 +845,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     const raw = await readBody(ctx.req);
     const dryRun = isDryRun(ctx.query);
     if (ct === APPLY) return handleApply(ctx, r, raw, dryRun);
+    const fields = fieldCheck(ctx, ct === MERGE ? raw : undefined);
     let patch: unknown;
     try {
       patch = JSON.parse(raw.toString('utf8'));
@@ -821,7 +868,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     if (!isObject(patched)) throw genericInvalid();
     checkName(r, patched);
     checkResourceVersion(r, old, patched);
-    const next = prepareUpdate(r.kind, old, patched, r.sub);
+    const next = prepareUpdate(r.kind, old, patched, r.sub, fields);
     send(ctx, 200, present(r.kind, commitUpdate(r.kind, old, next, dryRun)));
   }
 
@@ -837,12 +884,13 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       ]);
     }
     const applied = decodeObject(raw, true);
+    const fields = fieldCheck(ctx, undefined);
     checkName(r, applied);
     const live = store.get(resourceKey(r.kind), r.namespace ?? '', r.name ?? '');
     if (!live) {
       if (r.namespace !== undefined && !namespaceExists(r.namespace)) throw notFound('', 'namespaces', r.namespace);
       const meta = isObject(applied['metadata']) ? applied['metadata'] : {};
-      const obj = prepareCreate(r.kind, { ...applied, metadata: { ...meta, name: r.name } }, r.namespace);
+      const obj = prepareCreate(r.kind, { ...applied, metadata: { ...meta, name: r.name } }, r.namespace, fields);
       const out = dryRun ? obj : store.commit(resourceKey(r.kind), 'ADDED', obj).object;
       send(ctx, 201, present(r.kind, out));
       return;
@@ -851,7 +899,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     const appliedMeta = isObject(applied['metadata']) ? applied['metadata'] : {};
     if (appliedMeta['resourceVersion'] === undefined) (merged['metadata'] as Record<string, unknown>)['resourceVersion'] = live.metadata.resourceVersion;
     checkResourceVersion(r, live, merged);
-    const next = prepareUpdate(r.kind, live, merged, r.sub);
+    const next = prepareUpdate(r.kind, live, merged, r.sub, fields);
     send(ctx, 200, present(r.kind, commitUpdate(r.kind, live, next, dryRun)));
   }
 
@@ -1004,6 +1052,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       method,
       path: u.pathname,
       query: u.searchParams,
+      warnings: [],
       record(status) {
         if (recorded) return;
         recorded = true;
