@@ -1,5 +1,7 @@
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
+import { argoApplicationSchema } from './argo-schema.js';
 import { kindFromCrdFile } from './crd.js';
+import { createStructuralSchema } from './structural.js';
 import type { ResourceKind } from './types.js';
 
 /** The subset of an ajv ErrorObject that @kubernetes-models' ValidationError carries in `.errors`. */
@@ -85,7 +87,11 @@ function validateApplication(obj: unknown): string[] {
   }
 }
 
-/** Argo CD's `applications.argoproj.io` as its CRD declares it (names, printer columns, no status subresource). */
+/**
+ * Argo CD's `applications.argoproj.io` as its CRD declares it (names, printer columns, no status subresource), with
+ * its field tree for pruning unknown fields and dropping nulls; types and required fields are checked by the
+ * validator `@kubernetes-models/argo-cd` generates from the same CRD.
+ */
 export const argoApplicationKind: ResourceKind = {
   group: 'argoproj.io',
   version: 'v1alpha1',
@@ -94,6 +100,7 @@ export const argoApplicationKind: ResourceKind = {
   singular: 'application',
   namespaced: true,
   shortNames: ['app', 'apps'],
+  schema: createStructuralSchema(argoApplicationSchema()),
   validate: validateApplication,
   printerColumns: [
     { name: 'Sync Status', type: 'string', jsonPath: '.status.sync.status' },
