@@ -3,3 +3,5 @@ export { createSandboxApiServer, SandboxError } from './server.js';
 export { argoApplicationKind, namespaceKind, gatePolicyKind, clusterGatePolicyKind, demoApplication, BRANCH_ANNOTATION, schemaErrorsToProblems } from './kinds.js';
 export { StatusError, type Status, type StatusCause, type StatusDetails } from './status.js';
 export { renderKubeconfig } from './kubeconfig.js';
+export { kindFromCrd, kindFromCrdFile, CrdError } from './crd.js';
+export { createStructuralSchema, type StructuralSchema, type SchemaNode } from './structural.js';
