@@ -161,4 +161,24 @@ describe('kubectl against the sandbox', () => {
     const byField = await kubectl('get', 'apps', '-A', '--field-selector', 'metadata.namespace=team-b', '-o', 'name');
     expect(byField.stdout.trim()).toBe('application.argoproj.io/billing');
   });
+  it('sends fieldValidation=Strict on create and apply: a misspelt field is refused, --validate=warn prints the Warning', async () => {
+    const file = join(dir, 'typo.json');
+    const app = demoApplication({ name: 'typo', repoURL: REPO, branch: 'main' }) as { spec: { source: Record<string, unknown> } };
+    app.spec.source['targetRevison'] = 'v1';
+    await writeFile(file, JSON.stringify(app));
+    for (const verb of ['create', 'apply']) {
+      const r = await kubectl(verb, '-f', file);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('Error from server (BadRequest)');
+      expect(r.stderr).toContain('strict decoding error: unknown field "spec.source.targetRevison"');
+    }
+    const warned = await kubectl('create', '--validate=warn', '-f', file);
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toContain('Warning: unknown field "spec.source.targetRevison"');
+    const got = JSON.parse((await kubectl('get', 'app', 'typo', '-n', 'argocd', '-o', 'json')).stdout) as { spec: { source: Record<string, unknown> } };
+    expect(got.spec.source['targetRevison']).toBeUndefined();
+    expect(server.requests().filter((q) => q.method === 'POST').map((q) => q.query)).toEqual(
+      expect.arrayContaining([expect.stringContaining('fieldValidation=Strict'), expect.stringContaining('fieldValidation=Warn')]),
+    );
+  });
 });
