@@ -57,7 +57,7 @@ import type {
 /** Errors the sandbox itself raises (bad options, bad seed) as opposed to API Status answers. */
 export class SandboxError extends Error {
   constructor(
-    readonly code: 'INVALID_KIND' | 'INVALID_FAULT' | 'UNKNOWN_KIND' | 'INVALID_SEED' | 'LISTEN_FAILED',
+    readonly code: 'INVALID_KIND' | 'INVALID_FAULT' | 'UNKNOWN_KIND' | 'INVALID_SEED' | 'LISTEN_FAILED' | 'INVALID_WATCH_TIMEOUT',
     message: string,
   ) {
     super(message);
@@ -193,7 +193,14 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
   const token = opts.token ?? randomBytes(24).toString('base64url');
   const userName = opts.userName ?? 'system:serviceaccount:argocd:gitops-gate';
   const bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
-  const store = createStore({ watchHistory: opts.watchHistory ?? 1000, startRv: 1000 });
+  const store = createStore({
+    watchHistory: opts.watchHistory ?? 1000,
+    ...(opts.watchHistoryMs !== undefined ? { watchHistoryMs: opts.watchHistoryMs } : {}),
+    startRv: 1000,
+  });
+  if (opts.watchTimeout && !(opts.watchTimeout.minMs > 0 && opts.watchTimeout.maxMs >= opts.watchTimeout.minMs)) {
+    throw new SandboxError('INVALID_WATCH_TIMEOUT', 'watchTimeout needs 0 < minMs <= maxMs');
+  }
   const kinds: ResourceKind[] = [];
   const faults: Array<FaultSpec & { remaining: number }> = [];
   const denies: DenyRule[] = [];
@@ -748,11 +755,16 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       openWatches.delete(stop);
       if (!ctx.res.writableEnded) ctx.res.end();
     };
-    if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) {
+    // The server's own limit (kube-apiserver: a random 1–2× --min-request-timeout) ends the watch unless the
+    // client asked for less; either way the stream just ends and the client resumes or relists.
+    const serverLimit = opts.watchTimeout ? opts.watchTimeout.minMs + Math.random() * (opts.watchTimeout.maxMs - opts.watchTimeout.minMs) : Infinity;
+    const clientLimit = Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds * 1000 : Infinity;
+    const limit = Math.min(serverLimit, clientLimit);
+    if (Number.isFinite(limit)) {
       timeoutTimer = setTimeout(() => {
         bookmark();
         stop();
-      }, timeoutSeconds * 1000);
+      }, limit);
     }
     openWatches.add(stop);
     ctx.res.on('close', stop);

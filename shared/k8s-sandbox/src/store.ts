@@ -51,13 +51,30 @@ function key(namespace: string, name: string): string {
   return `${namespace}\u0000${name}`;
 }
 
-export function createStore(opts: { watchHistory: number; startRv?: number }): Store {
+/**
+ * `watchHistory` bounds the resume history by count (like the apiserver's watch cache capacity), `watchHistoryMs` by
+ * age (the watch cache keeps roughly the last 75 s); either way, a resume from before the kept history is a 410.
+ * The history is one ring over all resources (as etcd's compaction is global), so it is at most as forgiving as a
+ * real server's per-resource cache. `now` is injectable for tests.
+ */
+export function createStore(opts: { watchHistory: number; watchHistoryMs?: number; startRv?: number; now?: () => number }): Store {
+  const now = opts.now ?? Date.now;
   let rv = opts.startRv ?? 1;
   // Every event with rv > historyFloor is still in `history`.
   let historyFloor = rv;
-  const history: StoreEvent[] = [];
+  const history: Array<StoreEvent & { at: number }> = [];
   const buckets = new Map<string, Map<string, Obj>>();
   const subscribers = new Set<(e: StoreEvent) => void>();
+
+  const dropOldest = () => {
+    const dropped = history.shift();
+    if (dropped) historyFloor = dropped.rv;
+  };
+  const expire = () => {
+    if (opts.watchHistoryMs === undefined) return;
+    const cutoff = now() - opts.watchHistoryMs;
+    while (history.length > 0 && history[0]!.at < cutoff) dropOldest();
+  };
 
   const bucket = (resource: string): Map<string, Obj> => {
     let b = buckets.get(resource);
@@ -89,15 +106,14 @@ export function createStore(opts: { watchHistory: number; startRv?: number }): S
       if (type === 'DELETED') bucket(resource).delete(k);
       else bucket(resource).set(k, obj);
       const event: StoreEvent = prev ? { type, rv, resource, object: obj, prev } : { type, rv, resource, object: obj };
-      history.push(event);
-      while (history.length > opts.watchHistory) {
-        const dropped = history.shift();
-        if (dropped) historyFloor = dropped.rv;
-      }
+      history.push({ ...event, at: now() });
+      while (history.length > opts.watchHistory) dropOldest();
+      expire();
       for (const fn of [...subscribers]) fn(event);
       return event;
     },
     eventsSince(resource, since) {
+      expire();
       if (since < historyFloor) return null;
       return history.filter((e) => e.rv > since && e.resource === resource);
     },
