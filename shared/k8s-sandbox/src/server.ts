@@ -699,7 +699,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       const since = Number(rvParam);
       const events = store.eventsSince(resourceKey(kind), since);
       if (events === null) {
-        watchExpired(ctx, expired(`too old resource version: ${since} (${store.oldestResumableRv()})`));
+        watchExpired(ctx, expired(`too old resource version: ${since} (${store.oldestResumableRv(resourceKey(kind))})`));
         return;
       }
       backlog = events.map(translate).filter((e): e is { type: string; object: Obj } => e !== undefined);

@@ -36,7 +36,7 @@ export interface StoreEvent {
 export interface Store {
   currentRv(): number;
   /** A watch may resume from any resourceVersion >= this; older ones have been compacted away. */
-  oldestResumableRv(): number;
+  oldestResumableRv(resource?: string): number;
   get(resource: string, namespace: string, name: string): Obj | undefined;
   /** Sorted by namespace then name, like etcd's key order. `namespace` undefined = all namespaces. */
   list(resource: string, namespace?: string): Obj[];
@@ -54,8 +54,8 @@ function key(namespace: string, name: string): string {
 /**
  * `watchHistory` bounds the resume history by count (like the apiserver's watch cache capacity), `watchHistoryMs` by
  * age (the watch cache keeps roughly the last 75 s); either way, a resume from before the kept history is a 410.
- * The history is one ring over all resources (as etcd's compaction is global), so it is at most as forgiving as a
- * real server's per-resource cache. `now` is injectable for tests.
+ * Like the apiserver's per-resource watch caches, a resume is refused only when an event of that resource after the
+ * resume point was dropped. `now` is injectable for tests.
  */
 export function createStore(opts: { watchHistory: number; watchHistoryMs?: number; startRv?: number; now?: () => number }): Store {
   const now = opts.now ?? Date.now;
@@ -66,9 +66,14 @@ export function createStore(opts: { watchHistory: number; watchHistoryMs?: numbe
   const buckets = new Map<string, Map<string, Obj>>();
   const subscribers = new Set<(e: StoreEvent) => void>();
 
+  // Per resource: the newest dropped event; a resume from before it would miss it.
+  const floors = new Map<string, number>();
   const dropOldest = () => {
     const dropped = history.shift();
-    if (dropped) historyFloor = dropped.rv;
+    if (dropped) {
+      historyFloor = dropped.rv;
+      floors.set(dropped.resource, dropped.rv);
+    }
   };
   const expire = () => {
     if (opts.watchHistoryMs === undefined) return;
@@ -87,7 +92,7 @@ export function createStore(opts: { watchHistory: number; watchHistoryMs?: numbe
 
   return {
     currentRv: () => rv,
-    oldestResumableRv: () => historyFloor,
+    oldestResumableRv: (resource) => (resource === undefined ? historyFloor : (floors.get(resource) ?? opts.startRv ?? 1)),
     get: (resource, namespace, name) => buckets.get(resource)?.get(key(namespace, name)),
     list(resource, namespace) {
       const all = [...(buckets.get(resource)?.values() ?? [])].filter(
@@ -114,7 +119,7 @@ export function createStore(opts: { watchHistory: number; watchHistoryMs?: numbe
     },
     eventsSince(resource, since) {
       expire();
-      if (since < historyFloor) return null;
+      if (since < (floors.get(resource) ?? opts.startRv ?? 1)) return null;
       return history.filter((e) => e.rv > since && e.resource === resource);
     },
     subscribe(fn) {

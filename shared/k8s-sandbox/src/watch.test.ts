@@ -69,6 +69,16 @@ describe('resume history', () => {
     expect(store.eventsSince('g/r', second)).toEqual([]);
   });
 
+  it('keeps resumes of one resource valid while only other resources\' events were dropped (per-resource caches)', () => {
+    const store = createStore({ watchHistory: 2, startRv: 10 });
+    const obj = (name: string) => ({ metadata: { name, namespace: 'a' } }) as Obj;
+    const policyRv = store.commit('g/policies', 'ADDED', obj('p')).rv;
+    for (const n of ['a', 'b', 'c', 'd']) store.commit('g/apps', 'ADDED', obj(n));
+    expect(store.eventsSince('g/policies', policyRv)).toEqual([]);
+    expect(store.eventsSince('g/policies', policyRv - 1)).toBeNull();
+    expect(store.eventsSince('g/apps', policyRv)).toBeNull();
+  });
+
   it('answers a watch resumed after the window with an ERROR event carrying 410 Expired', async () => {
     server = await createSandboxApiServer({ watchHistoryMs: 50, tls: false });
     const first = await create('one');
