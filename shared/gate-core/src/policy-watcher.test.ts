@@ -73,7 +73,8 @@ describe('GatePolicy watch', () => {
 
   it('an invalid policy is not applied and its status names the problem', async () => {
     await watcher.start();
-    await api.createNamespacedCustomObject({ ...G, body: policy('bad', { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] }) });
+    // Anchored, so the CRD (and the sandbox, like a real API server) accepts it; only the gate finds it invalid.
+    await api.createNamespacedCustomObject({ ...G, body: policy('bad', { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] }) });
     const s = await waitStatus('bad');
     expect(s?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'Invalid' });
     expect(s?.conditions?.[0]?.message).toMatch(/identityRegExp is not a valid regular expression/);
