@@ -90,7 +90,8 @@ describe('GatePolicy objects drive decisions live', () => {
 
   it('an invalid edit is reported in the status and not applied', async () => {
     await api.patchNamespacedCustomObject(
-      { ...G, name: 'demo-signers', body: { spec: { commits: { ssh: null, gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } },
+      // Anchored, so the CRD accepts it (a real API server refuses an unanchored one with 422); only the gate finds it invalid.
+      { ...G, name: 'demo-signers', body: { spec: { commits: { ssh: null, gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     await policyReady('demo-signers');
