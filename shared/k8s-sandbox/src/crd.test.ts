@@ -48,17 +48,9 @@ function policy(spec: Record<string, unknown> = {}, extra: Record<string, unknow
 
 describe('kindFromCrd', () => {
   it('takes names, scope, printer columns and the status subresource from the CRD files', () => {
-    expect(gatePolicyKind).toMatchObject({
-      group: 'gitops-gate.io',
-      version: 'v1alpha1',
-      kind: 'GatePolicy',
-      plural: 'gatepolicies',
-      singular: 'gatepolicy',
-      namespaced: true,
-      shortNames: ['gp'],
-      categories: ['gitops-gate'],
-      statusSubresource: true,
-    });
+    const { group, version, kind, plural, singular, namespaced, shortNames, categories, statusSubresource } = gatePolicyKind;
+    expect([group, version, kind, plural, singular, namespaced, statusSubresource]).toEqual(['gitops-gate.io', 'v1alpha1', 'GatePolicy', 'gatepolicies', 'gatepolicy', true, true]);
+    expect([shortNames, categories]).toEqual([['gp'], ['gitops-gate']]);
     expect(gatePolicyKind.printerColumns?.map((c) => c.jsonPath)).toEqual(['.spec.mode', '.status.conditions[?(@.type=="Ready")].status', '.metadata.creationTimestamp']);
     expect(clusterGatePolicyKind).toMatchObject({ kind: 'ClusterGatePolicy', plural: 'clustergatepolicies', namespaced: false, shortNames: ['cgp'] });
   });

@@ -1,7 +1,7 @@
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import { argoApplicationSchema } from './argo-schema.js';
 import { kindFromCrdFile } from './crd.js';
-import { createStructuralSchema } from './structural.js';
+import { createStructuralSchema, jsonType } from './structural.js';
 import type { ResourceKind } from './types.js';
 
 /** The subset of an ajv ErrorObject that @kubernetes-models' ValidationError carries in `.errors`. */
@@ -10,13 +10,6 @@ interface SchemaError {
   keyword?: string;
   params?: Record<string, unknown>;
   message?: string;
-}
-
-function jsonTypeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
-  return typeof v;
 }
 
 function valueAt(obj: unknown, pointer: string): unknown {
@@ -57,7 +50,7 @@ export function schemaErrorsToProblems(errors: SchemaError[], obj: unknown): str
         break;
       }
       case 'type': {
-        const actual = jsonTypeName(valueAt(obj, at));
+        const actual = jsonType(valueAt(obj, at));
         const want = String(e.params?.['type'] ?? '');
         problems.push(`${field}: Invalid value: "${actual}": ${field} in body must be of type ${want}: "${actual}"`);
         break;

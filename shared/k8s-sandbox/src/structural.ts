@@ -149,7 +149,8 @@ function defaultNode(node: SchemaNode, value: unknown): void {
   }
 }
 
-function jsonType(v: unknown): string {
+/** The JSON type name the apiserver prints in type errors (`integer` for whole numbers). */
+export function jsonType(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
