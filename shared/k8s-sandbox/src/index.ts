@@ -1,5 +1,5 @@
 export * from './types.js';
-export { createSandboxApiServer, SandboxError } from './server.js';
+export { createSandboxApiServer, SandboxError, PRODUCTION_WATCHES } from './server.js';
 export { argoApplicationKind, namespaceKind, gatePolicyKind, clusterGatePolicyKind, demoApplication, BRANCH_ANNOTATION, schemaErrorsToProblems } from './kinds.js';
 export { StatusError, type Status, type StatusCause, type StatusDetails } from './status.js';
 export { renderKubeconfig } from './kubeconfig.js';

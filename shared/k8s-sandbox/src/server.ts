@@ -65,6 +65,9 @@ export class SandboxError extends Error {
   }
 }
 
+/** A real apiserver's watch behaviour: ~75 s of resume history, every watch ended after a random 30–60 min. */
+export const PRODUCTION_WATCHES: Pick<SandboxOptions, 'watchHistoryMs' | 'watchTimeout'> = { watchHistoryMs: 75_000, watchTimeout: { minMs: 30 * 60_000, maxMs: 60 * 60_000 } };
+
 const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'argocd'];
 const MERGE = 'application/merge-patch+json';
 const JSON_PATCH = 'application/json-patch+json';
