@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { POLICY_CRD_FILES, renderPolicyCrdYaml, type PolicyCrdScope } from '@gitops-gate/commit-verify';
+import { POLICY_CRD_FILES, renderPolicyCrdYaml, toStructural, type PolicyCrdScope } from '@gitops-gate/commit-verify';
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admitVap, update } from './lib/admission.js';
@@ -29,6 +29,13 @@ const variant = (f: (spec: K8sObject['spec']) => void): K8sObject => {
 describe('GatePolicy CRD definition', () => {
   it.each(Object.entries(POLICY_CRD_FILES))('%s CRD is the one generated from the policy model (npm run gen:crds)', (scope, file) => {
     expect(readFileSync(join(DEPLOY, '..', file), 'utf8')).toBe(renderPolicyCrdYaml(scope as PolicyCrdScope));
+  });
+
+  it('translates the model to a structural schema, and refuses constructs it has no translation for', () => {
+    expect(toStructural({ type: 'number', const: 1, additionalProperties: false, $schema: 'x' })).toEqual({ type: 'number', enum: [1] });
+    expect(toStructural({ type: 'string', format: 'date-time', pattern: '^\\d' })).toEqual({ type: 'string', format: 'date-time' });
+    expect(toStructural({ type: 'string', format: 'uri' })).toEqual({ type: 'string' });
+    expect(() => toStructural({ type: 'object', properties: { a: { anyOf: [{ type: 'string' }, { type: 'number' }] } } })).toThrow('spec.a: no structural-schema translation for anyOf');
   });
 
   it('ClusterGatePolicy has the same schema as GatePolicy, cluster-scoped', () => {

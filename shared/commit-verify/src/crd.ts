@@ -36,8 +36,18 @@ const KEY_ORDER = [
   'x-kubernetes-validations',
 ];
 
-/** zod's JSON Schema (draft 2020-12) -> a Kubernetes structural schema node. */
-export function toStructural(node: Node): Node {
+// What zod emits that a structural schema does without (the draft marker, record key schemas) or says otherwise
+// (`const` becomes a one-value enum).
+const DROPPED = new Set(['$schema', 'propertyNames', 'const']);
+
+/**
+ * zod's JSON Schema (draft 2020-12) -> a Kubernetes structural schema node. Anything else (anyOf, $ref,
+ * exclusiveMinimum, ...) throws naming the field, so a new model construct gets a deliberate CRD translation
+ * instead of silently vanishing from the CRD (which would make the API server accept what the parser refuses).
+ */
+export function toStructural(node: Node, path = 'spec'): Node {
+  const unsupported = Object.keys(node).filter((k) => !KEY_ORDER.includes(k) && !DROPPED.has(k));
+  if (unsupported.length > 0) throw new Error(`${path}: no structural-schema translation for ${unsupported.join(', ')}`);
   const src: Node = { ...node };
   if ('const' in src) {
     src['enum'] = [src['const']];
@@ -51,8 +61,9 @@ export function toStructural(node: Node): Node {
   for (const k of KEY_ORDER) {
     const v = src[k];
     if (v === undefined) continue;
-    if (k === 'properties') out[k] = Object.fromEntries(Object.entries(v as Record<string, Node>).map(([name, sub]) => [name, toStructural(sub)]));
-    else if (k === 'items' || (k === 'additionalProperties' && typeof v === 'object')) out[k] = toStructural(v as Node);
+    if (k === 'properties') out[k] = Object.fromEntries(Object.entries(v as Record<string, Node>).map(([name, sub]) => [name, toStructural(sub, `${path}.${name}`)]));
+    else if (k === 'items') out[k] = toStructural(v as Node, `${path}[]`);
+    else if (k === 'additionalProperties' && typeof v === 'object') out[k] = toStructural(v as Node, `${path}{}`);
     else out[k] = v;
   }
   return out;
