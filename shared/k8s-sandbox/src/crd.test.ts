@@ -117,8 +117,9 @@ describe('GatePolicy writes as a real apiserver applies the CRD', () => {
   });
 
   it('drops nulls of non-nullable fields, then defaults them', async () => {
-    const r = await call('POST', GP, policy({ mode: null, images: null }));
+    const r = await call('POST', GP, policy({ mode: null, images: null }, { metadata: { name: 'nulls', labels: null } }));
     expect(r.status).toBe(201);
+    expect('labels' in r.body.metadata).toBe(false);
     expect(r.body.spec.mode).toBe('Enforce');
     expect('images' in r.body.spec).toBe(false);
   });

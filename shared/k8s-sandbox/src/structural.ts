@@ -111,7 +111,9 @@ function pruneRoot(root: SchemaNode, obj: Rec, path: string, out: string[]): voi
       const meta = obj[k];
       if (isRec(meta)) {
         for (const mk of Object.keys(meta)) {
-          if (!OBJECT_META_FIELDS.has(mk)) {
+          // ObjectMeta decoding reads a null field as an absent one.
+          if (meta[mk] === null) delete meta[mk];
+          else if (!OBJECT_META_FIELDS.has(mk)) {
             out.push(child(child(path, 'metadata'), mk));
             delete meta[mk];
           }
