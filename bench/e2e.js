@@ -177,7 +177,7 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     apiVersion: 'gitops-gate.io/v1alpha1',
     kind: 'GatePolicy',
     metadata: { name: 'bench-signers', namespace: NS },
-    spec: { mode: 'Enforce', selector: { namespaces: [NS] }, repository: REPO_URL, branches: ['*'], commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } } },
+    spec: { mode: 'Enforce', selector: { namespaces: [NS] }, repository: REPO_URL.replace(/\.git$/, ''), branches: ['*'], commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } } },
   };
   // git itself must accept these commits, or the numbers mean nothing.
   writeFileSync(join(workDir, 'allowed_signers'), `${key.allowedSignersLine(SIGNER)}\n`);

@@ -2,7 +2,9 @@
  * The GatePolicy CRD: a structural schema the API server accepts, and validation that accepts the documented
  * example and rejects the mistakes it is there to catch.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { POLICY_CRD_FILES, renderPolicyCrdYaml, toStructural, type PolicyCrdScope } from '@gitops-gate/commit-verify';
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admitVap, update } from './lib/admission.js';
@@ -25,6 +27,23 @@ const variant = (f: (spec: K8sObject['spec']) => void): K8sObject => {
 };
 
 describe('GatePolicy CRD definition', () => {
+  it.each(Object.entries(POLICY_CRD_FILES))('%s CRD is the one generated from the policy model (npm run gen:crds)', (scope, file) => {
+    expect(readFileSync(join(DEPLOY, '..', file), 'utf8')).toBe(renderPolicyCrdYaml(scope as PolicyCrdScope));
+  });
+
+  it('translates the model to a structural schema, and refuses constructs it has no translation for', () => {
+    expect(toStructural({ type: 'number', const: 1, additionalProperties: false, $schema: 'x' })).toEqual({ type: 'number', enum: [1] });
+    expect(toStructural({ type: 'string', format: 'date-time', pattern: '^\\d' })).toEqual({ type: 'string', format: 'date-time' });
+    expect(toStructural({ type: 'string', format: 'uri' })).toEqual({ type: 'string' });
+    expect(() => toStructural({ type: 'object', properties: { a: { anyOf: [{ type: 'string' }, { type: 'number' }] } } })).toThrow('spec.a: no structural-schema translation for anyOf');
+  });
+
+  it('ClusterGatePolicy has the same schema as GatePolicy, cluster-scoped', () => {
+    const cluster = one(renderOverlay('production'), 'CustomResourceDefinition', 'clustergatepolicies.gitops-gate.io');
+    expect(cluster.spec.scope).toBe('Cluster');
+    expect(storageSchema(cluster)).toEqual(storageSchema(crd));
+  });
+
   it('is in every overlay', () => {
     for (const o of OVERLAYS) expect(one(renderOverlay(o), 'CustomResourceDefinition', 'gatepolicies.gitops-gate.io')).toEqual(crd);
   });
@@ -78,7 +97,7 @@ describe('GatePolicy validation', () => {
     expect(check(example)).toEqual([]);
   });
 
-  it('defaults mode to Enforce and requiredSigners to 1', () => {
+  it('defaults mode to Enforce, requiredSigners to 1 and an image\'s requireProvenance to true (the parser\'s defaults)', () => {
     const minimal: K8sObject = {
       apiVersion: 'gitops-gate.io/v1alpha1',
       kind: 'GatePolicy',
@@ -92,6 +111,12 @@ describe('GatePolicy validation', () => {
     expect(customResourceErrors(crd, minimal)).toEqual([]);
     expect(minimal.spec.mode).toBe('Enforce');
     expect(minimal.spec.commits.requiredSigners).toBe(1);
+    const image = structuredClone(example);
+    delete image.spec.images[0].requireProvenance;
+    expect(check(image)).toEqual([]);
+    const stored = structuredClone(image);
+    customResourceErrors(crd, stored);
+    expect(stored.spec.images[0].requireProvenance).toBe(true);
   });
 
   it('accepts a status with conditions and observedGeneration', () => {
@@ -110,33 +135,33 @@ describe('GatePolicy validation', () => {
     ['neither identity nor identityRegExp', (s) => delete s.commits.gitsign[0].identity, 'exactly one of identity or identityRegExp'],
     ['an unanchored identityRegExp', (s) => (s.commits.gitsign[1].identityRegExp = 'github.com/example-org/'), 'anchored'],
     ['an image identity with both', (s) => (s.images[0].keyless[0].identity = 'x'), 'exactly one of identity or identityRegExp'],
-    ['a non-https issuer', (s) => (s.commits.gitsign[0].issuer = 'accounts.google.com'), 'must match pattern'],
+    ['a non-https issuer', (s) => (s.commits.gitsign[0].issuer = 'accounts.google.com'), "should match '^https://'"],
     ['no signers at all', (s) => (s.commits = { requiredSigners: 1 }), 'at least one of gitsign, ssh or gpg'],
-    [
-      'more required signers than listed',
-      (s) => {
-        delete s.commits.ssh;
-        s.commits.requiredSigners = 4;
-      },
-      'may not exceed',
-    ],
-    ['a short GPG fingerprint', (s) => (s.commits.gpg[0].fingerprint = 'ABCDEF'), 'must match pattern'],
+    ['more than one required signer (a commit carries one signature)', (s) => (s.commits.requiredSigners = 2), 'Unsupported value: 2: supported values: 1'],
+    ['a short GPG fingerprint', (s) => (s.commits.gpg[0].fingerprint = 'ABCDEF'), 'fingerprint in body should match'],
+    ['a 41-hex GPG fingerprint', (s) => (s.commits.gpg[0].fingerprint = 'A'.repeat(41)), 'fingerprint in body should match'],
+    ['a GPG key without its public key', (s) => delete s.commits.gpg[0].publicKey, 'spec.commits.gpg[0].publicKey: Required value'],
     ['validFrom after validUntil', (s) => (s.commits.gpg[0].validFrom = '2028-01-01T00:00:00Z'), 'validFrom must be before validUntil'],
-    ['a malformed date', (s) => (s.commits.gpg[0].validUntil = 'next year'), 'must match format "date-time"'],
-    ['an unknown mode', (s) => (s.mode = 'Warn'), 'must be equal to one of the allowed values'],
+    ['a malformed date', (s) => (s.commits.gpg[0].validUntil = 'next year'), 'must be of type date-time'],
+    ['an unknown mode', (s) => (s.mode = 'Warn'), 'Unsupported value: "Warn"'],
     ['a repository with .git', (s) => (s.repository = 'https://github.com/example-org/shop-deploy.git'), 'must be normalised'],
     ['a repository with a trailing slash', (s) => (s.repository = 'https://github.com/example-org/shop-deploy/'), 'must be normalised'],
-    ['an ssh repository URL', (s) => (s.repository = 'git@github.com:example-org/shop-deploy'), 'must match pattern'],
-    ['no branches', (s) => (s.branches = []), 'must NOT have fewer than 1 items'],
+    ['an ssh repository URL', (s) => (s.repository = 'git@github.com:example-org/shop-deploy'), 'spec.repository in body should match'],
+    ['no branches', (s) => (s.branches = []), 'should have at least 1 items'],
     ['an image without keys or identities', (s) => (s.images[0] = { repository: 'ghcr.io/org/app' }), 'at least one keyless identity or key'],
     [
       'provenance without a builder identity',
       (s) => (s.images[0] = { repository: 'ghcr.io/org/app', keys: [{ publicKeyPem: '-----BEGIN PUBLIC KEY-----\nMFk=\n-----END PUBLIC KEY-----' }], requireProvenance: true }),
       'requireProvenance needs a keyless builder identity',
     ],
-    ['a key that is not PEM', (s) => (s.images[0].keys = [{ publicKeyPem: 'ssh-ed25519 AAAA' }]), 'must match pattern'],
-    ['an image reference with a tag', (s) => (s.images[0].repository = 'ghcr.io/org/app:1.0'), 'must match pattern'],
-    ['a misspelt field', (s) => (s.commits.gitsing = s.commits.gitsign), 'must NOT have additional properties'],
+    [
+      'a key-only image that leaves requireProvenance at its default (true)',
+      (s) => (s.images[0] = { repository: 'ghcr.io/org/app', keys: [{ publicKeyPem: '-----BEGIN PUBLIC KEY-----\nMFk=\n-----END PUBLIC KEY-----' }] }),
+      'requireProvenance needs a keyless builder identity',
+    ],
+    ['a key that is not PEM', (s) => (s.images[0].keys = [{ publicKeyPem: 'ssh-ed25519 AAAA' }]), 'publicKeyPem in body should match'],
+    ['an image reference with a tag', (s) => (s.images[0].repository = 'ghcr.io/org/app:1.0'), 'spec.images[0].repository in body should match'],
+    ['a misspelt field', (s) => (s.commits.gitsing = s.commits.gitsign), 'unknown field "spec.commits.gitsing"'],
   ])('rejects %s', (_what, mutate, message) => {
     const errors = check(variant(mutate));
     expect(errors.join('\n')).toContain(message);

@@ -94,13 +94,15 @@ beforeAll(async () => {
   // Named to be listed first: the verifier used to take the rule of whichever policy named the image first.
   const lax = (name: string, spec: Record<string, unknown>) => ({
     ...policy, metadata: { ...(policy as { metadata: object }).metadata, name },
-    spec: { ...policy.spec, images: [{ repository: IMAGE, keyless: [{ identityRegExp: '.*', issuer: GITHUB_ISSUER }], requireProvenance: false }], ...spec },
+    spec: { ...policy.spec, images: [{ repository: IMAGE, keyless: [{ identityRegExp: '^.*$', issuer: GITHUB_ISSUER }], requireProvenance: false }], ...spec },
   });
   const devLax = lax('a-dev-lax', { mode: 'Audit' });
   // Another team's lax policy, governing every repository's images but selecting only its own Applications.
-  const playground = lax('a-playground', { repository: '*', selector: { namespaces: ['team-b'] } });
+  const playground = lax('a-playground', { repository: 'https://github.com/demo/playground', selector: { namespaces: ['team-b'] } });
+  // A lax policy for this repository's images that selects no Application here (only team-b's).
+  const teamB = lax('a-team-b', { selector: { namespaces: ['team-b'] } });
   stack = await startStack({
-    workDir, redisUrl: redis.url, seed: [app, devLax, playground, policy], urlRewrites: fx.urlRewrites, queuePrefix,
+    workDir, redisUrl: redis.url, seed: [app, devLax, playground, teamB, policy], urlRewrites: fx.urlRewrites, queuePrefix,
     env: { TRUSTED_ROOT_FILE: join(workDir, 'trusted_root.json'), REGISTRY_MIRRORS: JSON.stringify({ 'ghcr.io': reg.url }), REGISTRY_INSECURE_HOSTS: reg.url },
   });
   readApp = createAppReader(stack.kubeconfig);
@@ -181,7 +183,7 @@ describe('commit + image', () => {
     const sha = await pushCommit();
     const digest = await publish(sha, UNTRUSTED, 'demo/playground');
     const d = await imageDecision(digest);
-    expect(d).toMatchObject({ action: 'image-verified', repo: 'https://github.com/demo/playground' });
+    expect(d, JSON.stringify(d)).toMatchObject({ action: 'image-verified', repo: 'https://github.com/demo/playground' });
     await sleep(1_000);
     expect(await revision()).toBe(before);
   });

@@ -90,7 +90,8 @@ describe('GatePolicy objects drive decisions live', () => {
 
   it('an invalid edit is reported in the status; the last valid Enforce generation stays in force (fail closed)', async () => {
     await api.patchNamespacedCustomObject(
-      { ...G, name: 'demo-signers', body: { spec: { commits: { ssh: null, gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } },
+      // Anchored, so the CRD accepts it (a real API server refuses an unanchored one with 422); only the gate finds it invalid.
+      { ...G, name: 'demo-signers', body: { spec: { commits: { ssh: null, gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     await policyReady('demo-signers');
@@ -163,7 +164,7 @@ spec:
     await sleep(300);
     expect((await push(false)).action).toBe('audit-pin');
     await api.createNamespacedCustomObject({
-      ...G, body: { ...policy, metadata: { name: 'broken', namespace: DEMO_APP.namespace }, spec: { ...policy.spec, commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } },
+      ...G, body: { ...policy, metadata: { name: 'broken', namespace: DEMO_APP.namespace }, spec: { ...policy.spec, commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } },
     });
     await policyReady('broken');
     const d = await push(false);

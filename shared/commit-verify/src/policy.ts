@@ -7,6 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { POLICY_FIELD_DESCRIPTIONS } from './policy-text.js';
 import { parseAllowedSigners, type AllowedSigner } from './ssh/index.js';
 import { createGpgKeyring, normalizeGpgFingerprint, type GpgKeyring } from './gpg/index.js';
 import type { GitsignIdentityRule } from './gitsign/index.js';
@@ -14,17 +15,46 @@ import { CommitVerifyError } from './types.js';
 
 const dateTime = z.iso.datetime({ offset: true });
 
+/*
+ * The one model of a GatePolicy spec. The CRDs (deploy/base/crds/*.yaml) are generated from it (`npm run gen:crds`,
+ * see crd.ts), so a real API server prunes, defaults and validates exactly what this parser reads:
+ *  - lengths (`.max`) bound both the parser and the CEL cost the API server estimates;
+ *  - `.meta({...})` carries what only the API server checks: `x-kubernetes-validations` (CEL rules that mirror the
+ *    refinements below), list types, and patterns the CRD is stricter on than file policies (e.g. `repository: '*'`
+ *    is fine in an internal policy but not in a GatePolicy object). The CRD may be stricter, never looser;
+ *  - defaults are written into the object by the API server, so they must be the parser's defaults (the safe ones).
+ */
+const celRule = (rule: string, message: string) => ({ rule, message });
+const setList = { 'x-kubernetes-list-type': 'set' } as const;
+
+const IDENTITY_RULES = [
+  celRule('has(self.identity) != has(self.identityRegExp)', 'exactly one of identity or identityRegExp must be set'),
+  celRule("!has(self.identityRegExp) || (self.identityRegExp.startsWith('^') && self.identityRegExp.endsWith('$'))", 'identityRegExp must be anchored with ^ and $'),
+];
+
 const identityRule = z
   .object({
-    identity: z.string().min(1).optional(),
-    identityRegExp: z.string().min(1).optional(),
-    issuer: z.string().url(),
+    identity: z.string().min(1).max(1024).describe('Exact certificate identity (email or workflow URI).').optional(),
+    identityRegExp: z
+      .string()
+      .min(2)
+      .max(1024)
+      .describe('Regular expression over the identity, anchored with ^ and $.')
+      .optional(),
+    issuer: z
+      .string()
+      .url()
+      .max(1024)
+      .describe('OIDC issuer of the identity, e.g. https://token.actions.githubusercontent.com.')
+      .meta({ pattern: '^https://' }),
   })
   .strict()
   .refine((r) => (r.identity === undefined) !== (r.identityRegExp === undefined), {
     message: 'exactly one of identity and identityRegExp is required',
   })
-  .refine((r) => r.identityRegExp === undefined || isValidRegExp(r.identityRegExp), { message: 'identityRegExp is not a valid regular expression' });
+  .refine((r) => r.identityRegExp === undefined || isValidRegExp(r.identityRegExp), { message: 'identityRegExp is not a valid regular expression' })
+  .describe('One signer identity; exactly one of identity and identityRegExp.')
+  .meta({ 'x-kubernetes-validations': IDENTITY_RULES });
 
 function isValidRegExp(s: string): boolean {
   try {
@@ -35,55 +65,120 @@ function isValidRegExp(s: string): boolean {
   }
 }
 
+const VALIDITY_RULES = [celRule('!has(self.validFrom) || !has(self.validUntil) || self.validFrom < self.validUntil', 'validFrom must be before validUntil')];
+
 const gpgKey = z
   .object({
-    fingerprint: z.string().refine((f) => normalizeGpgFingerprint(f) !== null, 'must be a full OpenPGP fingerprint (40 or 64 hex digits)'),
-    /** The armored public key. */
-    publicKey: z.string().includes('BEGIN PGP PUBLIC KEY BLOCK', { message: 'must be an armored OpenPGP public key' }),
+    fingerprint: z
+      .string()
+      .max(64)
+      .regex(/^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/, 'must be a full OpenPGP fingerprint (40 or 64 hex digits)')
+      .describe('Full OpenPGP fingerprint of the (sub)key: 40 hex digits (v4) or 64 (v5/v6).'),
+    publicKey: z
+      .string()
+      .max(65536)
+      .includes('BEGIN PGP PUBLIC KEY BLOCK', { message: 'must be an armored OpenPGP public key' })
+      .describe('The armored OpenPGP public key that contains the fingerprint.'),
     validFrom: dateTime.optional(),
     validUntil: dateTime.optional(),
     revoked: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .meta({ 'x-kubernetes-validations': VALIDITY_RULES });
 
 const imageRequirement = z
   .object({
-    repository: z.string().min(1),
-    keyless: z.array(identityRule).optional(),
+    repository: z
+      .string()
+      .min(1)
+      .max(512)
+      .describe('Image repository without tag or digest, e.g. ghcr.io/org/app.')
+      .meta({ pattern: '^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$' }),
+    keyless: z.array(identityRule).max(64).describe('Trusted builder identities (e.g. the release workflow) for keyless signatures.').optional(),
     keys: z
-      .array(z.object({ publicKeyPem: z.string(), validFrom: dateTime.optional(), validUntil: dateTime.optional(), revoked: z.boolean().default(false) }).strict())
+      .array(
+        z
+          .object({
+            publicKeyPem: z.string().max(16384).meta({ pattern: '^\\s*-----BEGIN PUBLIC KEY-----' }),
+            validFrom: dateTime.optional(),
+            validUntil: dateTime.optional(),
+            revoked: z.boolean().default(false),
+          })
+          .strict()
+          .meta({ 'x-kubernetes-validations': VALIDITY_RULES }),
+      )
+      .max(64)
       .optional(),
-    requireProvenance: z.boolean().default(true),
+    // Default true in the parser and (generated) in the CRD: the API server writes the default into the object, so
+    // an omitted field means "provenance required" everywhere.
+    requireProvenance: z.boolean().default(true).describe('Also require a verified SLSA provenance attestation from a keyless identity (default true).'),
   })
-  .strict();
+  .strict()
+  .refine((r) => !r.requireProvenance || (r.keyless?.length ?? 0) > 0, {
+    message: 'requireProvenance (default true) needs a keyless builder identity; set requireProvenance: false for key-only images',
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      celRule('(has(self.keyless) && size(self.keyless) > 0) || (has(self.keys) && size(self.keys) > 0)', 'an image needs at least one keyless identity or key'),
+      celRule('!self.requireProvenance || (has(self.keyless) && size(self.keyless) > 0)', 'requireProvenance needs a keyless builder identity'),
+    ],
+  });
 
 export const gatePolicySpec = z
   .object({
-    mode: z.enum(['Enforce', 'Audit']).default('Enforce'),
+    mode: z
+      .enum(['Enforce', 'Audit'])
+      .default('Enforce')
+      .describe(POLICY_FIELD_DESCRIPTIONS.mode),
     selector: z
       .object({
-        matchLabels: z.record(z.string(), z.string()).optional(),
-        names: z.array(z.string()).optional(),
-        namespaces: z.array(z.string()).optional(),
+        matchLabels: z.record(z.string(), z.string().max(63)).meta({ maxProperties: 64 }).optional(),
+        names: z.array(z.string().min(1).max(253)).max(256).meta(setList).optional(),
+        namespaces: z.array(z.string().min(1).max(63)).max(256).meta(setList).optional(),
       })
       .strict()
-      .default({}),
-    repository: z.string().min(1),
-    branches: z.array(z.string().min(1)).min(1),
+      .default({})
+      .describe(POLICY_FIELD_DESCRIPTIONS.selector),
+    repository: z
+      .string()
+      .min(1)
+      .max(2048)
+      .describe('Normalised repository URL: https://host/owner/repo (lower case for github.com), no trailing slash, no .git suffix.')
+      .meta({
+        pattern: '^(https://[^/\\s]+/[^\\s]+|file:///[^\\s]+)$',
+        'x-kubernetes-validations': [celRule("!self.endsWith('/') && !self.endsWith('.git')", 'repository must be normalised (no trailing slash, no .git suffix)')],
+      }),
+    branches: z.array(z.string().min(1).max(255)).min(1).max(64).describe('Branches whose verified commits may be pinned.').meta(setList),
     commits: z
       .object({
         // k-of-n over one commit is not meaningful: a commit carries exactly one signature. Two-person rules need a
         // second signed object (a signed tag or review attestation), which this version does not verify.
-        requiredSigners: z.literal(1, { message: 'only 1 is supported: a commit carries one signature' }).default(1),
-        gitsign: z.array(identityRule).optional(),
-        ssh: z.object({ allowedSigners: z.string().min(1) }).strict().optional(),
-        gpg: z.array(gpgKey).optional(),
+        requiredSigners: z
+          .literal(1, { message: 'only 1 is supported: a commit carries one signature' })
+          .default(1)
+          .describe('Signatures a commit needs: only 1 is supported (a commit carries one signature).')
+          .meta({ type: 'integer' }),
+        gitsign: z.array(identityRule).max(64).describe('Sigstore keyless (gitsign) signers, matched on the Fulcio certificate.').optional(),
+        ssh: z
+          .object({ allowedSigners: z.string().min(1).max(65536).describe('Contents of a git allowed_signers file.') })
+          .strict()
+          .optional(),
+        gpg: z.array(gpgKey).max(64).describe('OpenPGP signers; a retired key verifies what it signed before validUntil, a revoked one nothing.').optional(),
       })
       .strict()
       .refine((c) => (c.gitsign?.length ?? 0) > 0 || c.ssh !== undefined || (c.gpg?.length ?? 0) > 0, {
         message: 'at least one of gitsign, ssh or gpg signers is required (an empty policy would trust nobody)',
+      })
+      .describe('Who may sign commits. At least one of gitsign, ssh, gpg.')
+      .meta({
+        'x-kubernetes-validations': [
+          celRule(
+            '(has(self.gitsign) && size(self.gitsign) > 0) || has(self.ssh) || (has(self.gpg) && size(self.gpg) > 0)',
+            'commits needs at least one of gitsign, ssh or gpg',
+          ),
+        ],
       }),
-    images: z.array(imageRequirement).optional(),
+    images: z.array(imageRequirement).max(64).describe('Images the governed Applications require; each must be signed as listed.').optional(),
   })
   .strict();
 

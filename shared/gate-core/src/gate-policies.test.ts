@@ -192,7 +192,7 @@ describe('a verdict counts only under the live policy generation (#10.3)', () =>
 describe('fail closed (#10.6)', () => {
   it('attacker: a never-valid Enforce policy refuses even though an Audit policy also selects the Application', async () => {
     await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('rollout', 'argocd', { mode: 'Audit' }) });
-    await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('strict', 'argocd', { commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } }) });
+    await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('strict', 'argocd', { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } }) });
     await watcher.start();
     const outs = await gate.applyVerdict(verdictFromSnapshot(() => false));
     expect(outcome(outs, 'argocd/shop')).toBe('refuse-invalid-policy');
@@ -204,7 +204,7 @@ describe('fail closed (#10.6)', () => {
     await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('rollout', 'argocd', { mode: 'Audit' }) });
     await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('strict', 'argocd') });
     await watcher.start();
-    await api.patchNamespacedCustomObject({ ...G('argocd'), name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    await api.patchNamespacedCustomObject({ ...G('argocd'), name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } }, merge);
     for (let i = 0; i < 100 && (await api.getNamespacedCustomObject({ ...G('argocd'), name: 'strict' }) as { status?: { observedGeneration?: number } }).status?.observedGeneration !== 2; i++) {
       await new Promise((r) => setTimeout(r, 30));
     }

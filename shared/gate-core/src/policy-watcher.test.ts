@@ -77,7 +77,8 @@ describe('GatePolicy watch', () => {
 
   it('an invalid policy is not applied and its status names the problem', async () => {
     await watcher.start();
-    await api.createNamespacedCustomObject({ ...G, body: policy('bad', { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] }) });
+    // Anchored, so the CRD (and the sandbox, like a real API server) accepts it; only the gate finds it invalid.
+    await api.createNamespacedCustomObject({ ...G, body: policy('bad', { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] }) });
     const s = await waitStatus('bad');
     expect(s?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'InvalidRefusing' });
     expect(s?.conditions?.[0]?.message).toMatch(/identityRegExp is not a valid regular expression/);
@@ -120,7 +121,7 @@ describe('fail closed: an Enforce policy that becomes invalid keeps its last val
     await watcher.start();
     expect(watcher.live()).toMatchObject([{ name: 'argocd/strict', generation: 1, mode: 'Enforce' }]);
     // A namespace editor (or a typo) makes it invalid: generation 2 does not compile.
-    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } }, merge);
     await until(async () => (await readyCondition('strict'))?.observedGeneration === 2);
     const s = await readyCondition('strict');
     expect(s?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'InvalidLastValidInForce' });
@@ -134,7 +135,7 @@ describe('fail closed: an Enforce policy that becomes invalid keeps its last val
   });
 
   it('an invalid Audit policy is not applied and refuses nothing', async () => {
-    await api.createNamespacedCustomObject({ ...G, body: policy('a', { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] }, 'Audit') });
+    await api.createNamespacedCustomObject({ ...G, body: policy('a', { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] }, 'Audit') });
     await watcher.start();
     const s = await waitStatus('a');
     expect(s?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'Invalid' });
@@ -221,7 +222,7 @@ describe('last valid generation across a gate restart', () => {
   it('an Enforce policy invalid at start-up keeps the valid generation from the previous snapshot (same uid, older)', async () => {
     await api.createNamespacedCustomObject({ ...G, body: policy('strict', gitsign) });
     const valid = await api.getNamespacedCustomObject({ ...G, name: 'strict' });
-    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } }, merge);
     // Another object's snapshot entry (other uid) must not stand in for it.
     const impostor = { ...(valid as object), metadata: { ...(valid as { metadata: object }).metadata, uid: 'someone-else' } };
     watcher = createPolicyWatcher({ kc, logger: silent, onChange: () => undefined, previous: [valid, impostor] });
@@ -233,7 +234,7 @@ describe('last valid generation across a gate restart', () => {
 
   it('without it, the same policy refuses (never valid in this process)', async () => {
     await api.createNamespacedCustomObject({ ...G, body: policy('strict', gitsign) });
-    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '(', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } }, merge);
     await watcher.start();
     expect(watcher.live()).toMatchObject([{ name: 'argocd/strict', broken: expect.any(String) }]);
   });

@@ -96,3 +96,48 @@ export function decodeObject(body: Buffer, yaml: boolean): Record<string, unknow
   }
   return value as Record<string, unknown>;
 }
+
+/**
+ * Paths of keys that appear twice in one JSON object (`spec.mode`, `spec.images[0].repository`): JSON.parse keeps the
+ * last silently, but the apiserver's strict decoder reports them under `fieldValidation=Strict` (and warns under Warn).
+ * Assumes `text` already parsed as JSON.
+ */
+export function duplicateJsonFields(text: string): string[] {
+  const out: string[] = [];
+  type Frame = { obj: boolean; path: string; keys: Set<string>; index: number; key?: string };
+  const stack: Frame[] = [];
+  const pathOf = (f: Frame | undefined): string => {
+    if (!f) return '';
+    if (f.obj) return f.key === undefined ? f.path : f.path ? `${f.path}.${f.key}` : f.key;
+    return `${f.path}[${f.index}]`;
+  };
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (expectKey && top?.obj) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) out.push(top.path ? `${top.path}.${key}` : key);
+        top.keys.add(key);
+        top.key = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      const parent = stack[stack.length - 1];
+      stack.push({ obj: c === '{', path: pathOf(parent), keys: new Set(), index: 0 });
+      expectKey = c === '{';
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+      expectKey = false;
+    } else if (c === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.obj) expectKey = true;
+      else if (top) top.index += 1;
+    }
+  }
+  return out;
+}

@@ -1,5 +1,7 @@
 export * from './types.js';
-export { createSandboxApiServer, SandboxError } from './server.js';
+export { createSandboxApiServer, SandboxError, PRODUCTION_WATCHES } from './server.js';
 export { argoApplicationKind, namespaceKind, gatePolicyKind, clusterGatePolicyKind, demoApplication, BRANCH_ANNOTATION, schemaErrorsToProblems } from './kinds.js';
 export { StatusError, type Status, type StatusCause, type StatusDetails } from './status.js';
 export { renderKubeconfig } from './kubeconfig.js';
+export { kindFromCrd, kindFromCrdFile, CrdError } from './crd.js';
+export { createStructuralSchema, type StructuralSchema, type SchemaNode } from './structural.js';

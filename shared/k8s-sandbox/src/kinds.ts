@@ -1,4 +1,7 @@
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
+import { argoApplicationSchema } from './argo-schema.js';
+import { kindFromCrdFile } from './crd.js';
+import { createStructuralSchema, jsonType } from './structural.js';
 import type { ResourceKind } from './types.js';
 
 /** The subset of an ajv ErrorObject that @kubernetes-models' ValidationError carries in `.errors`. */
@@ -7,13 +10,6 @@ interface SchemaError {
   keyword?: string;
   params?: Record<string, unknown>;
   message?: string;
-}
-
-function jsonTypeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
-  return typeof v;
 }
 
 function valueAt(obj: unknown, pointer: string): unknown {
@@ -54,7 +50,7 @@ export function schemaErrorsToProblems(errors: SchemaError[], obj: unknown): str
         break;
       }
       case 'type': {
-        const actual = jsonTypeName(valueAt(obj, at));
+        const actual = jsonType(valueAt(obj, at));
         const want = String(e.params?.['type'] ?? '');
         problems.push(`${field}: Invalid value: "${actual}": ${field} in body must be of type ${want}: "${actual}"`);
         break;
@@ -84,7 +80,11 @@ function validateApplication(obj: unknown): string[] {
   }
 }
 
-/** Argo CD's `applications.argoproj.io` as its CRD declares it (names, printer columns, no status subresource). */
+/**
+ * Argo CD's `applications.argoproj.io` as its CRD declares it (names, printer columns, no status subresource), with
+ * its field tree for pruning unknown fields and dropping nulls; types and required fields are checked by the
+ * validator `@kubernetes-models/argo-cd` generates from the same CRD.
+ */
 export const argoApplicationKind: ResourceKind = {
   group: 'argoproj.io',
   version: 'v1alpha1',
@@ -93,6 +93,7 @@ export const argoApplicationKind: ResourceKind = {
   singular: 'application',
   namespaced: true,
   shortNames: ['app', 'apps'],
+  schema: createStructuralSchema(argoApplicationSchema()),
   validate: validateApplication,
   printerColumns: [
     { name: 'Sync Status', type: 'string', jsonPath: '.status.sync.status' },
@@ -147,43 +148,15 @@ export function demoApplication(opts: {
   };
 }
 
+// The project's own CRD files, read as the apiserver would serve them (this file sits at shared/k8s-sandbox/{src,dist}).
+const CRD_DIR = new URL('../../../deploy/base/crds/', import.meta.url);
+
 /**
- * gitops-gate's own GatePolicy CRD (deploy/base/crds/gatepolicy.yaml), with a status subresource. Only the structural
- * checks an OpenAPI schema makes are done here; semantic validation (regular expressions, keys) is the gate's job
- * and is reported in the object's status, as in a real cluster.
+ * gitops-gate's GatePolicy, built from its CRD (deploy/base/crds/gatepolicy.yaml): pruning, defaults, validation and
+ * CEL rules as a real apiserver applies them. Semantic checks the CRD cannot express (regular expressions, keys) are
+ * the gate's job and are reported in the object's status, as in a real cluster.
  */
-export const gatePolicyKind: ResourceKind = {
-  group: 'gitops-gate.io',
-  version: 'v1alpha1',
-  kind: 'GatePolicy',
-  plural: 'gatepolicies',
-  singular: 'gatepolicy',
-  namespaced: true,
-  shortNames: ['gp'],
-  statusSubresource: true,
-  validate: (obj) => {
-    const spec = (obj as { spec?: Record<string, unknown> }).spec;
-    const problems: string[] = [];
-    if (!spec || typeof spec !== 'object') return ['spec: Required value'];
-    if (typeof spec.repository !== 'string') problems.push('spec.repository: Required value');
-    if (!Array.isArray(spec.branches) || spec.branches.length === 0) problems.push('spec.branches: Required value');
-    if (!spec.commits || typeof spec.commits !== 'object') problems.push('spec.commits: Required value');
-    if (spec.mode !== undefined && spec.mode !== 'Enforce' && spec.mode !== 'Audit') problems.push(`spec.mode: Unsupported value: "${String(spec.mode)}": supported values: "Enforce", "Audit"`);
-    return problems;
-  },
-  printerColumns: [
-    { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
-    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[0].status' },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-  ],
-};
+export const gatePolicyKind: ResourceKind = kindFromCrdFile(new URL('gatepolicy.yaml', CRD_DIR));
 /** The cluster-scoped variant (deploy/base/crds/clustergatepolicy.yaml): same spec, selects across namespaces. */
-export const clusterGatePolicyKind: ResourceKind = {
-  ...gatePolicyKind,
-  kind: 'ClusterGatePolicy',
-  plural: 'clustergatepolicies',
-  singular: 'clustergatepolicy',
-  namespaced: false,
-  shortNames: ['cgp'],
-};
+export const clusterGatePolicyKind: ResourceKind = kindFromCrdFile(new URL('clustergatepolicy.yaml', CRD_DIR));
 

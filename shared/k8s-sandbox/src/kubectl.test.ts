@@ -2,11 +2,12 @@
  * The sandbox driven by the real kubectl binary through a kubeconfig from writeKubeconfig().
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSandboxApiServer, demoApplication, type SandboxApiServer } from './index.js';
+import { argoApplicationKind, createSandboxApiServer, demoApplication, gatePolicyKind, type SandboxApiServer } from './index.js';
 
 const KUBECTL = process.env['KUBECTL'] ?? '/usr/bin/kubectl';
 const REPO = 'https://example.invalid/deploy.git';
@@ -160,5 +161,51 @@ describe('kubectl against the sandbox', () => {
     expect(notLabel.stdout.trim()).toBe('application.argoproj.io/guestbook');
     const byField = await kubectl('get', 'apps', '-A', '--field-selector', 'metadata.namespace=team-b', '-o', 'name');
     expect(byField.stdout.trim()).toBe('application.argoproj.io/billing');
+  });
+  it('sends fieldValidation=Strict on create and apply: a misspelt field is refused, --validate=warn prints the Warning', async () => {
+    const file = join(dir, 'typo.json');
+    const app = demoApplication({ name: 'typo', repoURL: REPO, branch: 'main' }) as { spec: { source: Record<string, unknown> } };
+    app.spec.source['targetRevison'] = 'v1';
+    await writeFile(file, JSON.stringify(app));
+    for (const verb of ['create', 'apply']) {
+      const r = await kubectl(verb, '-f', file);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('Error from server (BadRequest)');
+      expect(r.stderr).toContain('strict decoding error: unknown field "spec.source.targetRevison"');
+    }
+    const warned = await kubectl('create', '--validate=warn', '-f', file);
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toContain('Warning: unknown field "spec.source.targetRevison"');
+    const got = JSON.parse((await kubectl('get', 'app', 'typo', '-n', 'argocd', '-o', 'json')).stdout) as { spec: { source: Record<string, unknown> } };
+    expect(got.spec.source['targetRevison']).toBeUndefined();
+    expect(server.requests().filter((q) => q.method === 'POST').map((q) => q.query)).toEqual(
+      expect.arrayContaining([expect.stringContaining('fieldValidation=Strict'), expect.stringContaining('fieldValidation=Warn')]),
+    );
+  });
+  it('applies the example GatePolicy (strict, as kubectl sends it), prints Mode and Ready, and refuses a broken copy', async () => {
+    await server.close();
+    server = await createSandboxApiServer({ kinds: [argoApplicationKind, gatePolicyKind] });
+    await server.writeKubeconfig(kubeconfig);
+    const example = fileURLToPath(new URL('../../../deploy/examples/gatepolicy.yaml', import.meta.url));
+    const applied = await kubectl('apply', '-f', example);
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout.trim()).toBe('gatepolicy.gitops-gate.io/shop created');
+    const got = JSON.parse((await kubectl('get', 'gp', 'shop', '-n', 'argocd', '-o', 'json')).stdout) as { spec: { images: Array<{ requireProvenance: boolean }>; commits: { gpg: Array<{ publicKey: string; revoked: boolean }> } } };
+    expect(got.spec.commits.gpg[0]).toMatchObject({ revoked: false, publicKey: expect.stringContaining('BEGIN PGP PUBLIC KEY BLOCK') });
+    const status = await fetch(`${server.url}/apis/gitops-gate.io/v1alpha1/namespaces/argocd/gatepolicies/shop/status`, {
+      method: 'PATCH',
+      headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/merge-patch+json' },
+      body: JSON.stringify({ status: { conditions: [{ type: 'Invalid', status: 'False' }, { type: 'Ready', status: 'True' }] } }),
+    });
+    expect(status.status).toBe(200);
+    expect(rows((await kubectl('get', 'gatepolicies', '-n', 'argocd')).stdout).map((r) => r.slice(0, 3))).toEqual([
+      ['NAME', 'MODE', 'READY'],
+      ['shop', 'Enforce', 'True'],
+    ]);
+    const broken = join(dir, 'broken-policy.yaml');
+    await writeFile(broken, (await readFile(example, 'utf8')).replace('name: shop', 'name: broken').replace('requireProvenance: true', 'requireProvenence: true'));
+    const refused = await kubectl('apply', '-f', broken);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('strict decoding error: unknown field "spec.images[0].requireProvenence"');
   });
 });

@@ -2,6 +2,7 @@
 /**
  * Standalone sandbox kube-apiserver:
  *   node dist/main.js [--host H] [--port N] [--token T] [--kubeconfig PATH] [--namespace NS] [--seed FILE.yaml|json]...
+ *                     [--production-watches]   (75 s resume history, every watch ended after 30–60 min, as kube-apiserver)
  * Prints its URL and the kubeconfig path, then serves until SIGINT/SIGTERM.
  */
 import { realpathSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadAll } from 'js-yaml';
-import { createSandboxApiServer } from './server.js';
+import { createSandboxApiServer, PRODUCTION_WATCHES } from './server.js';
 
 /** Accepts a YAML stream (`---`-separated), a JSON object, a JSON array, or a `kind: List` with `items`. */
 export function parseSeed(text: string): object[] {
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
       kubeconfig: { type: 'string', default: join(tmpdir(), 'gitops-gate-sandbox.kubeconfig') },
       namespace: { type: 'string' },
       seed: { type: 'string', multiple: true },
+      'production-watches': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -47,6 +49,7 @@ async function main(): Promise<void> {
     port,
     seed,
     ...(values.token ? { token: values.token } : {}),
+    ...(values['production-watches'] ? PRODUCTION_WATCHES : {}),
   });
   const kubeconfig = values.kubeconfig;
   await server.writeKubeconfig(kubeconfig, values.namespace ? { namespace: values.namespace } : {});

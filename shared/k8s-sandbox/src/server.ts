@@ -16,7 +16,7 @@ import {
   openApiV3Index,
   SERVER_VERSION,
 } from './discovery.js';
-import { contentTypeOf, decodeObject, negotiate, parseAccept, readBody, type Rendering } from './http-util.js';
+import { contentTypeOf, decodeObject, duplicateJsonFields, negotiate, parseAccept, readBody, type Rendering } from './http-util.js';
 import { argoApplicationKind, namespaceKind } from './kinds.js';
 import { renderKubeconfig } from './kubeconfig.js';
 import { clone, deepEqual, jsonPatch, mergePatch, PatchError, type Json } from './patch.js';
@@ -57,13 +57,16 @@ import type {
 /** Errors the sandbox itself raises (bad options, bad seed) as opposed to API Status answers. */
 export class SandboxError extends Error {
   constructor(
-    readonly code: 'INVALID_KIND' | 'INVALID_FAULT' | 'UNKNOWN_KIND' | 'INVALID_SEED' | 'LISTEN_FAILED',
+    readonly code: 'INVALID_KIND' | 'INVALID_FAULT' | 'UNKNOWN_KIND' | 'INVALID_SEED' | 'LISTEN_FAILED' | 'INVALID_WATCH_TIMEOUT',
     message: string,
   ) {
     super(message);
     this.name = 'SandboxError';
   }
 }
+
+/** A real apiserver's watch behaviour: ~75 s of resume history, every watch ended after a random 30–60 min. */
+export const PRODUCTION_WATCHES: Pick<SandboxOptions, 'watchHistoryMs' | 'watchTimeout'> = { watchHistoryMs: 75_000, watchTimeout: { minMs: 30 * 60_000, maxMs: 60 * 60_000 } };
 
 const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'argocd'];
 const MERGE = 'application/merge-patch+json';
@@ -112,7 +115,20 @@ interface Ctx {
   method: string;
   path: string;
   query: URLSearchParams;
+  /** `Warning` headers of the answer (299 warnings, e.g. unknown fields under fieldValidation=Warn). */
+  warnings: string[];
   record(status: number): void;
+}
+
+/**
+ * How a write treats unknown and duplicate fields (`fieldValidation`): Strict refuses with 400, Warn (the server's
+ * default) drops them with a Warning header, Ignore drops them silently.
+ */
+interface FieldCheck {
+  mode: 'Strict' | 'Warn' | 'Ignore';
+  /** Keys the request body repeats in one object. */
+  duplicates: string[];
+  warnings: string[];
 }
 
 function timestamp(): string {
@@ -180,7 +196,14 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
   const token = opts.token ?? randomBytes(24).toString('base64url');
   const userName = opts.userName ?? 'system:serviceaccount:argocd:gitops-gate';
   const bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
-  const store = createStore({ watchHistory: opts.watchHistory ?? 1000, startRv: 1000 });
+  const store = createStore({
+    watchHistory: opts.watchHistory ?? 1000,
+    ...(opts.watchHistoryMs !== undefined ? { watchHistoryMs: opts.watchHistoryMs } : {}),
+    startRv: 1000,
+  });
+  if (opts.watchTimeout && !(opts.watchTimeout.minMs > 0 && opts.watchTimeout.maxMs >= opts.watchTimeout.minMs)) {
+    throw new SandboxError('INVALID_WATCH_TIMEOUT', 'watchTimeout needs 0 < minMs <= maxMs');
+  }
   const kinds: ResourceKind[] = [];
   const faults: Array<FaultSpec & { remaining: number }> = [];
   const denies: DenyRule[] = [];
@@ -208,6 +231,8 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
 
   /** Objects are stored in the version they were written in; hand them out in the version the client addressed. */
   function present(kind: ResourceKind, obj: Obj): Obj {
+    // Defaults apply on read too (a default added to the CRD later shows on old objects); idempotent, so in place.
+    kind.schema?.applyDefaults(obj);
     const apiVersion = apiVersionOf(kind);
     return obj['apiVersion'] === apiVersion ? obj : { ...obj, apiVersion };
   }
@@ -219,7 +244,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
   }
 
   /** Fills server-set metadata on create; throws 4xx/422 Status for what the real create path rejects. */
-  function prepareCreate(kind: ResourceKind, body: Record<string, unknown>, urlNamespace: string | undefined): Obj {
+  function prepareCreate(kind: ResourceKind, body: Record<string, unknown>, urlNamespace: string | undefined, fields?: FieldCheck): Obj {
     checkTypeMeta(kind, body);
     const obj = clone(body) as Obj;
     if (!isObject(obj.metadata)) obj.metadata = { name: '' };
@@ -258,8 +283,22 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       meta.generation = 1;
       if (kind.statusSubresource) delete obj['status'];
     }
+    applySchema(kind, obj, fields);
     validateObject(kind, obj);
     return obj;
+  }
+
+  /** Structural-schema pruning and defaulting (custom kinds), and what fieldValidation says about dropped fields. */
+  function applySchema(kind: ResourceKind, obj: Obj, fields: FieldCheck | undefined): void {
+    const problems = (fields?.duplicates ?? []).map((f) => `duplicate field "${f}"`);
+    if (kind.schema) problems.push(...kind.schema.prune(obj).map((f) => `unknown field "${f}"`));
+    if (fields && problems.length > 0) {
+      if (fields.mode === 'Strict') {
+        throw badRequest(`${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${problems.join(', ')}`);
+      }
+      if (fields.mode === 'Warn') fields.warnings.push(...problems);
+    }
+    kind.schema?.applyDefaults(obj);
   }
 
   function checkTypeMeta(kind: ResourceKind, body: Record<string, unknown>): void {
@@ -297,7 +336,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
    * rest.BeforeUpdate: keeps server-owned metadata from the stored object, refuses a changed uid, bumps generation on
    * spec changes, and (for a status subresource) lets each endpoint change only its half.
    */
-  function prepareUpdate(kind: ResourceKind, old: Obj, candidate: Record<string, unknown>, sub: string | undefined): Obj {
+  function prepareUpdate(kind: ResourceKind, old: Obj, candidate: Record<string, unknown>, sub: string | undefined, fields?: FieldCheck): Obj {
     checkTypeMeta(kind, candidate);
     let obj = clone(candidate) as Obj;
     if (!isObject(obj.metadata)) obj.metadata = { name: old.metadata.name };
@@ -308,6 +347,8 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       if (old['status'] === undefined) delete obj['status'];
       else obj['status'] = clone(old['status']);
     }
+    // Pruned and defaulted before comparing, so a dropped unknown field never bumps generation.
+    applySchema(kind, obj, fields);
     const meta = obj.metadata;
     if (meta.uid && meta.uid !== old.metadata.uid) {
       throw invalid(kind.group, kind.kind, old.metadata.name, [
@@ -525,6 +566,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       'Content-Type': opts.contentType ?? (yaml ? 'application/yaml' : 'application/json'),
       'Cache-Control': 'no-cache, private',
       'Audit-Id': randomUUID(),
+      ...(ctx.warnings.length > 0 ? { Warning: ctx.warnings.map((w) => `299 - ${JSON.stringify(w)}`) } : {}),
       ...(opts.headers ?? {}),
     });
     ctx.res.end(text);
@@ -660,7 +702,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       const since = Number(rvParam);
       const events = store.eventsSince(resourceKey(kind), since);
       if (events === null) {
-        watchExpired(ctx, expired(`too old resource version: ${since} (${store.oldestResumableRv()})`));
+        watchExpired(ctx, expired(`too old resource version: ${since} (${store.oldestResumableRv(resourceKey(kind))})`));
         return;
       }
       backlog = events.map(translate).filter((e): e is { type: string; object: Obj } => e !== undefined);
@@ -716,11 +758,16 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       openWatches.delete(stop);
       if (!ctx.res.writableEnded) ctx.res.end();
     };
-    if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) {
+    // The server's own limit (kube-apiserver: a random 1–2× --min-request-timeout) ends the watch unless the
+    // client asked for less; either way the stream just ends and the client resumes or relists.
+    const serverLimit = opts.watchTimeout ? opts.watchTimeout.minMs + Math.random() * (opts.watchTimeout.maxMs - opts.watchTimeout.minMs) : Infinity;
+    const clientLimit = Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds * 1000 : Infinity;
+    const limit = Math.min(serverLimit, clientLimit);
+    if (Number.isFinite(limit)) {
       timeoutTimer = setTimeout(() => {
         bookmark();
         stop();
-      }, timeoutSeconds * 1000);
+      }, limit);
     }
     openWatches.add(stop);
     ctx.res.on('close', stop);
@@ -733,6 +780,16 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     return all.length > 0 || (Array.isArray(bodyDryRun) && bodyDryRun.includes('All'));
   }
 
+  function fieldCheck(ctx: Ctx, jsonBody: Buffer | undefined): FieldCheck {
+    const v = ctx.query.get('fieldValidation') ?? '';
+    if (v !== '' && v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') {
+      throw badRequest(`fieldValidation: Unsupported value: "${v}": supported values: "Ignore", "Warn", "Strict"`);
+    }
+    const mode = v === '' ? 'Warn' : v;
+    const isJson = jsonBody !== undefined && (contentTypeOf(ctx.req) !== 'application/yaml');
+    return { mode, duplicates: mode !== 'Ignore' && isJson ? duplicateJsonFields(jsonBody.toString('utf8')) : [], warnings: ctx.warnings };
+  }
+
   function requestBodyObject(ctx: Ctx, body: Buffer): Record<string, unknown> {
     const ct = contentTypeOf(ctx.req);
     if (ct === '' || ct === 'application/json') return decodeObject(body, false);
@@ -742,10 +799,12 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
 
   async function handleCreate(ctx: Ctx, r: ResourceRoute): Promise<void> {
     if (r.kind.namespaced && r.namespace === undefined) throw methodNotAllowed(r.kind.group, r.kind.plural, 'create');
-    const body = requestBodyObject(ctx, await readBody(ctx.req));
+    const raw = await readBody(ctx.req);
+    const body = requestBodyObject(ctx, raw);
+    const fields = fieldCheck(ctx, raw);
     const dryRun = isDryRun(ctx.query);
     if (r.namespace !== undefined && !namespaceExists(r.namespace)) throw notFound('', 'namespaces', r.namespace);
-    const obj = prepareCreate(r.kind, body, r.namespace);
+    const obj = prepareCreate(r.kind, body, r.namespace, fields);
     if (store.get(resourceKey(r.kind), obj.metadata.namespace ?? '', obj.metadata.name)) {
       throw alreadyExists(r.kind.group, r.kind.plural, obj.metadata.name);
     }
@@ -783,12 +842,14 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
   }
 
   async function handleUpdate(ctx: Ctx, r: ResourceRoute): Promise<void> {
-    const body = requestBodyObject(ctx, await readBody(ctx.req));
+    const raw = await readBody(ctx.req);
+    const body = requestBodyObject(ctx, raw);
+    const fields = fieldCheck(ctx, raw);
     const dryRun = isDryRun(ctx.query);
     checkName(r, body);
     const old = existing(r);
     checkResourceVersion(r, old, body);
-    const next = prepareUpdate(r.kind, old, body, r.sub);
+    const next = prepareUpdate(r.kind, old, body, r.sub, fields);
     send(ctx, 200, present(r.kind, commitUpdate(r.kind, old, next, dryRun)));
   }
 
@@ -799,6 +860,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     const raw = await readBody(ctx.req);
     const dryRun = isDryRun(ctx.query);
     if (ct === APPLY) return handleApply(ctx, r, raw, dryRun);
+    const fields = fieldCheck(ctx, ct === MERGE ? raw : undefined);
     let patch: unknown;
     try {
       patch = JSON.parse(raw.toString('utf8'));
@@ -821,7 +883,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     if (!isObject(patched)) throw genericInvalid();
     checkName(r, patched);
     checkResourceVersion(r, old, patched);
-    const next = prepareUpdate(r.kind, old, patched, r.sub);
+    const next = prepareUpdate(r.kind, old, patched, r.sub, fields);
     send(ctx, 200, present(r.kind, commitUpdate(r.kind, old, next, dryRun)));
   }
 
@@ -837,12 +899,13 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       ]);
     }
     const applied = decodeObject(raw, true);
+    const fields = fieldCheck(ctx, undefined);
     checkName(r, applied);
     const live = store.get(resourceKey(r.kind), r.namespace ?? '', r.name ?? '');
     if (!live) {
       if (r.namespace !== undefined && !namespaceExists(r.namespace)) throw notFound('', 'namespaces', r.namespace);
       const meta = isObject(applied['metadata']) ? applied['metadata'] : {};
-      const obj = prepareCreate(r.kind, { ...applied, metadata: { ...meta, name: r.name } }, r.namespace);
+      const obj = prepareCreate(r.kind, { ...applied, metadata: { ...meta, name: r.name } }, r.namespace, fields);
       const out = dryRun ? obj : store.commit(resourceKey(r.kind), 'ADDED', obj).object;
       send(ctx, 201, present(r.kind, out));
       return;
@@ -851,7 +914,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     const appliedMeta = isObject(applied['metadata']) ? applied['metadata'] : {};
     if (appliedMeta['resourceVersion'] === undefined) (merged['metadata'] as Record<string, unknown>)['resourceVersion'] = live.metadata.resourceVersion;
     checkResourceVersion(r, live, merged);
-    const next = prepareUpdate(r.kind, live, merged, r.sub);
+    const next = prepareUpdate(r.kind, live, merged, r.sub, fields);
     send(ctx, 200, present(r.kind, commitUpdate(r.kind, live, next, dryRun)));
   }
 
@@ -1004,6 +1067,7 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
       method,
       path: u.pathname,
       query: u.searchParams,
+      warnings: [],
       record(status) {
         if (recorded) return;
         recorded = true;

@@ -36,7 +36,7 @@ export interface StoreEvent {
 export interface Store {
   currentRv(): number;
   /** A watch may resume from any resourceVersion >= this; older ones have been compacted away. */
-  oldestResumableRv(): number;
+  oldestResumableRv(resource?: string): number;
   get(resource: string, namespace: string, name: string): Obj | undefined;
   /** Sorted by namespace then name, like etcd's key order. `namespace` undefined = all namespaces. */
   list(resource: string, namespace?: string): Obj[];
@@ -51,13 +51,35 @@ function key(namespace: string, name: string): string {
   return `${namespace}\u0000${name}`;
 }
 
-export function createStore(opts: { watchHistory: number; startRv?: number }): Store {
+/**
+ * `watchHistory` bounds the resume history by count (like the apiserver's watch cache capacity), `watchHistoryMs` by
+ * age (the watch cache keeps roughly the last 75 s); either way, a resume from before the kept history is a 410.
+ * Like the apiserver's per-resource watch caches, a resume is refused only when an event of that resource after the
+ * resume point was dropped. `now` is injectable for tests.
+ */
+export function createStore(opts: { watchHistory: number; watchHistoryMs?: number; startRv?: number; now?: () => number }): Store {
+  const now = opts.now ?? Date.now;
   let rv = opts.startRv ?? 1;
   // Every event with rv > historyFloor is still in `history`.
   let historyFloor = rv;
-  const history: StoreEvent[] = [];
+  const history: Array<StoreEvent & { at: number }> = [];
   const buckets = new Map<string, Map<string, Obj>>();
   const subscribers = new Set<(e: StoreEvent) => void>();
+
+  // Per resource: the newest dropped event; a resume from before it would miss it.
+  const floors = new Map<string, number>();
+  const dropOldest = () => {
+    const dropped = history.shift();
+    if (dropped) {
+      historyFloor = dropped.rv;
+      floors.set(dropped.resource, dropped.rv);
+    }
+  };
+  const expire = () => {
+    if (opts.watchHistoryMs === undefined) return;
+    const cutoff = now() - opts.watchHistoryMs;
+    while (history.length > 0 && history[0]!.at < cutoff) dropOldest();
+  };
 
   const bucket = (resource: string): Map<string, Obj> => {
     let b = buckets.get(resource);
@@ -70,7 +92,7 @@ export function createStore(opts: { watchHistory: number; startRv?: number }): S
 
   return {
     currentRv: () => rv,
-    oldestResumableRv: () => historyFloor,
+    oldestResumableRv: (resource) => (resource === undefined ? historyFloor : (floors.get(resource) ?? opts.startRv ?? 1)),
     get: (resource, namespace, name) => buckets.get(resource)?.get(key(namespace, name)),
     list(resource, namespace) {
       const all = [...(buckets.get(resource)?.values() ?? [])].filter(
@@ -89,16 +111,15 @@ export function createStore(opts: { watchHistory: number; startRv?: number }): S
       if (type === 'DELETED') bucket(resource).delete(k);
       else bucket(resource).set(k, obj);
       const event: StoreEvent = prev ? { type, rv, resource, object: obj, prev } : { type, rv, resource, object: obj };
-      history.push(event);
-      while (history.length > opts.watchHistory) {
-        const dropped = history.shift();
-        if (dropped) historyFloor = dropped.rv;
-      }
+      history.push({ ...event, at: now() });
+      while (history.length > opts.watchHistory) dropOldest();
+      expire();
       for (const fn of [...subscribers]) fn(event);
       return event;
     },
     eventsSince(resource, since) {
-      if (since < historyFloor) return null;
+      expire();
+      if (since < (floors.get(resource) ?? opts.startRv ?? 1)) return null;
       return history.filter((e) => e.rv > since && e.resource === resource);
     },
     subscribe(fn) {

@@ -48,20 +48,26 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(hours / 24 / 365)}y`;
 }
 
+// `.a.b`, `[0]` and the filter CRD printer columns use for conditions, `[?(@.type=="Ready")]` (first match).
+const JSON_PATH_STEP = /\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_-]+)==(?:"([^"]*)"|'([^']*)')\)\]/gy;
+
 function lookup(obj: unknown, jsonPath: string): unknown {
   let cur: unknown = obj;
-  for (const part of jsonPath.replace(/^\./, '').split('.')) {
-    if (part === '') continue;
-    // `conditions[0]`: a field followed by array indexes.
-    const [, field, indexes] = /^([^[]*)((?:\[\d+\])*)$/.exec(part) ?? [undefined, part, ''];
+  const path = jsonPath.startsWith('.') ? jsonPath : `.${jsonPath}`;
+  JSON_PATH_STEP.lastIndex = 0;
+  let at = 0;
+  for (let m = JSON_PATH_STEP.exec(path); m; m = JSON_PATH_STEP.exec(path)) {
+    at = JSON_PATH_STEP.lastIndex;
     if (cur === null || typeof cur !== 'object') return undefined;
-    if (field) cur = (cur as Record<string, unknown>)[field];
-    for (const m of (indexes ?? '').matchAll(/\[(\d+)\]/g)) {
-      if (!Array.isArray(cur)) return undefined;
-      cur = cur[Number(m[1])];
+    const [, field, index, key, dq, sq] = m;
+    if (field !== undefined) cur = Array.isArray(cur) ? undefined : (cur as Record<string, unknown>)[field];
+    else if (index !== undefined) cur = Array.isArray(cur) ? cur[Number(index)] : undefined;
+    else if (key !== undefined) {
+      const want = dq ?? sq;
+      cur = Array.isArray(cur) ? cur.find((x) => x !== null && typeof x === 'object' && (x as Record<string, unknown>)[key] === want) : undefined;
     }
   }
-  return cur;
+  return at === path.length ? cur : undefined;
 }
 
 function cell(col: PrinterColumn, value: unknown, now: number): unknown {

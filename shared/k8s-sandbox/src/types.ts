@@ -1,3 +1,5 @@
+import type { StructuralSchema } from './structural.js';
+
 /** A column of the server-side `Table` view (what `kubectl get` prints), shaped like a CRD's additionalPrinterColumns. */
 export interface PrinterColumn {
   name: string;
@@ -30,6 +32,11 @@ export interface ResourceKind {
    * generation) — like a CRD with `subresources.status`. Argo CD's Application CRD has no status subresource.
    */
   statusSubresource?: boolean;
+  /**
+   * The CRD's structural schema (see kindFromCrd): undeclared fields are pruned (and refused or warned about per
+   * `fieldValidation`), nulls dropped and defaults written on every write and read, as a real apiserver does.
+   */
+  schema?: StructuralSchema;
 }
 
 export interface SandboxOptions {
@@ -42,8 +49,22 @@ export interface SandboxOptions {
   kinds?: ResourceKind[];
   /** Objects present at start (with apiVersion/kind); namespaces they name are created implicitly. */
   seed?: object[];
-  /** Watch events kept for resuming; a watch from an older resourceVersion gets an ERROR event with a 410 Expired Status. */
+  /**
+   * Watch events kept for resuming (default 1000, like a small watch cache); a watch from an older resourceVersion
+   * gets an ERROR event with a 410 Expired Status.
+   */
   watchHistory?: number;
+  /**
+   * Events older than this are dropped from the resume history too (the apiserver's watch cache keeps about 75 s).
+   * Default: unlimited (tests that resume after long pauses keep working); production-like: 75 000.
+   */
+  watchHistoryMs?: number;
+  /**
+   * The server closes every watch after a random time in [min, max] ms, as kube-apiserver does after 30–60 min
+   * (`--min-request-timeout` 1800 s, randomised up to 2×); clients then resume or relist. A client's
+   * `timeoutSeconds` still wins when shorter. Default: never (tests opt in, e.g. { minMs: 500, maxMs: 1000 }).
+   */
+  watchTimeout?: { minMs: number; maxMs: number };
   /** How often an open watch with allowWatchBookmarks=true gets a BOOKMARK event. Default 60 000 ms (about the real server's cadence). */
   bookmarkIntervalMs?: number;
   /** Namespaces that exist at start. Default: default, kube-system, kube-public, kube-node-lease, argocd. */

@@ -48,7 +48,8 @@ export function createDemoFixture(workDir: string): DemoFixture {
       spec: {
         mode: 'Enforce',
         selector: { namespaces: [DEMO_APP.namespace] },
-        repository: DEMO_REPO_URL,
+        // Normalised, as the CRD requires (no .git suffix): a real API server refuses the object otherwise.
+        repository: DEMO_REPO_URL.replace(/\.git$/, ''),
         branches: ['main'],
         commits: { ssh: { allowedSigners: `${key.allowedSignersLine(DEMO_SIGNER)}\n` } },
       },

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { argoApplicationKind, clusterGatePolicyKind, createSandboxApiServer, gatePolicyKind, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
+import { argoApplicationKind, clusterGatePolicyKind, createSandboxApiServer, gatePolicyKind, PRODUCTION_WATCHES, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { freePort } from '@gitops-gate/testing';
 import { ensureRedisServer, startLocalRedis, StackError } from './redis.js';
 import { startArgoWriter, type ArgoWriter, type ArgoWriterOptions } from './argo-writer.js';
@@ -112,7 +112,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     let kubeconfig = opts.kubeconfig;
     let sandbox: SandboxApiServer | undefined;
     if (!kubeconfig) {
-      sandbox = await createSandboxApiServer({ kinds: [argoApplicationKind, gatePolicyKind, clusterGatePolicyKind], seed: opts.seed ?? [] });
+      // Watches as on a real cluster (75 s resume history, watches ended after 30–60 min): the gate must relist.
+      sandbox = await createSandboxApiServer({ kinds: [argoApplicationKind, gatePolicyKind, clusterGatePolicyKind], seed: opts.seed ?? [], ...PRODUCTION_WATCHES });
       kubeconfig = join(opts.workDir, 'kubeconfig');
       await sandbox.writeKubeconfig(kubeconfig);
       const s = sandbox;

@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Writes the policy CRDs from the policy model: `npm run gen:crds` (builds commit-verify first).
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { POLICY_CRD_FILES, renderPolicyCrdYaml } from '@gitops-gate/commit-verify';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+for (const [scope, file] of Object.entries(POLICY_CRD_FILES)) {
+  writeFileSync(`${root}${file}`, renderPolicyCrdYaml(scope));
+  console.log(`wrote ${file}`);
+}
