@@ -89,8 +89,10 @@ function anchoredRegExp(source: string): RegExp {
   let re = regexCache.get(source);
   if (re === undefined) {
     try {
-      // A non-capturing group keeps alternations inside the anchors: "a|b" must not become "^a|b$".
-      re = new RegExp(`^(?:${source})$`);
+      // A non-capturing group keeps alternations inside the anchors: "a|b" must not become "^a|b$". The `u` flag is
+      // the one the policy schema validates with: compiling without it would give `\p{…}`, `\u{…}` and `.` other
+      // meanings than the ones that were checked.
+      re = new RegExp(`^(?:${source})$`, 'u');
     } catch {
       return reject('POLICY_INVALID', 'identityRegExp is not a valid regular expression');
     }
