@@ -95,7 +95,15 @@ describe('certificate identity is matched exactly (anchored)', () => {
     const v = run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY }));
     expect(v).toMatchObject({
       ok: true,
-      signer: { logIndex: '79571823', signedAt: '2024-03-19T17:26:26.000Z', sourceRepositoryRef: 'refs/heads/main', buildSignerURI: DEFAULT_IDENTITY },
+      signer: {
+        logIndex: '79571823',
+        signedAt: '2024-03-19T17:26:26.000Z',
+        sourceRepositoryRef: 'refs/heads/main',
+        sourceRepositoryURI: 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon',
+        buildSignerURI: DEFAULT_IDENTITY,
+        buildTrigger: expect.any(String),
+        runnerEnvironment: 'github-hosted',
+      },
     });
     expect(v.signer?.sourceRepositoryDigest).toMatch(/^[0-9a-f]{40}$/);
   });
