@@ -65,7 +65,13 @@ export function createImageChecker(opts: {
     }
     const fetchFrom = mirrorOf(job.image);
     // The policy names the image as published; a mirror serves the same digests under another name.
-    const v = await verifier.verifyImage({ image: fetchFrom, digest: job.digest, requirement: { ...found.requirement, repository: fetchFrom } });
+    const v = await verifier.verifyImage({
+      image: fetchFrom,
+      digest: job.digest,
+      requirement: { ...found.requirement, repository: fetchFrom },
+      // Provenance must name this repository and one of the policy's branches, not only the commit SHA.
+      source: { repository: job.repoUrl, branches: found.policy.branches },
+    });
     const result = {
       image: job.image,
       digest: job.digest,

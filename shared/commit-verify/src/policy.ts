@@ -54,6 +54,11 @@ const imageRequirement = z
       .array(z.object({ publicKeyPem: z.string(), validFrom: dateTime.optional(), validUntil: dateTime.optional(), revoked: z.boolean().default(false) }).strict())
       .optional(),
     requireProvenance: z.boolean().default(true),
+    // Provenance counts only for builds of the policy's repository from its branches, or from these tags (globs).
+    tags: z.array(z.string().min(1)).optional(),
+    // Pull-request runs (forks' code, merge refs) and self-hosted runners vouch for nothing unless allowed here.
+    allowPullRequestTriggers: z.boolean().default(false),
+    allowSelfHostedRunners: z.boolean().default(false),
   })
   .strict();
 

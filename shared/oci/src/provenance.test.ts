@@ -26,6 +26,7 @@ describe('SLSA provenance content', () => {
       builderId: 'https://github.com/actions/runner/github-hosted',
       sourceRepository: 'https://github.com/org/app',
       sourceCommit: C1,
+      sourceRef: 'refs/heads/main',
     });
   });
 
@@ -50,6 +51,7 @@ describe('SLSA provenance content', () => {
       builderId,
       sourceRepository: 'https://github.com/org/app',
       sourceCommit: C2,
+      sourceRef: 'refs/heads/main',
     });
   });
 
