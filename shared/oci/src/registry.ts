@@ -20,6 +20,11 @@ export interface RegistryClientOptions {
   credentials?: Record<string, RegistryCredential>;
   /** Hosts spoken to over plain http (loopback test registries). Everything else is https only. */
   insecureHosts?: string[];
+  /**
+   * By registry host: token-service origins (`https://auth.example`) besides the registry's own whose bearer realms
+   * may receive the registry's credentials. Docker Hub's `https://auth.docker.io` is built in.
+   */
+  tokenRealms?: Record<string, string[]>;
   fetch?: typeof fetch;
   /** Largest manifest accepted (the distribution spec suggests registries accept at least 4 MiB). */
   maxManifestBytes?: number;
@@ -73,6 +78,7 @@ const MAX_PAGES = 50;
 const MAX_TOKEN_RESPONSE = 64 * 1024;
 // Refresh a little before the registry's own expiry so a token does not die between check and use.
 const TOKEN_SKEW_MS = 10_000;
+const BUILTIN_TOKEN_REALMS: Record<string, string[]> = { 'docker.io': ['https://auth.docker.io'] };
 
 interface CachedToken {
   value: string;
@@ -177,6 +183,12 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   const doFetch = opts.fetch ?? fetch;
   const insecure = new Set((opts.insecureHosts ?? []).map((h) => h.toLowerCase()));
   const credentials = new Map(Object.entries(opts.credentials ?? {}).map(([h, c]) => [h.toLowerCase(), c]));
+  const tokenRealms = new Map<string, Set<string>>();
+  for (const [h, origins] of Object.entries({ ...BUILTIN_TOKEN_REALMS, ...opts.tokenRealms })) {
+    const set = tokenRealms.get(h.toLowerCase()) ?? new Set<string>();
+    for (const o of origins) set.add(new URL(o).origin);
+    tokenRealms.set(h.toLowerCase(), set);
+  }
   const maxManifest = opts.maxManifestBytes ?? 4 * 1024 * 1024;
   const maxBlob = opts.maxBlobBytes ?? 16 * 1024 * 1024;
   const now = opts.now ?? Date.now;
@@ -251,6 +263,12 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     const headers: Record<string, string> = { accept: 'application/json' };
     const cred = credentialFor(n);
     if (cred !== undefined && 'username' in cred) {
+      // The realm is named by whoever answered the challenge: credentials go only to the registry's own origin or a
+      // token service configured for it, never to a host the registry (or a redirect) merely points at.
+      const own = new URL(baseUrl(n)).origin;
+      if (url.origin !== own && !(tokenRealms.get(n.host)?.has(url.origin) ?? false)) {
+        throw new OciError('REGISTRY_UNAUTHORIZED', `${n.host}: bearer realm ${url.origin} is neither the registry nor a configured token service for it`);
+      }
       headers['authorization'] = `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}`;
     }
     const { res } = await fetchFollow(url, headers);
@@ -321,6 +339,14 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     if (cached !== undefined) headers['authorization'] = cached;
     let out = await fetchFollow(url, headers);
     if (out.res.status === 401) {
+      if (out.url.origin !== url.origin) {
+        // A 401 from wherever a redirect led is that host's challenge, not the registry's: answering it would hand the
+        // registry's credentials to a realm of its choosing.
+        await out.res.body?.cancel().catch(() => undefined);
+        throw new OciError('REGISTRY_UNAUTHORIZED', `${n.name}: GET ${spec.path.split('?')[0]}: authentication asked by ${out.url.origin} after a redirect is not answered`, {
+          status: 401,
+        });
+      }
       const authorization = await answerChallenge(n, out.res);
       await out.res.body?.cancel().catch(() => undefined);
       out = await fetchFollow(url, { ...headers, authorization });
