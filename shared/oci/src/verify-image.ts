@@ -8,8 +8,9 @@
 import type { Artifact, BundleSigner, BundleVerdict, BundleVerifier, SignerPolicy, Statement } from '@gitops-gate/bundle-verify';
 import { normalizeRepoUrl } from '@gitops-gate/contracts';
 import { discoverSigstoreMaterial } from './discover.js';
-import type { MaterialSource, SigstoreMaterial } from './discover.js';
-import { OciError } from './errors.js';
+import type { DiscoverOptions, MaterialSource, SigstoreMaterial } from './discover.js';
+import { IMAGE_MATERIAL_TOO_LARGE, OciError, createByteBudget } from './errors.js';
+import type { JobLimits } from './errors.js';
 import { ProvenanceError, SLSA_PROVENANCE_TYPES, builderMatchesSigner, readProvenance } from './provenance.js';
 import { parseImageName, parseSha256Digest } from './reference.js';
 import type { RegistryClient } from './registry.js';
@@ -77,7 +78,8 @@ export interface ImageVerdict {
 }
 
 export interface ImageVerifier {
-  verifyImage(input: { image: string; digest: string; requirement: ImageRequirement; source: ImageSource }): Promise<ImageVerdict>;
+  /** `signal` (optional) ends the job early, like its own deadline. */
+  verifyImage(input: { image: string; digest: string; requirement: ImageRequirement; source: ImageSource; signal?: AbortSignal }): Promise<ImageVerdict>;
 }
 
 export interface ImageVerifierOptions {
@@ -85,7 +87,16 @@ export interface ImageVerifierOptions {
   bundleVerifier: BundleVerifier;
   /** Cap on referrers and legacy layers examined per image. */
   maxItems?: number;
+  /** Registry bytes one job may read in all (manifests, referrer lists, signature blobs); default 8 MiB. */
+  maxImageBytes?: number;
+  /** Largest single signature blob; default 1 MiB. */
+  maxSignatureBytes?: number;
+  /** Time one job may take; default 60 s. */
+  deadlineMs?: number;
 }
+
+export const DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_IMAGE_DEADLINE_MS = 60_000;
 
 const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
 
@@ -169,7 +180,7 @@ function checkSimpleSigning(payload: Buffer, digest: string): void {
 }
 
 interface Verified {
-  material: SigstoreMaterial;
+  location: string;
   verdict: BundleVerdict;
 }
 
@@ -320,7 +331,7 @@ function checkProvenance(statement: Statement, signer: BundleSigner, requirement
 export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
   const { registry, bundleVerifier } = opts;
 
-  async function run(image: string, digest: string, requirement: ImageRequirement, source: ImageSource, verdict: ImageVerdict): Promise<ImageVerdict> {
+  async function run(image: string, digest: string, requirement: ImageRequirement, source: ImageSource, limits: JobLimits, verdict: ImageVerdict): Promise<ImageVerdict> {
     const reject = (code: string, reason: string): ImageVerdict => ({ ...verdict, ok: false, code, reason });
     try {
       parseImageName(image);
@@ -346,7 +357,7 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
 
     // The image itself must exist under this digest, with bytes that hash to it.
     try {
-      await registry.getManifest(image, digest);
+      await registry.getManifest(image, digest, limits);
     } catch (e) {
       if (!(e instanceof OciError) || e.transient) throw e;
       if (e.code === 'NOT_FOUND') return reject('IMAGE_NOT_FOUND', `${image}@${digest} is not in the registry`);
@@ -354,7 +365,27 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
       return reject(e.code, e.message);
     }
 
-    const found = await discoverSigstoreMaterial(registry, image, digest, opts.maxItems === undefined ? {} : { maxItems: opts.maxItems });
+    // Verify-and-drop: each item is verified as it is read and only its verdict is kept.
+    const verified: Verified[] = [];
+    const materialChecks: SignatureCheck[] = [];
+    const onMaterial = (m: SigstoreMaterial): void => {
+      const v = verifyMaterial(bundleVerifier, m, policies, digest);
+      const check: SignatureCheck = { source: m.source, location: m.location, kind: m.kind, ok: v.ok };
+      const pt = v.statement?.predicateType ?? m.claimedPredicateType;
+      if (pt !== undefined) check.predicateType = pt;
+      if (v.ok) {
+        if (v.signer !== undefined) check.signer = v.signer;
+        verified.push({ location: m.location, verdict: v });
+      } else {
+        check.code = v.code ?? 'FAILED';
+        check.reason = v.reason ?? '';
+      }
+      materialChecks.push(check);
+    };
+    const discoverOptions: DiscoverOptions = { limits, onMaterial };
+    if (opts.maxItems !== undefined) discoverOptions.maxItems = opts.maxItems;
+    if (opts.maxSignatureBytes !== undefined) discoverOptions.maxSignatureBytes = opts.maxSignatureBytes;
+    const found = await discoverSigstoreMaterial(registry, image, digest, discoverOptions);
     const checks: SignatureCheck[] = found.problems.map((p) => ({
       source: p.source,
       location: p.location,
@@ -363,25 +394,11 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
       code: p.code,
       reason: p.reason,
     }));
+    checks.push(...materialChecks);
     verdict.signatures = checks;
-    if (found.materials.length === 0) {
+    if (materialChecks.length === 0) {
+      if (checks.some((c) => c.code === 'MATERIAL_TOO_LARGE')) return reject(IMAGE_MATERIAL_TOO_LARGE, `only oversized Sigstore material: ${summarize(checks)}`);
       return reject('NO_SIGNATURES', checks.length === 0 ? `no Sigstore signatures or attestations found for ${digest}` : `no usable Sigstore material: ${summarize(checks)}`);
-    }
-
-    const verified: Verified[] = [];
-    for (const m of found.materials) {
-      const v = verifyMaterial(bundleVerifier, m, policies, digest);
-      const check: SignatureCheck = { source: m.source, location: m.location, kind: m.kind, ok: v.ok };
-      const pt = v.statement?.predicateType ?? m.claimedPredicateType;
-      if (pt !== undefined) check.predicateType = pt;
-      if (v.ok) {
-        if (v.signer !== undefined) check.signer = v.signer;
-        verified.push({ material: m, verdict: v });
-      } else {
-        check.code = v.code ?? 'FAILED';
-        check.reason = v.reason ?? '';
-      }
-      checks.push(check);
     }
     if (verified.length === 0) return reject('SIGNATURE_UNVERIFIED', `no signature verifies against the requirement: ${summarize(checks)}`);
 
@@ -402,7 +419,7 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
         provenances.push(checkProvenance(st, v.signer, requirement, source));
       } catch (e) {
         if (e instanceof Refusal) {
-          const check = checks.find((c) => c.location === verified[i]!.material.location && c.ok);
+          const check = checks.find((c) => c.location === verified[i]!.location && c.ok);
           if (check !== undefined) {
             check.provenanceRefused = { code: e.code, reason: e.message };
             refused.push(check);
@@ -436,10 +453,17 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
   }
 
   return {
-    async verifyImage({ image, digest, requirement, source }) {
+    async verifyImage({ image, digest, requirement, source, signal }) {
       const verdict: ImageVerdict = { ok: false, image, digest, signatures: [] };
+      // One budget and one deadline for everything this job reads: per-item caps alone let one pushed image make a
+      // verifier read (and hold) hundreds of MiB, on every delivery.
+      const deadline = AbortSignal.timeout(opts.deadlineMs ?? DEFAULT_IMAGE_DEADLINE_MS);
+      const limits: JobLimits = {
+        budget: createByteBudget(opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES),
+        signal: signal === undefined ? deadline : AbortSignal.any([deadline, signal]),
+      };
       try {
-        return await run(image, digest, requirement, source, verdict);
+        return await run(image, digest, requirement, source, limits, verdict);
       } catch (e) {
         if (e instanceof OciError && e.transient) throw e;
         if (e instanceof OciError) return { ...verdict, ok: false, code: e.code, reason: e.message };
