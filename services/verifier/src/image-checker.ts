@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-verify';
 import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import { normalizeRepoUrl, type ImageVerdictJob, type VerifyImageJob } from '@gitops-gate/contracts';
-import { createImageVerifier, createRegistryClient, type RegistryCredential } from '@gitops-gate/oci';
+import { COSTLY_REJECTIONS, createImageVerifier, createRegistryClient, type ImageVerifierOptions, type RegistryCredential } from '@gitops-gate/oci';
 import type { PolicySource } from './commit-checker.js';
 
 export type ImageCheckerFn = (
@@ -33,11 +33,15 @@ export function createImageChecker(opts: {
   insecureHosts: string[];
   /** Registry host → mirror host (air-gapped installs, tests): the image is fetched from the mirror. */
   mirrors?: Record<string, string>;
+  /** Registry host → token-service origins that may receive its credentials (REGISTRY_TOKEN_REALMS). */
+  tokenRealms?: Record<string, string[]>;
+  /** Per-job byte budget, signature blob cap and deadline (IMAGE_* config). */
+  limits?: Pick<ImageVerifierOptions, 'maxImageBytes' | 'maxSignatureBytes' | 'deadlineMs'>;
   /**
    * Verdict cache shared by replicas. Only passing verdicts are cached: a digest is immutable, but its signatures and
    * attestations can still be published after a rejection ("not signed yet" must not stick).
    */
-  cache?: { redis: Redis; prefix: string; ttlSeconds?: number; onLookup?: (hit: boolean) => void };
+  cache?: { redis: Redis; prefix: string; ttlSeconds?: number; onLookup?: (hit: boolean) => void; rejectionTtlSeconds?: number };
 }): ImageCheckerFn {
   const trustRevision = createHash('sha256').update(JSON.stringify(opts.trustedRoot ?? null)).digest('hex');
   const mirrorOf = (image: string): string => {
@@ -47,8 +51,9 @@ export function createImageChecker(opts: {
     return to ? `${to}${image.slice(slash)}` : image;
   };
   const verifier = createImageVerifier({
-    registry: createRegistryClient({ credentials: opts.credentials, insecureHosts: opts.insecureHosts }),
+    registry: createRegistryClient({ credentials: opts.credentials, insecureHosts: opts.insecureHosts, ...(opts.tokenRealms ? { tokenRealms: opts.tokenRealms } : {}) }),
     bundleVerifier: createBundleVerifier(createBundleTrust(opts.trustedRoot)),
+    ...opts.limits,
   });
   return async (job) => {
     const found = requirementFor(await opts.policies.current(), job.repoUrl, job.image);
@@ -83,7 +88,10 @@ export function createImageChecker(opts: {
       signer: v.provenance?.signerIdentity ?? v.signatures.find((s) => s.ok)?.signer?.identity,
       policy: found.policy.name,
     };
-    if (v.ok && opts.cache && cacheKey) await opts.cache.redis.set(cacheKey, JSON.stringify(result), 'EX', opts.cache.ttlSeconds ?? 7 * 24 * 3600).catch(() => undefined);
+    // Costly rejections (budget, deadline) are remembered for a while too: otherwise every package event for the
+    // digest would make a verifier read the whole budget again.
+    const ttl = v.ok ? (opts.cache?.ttlSeconds ?? 7 * 24 * 3600) : COSTLY_REJECTIONS.has(result.code) ? (opts.cache?.rejectionTtlSeconds ?? 600) : undefined;
+    if (ttl !== undefined && opts.cache && cacheKey) await opts.cache.redis.set(cacheKey, JSON.stringify(result), 'EX', ttl).catch(() => undefined);
     return result;
   };
 }
