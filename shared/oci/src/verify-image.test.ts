@@ -37,7 +37,8 @@ const COMMIT = 'c0ffee0000000000000000000000000000000001';
 const OTHER_COMMIT = 'badc0de000000000000000000000000000000002';
 const SOURCE = { repository: 'https://github.com/org/app.git', branches: ['main'] };
 const ID: WorkflowIdentity = { san: WORKFLOW, sha: COMMIT, jobWorkflowRef: 'org/app/.github/workflows/release.yml@refs/heads/main', ref: 'refs/heads/main' };
-const GENERATOR = 'https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0';
+const GENERATOR_REF = 'slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0';
+const GENERATOR = `https://github.com/${GENERATOR_REF}`;
 
 let reg: TestRegistry;
 let sigstore: PrivateSigstore;
@@ -157,7 +158,7 @@ describe('accepted', () => {
     const gen: WorkflowIdentity = {
       san: GENERATOR,
       sha: COMMIT,
-      jobWorkflowRef: 'slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0',
+      jobWorkflowRef: GENERATOR_REF,
       // A reusable workflow's certificate names the calling repository and ref, not the generator's.
       repository: 'org/app',
       ref: 'refs/heads/main',
@@ -496,7 +497,7 @@ describe('provenance vouches only for a commit of the followed repository, branc
     const fork: WorkflowIdentity = {
       san: GENERATOR,
       sha: COMMIT,
-      jobWorkflowRef: 'slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0',
+      jobWorkflowRef: GENERATOR_REF,
       repository: 'attacker/evil',
       ref: 'refs/pull/7/merge',
       eventName: 'pull_request',
