@@ -539,7 +539,7 @@ describe('provenance vouches only for a commit of the followed repository, branc
   });
 
   it('pull_request_target runs on the base branch (with the attacker code checked out) vouch for nothing unless allowed', async () => {
-    for (const eventName of ['pull_request_target', 'pull_request']) {
+    for (const eventName of ['pull_request_target', 'pull_request', 'merge_request_event']) {
       const img = await freshImage();
       await attest(img, orgRun({ eventName }));
       expect(await verify(img, orgWide(img)), eventName).toMatchObject({ ok: false, code: 'PROVENANCE_TRIGGER_NOT_ALLOWED' });

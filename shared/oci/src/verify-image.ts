@@ -111,7 +111,9 @@ class Reject extends Error {
 /** A provenance that is consistent but does not vouch for a commit of the followed repository: it is not counted. */
 class Refusal extends Reject {}
 
-const PULL_REQUEST_TRIGGERS: ReadonlySet<string> = new Set(['pull_request', 'pull_request_target']);
+// GitHub's pull-request events, and GitLab's (its Fulcio trigger is CI_PIPELINE_SOURCE): runs whose inputs the
+// author of a pull/merge request controls.
+const PULL_REQUEST_TRIGGERS: ReadonlySet<string> = new Set(['pull_request', 'pull_request_target', 'merge_request_event', 'external_pull_request_event']);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
