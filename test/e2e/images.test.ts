@@ -19,7 +19,7 @@ import { createRedisConnection } from '@gitops-gate/queue';
 import { deliveryHeaders, pushReferrerBundle, pushTestImage, startTestRegistry, startTestRedis, type TestRedis, type TestRegistry } from '@gitops-gate/testing';
 
 const TRUSTED = 'https://github.com/demo/app/.github/workflows/release.yml@refs/heads/main';
-const UNTRUSTED = 'https://github.com/demo/app/.github/workflows/release.yml@refs/heads/evil';
+const UNTRUSTED = 'https://github.com/demo/app/.github/workflows/dev.yml@refs/heads/main';
 const IMAGE = 'ghcr.io/demo/app';
 
 let redis: TestRedis;
@@ -181,7 +181,7 @@ describe('commit + image', () => {
   it('a build verified for another repository (demo/playground, under its lax policy) does not count for demo/app', async () => {
     const before = await revision();
     const sha = await pushCommit();
-    const digest = await publish(sha, UNTRUSTED, 'demo/playground');
+    const digest = await publish(sha, 'https://github.com/demo/playground/.github/workflows/dev.yml@refs/heads/main', 'demo/playground');
     const d = await imageDecision(digest);
     expect(d, JSON.stringify(d)).toMatchObject({ action: 'image-verified', repo: 'https://github.com/demo/playground' });
     await sleep(1_000);

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-verify';
 import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import { normalizeRepoUrl, policyKey, type ImageVerdictJob, type PolicyIdentity, type PolicyResult, type VerifyImageJob } from '@gitops-gate/contracts';
-import { createImageVerifier, createRegistryClient, type RegistryCredential } from '@gitops-gate/oci';
+import { COSTLY_REJECTIONS, createImageVerifier, createRegistryClient, type ImageVerifierOptions, type RegistryCredential } from '@gitops-gate/oci';
 import type { PolicySource } from './commit-checker.js';
 
 export type ImageCheckerFn = (
@@ -49,11 +49,15 @@ export function createImageChecker(opts: {
   insecureHosts: string[];
   /** Registry host → mirror host (air-gapped installs, tests): the image is fetched from the mirror. */
   mirrors?: Record<string, string>;
+  /** Registry host → token-service origins that may receive its credentials (REGISTRY_TOKEN_REALMS). */
+  tokenRealms?: Record<string, string[]>;
+  /** Per-job byte budget, signature blob cap and deadline (IMAGE_* config). */
+  limits?: Pick<ImageVerifierOptions, 'maxImageBytes' | 'maxSignatureBytes' | 'deadlineMs'>;
   /**
    * Verdict cache shared by replicas. Only passing verdicts are cached: a digest is immutable, but its signatures and
    * attestations can still be published after a rejection ("not signed yet" must not stick).
    */
-  cache?: { redis: Redis; prefix: string; ttlSeconds?: number; onLookup?: (hit: boolean) => void };
+  cache?: { redis: Redis; prefix: string; ttlSeconds?: number; onLookup?: (hit: boolean) => void; rejectionTtlSeconds?: number };
 }): ImageCheckerFn {
   const trustRevision = createHash('sha256').update(JSON.stringify(opts.trustedRoot ?? null)).digest('hex');
   const mirrorOf = (image: string): string => {
@@ -63,8 +67,9 @@ export function createImageChecker(opts: {
     return to ? `${to}${image.slice(slash)}` : image;
   };
   const verifier = createImageVerifier({
-    registry: createRegistryClient({ credentials: opts.credentials, insecureHosts: opts.insecureHosts }),
+    registry: createRegistryClient({ credentials: opts.credentials, insecureHosts: opts.insecureHosts, ...(opts.tokenRealms ? { tokenRealms: opts.tokenRealms } : {}) }),
     bundleVerifier: createBundleVerifier(createBundleTrust(opts.trustedRoot)),
+    ...opts.limits,
   });
   return async (job) => {
     const governing = imagePoliciesFor(await opts.policies.current(), job.repoUrl, job.image);
@@ -75,7 +80,7 @@ export function createImageChecker(opts: {
         const id = identityOf(policy);
         const base = { ...id, mode: policy.mode, selector: policy.selector };
         if (!requirement) return { ...base, ok: false, code: 'NO_IMAGE_RULE', reason: `policy ${policy.name} has no rule for image ${job.image}` } satisfies PolicyResult;
-        const outcome = await outcomeUnder(job, id, requirement, byRule);
+        const outcome = await outcomeUnder(job, id, requirement, policy.branches, byRule);
         return { ...base, ok: outcome.ok, code: outcome.code, reason: outcome.reason, signer: outcome.signer, outcome } satisfies PolicyResult & { outcome: RuleOutcome };
       }),
     );
@@ -109,7 +114,7 @@ export function createImageChecker(opts: {
     };
   };
 
-  async function outcomeUnder(job: VerifyImageJob, id: PolicyIdentity, requirement: ImageRule, byRule: Map<string, Promise<RuleOutcome>>): Promise<RuleOutcome> {
+  async function outcomeUnder(job: VerifyImageJob, id: PolicyIdentity, requirement: ImageRule, branches: string[], byRule: Map<string, Promise<RuleOutcome>>): Promise<RuleOutcome> {
     // The cache key names the policy object at its generation: a result never outlives the policy it was computed under.
     const cacheKey = opts.cache
       ? `${opts.cache.prefix}:image-verdict-cache:${createHash('sha256').update(JSON.stringify([job.image, job.digest, policyKey(id), requirement, trustRevision])).digest('hex')}`
@@ -119,21 +124,30 @@ export function createImageChecker(opts: {
       opts.cache.onLookup?.(hit !== null);
       if (hit) return JSON.parse(hit) as RuleOutcome;
     }
-    const rule = JSON.stringify(requirement);
+    const rule = JSON.stringify([requirement, branches]);
     let pending = byRule.get(rule);
     if (!pending) {
-      pending = verify(job, requirement);
+      pending = verify(job, requirement, branches);
       byRule.set(rule, pending);
     }
     const outcome = await pending;
-    if (outcome.ok && opts.cache && cacheKey) await opts.cache.redis.set(cacheKey, JSON.stringify(outcome), 'EX', opts.cache.ttlSeconds ?? 7 * 24 * 3600).catch(() => undefined);
+    // Costly rejections (budget, deadline) are remembered for a while too: otherwise every package event for the
+    // digest would make a verifier read the whole budget again. Other rejections are never cached.
+    const ttl = outcome.ok ? (opts.cache?.ttlSeconds ?? 7 * 24 * 3600) : COSTLY_REJECTIONS.has(outcome.code) ? (opts.cache?.rejectionTtlSeconds ?? 600) : undefined;
+    if (ttl !== undefined && opts.cache && cacheKey) await opts.cache.redis.set(cacheKey, JSON.stringify(outcome), 'EX', ttl).catch(() => undefined);
     return outcome;
   }
 
-  async function verify(job: VerifyImageJob, requirement: ImageRule): Promise<RuleOutcome> {
+  async function verify(job: VerifyImageJob, requirement: ImageRule, branches: string[]): Promise<RuleOutcome> {
     const fetchFrom = mirrorOf(job.image);
     // The policy names the image as published; a mirror serves the same digests under another name.
-    const v = await verifier.verifyImage({ image: fetchFrom, digest: job.digest, requirement: { ...requirement, repository: fetchFrom } });
+    const v = await verifier.verifyImage({
+      image: fetchFrom,
+      digest: job.digest,
+      requirement: { ...requirement, repository: fetchFrom },
+      // Provenance must name this repository and one of the policy's branches, not only the commit SHA.
+      source: { repository: job.repoUrl, branches },
+    });
     return {
       ok: v.ok,
       code: v.ok ? 'VERIFIED' : (v.code ?? 'IMAGE_REJECTED'),

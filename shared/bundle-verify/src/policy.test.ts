@@ -66,6 +66,13 @@ describe('certificate identity is matched exactly (anchored)', () => {
     for (const re of bad) expect(run('happy-path-v0.3', keyless({ identityRegExp: re })), re).toMatchObject({ ok: false, code: 'IDENTITY_MISMATCH' });
   });
 
+  it('identityRegExp is compiled with the u flag it is validated with (commit-verify policy schema)', () => {
+    // Unicode property escapes mean what they say only under `u`; without it `\p{Ll}` is the literal "p{Ll}".
+    expect(run('happy-path-v0.3', keyless({ identityRegExp: 'https://github\\.com/\\p{Ll}+(?:-\\p{Ll}+)*/.*' }))).toMatchObject({ ok: true });
+    // Identity escapes that `u` forbids are refused as the schema refuses them, not silently given another meaning.
+    expect(run('happy-path-v0.3', keyless({ identityRegExp: 'https://github\\.com/sigstore\\-conformance/.*' }))).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
+  });
+
   it('identity and identityRegExp together must both hold', () => {
     expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY, identityRegExp: '.*main' }))).toMatchObject({ ok: true });
     expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY, identityRegExp: '.*dev' }))).toMatchObject({ ok: false });
@@ -88,7 +95,15 @@ describe('certificate identity is matched exactly (anchored)', () => {
     const v = run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY }));
     expect(v).toMatchObject({
       ok: true,
-      signer: { logIndex: '79571823', signedAt: '2024-03-19T17:26:26.000Z', sourceRepositoryRef: 'refs/heads/main', buildSignerURI: DEFAULT_IDENTITY },
+      signer: {
+        logIndex: '79571823',
+        signedAt: '2024-03-19T17:26:26.000Z',
+        sourceRepositoryRef: 'refs/heads/main',
+        sourceRepositoryURI: 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon',
+        buildSignerURI: DEFAULT_IDENTITY,
+        buildTrigger: expect.any(String),
+        runnerEnvironment: 'github-hosted',
+      },
     });
     expect(v.signer?.sourceRepositoryDigest).toMatch(/^[0-9a-f]{40}$/);
   });

@@ -46,9 +46,15 @@ export interface BundleSigner {
   keyId?: string;
   logIndex?: string;
   signedAt?: string;
+  /** Fulcio CI extensions, as the CA wrote them from the OIDC token; absent for people (email identities). */
   sourceRepositoryDigest?: string;
   sourceRepositoryRef?: string;
+  sourceRepositoryURI?: string;
   buildSignerURI?: string;
+  /** The event that started the run (`push`, `pull_request`, …). */
+  buildTrigger?: string;
+  /** `github-hosted` or `self-hosted`. */
+  runnerEnvironment?: string;
 }
 
 export interface BundleVerdict {
@@ -89,8 +95,10 @@ function anchoredRegExp(source: string): RegExp {
   let re = regexCache.get(source);
   if (re === undefined) {
     try {
-      // A non-capturing group keeps alternations inside the anchors: "a|b" must not become "^a|b$".
-      re = new RegExp(`^(?:${source})$`);
+      // A non-capturing group keeps alternations inside the anchors: "a|b" must not become "^a|b$". The `u` flag is
+      // the one the policy schema validates with: compiling without it would give `\p{…}`, `\u{…}` and `.` other
+      // meanings than the ones that were checked.
+      re = new RegExp(`^(?:${source})$`, 'u');
     } catch {
       return reject('POLICY_INVALID', 'identityRegExp is not a valid regular expression');
     }
@@ -281,12 +289,18 @@ function verifyBundle(trust: BundleTrust, nowMs: number, bundleJson: unknown, ar
     }
     signer.identity = identity;
     signer.issuer = issuer;
-    const digestExt = utf8Extension(leaf, OID.fulcioSourceRepoDigest);
-    const refExt = utf8Extension(leaf, OID.fulcioSourceRepoRef);
-    const buildSigner = utf8Extension(leaf, OID.fulcioBuildSignerUri);
-    if (digestExt !== undefined) signer.sourceRepositoryDigest = digestExt;
-    if (refExt !== undefined) signer.sourceRepositoryRef = refExt;
-    if (buildSigner !== undefined) signer.buildSignerURI = buildSigner;
+    const extensions = [
+      ['sourceRepositoryDigest', OID.fulcioSourceRepoDigest],
+      ['sourceRepositoryRef', OID.fulcioSourceRepoRef],
+      ['sourceRepositoryURI', OID.fulcioSourceRepoUri],
+      ['buildSignerURI', OID.fulcioBuildSignerUri],
+      ['buildTrigger', OID.fulcioBuildTrigger],
+      ['runnerEnvironment', OID.fulcioRunnerEnvironment],
+    ] as const;
+    for (const [field, oid] of extensions) {
+      const value = utf8Extension(leaf, oid);
+      if (value !== undefined) signer[field] = value;
+    }
   }
 
   signer.logIndex = included[0]!.logIndex.toString();

@@ -30,9 +30,12 @@ export const OID = {
   fulcioIssuerV1: '1.3.6.1.4.1.57264.1.1',
   fulcioIssuerV2: '1.3.6.1.4.1.57264.1.8',
   fulcioBuildSignerUri: '1.3.6.1.4.1.57264.1.9',
+  fulcioRunnerEnvironment: '1.3.6.1.4.1.57264.1.11',
+  fulcioSourceRepoUri: '1.3.6.1.4.1.57264.1.12',
   fulcioSourceRepoDigest: '1.3.6.1.4.1.57264.1.13',
   fulcioSourceRepoRef: '1.3.6.1.4.1.57264.1.14',
   fulcioOtherNameSan: '1.3.6.1.4.1.57264.1.7',
+  fulcioBuildTrigger: '1.3.6.1.4.1.57264.1.20',
   ekuCodeSigning: '1.3.6.1.5.5.7.3.3',
   ekuTimeStamping: '1.3.6.1.5.5.7.3.8',
 } as const;

@@ -112,6 +112,12 @@ const imageRequirement = z
     // Default true in the parser and (generated) in the CRD: the API server writes the default into the object, so
     // an omitted field means "provenance required" everywhere.
     requireProvenance: z.boolean().default(true).describe('Also require a verified SLSA provenance attestation from a keyless identity (default true).'),
+    tags: z.array(z.string().min(1).max(255)).max(64).describe('Tags (globs) whose builds may vouch for a commit, besides the policy branches.').optional(),
+    allowPullRequestTriggers: z
+      .boolean()
+      .default(false)
+      .describe('Let builds triggered by pull_request / pull_request_target (forks\' code, merge refs) vouch for a commit (default false).'),
+    allowSelfHostedRunners: z.boolean().default(false).describe('Let builds on self-hosted runners vouch for a commit (default false).'),
   })
   .strict()
   .refine((r) => !r.requireProvenance || (r.keyless?.length ?? 0) > 0, {

@@ -98,6 +98,19 @@ const envSchema = z.object({
   REGISTRY_MIRRORS: jsonRecord(z.string(), 'registry host to mirror host'),
   /** Registries spoken to over plain http (a registry on loopback in tests), comma-separated hosts. */
   REGISTRY_INSECURE_HOSTS: csv.default([]),
+  /**
+   * Token services on another origin that may receive a registry's credentials, JSON `{"registry.example":
+   * ["https://auth.example"]}`; the registry's own origin (and Docker Hub's auth.docker.io) need no entry.
+   */
+  REGISTRY_TOKEN_REALMS: jsonRecord(z.array(z.string().url()), 'registry host to a list of token-service URLs'),
+  /** Registry bytes one image job may read in all (manifests, referrer lists, signature blobs). */
+  IMAGE_MATERIAL_BUDGET_BYTES: positiveInt.default(8 * 1024 * 1024),
+  /** Largest single signature blob read (Sigstore bundles, cosign .sig/.att layers are kilobytes). */
+  IMAGE_SIGNATURE_MAX_BYTES: positiveInt.default(1024 * 1024),
+  /** Time one image job may take before it ends as IMAGE_VERIFY_DEADLINE. */
+  IMAGE_VERIFY_DEADLINE_SECONDS: positiveInt.default(60),
+  /** How long an IMAGE_MATERIAL_TOO_LARGE / IMAGE_VERIFY_DEADLINE rejection is remembered for that digest and policy. */
+  IMAGE_REJECTION_CACHE_SECONDS: positiveInt.default(600),
 
   // --- gate ---------------------------------------------------------------------------------------------------
   /** Kubeconfig path; unset = in-cluster service account. */

@@ -12,7 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Artifact } from '@gitops-gate/bundle-verify';
-import { OciError } from './errors.js';
+import { COSTLY_REJECTIONS, OciError } from './errors.js';
+import type { JobLimits } from './errors.js';
 import { parseSha256Digest } from './reference.js';
 import { MEDIA_TYPES, parseDescriptor } from './registry.js';
 import type { Descriptor, FetchedManifest, RegistryClient } from './registry.js';
@@ -63,7 +64,21 @@ export interface Discovery {
 export interface DiscoverOptions {
   /** Upper bound on referrer manifests and on layers per legacy tag looked at (a registry can list thousands). */
   maxItems?: number;
+  /**
+   * Largest signature blob read (bundle, `.sig` payload, `.att` envelope). Sigstore material is kilobytes: a bundle
+   * with its certificate and log entry is 5–15 KiB, a GitHub SLSA provenance envelope 10–30 KiB.
+   */
+  maxSignatureBytes?: number;
+  /** The job's byte budget and deadline; running out of either ends discovery (thrown, not a problem). */
+  limits?: JobLimits;
+  /**
+   * Verify-and-drop: each material is handed over as soon as it is read and not kept (`materials` stays empty), so
+   * a job holds one item's bytes at a time rather than all of them.
+   */
+  onMaterial?: (m: SigstoreMaterial) => void;
 }
+
+export const DEFAULT_MAX_SIGNATURE_BYTES = 1024 * 1024;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -163,7 +178,10 @@ function isImageManifest(m: FetchedManifest): boolean {
 export async function discoverSigstoreMaterial(registry: RegistryClient, image: string, digest: string, opts: DiscoverOptions = {}): Promise<Discovery> {
   const hex = parseSha256Digest(digest);
   const maxItems = opts.maxItems ?? 32;
-  const materials: SigstoreMaterial[] = [];
+  const maxSig = opts.maxSignatureBytes ?? DEFAULT_MAX_SIGNATURE_BYTES;
+  const limits = opts.limits;
+  const found: SigstoreMaterial[] = [];
+  const materials = { push: (m: SigstoreMaterial): void => (opts.onMaterial === undefined ? void found.push(m) : opts.onMaterial(m)) };
   const problems: MaterialProblem[] = [];
   const imageArtifact: Artifact = { digest: { algorithm: 'sha256', hex } };
 
@@ -172,14 +190,21 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
     try {
       await f();
     } catch (e) {
-      if (e instanceof OciError && e.transient) throw e;
-      if (e instanceof OciError || e instanceof MaterialError) problems.push({ source, location, code: e.code, reason: e.message });
+      if (e instanceof OciError && (e.transient || COSTLY_REJECTIONS.has(e.code))) throw e;
+      if (e instanceof OciError && e.code === 'TOO_LARGE') problems.push({ source, location, code: 'MATERIAL_TOO_LARGE', reason: e.message });
+      else if (e instanceof OciError || e instanceof MaterialError) problems.push({ source, location, code: e.code, reason: e.message });
       else throw e;
     }
   };
 
   // 1. OCI referrers (API or tag schema).
-  const referrers = await registry.getReferrers(image, digest);
+  /** Signature blobs: refused by their declared size before a byte is read, and read with at most that many bytes. */
+  const signatureBlob = async (d: Descriptor): Promise<Buffer> => {
+    if (d.size > maxSig) throw new OciError('TOO_LARGE', `blob ${d.digest} is ${d.size} bytes, over the ${maxSig}-byte limit for signature material`);
+    return registry.getBlob(image, d.digest, { maxBytes: d.size, ...limits });
+  };
+
+  const referrers = await registry.getReferrers(image, digest, limits);
   const candidates = referrers.manifests.filter((d) => d.artifactType === SIGSTORE_BUNDLE_V03 || d.artifactType === undefined);
   if (candidates.length > maxItems) {
     problems.push({ source: 'referrer', location: `referrers of ${digest}`, code: 'TOO_MANY', reason: `${candidates.length} referrers; only the first ${maxItems} are looked at` });
@@ -187,7 +212,7 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
   for (const d of candidates.slice(0, maxItems)) {
     const location = `referrer ${d.digest}`;
     await attempt('referrer', location, async () => {
-      const m = await registry.getManifest(image, d.digest);
+      const m = await registry.getManifest(image, d.digest, limits);
       const artifactType = typeof m.json['artifactType'] === 'string' ? m.json['artifactType'] : undefined;
       const config = parseDescriptor(m.json['config']);
       if ((artifactType ?? config?.mediaType) !== SIGSTORE_BUNDLE_V03) return; // Some other kind of referrer.
@@ -197,7 +222,7 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
       }
       const layer = layersOf(m).find((l) => l.mediaType === SIGSTORE_BUNDLE_V03);
       if (layer === undefined) throw new MaterialError('MATERIAL_INVALID', 'referrer manifest has no Sigstore bundle layer');
-      const bytes = await registry.getBlob(image, layer.digest);
+      const bytes = await signatureBlob(layer);
       let bundle: unknown;
       try {
         bundle = JSON.parse(bytes.toString('utf8'));
@@ -219,7 +244,7 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
     let m: FetchedManifest | undefined;
     await attempt(source, tag, async () => {
       try {
-        m = await registry.getManifest(image, tag);
+        m = await registry.getManifest(image, tag, limits);
       } catch (e) {
         if (e instanceof OciError && e.code === 'NOT_FOUND') return;
         throw e;
@@ -236,7 +261,7 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
       const location = `${tag} layer ${layer.digest}`;
       await attempt(source, location, async () => {
         const annotations = layer.annotations ?? {};
-        const blob = await registry.getBlob(image, layer.digest);
+        const blob = await signatureBlob(layer);
         if (source === 'cosign-signature') {
           const sig = annotations[COSIGN_ANNOTATIONS.signature];
           if (sig === undefined || sig === '') throw new MaterialError('MATERIAL_INVALID', 'layer has no signature annotation');
@@ -271,5 +296,5 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
     }
   }
 
-  return { materials, problems, referrersVia: referrers.via };
+  return { materials: found, problems, referrersVia: referrers.via };
 }

@@ -18,3 +18,30 @@ export class OciError extends Error {
 export function isTransient(err: unknown): boolean {
   return err instanceof OciError && err.transient;
 }
+
+/** One image job read more registry bytes than its budget allows (or only oversized signature material was found). */
+export const IMAGE_MATERIAL_TOO_LARGE = 'IMAGE_MATERIAL_TOO_LARGE';
+/** One image job ran past its deadline (a slow or stalling registry). */
+export const IMAGE_VERIFY_DEADLINE = 'IMAGE_VERIFY_DEADLINE';
+/**
+ * Rejections worth remembering for a while (not for ever: the registry may be fixed): repeating them would cost a
+ * verifier the whole budget or deadline again on every package event for the same digest.
+ */
+export const COSTLY_REJECTIONS: ReadonlySet<string> = new Set([IMAGE_MATERIAL_TOO_LARGE, IMAGE_VERIFY_DEADLINE]);
+
+/** Bytes one image job may still read from registries; shared by every request the job makes. */
+export interface ByteBudget {
+  readonly limit: number;
+  used: number;
+}
+
+export function createByteBudget(limit: number): ByteBudget {
+  if (!Number.isSafeInteger(limit) || limit <= 0) throw new RangeError('byte budget must be a positive integer');
+  return { limit, used: 0 };
+}
+
+/** Per-job limits a registry request honours: the job's byte budget and its deadline. */
+export interface JobLimits {
+  budget?: ByteBudget;
+  signal?: AbortSignal;
+}

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Statement } from '@gitops-gate/bundle-verify';
 import { ProvenanceError, builderMatchesSigner, readProvenance, repositoryFromUri } from './provenance.js';
 import { slsaV02Statement, slsaV1Statement } from './testing/private-sigstore.js';
+import { refNameMatches } from './verify-image.js';
 
 const DIGEST = `sha256:${'d'.repeat(64)}`;
 const C1 = '1'.repeat(40);
@@ -26,6 +27,7 @@ describe('SLSA provenance content', () => {
       builderId: 'https://github.com/actions/runner/github-hosted',
       sourceRepository: 'https://github.com/org/app',
       sourceCommit: C1,
+      sourceRef: 'refs/heads/main',
     });
   });
 
@@ -50,6 +52,7 @@ describe('SLSA provenance content', () => {
       builderId,
       sourceRepository: 'https://github.com/org/app',
       sourceCommit: C2,
+      sourceRef: 'refs/heads/main',
     });
   });
 
@@ -78,5 +81,30 @@ describe('SLSA provenance content', () => {
     expect(builderMatchesSigner(wf, { identity: 'https://github.com/org/app/.github/workflows/other.yml@refs/heads/main', buildSignerURI: wf })).toBe(true);
     expect(builderMatchesSigner(wf, { identity: `${wf}x` })).toBe(false);
     expect(builderMatchesSigner('https://github.com/actions/runner/github-hosted', { identity: wf })).toBe(true);
+  });
+});
+
+describe('policy branch globs for the provenance source ref', () => {
+  it('`*` and `?` stay inside one path segment; everything else is literal', () => {
+    const yes: Array<[string, string]> = [
+      ['main', 'main'],
+      ['release/*', 'release/1.2'],
+      ['release/*', 'release/'],
+      ['v?.*', 'v1.0'],
+      ['*', 'feature'],
+      ['a*b*c', 'aXbYc'],
+    ];
+    const no: Array<[string, string]> = [
+      ['main', 'mainx'],
+      ['main', 'xmain'],
+      ['release/*', 'release/1.2/evil'],
+      ['release/*', 'release'],
+      ['*', 'feature/x'],
+      ['v?.*', 'v/.0'],
+      ['ma.n', 'main'],
+      ['a*b*c', 'aXbY/c'],
+    ];
+    for (const [p, n] of yes) expect(refNameMatches(p, n), `${p} ~ ${n}`).toBe(true);
+    for (const [p, n] of no) expect(refNameMatches(p, n), `${p} !~ ${n}`).toBe(false);
   });
 });

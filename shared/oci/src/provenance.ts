@@ -16,6 +16,8 @@ export interface ProvenanceFacts {
   sourceRepository?: string;
   /** Lower-case hex git commit (SHA-1 or SHA-256 object id). */
   sourceCommit?: string;
+  /** The git ref the source was taken from (`refs/heads/main`), when the provenance states one. */
+  sourceRef?: string;
 }
 
 export class ProvenanceError extends Error {
@@ -48,16 +50,24 @@ function commitValue(v: unknown, what: string): string | undefined {
   return v.toLowerCase();
 }
 
-/** `git+https://github.com/org/repo@refs/heads/main` → `https://github.com/org/repo`. */
-export function repositoryFromUri(uri: unknown): string | undefined {
+/** `git+https://github.com/org/repo@refs/heads/main` → `https://github.com/org/repo` and `refs/heads/main`. */
+function splitSourceUri(uri: unknown): { repository: string; ref?: string } | undefined {
   if (typeof uri !== 'string' || uri === '') return undefined;
-  let u = uri.startsWith('git+') ? uri.slice(4) : uri;
+  const u = uri.startsWith('git+') ? uri.slice(4) : uri;
   const scheme = u.indexOf('://');
   const at = u.indexOf('@', scheme < 0 ? 0 : scheme + 3);
   // An '@' after the host part separates the ref (user-info '@' comes before the first '/').
   const slash = u.indexOf('/', scheme < 0 ? 0 : scheme + 3);
-  if (at > slash && slash >= 0) u = u.slice(0, at);
-  return u.replace(/\.git$/, '');
+  if (at > slash && slash >= 0) {
+    const ref = u.slice(at + 1);
+    return ref === '' ? { repository: u.slice(0, at).replace(/\.git$/, '') } : { repository: u.slice(0, at).replace(/\.git$/, ''), ref };
+  }
+  return { repository: u.replace(/\.git$/, '') };
+}
+
+/** `git+https://github.com/org/repo@refs/heads/main` → `https://github.com/org/repo`. */
+export function repositoryFromUri(uri: unknown): string | undefined {
+  return splitSourceUri(uri)?.repository;
 }
 
 function builderIdOf(predicate: unknown, predicateType: string): string {
@@ -66,10 +76,12 @@ function builderIdOf(predicate: unknown, predicateType: string): string {
   return id;
 }
 
-function v1Source(predicate: unknown): { sourceRepository?: string; sourceCommit?: string } {
+type Source = Pick<ProvenanceFacts, 'sourceRepository' | 'sourceCommit' | 'sourceRef'>;
+
+function v1Source(predicate: unknown): Source {
   const deps = get(predicate, 'buildDefinition', 'resolvedDependencies');
   if (deps !== undefined && !Array.isArray(deps)) throw new ProvenanceError('PROVENANCE_INVALID', 'resolvedDependencies is not a list');
-  const found: Array<{ repo?: string; commit: string }> = [];
+  const found: Array<{ repo?: string; ref?: string; commit: string }> = [];
   for (const [i, d] of (deps ?? []).entries()) {
     if (!isObject(d)) continue;
     const uri = d['uri'];
@@ -79,8 +91,8 @@ function v1Source(predicate: unknown): { sourceRepository?: string; sourceCommit
       commit = commitValue(get(d, 'digest', 'sha1'), `resolvedDependencies[${i}].digest.sha1`);
     }
     if (commit === undefined) continue;
-    const repo = repositoryFromUri(uri);
-    found.push(repo === undefined ? { commit } : { repo, commit });
+    const split = splitSourceUri(uri);
+    found.push(split === undefined ? { commit } : split.ref === undefined ? { repo: split.repository, commit } : { repo: split.repository, ref: split.ref, commit });
   }
   const distinct = new Set(found.map((f) => f.commit));
   if (distinct.size === 0) return {};
@@ -94,18 +106,25 @@ function v1Source(predicate: unknown): { sourceRepository?: string; sourceCommit
     }
   }
   const first = chosen[0]!;
-  return first.repo === undefined ? { sourceCommit: first.commit } : { sourceRepository: first.repo, sourceCommit: first.commit };
+  const out: Source = { sourceCommit: first.commit };
+  if (first.repo !== undefined) out.sourceRepository = first.repo;
+  // GitHub's build type records the ref of the run in the workflow parameters; the dependency URI may carry it too.
+  const workflowRef = get(predicate, 'buildDefinition', 'externalParameters', 'workflow', 'ref');
+  const ref = first.ref ?? (typeof workflowRef === 'string' && workflowRef !== '' ? workflowRef : undefined);
+  if (ref !== undefined) out.sourceRef = ref;
+  return out;
 }
 
-function v02Source(predicate: unknown): { sourceRepository?: string; sourceCommit?: string } {
+function v02Source(predicate: unknown): Source {
   const cs = get(predicate, 'invocation', 'configSource');
   if (!isObject(cs)) return {};
   const commit =
     commitValue(get(cs, 'digest', 'sha1'), 'invocation.configSource.digest.sha1') ??
     commitValue(get(cs, 'digest', 'gitCommit'), 'invocation.configSource.digest.gitCommit');
-  const out: { sourceRepository?: string; sourceCommit?: string } = {};
-  const repo = repositoryFromUri(cs['uri']);
-  if (repo !== undefined) out.sourceRepository = repo;
+  const out: Source = {};
+  const split = splitSourceUri(cs['uri']);
+  if (split !== undefined) out.sourceRepository = split.repository;
+  if (split?.ref !== undefined) out.sourceRef = split.ref;
   if (commit !== undefined) out.sourceCommit = commit;
   return out;
 }

@@ -201,7 +201,7 @@ describe('bearer-token auth against the real registry (auth: token)', () => {
   });
 
   it('follows the WWW-Authenticate challenge: basic credentials at the realm, bearer token at the registry, cached per scope', async () => {
-    const c = createRegistryClient({ insecureHosts: [reg.url, tokens.host], credentials: { [reg.url]: { username: 'ci', password: 's3cret' } } });
+    const c = createRegistryClient({ insecureHosts: [reg.url, tokens.host], credentials: { [reg.url]: { username: 'ci', password: 's3cret' } }, tokenRealms: { [reg.url]: [tokens.realm] } });
     const m = await c.getManifest(image, digest);
     expect(m.digest).toBe(digest);
     expect(tokens.requests).toEqual([{ scope: 'repository:org/private:pull', service, authorized: true }]);
@@ -216,7 +216,7 @@ describe('bearer-token auth against the real registry (auth: token)', () => {
   it('anonymous and wrong credentials are refused as REGISTRY_UNAUTHORIZED (not transient)', async () => {
     const anon = createRegistryClient({ insecureHosts: [reg.url, tokens.host] });
     expect(await caught(anon.getManifest(image, digest))).toMatchObject({ code: 'REGISTRY_UNAUTHORIZED', transient: false });
-    const wrong = createRegistryClient({ insecureHosts: [reg.url, tokens.host], credentials: { [reg.url]: { username: 'ci', password: 'nope' } } });
+    const wrong = createRegistryClient({ insecureHosts: [reg.url, tokens.host], credentials: { [reg.url]: { username: 'ci', password: 'nope' } }, tokenRealms: { [reg.url]: [tokens.realm] } });
     expect(await caught(wrong.getManifest(image, digest))).toMatchObject({ code: 'REGISTRY_UNAUTHORIZED', transient: false });
     tokens.requests.length = 0;
   });
@@ -247,5 +247,86 @@ describe('bearer-token auth against the real registry (auth: token)', () => {
     const forged = tokens.issue('repository:org/private:pull').replace(/\.[^.]+$/, `.${Buffer.from(other, 'hex').toString('base64url')}`);
     const c = createRegistryClient({ insecureHosts: [reg.url, tokens.host], credentials: { [reg.url]: { token: forged } } });
     expect(await caught(c.getManifest(image, digest))).toMatchObject({ code: 'REGISTRY_UNAUTHORIZED' });
+  });
+});
+
+// Issue #17 point 5: the registry's credentials go only to the registry (and a token service configured for it). The
+// attacker controls where a redirect leads (a compromised blob store, an open redirect on the registry) and the
+// challenge that host sends back; a recording loopback server on another origin plays that host.
+describe('credentials never follow a redirect to another origin', () => {
+  interface Recorder {
+    origin: string;
+    host: string;
+    seen: Array<{ path: string; authorization: string | undefined }>;
+    close(): Promise<void>;
+  }
+  async function startServer(handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, self: Recorder) => void): Promise<Recorder> {
+    const self: Recorder = { origin: '', host: '', seen: [], close: async () => undefined };
+    const server: Server = createServer((req, res) => {
+      self.seen.push({ path: req.url ?? '', authorization: req.headers.authorization });
+      handler(req, res, self);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    self.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    self.origin = `http://${self.host}`;
+    self.close = () => new Promise<void>((r) => server.close(() => r()));
+    return self;
+  }
+  const BASIC = `Basic ${Buffer.from('ci:s3cret').toString('base64')}`;
+  let evil: Recorder;
+  let registry: Recorder;
+  beforeAll(async () => {
+    // The other origin: answers every request with a challenge whose realm is itself, and records what it receives.
+    evil = await startServer((req, res, self) => {
+      if ((req.url ?? '').startsWith('/token')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"stolen"}');
+        return;
+      }
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="${self.origin}/token",service="evil",scope="repository:org/app:pull"` }).end();
+    });
+    // The registry: redirects blob downloads to the other origin; its own challenges name a foreign realm when asked.
+    registry = await startServer((req, res) => {
+      const url = req.url ?? '';
+      if (url.includes('/blobs/')) {
+        res.writeHead(307, { location: `${evil.origin}/storage${url}` }).end();
+        return;
+      }
+      if (url.includes('/manifests/foreign-realm')) {
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${evil.origin}/token",service="evil"` }).end();
+        return;
+      }
+      res.writeHead(404).end();
+    });
+  });
+  afterAll(async () => {
+    await evil?.close();
+    await registry?.close();
+  });
+  const client = (tokenRealms?: Record<string, string[]>) =>
+    createRegistryClient({
+      insecureHosts: [registry.host, evil.host],
+      credentials: { [registry.host]: { username: 'ci', password: 's3cret' } },
+      ...(tokenRealms === undefined ? {} : { tokenRealms }),
+    });
+
+  it('a 401 received after a cross-origin redirect is not answered: the redirect target gets no credentials', async () => {
+    evil.seen.length = 0;
+    const e = await caught(client().getBlob(`${registry.host}/org/app`, `sha256:${'4'.repeat(64)}`));
+    expect(e).toMatchObject({ code: 'REGISTRY_UNAUTHORIZED', transient: false });
+    expect(evil.seen.length).toBeGreaterThan(0);
+    expect(evil.seen.filter((r) => r.authorization !== undefined)).toEqual([]);
+    expect(evil.seen.filter((r) => r.path.startsWith('/token'))).toEqual([]);
+  });
+
+  it("the registry's own challenge naming a realm on another origin gets no credentials unless that token service is configured", async () => {
+    evil.seen.length = 0;
+    const e = await caught(client().getManifest(`${registry.host}/org/app`, 'foreign-realm'));
+    expect(e).toMatchObject({ code: 'REGISTRY_UNAUTHORIZED' });
+    expect(e.message).toContain('configured token service');
+    expect(evil.seen).toEqual([]);
+    // Configured (as Docker Hub's auth.docker.io is built in): the token service is asked with the credentials.
+    await caught(client({ [registry.host]: [evil.origin] }).getManifest(`${registry.host}/org/app`, 'foreign-realm'));
+    expect(evil.seen[0]).toMatchObject({ authorization: BASIC });
+    expect(evil.seen[0]!.path).toMatch(/^\/token\?/);
   });
 });

@@ -7,7 +7,8 @@
  * Failures are `OciError`s; `transient` ones (5xx, 429, network) are worth retrying, the others are answers.
  */
 import { createHash } from 'node:crypto';
-import { OciError } from './errors.js';
+import { IMAGE_MATERIAL_TOO_LARGE, IMAGE_VERIFY_DEADLINE, OciError } from './errors.js';
+import type { JobLimits } from './errors.js';
 import { parseImageName, parseSha256Digest } from './reference.js';
 import type { ImageName } from './reference.js';
 import { parseWwwAuthenticate } from './www-authenticate.js';
@@ -20,6 +21,11 @@ export interface RegistryClientOptions {
   credentials?: Record<string, RegistryCredential>;
   /** Hosts spoken to over plain http (loopback test registries). Everything else is https only. */
   insecureHosts?: string[];
+  /**
+   * By registry host: token-service origins (`https://auth.example`) besides the registry's own whose bearer realms
+   * may receive the registry's credentials. Docker Hub's `https://auth.docker.io` is built in.
+   */
+  tokenRealms?: Record<string, string[]>;
   fetch?: typeof fetch;
   /** Largest manifest accepted (the distribution spec suggests registries accept at least 4 MiB). */
   maxManifestBytes?: number;
@@ -51,12 +57,16 @@ export interface ReferrersResult {
   via: 'api' | 'tag-schema';
 }
 
+/**
+ * `limits` (optional everywhere): the job's byte budget, charged with every body byte read (over it:
+ * IMAGE_MATERIAL_TOO_LARGE), and its deadline signal (aborted: IMAGE_VERIFY_DEADLINE). Both are final answers.
+ */
 export interface RegistryClient {
   /** `reference` is a digest (then the bytes must hash to it) or a tag. Missing → OciError NOT_FOUND. */
-  getManifest(image: string, reference: string): Promise<FetchedManifest>;
-  getBlob(image: string, digest: string, opts?: { maxBytes?: number }): Promise<Buffer>;
+  getManifest(image: string, reference: string, limits?: JobLimits): Promise<FetchedManifest>;
+  getBlob(image: string, digest: string, opts?: { maxBytes?: number } & JobLimits): Promise<Buffer>;
   listTags(image: string): Promise<string[]>;
-  getReferrers(image: string, digest: string, opts?: { artifactType?: string }): Promise<ReferrersResult>;
+  getReferrers(image: string, digest: string, opts?: { artifactType?: string } & JobLimits): Promise<ReferrersResult>;
 }
 
 export const MEDIA_TYPES = {
@@ -73,6 +83,7 @@ const MAX_PAGES = 50;
 const MAX_TOKEN_RESPONSE = 64 * 1024;
 // Refresh a little before the registry's own expiry so a token does not die between check and use.
 const TOKEN_SKEW_MS = 10_000;
+const BUILTIN_TOKEN_REALMS: Record<string, string[]> = { 'docker.io': ['https://auth.docker.io'] };
 
 interface CachedToken {
   value: string;
@@ -81,6 +92,7 @@ interface CachedToken {
 
 interface RequestSpec {
   path: string;
+  limits?: JobLimits | undefined;
   accept?: string;
   /** Extra statuses returned to the caller instead of being turned into errors. */
   passStatuses?: number[];
@@ -103,11 +115,28 @@ function describeCause(e: unknown): string {
   return String(e);
 }
 
-async function readLimited(res: Response, max: number, what: string): Promise<Buffer> {
+// A function, not an inline test: TypeScript would narrow `signal.aborted` across the await that changes it.
+const aborted = (signal: AbortSignal | undefined): boolean => signal?.aborted === true;
+
+function deadlineError(what: string): OciError {
+  return new OciError(IMAGE_VERIFY_DEADLINE, `${what}: the image job ran out of time`);
+}
+
+function budgetError(what: string, limits: JobLimits): OciError {
+  return new OciError(IMAGE_MATERIAL_TOO_LARGE, `${what}: the image job's registry material is over its ${limits.budget?.limit ?? 0}-byte budget`);
+}
+
+async function readLimited(res: Response, max: number, what: string, limits?: JobLimits): Promise<Buffer> {
+  const budget = limits?.budget;
   const declared = res.headers.get('content-length');
   if (declared !== null && Number(declared) > max) {
     await res.body?.cancel().catch(() => undefined);
     throw new OciError('TOO_LARGE', `${what} is ${declared} bytes, over the ${max}-byte limit`);
+  }
+  if (declared !== null && budget !== undefined && budget.used + Number(declared) > budget.limit) {
+    await res.body?.cancel().catch(() => undefined);
+    budget.used = budget.limit;
+    throw budgetError(what, limits!);
   }
   if (res.body === null) return Buffer.alloc(0);
   const reader = res.body.getReader();
@@ -122,10 +151,19 @@ async function readLimited(res: Response, max: number, what: string): Promise<Bu
         await reader.cancel().catch(() => undefined);
         throw new OciError('TOO_LARGE', `${what} is over the ${max}-byte limit`);
       }
+      if (budget !== undefined) {
+        // Charged as bytes arrive: a body without Content-Length cannot read past the budget either.
+        budget.used += value.byteLength;
+        if (budget.used > budget.limit) {
+          await reader.cancel().catch(() => undefined);
+          throw budgetError(what, limits!);
+        }
+      }
       chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
     }
   } catch (e) {
     if (e instanceof OciError) throw e;
+    if (aborted(limits?.signal)) throw deadlineError(`reading ${what}`);
     throw new OciError('REGISTRY_NETWORK', `reading ${what} failed: ${describeCause(e)}`, { transient: true, cause: e });
   }
   return Buffer.concat(chunks, total);
@@ -177,6 +215,12 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   const doFetch = opts.fetch ?? fetch;
   const insecure = new Set((opts.insecureHosts ?? []).map((h) => h.toLowerCase()));
   const credentials = new Map(Object.entries(opts.credentials ?? {}).map(([h, c]) => [h.toLowerCase(), c]));
+  const tokenRealms = new Map<string, Set<string>>();
+  for (const [h, origins] of Object.entries({ ...BUILTIN_TOKEN_REALMS, ...opts.tokenRealms })) {
+    const set = tokenRealms.get(h.toLowerCase()) ?? new Set<string>();
+    for (const o of origins) set.add(new URL(o).origin);
+    tokenRealms.set(h.toLowerCase(), set);
+  }
   const maxManifest = opts.maxManifestBytes ?? 4 * 1024 * 1024;
   const maxBlob = opts.maxBlobBytes ?? 16 * 1024 * 1024;
   const now = opts.now ?? Date.now;
@@ -200,14 +244,17 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   const baseUrl = (n: ImageName): string => `${isInsecure(n.apiHost) || isInsecure(n.host) ? 'http' : 'https'}://${n.apiHost}`;
 
   /** fetch with our own redirect handling: no downgrade to http, no Authorization sent to another origin. */
-  async function fetchFollow(url: URL, headers: Record<string, string>): Promise<{ res: Response; url: URL }> {
+  async function fetchFollow(url: URL, headers: Record<string, string>, limits?: JobLimits): Promise<{ res: Response; url: URL }> {
     let current = url;
     let hdrs = headers;
+    const signal = limits?.signal;
     for (let i = 0; i <= MAX_REDIRECTS; i++) {
       let res: Response;
+      if (aborted(signal)) throw deadlineError(current.host);
       try {
-        res = await doFetch(current, { headers: hdrs, redirect: 'manual' });
+        res = await doFetch(current, signal === undefined ? { headers: hdrs, redirect: 'manual' } : { headers: hdrs, redirect: 'manual', signal });
       } catch (e) {
+        if (aborted(signal)) throw deadlineError(current.host);
         throw new OciError('REGISTRY_NETWORK', `${current.host}: ${describeCause(e)}`, { transient: true, cause: e });
       }
       if (res.status < 300 || res.status > 399 || res.status === 304) return { res, url: current };
@@ -233,7 +280,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     throw new OciError('INVALID_RESPONSE', `too many redirects from ${url.host}`);
   }
 
-  async function fetchToken(n: ImageName, ch: Challenge, key: string): Promise<string> {
+  async function fetchToken(n: ImageName, ch: Challenge, key: string, limits: JobLimits | undefined): Promise<string> {
     const realm = ch.params['realm'];
     if (realm === undefined || realm === '') throw new OciError('REGISTRY_UNAUTHORIZED', `${n.host}: bearer challenge without a realm`);
     let url: URL;
@@ -251,9 +298,15 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     const headers: Record<string, string> = { accept: 'application/json' };
     const cred = credentialFor(n);
     if (cred !== undefined && 'username' in cred) {
+      // The realm is named by whoever answered the challenge: credentials go only to the registry's own origin or a
+      // token service configured for it, never to a host the registry (or a redirect) merely points at.
+      const own = new URL(baseUrl(n)).origin;
+      if (url.origin !== own && !(tokenRealms.get(n.host)?.has(url.origin) ?? false)) {
+        throw new OciError('REGISTRY_UNAUTHORIZED', `${n.host}: bearer realm ${url.origin} is neither the registry nor a configured token service for it`);
+      }
       headers['authorization'] = `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}`;
     }
-    const { res } = await fetchFollow(url, headers);
+    const { res } = await fetchFollow(url, headers, limits);
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel().catch(() => undefined);
       throw new OciError('REGISTRY_UNAUTHORIZED', `${n.host}: token service refused (${res.status})`, { status: res.status });
@@ -266,7 +319,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       await res.body?.cancel().catch(() => undefined);
       throw new OciError('REGISTRY_UNAUTHORIZED', `${n.host}: token service answered ${res.status}`, { status: res.status });
     }
-    const body = parseJsonObject(await readLimited(res, MAX_TOKEN_RESPONSE, 'token response'), 'token response');
+    const body = parseJsonObject(await readLimited(res, MAX_TOKEN_RESPONSE, 'token response', limits), 'token response');
     const token = typeof body['token'] === 'string' && body['token'] !== '' ? body['token'] : body['access_token'];
     if (typeof token !== 'string' || token === '') throw new OciError('REGISTRY_UNAUTHORIZED', `${n.host}: token response has no token`);
     // The token spec: expires_in defaults to 60 seconds.
@@ -288,7 +341,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   }
 
   /** Answers the 401 challenge; returns the Authorization header to retry with, or throws. */
-  async function answerChallenge(n: ImageName, res: Response): Promise<string> {
+  async function answerChallenge(n: ImageName, res: Response, limits: JobLimits | undefined): Promise<string> {
     const cred = credentialFor(n);
     const header = res.headers.get('www-authenticate');
     const challenges = header === null ? [] : parseWwwAuthenticate(header);
@@ -301,7 +354,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       const key = `${n.apiHost}|${bearer.params['realm'] ?? ''}|${bearer.params['service'] ?? ''}|${bearer.params['scope'] ?? n.repository}`;
       const cached = tokens.get(key);
       const sent = repoToken.get(n.name) === key;
-      const token = cached !== undefined && cached.expiresAt > now() && !sent ? cached.value : await fetchToken(n, bearer, key);
+      const token = cached !== undefined && cached.expiresAt > now() && !sent ? cached.value : await fetchToken(n, bearer, key, limits);
       repoToken.set(n.name, key);
       return `Bearer ${token}`;
     }
@@ -319,11 +372,19 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     if (spec.accept !== undefined) headers['accept'] = spec.accept;
     const cached = cachedAuthorization(n);
     if (cached !== undefined) headers['authorization'] = cached;
-    let out = await fetchFollow(url, headers);
+    let out = await fetchFollow(url, headers, spec.limits);
     if (out.res.status === 401) {
-      const authorization = await answerChallenge(n, out.res);
+      if (out.url.origin !== url.origin) {
+        // A 401 from wherever a redirect led is that host's challenge, not the registry's: answering it would hand the
+        // registry's credentials to a realm of its choosing.
+        await out.res.body?.cancel().catch(() => undefined);
+        throw new OciError('REGISTRY_UNAUTHORIZED', `${n.name}: GET ${spec.path.split('?')[0]}: authentication asked by ${out.url.origin} after a redirect is not answered`, {
+          status: 401,
+        });
+      }
+      const authorization = await answerChallenge(n, out.res, spec.limits);
       await out.res.body?.cancel().catch(() => undefined);
-      out = await fetchFollow(url, { ...headers, authorization });
+      out = await fetchFollow(url, { ...headers, authorization }, spec.limits);
     }
     const { res } = out;
     if (res.status >= 200 && res.status < 300) return out;
@@ -338,13 +399,13 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     throw new OciError('REGISTRY_ERROR', `${where}: registry answered ${res.status}`, { status: res.status });
   }
 
-  async function getManifest(image: string, reference: string): Promise<FetchedManifest> {
+  async function getManifest(image: string, reference: string, limits?: JobLimits): Promise<FetchedManifest> {
     const n = nameOf(image);
     const byDigest = reference.includes(':');
     const hex = byDigest ? parseSha256Digest(reference) : undefined;
     if (!byDigest && !TAG.test(reference)) throw new OciError('INVALID_REFERENCE', `invalid tag ${JSON.stringify(reference.slice(0, 200))}`);
-    const { res } = await request(n, { path: `manifests/${reference}`, accept: MANIFEST_ACCEPT });
-    const bytes = await readLimited(res, maxManifest, `manifest ${n.name}@${reference}`);
+    const { res } = await request(n, { path: `manifests/${reference}`, accept: MANIFEST_ACCEPT, limits });
+    const bytes = await readLimited(res, maxManifest, `manifest ${n.name}@${reference}`, limits);
     const actual = sha256Hex(bytes);
     if (hex !== undefined && actual !== hex) {
       throw new OciError('DIGEST_MISMATCH', `manifest ${n.name}@${reference}: the registry returned bytes with digest sha256:${actual}`);
@@ -355,11 +416,11 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     return { digest: `sha256:${actual}`, mediaType: declared ?? header ?? '', bytes, json };
   }
 
-  async function getBlob(image: string, digest: string, o?: { maxBytes?: number }): Promise<Buffer> {
+  async function getBlob(image: string, digest: string, o?: { maxBytes?: number } & JobLimits): Promise<Buffer> {
     const n = nameOf(image);
     const hex = parseSha256Digest(digest);
-    const { res } = await request(n, { path: `blobs/${digest}` });
-    const bytes = await readLimited(res, o?.maxBytes ?? maxBlob, `blob ${n.name}@${digest}`);
+    const { res } = await request(n, { path: `blobs/${digest}`, limits: o });
+    const bytes = await readLimited(res, o?.maxBytes ?? maxBlob, `blob ${n.name}@${digest}`, o);
     const actual = sha256Hex(bytes);
     if (actual !== hex) throw new OciError('DIGEST_MISMATCH', `blob ${n.name}@${digest}: the registry returned bytes with digest sha256:${actual}`);
     return bytes;
@@ -397,7 +458,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     return out;
   }
 
-  async function getReferrers(image: string, digest: string, o?: { artifactType?: string }): Promise<ReferrersResult> {
+  async function getReferrers(image: string, digest: string, o?: { artifactType?: string } & JobLimits): Promise<ReferrersResult> {
     const n = nameOf(image);
     const hex = parseSha256Digest(digest);
     const wanted = o?.artifactType;
@@ -406,13 +467,13 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     const collected: Descriptor[] = [];
     for (let page = 0; page < MAX_PAGES; page++) {
       // 404 means "no referrers API here" (distribution spec); 405 is what some older registries send instead.
-      const { res, url } = await request(n, { path, accept: MEDIA_TYPES.ociIndex, passStatuses: page === 0 ? [404, 405] : [] });
+      const { res, url } = await request(n, { path, accept: MEDIA_TYPES.ociIndex, passStatuses: page === 0 ? [404, 405] : [], limits: o });
       if (res.status === 404 || res.status === 405) {
         await res.body?.cancel().catch(() => undefined);
-        return { manifests: await referrersFromTag(image, hex, keep), via: 'tag-schema' };
+        return { manifests: await referrersFromTag(image, hex, keep, o), via: 'tag-schema' };
       }
       const what = `referrers of ${n.name}@${digest}`;
-      const index = parseJsonObject(await readLimited(res, maxManifest, what), what);
+      const index = parseJsonObject(await readLimited(res, maxManifest, what, o), what);
       // Registries say whether they applied the filter; when they did not, it is applied here.
       collected.push(...keep(descriptorsOf(index, what)));
       const next = nextLink(res, url);
@@ -424,10 +485,10 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     throw new OciError('TOO_LARGE', `referrers of ${n.name}@${digest} have more than ${MAX_PAGES} pages`);
   }
 
-  async function referrersFromTag(image: string, hex: string, keep: (ds: Descriptor[]) => Descriptor[]): Promise<Descriptor[]> {
+  async function referrersFromTag(image: string, hex: string, keep: (ds: Descriptor[]) => Descriptor[], limits: JobLimits | undefined): Promise<Descriptor[]> {
     let index: FetchedManifest;
     try {
-      index = await getManifest(image, `sha256-${hex}`);
+      index = await getManifest(image, `sha256-${hex}`, limits);
     } catch (e) {
       if (e instanceof OciError && e.code === 'NOT_FOUND') return [];
       throw e;

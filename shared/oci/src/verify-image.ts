@@ -6,9 +6,11 @@
  * registry trouble (5xx, 429, network) is thrown, as an OciError with `transient: true`, so the job is retried.
  */
 import type { Artifact, BundleSigner, BundleVerdict, BundleVerifier, SignerPolicy, Statement } from '@gitops-gate/bundle-verify';
+import { normalizeRepoUrl } from '@gitops-gate/contracts';
 import { discoverSigstoreMaterial } from './discover.js';
-import type { MaterialSource, SigstoreMaterial } from './discover.js';
-import { OciError } from './errors.js';
+import type { DiscoverOptions, MaterialSource, SigstoreMaterial } from './discover.js';
+import { IMAGE_MATERIAL_TOO_LARGE, OciError, createByteBudget } from './errors.js';
+import type { JobLimits } from './errors.js';
 import { ProvenanceError, SLSA_PROVENANCE_TYPES, builderMatchesSigner, readProvenance } from './provenance.js';
 import { parseImageName, parseSha256Digest } from './reference.js';
 import type { RegistryClient } from './registry.js';
@@ -20,6 +22,24 @@ export interface ImageRequirement {
   keys?: Array<{ publicKeyPem: string; validFrom?: string | Date; validUntil?: string | Date; revoked?: boolean }>;
   /** Defaults to true, as in the policy schema. */
   requireProvenance?: boolean;
+  /** Tag names or `*` globs a build may come from besides the policy's branches (release workflows on tags). */
+  tags?: string[];
+  /** Provenance from `pull_request` / `pull_request_target` runs vouches for nothing unless this is true. */
+  allowPullRequestTriggers?: boolean;
+  /** Provenance from self-hosted runners vouches for nothing unless this is true. */
+  allowSelfHostedRunners?: boolean;
+}
+
+/**
+ * What the provenance must have been built from: the repository the Application follows and the policy's branches.
+ * A commit SHA alone is no binding: a fork, a pull-request merge ref or another repository of an organisation-wide
+ * workflow can build the very same SHA with inputs the attacker controls.
+ */
+export interface ImageSource {
+  /** The repository the Application follows (any URL form; compared normalised). */
+  repository: string;
+  /** Branch names or `*` globs (the policy's `branches`). */
+  branches: string[];
 }
 
 export interface SignatureCheck {
@@ -32,6 +52,8 @@ export interface SignatureCheck {
   code?: string;
   reason?: string;
   signer?: BundleSigner;
+  /** A verified SLSA provenance that vouches for no commit (not a CI identity, other repository, ref, trigger, runner). */
+  provenanceRefused?: { code: string; reason: string };
 }
 
 export interface ProvenanceSummary {
@@ -56,7 +78,8 @@ export interface ImageVerdict {
 }
 
 export interface ImageVerifier {
-  verifyImage(input: { image: string; digest: string; requirement: ImageRequirement }): Promise<ImageVerdict>;
+  /** `signal` (optional) ends the job early, like its own deadline. */
+  verifyImage(input: { image: string; digest: string; requirement: ImageRequirement; source: ImageSource; signal?: AbortSignal }): Promise<ImageVerdict>;
 }
 
 export interface ImageVerifierOptions {
@@ -64,7 +87,16 @@ export interface ImageVerifierOptions {
   bundleVerifier: BundleVerifier;
   /** Cap on referrers and legacy layers examined per image. */
   maxItems?: number;
+  /** Registry bytes one job may read in all (manifests, referrer lists, signature blobs); default 8 MiB. */
+  maxImageBytes?: number;
+  /** Largest single signature blob; default 1 MiB. */
+  maxSignatureBytes?: number;
+  /** Time one job may take; default 60 s. */
+  deadlineMs?: number;
 }
+
+export const DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_IMAGE_DEADLINE_MS = 60_000;
 
 const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
 
@@ -75,6 +107,13 @@ class Reject extends Error {
     this.code = code;
   }
 }
+
+/** A provenance that is consistent but does not vouch for a commit of the followed repository: it is not counted. */
+class Refusal extends Reject {}
+
+// GitHub's pull-request events, and GitLab's (its Fulcio trigger is CI_PIPELINE_SOURCE): runs whose inputs the
+// author of a pull/merge request controls.
+const PULL_REQUEST_TRIGGERS: ReadonlySet<string> = new Set(['pull_request', 'pull_request_target', 'merge_request_event', 'external_pull_request_event']);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -143,7 +182,7 @@ function checkSimpleSigning(payload: Buffer, digest: string): void {
 }
 
 interface Verified {
-  material: SigstoreMaterial;
+  location: string;
   verdict: BundleVerdict;
 }
 
@@ -174,11 +213,51 @@ function summarize(checks: SignatureCheck[]): string {
 
 interface ProvenanceOutcome {
   summary: ProvenanceSummary;
-  sourceCommit?: string;
+  sourceCommit: string;
 }
 
-/** A provenance whose signer the policy trusts must also be internally consistent; inconsistency is fatal. */
-function checkProvenance(statement: Statement, signer: BundleSigner): ProvenanceOutcome {
+/** `*` stands for any run of characters other than `/`, `?` for one; everything else is literal (policy branch globs). */
+export function refNameMatches(pattern: string, name: string): boolean {
+  let p = 0;
+  let n = 0;
+  let star = -1;
+  let starN = 0;
+  while (n < name.length) {
+    const c = pattern[p];
+    if (c === '*') {
+      star = p++;
+      starN = n;
+    } else if (c !== undefined && (c === name[n] || (c === '?' && name[n] !== '/'))) {
+      p++;
+      n++;
+    } else if (star >= 0 && name[starN] !== '/') {
+      p = star + 1;
+      n = ++starN;
+    } else {
+      return false;
+    }
+  }
+  while (pattern[p] === '*') p++;
+  return p === pattern.length;
+}
+
+function refAllowed(ref: string, source: ImageSource, tags: string[]): boolean {
+  if (ref.startsWith('refs/heads/')) return source.branches.some((b) => refNameMatches(b, ref.slice('refs/heads/'.length)));
+  if (ref.startsWith('refs/tags/')) return tags.some((t) => refNameMatches(t, ref.slice('refs/tags/'.length)));
+  return false;
+}
+
+const sameSourceRepository = (a: string, b: string): boolean => normalizeRepoUrl(a) === normalizeRepoUrl(b);
+
+/**
+ * A provenance counts only when its signing certificate is a CI identity whose Fulcio extensions (written by the CA
+ * from the CI's OIDC token, not by the build) agree with it: source digest = the provenance's commit, source
+ * repository = the provenance's repository = the followed repository, source ref = a policy branch (or tag), and the
+ * run was not a pull-request run or on a self-hosted runner unless the requirement allows it.
+ * A provenance that contradicts its own certificate is fatal (Reject); one that is merely out of scope is not counted
+ * (Refusal), so a pull-request build of the same bytes cannot block the release build's provenance.
+ */
+function checkProvenance(statement: Statement, signer: BundleSigner, requirement: ImageRequirement, source: ImageSource): ProvenanceOutcome {
   let facts;
   try {
     facts = readProvenance(statement);
@@ -191,29 +270,70 @@ function checkProvenance(statement: Statement, signer: BundleSigner): Provenance
     throw new Reject('PROVENANCE_BUILDER_MISMATCH', `provenance builder ${facts.builderId} is not the signing workflow ${identity}`);
   }
   const certCommit = signer.sourceRepositoryDigest?.toLowerCase();
-  if (certCommit !== undefined && facts.sourceCommit !== undefined && certCommit !== facts.sourceCommit) {
+  const certRepo = signer.sourceRepositoryURI;
+  if (certCommit === undefined || certRepo === undefined) {
+    throw new Refusal(
+      'PROVENANCE_SIGNER_NOT_CI',
+      `${identity.slice(0, 200)} is not a CI identity (its certificate names no source repository and commit): it may sign the image but cannot vouch for the commit it was built from`,
+    );
+  }
+  if (facts.sourceCommit === undefined || facts.sourceRepository === undefined) {
+    throw new Refusal('PROVENANCE_SOURCE_MISSING', 'provenance names no source repository and commit');
+  }
+  if (certCommit !== facts.sourceCommit) {
     throw new Reject(
       'PROVENANCE_COMMIT_MISMATCH',
       `provenance names source commit ${facts.sourceCommit} but the signing certificate was issued for ${certCommit.slice(0, 64)}`,
     );
   }
-  let sourceCommit = facts.sourceCommit;
-  if (sourceCommit === undefined && certCommit !== undefined && /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(certCommit)) sourceCommit = certCommit;
+  if (!sameSourceRepository(facts.sourceRepository, certRepo)) {
+    throw new Reject(
+      'PROVENANCE_REPOSITORY_MISMATCH',
+      `provenance names source repository ${facts.sourceRepository.slice(0, 200)} but the signing certificate was issued for ${certRepo.slice(0, 200)}`,
+    );
+  }
+  const certRef = signer.sourceRepositoryRef;
+  if (certRef !== undefined && facts.sourceRef !== undefined && certRef !== facts.sourceRef) {
+    throw new Reject('PROVENANCE_REF_MISMATCH', `provenance names source ref ${facts.sourceRef.slice(0, 200)} but the signing certificate was issued for ${certRef.slice(0, 200)}`);
+  }
+  if (!sameSourceRepository(certRepo, source.repository)) {
+    throw new Refusal('PROVENANCE_REPOSITORY_MISMATCH', `built from ${certRepo.slice(0, 200)}, not from the followed repository ${source.repository.slice(0, 200)}`);
+  }
+  if (certRef === undefined || !refAllowed(certRef, source, requirement.tags ?? [])) {
+    throw new Refusal(
+      'PROVENANCE_REF_NOT_ALLOWED',
+      `built from ref ${certRef === undefined ? '(none in the certificate)' : certRef.slice(0, 200)}, which is none of the policy's branches (${source.branches.join(', ').slice(0, 200)})${(requirement.tags ?? []).length > 0 ? ' or tags' : ''}`,
+    );
+  }
+  const trigger = signer.buildTrigger;
+  if (requirement.allowPullRequestTriggers !== true && (trigger === undefined || PULL_REQUEST_TRIGGERS.has(trigger))) {
+    throw new Refusal(
+      'PROVENANCE_TRIGGER_NOT_ALLOWED',
+      trigger === undefined ? 'the signing certificate names no build trigger' : `built by a ${trigger} run (allowPullRequestTriggers is off)`,
+    );
+  }
+  const runner = signer.runnerEnvironment;
+  if (requirement.allowSelfHostedRunners !== true && (runner === undefined || runner === 'self-hosted')) {
+    throw new Refusal(
+      'PROVENANCE_RUNNER_NOT_ALLOWED',
+      runner === undefined ? 'the signing certificate names no runner environment' : 'built on a self-hosted runner (allowSelfHostedRunners is off)',
+    );
+  }
   const summary: ProvenanceSummary = {
     predicateType: facts.predicateType,
     builderId: facts.builderId,
+    sourceRepository: facts.sourceRepository,
+    sourceCommit: facts.sourceCommit,
     signerIdentity: identity,
     issuer: signer.issuer ?? '',
   };
-  if (facts.sourceRepository !== undefined) summary.sourceRepository = facts.sourceRepository;
-  if (sourceCommit !== undefined) summary.sourceCommit = sourceCommit;
-  return sourceCommit === undefined ? { summary } : { summary, sourceCommit };
+  return { summary, sourceCommit: facts.sourceCommit };
 }
 
 export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
   const { registry, bundleVerifier } = opts;
 
-  async function run(image: string, digest: string, requirement: ImageRequirement, verdict: ImageVerdict): Promise<ImageVerdict> {
+  async function run(image: string, digest: string, requirement: ImageRequirement, source: ImageSource, limits: JobLimits, verdict: ImageVerdict): Promise<ImageVerdict> {
     const reject = (code: string, reason: string): ImageVerdict => ({ ...verdict, ok: false, code, reason });
     try {
       parseImageName(image);
@@ -228,6 +348,9 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
         return reject('REQUIREMENT_MISMATCH', `the requirement is for ${String(requirement?.repository).slice(0, 200)}, not ${image}`);
       }
       policies = policiesOf(requirement);
+      if (!isObject(source) || typeof source.repository !== 'string' || source.repository === '' || !Array.isArray(source.branches)) {
+        throw new Reject('REQUIREMENT_INVALID', 'no followed repository and branches to bind provenance to');
+      }
     } catch (e) {
       if (e instanceof Reject) return reject(e.code, e.message);
       throw e;
@@ -236,7 +359,7 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
 
     // The image itself must exist under this digest, with bytes that hash to it.
     try {
-      await registry.getManifest(image, digest);
+      await registry.getManifest(image, digest, limits);
     } catch (e) {
       if (!(e instanceof OciError) || e.transient) throw e;
       if (e.code === 'NOT_FOUND') return reject('IMAGE_NOT_FOUND', `${image}@${digest} is not in the registry`);
@@ -244,7 +367,27 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
       return reject(e.code, e.message);
     }
 
-    const found = await discoverSigstoreMaterial(registry, image, digest, opts.maxItems === undefined ? {} : { maxItems: opts.maxItems });
+    // Verify-and-drop: each item is verified as it is read and only its verdict is kept.
+    const verified: Verified[] = [];
+    const materialChecks: SignatureCheck[] = [];
+    const onMaterial = (m: SigstoreMaterial): void => {
+      const v = verifyMaterial(bundleVerifier, m, policies, digest);
+      const check: SignatureCheck = { source: m.source, location: m.location, kind: m.kind, ok: v.ok };
+      const pt = v.statement?.predicateType ?? m.claimedPredicateType;
+      if (pt !== undefined) check.predicateType = pt;
+      if (v.ok) {
+        if (v.signer !== undefined) check.signer = v.signer;
+        verified.push({ location: m.location, verdict: v });
+      } else {
+        check.code = v.code ?? 'FAILED';
+        check.reason = v.reason ?? '';
+      }
+      materialChecks.push(check);
+    };
+    const discoverOptions: DiscoverOptions = { limits, onMaterial };
+    if (opts.maxItems !== undefined) discoverOptions.maxItems = opts.maxItems;
+    if (opts.maxSignatureBytes !== undefined) discoverOptions.maxSignatureBytes = opts.maxSignatureBytes;
+    const found = await discoverSigstoreMaterial(registry, image, digest, discoverOptions);
     const checks: SignatureCheck[] = found.problems.map((p) => ({
       source: p.source,
       location: p.location,
@@ -253,32 +396,20 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
       code: p.code,
       reason: p.reason,
     }));
+    checks.push(...materialChecks);
     verdict.signatures = checks;
-    if (found.materials.length === 0) {
+    if (materialChecks.length === 0) {
+      if (checks.some((c) => c.code === 'MATERIAL_TOO_LARGE')) return reject(IMAGE_MATERIAL_TOO_LARGE, `only oversized Sigstore material: ${summarize(checks)}`);
       return reject('NO_SIGNATURES', checks.length === 0 ? `no Sigstore signatures or attestations found for ${digest}` : `no usable Sigstore material: ${summarize(checks)}`);
-    }
-
-    const verified: Verified[] = [];
-    for (const m of found.materials) {
-      const v = verifyMaterial(bundleVerifier, m, policies, digest);
-      const check: SignatureCheck = { source: m.source, location: m.location, kind: m.kind, ok: v.ok };
-      const pt = v.statement?.predicateType ?? m.claimedPredicateType;
-      if (pt !== undefined) check.predicateType = pt;
-      if (v.ok) {
-        if (v.signer !== undefined) check.signer = v.signer;
-        verified.push({ material: m, verdict: v });
-      } else {
-        check.code = v.code ?? 'FAILED';
-        check.reason = v.reason ?? '';
-      }
-      checks.push(check);
     }
     if (verified.length === 0) return reject('SIGNATURE_UNVERIFIED', `no signature verifies against the requirement: ${summarize(checks)}`);
 
-    // Provenance: every trusted SLSA statement is checked (an inconsistent one is fatal), and they must agree.
+    // Provenance: every trusted SLSA statement is checked (an inconsistent one is fatal), those that vouch for a commit
+    // of the followed repository are counted, and the counted ones must agree.
     const provenances: ProvenanceOutcome[] = [];
+    const refused: SignatureCheck[] = [];
     let keySigned = 0;
-    for (const { verdict: v } of verified) {
+    for (const [i, { verdict: v }] of verified.entries()) {
       const st = v.statement;
       if (st === undefined || !SLSA_PROVENANCE_TYPES.has(st.predicateType)) continue;
       if (v.signer?.identity === undefined) {
@@ -287,34 +418,54 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
         continue;
       }
       try {
-        provenances.push(checkProvenance(st, v.signer));
+        provenances.push(checkProvenance(st, v.signer, requirement, source));
       } catch (e) {
+        if (e instanceof Refusal) {
+          const check = checks.find((c) => c.location === verified[i]!.location && c.ok);
+          if (check !== undefined) {
+            check.provenanceRefused = { code: e.code, reason: e.message };
+            refused.push(check);
+          }
+          continue;
+        }
         if (e instanceof Reject) return reject(e.code, e.message);
         throw e;
       }
     }
-    const commits = new Set(provenances.map((p) => p.sourceCommit).filter((c) => c !== undefined));
+    const commits = new Set(provenances.map((p) => p.sourceCommit));
     if (commits.size > 1) return reject('PROVENANCE_CONFLICT', `trusted provenances name different source commits: ${[...commits].join(', ')}`);
     if (provenances.length === 0 && requireProvenance) {
       const claimed = checks.filter((c) => c.predicateType !== undefined && SLSA_PROVENANCE_TYPES.has(c.predicateType));
       if (claimed.length === 0) return reject('PROVENANCE_MISSING', `no SLSA provenance found for ${digest}`);
+      const first = refused[0]?.provenanceRefused;
+      if (first !== undefined) {
+        const why = refused.map((c) => `${c.location}: ${c.provenanceRefused!.code} (${c.provenanceRefused!.reason.slice(0, 200)})`).slice(0, 4);
+        return reject(first.code, `no SLSA provenance vouches for a commit of ${source.repository.slice(0, 200)}: ${why.join('; ')}`);
+      }
       const why = keySigned > 0 ? 'provenance is signed with a key, not by a trusted workflow identity' : summarize(claimed);
       return reject('PROVENANCE_UNVERIFIED', `no SLSA provenance verifies against the requirement: ${why}`);
     }
     const out: ImageVerdict = { ...verdict, ok: true };
-    const first = provenances.find((p) => p.sourceCommit !== undefined) ?? provenances[0];
+    const first = provenances[0];
     if (first !== undefined) {
       out.provenance = first.summary;
-      if (first.sourceCommit !== undefined) out.sourceCommit = first.sourceCommit;
+      out.sourceCommit = first.sourceCommit;
     }
     return out;
   }
 
   return {
-    async verifyImage({ image, digest, requirement }) {
+    async verifyImage({ image, digest, requirement, source, signal }) {
       const verdict: ImageVerdict = { ok: false, image, digest, signatures: [] };
+      // One budget and one deadline for everything this job reads: per-item caps alone let one pushed image make a
+      // verifier read (and hold) hundreds of MiB, on every delivery.
+      const deadline = AbortSignal.timeout(opts.deadlineMs ?? DEFAULT_IMAGE_DEADLINE_MS);
+      const limits: JobLimits = {
+        budget: createByteBudget(opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES),
+        signal: signal === undefined ? deadline : AbortSignal.any([deadline, signal]),
+      };
       try {
-        return await run(image, digest, requirement, verdict);
+        return await run(image, digest, requirement, source, limits, verdict);
       } catch (e) {
         if (e instanceof OciError && e.transient) throw e;
         if (e instanceof OciError) return { ...verdict, ok: false, code: e.code, reason: e.message };

@@ -4,7 +4,10 @@
  * a trusted_root.json naming exactly these keys for `createBundleTrust`.
  *
  * Keyless identities look like GitHub Actions: the OIDC token claims become Fulcio extensions — issuer (…1.8), source
- * repository digest (…1.13) from `sha`, build signer URI (…1.9) from `job_workflow_ref`, source ref (…1.14).
+ * repository digest (…1.13) from `sha`, build signer URI (…1.9) from `job_workflow_ref`, source ref (…1.14), source
+ * repository URI (…1.12) from `repository`, build trigger (…1.20) from `event_name`, runner environment (…1.11).
+ * For a GitHub workflow SAN the repository and ref default to the SAN's, the trigger to `push` and the runner to
+ * `github-hosted`, as GitHub's tokens say for a plain (non-reusable) workflow; `null` leaves a claim out.
  * Key signing goes through the same Rekor, with a settable log clock so rotation windows can be tested.
  */
 import { createHash, createPublicKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
@@ -30,9 +33,17 @@ export interface WorkflowIdentity {
   sha?: string;
   /** `org/repo/.github/workflows/x.yml@ref`: the build-signer-URI extension (`https://github.com/` + this). */
   jobWorkflowRef?: string;
-  ref?: string;
-  repository?: string;
+  /** Source ref (`refs/heads/main`, `refs/pull/7/merge`). */
+  ref?: string | null;
+  /** `owner/repo`: the source repository URI extension is `https://github.com/` + this. */
+  repository?: string | null;
+  /** `push`, `pull_request`, `pull_request_target`, … */
+  eventName?: string | null;
+  /** `github-hosted` or `self-hosted`. */
+  runnerEnvironment?: string | null;
 }
+
+const GITHUB_WORKFLOW_SAN = /^https:\/\/github\.com\/([^/]+\/[^/]+)\/\.github\/workflows\/[^@]+@(.+)$/;
 
 export interface PrivateSigstore {
   trustedRoot: object;
@@ -52,11 +63,20 @@ function b64url(o: object): string {
 
 /** An unsigned JWT: the mock Fulcio decodes claims without verifying, which is all a test CA needs. */
 function identityToken(id: WorkflowIdentity): string {
-  const claims: Record<string, string> = { iss: id.issuer ?? GITHUB_ISSUER, sub: id.san, aud: 'sigstore' };
-  if (id.sha !== undefined) claims['sha'] = id.sha;
-  if (id.jobWorkflowRef !== undefined) claims['job_workflow_ref'] = id.jobWorkflowRef;
-  if (id.ref !== undefined) claims['ref'] = id.ref;
-  if (id.repository !== undefined) claims['repository'] = id.repository;
+  const issuer = id.issuer ?? GITHUB_ISSUER;
+  const claims: Record<string, string> = { iss: issuer, sub: id.san, aud: 'sigstore' };
+  const fromSan = GITHUB_WORKFLOW_SAN.exec(id.san);
+  const github = issuer === GITHUB_ISSUER;
+  const put = (claim: string, value: string | null | undefined, fallback: string | undefined): void => {
+    const v = value === undefined ? fallback : value;
+    if (v !== null && v !== undefined) claims[claim] = v;
+  };
+  put('sha', id.sha, undefined);
+  put('job_workflow_ref', id.jobWorkflowRef, undefined);
+  put('ref', id.ref, fromSan?.[2]);
+  put('repository', id.repository, fromSan?.[1]);
+  put('event_name', id.eventName, github ? 'push' : undefined);
+  put('runner_environment', id.runnerEnvironment, github ? 'github-hosted' : undefined);
   return `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(claims)}.`;
 }
 
@@ -245,11 +265,14 @@ export function slsaV1Statement(opts: {
   builderId?: string;
   repository?: string;
   commit?: string;
+  /** The ref the build ran on; `refs/heads/main` unless given. */
+  ref?: string;
   extraDependencies?: Array<Record<string, unknown>>;
 }): object {
   const repo = opts.repository ?? 'https://github.com/org/app';
+  const ref = opts.ref ?? 'refs/heads/main';
   const deps: Array<Record<string, unknown>> = [];
-  if (opts.commit !== undefined) deps.push({ uri: `git+${repo}@refs/heads/main`, digest: { gitCommit: opts.commit } });
+  if (opts.commit !== undefined) deps.push({ uri: `git+${repo}@${ref}`, digest: { gitCommit: opts.commit } });
   deps.push(...(opts.extraDependencies ?? []));
   return {
     _type: 'https://in-toto.io/Statement/v1',
@@ -258,7 +281,7 @@ export function slsaV1Statement(opts: {
     predicate: {
       buildDefinition: {
         buildType: 'https://actions.github.io/buildtypes/workflow/v1',
-        externalParameters: { workflow: { ref: 'refs/heads/main', repository: repo, path: '.github/workflows/release.yml' } },
+        externalParameters: { workflow: { ref, repository: repo, path: '.github/workflows/release.yml' } },
         internalParameters: { github: { event_name: 'push' } },
         resolvedDependencies: deps,
       },
@@ -267,9 +290,10 @@ export function slsaV1Statement(opts: {
   };
 }
 
-export function slsaV02Statement(opts: { digest: string; name?: string; builderId: string; repository?: string; commit?: string }): object {
+export function slsaV02Statement(opts: { digest: string; name?: string; builderId: string; repository?: string; commit?: string; ref?: string }): object {
   const repo = opts.repository ?? 'https://github.com/org/app';
-  const configSource: Record<string, unknown> = { uri: `git+${repo}@refs/heads/main`, entryPoint: '.github/workflows/release.yml' };
+  const ref = opts.ref ?? 'refs/heads/main';
+  const configSource: Record<string, unknown> = { uri: `git+${repo}@${ref}`, entryPoint: '.github/workflows/release.yml' };
   if (opts.commit !== undefined) configSource['digest'] = { sha1: opts.commit };
   return {
     _type: 'https://in-toto.io/Statement/v0.1',
@@ -279,7 +303,7 @@ export function slsaV02Statement(opts: { digest: string; name?: string; builderI
       builder: { id: opts.builderId },
       buildType: 'https://github.com/slsa-framework/slsa-github-generator/container@v1',
       invocation: { configSource, parameters: {}, environment: {} },
-      materials: opts.commit === undefined ? [] : [{ uri: `git+${repo}@refs/heads/main`, digest: { sha1: opts.commit } }],
+      materials: opts.commit === undefined ? [] : [{ uri: `git+${repo}@${ref}`, digest: { sha1: opts.commit } }],
     },
   };
 }
