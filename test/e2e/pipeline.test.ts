@@ -233,5 +233,6 @@ describe('webhook → queue → verified commit → pinned Application', () => {
     writeFileSync(join(tmpdir(), 'gitops-gate-e2e-latency.json'), JSON.stringify({ medianMs: median, minMs: times[0], maxMs: times[19] }));
     console.log(`e2e webhook → pinned: median ${median.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[19]!.toFixed(1)} ms (20 pushes)`);
     expect(times).toHaveLength(20);
-  });
+    // A measurement, not a speed target (those live in npm run bench): a loaded machine may take longer.
+  }, 180_000);
 });
