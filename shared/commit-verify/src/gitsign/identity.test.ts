@@ -99,3 +99,20 @@ describe('gitsign identity policy', () => {
     });
   }
 });
+
+describe('identityRegExp is compiled exactly as the policy schema validated it (with the u flag)', () => {
+  it('\\u{…} escapes and astral characters mean what they mean in unicode mode', async () => {
+    const { compileRule } = await import('./identity.js');
+    const issuer = 'https://accounts.google.com';
+    // Without the u flag `\u{61}` is 61 "u"s: the rule a reviewer read (alice@…) would never match, or match others.
+    const rule = compileRule({ identityRegExp: '\\u{61}lice@example\\.com', issuer });
+    expect(rule.matches({ san: 'alice@example.com', issuer } as never)).toBe(true);
+    expect(rule.matches({ san: `${'u'.repeat(61)}lice@example.com`, issuer } as never)).toBe(false);
+    // One "." is one character, also outside the BMP.
+    expect(compileRule({ identityRegExp: 'x.y@example\\.com', issuer }).matches({ san: 'x😀y@example.com', issuer } as never)).toBe(true);
+  });
+  it('a pattern unicode mode refuses is refused, not compiled loosely', async () => {
+    const { compileRule } = await import('./identity.js');
+    expect(() => compileRule({ identityRegExp: '\\a', issuer: 'https://accounts.google.com' })).toThrow(/does not compile/);
+  });
+});

@@ -160,9 +160,9 @@ export function compileRule(rule: GitsignIdentityRule): CompiledRule {
     try {
       // Compiled on its own first: a pattern that is complete by itself (e.g. not `a)|(?:.*`) cannot break out of the
       // anchoring group below.
-      new RegExp(identityRegExp);
+      new RegExp(identityRegExp, 'u');
       // Anchored whatever the user wrote: a pattern is a whole-identity match, never a substring search.
-      re = new RegExp(`^(?:${identityRegExp})$`);
+      re = new RegExp(`^(?:${identityRegExp})$`, 'u');
     } catch (err) {
       throw new IdentityError('GITSIGN_IDENTITY_POLICY_INVALID', `identityRegExp does not compile: ${(err as Error).message}`);
     }
