@@ -8,3 +8,4 @@ export * from './sigstore-trust.js';
 export * from './policy.js';
 export * from './verify-commit.js';
 export * from './policy-text.js';
+export * from './transience.js';
