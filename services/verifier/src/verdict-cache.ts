@@ -14,14 +14,15 @@ export interface VerdictCache {
   stats(): { hits: number; misses: number };
 }
 
-export function createVerdictCache(redis: Redis, prefix: string, opts: { trustRevision: string; ttlSeconds?: number; onLookup?: (hit: boolean) => void }): VerdictCache {
+export function createVerdictCache(redis: Redis, prefix: string, opts: { trustRevision: string; ttlSeconds?: number; onLookup?: (hit: boolean) => void; verify?: typeof verifyCommit }): VerdictCache {
   const ttl = opts.ttlSeconds ?? 7 * 24 * 3600;
+  const inner = opts.verify ?? verifyCommit;
   let hits = 0;
   let misses = 0;
   return {
     stats: () => ({ hits, misses }),
     async verify(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions = {}): Promise<CommitVerdict> {
-      if (!policy.fingerprint) return verifyCommit(raw, policy, options);
+      if (!policy.fingerprint) return inner(raw, policy, options);
       const key = `${prefix}:verdict:${createHash('sha256').update(raw).update('\0').update(policy.fingerprint).update('\0').update(opts.trustRevision).update('\0').update(options.expectedSha ?? '').digest('hex')}`;
       const cached = await redis.get(key).catch(() => null);
       if (cached) {
@@ -31,7 +32,7 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: { trustRe
       }
       misses += 1;
       opts.onLookup?.(false);
-      const verdict = await verifyCommit(raw, policy, options);
+      const verdict = await inner(raw, policy, options);
       if (verdict.ok || isCacheableRejection(verdict.code)) {
         await redis.set(key, JSON.stringify(verdict), 'EX', ttl).catch(() => undefined);
       }
