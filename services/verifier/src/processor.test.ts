@@ -145,6 +145,16 @@ describe('verify processor', () => {
     ]);
   });
 
+  it('a Rekor entry not listed yet is retried, and a final rejection after the last attempt', async () => {
+    const sha = repo.commit('signed, entry not indexed', { signWith: key });
+    repo.push();
+    const missing = { ok: false as const, method: 'gitsign' as const, code: 'GITSIGN_TLOG_ENTRY_NOT_FOUND', reason: 'Rekor has no entry', policy: 'test-signers', sha };
+    const p = processor(undefined, { verifyCommit: async (raw, j) => ({ verdict: missing, results: [{ ...(await evaluatePolicies(raw, [compiled], { expectedSha: j.sha })).results[0]!, verdict: missing }] }) });
+    const j = job(sha, GH, { made: 0, of: 8 });
+    await expect(p(j)).rejects.toMatchObject({ code: 'GITSIGN_TLOG_ENTRY_NOT_FOUND' });
+    expect(await p(again(j, 7))).toMatchObject({ outcome: 'rejected', code: 'GITSIGN_TLOG_ENTRY_NOT_FOUND' });
+  });
+
   it('image: a registry error marked transient is retried, then deferred (no rejection); other errors still throw', async () => {
     const digest = `sha256:${'a'.repeat(64)}`;
     const registryDown = Object.assign(new Error('registry answered HTTP 503'), { code: 'REGISTRY_UNAVAILABLE', transient: true });

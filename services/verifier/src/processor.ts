@@ -8,7 +8,7 @@ import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { commitVerdictJob, imageVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
 import type { ImageCheckerFn } from './image-checker.js';
-import { isTransientVerdictCode, type CommitVerdict, type PolicyEvaluation } from '@gitops-gate/commit-verify';
+import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict, type PolicyEvaluation } from '@gitops-gate/commit-verify';
 import { GitError, type GitMirror } from '@gitops-gate/git';
 import { gateJobOptions, TransientError } from '@gitops-gate/queue';
 import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
@@ -91,11 +91,12 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };
     }
     // A policy result that depends on something unavailable (Rekor) is no verdict yet: retry the whole job (the
-    // results that are final come from the verdict cache), and defer on the last attempt.
-    const unavailable = results.map((r) => r.verdict).find((v) => !v.ok && isTransientVerdictCode(v.code));
-    if (unavailable && !unavailable.ok) {
-      if (!lastAttempt) throw new TransientError(unavailable.code, unavailable.reason);
-      deferred = { code: unavailable.code, reason: unavailable.reason };
+    // results that are final come from the verdict cache), and defer on the last attempt. A Rekor entry not listed
+    // yet is retried too, but is a final rejection after the last attempt.
+    const retry = results.map((r) => r.verdict).find((v) => !v.ok && isRetryableVerdictCode(v.code));
+    if (retry && !retry.ok) {
+      if (!lastAttempt) throw new TransientError(retry.code, retry.reason);
+      if (isTransientVerdictCode(retry.code)) deferred = { code: retry.code, reason: retry.reason };
     }
     seconds.observe({ method: verdict.method }, Number(process.hrtime.bigint() - started) / 1e9);
     const out: CommitVerdictJob = commitVerdictJob.parse({

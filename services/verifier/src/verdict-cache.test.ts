@@ -60,7 +60,7 @@ describe('verdict cache (Redis, shared by replicas)', () => {
   });
 
   it('a rejection that depends on the clock or on Rekor being up is never cached; the next lookup verifies again', async () => {
-    for (const code of ['GPG_SIGNATURE_FROM_FUTURE', 'GPG_SIGNATURE_EXPIRED', 'REKOR_UNAVAILABLE', 'GITSIGN_REKOR_LOOKUP_FAILED']) {
+    for (const code of ['GPG_SIGNATURE_FROM_FUTURE', 'GPG_SIGNATURE_EXPIRED', 'REKOR_UNAVAILABLE', 'GITSIGN_REKOR_LOOKUP_FAILED', 'GITSIGN_TLOG_ENTRY_NOT_FOUND']) {
       // The first verification happens before the signature's time has come (or while Rekor is down); the second after.
       const answers = [
         { ok: false as const, method: 'gpg' as const, code, reason: 'not now', policy: 'ssh', sha: SSH_SHA },

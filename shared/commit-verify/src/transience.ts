@@ -8,6 +8,12 @@
 export const TRANSIENT_VERDICT_CODES: ReadonlySet<string> = new Set(['REKOR_UNAVAILABLE']);
 
 /**
+ * Rejections that may only mean an index has not caught up yet (Rekor lists a new entry with a delay): retried while
+ * the job has attempts left, a final rejection after the last one — and never cached.
+ */
+export const LAGGING_VERDICT_CODES: ReadonlySet<string> = new Set(['GITSIGN_TLOG_ENTRY_NOT_FOUND']);
+
+/**
  * Rejections that depend on the verifier's clock (a GPG signature "from the future" becomes valid once that time has
  * passed; an expiry check is made against now): correct now, wrong later, so never cached.
  */
@@ -29,7 +35,12 @@ export function isTransientVerdictCode(code: string): boolean {
   return TRANSIENT_VERDICT_CODES.has(code);
 }
 
+/** Whether a rejection is worth another attempt: transient, or possibly a lagging index. */
+export function isRetryableVerdictCode(code: string): boolean {
+  return TRANSIENT_VERDICT_CODES.has(code) || LAGGING_VERDICT_CODES.has(code);
+}
+
 /** Whether a rejection with this code may be cached under the commit bytes, policy and trust root alone. */
 export function isCacheableRejection(code: string): boolean {
-  return !TRANSIENT_VERDICT_CODES.has(code) && !TIME_DEPENDENT_VERDICT_CODES.has(code) && !ENVIRONMENT_VERDICT_CODES.has(code);
+  return !isRetryableVerdictCode(code) && !TIME_DEPENDENT_VERDICT_CODES.has(code) && !ENVIRONMENT_VERDICT_CODES.has(code);
 }
