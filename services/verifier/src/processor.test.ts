@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Queue, UnrecoverableError, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,6 +173,31 @@ describe('verify processor', () => {
     expect((await gateQueue.getJob(`image-${data.deliveryId}-${digest.slice(7, 23)}`))?.data).toMatchObject({ deferred: true, ok: false });
     fail = new Error('a bug');
     await expect(p(img(7))).rejects.toThrow('a bug');
+  });
+
+  it('with a real BullMQ worker: attempts-1 retries, then one deferred verdict; the job completes, none fails unrecorded', async () => {
+    const prefix = `w-${randomUUID().slice(0, 8)}`;
+    const verifyQueue = new Queue('verify', { connection: conn, prefix });
+    const tries: number[] = [];
+    const p = processor();
+    const workerConn = createRedisConnection(redis.url, 'worker');
+    const worker = new Worker('verify', async (j: Job) => (tries.push(j.attemptsMade), p(j)), { connection: workerConn, prefix });
+    try {
+      const data = job('d'.repeat(40)).data as VerifyCommitJob;
+      const added = await verifyQueue.add('commit', data, { attempts: 3, backoff: { type: 'fixed', delay: 20 }, jobId: `gh-${data.deliveryId}` });
+      const deadline = Date.now() + 20_000;
+      while (!(await added.isCompleted()) && !(await added.isFailed())) {
+        if (Date.now() > deadline) throw new Error('job neither completed nor failed');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await added.isCompleted()).toBe(true);
+      expect(tries).toEqual([0, 1, 2]);
+      expect((await gateQueue.getJob(`verdict-${data.deliveryId}-${data.sha}`))?.data).toMatchObject({ outcome: 'deferred', code: 'GIT_COMMIT_NOT_FOUND' });
+    } finally {
+      await worker.close();
+      await verifyQueue.close();
+      workerConn.disconnect();
+    }
   });
 
   it('a malformed job fails permanently', async () => {
