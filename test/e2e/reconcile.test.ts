@@ -44,7 +44,8 @@ describe('reconcile', () => {
     }
     const d = await waitForDecision(gateUrlOf(stack), sha);
     expect(d.action).toBe('pin');
-    expect(d.deliveryId).toBe(`reconcile-${sha}`);
+    // One delivery id per repository, branch and head (and queueing): `reconcile-<sha prefix>-<key>-<time>`.
+    expect(d.deliveryId).toMatch(new RegExp(`^reconcile-${sha.slice(0, 12)}-[0-9a-f]{24}-[0-9a-z]+$`));
     // The receiver comes back; further passes do not decide the same head again.
     await stack.spawnService('receiver');
     await sleep(2_500);

@@ -18,6 +18,7 @@ import {
   createRedisLock,
   loadKubeConfig,
   readSigningKeyFile,
+  reconcileJob,
   type Gate,
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
@@ -144,13 +145,9 @@ const reconciler = createReconciler({
   prefix: config.QUEUE_PREFIX,
   logger,
   enqueue: async (t) => {
-    // A stable delivery id per head: a head already queued by an earlier pass is not queued twice.
-    const deliveryId = `reconcile-${t.sha}`;
-    const job = verifyCommitJob.parse({
-      v: 1, kind: 'commit', deliveryId, repoUrl: t.repoUrl, cloneUrl: t.cloneUrl, repoFullName: t.repoUrl.replace(/^https:\/\/[^/]+\//, ''),
-      branch: t.branch, sha: t.sha, receivedAt: new Date().toISOString(),
-    });
-    await verifyQueue.add('commit', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `gh-${deliveryId}` });
+    // Ids unique per repository, branch and head (and queueing): see reconcileJob.
+    const { data, jobId } = reconcileJob(t);
+    await verifyQueue.add('commit', data, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId });
   },
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);

@@ -1,14 +1,16 @@
 /**
  * What a verifier does with one job. Verdicts, accept or reject, are results: the job completes and the verdict goes
- * to the gate. Only transient trouble (git fetch, Redis) throws, so BullMQ retries it with backoff.
+ * to the gate. Transient trouble (git host unreachable, a commit not fetchable yet right after a push, Rekor or a
+ * registry unavailable) throws, so BullMQ retries it with backoff; on the job's last attempt it becomes a `deferred`
+ * verdict naming the cause — never a final rejection, which reconcile would count as covering the commit.
  */
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { commitVerdictJob, imageVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
 import type { ImageCheckerFn } from './image-checker.js';
-import type { CommitVerdict, PolicyEvaluation } from '@gitops-gate/commit-verify';
+import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict, type PolicyEvaluation } from '@gitops-gate/commit-verify';
 import { GitError, type GitMirror } from '@gitops-gate/git';
-import { gateJobOptions } from '@gitops-gate/queue';
+import { gateJobOptions, TransientError } from '@gitops-gate/queue';
 import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
 
 export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<PolicyEvaluation>;
@@ -24,6 +26,24 @@ export interface VerifierDeps {
   now?: () => Date;
   /** How much history a verified commit's verdict carries for the gate's ancestry check (default 256; 0 = none). */
   historyDepth?: number;
+}
+
+/** Whether BullMQ runs the job again if it throws now (as BullMQ decides it: attempts counts the first run). */
+function hasAttemptsLeft(job: Job): boolean {
+  return job.attemptsMade + 1 < (job.opts?.attempts ?? 1);
+}
+
+/**
+ * Fetch errors worth another try. A commit missing right after a push is usually one the git host has not replicated
+ * yet, so it is retried too; if it is still missing after the last attempt it is deferred, not refused.
+ */
+function transientFetch(err: GitError): boolean {
+  return err.transient || err.code === 'GIT_COMMIT_NOT_FOUND';
+}
+
+/** Errors other packages mark as transient (`transient: true`, e.g. the OCI client's registry 5xx/429/network). */
+function markedTransient(err: unknown): err is Error & { code?: unknown } {
+  return err instanceof Error && (err as { transient?: unknown }).transient === true;
 }
 
 export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise<unknown> {
@@ -42,15 +62,17 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     registers: [deps.registry],
   });
 
-  function processCommit(job: VerifyCommitJob): Promise<CommitVerdictJob> {
-    return inSpan('verify.commit', { 'git.sha': job.sha, 'git.branch': job.branch, 'github.delivery': job.deliveryId }, () => verifyInSpan(job), job.trace);
+  function processCommit(job: VerifyCommitJob, lastAttempt: boolean): Promise<CommitVerdictJob> {
+    return inSpan('verify.commit', { 'git.sha': job.sha, 'git.branch': job.branch, 'github.delivery': job.deliveryId }, () => verifyInSpan(job, lastAttempt), job.trace);
   }
 
-  async function verifyInSpan(job: VerifyCommitJob): Promise<CommitVerdictJob> {
+  async function verifyInSpan(job: VerifyCommitJob, lastAttempt: boolean): Promise<CommitVerdictJob> {
     const started = process.hrtime.bigint();
     let verdict: CommitVerdict;
     let results: PolicyEvaluation['results'] = [];
     let ancestors: string[] = [];
+    /** Set when transient trouble outlasted the retries: the verdict is `deferred` with this cause. */
+    let deferred: { code: string; reason: string } | undefined;
     try {
       const raw = await inSpan('git.fetch', { 'git.sha': job.sha }, () => deps.mirror.readCommit(job.cloneUrl, job.sha));
       ({ verdict, results } = await inSpan('signature.verify', {}, async (span) => {
@@ -63,11 +85,18 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       const depth = deps.historyDepth ?? 256;
       if (verdict.ok && depth > 0) ancestors = await deps.mirror.recentAncestors(job.cloneUrl, job.sha, depth);
     } catch (err) {
-      if (err instanceof GitError && !err.transient) {
-        verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };
-      } else {
-        throw err;
-      }
+      // Anything but a git error (Redis, a bug) is retried as before; a transient git error too while attempts remain.
+      if (!(err instanceof GitError) || (transientFetch(err) && !lastAttempt)) throw err;
+      if (transientFetch(err)) deferred = { code: err.code, reason: err.message };
+      verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };
+    }
+    // A policy result that depends on something unavailable (Rekor) is no verdict yet: retry the whole job (the
+    // results that are final come from the verdict cache), and defer on the last attempt. A Rekor entry not listed
+    // yet is retried too, but is a final rejection after the last attempt.
+    const retry = results.map((r) => r.verdict).find((v) => !v.ok && isRetryableVerdictCode(v.code));
+    if (retry && !retry.ok) {
+      if (!lastAttempt) throw new TransientError(retry.code, retry.reason);
+      if (isTransientVerdictCode(retry.code)) deferred = { code: retry.code, reason: retry.reason };
     }
     seconds.observe({ method: verdict.method }, Number(process.hrtime.bigint() - started) / 1e9);
     const out: CommitVerdictJob = commitVerdictJob.parse({
@@ -79,11 +108,11 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       repoFullName: job.repoFullName,
       branch: job.branch,
       sha: job.sha,
-      outcome: verdict.ok ? 'verified' : 'rejected',
+      outcome: deferred ? 'deferred' : verdict.ok ? 'verified' : 'rejected',
       method: verdict.method,
       signer: verdict.ok ? verdict.signer : undefined,
-      code: verdict.ok ? 'VERIFIED' : verdict.code,
-      reasons: verdict.ok ? verdict.evidence : [verdict.reason],
+      code: deferred ? deferred.code : verdict.ok ? 'VERIFIED' : verdict.code,
+      reasons: deferred ? [deferred.reason] : verdict.ok ? verdict.evidence : [verdict.reason],
       rule: verdict.policy,
       policies: results.map((r) => ({
         name: r.policy,
@@ -121,21 +150,30 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       throw new UnrecoverableError(`malformed verify job: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
     }
     const data = parsed.data;
-    if (data.kind === 'commit') return processCommit(data);
-    return inSpan('verify.image', { 'oci.image': data.image, 'oci.digest': data.digest, 'github.delivery': data.deliveryId }, () => processImage(data), data.trace);
+    const lastAttempt = !hasAttemptsLeft(job);
+    if (data.kind === 'commit') return processCommit(data, lastAttempt);
+    return inSpan('verify.image', { 'oci.image': data.image, 'oci.digest': data.digest, 'github.delivery': data.deliveryId }, () => processImage(data, lastAttempt), data.trace);
   };
 
-  async function processImage(job: VerifyImageJob): Promise<ImageVerdictJob> {
+  async function processImage(job: VerifyImageJob, lastAttempt: boolean): Promise<ImageVerdictJob> {
     const started = process.hrtime.bigint();
-    // Transient registry trouble throws (retried); everything else is a verdict.
-    const result = deps.verifyImage
-      ? await deps.verifyImage(job)
-      : { image: job.image, digest: job.digest, ok: false, code: 'IMAGE_VERIFICATION_DISABLED', reason: 'this verifier has no image verification configured' };
+    // Transient registry trouble throws (retried; on the last attempt: deferred, never a rejection); everything else is
+    // a verdict.
+    let result: Awaited<ReturnType<ImageCheckerFn>> & { deferred?: boolean };
+    try {
+      result = deps.verifyImage
+        ? await deps.verifyImage(job)
+        : { image: job.image, digest: job.digest, ok: false, code: 'IMAGE_VERIFICATION_DISABLED', reason: 'this verifier has no image verification configured' };
+    } catch (err) {
+      if (!markedTransient(err) || !lastAttempt) throw err;
+      const code = typeof err.code === 'string' ? err.code : 'REGISTRY_UNAVAILABLE';
+      result = { image: job.image, digest: job.digest, ok: false, code, reason: err.message, deferred: true };
+    }
     seconds.observe({ method: 'image' }, Number(process.hrtime.bigint() - started) / 1e9);
     const out = imageVerdictJob.parse({
       v: 1, kind: 'image-verdict', deliveryId: job.deliveryId, repoUrl: job.repoUrl, verifiedAt: now().toISOString(), trace: injectTrace() ?? job.trace, ...result,
     });
-    verdicts.inc({ kind: 'image', method: 'sigstore', outcome: out.ok ? 'verified' : 'rejected' });
+    verdicts.inc({ kind: 'image', method: 'sigstore', outcome: out.deferred ? 'deferred' : out.ok ? 'verified' : 'rejected' });
     deps.logger.info({ deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit }, 'image verdict');
     await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: `image-${job.deliveryId}-${job.digest.slice(7, 23)}` });
     return out;

@@ -59,6 +59,32 @@ describe('verdict cache (Redis, shared by replicas)', () => {
     expect(cache.stats().hits).toBe(0);
   });
 
+  it('a rejection that depends on the clock or on Rekor being up is never cached; the next lookup verifies again', async () => {
+    for (const code of ['GPG_SIGNATURE_FROM_FUTURE', 'GPG_SIGNATURE_EXPIRED', 'REKOR_UNAVAILABLE', 'GITSIGN_REKOR_LOOKUP_FAILED', 'GITSIGN_TLOG_ENTRY_NOT_FOUND']) {
+      // The first verification happens before the signature's time has come (or while Rekor is down); the second after.
+      const answers = [
+        { ok: false as const, method: 'gpg' as const, code, reason: 'not now', policy: 'ssh', sha: SSH_SHA },
+        { ok: true as const, method: 'gpg' as const, signer: { identity: 'dev@example.com' }, evidence: [], policy: 'ssh', sha: SSH_SHA },
+      ];
+      const cache = createVerdictCache(conn, `c-${randomUUID()}`, { trustRevision: 't', verify: async () => answers.shift()! });
+      expect(await cache.verify(sshRaw, ssh.commit)).toMatchObject({ ok: false, code });
+      // Before: GPG_SIGNATURE_FROM_FUTURE was cached for 7 days, so the commit stayed refused after its time had come.
+      expect(await cache.verify(sshRaw, ssh.commit)).toMatchObject({ ok: true });
+      expect(cache.stats()).toEqual({ hits: 0, misses: 2 });
+    }
+  });
+
+  it('a rejection about the bytes (unsigned, unknown key) is cached', async () => {
+    let calls = 0;
+    const cache = createVerdictCache(conn, `c-${randomUUID()}`, {
+      trustRevision: 't',
+      verify: async () => ({ ok: false, method: 'gpg', code: (calls++, 'GPG_UNKNOWN_KEY'), reason: 'not in the keyring', policy: 'ssh', sha: SSH_SHA }),
+    });
+    await cache.verify(sshRaw, ssh.commit);
+    await cache.verify(sshRaw, ssh.commit);
+    expect(calls).toBe(1);
+  });
+
   it('a rejection caused by an unreachable transparency log is never cached', async () => {
     const online = readdirSync(join(FIX, 'gitsign-online')).map((f) => readFileSync(join(FIX, 'gitsign-online', f)));
     const policy = await compilePolicy(doc('g', { gitsign: [{ identityRegExp: '.+', issuer: 'https://accounts.google.com' }] }));

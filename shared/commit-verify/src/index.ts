@@ -9,3 +9,4 @@ export * from './policy.js';
 export * from './verify-commit.js';
 export * from './policy-text.js';
 export * from './crd.js';
+export * from './transience.js';

@@ -109,11 +109,15 @@ export function policyKey(p: PolicyIdentity): string {
   return `${p.scope}/${p.namespace ?? ''}/${p.name}/${p.uid ?? ''}@${p.generation ?? ''}`;
 }
 
-/** What the verifier concluded about one commit; the gate acts only on `outcome: 'verified'`. */
+/**
+ * What the verifier concluded about one commit; the gate acts only on `outcome: 'verified'`. `deferred`: transient
+ * trouble (commit not fetchable yet, git host or Rekor unreachable) outlasted the job's retries — no final verdict,
+ * `code` names the cause; per-policy results that are final are still carried.
+ */
 export const commitVerdictJob = z.object({
   ...commitRef,
   kind: z.literal('commit-verdict'),
-  outcome: z.enum(['verified', 'rejected']),
+  outcome: z.enum(['verified', 'rejected', 'deferred']),
   method: z.enum(['ssh', 'gitsign', 'gpg', 'none']),
   signer: signerSchema.optional(),
   /** Stable code of the rejection (or of the matched rule on accept). */
@@ -210,6 +214,8 @@ export const imageVerdictJob = z.object({
    * gate counts an image verdict only under the live generation of every Enforce policy selecting the Application.
    */
   policies: z.array(policyResultSchema).default([]),
+  /** Transient registry trouble outlasted the job's retries: no verdict about the image (`ok` is false, `code` the cause). */
+  deferred: z.boolean().optional(),
   verifiedAt: z.string(),
   trace: traceCarrier,
 });

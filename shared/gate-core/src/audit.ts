@@ -34,7 +34,10 @@ export interface AuditTrail {
   query(filter?: { app?: string; sha?: string; since?: Date; limit?: number }): Promise<DecisionRecord[]>;
   /** Whether a record with this id exists (the gate checks the decision id it wrote on an Application). */
   has(id: string): Promise<boolean>;
-  /** Applications with at least one decision about this commit (an index: no scan of the stream). */
+  /**
+   * Applications with at least one final decision about this commit (an index: no scan of the stream). A `deferred-*`
+   * record (transient trouble, a verification asked for again) does not count: reconcile queues such a head again.
+   */
   decidedApps(sha: string): Promise<Set<string>>;
   /**
    * With `verifiers`, also checks each chain against its latest signed checkpoint: a Redis writer can re-hash a
@@ -56,6 +59,11 @@ export interface AuditSigning {
 }
 
 const GENESIS = '0'.repeat(64);
+
+/** Whether a recorded action settles the commit for its Application; `deferred-*` ones wait for another try. */
+export function isFinalAction(action: string): boolean {
+  return !action.startsWith('deferred-');
+}
 
 /** Canonical JSON: keys sorted, so the hash does not depend on property order. */
 function canonical(value: unknown): string {
@@ -84,6 +92,7 @@ export function createAuditTrail(
   const headKey = (app: string) => `${prefix}:audit-head:${app}`;
   const sizeKey = (app: string) => `${prefix}:audit-size:${app}`;
   const checkpointKey = `${prefix}:audit-checkpoint`;
+  const finalKey = (sha: string) => `${prefix}:audit-final:${sha}`;
 
   /** Records in the Application's chain so far; counted once for chains written before sizes were kept. */
   async function chainSize(app: string): Promise<number> {
@@ -122,13 +131,15 @@ export function createAuditTrail(
       const base = { ...input, id: input.id ?? randomUUID(), time: now().toISOString(), prevHash };
       const rec: DecisionRecord = { ...base, hash: recordHash(base) };
       const checkpoint = await checkpointCommands(rec);
-      await redis
+      const tx = redis
         .multi(checkpoint.commands)
         .xadd(stream, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec))
         .set(headKey(rec.app), rec.hash)
-        .set(`${prefix}:audit-id:${rec.id}`, '1')
-        .sadd(`${prefix}:audit-sha:${rec.sha}`, rec.app)
-        .exec();
+        .set(`${prefix}:audit-id:${rec.id}`, '1');
+      // The coverage index reconcile reads: only decisions that settle the commit (see isFinalAction). It replaces
+      // the earlier audit-sha index of every decision, which counted transient refusals as coverage.
+      if (isFinalAction(rec.action)) tx.sadd(finalKey(rec.sha), rec.app);
+      await tx.exec();
       onRecord?.(rec, checkpoint.note);
       return rec;
     },
@@ -136,7 +147,7 @@ export function createAuditTrail(
       return (await redis.exists(`${prefix}:audit-id:${id}`)) === 1;
     },
     async decidedApps(sha) {
-      return new Set(await redis.smembers(`${prefix}:audit-sha:${sha}`));
+      return new Set(await redis.smembers(finalKey(sha)));
     },
     async query(filter = {}) {
       const limit = filter.limit ?? 100;

@@ -438,6 +438,48 @@ describe('gate', () => {
     expect(await rev()).toBe('main');
   });
 
+  describe('deferred verdicts (transient trouble outlasted the verifier\'s retries)', () => {
+    const live: LivePolicy[] = [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, governs: () => true }];
+    function deferred(sha: string, code: string, policies: PolicyResult[] = []): CommitVerdictJob {
+      return { ...verdict(sha, 'rejected'), outcome: 'deferred', code, reasons: [`${code}: the cause`], signer: undefined, policies };
+    }
+
+    for (const [label, livePolicies] of [['with the policy watch', () => live], ['with file policies only', undefined]] as const) {
+      it(`commit not found: one deferred-transient record naming GIT_COMMIT_NOT_FOUND, no re-verification (${label})`, async () => {
+        const a = repo.commit('a');
+        repo.push();
+        const audit = createAuditTrail(redis, prefix);
+        const asked: string[] = [];
+        const gate = makeGate({ audit, livePolicies, livePolicyRevision: livePolicies && (() => 'r1'), requestReverify: async (v) => void asked.push(v.sha) });
+        const out = await gate.applyVerdict(deferred(a, 'GIT_COMMIT_NOT_FOUND'));
+        // Before: deferred-stale-policy plus a second fetch (watch), or a final refuse-no-policy (files).
+        expect(out.map((o) => o.action)).toEqual(['deferred-transient']);
+        expect(out[0]?.reason).toMatch(/^GIT_COMMIT_NOT_FOUND: /);
+        expect(asked).toEqual([]);
+        expect((await audit.query({ sha: a })).map((r) => [r.action, r.verdict.outcome, r.verdict.code])).toEqual([['deferred-transient', 'deferred', 'GIT_COMMIT_NOT_FOUND']]);
+        // Not final: reconcile will queue this head again.
+        expect(await audit.decidedApps(a)).toEqual(new Set());
+        expect(await rev()).toBe('main');
+      });
+    }
+
+    it('Rekor unavailable for a policy selecting the Application: deferred, not refused; its other policies alone would pin', async () => {
+      const a = repo.commit('a');
+      repo.push();
+      const pass: PolicyResult = { name: 'test', scope: 'Namespaced', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: true, code: 'VERIFIED' };
+      const rekor: PolicyResult = { name: 'keyless', scope: 'Namespaced', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: false, code: 'REKOR_UNAVAILABLE', reason: 'Rekor is unreachable' };
+      // Before: enforce-fail → refuse-unsigned, final.
+      const out = await makeGate().applyVerdict(deferred(a, 'REKOR_UNAVAILABLE', [pass, rekor]));
+      expect(out.map((o) => o.action)).toEqual(['deferred-transient']);
+      expect(await rev()).toBe('main');
+      // The unavailable result belongs to a policy that selects someone else: this Application's own results are final.
+      const elsewhere = { ...rekor, selector: { names: ['somebody-else'] } };
+      const pinned = await makeGate().applyVerdict(deferred(a, 'REKOR_UNAVAILABLE', [pass, elsewhere]));
+      expect(pinned.map((o) => o.action)).toEqual(['pin']);
+      expect(await rev()).toBe(a);
+    });
+  });
+
   describe('required images', () => {
     const IMAGE = 'ghcr.io/org/app';
     function imageVerdict(sourceCommit: string, ok = true, extra: Partial<ImageVerdictJob> = {}): ImageVerdictJob {
@@ -480,6 +522,21 @@ describe('gate', () => {
       expect(await gate.applyImageVerdict(imageVerdict(a))).toEqual([]);
       expect((await gate.applyVerdict(verdict(a)))[0]?.action).toBe('pin');
       expect(await rev()).toBe(a);
+    });
+
+    it('a deferred image verdict (registry 5xx outlasted the retries) is recorded as deferred-image and revokes nothing', async () => {
+      await requireImages();
+      const audit = createAuditTrail(redis, prefix);
+      const gate = makeGate({ images: createImageState(redis, prefix), audit });
+      const a = repo.commit('a');
+      repo.push();
+      const pass = imageVerdict(a);
+      await gate.applyImageVerdict(pass);
+      const later = { ...imageVerdict(a, false), digest: pass.digest, deferred: true, code: 'REGISTRY_UNAVAILABLE', reason: 'registry answered HTTP 503', policies: [] };
+      expect(await gate.applyImageVerdict(later)).toEqual([]);
+      // Before: recorded as image-rejected, a final rejection of a digest nobody could read.
+      expect((await audit.query({ app: `image:${IMAGE}` })).map((r) => r.action)).toEqual(['deferred-image', 'image-verified']);
+      expect((await gate.applyVerdict(verdict(a)))[0]?.action).toBe('pin');
     });
 
     it('an image built from another commit does not count', async () => {

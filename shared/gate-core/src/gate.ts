@@ -45,7 +45,7 @@ export interface GateDeps {
 }
 
 /** Every action the gate records: the history rules' and the policy rules' (default deny, audit mode, staleness). */
-export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'refuse-invalid-policy' | 'deferred-stale-policy' | 'wait-images';
+export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'refuse-invalid-policy' | 'deferred-stale-policy' | 'deferred-transient' | 'wait-images';
 
 export interface AppOutcome {
   app: string;
@@ -60,6 +60,15 @@ export interface Gate {
   applyImageVerdict(verdict: ImageVerdictJob): Promise<AppOutcome[]>;
   /** Decides every commit waiting for images again (the live policies changed: what they wait for may have too). */
   reevaluatePending(): Promise<AppOutcome[]>;
+}
+
+/**
+ * A deferred verdict still carries the policy results that are final. They settle an Application only when they allow
+ * it (its Enforce policies all passed, or Audit would pass) or when a policy refuses it whatever the verifier says
+ * (invalid). Anything else may rest on the result that could not be had: decided later, never refused for it.
+ */
+function settledDespiteDeferral(policy: ReturnType<typeof evaluateForApp>): boolean {
+  return policy.kind === 'enforce-pass' || policy.kind === 'invalid-policy' || (policy.kind === 'audit' && policy.wouldPass);
 }
 
 export function createGate(deps: GateDeps): Gate {
@@ -108,7 +117,11 @@ export function createGate(deps: GateDeps): Gate {
         const current = still.refs.map((r) => readRevision(app, r));
         const policy = evaluateForApp(app, verdict, deps.livePolicies?.());
         let decision: { action: GateAction; reason: string };
-        if (policy.kind === 'stale') {
+        if (verdict.outcome === 'deferred' && !settledDespiteDeferral(policy)) {
+          // Transient trouble outlasted the verifier's retries: one record with the real cause, no re-verification
+          // (that would be a second fetch of a commit that is not there yet); reconcile queues the head again.
+          decision = { action: 'deferred-transient', reason: `${verdict.code}: ${verdict.reasons.join('; ')}` };
+        } else if (policy.kind === 'stale') {
           const revision = deps.livePolicyRevision?.();
           if (revision !== undefined && verdict.reverify === revision) {
             decision = { action: 'refuse-no-policy', reason: `${policy.reason}: re-verification for policy revision ${revision} did not cover it` };
@@ -248,6 +261,18 @@ export function createGate(deps: GateDeps): Gate {
     const images = deps.images;
     if (!images) return [];
     const key = `image:${v.image}`;
+    if (v.deferred) {
+      // Registry trouble outlasted the retries: no verdict about the image, so nothing stored that could revoke an
+      // earlier pass or count as a rejection; one record with the cause.
+      await deps.lock.withLock(key, () =>
+        deps.audit.record({
+          deliveryId: v.deliveryId, repo: v.repoUrl, branch: '-', sha: v.sourceCommit ?? '-', app: key, action: 'deferred-image',
+          reason: `${v.code}: ${v.reason ?? ''}`, verdict: { outcome: 'deferred', method: 'image', code: v.code, reasons: v.reason ? [v.reason] : [] }, newRevision: v.digest,
+        }),
+      );
+      deps.logger.warn({ image: v.image, digest: v.digest, code: v.code }, 'image verification deferred');
+      return [];
+    }
     const policies = v.policies.map((p) => `${p.name}@${p.generation ?? '-'}:${p.ok ? 'ok' : p.code}`).join(',');
     // Recorded under the image's lock: a stored result is replaced only by a newer one (images.ts), read-compare-write.
     await deps.lock.withLock(key, async () => {

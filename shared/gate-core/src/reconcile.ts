@@ -1,10 +1,13 @@
 /**
  * Lost-webhook recovery: every interval, list the heads of the branches that opted-in Applications follow (`git
- * ls-remote`) and queue a verification for any head that no decision covers yet. A missed delivery or a receiver
- * outage delays a pin; it never loses it. One gate replica runs it per interval (a Redis lease).
+ * ls-remote`) and queue a verification for any head that no final decision covers yet (a `deferred-*` record — Rekor
+ * or the git host was down, the commit was not replicated yet — is not final). A missed delivery, a receiver outage or
+ * transient trouble that outlasted the verifier's retries delays a pin; it never loses it. One gate replica runs it
+ * per interval (a Redis lease).
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { normalizeRepoUrl } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, verifyCommitJob, verifyJobId, type VerifyCommitJob } from '@gitops-gate/contracts';
 import type { Logger } from '@gitops-gate/telemetry';
 import { appKey, BRANCH_ANNOTATION, readRevision, findTrackingApps, type Application } from './applications.js';
 import type { AuditTrail } from './audit.js';
@@ -15,6 +18,34 @@ export interface ReconcileTarget {
   cloneUrl: string;
   branch: string;
   sha: string;
+  /** Unique per repository, branch, head and queueing (see reconcileDeliveryId). */
+  deliveryId: string;
+}
+
+/**
+ * One key per (repository, branch, head). The same commit is often the head of several branches (a release cut from
+ * main) or repositories (a fork): a key of the SHA alone let the first one's job stand in for all of them.
+ */
+export function reconcileKey(t: { repoUrl: string; branch: string; sha: string }): string {
+  return createHash('sha256').update(`${normalizeRepoUrl(t.repoUrl)}\0${t.branch}\0${t.sha}`).digest('hex').slice(0, 24);
+}
+
+/**
+ * A delivery id per queueing (BullMQ job ids may not contain ':'; delivery ids are [A-Za-z0-9-]): a head queued again
+ * after a deferral must not collide with its earlier job or verdict, which BullMQ keeps for a while and would silently
+ * de-duplicate against.
+ */
+export function reconcileDeliveryId(t: { repoUrl: string; branch: string; sha: string }, at: number): string {
+  return `reconcile-${t.sha.slice(0, 12)}-${reconcileKey(t)}-${at.toString(36)}`;
+}
+
+/** The verify job for a reconciled head, and its BullMQ job id. */
+export function reconcileJob(t: ReconcileTarget, now: Date = new Date()): { data: VerifyCommitJob; jobId: string } {
+  const data = verifyCommitJob.parse({
+    v: 1, kind: 'commit', deliveryId: t.deliveryId, repoUrl: t.repoUrl, cloneUrl: t.cloneUrl, repoFullName: t.repoUrl.replace(/^https:\/\/[^/]+\//, ''),
+    branch: t.branch, sha: t.sha, receivedAt: now.toISOString(),
+  });
+  return { data, jobId: verifyJobId(t.deliveryId) };
 }
 
 export interface Reconciler {
@@ -33,7 +64,15 @@ export function createReconciler(deps: {
   redis: Redis;
   prefix: string;
   logger: Logger;
+  /**
+   * How long a queued head is left to its verification (the verify job's retries with backoff) before a pass may
+   * queue it again while it is still not covered; default 10 minutes.
+   */
+  requeueAfterMs?: number;
+  now?: () => number;
 }): Reconciler {
+  const requeueAfterMs = deps.requeueAfterMs ?? 10 * 60_000;
+  const now = deps.now ?? Date.now;
   let timer: NodeJS.Timeout | undefined;
   let running = false;
 
@@ -78,8 +117,17 @@ export function createReconciler(deps: {
         return !onIt && !decided.has(appKey(a));
       });
       if (pending.length === 0) continue;
-      const target = { repoUrl: w.repoUrl, cloneUrl: w.cloneUrl, branch: w.branch, sha };
-      await deps.enqueue(target);
+      const head = { repoUrl: w.repoUrl, branch: w.branch, sha };
+      // One queueing per head at a time: a head still being verified (or retried) is not queued again every pass.
+      const inFlight = `${deps.prefix}:reconcile-queued:${reconcileKey(head)}`;
+      if ((await deps.redis.set(inFlight, '1', 'PX', requeueAfterMs, 'NX')) !== 'OK') continue;
+      const target = { ...head, cloneUrl: w.cloneUrl, deliveryId: reconcileDeliveryId(head, now()) };
+      try {
+        await deps.enqueue(target);
+      } catch (err) {
+        await deps.redis.del(inFlight).catch(() => undefined);
+        throw err;
+      }
       queued.push(target);
       deps.logger.info({ repo: w.repoUrl, branch: w.branch, sha, apps: pending.map(appKey) }, 'reconcile: head without a decision queued');
     }

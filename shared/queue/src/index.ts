@@ -22,7 +22,11 @@ export function createRedisConnection(url: string, role: ConnectionRole, extra: 
   return client;
 }
 
-/** Retries for transient failures (git fetch, Kubernetes 5xx); a verdict is never a failure, so never retried. */
+/**
+ * Retries for transient failures (git host, a commit not replicated yet, Rekor, registry, Kubernetes 5xx): 8 attempts,
+ * backoff 1, 2, 4 … 64 s (about two minutes in all). A verdict is never a failure, so never retried; the verifier turns
+ * transient trouble on the last attempt into a `deferred` verdict rather than letting the job fail unrecorded.
+ */
 export const verifyJobOptions = (retentionSeconds: number): JobsOptions => ({
   attempts: 8,
   backoff: { type: 'exponential', delay: 1_000 },

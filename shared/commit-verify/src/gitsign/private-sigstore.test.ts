@@ -20,7 +20,7 @@ import { createSigstoreTrust, loadPublicGoodTrustedRoot } from '../sigstore-trus
 import type { SigstoreTrust } from '../sigstore-trust.js';
 import type { MethodResult } from '../types.js';
 import { parseGitsignCms } from './cms.js';
-import { commitObjectId, createRekorClient, verifyGitsignCommitSignature } from './index.js';
+import { RekorLookupError, commitObjectId, createRekorClient, verifyGitsignCommitSignature } from './index.js';
 import type { GitsignIdentityRule, RekorLogEntry, RekorLookup } from './index.js';
 import { hashedRekordBody, sha256 } from './tlog-entry.js';
 
@@ -809,12 +809,12 @@ describe('gitsign against a private Sigstore', () => {
       expectReject(await verify(c, trust, { rekor: { findEntries: async () => [null, 'x', {}] as unknown as RekorLogEntry[] } }), 'GITSIGN_TLOG_ENTRY_NOT_FOUND');
     });
 
-    it('Rekor down or failing: GITSIGN_NEEDS_ONLINE_LOOKUP, never an accept', async () => {
+    it('Rekor down or failing: REKOR_UNAVAILABLE (transient), never an accept', async () => {
       const c = await signOnline(leaf, log);
       rekor.mode = 'error';
       try {
         const failing = await verify(c, trust, { rekor: createRekorClient({ url: rekor.url }) });
-        expectReject(failing, 'GITSIGN_NEEDS_ONLINE_LOOKUP');
+        expectReject(failing, 'REKOR_UNAVAILABLE');
         if (!failing.ok) expect(failing.reason).toMatch(/HTTP 500/);
       } finally {
         rekor.mode = 'ok';
@@ -823,14 +823,22 @@ describe('gitsign against a private Sigstore', () => {
       const closed = await startRekor(log);
       await closed.close();
       const down = await verify(c, trust, { rekor: createRekorClient({ url: closed.url }) });
-      expectReject(down, 'GITSIGN_NEEDS_ONLINE_LOOKUP');
+      expectReject(down, 'REKOR_UNAVAILABLE');
       if (!down.ok) expect(down.reason).toMatch(/unreachable/);
+      // A lookup of unknown make that throws: treated as unavailable (retried, deferred), never as an answer.
       const throwing: RekorLookup = {
         findEntries: async () => {
           throw new Error('boom');
         },
       };
-      expectReject(await verify(c, trust, { rekor: throwing }), 'GITSIGN_NEEDS_ONLINE_LOOKUP');
+      expectReject(await verify(c, trust, { rekor: throwing }), 'REKOR_UNAVAILABLE');
+      // An answer that asking again will not change (a 4xx, a malformed response) is a final rejection.
+      const refusing: RekorLookup = {
+        findEntries: async () => {
+          throw new RekorLookupError('Rekor /api/v1/index/retrieve answered HTTP 400');
+        },
+      };
+      expectReject(await verify(c, trust, { rekor: refusing }), 'GITSIGN_REKOR_LOOKUP_FAILED');
     });
 
     it('an identity the policy does not allow is rejected before any Rekor traffic', async () => {

@@ -87,8 +87,12 @@ describe('createRekorClient', () => {
     expect(seen).toHaveLength(4);
   });
 
-  const broken: Array<[string, Handler, RegExp]> = [
-    ['HTTP errors', (_q, _b, res) => json(res, 503, {}), /HTTP 503/],
+  const broken: Array<[string, Handler, RegExp, ('REKOR_UNAVAILABLE' | 'REKOR_LOOKUP_FAILED')?]> = [
+    // Transient: the same request may succeed later (retried, then deferred by the verifier; never a final rejection).
+    ['HTTP 503', (_q, _b, res) => json(res, 503, {}), /HTTP 503/, 'REKOR_UNAVAILABLE'],
+    ['HTTP 429', (_q, _b, res) => json(res, 429, {}), /HTTP 429/, 'REKOR_UNAVAILABLE'],
+    // Final: asking again gets the same answer.
+    ['HTTP 404', (_q, _b, res) => json(res, 404, {}), /HTTP 404/],
     ['invalid JSON', (_q, _b, res) => json(res, 200, '{nope'), /invalid JSON/],
     ['an index that is not a uuid list', (_q, _b, res) => json(res, 200, ['../../etc/passwd']), /entry UUIDs/],
     [
@@ -110,14 +114,14 @@ describe('createRekorClient', () => {
       /malformed inclusion proof/,
     ],
   ];
-  for (const [name, h, message] of broken) {
-    it(`turns ${name} into RekorLookupError`, async () => {
+  for (const [name, h, message, code = 'REKOR_LOOKUP_FAILED'] of broken) {
+    it(`turns ${name} into RekorLookupError ${code}`, async () => {
       handler = h;
       const err = await createRekorClient({ url })
         .findEntries({ hash: `sha256:${'5'.repeat(64)}` })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RekorLookupError);
-      expect((err as RekorLookupError).code).toBe('REKOR_UNAVAILABLE');
+      expect(err).toMatchObject({ code, transient: code === 'REKOR_UNAVAILABLE' });
       expect((err as Error).message).toMatch(message);
     });
   }
@@ -128,6 +132,7 @@ describe('createRekorClient', () => {
       .findEntries({ hash: `sha256:${'6'.repeat(64)}` })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RekorLookupError);
+    expect(err).toMatchObject({ code: 'REKOR_UNAVAILABLE', transient: true });
     expect((err as Error).message).toMatch(/unreachable/);
   });
 

@@ -43,12 +43,25 @@ export interface RekorLookup {
   findEntries(query: RekorSearchQuery): Promise<RekorLogEntry[]>;
 }
 
+/**
+ * `REKOR_UNAVAILABLE` (transient: network error, timeout, HTTP 5xx, 408 or 429) means "ask again later"; anything else
+ * (`REKOR_LOOKUP_FAILED`: a 4xx, a response that is not what the API specifies, a bad query) will not change by
+ * asking again.
+ */
 export class RekorLookupError extends Error {
-  readonly code = 'REKOR_UNAVAILABLE';
-  constructor(message: string) {
+  readonly code: 'REKOR_UNAVAILABLE' | 'REKOR_LOOKUP_FAILED';
+  readonly transient: boolean;
+  constructor(message: string, transient = false) {
     super(message);
     this.name = 'RekorLookupError';
+    this.transient = transient;
+    this.code = transient ? 'REKOR_UNAVAILABLE' : 'REKOR_LOOKUP_FAILED';
   }
+}
+
+/** HTTP statuses after which the same request may succeed: server trouble, rate limits, timeouts. */
+function transientStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
 }
 
 export interface RekorClientOptions {
@@ -90,16 +103,17 @@ export function createRekorClient(options: RekorClientOptions): RekorLookup {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new RekorLookupError(`Rekor at ${baseUrl} is unreachable: ${(err as Error).message}`);
+      throw new RekorLookupError(`Rekor at ${baseUrl} is unreachable: ${(err as Error).message}`, true);
     }
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
-      throw new RekorLookupError(`Rekor ${path} answered HTTP ${res.status}`);
+      throw new RekorLookupError(`Rekor ${path} answered HTTP ${res.status}`, transientStatus(res.status));
     }
     try {
       return await res.json();
     } catch (err) {
-      throw new RekorLookupError(`Rekor ${path} returned invalid JSON: ${(err as Error).message}`);
+      // A body cut off by the network is transient; a complete body that is not JSON is what this server serves.
+      throw new RekorLookupError(`Rekor ${path} returned invalid JSON: ${(err as Error).message}`, !(err instanceof SyntaxError));
     }
   }
 

@@ -20,7 +20,7 @@ import { IdentityError, certificateIdentity, compileRule } from './identity.js';
 import type { CertificateIdentity, CompiledRule, GitsignIdentityRule } from './identity.js';
 import { verifyLogBinding } from './log-binding.js';
 import type { LogBindingResult, LogEntryToVerify } from './log-binding.js';
-import type { RekorLogEntry, RekorLookup } from './rekor-client.js';
+import { RekorLookupError, type RekorLogEntry, type RekorLookup } from './rekor-client.js';
 import { TlogEntryDecodeError, decodeTransparencyLogEntry, hashedRekordBody, sha256 } from './tlog-entry.js';
 import { parseCertificate } from './x509.js';
 import type { CertInfo } from './x509.js';
@@ -263,9 +263,12 @@ async function verifyOnlineEntry(input: GitsignVerifyInput, leaf: CertInfo): Pro
   try {
     found = await input.rekor.findEntries({ hash: `sha256:${artifactHash}`, publicKeyPem: pem.fromDER(leaf.der, 'CERTIFICATE') });
   } catch (err) {
+    // Rekor unreachable (or a lookup of unknown make that threw) is transient: the verifier retries and, if it lasts,
+    // defers the commit; only an answer that will not change by asking again is a final rejection.
+    const final = err instanceof RekorLookupError && !err.transient;
     return {
       ok: false,
-      code: 'GITSIGN_NEEDS_ONLINE_LOOKUP',
+      code: final ? 'GITSIGN_REKOR_LOOKUP_FAILED' : 'REKOR_UNAVAILABLE',
       reason: `signature has no embedded Rekor entry and the Rekor lookup failed (${err instanceof Error ? err.message : String(err)}): it can only be verified online`,
     };
   }
