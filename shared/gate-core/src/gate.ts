@@ -45,7 +45,19 @@ export interface GateDeps {
 }
 
 /** Every action the gate records: the history rules' and the policy rules' (default deny, audit mode, staleness). */
-export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'refuse-invalid-policy' | 'deferred-stale-policy' | 'wait-images';
+export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'refuse-invalid-policy' | 'refuse-not-on-branch' | 'deferred-stale-policy' | 'wait-images';
+
+/**
+ * Why a verdict proves no branch membership, naming both SHAs. The webhook's `ref` is a claim (anyone with the
+ * webhook secret, or a replayed delivery, can name any branch); the verifier's reading of the remote is the proof.
+ */
+export function notOnBranchReason(v: CommitVerdictJob): string | undefined {
+  if (v.onBranch === true) return undefined;
+  const where = `refs/heads/${v.branch} of ${v.repoUrl}`;
+  if (v.onBranch === undefined) return `commit ${v.sha}: the verdict carries no proof that it is on ${where} (fail closed)`;
+  if (v.branchHead === null) return `commit ${v.sha} is not on ${where}: the branch does not exist on the remote`;
+  return `commit ${v.sha} is not on ${where}: the branch head ${v.branchHead ?? 'unknown'} does not contain it`;
+}
 
 export interface AppOutcome {
   app: string;
@@ -108,7 +120,11 @@ export function createGate(deps: GateDeps): Gate {
         const current = still.refs.map((r) => readRevision(app, r));
         const policy = evaluateForApp(app, verdict, deps.livePolicies?.());
         let decision: { action: GateAction; reason: string };
-        if (policy.kind === 'stale') {
+        const offBranch = notOnBranchReason(verdict);
+        if (offBranch) {
+          // Before every policy rule: no mode (Audit included) pins a commit the branch does not contain.
+          decision = { action: 'refuse-not-on-branch', reason: offBranch };
+        } else if (policy.kind === 'stale') {
           const revision = deps.livePolicyRevision?.();
           if (revision !== undefined && verdict.reverify === revision) {
             decision = { action: 'refuse-no-policy', reason: `${policy.reason}: re-verification for policy revision ${revision} did not cover it` };

@@ -1,0 +1,79 @@
+/**
+ * Which repositories the gate may fetch, decided server-side: the repoURLs of the opted-in Applications the gate
+ * watches, never a webhook's `clone_url`. The gate publishes the set to Redis; the receiver queues pushes only for
+ * these repositories and the verifier fetches only these, from the Application's own URL. Reconcile lists heads from
+ * the same set. A repository whose host the git credentials are not for is refused by default (an Application editor
+ * must not be able to make the gate fetch from a server of their choosing), or fetched anonymously if configured.
+ * Publishing and reading the set: `@gitops-gate/queue` (the receiver and verifier have no Kubernetes client).
+ */
+import { normalizeRepoUrl, type FollowedRepo } from '@gitops-gate/contracts';
+import { BRANCH_ANNOTATION, type Application } from './applications.js';
+
+export interface FollowedRepoOptions {
+  /** Hosts (or URL prefixes: their host counts) the git credentials are for (GIT_CREDENTIAL_HOSTS). */
+  credentialHosts: string[];
+  /** What to do with a followed repository on any other host (GIT_OTHER_HOSTS). */
+  otherHosts: 'refuse' | 'anonymous';
+}
+
+/** `github.com`, `git.example.com:8443` or `http://127.0.0.1:1/org/` → the host[:port] it names, lower-case. */
+export function credentialHost(entry: string): string {
+  const e = entry.trim().toLowerCase();
+  if (/^[a-z][a-z0-9+.-]*:\/\//.test(e)) {
+    try {
+      return new URL(e).host;
+    } catch {
+      return e;
+    }
+  }
+  return e.replace(/\/+$/, '');
+}
+
+/** host[:port] of a normalised repository URL; '' for file:// and anything without a host. */
+function hostOf(repoUrl: string): string {
+  try {
+    const u = new URL(repoUrl);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.host : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * What to fetch for one repository: an http(s) spelling an Application used (sorted, so every replica picks the same),
+ * else the https form of the normalised URL (ssh and scp spellings: the verifier has an https token, no SSH key).
+ */
+function fetchUrlOf(spellings: Set<string>, repoUrl: string): string {
+  const http = [...spellings].filter((s) => /^https?:\/\//i.test(s)).sort();
+  return http[0] ?? `${repoUrl}.git`;
+}
+
+/** The followed repositories of these Applications (only those opted in with the branch annotation). Pure. */
+export function collectFollowedRepos(apps: Application[], opts: FollowedRepoOptions): FollowedRepo[] {
+  const allowed = new Set(opts.credentialHosts.map(credentialHost));
+  const byRepo = new Map<string, { spellings: Set<string>; branches: Set<string> }>();
+  for (const app of apps) {
+    const branch = app.metadata.annotations?.[BRANCH_ANNOTATION];
+    if (!branch) continue;
+    // Argo CD ignores `source` when `sources` is set: the same rule as findTrackingApps.
+    const sources = app.spec?.sources?.length ? app.spec.sources : app.spec?.source ? [app.spec.source] : [];
+    for (const s of sources) {
+      if (typeof s.repoURL !== 'string' || s.repoURL.trim() === '') continue;
+      const repoUrl = normalizeRepoUrl(s.repoURL);
+      const entry = byRepo.get(repoUrl) ?? { spellings: new Set<string>(), branches: new Set<string>() };
+      entry.spellings.add(s.repoURL.trim());
+      entry.branches.add(branch);
+      byRepo.set(repoUrl, entry);
+    }
+  }
+  return [...byRepo.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([repoUrl, e]) => {
+      const host = hostOf(repoUrl);
+      const refused =
+        opts.otherHosts === 'refuse' && !allowed.has(host)
+          ? `repository host ${JSON.stringify(host || repoUrl)} is not in GIT_CREDENTIAL_HOSTS (${[...allowed].join(', ') || 'none'}) and GIT_OTHER_HOSTS=refuse`
+          : undefined;
+      return { repoUrl, fetchUrl: fetchUrlOf(e.spellings, repoUrl), branches: [...e.branches].sort(), ...(refused ? { refused } : {}) };
+    });
+}
