@@ -8,8 +8,8 @@ import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluatePolicies, parseAllowedSigners, verifyCommit, type CompiledPolicy } from '@gitops-gate/commit-verify';
-import type { VerifyCommitJob } from '@gitops-gate/contracts';
-import { createGitMirror } from '@gitops-gate/git';
+import type { CommitVerdictJob, FollowedRepo, VerifyCommitJob } from '@gitops-gate/contracts';
+import { createGitMirror, type GitMirror } from '@gitops-gate/git';
 import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createTestRepo, generateSshKey, startTestRedis, type TestRedis } from '@gitops-gate/testing';
@@ -27,17 +27,20 @@ const repo = createTestRepo(join(dir, 'repo'));
 const policy = { name: 'test-signers', ssh: { allowedSigners: parseAllowedSigners(key.allowedSignersLine('dev@example.com')) } };
 const compiled = { name: 'test-signers', mode: 'Enforce', repository: '*', branches: ['*'], selector: {}, commit: policy, images: [] } as unknown as CompiledPolicy;
 
-function job(sha: string, cloneUrl = GH): Job {
+function job(sha: string, cloneUrl = GH, over: Partial<VerifyCommitJob> = {}): Job {
   const data: VerifyCommitJob = {
     v: 1, kind: 'commit', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl, repoFullName: 'org/app',
-    branch: 'main', sha, forced: false, receivedAt: new Date().toISOString(),
+    branch: 'main', sha, forced: false, receivedAt: new Date().toISOString(), ...over,
   };
   return { id: 'x', data } as unknown as Job;
 }
 
-function processor(urlRewrites: Record<string, string> = { [GH]: repo.url }) {
+const FOLLOWED: FollowedRepo = { repoUrl: 'https://github.com/org/app', fetchUrl: GH, branches: ['main'] };
+
+function processor(urlRewrites: Record<string, string> = { [GH]: repo.url }, followed: (u: string) => Promise<FollowedRepo | null | undefined> = async (u) => (u === FOLLOWED.repoUrl ? FOLLOWED : null), mirror?: GitMirror) {
   return createVerifyProcessor({
-    mirror: createGitMirror({ cacheDir: join(dir, `cache-${randomUUID()}`), urlRewrites }),
+    followed,
+    mirror: mirror ?? createGitMirror({ cacheDir: join(dir, `cache-${randomUUID()}`), urlRewrites }),
     verifyCommit: (raw, j) => evaluatePolicies(raw, [compiled], { expectedSha: j.sha }),
     gateQueue,
     logger: silent,
@@ -95,7 +98,8 @@ describe('verify processor', () => {
   });
 
   it('an unreachable repository throws, so BullMQ retries with backoff', async () => {
-    await expect(processor({})(job('f'.repeat(40), 'file:///nonexistent/repo.git'))).rejects.toMatchObject({ transient: true });
+    const gone = async () => ({ ...FOLLOWED, fetchUrl: 'file:///nonexistent/repo.git' });
+    await expect(processor({}, gone)(job('f'.repeat(40)))).rejects.toMatchObject({ transient: true });
   });
 
   it('a malformed job fails permanently', async () => {
@@ -108,5 +112,72 @@ describe('verify processor', () => {
     const raw = readFileSync(join(repo.bareDir, 'HEAD'));
     const v = await verifyCommit(raw, policy, { expectedSha: sha });
     expect(v).toMatchObject({ ok: false, code: 'COMMIT_ID_MISMATCH' });
+  });
+});
+
+describe('where the verifier fetches from, and the branch proof (issue #10)', () => {
+  /** A mirror that records every URL it is asked about and fails: shows what a job would have fetched. */
+  function recordingMirror(): { mirror: GitMirror; urls: string[] } {
+    const urls: string[] = [];
+    const fail = async (url: string) => {
+      urls.push(url);
+      throw new Error('recording mirror: no fetch');
+    };
+    return {
+      urls,
+      mirror: { resolveUrl: (u) => u, ensureCommit: fail, readCommit: fail, isAncestor: fail, listHeads: fail, recentAncestors: fail, proveOnBranch: fail },
+    };
+  }
+  async function queued(deliveryId: string, sha: string): Promise<CommitVerdictJob | undefined> {
+    return (await gateQueue.getJob(`verdict-${deliveryId}-${sha}`))?.data as CommitVerdictJob | undefined;
+  }
+
+  it('a payload whose clone_url differs from the followed repoURL fetches the followed one', async () => {
+    const sha = repo.commit('signed, fetched from the followed url', { signWith: key });
+    repo.push();
+    // The attacker's clone_url is not even reachable: only the followed URL (rewritten to the local remote) is.
+    const out = (await processor()(job(sha, 'https://attacker.example/org/app.git'))) as CommitVerdictJob;
+    expect(out).toMatchObject({ outcome: 'verified', cloneUrl: GH, repoUrl: 'https://github.com/org/app', onBranch: true, branchHead: sha });
+  });
+
+  it('a repository nobody follows: no fetch, no verdict, no retry', async () => {
+    const rec = recordingMirror();
+    const j = job('d'.repeat(40), 'https://attacker.example/x.git', { repoUrl: 'https://attacker.example/x' });
+    expect(await processor({}, undefined, rec.mirror)(j)).toBeNull();
+    expect(rec.urls).toEqual([]);
+    expect(await queued((j.data as VerifyCommitJob).deliveryId, 'd'.repeat(40))).toBeUndefined();
+  });
+
+  it('a followed repository on a host outside the credential scope: rejected verdict, nothing fetched', async () => {
+    const rec = recordingMirror();
+    const refused = async () => ({ ...FOLLOWED, refused: 'repository host "evil.example" is not in GIT_CREDENTIAL_HOSTS' });
+    const out = (await processor({}, refused, rec.mirror)(job('d'.repeat(40)))) as CommitVerdictJob;
+    expect(out).toMatchObject({ outcome: 'rejected', code: 'GIT_HOST_NOT_ALLOWED' });
+    expect(out.onBranch).toBeUndefined();
+    expect(rec.urls).toEqual([]);
+  });
+
+  it('before the gate published the set: transient (retried), nothing fetched', async () => {
+    const rec = recordingMirror();
+    await expect(processor({}, async () => undefined, rec.mirror)(job('d'.repeat(40)))).rejects.toMatchObject({ code: 'FOLLOWED_SET_MISSING', transient: true });
+    expect(rec.urls).toEqual([]);
+  });
+
+  it('a signed feature-branch commit claimed as main: verified signature, but onBranch false naming the real head', async () => {
+    const mainHead = repo.commit('main head', { signWith: key });
+    repo.push('main');
+    repo.git('checkout', '--quiet', '-b', 'feature-x');
+    const feature = repo.commit('feature only', { signWith: key });
+    repo.push('feature-x');
+    repo.git('checkout', '--quiet', 'main');
+    const out = (await processor()(job(feature))) as CommitVerdictJob;
+    expect(out).toMatchObject({ outcome: 'verified', onBranch: false, branchHead: mainHead });
+  });
+
+  it('a branch name that is not a git ref name is a rejected verdict without proof', async () => {
+    const sha = repo.head();
+    const out = (await processor()(job(sha, GH, { branch: 'main:refs/heads/x' }))) as CommitVerdictJob;
+    expect(out).toMatchObject({ outcome: 'rejected', code: 'GIT_BAD_BRANCH' });
+    expect(out.onBranch).toBeUndefined();
   });
 });

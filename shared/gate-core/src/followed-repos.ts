@@ -40,12 +40,15 @@ function hostOf(repoUrl: string): string {
 }
 
 /**
- * What to fetch for one repository: an http(s) spelling an Application used (sorted, so every replica picks the same),
- * else the https form of the normalised URL (ssh and scp spellings: the verifier has an https token, no SSH key).
+ * What to fetch for one repository: rebuilt from the normalised URL (host and path as the URL parser read them), never
+ * an Application's spelling, so userinfo, `#`, `?` or backslashes that git/curl might parse differently than Node
+ * cannot steer the fetch. https, or http when every Application spells it so (a plain-http server); ssh and scp
+ * spellings are fetched over https (the verifier has an https token, no SSH key).
  */
 function fetchUrlOf(spellings: Set<string>, repoUrl: string): string {
-  const http = [...spellings].filter((s) => /^https?:\/\//i.test(s)).sort();
-  return http[0] ?? `${repoUrl}.git`;
+  if (!/^https:\/\//.test(repoUrl)) return repoUrl;
+  const allHttp = [...spellings].every((s) => /^http:\/\//i.test(s));
+  return `${allHttp ? 'http' : 'https'}${repoUrl.slice('https'.length)}.git`;
 }
 
 /** The followed repositories of these Applications (only those opted in with the branch annotation). Pure. */

@@ -4,7 +4,7 @@
  * outage delays a pin; it never loses it. One gate replica runs it per interval (a Redis lease).
  */
 import type { Redis } from 'ioredis';
-import { normalizeRepoUrl } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, type FollowedRepo } from '@gitops-gate/contracts';
 import type { Logger } from '@gitops-gate/telemetry';
 import { appKey, BRANCH_ANNOTATION, readRevision, findTrackingApps, type Application } from './applications.js';
 import type { AuditTrail } from './audit.js';
@@ -33,6 +33,8 @@ export function createReconciler(deps: {
   redis: Redis;
   prefix: string;
   logger: Logger;
+  /** The server-side followed set (collectFollowedRepos): heads are listed only there, from its fetchUrl. */
+  followed: (apps: Application[]) => FollowedRepo[];
 }): Reconciler {
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -56,7 +58,12 @@ export function createReconciler(deps: {
     }
     const queued: ReconcileTarget[] = [];
     const headsByClone = new Map<string, Map<string, string>>();
+    // Same list, same URLs as the verifier: a refused repository (host outside the credential scope) is not contacted.
+    const followed = new Map(deps.followed(apps).map((r) => [r.repoUrl, r]));
     for (const w of wanted.values()) {
+      const repo = followed.get(w.repoUrl);
+      if (!repo || repo.refused) continue;
+      w.cloneUrl = repo.fetchUrl;
       let heads = headsByClone.get(w.cloneUrl);
       if (!heads) {
         try {
