@@ -11,7 +11,7 @@ import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import type { Application } from './applications.js';
 import { createAuditTrail } from './audit.js';
-import { collectFollowedRepos, credentialHost } from './followed-repos.js';
+import { collectFollowedRepos } from './followed-repos.js';
 import { createReconciler } from './reconcile.js';
 
 const silent = createLogger('followed-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
@@ -54,9 +54,11 @@ describe('collectFollowedRepos', () => {
     expect(r).toMatchObject({ repoUrl: 'https://github.com/org/app', fetchUrl: 'https://github.com/org/app.git' });
     expect(collectFollowedRepos([app('h', 'http://git.internal/x/y', 'main')], { ...opts, otherHosts: 'anonymous' })[0]?.fetchUrl).toBe('http://git.internal/x/y.git');
   });
-  it('credential entries name hosts', () => {
-    expect(credentialHost('GitHub.com')).toBe('github.com');
-    expect(credentialHost('http://127.0.0.1:8080/org/')).toBe('127.0.0.1:8080');
+  it('a URL-prefix entry allows only repositories under that prefix, not its whole host', () => {
+    const scoped = { credentialHosts: ['http://127.0.0.1:9/trusted/'], otherHosts: 'refuse' as const };
+    const [other, trusted] = collectFollowedRepos([app('t', 'http://127.0.0.1:9/trusted/repo.git', 'main'), app('o', 'http://127.0.0.1:9/appurl/repo.git', 'main')], scoped);
+    expect(other?.refused).toBeDefined();
+    expect(trusted?.refused).toBeUndefined();
   });
 });
 

@@ -7,36 +7,17 @@
  * Publishing and reading the set: `@gitops-gate/queue` (the receiver and verifier have no Kubernetes client).
  */
 import { normalizeRepoUrl, type FollowedRepo } from '@gitops-gate/contracts';
+import { credentialPrefix } from '@gitops-gate/git';
 import { BRANCH_ANNOTATION, type Application } from './applications.js';
 
 export interface FollowedRepoOptions {
-  /** Hosts (or URL prefixes: their host counts) the git credentials are for (GIT_CREDENTIAL_HOSTS). */
+  /**
+   * Hosts or URL prefixes the git credentials are for (GIT_CREDENTIAL_HOSTS, the same entries the mirror scopes the
+   * token with): a followed repository is fetched only when its fetch URL is under one of them, unless anonymous.
+   */
   credentialHosts: string[];
   /** What to do with a followed repository on any other host (GIT_OTHER_HOSTS). */
   otherHosts: 'refuse' | 'anonymous';
-}
-
-/** `github.com`, `git.example.com:8443` or `http://127.0.0.1:1/org/` → the host[:port] it names, lower-case. */
-export function credentialHost(entry: string): string {
-  const e = entry.trim().toLowerCase();
-  if (/^[a-z][a-z0-9+.-]*:\/\//.test(e)) {
-    try {
-      return new URL(e).host;
-    } catch {
-      return e;
-    }
-  }
-  return e.replace(/\/+$/, '');
-}
-
-/** host[:port] of a normalised repository URL; '' for file:// and anything without a host. */
-function hostOf(repoUrl: string): string {
-  try {
-    const u = new URL(repoUrl);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? u.host : '';
-  } catch {
-    return '';
-  }
 }
 
 /**
@@ -53,7 +34,7 @@ function fetchUrlOf(spellings: Set<string>, repoUrl: string): string {
 
 /** The followed repositories of these Applications (only those opted in with the branch annotation). Pure. */
 export function collectFollowedRepos(apps: Application[], opts: FollowedRepoOptions): FollowedRepo[] {
-  const allowed = new Set(opts.credentialHosts.map(credentialHost));
+  const allowed = opts.credentialHosts.map(credentialPrefix);
   const byRepo = new Map<string, { spellings: Set<string>; branches: Set<string> }>();
   for (const app of apps) {
     const branch = app.metadata.annotations?.[BRANCH_ANNOTATION];
@@ -72,11 +53,12 @@ export function collectFollowedRepos(apps: Application[], opts: FollowedRepoOpti
   return [...byRepo.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([repoUrl, e]) => {
-      const host = hostOf(repoUrl);
+      const fetchUrl = fetchUrlOf(e.spellings, repoUrl);
+      // The prefix check runs on the URL rebuilt from the parsed host and path, so no spelling slips past it.
       const refused =
-        opts.otherHosts === 'refuse' && !allowed.has(host)
-          ? `repository host ${JSON.stringify(host || repoUrl)} is not in GIT_CREDENTIAL_HOSTS (${[...allowed].join(', ') || 'none'}) and GIT_OTHER_HOSTS=refuse`
+        opts.otherHosts === 'refuse' && !allowed.some((p) => fetchUrl.startsWith(p))
+          ? `repository ${fetchUrl} is not under GIT_CREDENTIAL_HOSTS (${allowed.join(', ') || 'none'}) and GIT_OTHER_HOSTS=refuse`
           : undefined;
-      return { repoUrl, fetchUrl: fetchUrlOf(e.spellings, repoUrl), branches: [...e.branches].sort(), ...(refused ? { refused } : {}) };
+      return { repoUrl, fetchUrl, branches: [...e.branches].sort(), ...(refused ? { refused } : {}) };
     });
 }
