@@ -85,7 +85,10 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     try {
       // Refused (host outside the credential scope): a verdict, so the gate records why its Applications stay put.
       if (repo.refused) throw new GitError('GIT_HOST_NOT_ALLOWED', repo.refused, false);
-      const raw = await inSpan('git.fetch', { 'git.sha': job.sha }, () => deps.mirror.readCommit(url, job.sha));
+      // The webhook's ref is a claim: the remote's branch, read now, must contain the commit (Audit pins need it too).
+      // First: the branch fetch brings a commit that is on it, so the read below needs no fetch of its own.
+      proof = await inSpan('git.fetch', { 'git.sha': job.sha, 'git.branch': job.branch }, () => deps.mirror.proveOnBranch(url, job.sha, job.branch));
+      const raw = await deps.mirror.readCommit(url, job.sha);
       ({ verdict, results } = await inSpan('signature.verify', {}, async (span) => {
         const out = await deps.verifyCommit(raw, job);
         span.setAttribute('verify.method', out.verdict.method);
@@ -95,8 +98,6 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       // Only for verified commits: what the gate needs to move forward without a fetch of its own.
       const depth = deps.historyDepth ?? 256;
       if (verdict.ok && depth > 0) ancestors = await deps.mirror.recentAncestors(url, job.sha, depth);
-      // The webhook's ref is a claim: the remote's branch, read now, must contain the commit (Audit pins need it too).
-      proof = await inSpan('git.branch', { 'git.branch': job.branch }, () => deps.mirror.proveOnBranch(url, job.sha, job.branch));
     } catch (err) {
       if (err instanceof GitError && !err.transient) {
         verdict = { ok: false, method: 'none', code: err.code, reason: err.message, policy: '-', sha: job.sha };

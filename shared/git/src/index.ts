@@ -288,13 +288,15 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
       return String(stdout).split('\n').filter((l) => SHA.test(l));
     },
     async proveOnBranch(url, sha, branch) {
+      if (!SHA.test(sha)) throw new GitError('GIT_BAD_SHA', `not a full commit sha: ${JSON.stringify(sha)}`, false);
       if (!isSafeBranchName(branch)) throw new GitError('GIT_BAD_BRANCH', `not a branch name git accepts: ${JSON.stringify(branch)}`, false);
-      const dir = await mirror.ensureCommit(url, sha);
       const fetchUrl = rewriteUrl(url, rewrites);
-      // The remote's own ref, never the webhook's word: fetched into a namespace of the gate's (the fetch by SHA
-      // above writes no ref), forced so a rewritten branch is seen as it is now.
+      // The remote's own ref, never the webhook's word: fetched into a namespace of the gate's (a fetch by SHA writes
+      // no ref), forced so a rewritten branch is seen as it is now. Fetched first: a commit on the branch arrives with
+      // it, so the fetch by SHA below (and the verifier's readCommit) finds it present — one fetch per push.
       const local = `refs/gitops-gate/heads/${branch}`;
       const head = await serial(fetchUrl, async () => {
+        const dir = await ensureMirror(fetchUrl);
         try {
           await git(['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', 'origin', `+refs/heads/${branch}:${local}`], dir);
         } catch (err) {
@@ -307,6 +309,7 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
         const out = String((await git(['rev-parse', '--verify', '--quiet', `${local}^{commit}`], dir)).stdout).trim();
         return SHA.test(out) ? out : null;
       });
+      await mirror.ensureCommit(url, sha);
       if (head === null) return { head: null, onBranch: false };
       if (head === sha) return { head, onBranch: true };
       return { head, onBranch: await mirror.isAncestor(url, sha, head) };
