@@ -19,6 +19,7 @@ import { demoApplication } from '@gitops-gate/k8s-sandbox';
 import { createAppReader, createDemoFixture, DEMO_APP, DEMO_REPO_URL, gateUrlOf, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
 import { deliveryHeaders, pushPayload, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { startGitHttpServer, type GitHttpServer } from '../faults/lib/git-http.js';
+import { waitFor } from '../faults/lib/harness.js';
 
 const TOKEN = 'e2e-secret-git-token';
 const BASIC = `Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`;
@@ -38,14 +39,7 @@ async function revision(): Promise<string | undefined> {
   return (await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision;
 }
 
-async function waitForRevision(sha: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if ((await revision()) === sha) return;
-    await sleep(20);
-  }
-  throw new Error(`Application not pinned to ${sha} within ${timeoutMs} ms (is ${await revision()})`);
-}
+const waitForRevision = (sha: string) => waitFor(`Application pinned to ${sha}`, 30_000, async () => (await revision()) === sha);
 
 /** A push delivery as the attacker writes it: any ref, any sha, any clone_url, validly signed. */
 async function deliver(o: { after: string; ref?: string; cloneUrl?: string; fullName?: string }): Promise<{ status: number; json: unknown }> {

@@ -143,7 +143,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     });
     verdicts.inc({ kind: 'commit', method: out.method, outcome: out.outcome });
     deps.logger.info(
-      { deliveryId: job.deliveryId, repo: job.repoFullName, branch: job.branch, sha: job.sha, outcome: out.outcome, method: out.method, code: out.code, signer: out.signer?.identity, onBranch: out.onBranch, branchHead: out.branchHead },
+      { deliveryId: job.deliveryId, repo: job.repoFullName, branch: job.branch, sha: job.sha, outcome: out.outcome, method: out.method, code: out.code, signer: out.signer?.identity, onBranch: out.onBranch },
       'commit verdict',
     );
     // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
