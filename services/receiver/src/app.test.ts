@@ -316,6 +316,8 @@ describe('unused queue helper', () => {
 
 describe('only repositories the gate follows are queued (issue #10.2)', () => {
   const followedRepo = { repoUrl: 'https://github.com/org/app', fetchUrl: 'https://github.com/org/app.git', branches: ['main'] };
+  // The producer connection has no offline queue: publish only once it is connected (also when run on its own).
+  beforeAll(() => new Promise<void>((resolve) => (conn.status === 'ready' ? resolve() : conn.once('ready', () => resolve()))));
 
   it('a valid delivery for a repository nobody follows → 202 not followed, no job (attacker holds the webhook secret)', async () => {
     await publishFollowedRepos(conn, prefix, [followedRepo]);
