@@ -688,7 +688,7 @@ describe('the commit must be on the branch (issue #10.1): the gate pins nothing 
     const gate = makeGate();
     const sha = repo.commit('audit');
     repo.push();
-    const v = { ...verdict(sha, 'rejected'), onBranch: false, branchHead: 'c'.repeat(40), policies: [{ name: 'rollout', mode: 'Audit' as const, selector: {}, ok: false, code: 'UNSIGNED' }] };
+    const v = { ...verdict(sha, 'rejected'), onBranch: false, branchHead: 'c'.repeat(40), policies: [{ name: 'rollout', scope: 'File' as const, mode: 'Audit' as const, selector: {}, ok: false, code: 'UNSIGNED' }] };
     const [o] = await gate.applyVerdict(v);
     expect(o).toMatchObject({ action: 'refuse-not-on-branch' });
     expect(await rev()).toBe('main');
