@@ -73,7 +73,7 @@ describe.runIf(Boolean(KUBECONFIG))('gate against a real cluster', () => {
   const verdict = (sha: string): CommitVerdictJob => ({
     v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/gitops-gate/cluster-test', cloneUrl: REPO,
     repoFullName: 'gitops-gate/cluster-test', branch: 'main', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' },
-    code: 'VERIFIED', reasons: [], rule: 'cluster-test', verifiedAt: new Date().toISOString(), ancestors: [],
+    code: 'VERIFIED', reasons: [], rule: 'cluster-test', verifiedAt: new Date().toISOString(), ancestors: [], onBranch: true, branchHead: sha,
     policies: [{ name: 'cluster-test', scope: 'File', mode: 'Enforce', selector: { namespaces: [NS] }, ok: true, code: 'VERIFIED' }],
   });
   const gate = (over: Partial<Parameters<typeof createGate>[0]> = {}) =>

@@ -48,7 +48,7 @@ describe('three gate processes, shuffled verdicts', () => {
         const v = commitVerdictJob.parse({
           v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/demo/app', cloneUrl: DEMO_REPO_URL,
           repoFullName: 'demo/app', branch: 'main', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' },
-          code: 'VERIFIED', reasons: [], verifiedAt: new Date().toISOString(),
+          code: 'VERIFIED', reasons: [], verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha,
           policies: [
             { name: 'argocd/demo-signers', scope: 'Namespaced', namespace: 'argocd', uid: live.metadata.uid, generation: live.metadata.generation, mode: 'Enforce', selector: { namespaces: ['argocd'] }, ok: true, code: 'VERIFIED' },
           ],

@@ -62,7 +62,8 @@ describe('OpenTelemetry', () => {
 
     const policy = await compilePolicy({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'p' }, spec: { repository: '*', branches: ['*'], commits: { ssh: { allowedSigners: key.allowedSignersLine('dev@example.com') } } } });
     const mirror = createGitMirror({ cacheDir: join(dir, 'cache'), urlRewrites: { [GH]: repo.url } });
-    const verify = createVerifyProcessor({ mirror, verifyCommit: (raw, j) => evaluatePolicies(raw, [policy], { expectedSha: j.sha }), gateQueue, logger: silent, registry: new Registry() });
+    const verify = createVerifyProcessor({ mirror, verifyCommit: (raw, j) => evaluatePolicies(raw, [policy], { expectedSha: j.sha }), gateQueue, logger: silent, registry: new Registry(),
+      followed: async () => ({ repoUrl: 'https://github.com/org/app', fetchUrl: GH, branches: ['main'] }) });
     const [vjob] = await verifyQueue.getJobs(['waiting']);
     expect(vjob?.data.trace?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     await verify(vjob!);

@@ -6,8 +6,9 @@
 import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import { policySnapshotKey, policySnapshotSchema, QUEUE_GATE, verifyCommitJob, verifyImageJob, type PolicySnapshot } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema, QUEUE_GATE, verifyCommitJob, verifyImageJob, type FollowedRepo, type PolicySnapshot } from '@gitops-gate/contracts';
 import {
+  collectFollowedRepos,
   createAuditTrail,
   createCachedApplicationStore,
   createGate,
@@ -22,8 +23,8 @@ import {
   type Gate,
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
-import { createGitMirror } from '@gitops-gate/git';
-import { createGateQueue, createRedisConnection, createVerifyQueue, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
+import { createGitMirror, GitError } from '@gitops-gate/git';
+import { createGateQueue, createRedisConnection, createVerifyQueue, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createAuditRoutes } from './audit-routes.js';
 import { createGateProcessor } from './processor.js';
@@ -42,7 +43,20 @@ try {
 } catch (err) {
   logger.error({ err: (err as Error).message }, 'application watch failed to start; listing per verdict');
 }
-const mirror = createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN });
+const mirror = createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN, credentialPrefixes: config.GIT_CREDENTIAL_HOSTS });
+// Which repositories may be fetched at all: the opted-in Applications' repoURLs, decided here, published for the
+// receiver (drops other pushes) and the verifiers (fetch only these, from these URLs). Once a second from the
+// informer cache: a newly opted-in Application's first push may miss it by that much; reconcile catches it.
+const followedOptions = { credentialHosts: config.GIT_CREDENTIAL_HOSTS, otherHosts: config.GIT_OTHER_HOSTS };
+let followedNow = new Map<string, FollowedRepo>();
+async function publishFollowed(): Promise<void> {
+  const repos = collectFollowedRepos(await store.list(config.GATE_NAMESPACES), followedOptions);
+  followedNow = new Map(repos.map((r) => [r.repoUrl, r]));
+  await publishFollowedRepos(redis, config.QUEUE_PREFIX, repos);
+}
+await publishFollowed().catch((err: unknown) => logger.warn({ err }, 'followed repositories not published'));
+const followedTimer = setInterval(() => void publishFollowed().catch((err: unknown) => logger.warn({ err }, 'followed repositories not published')), 1_000);
+followedTimer.unref();
 const decisions = new Counter({ name: 'gitops_gate_decisions_total', help: 'Gate decisions by action', labelNames: ['action'] as const, registers: [registry] });
 const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'Application writes refused because the object changed since it was read (409, or 422 from a failed precondition)', registers: [registry] });
 // The audit trail lives in a Redis stream (durable with AOF, shared by replicas, ordered) and every record is also
@@ -103,7 +117,12 @@ const gate = createGate({
   audit,
   logger,
   namespaces: config.GATE_NAMESPACES,
-  isAncestor: (url, a, d) => mirror.isAncestor(url, a, d),
+  // The gate's own fetches follow the same list: a verdict's cloneUrl (a Redis job) only names which followed repository.
+  isAncestor: (url, a, d) => {
+    const repo = followedNow.get(normalizeRepoUrl(url));
+    if (!repo || repo.refused) return Promise.reject(new GitError('GIT_NOT_FOLLOWED', `repository ${normalizeRepoUrl(url)} is not followed: not fetched`, false));
+    return mirror.isAncestor(repo.fetchUrl, a, d);
+  },
   onDecision: (action) => decisions.inc({ action }),
   onConflict: () => conflicts.inc(),
   images: createImageState(redis, config.QUEUE_PREFIX),
@@ -140,6 +159,7 @@ const reconciler = createReconciler({
   store,
   namespaces: config.GATE_NAMESPACES,
   listHeads: (url) => mirror.listHeads(url),
+  followed: (apps) => collectFollowedRepos(apps, followedOptions),
   audit,
   redis,
   prefix: config.QUEUE_PREFIX,
@@ -185,6 +205,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'gate stopping');
   reconciler.stop();
   clearInterval(statusTimer);
+  clearInterval(followedTimer);
   await worker.close();
   await store.stop().catch(() => undefined);
   await watcher?.stop().catch(() => undefined);

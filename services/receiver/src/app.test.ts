@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createGateQueue, createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
+import { createFollowedRepoReader, createGateQueue, createRedisConnection, createVerifyQueue, publishFollowedRepos } from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { deliveryHeaders, pushPayload, signBody, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createReceiverApp, MAX_BODY_BYTES } from './app.js';
@@ -19,8 +19,10 @@ let conn: Redis;
 let queue: Queue;
 let prefix: string;
 
-function makeApp(opts: { maxQueueDepth?: number; depthCacheMs?: number } = {}) {
+function makeApp(opts: { maxQueueDepth?: number; depthCacheMs?: number; followed?: boolean } = {}) {
+  const reader = createFollowedRepoReader(conn, prefix, { cacheMs: 0 });
   return createReceiverApp({
+    ...(opts.followed ? { isFollowed: async (u: string) => { const r = await reader.lookup(u); return r === undefined ? undefined : r !== null; } } : {}),
     secrets: [SECRET, OLD_SECRET],
     intake: createBullIntake(queue, conn, { retentionSeconds: 3600, depthCacheMs: opts.depthCacheMs ?? 0 }),
     logger: silent,
@@ -309,5 +311,37 @@ describe('unused queue helper', () => {
     const q = createGateQueue(conn, prefix);
     expect(q.name).toBe('gate');
     await q.close();
+  });
+});
+
+describe('only repositories the gate follows are queued (issue #10.2)', () => {
+  const followedRepo = { repoUrl: 'https://github.com/org/app', fetchUrl: 'https://github.com/org/app.git', branches: ['main'] };
+  // The producer connection has no offline queue: publish only once it is connected (also when run on its own).
+  beforeAll(() => new Promise<void>((resolve) => (conn.status === 'ready' ? resolve() : conn.once('ready', () => resolve()))));
+
+  it('a valid delivery for a repository nobody follows → 202 not followed, no job (attacker holds the webhook secret)', async () => {
+    await publishFollowedRepos(conn, prefix, [followedRepo]);
+    const app = makeApp({ followed: true });
+    const { body, headers } = push(pushPayload({ repoUrl: 'https://github.com/attacker/other.git', fullName: 'attacker/other', after: SHA }));
+    const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({ queued: false, reason: 'not followed' });
+    expect(await jobCount()).toBe(0);
+  });
+
+  it('a followed repository, in any spelling, is queued', async () => {
+    await publishFollowedRepos(conn, prefix, [followedRepo]);
+    const app = makeApp({ followed: true });
+    const { body, headers } = push(pushPayload({ repoUrl: 'https://github.com/Org/App', fullName: 'Org/App', after: SHA }));
+    const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
+    expect(res.json()).toEqual({ queued: true });
+    expect(await jobCount()).toBe(1);
+  });
+
+  it('before any gate published the set, deliveries are queued (the verifier checks again before fetching)', async () => {
+    const app = makeApp({ followed: true });
+    const { body, headers } = push(pushPayload({ repoUrl: 'https://github.com/attacker/other.git', fullName: 'attacker/other', after: SHA }));
+    const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
+    expect(res.json()).toEqual({ queued: true });
   });
 });

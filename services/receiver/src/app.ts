@@ -19,6 +19,11 @@ export interface ReceiverDeps {
   registry: Registry;
   maxQueueDepth: number;
   now?: () => Date;
+  /**
+   * Whether the gate follows a repository (its published set; cached): false = answered `not followed`, nothing
+   * queued. undefined (no set published yet, or Redis trouble) = queued: the verifier checks again before any fetch.
+   */
+  isFollowed?: (repoUrl: string) => Promise<boolean | undefined>;
 }
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
@@ -143,6 +148,15 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
         req.log.info({ deliveryId, event, reason: outcome.reason }, 'delivery ignored');
         return reply.code(202).send({ queued: false, reason: outcome.reason });
       case 'enqueue': {
+        // Only pushes name a repository to fetch; image jobs read the registry, and the gate joins them per Application.
+        if (outcome.job.kind === 'commit' && deps.isFollowed) {
+          const followed = await deps.isFollowed(outcome.job.repoUrl).catch(() => undefined);
+          if (followed === false) {
+            reject(event, 'not_followed');
+            req.log.info({ deliveryId, event, repo: outcome.job.repoUrl }, 'delivery for a repository nobody follows');
+            return reply.code(202).send({ queued: false, reason: 'not followed' });
+          }
+        }
         let depth: number;
         try {
           depth = await intake.waiting();

@@ -3,7 +3,7 @@
  * then closes Redis.
  */
 import { loadConfig, requireWebhookSecrets } from '@gitops-gate/config';
-import { createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
+import { createFollowedRepoReader, createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { createReceiverApp } from './app.js';
 import { createBullIntake } from './intake.js';
@@ -14,7 +14,13 @@ const tracing = setupTracing({ service: 'gitops-gate-receiver', endpoint: config
 const secrets = requireWebhookSecrets(config);
 const redis = createRedisConnection(config.REDIS_URL, 'producer');
 const queue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+// The gate's followed repositories, re-read at most once a second: a push for any other repository queues nothing.
+const followed = createFollowedRepoReader(redis, config.QUEUE_PREFIX, { cacheMs: 1_000 });
 const app = createReceiverApp({
+  isFollowed: async (repoUrl) => {
+    const repo = await followed.lookup(repoUrl);
+    return repo === undefined ? undefined : repo !== null;
+  },
   secrets,
   intake: createBullIntake(queue, redis, { retentionSeconds: config.DELIVERY_RETENTION_SECONDS }),
   logger,

@@ -3,13 +3,13 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluatePolicies, parseAllowedSigners, verifyCommit, type CompiledPolicy } from '@gitops-gate/commit-verify';
-import type { VerifyCommitJob } from '@gitops-gate/contracts';
-import { createGitMirror } from '@gitops-gate/git';
+import type { CommitVerdictJob, FollowedRepo, VerifyCommitJob } from '@gitops-gate/contracts';
+import { createGitMirror, type GitMirror } from '@gitops-gate/git';
 import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createTestRepo, generateSshKey, startTestRedis, type TestRedis } from '@gitops-gate/testing';
@@ -27,32 +27,31 @@ const repo = createTestRepo(join(dir, 'repo'));
 const policy = { name: 'test-signers', ssh: { allowedSigners: parseAllowedSigners(key.allowedSignersLine('dev@example.com')) } };
 const compiled = { name: 'test-signers', mode: 'Enforce', repository: '*', branches: ['*'], selector: {}, commit: policy, images: [] } as unknown as CompiledPolicy;
 
-/** A job as BullMQ hands it to the processor: `attemptsMade` earlier attempts failed, of `attempts` in all. */
-function job(sha: string, cloneUrl = GH, attempt: { made: number; of: number } = { made: 0, of: 1 }): Job {
+function job(sha: string, cloneUrl = GH, over: Partial<VerifyCommitJob> = {}): Job {
   const data: VerifyCommitJob = {
     v: 1, kind: 'commit', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl, repoFullName: 'org/app',
-    branch: 'main', sha, forced: false, receivedAt: new Date().toISOString(),
+    branch: 'main', sha, forced: false, receivedAt: new Date().toISOString(), ...over,
   };
-  return { id: 'x', data, attemptsMade: attempt.made, opts: { attempts: attempt.of } } as unknown as Job;
+  return { id: 'x', data } as unknown as Job;
 }
 
-/** The same job on a later attempt (BullMQ keeps data and id; attemptsMade grows). */
-function again(j: Job, made: number): Job {
-  return { ...j, attemptsMade: made } as unknown as Job;
+/** The same job on attempt `made + 1` of `of` (BullMQ's attemptsMade / opts.attempts). */
+function later(j: Job, made: number, of: number): Job {
+  return { ...j, attemptsMade: made, opts: { attempts: of } } as unknown as Job;
 }
 
-function processor(urlRewrites: Record<string, string> = { [GH]: repo.url }, extra: Partial<Parameters<typeof createVerifyProcessor>[0]> = {}) {
+const FOLLOWED: FollowedRepo = { repoUrl: 'https://github.com/org/app', fetchUrl: GH, branches: ['main'] };
+
+function processor(urlRewrites: Record<string, string> = { [GH]: repo.url }, followed: (u: string) => Promise<FollowedRepo | null | undefined> = async (u) => (u === FOLLOWED.repoUrl ? FOLLOWED : null), mirror?: GitMirror) {
   return createVerifyProcessor({
-    mirror: createGitMirror({ cacheDir: join(dir, `cache-${randomUUID()}`), urlRewrites }),
+    followed,
+    mirror: mirror ?? createGitMirror({ cacheDir: join(dir, `cache-${randomUUID()}`), urlRewrites }),
     verifyCommit: (raw, j) => evaluatePolicies(raw, [compiled], { expectedSha: j.sha }),
     gateQueue,
     logger: silent,
     registry: new Registry(),
-    ...extra,
   });
 }
-
-const queuedVerdict = (j: Job) => gateQueue.getJob(`verdict-${(j.data as VerifyCommitJob).deliveryId}-${(j.data as VerifyCommitJob).sha}`);
 
 beforeAll(async () => {
   redis = await startTestRedis();
@@ -98,106 +97,17 @@ describe('verify processor', () => {
     expect(all.filter((x) => x.data.sha === sha)).toHaveLength(1);
   });
 
-  it('a commit not fetchable yet (pushed, not replicated) is retried, and verified once it arrives', async () => {
-    const sha = repo.commit('signed, not pushed yet', { signWith: key });
-    const p = processor();
-    const j = job(sha, GH, { made: 0, of: 8 });
-    // Before: a final GIT_COMMIT_NOT_FOUND rejection (refuse-*, counted by reconcile as covering the commit).
-    await expect(p(j)).rejects.toMatchObject({ code: 'GIT_COMMIT_NOT_FOUND' });
-    expect(await queuedVerdict(j)).toBeUndefined();
-    repo.push();
-    expect(await p(again(j, 1))).toMatchObject({ outcome: 'verified', sha });
-  });
-
-  it('a commit still missing after the last attempt → one deferred verdict with the real cause, never a rejection', async () => {
-    const j = job('e'.repeat(40), GH, { made: 7, of: 8 });
-    const out = (await processor()(j)) as { outcome: string; code: string };
+  it('a commit that does not exist in the repository → retried, then one deferred verdict with the real cause (never a rejection)', async () => {
+    const j = job('e'.repeat(40));
+    await expect(processor()(later(j, 0, 8))).rejects.toMatchObject({ code: 'GIT_COMMIT_NOT_FOUND' });
+    const out = (await processor()(later(j, 7, 8))) as { outcome: string; code: string };
     expect(out).toMatchObject({ outcome: 'deferred', code: 'GIT_COMMIT_NOT_FOUND' });
-    expect((await queuedVerdict(j))?.data).toMatchObject({ outcome: 'deferred', code: 'GIT_COMMIT_NOT_FOUND', policies: [] });
   });
 
-  it('an unreachable repository throws while attempts remain (BullMQ backoff), and is deferred after the last', async () => {
-    const p = processor({});
-    const j = job('f'.repeat(40), 'file:///nonexistent/repo.git', { made: 6, of: 8 });
-    await expect(p(j)).rejects.toMatchObject({ transient: true });
-    expect(await p(again(j, 7))).toMatchObject({ outcome: 'deferred', code: 'GIT_REPOSITORY_UNAVAILABLE' });
-  });
-
-  it('a policy result that needs an unavailable Rekor is retried, then deferred; final results are still carried', async () => {
-    const sha = repo.commit('signed for rekor', { signWith: key });
-    repo.push();
-    const unavailable = { ok: false as const, method: 'gitsign' as const, code: 'REKOR_UNAVAILABLE', reason: 'Rekor at http://127.0.0.1:1 is unreachable', policy: 'gitsign-signers', sha };
-    const p = processor(undefined, {
-      verifyCommit: async (raw, j) => {
-        const ssh = await evaluatePolicies(raw, [compiled], { expectedSha: j.sha });
-        const rekor = { ...ssh.results[0]!, policy: 'gitsign-signers', verdict: unavailable };
-        return { verdict: unavailable, results: [...ssh.results, rekor] };
-      },
-    });
-    const j = job(sha, GH, { made: 0, of: 8 });
-    // Before: a final rejection with GITSIGN_NEEDS_ONLINE_LOOKUP, cached nowhere but decided for good by the gate.
-    await expect(p(j)).rejects.toMatchObject({ name: 'TransientError', code: 'REKOR_UNAVAILABLE' });
-    const out = (await p(again(j, 7))) as { outcome: string; code: string; policies: { name: string; ok: boolean; code: string }[] };
-    expect(out).toMatchObject({ outcome: 'deferred', code: 'REKOR_UNAVAILABLE' });
-    expect(out.policies.map((r) => [r.name, r.ok, r.code])).toEqual([
-      ['test-signers', true, 'VERIFIED'],
-      ['gitsign-signers', false, 'REKOR_UNAVAILABLE'],
-    ]);
-  });
-
-  it('a Rekor entry not listed yet is retried, and a final rejection after the last attempt', async () => {
-    const sha = repo.commit('signed, entry not indexed', { signWith: key });
-    repo.push();
-    const missing = { ok: false as const, method: 'gitsign' as const, code: 'GITSIGN_TLOG_ENTRY_NOT_FOUND', reason: 'Rekor has no entry', policy: 'test-signers', sha };
-    const p = processor(undefined, { verifyCommit: async (raw, j) => ({ verdict: missing, results: [{ ...(await evaluatePolicies(raw, [compiled], { expectedSha: j.sha })).results[0]!, verdict: missing }] }) });
-    const j = job(sha, GH, { made: 0, of: 8 });
-    await expect(p(j)).rejects.toMatchObject({ code: 'GITSIGN_TLOG_ENTRY_NOT_FOUND' });
-    expect(await p(again(j, 7))).toMatchObject({ outcome: 'rejected', code: 'GITSIGN_TLOG_ENTRY_NOT_FOUND' });
-  });
-
-  it('image: a registry error marked transient is retried, then deferred (no rejection); other errors still throw', async () => {
-    const digest = `sha256:${'a'.repeat(64)}`;
-    const registryDown = Object.assign(new Error('registry answered HTTP 503'), { code: 'REGISTRY_UNAVAILABLE', transient: true });
-    let fail: Error = registryDown;
-    const p = processor(undefined, {
-      verifyImage: async () => {
-        throw fail;
-      },
-    });
-    const data = { v: 1, kind: 'image', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', repoFullName: 'org/app', image: 'ghcr.io/org/app', digest, tags: [], receivedAt: new Date().toISOString() };
-    const img = (made: number) => ({ id: 'i', data, attemptsMade: made, opts: { attempts: 8 } }) as unknown as Job;
-    await expect(p(img(0))).rejects.toBe(registryDown);
-    // Before: the last attempt threw too, the job failed and nothing was recorded (a lost verdict).
-    const out = await p(img(7));
-    expect(out).toMatchObject({ kind: 'image-verdict', ok: false, deferred: true, code: 'REGISTRY_UNAVAILABLE', policies: [] });
-    expect((await gateQueue.getJob(`image-${data.deliveryId}-${digest.slice(7, 23)}`))?.data).toMatchObject({ deferred: true, ok: false });
-    fail = new Error('a bug');
-    await expect(p(img(7))).rejects.toThrow('a bug');
-  });
-
-  it('with a real BullMQ worker: attempts-1 retries, then one deferred verdict; the job completes, none fails unrecorded', async () => {
-    const prefix = `w-${randomUUID().slice(0, 8)}`;
-    const verifyQueue = new Queue('verify', { connection: conn, prefix });
-    const tries: number[] = [];
-    const p = processor();
-    const workerConn = createRedisConnection(redis.url, 'worker');
-    const worker = new Worker('verify', async (j: Job) => (tries.push(j.attemptsMade), p(j)), { connection: workerConn, prefix });
-    try {
-      const data = job('d'.repeat(40)).data as VerifyCommitJob;
-      const added = await verifyQueue.add('commit', data, { attempts: 3, backoff: { type: 'fixed', delay: 20 }, jobId: `gh-${data.deliveryId}` });
-      const deadline = Date.now() + 20_000;
-      while (!(await added.isCompleted()) && !(await added.isFailed())) {
-        if (Date.now() > deadline) throw new Error('job neither completed nor failed');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(await added.isCompleted()).toBe(true);
-      expect(tries).toEqual([0, 1, 2]);
-      expect((await gateQueue.getJob(`verdict-${data.deliveryId}-${data.sha}`))?.data).toMatchObject({ outcome: 'deferred', code: 'GIT_COMMIT_NOT_FOUND' });
-    } finally {
-      await worker.close();
-      await verifyQueue.close();
-      workerConn.disconnect();
-    }
+  it('an unreachable repository throws, so BullMQ retries with backoff', async () => {
+    const gone = async () => ({ ...FOLLOWED, fetchUrl: 'file:///nonexistent/repo.git' });
+    await expect(processor({}, gone)(later(job('f'.repeat(40)), 0, 8))).rejects.toMatchObject({ transient: true });
+    expect(await processor({}, gone)(later(job('f'.repeat(40)), 7, 8))).toMatchObject({ outcome: 'deferred', code: 'GIT_REPOSITORY_UNAVAILABLE' });
   });
 
   it('a malformed job fails permanently', async () => {
@@ -210,5 +120,72 @@ describe('verify processor', () => {
     const raw = readFileSync(join(repo.bareDir, 'HEAD'));
     const v = await verifyCommit(raw, policy, { expectedSha: sha });
     expect(v).toMatchObject({ ok: false, code: 'COMMIT_ID_MISMATCH' });
+  });
+});
+
+describe('where the verifier fetches from, and the branch proof (issue #10)', () => {
+  /** A mirror that records every URL it is asked about and fails: shows what a job would have fetched. */
+  function recordingMirror(): { mirror: GitMirror; urls: string[] } {
+    const urls: string[] = [];
+    const fail = async (url: string) => {
+      urls.push(url);
+      throw new Error('recording mirror: no fetch');
+    };
+    return {
+      urls,
+      mirror: { resolveUrl: (u) => u, ensureCommit: fail, readCommit: fail, isAncestor: fail, listHeads: fail, recentAncestors: fail, proveOnBranch: fail },
+    };
+  }
+  async function queued(deliveryId: string, sha: string): Promise<CommitVerdictJob | undefined> {
+    return (await gateQueue.getJob(`verdict-${deliveryId}-${sha}`))?.data as CommitVerdictJob | undefined;
+  }
+
+  it('a payload whose clone_url differs from the followed repoURL fetches the followed one', async () => {
+    const sha = repo.commit('signed, fetched from the followed url', { signWith: key });
+    repo.push();
+    // The attacker's clone_url is not even reachable: only the followed URL (rewritten to the local remote) is.
+    const out = (await processor()(job(sha, 'https://attacker.example/org/app.git'))) as CommitVerdictJob;
+    expect(out).toMatchObject({ outcome: 'verified', cloneUrl: GH, repoUrl: 'https://github.com/org/app', onBranch: true, branchHead: sha });
+  });
+
+  it('a repository nobody follows: no fetch, no verdict, no retry', async () => {
+    const rec = recordingMirror();
+    const j = job('d'.repeat(40), 'https://attacker.example/x.git', { repoUrl: 'https://attacker.example/x' });
+    expect(await processor({}, undefined, rec.mirror)(j)).toBeNull();
+    expect(rec.urls).toEqual([]);
+    expect(await queued((j.data as VerifyCommitJob).deliveryId, 'd'.repeat(40))).toBeUndefined();
+  });
+
+  it('a followed repository on a host outside the credential scope: rejected verdict, nothing fetched', async () => {
+    const rec = recordingMirror();
+    const refused = async () => ({ ...FOLLOWED, refused: 'repository host "evil.example" is not in GIT_CREDENTIAL_HOSTS' });
+    const out = (await processor({}, refused, rec.mirror)(job('d'.repeat(40)))) as CommitVerdictJob;
+    expect(out).toMatchObject({ outcome: 'rejected', code: 'GIT_HOST_NOT_ALLOWED' });
+    expect(out.onBranch).toBeUndefined();
+    expect(rec.urls).toEqual([]);
+  });
+
+  it('before the gate published the set: transient (retried), nothing fetched', async () => {
+    const rec = recordingMirror();
+    await expect(processor({}, async () => undefined, rec.mirror)(job('d'.repeat(40)))).rejects.toMatchObject({ code: 'FOLLOWED_SET_MISSING', transient: true });
+    expect(rec.urls).toEqual([]);
+  });
+
+  it('a signed feature-branch commit claimed as main: verified signature, but onBranch false naming the real head', async () => {
+    const mainHead = repo.commit('main head', { signWith: key });
+    repo.push('main');
+    repo.git('checkout', '--quiet', '-b', 'feature-x');
+    const feature = repo.commit('feature only', { signWith: key });
+    repo.push('feature-x');
+    repo.git('checkout', '--quiet', 'main');
+    const out = (await processor()(job(feature))) as CommitVerdictJob;
+    expect(out).toMatchObject({ outcome: 'verified', onBranch: false, branchHead: mainHead });
+  });
+
+  it('a branch name that is not a git ref name is a rejected verdict without proof', async () => {
+    const sha = repo.head();
+    const out = (await processor()(job(sha, GH, { branch: 'main:refs/heads/x' }))) as CommitVerdictJob;
+    expect(out).toMatchObject({ outcome: 'rejected', code: 'GIT_BAD_BRANCH' });
+    expect(out.onBranch).toBeUndefined();
   });
 });

@@ -6,7 +6,7 @@
  */
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { commitVerdictJob, imageVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
+import { commitVerdictJob, imageVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type FollowedRepo, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
 import type { ImageCheckerFn } from './image-checker.js';
 import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict, type PolicyEvaluation } from '@gitops-gate/commit-verify';
 import { GitError, type GitMirror } from '@gitops-gate/git';
@@ -26,6 +26,21 @@ export interface VerifierDeps {
   now?: () => Date;
   /** How much history a verified commit's verdict carries for the gate's ancestry check (default 256; 0 = none). */
   historyDepth?: number;
+  /**
+   * The gate's followed repository for a repository URL (null: not followed; undefined: the gate has not published
+   * the set yet). The verifier fetches only followed repositories, from their `fetchUrl`, never the job's cloneUrl.
+   */
+  followed: (repoUrl: string) => Promise<FollowedRepo | null | undefined>;
+}
+
+/** The set is not published yet (no gate has run): transient, so the job waits for it with backoff. */
+export class FollowedSetMissingError extends Error {
+  readonly code = 'FOLLOWED_SET_MISSING';
+  readonly transient = true;
+  constructor() {
+    super('the gate has not published the followed repositories yet');
+    this.name = 'FollowedSetMissingError';
+  }
 }
 
 /** Whether BullMQ runs the job again if it throws now (as BullMQ decides it: attempts counts the first run). */
@@ -61,20 +76,41 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [deps.registry],
   });
+  const notFollowed = new Counter({
+    name: 'gitops_gate_verify_not_followed_total',
+    help: 'Commit jobs dropped without a fetch because no opted-in Application follows the repository',
+    registers: [deps.registry],
+  });
 
-  function processCommit(job: VerifyCommitJob, lastAttempt: boolean): Promise<CommitVerdictJob> {
-    return inSpan('verify.commit', { 'git.sha': job.sha, 'git.branch': job.branch, 'github.delivery': job.deliveryId }, () => verifyInSpan(job, lastAttempt), job.trace);
+  async function processCommit(job: VerifyCommitJob, lastAttempt: boolean): Promise<CommitVerdictJob | null> {
+    // Where to fetch is the gate's decision (the repositories opted-in Applications name), never the payload's.
+    const repo = await deps.followed(job.repoUrl);
+    if (repo === undefined) throw new FollowedSetMissingError();
+    if (repo === null) {
+      // Nobody follows it: no fetch, no verdict, no retry (a webhook-secret holder cannot make the verifier fetch).
+      notFollowed.inc();
+      deps.logger.info({ deliveryId: job.deliveryId, repo: job.repoUrl, sha: job.sha }, 'repository not followed: job dropped');
+      return null;
+    }
+    return inSpan('verify.commit', { 'git.sha': job.sha, 'git.branch': job.branch, 'github.delivery': job.deliveryId }, () => verifyInSpan(job, repo, lastAttempt), job.trace);
   }
 
-  async function verifyInSpan(job: VerifyCommitJob, lastAttempt: boolean): Promise<CommitVerdictJob> {
+  async function verifyInSpan(job: VerifyCommitJob, repo: FollowedRepo, lastAttempt: boolean): Promise<CommitVerdictJob> {
     const started = process.hrtime.bigint();
     let verdict: CommitVerdict;
     let results: PolicyEvaluation['results'] = [];
     let ancestors: string[] = [];
     /** Set when transient trouble outlasted the retries: the verdict is `deferred` with this cause. */
     let deferred: { code: string; reason: string } | undefined;
+    let proof: { head: string | null; onBranch: boolean } | undefined;
+    const url = repo.fetchUrl;
     try {
-      const raw = await inSpan('git.fetch', { 'git.sha': job.sha }, () => deps.mirror.readCommit(job.cloneUrl, job.sha));
+      // Refused (host outside the credential scope): a verdict, so the gate records why its Applications stay put.
+      if (repo.refused) throw new GitError('GIT_HOST_NOT_ALLOWED', repo.refused, false);
+      // The webhook's ref is a claim: the remote's branch, read now, must contain the commit (Audit pins need it too).
+      // First: the branch fetch brings a commit that is on it, so the read below needs no fetch of its own.
+      proof = await inSpan('git.fetch', { 'git.sha': job.sha, 'git.branch': job.branch }, () => deps.mirror.proveOnBranch(url, job.sha, job.branch));
+      const raw = await deps.mirror.readCommit(url, job.sha);
       ({ verdict, results } = await inSpan('signature.verify', {}, async (span) => {
         const out = await deps.verifyCommit(raw, job);
         span.setAttribute('verify.method', out.verdict.method);
@@ -83,7 +119,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       }));
       // Only for verified commits: what the gate needs to move forward without a fetch of its own.
       const depth = deps.historyDepth ?? 256;
-      if (verdict.ok && depth > 0) ancestors = await deps.mirror.recentAncestors(job.cloneUrl, job.sha, depth);
+      if (verdict.ok && depth > 0) ancestors = await deps.mirror.recentAncestors(url, job.sha, depth);
     } catch (err) {
       // Anything but a git error (Redis, a bug) is retried as before; a transient git error too while attempts remain.
       if (!(err instanceof GitError) || (transientFetch(err) && !lastAttempt)) throw err;
@@ -103,8 +139,9 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       v: 1,
       kind: 'commit-verdict',
       deliveryId: job.deliveryId,
-      repoUrl: job.repoUrl,
-      cloneUrl: job.cloneUrl,
+      repoUrl: repo.repoUrl,
+      // What was fetched: the gate's own ancestry checks use the same followed URL.
+      cloneUrl: url,
       repoFullName: job.repoFullName,
       branch: job.branch,
       sha: job.sha,
@@ -130,11 +167,12 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       verifiedAt: now().toISOString(),
       reverify: job.reverify,
       ancestors,
+      ...(proof ? { branchHead: proof.head, onBranch: proof.onBranch } : {}),
       trace: injectTrace() ?? job.trace,
     });
     verdicts.inc({ kind: 'commit', method: out.method, outcome: out.outcome });
     deps.logger.info(
-      { deliveryId: job.deliveryId, repo: job.repoFullName, branch: job.branch, sha: job.sha, outcome: out.outcome, method: out.method, code: out.code, signer: out.signer?.identity },
+      { deliveryId: job.deliveryId, repo: job.repoFullName, branch: job.branch, sha: job.sha, outcome: out.outcome, method: out.method, code: out.code, signer: out.signer?.identity, onBranch: out.onBranch },
       'commit verdict',
     );
     // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.

@@ -80,6 +80,14 @@ const envSchema = z.object({
   GIT_URL_REWRITES: jsonRecord(z.string(), 'string prefixes to string prefixes'),
   /** Token for fetching private repositories over https (sent as HTTP basic auth, never logged). */
   GIT_HTTP_TOKEN: z.string().optional(),
+  /**
+   * Where GIT_HTTP_TOKEN may go, comma-separated: hosts (`github.com` = `https://github.com/`) or URL prefixes. git
+   * attaches it only to requests under these (after GIT_URL_REWRITES). Also the hosts whose repositories are fetched
+   * at all unless GIT_OTHER_HOSTS=anonymous.
+   */
+  GIT_CREDENTIAL_HOSTS: csv.default(['github.com']),
+  /** An opted-in Application whose repoURL is on a host outside GIT_CREDENTIAL_HOSTS: `refuse` it, or fetch it `anonymous`ly. */
+  GIT_OTHER_HOSTS: z.enum(['refuse', 'anonymous']).default('refuse'),
   /** git's allowed_signers file: who may sign commits with SSH keys. */
   ALLOWED_SIGNERS_FILE: z.string().optional(),
   /** Signer policy file (YAML or JSON GatePolicy documents). Without it, ALLOWED_SIGNERS_FILE trusts SSH keys everywhere. */

@@ -133,6 +133,13 @@ export const commitVerdictJob = z.object({
    * descend from the pinned commit?" without fetching, in the common case of a recent pin.
    */
   ancestors: z.array(sha).max(1000).default([]),
+  /**
+   * The branch proof, read by the verifier from the followed repository itself (never from the webhook): the head of
+   * `refs/heads/<branch>` (null: the branch does not exist) and whether sha is that head or an ancestor of it. The gate
+   * pins nothing without `onBranch: true` (a verdict from an older verifier has no proof).
+   */
+  branchHead: sha.nullable().optional(),
+  onBranch: z.boolean().optional(),
   reverify: z.string().optional(),
   trace: traceCarrier,
 });
@@ -192,6 +199,27 @@ export const policySnapshotSchema = z.object({
 });
 export type PolicySnapshot = z.infer<typeof policySnapshotSchema>;
 export const policySnapshotKey = (prefix: string): string => `${prefix}:policies`;
+
+/**
+ * The repositories the gate follows, published by the gate in Redis from the opted-in Applications it watches: the
+ * receiver queues pushes only for these, and the verifier fetches only these, from `fetchUrl` (the Application's own
+ * repoURL), never from a webhook's clone_url. `refused` names why a followed repository is not fetched at all (its
+ * host is not one the credentials are for, and anonymous fetches are off).
+ */
+export const followedRepoSchema = z.object({
+  /** normalizeRepoUrl of the Applications' repoURL. */
+  repoUrl: z.string().min(1),
+  fetchUrl: z.string().min(1),
+  branches: z.array(z.string()),
+  refused: z.string().optional(),
+});
+export type FollowedRepo = z.infer<typeof followedRepoSchema>;
+export const followedReposSchema = z.object({
+  publishedAt: z.string(),
+  repos: z.array(followedRepoSchema),
+});
+export type FollowedRepos = z.infer<typeof followedReposSchema>;
+export const followedReposKey = (prefix: string): string => `${prefix}:followed-repos`;
 
 /** What the verifier concluded about one published image (signatures and SLSA provenance). */
 export const imageVerdictJob = z.object({

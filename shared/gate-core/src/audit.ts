@@ -62,7 +62,9 @@ const GENESIS = '0'.repeat(64);
 
 /** Whether a recorded action settles the commit for its Application; `deferred-*` ones wait for another try. */
 export function isFinalAction(action: string): boolean {
-  return !action.startsWith('deferred-');
+  // refuse-not-on-branch is about the delivery's claim, not the commit: a commit refused as off-branch that later
+  // becomes the branch head (merged by fast-forward) must still be pinned when reconcile finds it there.
+  return !action.startsWith('deferred-') && action !== 'refuse-not-on-branch';
 }
 
 /** Canonical JSON: keys sorted, so the hash does not depend on property order. */

@@ -49,7 +49,7 @@ function verdictFromSnapshot(ok: (name: string) => boolean): CommitVerdictJob {
   return {
     v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl: REPO, repoFullName: 'org/app', branch: 'main',
     sha: SHA, outcome: policies.every((p) => p.ok) && policies.length > 0 ? 'verified' : 'rejected', method: 'ssh', code: 'X', reasons: [], verifiedAt: new Date().toISOString(),
-    policies, ancestors: [],
+    policies, ancestors: [], onBranch: true, branchHead: SHA,
   };
 }
 

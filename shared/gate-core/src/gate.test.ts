@@ -39,7 +39,7 @@ function verdict(sha: string, outcome: 'verified' | 'rejected' = 'verified'): Co
     v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl: REPO,
     repoFullName: 'org/app', branch: 'main', sha, outcome, method: outcome === 'verified' ? 'ssh' : 'none',
     signer: outcome === 'verified' ? { identity: 'dev@example.com' } : undefined,
-    code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(),
+    code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha,
     policies: [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: outcome === 'verified', code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED' }],
   };
 }
@@ -713,5 +713,41 @@ describe('gate', () => {
         expect(await rev()).toBe(a);
       });
     });
+  });
+});
+
+describe('the commit must be on the branch (issue #10.1): the gate pins nothing without the verifier\'s proof', () => {
+  it('a verified commit the branch does not contain is refused, the record naming both SHAs', async () => {
+    const gate = makeGate();
+    const head = repo.commit('main head');
+    repo.push();
+    const feature = repo.commit('feature only');
+    const [o] = await gate.applyVerdict({ ...verdict(feature), onBranch: false, branchHead: head });
+    expect(o).toMatchObject({ app: 'argocd/app', action: 'refuse-not-on-branch' });
+    expect(o?.record?.reason).toContain(feature);
+    expect(o?.record?.reason).toContain(head);
+    expect(await rev()).toBe('main');
+  });
+  it('a deleted branch, and a verdict without proof (an older verifier, a forged job), are refused too', async () => {
+    const gate = makeGate();
+    const sha = repo.commit('x');
+    repo.push();
+    const [deleted] = await gate.applyVerdict({ ...verdict(sha), onBranch: false, branchHead: null });
+    expect(deleted).toMatchObject({ action: 'refuse-not-on-branch' });
+    expect(deleted?.reason).toContain('does not exist');
+    const { onBranch: _o, branchHead: _h, ...noProof } = verdict(sha);
+    const [none] = await gate.applyVerdict(noProof);
+    expect(none).toMatchObject({ action: 'refuse-not-on-branch' });
+    expect(none?.reason).toContain('no proof');
+    expect(await rev()).toBe('main');
+  });
+  it('Audit mode pins unverified commits, but never one off the branch', async () => {
+    const gate = makeGate();
+    const sha = repo.commit('audit');
+    repo.push();
+    const v = { ...verdict(sha, 'rejected'), onBranch: false, branchHead: 'c'.repeat(40), policies: [{ name: 'rollout', scope: 'File' as const, mode: 'Audit' as const, selector: {}, ok: false, code: 'UNSIGNED' }] };
+    const [o] = await gate.applyVerdict(v);
+    expect(o).toMatchObject({ action: 'refuse-not-on-branch' });
+    expect(await rev()).toBe('main');
   });
 });

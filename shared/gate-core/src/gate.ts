@@ -45,7 +45,19 @@ export interface GateDeps {
 }
 
 /** Every action the gate records: the history rules' and the policy rules' (default deny, audit mode, staleness). */
-export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'refuse-invalid-policy' | 'deferred-stale-policy' | 'deferred-transient' | 'wait-images';
+export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'refuse-invalid-policy' | 'refuse-not-on-branch' | 'deferred-stale-policy' | 'deferred-transient' | 'wait-images';
+
+/**
+ * Why a verdict proves no branch membership, naming both SHAs. The webhook's `ref` is a claim (anyone with the
+ * webhook secret, or a replayed delivery, can name any branch); the verifier's reading of the remote is the proof.
+ */
+export function notOnBranchReason(v: CommitVerdictJob): string | undefined {
+  if (v.onBranch === true) return undefined;
+  const where = `refs/heads/${v.branch} of ${v.repoUrl}`;
+  if (v.onBranch === undefined) return `commit ${v.sha}: the verdict carries no proof that it is on ${where} (fail closed)`;
+  if (v.branchHead === null) return `commit ${v.sha} is not on ${where}: the branch does not exist on the remote`;
+  return `commit ${v.sha} is not on ${where}: the branch head ${v.branchHead ?? 'unknown'} does not contain it`;
+}
 
 export interface AppOutcome {
   app: string;
@@ -121,10 +133,15 @@ export function createGate(deps: GateDeps): Gate {
           // Transient trouble outlasted the verifier's retries: one record with the real cause, no re-verification
           // (that would be a second fetch of a commit that is not there yet); reconcile queues the head again.
           decision = { action: 'deferred-transient', reason: `${verdict.code}: ${verdict.reasons.join('; ')}` };
+        } else if (notOnBranchReason(verdict)) {
+          // Before every policy rule: no mode (Audit included) pins a commit the branch does not contain.
+          decision = { action: 'refuse-not-on-branch', reason: notOnBranchReason(verdict)! };
         } else if (policy.kind === 'stale') {
           const revision = deps.livePolicyRevision?.();
           if (revision !== undefined && verdict.reverify === revision) {
-            decision = { action: 'refuse-no-policy', reason: `${policy.reason}: re-verification for policy revision ${revision} did not cover it` };
+            // Not final: the verifier may have read an older snapshot (another gate replica published last). Reconcile
+            // queues the head again later; nothing moves meanwhile (fail closed), and nothing is lost.
+            decision = { action: 'deferred-stale-policy', reason: `${policy.reason}: re-verification for policy revision ${revision} did not cover it` };
           } else {
             await deps.requestReverify?.(verdict, policy.reason);
             decision = { action: 'deferred-stale-policy', reason: policy.reason };

@@ -11,3 +11,4 @@ export * from './images.js';
 export * from './app-cache.js';
 export * from './checkpoint.js';
 export * from './image-policies.js';
+export * from './followed-repos.js';

@@ -1,3 +1,4 @@
+import { normalizeRepoUrl } from '@gitops-gate/contracts';
 /**
  * Reconcile against real git (ls-remote of bare repositories), a real Redis (audit trail, in-flight leases) and a real
  * BullMQ queue (job-id de-duplication is what hid heads before): only final decisions cover a head, and job ids are
@@ -63,6 +64,10 @@ function reconciler(apps: Application[], extra: Partial<Parameters<typeof create
     redis: conn,
     prefix,
     logger: silent,
+    // Every opted-in repository is followed, fetched from the URL the Application names (followed-repos.test.ts
+    // covers how the gate builds the set).
+    followed: (list) =>
+      list.flatMap((a) => (a.spec?.source?.repoURL ? [{ repoUrl: normalizeRepoUrl(a.spec.source.repoURL), fetchUrl: a.spec.source.repoURL, branches: [] }] : [])),
     // As the gate's main.ts does it.
     enqueue: async (t) => {
       const { data, jobId } = reconcileJob(t);

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { normalizeRepoUrl, verifyCommitJob, verifyJobId, type VerifyCommitJob } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, verifyCommitJob, verifyJobId, type FollowedRepo, type VerifyCommitJob } from '@gitops-gate/contracts';
 import type { Logger } from '@gitops-gate/telemetry';
 import { appKey, BRANCH_ANNOTATION, readRevision, findTrackingApps, type Application } from './applications.js';
 import type { AuditTrail } from './audit.js';
@@ -70,6 +70,8 @@ export function createReconciler(deps: {
    */
   requeueAfterMs?: number;
   now?: () => number;
+  /** The server-side followed set (collectFollowedRepos): heads are listed only there, from its fetchUrl. */
+  followed: (apps: Application[]) => FollowedRepo[];
 }): Reconciler {
   const requeueAfterMs = deps.requeueAfterMs ?? 10 * 60_000;
   const now = deps.now ?? Date.now;
@@ -95,7 +97,12 @@ export function createReconciler(deps: {
     }
     const queued: ReconcileTarget[] = [];
     const headsByClone = new Map<string, Map<string, string>>();
+    // Same list, same URLs as the verifier: a refused repository (host outside the credential scope) is not contacted.
+    const followed = new Map(deps.followed(apps).map((r) => [r.repoUrl, r]));
     for (const w of wanted.values()) {
+      const repo = followed.get(w.repoUrl);
+      if (!repo || repo.refused) continue;
+      w.cloneUrl = repo.fetchUrl;
       let heads = headsByClone.get(w.cloneUrl);
       if (!heads) {
         try {

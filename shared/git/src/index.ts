@@ -26,6 +26,13 @@ export interface GitMirrorOptions {
   urlRewrites?: Record<string, string>;
   /** Token for https remotes, sent as HTTP basic auth through an environment-provided header. */
   httpToken?: string;
+  /**
+   * Where the token may go: hosts (`github.com`, `git.example.com:8443`, meaning `https://<host>/`) or URL prefixes
+   * (`http://127.0.0.1:8080/org/`). Each becomes git's `http.<prefix>.extraHeader`, which git matches against the
+   * URL it actually fetches (after rewrites), so no webhook, Application or rewrite can send the token elsewhere.
+   * Default `['github.com']`.
+   */
+  credentialPrefixes?: string[];
   /** Per git command timeout. */
   timeoutMs?: number;
 }
@@ -41,11 +48,37 @@ export interface GitMirror {
   isAncestor(url: string, ancestor: string, descendant: string): Promise<boolean>;
   /** `git ls-remote --heads`: branch name → sha. */
   listHeads(url: string): Promise<Map<string, string>>;
+  /**
+   * Reads `refs/heads/<branch>` from the remote itself (a fetch of that one ref into the mirror) and proves whether
+   * `sha` is its head or an ancestor of it. `head` is null when the remote has no such branch (deleted).
+   */
+  proveOnBranch(url: string, sha: string, branch: string): Promise<{ head: string | null; onBranch: boolean }>;
   /** Up to `max` commits reachable from sha, newest first (sha itself included). */
   recentAncestors(url: string, sha: string, max: number): Promise<string[]>;
 }
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+/**
+ * A branch name safe to put in a refspec: git's ref rules (no `..`, `@{`, control characters, space, `~^:?*[\\`, no
+ * leading `-` or `/`, no `.lock` component), so a name from a webhook can never widen the fetch (`*`), write another
+ * ref (`a:refs/heads/b`) or read as an option (`--upload-pack=…`).
+ */
+export function isSafeBranchName(branch: string): boolean {
+  if (branch.length === 0 || branch.length > 255) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f~^:?*[\\]/.test(branch)) return false;
+  if (branch.startsWith('-') || branch.startsWith('/') || branch.endsWith('/') || branch.endsWith('.')) return false;
+  if (branch.includes('..') || branch.includes('@{') || branch.includes('//') || branch === '@') return false;
+  return branch.split('/').every((c) => c.length > 0 && !c.startsWith('.') && !c.endsWith('.lock'));
+}
+
+/** `github.com` → `https://github.com/`; a URL prefix stays as written (with a trailing slash). */
+export function credentialPrefix(entry: string): string {
+  const e = entry.trim();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(e)) return e.endsWith('/') ? e : `${e}/`;
+  return `https://${e.replace(/\/+$/, '')}/`;
+}
 
 export function rewriteUrl(url: string, rewrites: Record<string, string>): string {
   let best = '';
@@ -58,6 +91,7 @@ export function rewriteUrl(url: string, rewrites: Record<string, string>): strin
 export function createGitMirror(options: GitMirrorOptions): GitMirror {
   const rewrites = options.urlRewrites ?? {};
   const timeout = options.timeoutMs ?? 120_000;
+  const credentialPrefixes = (options.credentialPrefixes ?? ['github.com']).map(credentialPrefix);
   // Serialise operations per mirror: concurrent fetches into one bare repo fight over ref locks.
   const queues = new Map<string, Promise<unknown>>();
   // Facts about immutable objects, remembered to save a git process per question: a commit present in a mirror
@@ -87,13 +121,20 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
       GIT_CONFIG_NOSYSTEM: '1',
       LC_ALL: 'C',
     };
+    // A redirect would carry the header (git sends extraHeader on every request of the session, wherever the
+    // first answer sent it): a fetch follows no redirect at all, so a moved repository fails instead.
+    const config: [string, string][] = [['http.followRedirects', 'false']];
     if (options.httpToken) {
-      // Passed through GIT_CONFIG_* env, not argv, so `ps` and error messages never show it.
+      // Passed through GIT_CONFIG_* env, not argv, so `ps` and error messages never show it. Scoped per URL prefix
+      // (http.<url>.extraHeader): git attaches it only to requests under a configured prefix.
       const basic = Buffer.from(`x-access-token:${options.httpToken}`).toString('base64');
-      e.GIT_CONFIG_COUNT = '1';
-      e.GIT_CONFIG_KEY_0 = 'http.extraHeader';
-      e.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${basic}`;
+      for (const p of credentialPrefixes) config.push([`http.${p}.extraHeader`, `Authorization: Basic ${basic}`]);
     }
+    e.GIT_CONFIG_COUNT = String(config.length);
+    config.forEach(([k, v], i) => {
+      e[`GIT_CONFIG_KEY_${i}`] = k;
+      e[`GIT_CONFIG_VALUE_${i}`] = v;
+    });
     return e;
   }
 
@@ -245,6 +286,33 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
       const dir = await mirror.ensureCommit(url, sha);
       const { stdout } = await git(['rev-list', `--max-count=${Math.max(1, Math.floor(max))}`, sha], dir);
       return String(stdout).split('\n').filter((l) => SHA.test(l));
+    },
+    async proveOnBranch(url, sha, branch) {
+      if (!SHA.test(sha)) throw new GitError('GIT_BAD_SHA', `not a full commit sha: ${JSON.stringify(sha)}`, false);
+      if (!isSafeBranchName(branch)) throw new GitError('GIT_BAD_BRANCH', `not a branch name git accepts: ${JSON.stringify(branch)}`, false);
+      const fetchUrl = rewriteUrl(url, rewrites);
+      // The remote's own ref, never the webhook's word: fetched into a namespace of the gate's (a fetch by SHA writes
+      // no ref), forced so a rewritten branch is seen as it is now. Fetched first: a commit on the branch arrives with
+      // it, so the fetch by SHA below (and the verifier's readCommit) finds it present — one fetch per push.
+      const local = `refs/gitops-gate/heads/${branch}`;
+      const head = await serial(fetchUrl, async () => {
+        const dir = await ensureMirror(fetchUrl);
+        try {
+          await git(['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', 'origin', `+refs/heads/${branch}:${local}`], dir);
+        } catch (err) {
+          const e = classify(err, url, `refs/heads/${branch}`);
+          if (e.code !== 'GIT_COMMIT_NOT_FOUND') throw e;
+          // Branch gone: forget what this mirror last saw of it.
+          await git(['update-ref', '-d', local], dir).catch(() => undefined);
+          return null;
+        }
+        const out = String((await git(['rev-parse', '--verify', '--quiet', `${local}^{commit}`], dir)).stdout).trim();
+        return SHA.test(out) ? out : null;
+      });
+      await mirror.ensureCommit(url, sha);
+      if (head === null) return { head: null, onBranch: false };
+      if (head === sha) return { head, onBranch: true };
+      return { head, onBranch: await mirror.isAncestor(url, sha, head) };
     },
     async listHeads(url) {
       const fetchUrl = rewriteUrl(url, rewrites);

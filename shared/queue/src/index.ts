@@ -79,3 +79,4 @@ export function queueGaugeSource(queue: Queue): { name: string; waiting(): Promi
     },
   };
 }
+export * from './followed-repos.js';

@@ -25,15 +25,15 @@ export interface GitHttpServer {
   held(): HeldRequest[];
   /** Resolves with the first parked request, or throws after timeoutMs. */
   waitForHeld(timeoutMs: number): Promise<HeldRequest>;
-  /** Every request served so far, by tag. */
-  log(): { tag: string; method: string; path: string; status: number }[];
+  /** Every request served so far, by tag, with the Authorization header it carried (credential-scope tests). */
+  log(): { tag: string; method: string; path: string; status: number; auth?: string }[];
   close(): Promise<void>;
 }
 
 export async function startGitHttpServer(projectRoot: string): Promise<GitHttpServer> {
   let holding = new Set<string>();
   const parked: { req: HeldRequest; go: () => void; drop: () => void }[] = [];
-  const served: { tag: string; method: string; path: string; status: number }[] = [];
+  const served: { tag: string; method: string; path: string; status: number; auth?: string }[] = [];
 
   function serveCgi(req: IncomingMessage, res: ServerResponse, tag: string, pathInfo: string, query: string): void {
     const cgi = spawn('git', ['http-backend'], {
@@ -82,13 +82,13 @@ export async function startGitHttpServer(projectRoot: string): Promise<GitHttpSe
         else res.setHeader(name, value);
       }
       res.statusCode = status;
-      served.push({ tag, method: req.method ?? 'GET', path: pathInfo, status });
+      served.push({ tag, method: req.method ?? 'GET', path: pathInfo, status, auth: req.headers.authorization });
       res.write(head.subarray(end + sepLen));
     });
     cgi.on('close', () => {
       if (!headersDone) {
         res.statusCode = 500;
-        served.push({ tag, method: req.method ?? 'GET', path: pathInfo, status: 500 });
+        served.push({ tag, method: req.method ?? 'GET', path: pathInfo, status: 500, auth: req.headers.authorization });
       }
       res.end();
     });

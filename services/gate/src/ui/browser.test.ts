@@ -49,7 +49,7 @@ function verdict(repoUrl: string, sha: string, ok: boolean, identity: string): C
     v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl, cloneUrl: repoUrl, repoFullName: repoUrl.replace('https://github.com/', '').replace('.git', ''),
     branch: 'main', sha, outcome: ok ? 'verified' : 'rejected', method: 'ssh', signer: { identity },
     code: ok ? 'TRUSTED_SIGNER' : 'UNTRUSTED_SIGNER', reasons: ok ? [] : [`key of ${identity} is not in allowed_signers`],
-    rule: ok ? 'release-engineers' : 'no rule matched', verifiedAt: new Date().toISOString(),
+    rule: ok ? 'release-engineers' : 'no rule matched', verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha,
     // One Enforce policy selecting every Application: the gate's default deny would refuse anything else.
     policies: [{ name: 'release-engineers', generation: 1, mode: 'Enforce', selector: {}, ok, code: ok ? 'VERIFIED' : 'UNTRUSTED_SIGNER', signer: identity }],
   };
