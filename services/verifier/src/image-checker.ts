@@ -91,7 +91,9 @@ export function createImageChecker(opts: {
     // One verdict names one source commit. Enforce results choose it; a pass naming another commit (provenance only a
     // laxer rule trusts) does not count for this one.
     const ranked = [...ruled].sort((a, b) => (a.mode === b.mode ? 0 : a.mode === 'Enforce' ? -1 : 1));
-    const chosen = ranked.find((o) => o.ok) ?? ranked.find((o) => o.outcome.sourceCommit !== undefined);
+    // A pass that vouches for no commit (a rule without provenance: any tenant can write one for this repository) never
+    // chooses: otherwise it would turn every provenance-backed pass into a SOURCE_COMMIT_CONFLICT.
+    const chosen = ranked.find((o) => o.ok && o.outcome.sourceCommit !== undefined) ?? ranked.find((o) => o.outcome.sourceCommit !== undefined);
     const sourceCommit = chosen?.outcome.sourceCommit;
     const policies: PolicyResult[] = outcomes.map(({ outcome, ...r }: PolicyResult & { outcome?: RuleOutcome }) =>
       r.ok && outcome?.sourceCommit !== sourceCommit

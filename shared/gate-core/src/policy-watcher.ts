@@ -354,7 +354,12 @@ export function createPolicyWatcher(opts: {
     k.failedSinceStart = true;
     const status = httpStatusOf(err);
     const plural = k.info.plural;
-    if (status === 404) {
+    if (status === 404 && k.synced && !k.missing) {
+      // Listed before: a 404 now is an API server restarting before it serves the CRD, or the CRD being re-applied.
+      // Dropping the kind would let weaker policies (or none) decide what its policies enforce: keep the cached objects
+      // in force and only report it. Deleting the CRD deletes its objects, which arrive as delete events first.
+      k.problem = `${k.info.kind} list answered 404 after it was listed: keeping the ${k.info.kind} objects in force until it answers again`;
+    } else if (status === 404) {
       k.problem = `${k.info.kind} CRD not installed (404 listing ${plural}.${POLICY_GROUP}): no ${k.info.kind} objects are in force`;
       // A kind whose CRD is absent has no objects: decisions go on with the other kind (and default deny).
       k.missing = true;
