@@ -128,14 +128,15 @@ export function createGate(deps: GateDeps): Gate {
         if (!still) return { app: key, action: 'not-found', reason: 'Application no longer tracks this branch' };
         const current = still.refs.map((r) => readRevision(app, r));
         const policy = evaluateForApp(app, verdict, deps.livePolicies?.());
+        const offBranch = notOnBranchReason(verdict);
         let decision: { action: GateAction; reason: string };
         if (verdict.outcome === 'deferred' && !settledDespiteDeferral(policy)) {
           // Transient trouble outlasted the verifier's retries: one record with the real cause, no re-verification
           // (that would be a second fetch of a commit that is not there yet); reconcile queues the head again.
           decision = { action: 'deferred-transient', reason: `${verdict.code}: ${verdict.reasons.join('; ')}` };
-        } else if (notOnBranchReason(verdict)) {
+        } else if (offBranch) {
           // Before every policy rule: no mode (Audit included) pins a commit the branch does not contain.
-          decision = { action: 'refuse-not-on-branch', reason: notOnBranchReason(verdict)! };
+          decision = { action: 'refuse-not-on-branch', reason: offBranch };
         } else if (policy.kind === 'stale') {
           const revision = deps.livePolicyRevision?.();
           if (revision !== undefined && verdict.reverify === revision) {
