@@ -29,15 +29,19 @@ const EC_CURVES: Record<string, EcCurve> = {
  * Key types OpenSSH knows but this verifier does not verify. They are still recognised so an allowed_signers file
  * listing them loads (the entries simply never match), and a signature made with one gets a precise rejection.
  */
-const KNOWN_UNSUPPORTED = new Set([
-  'ssh-dss',
-  'sk-ssh-ed25519@openssh.com',
-  'sk-ecdsa-sha2-nistp256@openssh.com',
-  'webauthn-sk-ecdsa-sha2-nistp256@openssh.com',
-  'ssh-xmss@openssh.com',
-]);
+const KNOWN_UNSUPPORTED = new Set(['ssh-dss', 'webauthn-sk-ecdsa-sha2-nistp256@openssh.com', 'ssh-xmss@openssh.com']);
+
+export const SK_ED25519 = 'sk-ssh-ed25519@openssh.com';
+export const SK_ECDSA = 'sk-ecdsa-sha2-nistp256@openssh.com';
 
 const CERT_SUFFIX = '-cert-v01@openssh.com';
+
+/** The plain key type a certificate type certifies ('ssh-ed25519-cert-v01@openssh.com' -> 'ssh-ed25519'). */
+export function plainTypeOfCert(certType: string): string | undefined {
+  if (!certType.endsWith(CERT_SUFFIX)) return undefined;
+  const base = certType.slice(0, -CERT_SUFFIX.length);
+  return base.startsWith('sk-') ? `${base}@openssh.com` : base;
+}
 
 export type SshKeyUnsupportedCode = 'SSH_KEY_TYPE_UNSUPPORTED' | 'SSH_CERT_UNSUPPORTED';
 
@@ -54,8 +58,34 @@ export interface SshPublicKey {
   unsupported?: { code: SshKeyUnsupportedCode; reason: string };
   /** Set exactly when `unsupported` is not. */
   keyObject?: KeyObject;
-  /** ECDSA keys only. */
+  /** ECDSA keys only (sk-ecdsa included). */
   curve?: EcCurve;
+  /** Security-key (sk-*) keys only: the FIDO application (relying party id) the key was made for, e.g. "ssh:". */
+  application?: string;
+  /** OpenSSH certificates only (`*-cert-v01@openssh.com`); `fingerprint` is then the certified key's, as ssh-keygen prints. */
+  cert?: SshCertificate;
+}
+
+/** An OpenSSH certificate (PROTOCOL.certkeys), parsed; its CA signature is checked by certificate.ts, not here. */
+export interface SshCertificate {
+  /** The certified (plain) key: the one that makes signatures. */
+  key: SshPublicKey;
+  serial: bigint;
+  /** 1 = user, 2 = host. */
+  certType: number;
+  keyId: string;
+  principals: string[];
+  /** Seconds since the epoch; validBefore 2^64-1 means forever. */
+  validAfter: bigint;
+  validBefore: bigint;
+  criticalOptions: { name: string; data: Buffer }[];
+  extensions: string[];
+  /** The CA (plain) key, parsed. */
+  signatureKey: SshPublicKey;
+  /** The bytes the CA signed: the certificate blob up to and including the signature key. */
+  signedPart: Buffer;
+  /** The CA's signature blob (string sigtype || sigdata). */
+  signature: Buffer;
 }
 
 function b64url(b: Uint8Array): string {
@@ -124,6 +154,45 @@ export function parsePublicKeyBlob(blob: Uint8Array): SshPublicKey {
     };
   }
 
+  if (type === SK_ED25519) {
+    const pk = r.string('sk-ed25519 public key');
+    const application = r.text('sk application');
+    r.end('sk-ed25519 key');
+    if (pk.length !== 32) throw new SshWireError(`sk-ed25519 public key is ${pk.length} bytes, not 32`);
+    const canonical = Buffer.concat([sshString(type), sshString(pk), sshString(application)]);
+    return {
+      type,
+      blob: canonical,
+      fingerprint: fingerprintOf(canonical),
+      bits: 256,
+      application,
+      keyObject: importKey({ kty: 'OKP', crv: 'Ed25519', x: b64url(pk) }, 'sk-ed25519 key'),
+    };
+  }
+
+  if (type === SK_ECDSA) {
+    const curve = EC_CURVES['ecdsa-sha2-nistp256']!;
+    const curveName = r.text('ecdsa curve name');
+    const point = r.string('ecdsa public point');
+    const application = r.text('sk application');
+    r.end('sk-ecdsa key');
+    if (curveName !== curve.sshName) throw new SshWireError(`sk-ecdsa key carries curve ${curveName}, not nistp256`);
+    if (point.length !== 1 + 2 * curve.size || point[0] !== 0x04) throw new SshWireError('sk-ecdsa public point is not an uncompressed nistp256 point');
+    const canonical = Buffer.concat([sshString(type), sshString(curveName), sshString(point), sshString(application)]);
+    return {
+      type,
+      blob: canonical,
+      fingerprint: fingerprintOf(canonical),
+      bits: 256,
+      curve,
+      application,
+      keyObject: importKey({ kty: 'EC', crv: curve.jwkCurve, x: b64url(point.subarray(1, 33)), y: b64url(point.subarray(33)) }, 'sk-ecdsa key'),
+    };
+  }
+
+  const certified = plainTypeOfCert(type);
+  if (certified !== undefined && CERT_KEY_FIELDS[certified] !== undefined) return parseCertificate(raw, r, type, certified);
+
   if (type === 'ssh-rsa') {
     const e = r.mpint('rsa exponent');
     const n = r.mpint('rsa modulus');
@@ -147,12 +216,77 @@ export function parsePublicKeyBlob(blob: Uint8Array): SshPublicKey {
   // Recognised-only types: keep the blob as given (we cannot re-encode what we do not parse).
   const base = { type, blob: raw, fingerprint: fingerprintOf(raw), bits: 0 };
   if (type.endsWith(CERT_SUFFIX)) {
-    return { ...base, unsupported: { code: 'SSH_CERT_UNSUPPORTED', reason: `SSH certificates (${type}) are not supported` } };
+    return { ...base, unsupported: { code: 'SSH_CERT_UNSUPPORTED', reason: `certificates of this key type (${type}) are not supported` } };
   }
   if (KNOWN_UNSUPPORTED.has(type)) {
     return { ...base, unsupported: { code: 'SSH_KEY_TYPE_UNSUPPORTED', reason: `key type ${type} is not supported` } };
   }
   return { ...base, unsupported: { code: 'SSH_KEY_TYPE_UNSUPPORTED', reason: `unknown key type ${JSON.stringify(type)}` } };
+}
+
+/** Wire fields of each certifiable key type after the nonce (PROTOCOL.certkeys): s = string, m = mpint. */
+const CERT_KEY_FIELDS: Record<string, string> = {
+  'ssh-ed25519': 's',
+  'ssh-rsa': 'mm',
+  'ecdsa-sha2-nistp256': 'ss',
+  'ecdsa-sha2-nistp384': 'ss',
+  'ecdsa-sha2-nistp521': 'ss',
+  [SK_ED25519]: 'ss',
+  [SK_ECDSA]: 'sss',
+};
+
+/** Certificates whose `valid before` is this never expire. */
+export const CERT_FOREVER = 0xffffffffffffffffn;
+
+function u64(r: WireReader, what: string): bigint {
+  return r.bytes(8, what).readBigUInt64BE(0);
+}
+
+/** A string holding a list of strings (principals) or of (name, data) pairs (critical options, extensions). */
+function stringList(b: Buffer, what: string): string[] {
+  const r = new WireReader(b);
+  const out: string[] = [];
+  while (r.remaining > 0) out.push(r.text(what));
+  return out;
+}
+
+function optionList(b: Buffer, what: string): { name: string; data: Buffer }[] {
+  const r = new WireReader(b);
+  const out: { name: string; data: Buffer }[] = [];
+  while (r.remaining > 0) {
+    const name = r.text(`${what} name`);
+    // OpenSSH refuses repeated or unsorted names (cert_parse): one name, one meaning.
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev.name >= name) throw new SshWireError(`${what} are not sorted or repeat ${JSON.stringify(name)}`);
+    out.push({ name, data: r.string(`${what} data`) });
+  }
+  return out;
+}
+
+function parseCertificate(raw: Buffer, r: WireReader, type: string, certified: string): SshPublicKey {
+  r.string('certificate nonce');
+  const fields: Buffer[] = [];
+  for (const f of CERT_KEY_FIELDS[certified]!) fields.push(sshString(f === 'm' ? r.string('certified key mpint') : r.string('certified key field')));
+  const key = parsePublicKeyBlob(Buffer.concat([sshString(certified), ...fields]));
+  const serial = u64(r, 'certificate serial');
+  const certType = r.u32('certificate type');
+  const keyId = r.text('certificate key id');
+  const principals = stringList(r.string('certificate principals'), 'principal');
+  const validAfter = u64(r, 'certificate valid after');
+  const validBefore = u64(r, 'certificate valid before');
+  const criticalOptions = optionList(r.string('certificate critical options'), 'critical options');
+  const extensions = optionList(r.string('certificate extensions'), 'extensions').map((e) => e.name);
+  r.string('certificate reserved');
+  const caBlob = r.string('certificate signature key');
+  const signedLength = raw.length - r.remaining;
+  const signature = r.string('certificate signature');
+  r.end('certificate');
+  const signatureKey = parsePublicKeyBlob(caBlob);
+  // OpenSSH refuses a certificate signed by a certificate (SSH_ERR_KEY_CERT_INVALID_SIGN_KEY): a CA is a plain key.
+  if (signatureKey.cert) throw new SshWireError('certificate is signed by a certificate, not a plain CA key');
+  if (validBefore < validAfter) throw new SshWireError('certificate valid before precedes valid after');
+  const cert: SshCertificate = { key, serial, certType, keyId, principals, validAfter, validBefore, criticalOptions, extensions, signatureKey, signedPart: raw.subarray(0, signedLength), signature };
+  return { type, blob: raw, fingerprint: key.fingerprint, bits: key.bits, cert, ...(key.unsupported ? { unsupported: key.unsupported } : {}) };
 }
 
 /**

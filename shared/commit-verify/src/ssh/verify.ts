@@ -7,17 +7,29 @@
  * caller names the principal (the committer email), and a key listed only for someone else is SSH_SIGNER_NOT_ALLOWED.
  *
  * Other places where this is stricter than ssh-keygen (each is a rejection, never an acceptance): SSHSIG version must
- * be exactly 1, the reserved field must be empty, base64 must be canonical, RSA keys need 2048 bits
- * (SSH_KEY_TOO_WEAK), and certificates / security keys / DSA are refused with their own codes.
+ * be exactly 1, the reserved field must be empty, base64 must be canonical, RSA keys (signing and CA) need 2048 bits
+ * (SSH_KEY_TOO_WEAK), DSA and webauthn-sk signatures are refused, certificates with critical options other than
+ * verify-required are refused, and a policy may require the security-key flags user presence / user verification.
+ *
+ * Accepted: ssh-ed25519, ecdsa-sha2-nistp{256,384,521}, ssh-rsa (rsa-sha2-256/512), sk-ssh-ed25519 and
+ * sk-ecdsa-sha2-nistp256 (sk.ts), and user certificates of all of them (certificate.ts) through cert-authority lines.
  */
-import { constants, createHash, verify as cryptoVerify } from 'node:crypto';
-import type { KeyObject, VerifyKeyObjectInput } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { MethodResult } from '../types.js';
 import type { AllowedSigner } from './allowed-signers.js';
+import { checkCertificateAuthority, verifyCertificateSignature } from './certificate.js';
 import { parsePublicKeyBlob } from './keys.js';
 import type { SshPublicKey } from './keys.js';
 import { matchPatternList } from './patterns.js';
+import { SshReject, reject } from './reject.js';
+import { revocationOf } from './revocation.js';
+import type { SshRevocationList } from './revocation.js';
+import { checkSignature, refuseUnusableKey } from './signature.js';
+import { SK_FLAG_USER_PRESENT, SK_FLAG_USER_VERIFIED, describeSkFlags } from './sk.js';
 import { SshWireError, WireReader, decodeBase64Strict, sshString } from './wire.js';
+
+export { SSH_REJECT_CODES } from './reject.js';
+export type { SshRejectCode } from './reject.js';
 
 export interface SshVerifyInput {
   /** Exactly the signed bytes (for a commit: the raw object without its gpgsig header, see parseCommit). */
@@ -27,53 +39,23 @@ export interface SshVerifyInput {
   allowedSigners: readonly AllowedSigner[];
   /** Who must have signed: the allowed_signers principal to check (git: the committer email). */
   principal: string;
-  /** The instant key validity windows are checked at (git: the committer timestamp). */
+  /** The instant key and certificate validity windows are checked at (git: the committer timestamp). */
   at: Date;
   /** Signature namespace; git signs commits and tags with 'git'. */
   namespace?: string;
+  /** Revoked keys, CAs, certificate serials and key ids (git: gpg.ssh.revocationFile): they verify nothing. */
+  revoked?: SshRevocationList;
+  /** Security keys: require the user-presence (touch) flag in the signature. Stricter than git, which ignores flags. */
+  requireUserPresence?: boolean;
+  /** Security keys: require the user-verification (PIN/biometric) flag. Only security keys can meet it. */
+  requireUserVerification?: boolean;
 }
-
-/** Reject codes this verifier returns (stable, for policies and dashboards). */
-export const SSH_REJECT_CODES = [
-  'SSH_INPUT_INVALID',
-  'SSH_SIGNATURE_MALFORMED',
-  'SSH_SIGNATURE_VERSION_UNSUPPORTED',
-  'SSH_NAMESPACE_MISMATCH',
-  'SSH_HASH_ALGORITHM_UNSUPPORTED',
-  'SSH_KEY_TYPE_UNSUPPORTED',
-  'SSH_CERT_UNSUPPORTED',
-  'SSH_KEY_TOO_WEAK',
-  'SSH_RSA_SHA1_REJECTED',
-  'SSH_SIGNATURE_ALGORITHM_UNSUPPORTED',
-  'SSH_SIGNATURE_INVALID',
-  'SSH_SIGNER_NOT_ALLOWED',
-  'SSH_SIGNER_NAMESPACE_NOT_ALLOWED',
-  'SSH_KEY_NOT_YET_VALID',
-  'SSH_KEY_EXPIRED',
-  'SSH_VERIFY_ERROR',
-] as const;
-export type SshRejectCode = (typeof SSH_REJECT_CODES)[number];
 
 const BEGIN = '-----BEGIN SSH SIGNATURE-----';
 const END = '-----END SSH SIGNATURE-----';
 const MAGIC = Buffer.from('SSHSIG', 'latin1');
 /** Real signatures are a few KiB (a 16384-bit RSA one ~4.2 KiB); refuse absurd input before doing any work. */
 const MAX_SIGNATURE_TEXT = 256 * 1024;
-const MIN_RSA_BITS = 2048;
-const RSA_SIG_HASH: Record<string, 'sha256' | 'sha512'> = { 'rsa-sha2-256': 'sha256', 'rsa-sha2-512': 'sha512' };
-
-class Reject extends Error {
-  constructor(
-    readonly code: SshRejectCode,
-    readonly reason: string,
-  ) {
-    super(reason);
-  }
-}
-
-function reject(code: SshRejectCode, reason: string): never {
-  throw new Reject(code, reason);
-}
 
 /**
  * Armor as OpenSSH's sshsig_dearmor: header line, base64 body, "\n" + footer. Leading whitespace before the header
@@ -117,68 +99,6 @@ function parseSshSig(blob: Buffer): SshSig {
   return { publicKey, namespace, hashAlgorithm, signature };
 }
 
-/** Left-pads a big-endian magnitude to `size` bytes, or null when it does not fit. */
-function leftPad(magnitude: Buffer, size: number): Buffer | null {
-  if (magnitude.length > size) return null;
-  return Buffer.concat([Buffer.alloc(size - magnitude.length), magnitude]);
-}
-
-/** Checks the inner signature blob against the key; returns a description of the algorithm used. */
-function checkSignature(key: SshPublicKey, sigBlob: Buffer, signedData: Buffer): string {
-  const keyObject = key.keyObject!;
-  const r = new WireReader(sigBlob);
-  const sigType = r.text('signature type');
-
-  if (key.type === 'ssh-rsa') {
-    if (sigType === 'ssh-rsa') reject('SSH_RSA_SHA1_REJECTED', 'legacy ssh-rsa signature (RSA with SHA-1) is not accepted; re-sign with rsa-sha2-512 or rsa-sha2-256');
-    const hash = RSA_SIG_HASH[sigType];
-    if (!hash) reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `RSA signature algorithm ${JSON.stringify(sigType)} is not accepted (rsa-sha2-512, rsa-sha2-256)`);
-    const sig = r.string('rsa signature');
-    r.end('rsa signature');
-    const modBytes = Math.ceil(key.bits / 8);
-    // Some signers drop leading zero bytes; RSA verification needs the modulus length (OpenSSH pads the same way).
-    const padded = leftPad(sig, modBytes);
-    if (!padded) reject('SSH_SIGNATURE_INVALID', 'RSA signature is longer than the modulus');
-    if (!safeVerify(hash, signedData, { key: keyObject, padding: constants.RSA_PKCS1_PADDING }, padded)) {
-      reject('SSH_SIGNATURE_INVALID', `${sigType} signature does not verify`);
-    }
-    return sigType;
-  }
-
-  if (sigType !== key.type) reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `signature algorithm ${JSON.stringify(sigType)} does not belong to a ${key.type} key`);
-
-  if (key.type === 'ssh-ed25519') {
-    const sig = r.string('ed25519 signature');
-    r.end('ed25519 signature');
-    if (sig.length !== 64) reject('SSH_SIGNATURE_INVALID', `ed25519 signature is ${sig.length} bytes, not 64`);
-    if (!safeVerify(null, signedData, keyObject, sig)) reject('SSH_SIGNATURE_INVALID', 'ssh-ed25519 signature does not verify');
-    return sigType;
-  }
-
-  const curve = key.curve!;
-  const inner = new WireReader(r.string('ecdsa signature'));
-  r.end('ecdsa signature');
-  const sr = inner.mpint('ecdsa r');
-  const ss = inner.mpint('ecdsa s');
-  inner.end('ecdsa r and s');
-  const rPadded = leftPad(sr, curve.size);
-  const sPadded = leftPad(ss, curve.size);
-  if (!rPadded || !sPadded) reject('SSH_SIGNATURE_INVALID', 'ecdsa signature values are larger than the curve order');
-  if (!safeVerify(curve.hash, signedData, { key: keyObject, dsaEncoding: 'ieee-p1363' }, Buffer.concat([rPadded, sPadded]))) {
-    reject('SSH_SIGNATURE_INVALID', `${key.type} signature does not verify`);
-  }
-  return sigType;
-}
-
-function safeVerify(algorithm: string | null, data: Buffer, key: KeyObject | VerifyKeyObjectInput, signature: Buffer): boolean {
-  try {
-    return cryptoVerify(algorithm, data, key, signature);
-  } catch {
-    // OpenSSL refusing a signature encoding (e.g. r = 0) is an invalid signature, not an error.
-    return false;
-  }
-}
-
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
@@ -187,45 +107,71 @@ function where(s: AllowedSigner): string {
   return `${s.source}:${s.line}`;
 }
 
+/** Checks a line's namespaces and validity window (OpenSSH checks them before the key). Returns evidence or a miss. */
+function lineOptions(s: AllowedSigner, namespace: string, atSeconds: number): { evidence: string[] } | SshReject {
+  const evidence: string[] = [];
+  if (s.namespaces !== undefined) {
+    if (matchPatternList(namespace, s.namespaces) !== 1) {
+      return new SshReject('SSH_SIGNER_NAMESPACE_NOT_ALLOWED', `${where(s)}: key is not permitted for namespace ${JSON.stringify(namespace)} (namespaces="${s.namespaces.join(',')}")`);
+    }
+    evidence.push(`namespace "${namespace}" permitted by namespaces="${s.namespaces.join(',')}"`);
+  }
+  const at = new Date(atSeconds * 1000).toISOString();
+  if (s.validAfter !== undefined && atSeconds < Math.floor(s.validAfter.getTime() / 1000)) {
+    return new SshReject('SSH_KEY_NOT_YET_VALID', `${where(s)}: key is not yet valid at ${at} (valid-after ${s.validAfter.toISOString()})`);
+  }
+  if (s.validBefore !== undefined && atSeconds > Math.floor(s.validBefore.getTime() / 1000)) {
+    return new SshReject('SSH_KEY_EXPIRED', `${where(s)}: key has expired at ${at} (valid-before ${s.validBefore.toISOString()})`);
+  }
+  if (s.validAfter !== undefined || s.validBefore !== undefined) {
+    evidence.push(`key valid at ${at} (${s.validAfter ? `valid-after ${s.validAfter.toISOString()}` : ''}${s.validAfter && s.validBefore ? ', ' : ''}${s.validBefore ? `valid-before ${s.validBefore.toISOString()}` : ''})`);
+  }
+  return { evidence };
+}
+
+interface SignerMatch {
+  signer: AllowedSigner;
+  evidence: string[];
+  /** A certificate's verify-required critical option. */
+  requireUserVerification: boolean;
+}
+
 /**
- * OpenSSH's sshsig_check_allowed_keys: the first line whose principals match, whose key is this (plain) key and
- * whose options permit the namespace and time wins. When none does, the first near miss explains why.
+ * OpenSSH's sshsig_check_allowed_keys: the first line whose principals match, whose key is this plain key (or, for a
+ * certificate, which is a cert-authority line for its CA that authorises the certificate) and whose options permit
+ * the namespace and time wins. When none does, the first near miss explains why.
  */
-function findSigner(signers: readonly AllowedSigner[], key: SshPublicKey, principal: string, namespace: string, atSeconds: number): { signer: AllowedSigner; evidence: string[] } {
+function findSigner(signers: readonly AllowedSigner[], key: SshPublicKey, principal: string, namespace: string, atSeconds: number): SignerMatch {
   const forPrincipal = signers.filter((s) => matchPatternList(principal, s.principals) === 1);
-  const sameKey = (s: AllowedSigner): boolean => bytesEqual(s.publicKey, key.blob);
-  const keyLines = forPrincipal.filter((s) => !s.certAuthority && sameKey(s));
-  if (keyLines.length === 0) {
-    const elsewhere = signers.filter((s) => !s.certAuthority && sameKey(s)).map(where);
-    const asCa = forPrincipal.filter((s) => s.certAuthority && sameKey(s)).map(where);
-    let reason = forPrincipal.length === 0 ? `principal ${JSON.stringify(principal)} is not listed in allowed signers` : `key ${key.fingerprint} is not listed for principal ${JSON.stringify(principal)}`;
-    if (asCa.length > 0) reason += ` (only as a cert-authority at ${asCa.join(', ')})`;
-    else if (elsewhere.length > 0) reason += ` (the key is listed for other principals at ${elsewhere.join(', ')})`;
+  const cert = key.cert;
+  // A certificate is trusted only through its CA; a plain key only through a line listing exactly it.
+  const wanted = cert ? cert.signatureKey.blob : key.blob;
+  const same = (s: AllowedSigner): boolean => s.certAuthority === (cert !== undefined) && bytesEqual(s.publicKey, wanted);
+  const lines = forPrincipal.filter(same);
+  if (lines.length === 0) {
+    const what = cert ? `certificate CA ${cert.signatureKey.fingerprint}` : `key ${key.fingerprint}`;
+    const elsewhere = signers.filter(same).map(where);
+    const otherRole = forPrincipal.filter((s) => s.certAuthority !== (cert !== undefined) && bytesEqual(s.publicKey, wanted)).map(where);
+    let reason = forPrincipal.length === 0 ? `principal ${JSON.stringify(principal)} is not listed in allowed signers` : `${what} is not listed${cert ? ' as a cert-authority' : ''} for principal ${JSON.stringify(principal)}`;
+    if (otherRole.length > 0) reason += cert ? ` (only as a plain key at ${otherRole.join(', ')})` : ` (only as a cert-authority at ${otherRole.join(', ')})`;
+    else if (elsewhere.length > 0) reason += ` (listed for other principals at ${elsewhere.join(', ')})`;
     reject('SSH_SIGNER_NOT_ALLOWED', reason);
   }
-  let miss: Reject | undefined;
-  for (const s of keyLines) {
-    const evidence: string[] = [];
-    if (s.namespaces !== undefined) {
-      if (matchPatternList(namespace, s.namespaces) !== 1) {
-        miss ??= new Reject('SSH_SIGNER_NAMESPACE_NOT_ALLOWED', `${where(s)}: key is not permitted for namespace ${JSON.stringify(namespace)} (namespaces="${s.namespaces.join(',')}")`);
-        continue;
-      }
-      evidence.push(`namespace "${namespace}" permitted by namespaces="${s.namespaces.join(',')}"`);
-    }
-    const at = new Date(atSeconds * 1000).toISOString();
-    if (s.validAfter !== undefined && atSeconds < Math.floor(s.validAfter.getTime() / 1000)) {
-      miss ??= new Reject('SSH_KEY_NOT_YET_VALID', `${where(s)}: key is not yet valid at ${at} (valid-after ${s.validAfter.toISOString()})`);
+  let miss: SshReject | undefined;
+  for (const s of lines) {
+    const opts = lineOptions(s, namespace, atSeconds);
+    if (opts instanceof SshReject) {
+      miss ??= opts;
       continue;
     }
-    if (s.validBefore !== undefined && atSeconds > Math.floor(s.validBefore.getTime() / 1000)) {
-      miss ??= new Reject('SSH_KEY_EXPIRED', `${where(s)}: key has expired at ${at} (valid-before ${s.validBefore.toISOString()})`);
-      continue;
+    if (!cert) return { signer: s, evidence: opts.evidence, requireUserVerification: false };
+    try {
+      const authority = checkCertificateAuthority(cert, principal, atSeconds);
+      return { signer: s, evidence: [...opts.evidence, ...authority.evidence], requireUserVerification: authority.requireUserVerification };
+    } catch (e) {
+      if (!(e instanceof SshReject)) throw e;
+      miss ??= new SshReject(e.code, `${where(s)}: ${e.reason}`);
     }
-    if (s.validAfter !== undefined || s.validBefore !== undefined) {
-      evidence.push(`key valid at ${at} (${s.validAfter ? `valid-after ${s.validAfter.toISOString()}` : ''}${s.validAfter && s.validBefore ? ', ' : ''}${s.validBefore ? `valid-before ${s.validBefore.toISOString()}` : ''})`);
-    }
-    return { signer: s, evidence };
   }
   throw miss!;
 }
@@ -248,25 +194,44 @@ function verifyOrThrow(input: SshVerifyInput): MethodResult {
     reject('SSH_HASH_ALGORITHM_UNSUPPORTED', `SSHSIG hash algorithm ${JSON.stringify(sig.hashAlgorithm)} is not supported (sha512, sha256)`);
   }
   const key = parsePublicKeyBlob(sig.publicKey);
-  if (key.unsupported) reject(key.unsupported.code, key.unsupported.reason);
-  if (key.type === 'ssh-rsa' && key.bits < MIN_RSA_BITS) reject('SSH_KEY_TOO_WEAK', `RSA key ${key.fingerprint} has ${key.bits} bits; at least ${MIN_RSA_BITS} are required`);
+  const signing = key.cert?.key ?? key;
+  refuseUnusableKey(key);
+  refuseUnusableKey(signing);
+  const evidence: string[] = [];
+  if (key.cert) evidence.push(`certificate signature by CA ${key.cert.signatureKey.fingerprint} verifies (${verifyCertificateSignature(key.cert)})`);
 
   // PROTOCOL.sshsig: the key signs MAGIC || string(namespace) || string(reserved) || string(hashalg) || string(H(m)).
   const digest = createHash(sig.hashAlgorithm).update(input.payload).digest();
   const signedData = Buffer.concat([MAGIC, sshString(Buffer.from(namespace, 'utf8')), sshString(''), sshString(sig.hashAlgorithm), sshString(digest)]);
-  const algorithm = checkSignature(key, sig.signature, signedData);
+  const checked = checkSignature(signing, sig.signature, signedData);
+
+  // After the signature verifies, before any trust decision: a revoked key verifies nothing, whatever the date.
+  const revoked = input.revoked ? revocationOf(input.revoked, key) : undefined;
+  if (revoked !== undefined) reject('SSH_KEY_REVOKED', revoked);
 
   const atSeconds = Math.floor(input.at.getTime() / 1000);
   const match = findSigner(input.allowedSigners, key, input.principal, namespace, atSeconds);
+
+  if (checked.sk) {
+    const { flags, counter } = checked.sk;
+    if (input.requireUserPresence && !(flags & SK_FLAG_USER_PRESENT)) reject('SSH_SK_USER_PRESENCE_REQUIRED', `security-key signature was made without user presence (${describeSkFlags(flags)}); the policy requires a touch`);
+    const uvBy = input.requireUserVerification ? 'the policy' : match.requireUserVerification ? 'the certificate (verify-required)' : undefined;
+    if (uvBy && !(flags & SK_FLAG_USER_VERIFIED)) reject('SSH_SK_USER_VERIFICATION_REQUIRED', `security-key signature was made without user verification (${describeSkFlags(flags)}); ${uvBy} requires it`);
+    evidence.push(`security key application ${JSON.stringify(signing.application)}, ${describeSkFlags(flags)}, counter ${counter}`);
+  } else if (input.requireUserVerification || match.requireUserVerification) {
+    reject('SSH_SK_USER_VERIFICATION_REQUIRED', `${input.requireUserVerification ? 'the policy' : 'the certificate (verify-required)'} requires user verification, which only a security-key (sk-*) signature can show; ${signing.type} cannot`);
+  }
   return {
     ok: true,
     method: 'ssh',
-    signer: { identity: input.principal, keyFingerprint: key.fingerprint },
+    signer: { identity: input.principal, keyFingerprint: signing.fingerprint },
     evidence: [
       `SSHSIG v1 signature, namespace "${namespace}", ${sig.hashAlgorithm} digest of ${input.payload.byteLength} payload bytes`,
-      `${algorithm} signature verifies with ${key.type} key ${key.fingerprint}${key.type === 'ssh-rsa' ? ` (${key.bits} bits)` : ''}`,
-      `${where(match.signer)} lists the key for principal ${JSON.stringify(input.principal)} (patterns "${match.signer.principals.join(',')}")`,
+      `${checked.algorithm} signature verifies with ${signing.type} key ${signing.fingerprint}${signing.type === 'ssh-rsa' ? ` (${signing.bits} bits)` : ''}`,
+      ...evidence,
+      `${where(match.signer)} lists the ${key.cert ? 'certificate authority' : 'key'} for principal ${JSON.stringify(input.principal)} (patterns "${match.signer.principals.join(',')}")`,
       ...match.evidence,
+      ...(input.revoked ? [`not revoked by ${input.revoked.source} (${input.revoked.format === 'krl' ? 'KRL' : 'key list'})`] : []),
     ],
   };
 }
@@ -279,7 +244,7 @@ export function verifySshCommitSignature(input: SshVerifyInput): MethodResult {
   try {
     return verifyOrThrow(input);
   } catch (e) {
-    if (e instanceof Reject) return { ok: false, method: 'ssh', code: e.code, reason: e.reason };
+    if (e instanceof SshReject) return { ok: false, method: 'ssh', code: e.code, reason: e.reason };
     if (e instanceof SshWireError) return { ok: false, method: 'ssh', code: 'SSH_SIGNATURE_MALFORMED', reason: `malformed signature: ${e.message}` };
     // Unreachable for well-typed input; a verifier must still answer, and "no" is the only safe answer.
     return { ok: false, method: 'ssh', code: 'SSH_VERIFY_ERROR', reason: `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` };
