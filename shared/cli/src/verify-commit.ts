@@ -12,14 +12,15 @@ import {
   createSigstoreTrust,
   evaluatePolicies,
   parsePolicyFile,
+  parseRevocationList,
   type CompiledPolicy,
 } from '@gitops-gate/commit-verify';
 import { UsageError, type Io } from './io.js';
 
 export const VERIFY_COMMIT_USAGE = `usage: gitops-gate verify-commit <commit-file | sha --repo DIR>
     [--certificate-identity ID | --certificate-identity-regexp RE] [--certificate-oidc-issuer ISS]
-    [--allowed-signers FILE] [--gpg-key FILE]... [--trusted-root FILE] [--rekor-url URL | --offline]
-    [--policy FILE] [--json]`;
+    [--allowed-signers FILE] [--revoked-keys FILE] [--gpg-key FILE]... [--trusted-root FILE]
+    [--rekor-url URL | --offline] [--policy FILE] [--json]`;
 
 function readFlagFile(path: string, flag: string): string {
   try {
@@ -55,6 +56,7 @@ export async function verifyCommitCommand(argv: string[], io: Io): Promise<numbe
       'certificate-identity-regexp': { type: 'string' },
       'certificate-oidc-issuer': { type: 'string' },
       'allowed-signers': { type: 'string' },
+      'revoked-keys': { type: 'string' },
       'gpg-key': { type: 'string', multiple: true },
       'trusted-root': { type: 'string' },
       'rekor-url': { type: 'string' },
@@ -99,6 +101,27 @@ export async function verifyCommitCommand(argv: string[], io: Io): Promise<numbe
         'flags',
       ),
     ];
+  }
+
+  if (values['revoked-keys']) {
+    // Like git's gpg.ssh.revocationFile: an OpenSSH KRL or a list of public keys. It only takes trust away, so it is
+    // added to every policy that trusts SSH keys (a policy file's own revokedKeys stay in force too).
+    const path = values['revoked-keys'];
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      throw new UsageError(`--revoked-keys: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    let list;
+    try {
+      list = parseRevocationList(bytes, path);
+    } catch (err) {
+      throw new UsageError(`--revoked-keys: ${(err as Error).message}`);
+    }
+    const withSsh = policies.filter((p) => p.commit.ssh);
+    if (withSsh.length === 0) throw new UsageError('--revoked-keys needs SSH signers (--allowed-signers, or a policy with commits.ssh)');
+    for (const p of withSsh) p.commit.ssh!.revoked = [...(p.commit.ssh!.revoked ?? []), list];
   }
 
   const trustedRoot = values['trusted-root'] ? (JSON.parse(readFlagFile(values['trusted-root'], '--trusted-root')) as object) : undefined;

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { POLICY_FIELD_DESCRIPTIONS } from './policy-text.js';
-import { parseAllowedSigners, type AllowedSigner } from './ssh/index.js';
+import { parseAllowedSigners, parseRevocationList, type AllowedSigner, type SshRevocationList } from './ssh/index.js';
 import { createGpgKeyring, normalizeGpgFingerprint, type GpgKeyring } from './gpg/index.js';
 import type { GitsignIdentityRule } from './gitsign/index.js';
 import { CommitVerifyError } from './types.js';
@@ -166,7 +166,25 @@ export const gatePolicySpec = z
           .meta({ type: 'integer' }),
         gitsign: z.array(identityRule).max(64).describe('Sigstore keyless (gitsign) signers, matched on the Fulcio certificate.').optional(),
         ssh: z
-          .object({ allowedSigners: z.string().min(1).max(65536).describe('Contents of a git allowed_signers file.') })
+          .object({
+            allowedSigners: z.string().min(1).max(65536).describe('Contents of a git allowed_signers file.'),
+            revokedKeys: z
+              .string()
+              .min(1)
+              .max(262144)
+              .describe(
+                'Revoked SSH keys (as git\'s gpg.ssh.revocationFile): public keys one per line, or an OpenSSH KRL (ssh-keygen -k) base64-encoded. A revoked key, CA, certificate serial or key id verifies nothing, whatever the date.',
+              )
+              .optional(),
+            requireUserPresence: z
+              .boolean()
+              .describe('Security-key (sk-*) signatures must carry the user-presence (touch) flag. Stricter than git, which ignores the flags.')
+              .optional(),
+            requireUserVerification: z
+              .boolean()
+              .describe('Signatures must carry the user-verification (PIN/biometric) flag; only security keys (sk-*) can. Stricter than git.')
+              .optional(),
+          })
           .strict()
           .optional(),
         gpg: z.array(gpgKey).max(64).describe('OpenPGP signers; a retired key verifies what it signed before validUntil, a revoked one nothing.').optional(),
@@ -219,7 +237,13 @@ export interface CommitPolicy {
   name: string;
   /** sha256 over the policy's commit rules: equal fingerprints give equal verdicts (verdict cache key). */
   fingerprint?: string;
-  ssh?: { allowedSigners: AllowedSigner[] };
+  ssh?: {
+    allowedSigners: AllowedSigner[];
+    /** Revocation lists: the policy's own and any the caller adds (the CLI's --revoked-keys). */
+    revoked?: SshRevocationList[];
+    requireUserPresence?: boolean;
+    requireUserVerification?: boolean;
+  };
   gitsign?: { identities: GitsignIdentityRule[] };
   gpg?: { keyring: GpgKeyring; keys: GpgKeyRule[] };
 }
@@ -264,8 +288,12 @@ export async function compilePolicy(obj: unknown, where = 'policy', source: 'obj
   const name = namespace ? `${namespace}/${metadata.name}` : metadata.name;
   const commit: CommitPolicy = { name, fingerprint: createHash('sha256').update(JSON.stringify([name, spec.commits])).digest('hex') };
   if (spec.commits.ssh) {
+    const ssh = spec.commits.ssh;
     try {
-      commit.ssh = { allowedSigners: parseAllowedSigners(spec.commits.ssh.allowedSigners, `${where} spec.commits.ssh.allowedSigners`) };
+      commit.ssh = { allowedSigners: parseAllowedSigners(ssh.allowedSigners, `${where} spec.commits.ssh.allowedSigners`) };
+      if (ssh.revokedKeys !== undefined) commit.ssh.revoked = [parseRevocationList(ssh.revokedKeys, `${where} spec.commits.ssh.revokedKeys`)];
+      if (ssh.requireUserPresence) commit.ssh.requireUserPresence = true;
+      if (ssh.requireUserVerification) commit.ssh.requireUserVerification = true;
     } catch (err) {
       throw new CommitVerifyError('POLICY_INVALID', (err as Error).message);
     }

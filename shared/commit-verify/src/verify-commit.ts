@@ -71,6 +71,9 @@ export async function verifyCommit(raw: Uint8Array, policy: CommitPolicy, option
         principal: parsed.committer.email,
         // As git does (-Overify-time): key validity windows are checked at the commit's own committer time.
         at: new Date(parsed.committer.timestamp * 1000),
+        ...(policy.ssh.revoked ? { revoked: policy.ssh.revoked } : {}),
+        ...(policy.ssh.requireUserPresence ? { requireUserPresence: true } : {}),
+        ...(policy.ssh.requireUserVerification ? { requireUserVerification: true } : {}),
       });
       break;
     case 'gitsign':

@@ -44,7 +44,7 @@ export interface SshVerifyInput {
   /** Signature namespace; git signs commits and tags with 'git'. */
   namespace?: string;
   /** Revoked keys, CAs, certificate serials and key ids (git: gpg.ssh.revocationFile): they verify nothing. */
-  revoked?: SshRevocationList;
+  revoked?: readonly SshRevocationList[];
   /** Security keys: require the user-presence (touch) flag in the signature. Stricter than git, which ignores flags. */
   requireUserPresence?: boolean;
   /** Security keys: require the user-verification (PIN/biometric) flag. Only security keys can meet it. */
@@ -206,8 +206,10 @@ function verifyOrThrow(input: SshVerifyInput): MethodResult {
   const checked = checkSignature(signing, sig.signature, signedData);
 
   // After the signature verifies, before any trust decision: a revoked key verifies nothing, whatever the date.
-  const revoked = input.revoked ? revocationOf(input.revoked, key) : undefined;
-  if (revoked !== undefined) reject('SSH_KEY_REVOKED', revoked);
+  for (const list of input.revoked ?? []) {
+    const revoked = revocationOf(list, key);
+    if (revoked !== undefined) reject('SSH_KEY_REVOKED', revoked);
+  }
 
   const atSeconds = Math.floor(input.at.getTime() / 1000);
   const match = findSigner(input.allowedSigners, key, input.principal, namespace, atSeconds);
@@ -231,7 +233,7 @@ function verifyOrThrow(input: SshVerifyInput): MethodResult {
       ...evidence,
       `${where(match.signer)} lists the ${key.cert ? 'certificate authority' : 'key'} for principal ${JSON.stringify(input.principal)} (patterns "${match.signer.principals.join(',')}")`,
       ...match.evidence,
-      ...(input.revoked ? [`not revoked by ${input.revoked.source} (${input.revoked.format === 'krl' ? 'KRL' : 'key list'})`] : []),
+      ...(input.revoked ?? []).map((l) => `not revoked by ${l.source} (${l.format === 'krl' ? 'KRL' : 'key list'})`),
     ],
   };
 }
