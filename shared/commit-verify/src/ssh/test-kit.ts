@@ -5,9 +5,10 @@
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { skSignedData } from './sk.js';
 import { sshMpint, sshString, u32 } from './wire.js';
 
-export type TestKeyKind = 'ed25519' | 'p256' | 'p384' | 'p521' | 'rsa1024' | 'rsa2048' | 'rsa3072';
+export type TestKeyKind = 'ed25519' | 'p256' | 'p384' | 'p521' | 'rsa1024' | 'rsa2048' | 'rsa3072' | 'sk-ed25519' | 'sk-p256';
 
 export interface TestKey {
   kind: TestKeyKind;
@@ -18,6 +19,8 @@ export interface TestKey {
   /** "<type> <base64>", as in a .pub file without comment. */
   line: string;
   privateKey: KeyObject;
+  /** Security keys (sk-*) only: the FIDO application bound into the public key. */
+  application?: string;
 }
 
 const EC: Record<string, { crv: string; ssh: string; hash: string; size: number }> = {
@@ -39,9 +42,24 @@ export function publicKeyBlob(publicKey: KeyObject): Buffer {
   throw new Error(`unsupported test key ${String(jwk.kty)}`);
 }
 
-export function generateTestKey(kind: TestKeyKind): TestKey {
+/**
+ * A software "security key": node:crypto keys with the public blob of an sk-* key (PROTOCOL.u2f), so the tests make
+ * the exact signed-data layout a FIDO token makes (cross-checked with `ssh-keygen -Y verify`).
+ */
+function generateSkKey(kind: 'sk-ed25519' | 'sk-p256', application: string): TestKey {
+  const { privateKey, publicKey } = kind === 'sk-ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const plain = publicKeyBlob(publicKey);
+  const type = kind === 'sk-ed25519' ? 'sk-ssh-ed25519@openssh.com' : 'sk-ecdsa-sha2-nistp256@openssh.com';
+  // The plain blob minus its type string, then the application: sk keys are the plain key plus string(application).
+  const fields = plain.subarray(4 + plain.readUInt32BE(0));
+  const blob = Buffer.concat([sshString(type), fields, sshString(application)]);
+  return { kind, type, blob, line: `${type} ${blob.toString('base64')}`, privateKey, application };
+}
+
+export function generateTestKey(kind: TestKeyKind, application = 'ssh:'): TestKey {
   let privateKey: KeyObject;
   let publicKey: KeyObject;
+  if (kind === 'sk-ed25519' || kind === 'sk-p256') return generateSkKey(kind, application);
   if (kind === 'ed25519') ({ privateKey, publicKey } = generateKeyPairSync('ed25519'));
   else if (kind.startsWith('rsa')) ({ privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: Number(kind.slice(3)) }));
   else ({ privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: EC[kind]!.crv }));
@@ -66,6 +84,42 @@ export interface SshSigOptions {
   trailing?: Buffer;
   /** Replace the inner signature blob (string sigtype || sigdata) with something derived from the real one. */
   mapSignature?: (real: Buffer) => Buffer;
+  /** Security keys: authenticator flags (default 0x01, user present) and counter (default 1). */
+  skFlags?: number;
+  skCounter?: number;
+  /** Security keys: the application the token hashes (default: the key's own). */
+  skSignedApplication?: string;
+}
+
+/** The inner signature blob (string sigtype || sigdata [|| flags || counter]) of `key` over `toSign`. */
+export function signatureBlob(key: TestKey, toSign: Buffer, opts: SshSigOptions = {}): Buffer {
+  if (key.kind === 'sk-ed25519' || key.kind === 'sk-p256') {
+    const details = { flags: opts.skFlags ?? 0x01, counter: opts.skCounter ?? 1 };
+    const tokenSigned = skSignedData(opts.skSignedApplication ?? key.application!, details, toSign);
+    let inner: Buffer;
+    if (key.kind === 'sk-ed25519') inner = sign(null, tokenSigned, key.privateKey);
+    else {
+      const rs = sign('sha256', tokenSigned, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+      inner = Buffer.concat([sshMpint(rs.subarray(0, 32)), sshMpint(rs.subarray(32))]);
+    }
+    return Buffer.concat([sshString(key.type), sshString(inner), Buffer.from([details.flags]), u32(details.counter)]);
+  }
+  if (key.kind === 'ed25519') return Buffer.concat([sshString('ssh-ed25519'), sshString(sign(null, toSign, key.privateKey))]);
+  if (key.kind.startsWith('rsa')) {
+    const alg = opts.rsaAlgorithm ?? 'rsa-sha2-512';
+    const hash = alg === 'ssh-rsa' ? 'sha1' : alg === 'rsa-sha2-256' ? 'sha256' : 'sha512';
+    let sig = sign(hash, toSign, key.privateKey);
+    if (opts.stripRsaLeadingZeros) {
+      let i = 0;
+      while (i < sig.length && sig[i] === 0) i++;
+      sig = sig.subarray(i);
+    }
+    return Buffer.concat([sshString(alg), sshString(sig)]);
+  }
+  const ec = EC[key.kind]!;
+  const rs = sign(ec.hash, toSign, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  const inner = Buffer.concat([sshMpint(rs.subarray(0, ec.size)), sshMpint(rs.subarray(ec.size))]);
+  return Buffer.concat([sshString(key.type), sshString(inner)]);
 }
 
 /** Builds a binary SSHSIG blob (PROTOCOL.sshsig) over `message`. */
@@ -80,25 +134,7 @@ export function sshsigSign(key: TestKey, message: Uint8Array, opts: SshSigOption
     sshString(hashAlgorithm),
     sshString(createHash(digestAlg).update(message).digest()),
   ]);
-  let sigBlob: Buffer;
-  if (key.kind === 'ed25519') {
-    sigBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(sign(null, toSign, key.privateKey))]);
-  } else if (key.kind.startsWith('rsa')) {
-    const alg = opts.rsaAlgorithm ?? 'rsa-sha2-512';
-    const hash = alg === 'ssh-rsa' ? 'sha1' : alg === 'rsa-sha2-256' ? 'sha256' : 'sha512';
-    let sig = sign(hash, toSign, key.privateKey);
-    if (opts.stripRsaLeadingZeros) {
-      let i = 0;
-      while (i < sig.length && sig[i] === 0) i++;
-      sig = sig.subarray(i);
-    }
-    sigBlob = Buffer.concat([sshString(alg), sshString(sig)]);
-  } else {
-    const ec = EC[key.kind]!;
-    const rs = sign(ec.hash, toSign, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
-    const inner = Buffer.concat([sshMpint(rs.subarray(0, ec.size)), sshMpint(rs.subarray(ec.size))]);
-    sigBlob = Buffer.concat([sshString(key.type), sshString(inner)]);
-  }
+  const sigBlob = signatureBlob(key, toSign, opts);
   return Buffer.concat([
     Buffer.from('SSHSIG'),
     u32(opts.version ?? 1),

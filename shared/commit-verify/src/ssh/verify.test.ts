@@ -3,9 +3,7 @@
  * `ssh-keygen`, and every verdict compared with `git verify-commit` (and `ssh-keygen -Y verify` where git cannot
  * carry the case). Where we deliberately differ from git, the test says so and asserts both sides.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommit } from '../commit.js';
@@ -17,103 +15,10 @@ import { armor, commitWithSignature, generateTestKey, sshsigSign } from './test-
 import type { TestKey } from './test-kit.js';
 import { verifySshCommitSignature } from './verify.js';
 import { sshString } from './wire.js';
+import { COMMIT_TIME, EMAIL, Lab } from './test-lab.js';
 
 const FIXTURES = new URL('../../../../../shared/fixtures/git-commits/', import.meta.url).pathname;
 const SSH_FIXTURES = join(FIXTURES, 'ssh');
-const COMMIT_TIME = 1_700_000_000; // 2023-11-14T22:13:20Z
-const EMAIL = 'alice@example.com';
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface SshKey {
-  path: string;
-  /** "<type> <base64>" */
-  line: string;
-  fingerprint: string;
-}
-
-/** Real git and ssh-keygen in an isolated temp HOME, UTC, no user/system config. */
-class Lab {
-  readonly dir = mkdtempSync(join(tmpdir(), 'sshsig-lab-'));
-  private readonly env = {
-    ...process.env,
-    HOME: this.dir,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    // git passes the commit time to ssh-keygen in local time and ssh-keygen reads un-suffixed allowed_signers times
-    // in local time; pinning UTC makes both agree with our UTC reading.
-    TZ: 'UTC',
-    LC_ALL: 'C',
-  };
-  private readonly repo = join(this.dir, 'repo');
-  private counter = 0;
-
-  constructor() {
-    this.must('git', ['init', '-q', this.repo]);
-  }
-
-  run(cmd: string, args: string[], input?: Uint8Array | string, extraEnv: Record<string, string> = {}): Run {
-    const r = spawnSync(cmd, args, { cwd: this.repo, env: { ...this.env, ...extraEnv }, input, encoding: 'buffer', maxBuffer: 1 << 26 });
-    return { status: r.status, stdout: r.stdout?.toString('latin1') ?? '', stderr: r.stderr?.toString('utf8') ?? '' };
-  }
-
-  private must(cmd: string, args: string[], input?: Uint8Array | string, extraEnv?: Record<string, string>): string {
-    const r = spawnSync(cmd, args, { cwd: this.dir, env: { ...this.env, ...extraEnv }, input, encoding: 'latin1' });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout;
-  }
-
-  keygen(name: string, args: string[]): SshKey {
-    const path = join(this.dir, name);
-    this.must('ssh-keygen', ['-q', ...args, '-N', '', '-C', name, '-f', path]);
-    const pub = readFileSync(`${path}.pub`, 'utf8').trim();
-    return { path, line: pub.split(' ').slice(0, 2).join(' '), fingerprint: this.must('ssh-keygen', ['-lf', `${path}.pub`]).split(' ')[1]! };
-  }
-
-  /** A commit signed by `git commit -S` with gpg.format=ssh; returns the raw object bytes. */
-  signedCommit(keyPath: string, email = EMAIL, time = COMMIT_TIME): Buffer {
-    this.counter += 1;
-    const env = { GIT_COMMITTER_DATE: `@${time} +0000`, GIT_AUTHOR_DATE: `@${time} +0000` };
-    const args = ['-c', `user.email=${email}`, '-c', 'user.name=Test', '-c', 'gpg.format=ssh', '-c', `user.signingkey=${keyPath}`];
-    const r = this.run('git', [...args, 'commit', '-q', '--allow-empty', '-S', '-m', `signed commit ${this.counter}`], undefined, env);
-    if (r.status !== 0) throw new Error(`git commit -S failed: ${r.stderr}`);
-    return Buffer.from(this.run('git', ['cat-file', 'commit', 'HEAD']).stdout, 'latin1');
-  }
-
-  /** `git verify-commit` of these exact bytes with this allowed_signers content. */
-  gitVerify(raw: Uint8Array, allowedSigners: string): { ok: boolean; output: string } {
-    const file = join(this.dir, `allowed_signers.${++this.counter}`);
-    writeFileSync(file, allowedSigners);
-    const h = this.run('git', ['hash-object', '-t', 'commit', '-w', '--stdin'], raw);
-    if (h.status !== 0) throw new Error(`hash-object failed: ${h.stderr}`);
-    const r = this.run('git', ['-c', `gpg.ssh.allowedSignersFile=${file}`, 'verify-commit', h.stdout.trim()]);
-    return { ok: r.status === 0, output: r.stdout + r.stderr };
-  }
-
-  /** `ssh-keygen -Y sign` over `data`; returns the armored signature. */
-  sshSign(data: Uint8Array, keyPath: string, namespace: string, opts: string[] = []): string {
-    const r = this.run('ssh-keygen', ['-Y', 'sign', '-n', namespace, '-f', keyPath, ...opts.flatMap((o) => ['-O', o])], data);
-    if (r.status !== 0) throw new Error(`ssh-keygen -Y sign failed: ${r.stderr}`);
-    return r.stdout;
-  }
-
-  /** `ssh-keygen -Y verify`, the primitive git uses. */
-  sshVerify(data: Uint8Array, armored: string, allowedSigners: string, principal: string, namespace = 'git', time = COMMIT_TIME): boolean {
-    const n = ++this.counter;
-    writeFileSync(join(this.dir, `as.${n}`), allowedSigners);
-    writeFileSync(join(this.dir, `sig.${n}`), armored);
-    const t = new Date(time * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
-    return this.run('ssh-keygen', ['-Y', 'verify', '-n', namespace, '-f', join(this.dir, `as.${n}`), '-I', principal, '-s', join(this.dir, `sig.${n}`), `-Overify-time=${t}`], data).status === 0;
-  }
-
-  cleanup(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 function verifyRaw(raw: Uint8Array, allowedSigners: AllowedSigner[], opts: { principal?: string; at?: Date; namespace?: string } = {}): MethodResult {
   const c = parseCommit(raw);
