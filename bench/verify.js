@@ -3,15 +3,17 @@
 // (../shared/fixtures/git-commits, valid ones only). Both sides must accept every commit, or the run fails.
 // Rounds alternate ours / git so that other load on the machine hits both alike.
 //   SSH:     git -c gpg.ssh.allowedSignersFile=ssh/allowed_signers verify-commit   (git runs ssh-keygen -Y …)
+//   SSH sk / certificate (rows 4a-sk, 4a-cert): 12 commits made here, signed by a software sk-ssh-ed25519 security key,
+//            and by an Ed25519 key through an OpenSSH user certificate issued by `ssh-keygen -s` (cert-authority line).
 //   GPG:     git verify-commit with a temporary GNUPGHOME holding pgp/github-web-flow-2017.asc   (git runs gpg)
 //   gitsign: git needs the gitsign binary as gpg.x509.program; when it is not installed, only ours is measured.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { compilePolicy, createSigstoreTrust, verifyCommit } from '@gitops-gate/commit-verify';
-import { writeObject } from './lib/commits.js';
+import { createSshKey, makeCommit, writeObject } from './lib/commits.js';
 import { FIXTURES, log } from './lib/util.js';
 
 const run = promisify(execFile);
@@ -45,15 +47,47 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
 
   const policy = (name, commits) => compilePolicy({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name }, spec: { repository: '*', branches: ['*'], commits } });
   const gitsignIds = [...new Set(valid('gitsign-offline').map(([, m]) => `${m.san}\n${m.issuer}`))].map((s) => ({ identity: s.split('\n')[0], issuer: s.split('\n')[1] }));
+  // Security-key and certificate signatures are not in the fixtures: make 12 commits of each here.
+  const sshKeygen = which('ssh-keygen');
+  const made = (name, key, signers) => {
+    const file = join(work, `allowed_signers.${name}`);
+    writeFileSync(file, signers);
+    const commits = Array.from({ length: 12 }, (_, i) => makeCommit(repo, { time: 1_700_000_000 + i, message: `${name} ${i}`, key }));
+    return { commits, file, signers };
+  };
+  const skKey = createSshKey({ sk: true });
+  const sk = made('sk', skKey, `${skKey.allowedSignersLine('dev@example.com')}\n`);
+  let cert;
+  if (sshKeygen) {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'ca')]);
+    const user = createSshKey();
+    writeFileSync(join(work, 'user.pub'), `${user.publicLine}\n`);
+    execFileSync('ssh-keygen', ['-q', '-s', join(work, 'ca'), '-I', 'bench-dev', '-n', 'dev@example.com', '-z', '1', join(work, 'user.pub')]);
+    const certBlob = Buffer.from(readFileSync(join(work, 'user-cert.pub'), 'utf8').split(' ')[1], 'base64');
+    const caLine = readFileSync(join(work, 'ca.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    cert = made('cert', user.withCertificate(certBlob), `dev@example.com cert-authority ${caLine}\n`);
+  }
+  const madeMethod = async (row, name, m) => ({
+    row,
+    name,
+    commits: m.commits,
+    policy: await policy(name, { ssh: { allowedSigners: m.signers } }),
+    git: sshKeygen ? ['-c', `gpg.ssh.allowedSignersFile=${m.file}`] : undefined,
+    baseline: 'git verify-commit (ssh-keygen)',
+  });
   const methods = [
     {
+      row: '4a',
       name: 'SSH',
       commits: valid('ssh').map(([sha]) => ({ sha, raw: load('ssh', sha) })),
       policy: await policy('ssh', { ssh: { allowedSigners: readFileSync(join(GIT_COMMITS, 'ssh', 'allowed_signers'), 'utf8') } }),
       git: which('ssh-keygen') ? ['-c', `gpg.ssh.allowedSignersFile=${join(GIT_COMMITS, 'ssh', 'allowed_signers')}`] : undefined,
       baseline: 'git verify-commit (ssh-keygen)',
     },
+    await madeMethod('4a-sk', 'SSH sk-ed25519 security key', sk),
+    ...(cert ? [await madeMethod('4a-cert', 'SSH certificate (ed25519 key, ed25519 CA)', cert)] : []),
     {
+      row: '4b',
       name: 'GPG',
       commits: valid('pgp').map(([sha]) => ({ sha, raw: load('pgp', sha) })),
       policy: await policy('gpg', { gpg: [{ fingerprint: valid('pgp')[0][1].fingerprint, publicKey: webFlowKey }] }),
@@ -61,6 +95,7 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
       baseline: 'git verify-commit (gpg)',
     },
     {
+      row: '4c',
       name: 'gitsign',
       commits: valid('gitsign-offline').map(([sha]) => ({ sha, raw: load('gitsign-offline', sha) })),
       policy: await policy('gitsign', { gitsign: gitsignIds }),
@@ -100,7 +135,7 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
       }
       const oursRate = (tot.ours.n / tot.ours.ms) * 1000;
       const gitRate = m.git ? (tot.git.n / tot.git.ms) * 1000 : undefined;
-      out.push({ method: m.name, commits: m.commits.length, ours: oursRate, git: gitRate, ratio: gitRate ? oursRate / gitRate : undefined, baseline: m.git ? m.baseline : `${m.baseline}: not installed` });
+      out.push({ row: m.row, method: m.name, commits: m.commits.length, ours: oursRate, git: gitRate, ratio: gitRate ? oursRate / gitRate : undefined, baseline: m.git ? m.baseline : `${m.baseline}: not installed` });
       log(`verify ${m.name}: ours ${oursRate.toFixed(0)}/s (${(1000 / oursRate).toFixed(2)} ms each), git ${gitRate ? `${gitRate.toFixed(1)}/s (${(1000 / gitRate).toFixed(1)} ms each)` : 'n/a'}`);
     }
     return out;

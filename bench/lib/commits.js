@@ -13,25 +13,42 @@ const u32 = (n) => {
 };
 const sshString = (b) => Buffer.concat([u32(Buffer.byteLength(b)), Buffer.from(b)]);
 
-/** An Ed25519 signing key as git's SSH signing uses it. */
-export function createSshKey() {
+/**
+ * An Ed25519 signing key as git's SSH signing uses it; `{ sk: true }` makes it a software sk-ssh-ed25519 security key
+ * (application "ssh:"), signing PROTOCOL.u2f's layout with the user-present flag. `withCertificate(blob)` returns the
+ * same key signing through an OpenSSH certificate (the certificate blob goes into the SSHSIG).
+ */
+export function createSshKey({ sk = false } = {}) {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  const blob = Buffer.concat([sshString('ssh-ed25519'), sshString(raw)]);
-  const publicLine = `ssh-ed25519 ${blob.toString('base64')}`;
-  return {
+  const type = sk ? 'sk-ssh-ed25519@openssh.com' : 'ssh-ed25519';
+  const blob = Buffer.concat([sshString(type), sshString(raw), ...(sk ? [sshString('ssh:')] : [])]);
+  const publicLine = `${type} ${blob.toString('base64')}`;
+  const key = {
     privateKey,
+    type,
+    application: sk ? 'ssh:' : undefined,
     blob,
     publicLine,
     allowedSignersLine: (email) => `${email} namespaces="git" ${publicLine}`,
   };
+  return { ...key, withCertificate: (certBlob) => ({ ...key, blob: certBlob }) };
+}
+
+/** The signature blob inside an SSHSIG: plain Ed25519, or a security key's over SHA256(app) || flags || counter || SHA256(data). */
+function signatureBlob(key, toSign) {
+  if (!key.application) return Buffer.concat([sshString('ssh-ed25519'), sshString(sign(null, toSign, key.privateKey))]);
+  const flags = Buffer.from([0x01]);
+  const counter = u32(1);
+  const sha256 = (b) => createHash('sha256').update(b).digest();
+  const tokenSigned = Buffer.concat([sha256(key.application), flags, counter, sha256(toSign)]);
+  return Buffer.concat([sshString(key.type), sshString(sign(null, tokenSigned, key.privateKey)), flags, counter]);
 }
 
 /** `ssh-keygen -Y sign -n git` output for `message`, armored. */
 export function sshsig(key, message, namespace = 'git') {
   const hash = createHash('sha512').update(message).digest();
   const toSign = Buffer.concat([Buffer.from('SSHSIG'), sshString(namespace), sshString(''), sshString('sha512'), sshString(hash)]);
-  const sig = sign(null, toSign, key.privateKey);
   const blob = Buffer.concat([
     Buffer.from('SSHSIG'),
     u32(1),
@@ -39,7 +56,7 @@ export function sshsig(key, message, namespace = 'git') {
     sshString(namespace),
     sshString(''),
     sshString('sha512'),
-    sshString(Buffer.concat([sshString('ssh-ed25519'), sshString(sig)])),
+    sshString(signatureBlob(key, toSign)),
   ]);
   const b64 = blob.toString('base64').match(/.{1,70}/g).join('\n');
   return `-----BEGIN SSH SIGNATURE-----\n${b64}\n-----END SSH SIGNATURE-----\n`;
