@@ -264,3 +264,34 @@ describe('revocation list input', () => {
     expect(fromB64.certs).toEqual(parseRevocationList(krl, 'b64').certs);
   });
 });
+
+describe('attacker: every single-bit change of a certificate or security-key signature is refused, never a crash', () => {
+  function sweep(raw: Buffer, signers: string): Map<string, number> {
+    const c = parseCommit(raw);
+    const blob = Buffer.from(c.signature!.split('\n').slice(1, -1).join(''), 'base64');
+    const codes = new Map<string, number>();
+    for (let i = 0; i < blob.length; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const mutated = Buffer.from(blob);
+        mutated[i] ^= bit;
+        const r = verifySshCommitSignature({ payload: c.payload, signature: armor(mutated), allowedSigners: parseAllowedSigners(signers), principal: EMAIL, at: new Date(c.committer.timestamp * 1000) });
+        const k = r.ok ? `ACCEPTED at byte ${i}` : r.code;
+        codes.set(k, (codes.get(k) ?? 0) + 1);
+      }
+    }
+    return codes;
+  }
+
+  it('an sk-ecdsa certificate signature (CA body, certified key, flags, counter, SSHSIG fields)', () => {
+    const key = generateTestKey('sk-p256');
+    const pub = lab.file(`sweep-${++n}.pub`, `${key.line}\n`);
+    const certBlob = Buffer.from(readFileSync(lab.certify(ca.path, pub, 'sweep', ['-n', EMAIL, VALID]), 'utf8').split(' ')[1]!, 'base64');
+    const unsigned = lab.unsignedCommit();
+    const raw = commitWithSignature(unsigned, armor(sshsigSign(key, unsigned, { publicKeyBlob: certBlob })));
+    expect(code(ours(raw, allowed))).toBe('OK');
+    const codes = sweep(raw, allowed);
+    expect([...codes.keys()].filter((k) => k.startsWith('ACCEPTED') || k === 'SSH_VERIFY_ERROR')).toEqual([]);
+    expect(codes.get('SSH_CERT_SIGNATURE_INVALID')).toBeGreaterThan(0);
+    expect(codes.get('SSH_SIGNATURE_INVALID')).toBeGreaterThan(0);
+  });
+});
