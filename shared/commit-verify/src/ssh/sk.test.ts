@@ -105,14 +105,14 @@ describe.each([['sk-ed25519'], ['sk-p256']] as const)('%s software token, cross-
     const k = key();
     const flip = (real: Buffer): Buffer => {
       const out = Buffer.from(real);
-      out[out.length - 5] ^= 0x04; // the flags byte, before the 4-byte counter
+      out[out.length - 5] = out[out.length - 5]! ^ 0x04; // the flags byte, before the 4-byte counter
       return out;
     };
     const c = signCommit(k, { mapSignature: flip });
     expect([code(c.ours), c.keygen, c.git]).toEqual(['SSH_SIGNATURE_INVALID', false, false]);
     const bump = (real: Buffer): Buffer => {
       const out = Buffer.from(real);
-      out[out.length - 1] ^= 0x01;
+      out[out.length - 1] = out[out.length - 1]! ^ 0x01;
       return out;
     };
     const d = signCommit(k, { mapSignature: bump });

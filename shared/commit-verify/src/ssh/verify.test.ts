@@ -16,6 +16,7 @@ import type { TestKey } from './test-kit.js';
 import { verifySshCommitSignature } from './verify.js';
 import { sshString } from './wire.js';
 import { COMMIT_TIME, EMAIL, Lab } from './test-lab.js';
+import type { SshKey } from './test-lab.js';
 
 const FIXTURES = new URL('../../../../../shared/fixtures/git-commits/', import.meta.url).pathname;
 const SSH_FIXTURES = join(FIXTURES, 'ssh');
