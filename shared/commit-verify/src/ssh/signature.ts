@@ -52,6 +52,8 @@ function ecdsaVerify(key: SshPublicKey, encoded: Buffer, data: Buffer): boolean 
 
 function checkSkSignature(key: SshPublicKey, sigType: string, r: WireReader, signedData: Buffer): CheckedSignature {
   if (sigType === WEBAUTHN) {
+    // ssh-keygen accepts these, git never makes them: a browser lets any page of the key's web origin request an
+    // assertion over any challenge, so accepting them would let that website (or a script injected into it) sign.
     reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `${WEBAUTHN} signatures (made through a web browser's WebAuthn API) are not accepted; sign with ssh-keygen -Y sign (plain ${SK_ECDSA})`);
   }
   if (sigType !== key.type) reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `signature algorithm ${JSON.stringify(sigType)} does not belong to a ${key.type} key`);
