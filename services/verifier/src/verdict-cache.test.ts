@@ -45,6 +45,16 @@ describe('verdict cache (Redis, shared by replicas)', () => {
     expect(other.stats().hits).toBe(1);
   });
 
+  it('a rejection an older verifier cached for a key type it could not check (SSH_CERT_UNSUPPORTED) is not reused', async () => {
+    const prefix = `c-${randomUUID()}`;
+    const cache = createVerdictCache(conn, prefix, { trustRevision: 't' });
+    expect((await cache.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })).ok).toBe(true);
+    const [key] = await conn.keys(`${prefix}:verdict:*`);
+    await conn.set(key!, JSON.stringify({ ok: false, method: 'ssh', code: 'SSH_CERT_UNSUPPORTED', reason: 'old verifier', policy: 'ssh', sha: SSH_SHA }));
+    expect((await cache.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })).ok).toBe(true);
+    expect(cache.stats()).toEqual({ hits: 0, misses: 2 });
+  });
+
   it('different bytes, policy rules, trust root or expected sha miss', async () => {
     const prefix = `c-${randomUUID()}`;
     const cache = createVerdictCache(conn, prefix, { trustRevision: 't' });

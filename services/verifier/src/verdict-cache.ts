@@ -25,10 +25,12 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: { trustRe
       if (!policy.fingerprint) return inner(raw, policy, options);
       const key = `${prefix}:verdict:${createHash('sha256').update(raw).update('\0').update(policy.fingerprint).update('\0').update(opts.trustRevision).update('\0').update(options.expectedSha ?? '').digest('hex')}`;
       const cached = await redis.get(key).catch(() => null);
-      if (cached) {
+      const hit = cached ? (JSON.parse(cached) as CommitVerdict) : undefined;
+      // A rejection an older verifier cached but this one would not (e.g. a key type it now supports) is a miss.
+      if (hit && (hit.ok || isCacheableRejection(hit.code))) {
         hits += 1;
         opts.onLookup?.(true);
-        return JSON.parse(cached) as CommitVerdict;
+        return hit;
       }
       misses += 1;
       opts.onLookup?.(false);

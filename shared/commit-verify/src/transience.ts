@@ -31,6 +31,12 @@ const ENVIRONMENT_VERDICT_CODES: ReadonlySet<string> = new Set([
   'SSH_VERIFY_ERROR',
 ]);
 
+/**
+ * Rejections for what this verifier version cannot check (a key or certificate type it does not support): a newer
+ * version may verify the same bytes, so a cached one must not outlive an upgrade.
+ */
+export const VERSION_DEPENDENT_VERDICT_CODES: ReadonlySet<string> = new Set(['SSH_KEY_TYPE_UNSUPPORTED', 'SSH_CERT_UNSUPPORTED']);
+
 export function isTransientVerdictCode(code: string): boolean {
   return TRANSIENT_VERDICT_CODES.has(code);
 }
@@ -42,5 +48,5 @@ export function isRetryableVerdictCode(code: string): boolean {
 
 /** Whether a rejection with this code may be cached under the commit bytes, policy and trust root alone. */
 export function isCacheableRejection(code: string): boolean {
-  return !isRetryableVerdictCode(code) && !TIME_DEPENDENT_VERDICT_CODES.has(code) && !ENVIRONMENT_VERDICT_CODES.has(code);
+  return !isRetryableVerdictCode(code) && !TIME_DEPENDENT_VERDICT_CODES.has(code) && !ENVIRONMENT_VERDICT_CODES.has(code) && !VERSION_DEPENDENT_VERDICT_CODES.has(code);
 }
