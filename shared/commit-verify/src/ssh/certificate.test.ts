@@ -80,6 +80,19 @@ describe('certificates issued by ssh-keygen -s, commits signed by git through ss
     expect(both(issue(['-n', EMAIL], { caKey: rsaCa, keyType: ['-t', 'ecdsa', '-b', '384'] }).raw)).toEqual(['OK', true]);
   });
 
+  it('an RSA user key (3072 bits) in a certificate: verified by both; a 1024-bit one is refused (stricter than git)', () => {
+    expect(both(issue(['-n', EMAIL, VALID], { keyType: ['-t', 'rsa', '-b', '3072'] }).raw)).toEqual(['OK', true]);
+    expect(both(issue(['-n', EMAIL, VALID], { keyType: ['-t', 'rsa', '-b', '1024'] }).raw)).toEqual(['SSH_KEY_TOO_WEAK', true]);
+  });
+
+  it('a certificate the RSA CA signed with SHA-1 (ssh-keygen -t ssh-rsa): refused (stricter than git)', () => {
+    const user = lab.keygen(`user-${++n}`, ['-t', 'ed25519']);
+    const cert = lab.certify(rsaCa.path, `${user.path}.pub`, `sha1-${n}`, ['-t', 'ssh-rsa', '-n', EMAIL, VALID]);
+    const raw = lab.signedCommitViaAgent(cert, lab.agentAdd(user.path));
+    // git (OpenSSH 9.2's ssh-keygen) accepts a SHA-1 CA signature on a certificate; SHA-1 is refused everywhere here.
+    expect(both(raw)).toEqual(['SSH_RSA_SHA1_REJECTED', true]);
+  });
+
   it('several principals, the committer among them: verified by both', () => {
     expect(both(issue(['-n', `bob@example.com,${EMAIL}`, VALID]).raw)).toEqual(['OK', true]);
   });
