@@ -128,6 +128,13 @@ describe('certificates issued by ssh-keygen -s, commits signed by git through ss
     expect(both(issue(['-n', EMAIL, '-V20200101:20200201'], { time: 1_578_000_000 }).raw)).toEqual(['OK', true]);
   });
 
+  it('the cert-authority line\'s own options still apply: valid-before and namespaces — rejected by both', () => {
+    const { raw } = issue(['-n', EMAIL, VALID]);
+    expect(both(raw, `*@example.com cert-authority,valid-before="20231101" ${ca.line}\n`)).toEqual(['SSH_KEY_EXPIRED', false]);
+    expect(both(raw, `*@example.com cert-authority,namespaces="file" ${ca.line}\n`)).toEqual(['SSH_SIGNER_NAMESPACE_NOT_ALLOWED', false]);
+    expect(both(raw, `*@example.com cert-authority,namespaces="git",valid-after="20230101" ${ca.line}\n`)).toEqual(['OK', true]);
+  });
+
   it('mutation: host certificate instead of a user certificate — rejected by both', () => {
     expect(both(issue(['-h', '-n', EMAIL, VALID]).raw)).toEqual(['SSH_CERT_NOT_USER', false]);
   });
