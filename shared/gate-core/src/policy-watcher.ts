@@ -14,46 +14,27 @@
  * cause (CRD not installed, RBAC, API unreachable) is logged and reported by health(), and retries back off
  * exponentially. Until every kind has listed once, live() throws (POLICIES_NOT_SYNCED) so verdicts wait.
  */
-import { createHash } from 'node:crypto';
-import { CustomObjectsApi, makeInformer, PatchStrategy, setHeaderOptions, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
-import { compilePolicy, policiesFor, type CompiledPolicy } from '@gitops-gate/commit-verify';
-import { normalizeRepoUrl, policySelectorSchema, type PolicySelector } from '@gitops-gate/contracts';
+import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type ObjectCache } from '@kubernetes/client-node';
+import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import type { Logger } from '@gitops-gate/telemetry';
-import { BRANCH_ANNOTATION, appKey, type Application } from './applications.js';
-import { policySelects, type LivePolicy } from './policies.js';
+import type { Application } from './applications.js';
+import type { LivePolicy } from './policies.js';
+import {
+  evaluatePolicies,
+  httpStatusOf,
+  POLICY_GROUP,
+  POLICY_KINDS,
+  POLICY_VERSION,
+  revisionOf,
+  selectedBy,
+  toLivePolicy,
+  type KindInfo,
+  type PolicyMemory,
+  type PolicyObject,
+} from './policy-evaluation.js';
+import { createPolicyStatusWriter } from './policy-status.js';
 
-export const POLICY_GROUP = 'gitops-gate.io';
-export const POLICY_VERSION = 'v1alpha1';
-export const POLICY_PLURAL = 'gatepolicies';
-export const CLUSTER_POLICY_PLURAL = 'clustergatepolicies';
-
-interface KindInfo {
-  kind: 'GatePolicy' | 'ClusterGatePolicy';
-  plural: string;
-  scope: 'Namespaced' | 'Cluster';
-}
-export const POLICY_KINDS: readonly KindInfo[] = [
-  { kind: 'GatePolicy', plural: POLICY_PLURAL, scope: 'Namespaced' },
-  { kind: 'ClusterGatePolicy', plural: CLUSTER_POLICY_PLURAL, scope: 'Cluster' },
-];
-
-type PolicyObject = KubernetesObject & { spec?: unknown; status?: PolicyStatus };
-
-interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  observedGeneration?: number;
-  lastTransitionTime: string;
-}
-
-interface PolicyStatus {
-  observedGeneration?: number;
-  conditions?: Condition[];
-  /** Which opted-in Applications the policy in force selects (count, and the first few by name). */
-  selectedApplications?: { count: number; names: string[] };
-}
+export { brokenLivePolicy, CLUSTER_POLICY_PLURAL, POLICY_GROUP, POLICY_KINDS, POLICY_PLURAL, POLICY_VERSION, toLivePolicy } from './policy-evaluation.js';
 
 export interface PolicySet {
   revision: string;
@@ -95,71 +76,39 @@ export class PolicyWatchError extends Error {
   }
 }
 
-/** How many Application names status.selectedApplications lists (the count is always complete). */
-const SELECTED_NAMES_MAX = 10;
-
-export function toLivePolicy(p: CompiledPolicy): LivePolicy {
-  return {
-    name: p.name,
-    scope: p.scope,
-    namespace: p.namespace,
-    uid: p.uid,
-    generation: p.generation,
-    mode: p.mode,
-    selector: p.selector,
-    governs: (repoUrl, branch) => policiesFor([p], repoUrl, branch, normalizeRepoUrl).length > 0,
-  };
+interface KindState {
+  info: KindInfo;
+  informer: Informer<PolicyObject> & ObjectCache<PolicyObject>;
+  list: () => Promise<unknown>;
+  synced: boolean;
+  /** The CRD is not installed: no objects of this kind exist. */
+  missing: boolean;
+  problem?: string;
+  delayMs: number;
+  failedSinceStart: boolean;
+  timer?: NodeJS.Timeout;
 }
 
 /**
- * A never-valid object as a live policy that refuses: its raw selector, repository and branches when they are readable
- * (so it refuses only what it would have selected), else every Application in its scope.
+ * Why a kind cannot be listed or watched, for health() and the log. `missing` — the CRD is not installed, so no
+ * objects of the kind exist — only when it was never listed: once listed, a 404 is an API server restarting before
+ * it serves the CRD, or the CRD being re-applied, and dropping the kind would let weaker policies (or none) decide
+ * what its policies enforce. Deleting the CRD deletes its objects, which arrive as delete events first.
  */
-export function brokenLivePolicy(obj: PolicyObject, kind: KindInfo, problem: string): LivePolicy {
-  const spec = (typeof obj.spec === 'object' && obj.spec !== null ? obj.spec : {}) as Record<string, unknown>;
-  const selector = policySelectorSchema.safeParse(spec.selector ?? {});
-  const repository = typeof spec.repository === 'string' ? spec.repository : undefined;
-  const branches = Array.isArray(spec.branches) && spec.branches.length > 0 && spec.branches.every((b) => typeof b === 'string') ? (spec.branches as string[]) : undefined;
-  const namespace = kind.scope === 'Namespaced' ? obj.metadata?.namespace : undefined;
-  const rules = repository && branches ? ({ repository, branches } as CompiledPolicy) : undefined;
-  return {
-    name: namespace ? `${namespace}/${obj.metadata?.name}` : (obj.metadata?.name ?? ''),
-    scope: kind.scope,
-    namespace,
-    uid: obj.metadata?.uid,
-    generation: obj.metadata?.generation,
-    mode: spec.mode === 'Audit' ? 'Audit' : 'Enforce',
-    selector: selector.success ? (selector.data as PolicySelector) : {},
-    governs: (repoUrl, branch) => (rules ? policiesFor([rules], repoUrl, branch, normalizeRepoUrl).length > 0 : true),
-    broken: problem,
-  };
-}
-
-function revisionOf(inForce: { kind: string; obj: PolicyObject }[], broken: LivePolicy[]): string {
-  const ids = [
-    ...inForce.map(({ kind, obj }) => `${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}/${obj.metadata?.uid ?? ''}@${obj.metadata?.generation ?? 0}`),
-    ...broken.map((b) => `broken:${b.scope}/${b.namespace ?? ''}/${b.name}/${b.uid ?? ''}@${b.generation ?? 0}`),
-  ].sort();
-  return createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 16);
-}
-
-function httpStatusOf(err: unknown): number | undefined {
-  const e = err as { code?: unknown; statusCode?: unknown; status?: unknown } | undefined;
-  for (const v of [e?.code, e?.statusCode, e?.status]) if (typeof v === 'number') return v;
-  return undefined;
-}
-
-/** Opted-in Applications (by name) that a policy in force selects, for its status. */
-function selectedBy(p: LivePolicy, apps: Application[]): string[] {
-  return apps
-    .filter((app) => {
-      const branch = app.metadata.annotations?.[BRANCH_ANNOTATION];
-      if (branch === undefined || !policySelects(p, app)) return false;
-      const sources = Array.isArray(app.spec?.sources) && app.spec.sources.length > 0 ? app.spec.sources : [app.spec?.source];
-      return sources.some((s) => typeof s?.repoURL === 'string' && p.governs(normalizeRepoUrl(s.repoURL), branch));
-    })
-    .map(appKey)
-    .sort();
+export function describeWatchFailure(info: KindInfo, err: unknown, listedBefore: boolean): { problem: string; missing: boolean } {
+  const status = httpStatusOf(err);
+  const where = `${info.plural}.${POLICY_GROUP}`;
+  if (status === 404 && listedBefore) {
+    return { problem: `${info.kind} list answered 404 after it was listed: keeping the ${info.kind} objects in force until it answers again`, missing: false };
+  }
+  if (status === 404) return { problem: `${info.kind} CRD not installed (404 listing ${where}): no ${info.kind} objects are in force`, missing: true };
+  if (status === 403) {
+    return {
+      problem: `forbidden to list/watch ${where} cluster-wide (403): the gate needs the ClusterRole of deploy/base/cluster bound with a ClusterRoleBinding`,
+      missing: false,
+    };
+  }
+  return { problem: `cannot list/watch ${where}${status ? ` (${status})` : ''}: ${(err as Error | undefined)?.message ?? String(err)}`, missing: false };
 }
 
 export function createPolicyWatcher(opts: {
@@ -178,22 +127,8 @@ export function createPolicyWatcher(opts: {
   previous?: object[];
 }): PolicyWatcher {
   const api = opts.kc.makeApiClient(CustomObjectsApi);
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   const now = opts.now ?? (() => new Date());
   const backoff = opts.backoff ?? { initialMs: 1_000, maxMs: 60_000 };
-
-  interface KindState {
-    info: KindInfo;
-    informer: Informer<PolicyObject> & ObjectCache<PolicyObject>;
-    list: () => Promise<unknown>;
-    synced: boolean;
-    /** The CRD is not installed: no objects of this kind exist. */
-    missing: boolean;
-    problem?: string;
-    delayMs: number;
-    failedSinceStart: boolean;
-    timer?: NodeJS.Timeout;
-  }
 
   const kinds: KindState[] = POLICY_KINDS.map((info) => {
     const list = () => api.listClusterCustomObject({ group: POLICY_GROUP, version: POLICY_VERSION, plural: info.plural });
@@ -213,113 +148,19 @@ export function createPolicyWatcher(opts: {
   let stopped = false;
   let chain: Promise<void> = Promise.resolve();
   /** The last valid compiled generation of each object (by uid), kept in force while the object is invalid. */
-  const lastValid = new Map<string, { compiled: CompiledPolicy; obj: PolicyObject }>();
-  const previous = new Map<string, PolicyObject>();
-  for (const o of (opts.previous ?? []) as PolicyObject[]) if (o.metadata?.uid) previous.set(o.metadata.uid, o);
-  /** The status last written per object, so an API server that prunes or lags cannot make us write in a loop. */
-  const lastWritten = new Map<string, string>();
-
-  const idOf = (kind: KindInfo, obj: PolicyObject) => obj.metadata?.uid ?? `${kind.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`;
-  const displayOf = (kind: KindInfo, obj: PolicyObject) =>
-    `${kind.kind} ${kind.scope === 'Namespaced' ? `${obj.metadata?.namespace}/` : ''}${obj.metadata?.name}`;
-
-  async function writeStatus(kind: KindInfo, obj: PolicyObject, ok: boolean, reason: string, message: string, selected: string[] | undefined): Promise<void> {
-    const generation = obj.metadata?.generation;
-    const prev = obj.status?.conditions?.find((c) => c.type === 'Ready');
-    const status = ok ? 'True' : 'False';
-    const selectedApplications = selected ? { count: selected.length, names: selected.slice(0, SELECTED_NAMES_MAX) } : undefined;
-    const wanted = JSON.stringify({ generation, status, reason, message, selectedApplications });
-    const id = idOf(kind, obj);
-    // Writing the same status again would trigger another watch event and another write: only write changes.
-    const same =
-      obj.status?.observedGeneration === generation &&
-      prev?.status === status &&
-      prev.reason === reason &&
-      prev.message === message &&
-      (selectedApplications === undefined || JSON.stringify(obj.status?.selectedApplications) === JSON.stringify(selectedApplications));
-    if (same || lastWritten.get(id) === wanted) return;
-    const condition: Condition = {
-      type: 'Ready',
-      status,
-      reason,
-      message,
-      observedGeneration: generation,
-      lastTransitionTime: prev?.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : now().toISOString(),
-    };
-    const body = { status: { observedGeneration: generation, conditions: [condition], ...(selectedApplications ? { selectedApplications } : {}) } };
-    const name = obj.metadata?.name ?? '';
-    try {
-      if (kind.scope === 'Namespaced') {
-        await api.patchNamespacedCustomObjectStatus(
-          { group: POLICY_GROUP, version: POLICY_VERSION, plural: kind.plural, namespace: obj.metadata?.namespace ?? 'default', name, body },
-          mergePatch,
-        );
-      } else {
-        await api.patchClusterCustomObjectStatus({ group: POLICY_GROUP, version: POLICY_VERSION, plural: kind.plural, name, body }, mergePatch);
-      }
-      lastWritten.set(id, wanted);
-    } catch (err) {
-      opts.logger.warn({ policy: displayOf(kind, obj), err }, 'policy status not written');
-    }
-  }
-
-  /** The same object's (same kind and uid) older generation from the previous snapshot, if it still compiles. */
-  async function fromPrevious(kind: KindInfo, obj: PolicyObject): Promise<{ compiled: CompiledPolicy; obj: PolicyObject } | undefined> {
-    const prev = obj.metadata?.uid ? previous.get(obj.metadata.uid) : undefined;
-    if (!prev || prev.kind !== kind.kind || (prev.metadata?.generation ?? 0) >= (obj.metadata?.generation ?? 0)) return undefined;
-    try {
-      const kept = { compiled: await compilePolicy(prev, displayOf(kind, prev), 'object'), obj: prev };
-      lastValid.set(idOf(kind, obj), kept);
-      return kept;
-    } catch {
-      return undefined;
-    }
-  }
+  /** The last valid compiled generation of each object (by uid) and the snapshot in force before this process. */
+  const memory: PolicyMemory = { lastValid: new Map(), previous: new Map() };
+  for (const o of (opts.previous ?? []) as PolicyObject[]) if (o.metadata?.uid) memory.previous.set(o.metadata.uid, o);
+  const statusWriter = createPolicyStatusWriter({ api, logger: opts.logger, now });
 
   async function recompute(): Promise<void> {
     if (!kinds.every((k) => k.synced)) return;
-    const inForce: { kind: string; obj: PolicyObject; compiled: CompiledPolicy }[] = [];
-    const broken: LivePolicy[] = [];
-    const statuses: { kind: KindInfo; obj: PolicyObject; ok: boolean; reason: string; message: string; live?: LivePolicy }[] = [];
-    const seen = new Set<string>();
-    for (const k of kinds) {
-      for (const obj of k.missing ? [] : k.informer.list()) {
-        const where = displayOf(k.info, obj);
-        const id = idOf(k.info, obj);
-        seen.add(id);
-        try {
-          // Status writes and resyncs come back as events: recompile only what changed (a new generation).
-          const cached = lastValid.get(id);
-          const generation = obj.metadata?.generation;
-          const reuse = cached && generation !== undefined && cached.compiled.generation === generation ? cached : undefined;
-          const compiled = reuse?.compiled ?? (await compilePolicy(obj, where, 'object'));
-          const { status: _s, ...clean } = obj;
-          lastValid.set(id, { compiled, obj: clean });
-          inForce.push({ kind: k.info.kind, obj: clean, compiled });
-          statuses.push({ kind: k.info, obj, ok: true, reason: 'Valid', message: 'policy is valid and in force', live: toLivePolicy(compiled) });
-        } catch (err) {
-          const problem = (err as Error).message;
-          const kept = lastValid.get(id) ?? (await fromPrevious(k.info, obj));
-          if (kept && kept.compiled.mode === 'Enforce') {
-            inForce.push({ kind: k.info.kind, obj: kept.obj, compiled: kept.compiled });
-            const message = `${problem}; generation ${kept.compiled.generation ?? '?'} (the last valid one) stays in force`;
-            statuses.push({ kind: k.info, obj, ok: false, reason: 'InvalidLastValidInForce', message, live: toLivePolicy(kept.compiled) });
-            opts.logger.warn({ policy: where, err }, 'policy invalid, last valid generation kept');
-          } else {
-            const b = brokenLivePolicy(obj, k.info, problem);
-            if (b.mode === 'Enforce') {
-              broken.push(b);
-              statuses.push({ kind: k.info, obj, ok: false, reason: 'InvalidRefusing', message: `${problem}; never valid: refusing the Applications it selects`, live: b });
-            } else {
-              statuses.push({ kind: k.info, obj, ok: false, reason: 'Invalid', message: `${problem}; not applied` });
-            }
-            opts.logger.warn({ policy: where, err }, 'policy invalid, not applied');
-          }
-        }
-      }
-    }
-    for (const id of lastValid.keys()) if (!seen.has(id)) lastValid.delete(id);
-    for (const id of lastWritten.keys()) if (!seen.has(id)) lastWritten.delete(id);
+    const { inForce, broken, outcomes, seen } = await evaluatePolicies(
+      kinds.map((k) => ({ kind: k.info, objects: k.missing ? [] : k.informer.list() })),
+      memory,
+      opts.logger,
+    );
+    statusWriter.retain(seen);
     const revision = revisionOf(inForce, broken);
     if (revision !== set.revision || !published) {
       const next: PolicySet = { revision, compiled: inForce.map((p) => p.compiled), objects: inForce.map((p) => p.obj), broken };
@@ -340,7 +181,7 @@ export function createPolicyWatcher(opts: {
         opts.logger.warn({ err }, 'applications not listed for policy status');
       }
     }
-    for (const s of statuses) await writeStatus(s.kind, s.obj, s.ok, s.reason, s.message, apps && s.live ? selectedBy(s.live, apps) : undefined);
+    for (const o of outcomes) await statusWriter.write(o.kind, o.obj, o.ok, o.reason, o.message, apps && o.live ? selectedBy(o.live, apps) : undefined);
   }
 
   // Events arrive faster than compiling; run recomputes one after another, each over the whole cache.
@@ -352,23 +193,13 @@ export function createPolicyWatcher(opts: {
   function fail(k: KindState, err: unknown): void {
     if (stopped) return;
     k.failedSinceStart = true;
-    const status = httpStatusOf(err);
-    const plural = k.info.plural;
-    if (status === 404 && k.synced && !k.missing) {
-      // Listed before: a 404 now is an API server restarting before it serves the CRD, or the CRD being re-applied.
-      // Dropping the kind would let weaker policies (or none) decide what its policies enforce: keep the cached objects
-      // in force and only report it. Deleting the CRD deletes its objects, which arrive as delete events first.
-      k.problem = `${k.info.kind} list answered 404 after it was listed: keeping the ${k.info.kind} objects in force until it answers again`;
-    } else if (status === 404) {
-      k.problem = `${k.info.kind} CRD not installed (404 listing ${plural}.${POLICY_GROUP}): no ${k.info.kind} objects are in force`;
+    const failure = describeWatchFailure(k.info, err, k.synced && !k.missing);
+    k.problem = failure.problem;
+    if (failure.missing) {
       // A kind whose CRD is absent has no objects: decisions go on with the other kind (and default deny).
       k.missing = true;
       k.synced = true;
       void schedule();
-    } else if (status === 403) {
-      k.problem = `forbidden to list/watch ${plural}.${POLICY_GROUP} cluster-wide (403): the gate needs the ClusterRole of deploy/base/cluster bound with a ClusterRoleBinding`;
-    } else {
-      k.problem = `cannot list/watch ${plural}.${POLICY_GROUP}${status ? ` (${status})` : ''}: ${(err as Error | undefined)?.message ?? String(err)}`;
     }
     opts.logger.error({ kind: k.info.kind, problem: k.problem, retryInMs: k.delayMs, err }, 'policy watch failed');
     clearTimeout(k.timer);
