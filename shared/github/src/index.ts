@@ -1,0 +1,4 @@
+export * from './client.js';
+export * from './identity.js';
+export * from './report.js';
+export * from './push-delivery.js';
