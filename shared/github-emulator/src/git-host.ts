@@ -76,14 +76,15 @@ function serveCgi(projectRoot: string, req: IncomingMessage, res: ServerResponse
   });
 }
 
-export async function startGitHost(opts: { projectRoot: string; tokenValid: (token: string) => boolean }): Promise<GitHost> {
+/** `anonymous`: serve without a token (a public host; tests use one to show a token never reaches it). */
+export async function startGitHost(opts: { projectRoot: string; tokenValid: (token: string) => boolean; anonymous?: boolean }): Promise<GitHost> {
   const log: GitHost['log'] = [];
   const server: Server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://git.invalid');
     const entry = { method: req.method ?? 'GET', path: u.pathname, status: 0, auth: req.headers.authorization };
     log.push(entry);
     const token = basicToken(req.headers.authorization);
-    if (!token || !opts.tokenValid(token)) {
+    if (!opts.anonymous && (!token || !opts.tokenValid(token))) {
       entry.status = 401;
       res.writeHead(401, { 'www-authenticate': 'Basic realm="GitHub"' }).end('Invalid username or token.\n');
       return;
