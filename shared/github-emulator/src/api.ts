@@ -183,6 +183,8 @@ export async function startGitHubEmulator(opts: GitHubEmulatorOptions): Promise<
       json(res, status, body, { ...rateHeaders(), ...extra });
       return status;
     };
+    // Not GitHub's: what a person trying the emulator looks at instead of the commit page.
+    if (path === '/_emulator/state' && method === 'GET') return send(200, { checkRuns, statuses });
     if (failures.n > 0) {
       failures.n--;
       return send(failures.status, { message: 'Server Error' });
