@@ -34,7 +34,10 @@ function formatLog(service: string, line: string): void {
 
 /** The exact `gitops-gate webhook push` for the demo repository's main branch. */
 function webhookCommand(s: Stack, repoDir: string): string {
-  return `npx gitops-gate webhook push --repo ${repoDir} --branch main --url ${s.receiverUrl}/webhooks/github --secret ${s.secrets[0] ?? ''} --clone-url ${DEMO_REPO_URL}`;
+  return `npx gitops-gate webhook push --repo ${repoDir} --branch main --url ${s.receiverUrl}/webhooks/github --secret ${s.secrets[0] ?? ''} --clone-url ${DEMO_REPO_URL}${
+    // An App's receiver checks the ids (README "Connect to GitHub"): the repository's and its installation's.
+    process.env.GITHUB_APP_ID ? ' --repository-id <repository id> --installation-id <installation id>' : ''
+  }`;
 }
 
 let stack: Stack | undefined;
