@@ -26,6 +26,8 @@ describe('optional/github-app', () => {
       expect(await schemaErrors(d), `${d.kind}/${d.metadata.name}`).toEqual([]);
       expect(unknownFields(d), `${d.kind}/${d.metadata.name}`).toEqual([]);
     }
+    // The receiver may now reach the GitHub API (HTTPS); nothing else changes without the component.
+    expect(one(docs, 'NetworkPolicy', 'receiver-egress-github-api').spec.egress).toEqual([{ ports: [{ protocol: 'TCP', port: 443 }] }]);
     expect(JSON.stringify(renderOverlay(overlay))).not.toContain('gitops-gate-github-app');
   });
 
