@@ -55,7 +55,7 @@ beforeAll(async () => {
     urlRewrites: fx.urlRewrites,
     queuePrefix: `e2e-${randomUUID().slice(0, 8)}`,
     onLog: (service, line) => logs.push(`${service} ${line}`),
-    env: { GITHUB_APP_ID: '12', GITHUB_APP_PRIVATE_KEY_FILE: keyFile, GITHUB_API_URL: gh.url },
+    env: { GITHUB_APP_ID: '12', GITHUB_APP_PRIVATE_KEY_FILE: keyFile, GITHUB_API_URL: gh.url, GITHUB_WRITE_INTERVAL_MS: '20' },
   });
 }, 120_000);
 
@@ -111,4 +111,31 @@ describe('decisions on the commit (GitHub App, check runs)', () => {
     await sleep(1_000);
     expect(gh.checkRuns.length).toBe(runs);
   });
+
+  it('50 decisions under a secondary rate limit: all reported, in the order decided, none twice', async () => {
+    const first = gh.checkRuns.length;
+    gh.secondaryLimit(12, 1);
+    const shas: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const sha = fx.repo.commit(`change ${i}`, { signWith: fx.key });
+      fx.repo.push();
+      shas.push(sha);
+      expect((await webhookPush()).code).toBe(0);
+    }
+    const deadline = Date.now() + 120_000;
+    const ours = () => gh.checkRuns.slice(first).filter((r) => shas.includes(r.head_sha));
+    while (Date.now() < deadline && (ours().length < 50 || ours().some((r) => r.status !== 'completed'))) await sleep(200);
+    const runs = ours();
+    expect(runs).toHaveLength(50);
+    expect(new Set(runs.map((r) => r.head_sha)).size).toBe(50);
+    // In the order the gate decided (its audit trail), each decision reported once.
+    const res = await fetch(`${gateUrlOf(stack)}/api/decisions?app=${encodeURIComponent(`${DEMO_APP.namespace}/${DEMO_APP.name}`)}&limit=500`);
+    const { decisions } = (await res.json()) as { decisions: { sha: string; time: string; action: string }[] };
+    const decided = decisions.filter((d) => shas.includes(d.sha)).sort((a, b) => a.time.localeCompare(b.time));
+    const firstDecision = [...new Map(decided.map((d) => [d.sha, d] as const)).keys()];
+    expect(runs.map((r) => r.head_sha)).toEqual(decided.filter((d, i) => decided.findIndex((x) => x.sha === d.sha) === i).map((d) => d.sha));
+    expect(firstDecision).toHaveLength(50);
+    for (const r of runs) expect(r.history.length).toBe(decided.filter((d) => d.sha === r.head_sha).length);
+    expect(gh.requests.filter((q) => q.status === 403).length).toBeGreaterThanOrEqual(12);
+  }, 200_000);
 });

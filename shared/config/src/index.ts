@@ -58,6 +58,8 @@ const envSchema = z.object({
   GITHUB_API_URL: z.string().url().default('https://api.github.com'),
   /** Personal token for the API instead of an App: commit statuses instead of check runs. */
   GITHUB_TOKEN: z.string().optional(),
+  /** Gap between check-run/status writes (GitHub asks for about a second to stay clear of secondary limits). */
+  GITHUB_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
   /**
    * Per-repository webhook secrets as JSON `{"owner/name": ["secret", …]}` (several = rotation), accepted for deliveries
    * naming that repository only, in addition to WEBHOOK_SECRETS (the App's secret).

@@ -12,7 +12,7 @@ export function gitHubMode(config: Config): 'app' | 'token' | 'off' {
 export function gitHubClientFromConfig(config: Config): GitHubClient | undefined {
   const mode = gitHubMode(config);
   if (mode === 'off') return undefined;
-  if (mode === 'token') return createGitHubClient({ apiUrl: config.GITHUB_API_URL, token: config.GITHUB_TOKEN });
+  if (mode === 'token') return createGitHubClient({ apiUrl: config.GITHUB_API_URL, token: config.GITHUB_TOKEN, writeMinTimeMs: config.GITHUB_WRITE_INTERVAL_MS });
   const file = config.GITHUB_APP_PRIVATE_KEY_FILE ?? '';
   let privateKey: string;
   try {
@@ -24,6 +24,7 @@ export function gitHubClientFromConfig(config: Config): GitHubClient | undefined
   return createGitHubClient({
     apiUrl: config.GITHUB_API_URL,
     app: { appId: config.GITHUB_APP_ID!, privateKey, installationId: config.GITHUB_APP_INSTALLATION_ID },
+    writeMinTimeMs: config.GITHUB_WRITE_INTERVAL_MS,
   });
 }
 
