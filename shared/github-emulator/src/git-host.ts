@@ -22,7 +22,11 @@ export function basicToken(header: string | undefined): string | undefined {
   return i < 0 ? undefined : decoded.slice(i + 1);
 }
 
-function serveCgi(projectRoot: string, req: IncomingMessage, res: ServerResponse, pathInfo: string, query: string, done: (status: number) => void): void {
+/**
+ * One request through `git http-backend` (CGI): the request body is piped in, the CGI headers become the response's.
+ * `onStatus` gets the status once known (500 when the CGI ended without headers). Also used by the fault tests' server.
+ */
+export function serveGitHttpBackend(projectRoot: string, req: IncomingMessage, res: ServerResponse, pathInfo: string, query: string, onStatus: (status: number) => void): void {
   const cgi = spawn('git', ['http-backend'], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -34,10 +38,10 @@ function serveCgi(projectRoot: string, req: IncomingMessage, res: ServerResponse
       PATH_INFO: pathInfo,
       QUERY_STRING: query,
       CONTENT_TYPE: req.headers['content-type'] ?? '',
-      REMOTE_ADDR: '127.0.0.1',
+      REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
       ...(req.headers['content-length'] ? { CONTENT_LENGTH: req.headers['content-length'] } : {}),
       ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) } : {}),
-      ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
+      ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']), HTTP_GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
     },
     stdio: ['pipe', 'pipe', 'ignore'],
   });
@@ -64,19 +68,21 @@ function serveCgi(projectRoot: string, req: IncomingMessage, res: ServerResponse
       else res.setHeader(name, value);
     }
     res.statusCode = status;
+    onStatus(status);
     res.write(head.subarray(end + (crlf >= 0 ? 4 : 2)));
   });
   cgi.on('close', () => {
-    if (!status) res.statusCode = status = 500;
+    if (!status) {
+      res.statusCode = status = 500;
+      onStatus(status);
+    }
     res.end();
-    done(status);
   });
   res.on('close', () => {
     if (cgi.exitCode === null) cgi.kill('SIGKILL');
   });
 }
 
-/** `anonymous`: serve without a token (a public host; tests use one to show a token never reaches it). */
 export async function startGitHost(opts: { projectRoot: string; tokenValid: (token: string) => boolean; anonymous?: boolean }): Promise<GitHost> {
   const log: GitHost['log'] = [];
   const server: Server = createServer((req, res) => {
@@ -89,7 +95,7 @@ export async function startGitHost(opts: { projectRoot: string; tokenValid: (tok
       res.writeHead(401, { 'www-authenticate': 'Basic realm="GitHub"' }).end('Invalid username or token.\n');
       return;
     }
-    serveCgi(opts.projectRoot, req, res, u.pathname, u.search.slice(1), (s) => {
+    serveGitHttpBackend(opts.projectRoot, req, res, u.pathname, u.search.slice(1), (s) => {
       entry.status = s;
     });
   });
