@@ -171,6 +171,18 @@ describe('repository identity', () => {
     expect((await check().check(url, { installationId: INSTALLATION, repositoryId: 101 })).ok).toBe(true);
   });
 
+  it('attacker: deliveries with made-up repository or installation ids cost no GitHub API call each', async () => {
+    const c = check();
+    expect((await c.check(url, { installationId: INSTALLATION, repositoryId: 101 })).ok).toBe(true);
+    const before = gh.requests.length;
+    for (let i = 0; i < 20; i++) {
+      expect((await c.check(url, { installationId: INSTALLATION, repositoryId: 90_000 + i })).ok).toBe(false);
+      expect((await c.check(url, { installationId: 5_000, repositoryId: 101 })).ok).toBe(false);
+    }
+    // At most one forced re-list of the installation and one token request for the unknown installation.
+    expect(gh.requests.length - before).toBeLessThanOrEqual(2);
+  });
+
   it('missing ids are refused; GitHub down is a 503 (nothing queued, nothing decided)', async () => {
     expect(await check().check(url, { installationId: INSTALLATION })).toMatchObject({ ok: false, code: 'NO_REPOSITORY_ID' });
     expect(await check().check(url, { repositoryId: 101 })).toMatchObject({ ok: false, code: 'NO_INSTALLATION' });

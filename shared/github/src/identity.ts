@@ -36,10 +36,17 @@ export function createIdentityCheck(deps: {
   prefix: string;
   /** How long an installation's repository list is trusted before it is listed again (repositories get added). */
   installationCacheMs?: number;
+  /**
+   * Least time between lists forced by an unknown repository id, and how long an installation the App does not have
+   * is remembered: deliveries with made-up ids cost no GitHub API call each (the App's rate limit is shared).
+   */
+  minRefreshMs?: number;
   now?: () => number;
 }): IdentityCheck {
   const now = deps.now ?? Date.now;
   const ttl = deps.installationCacheMs ?? 60_000;
+  const minRefresh = deps.minRefreshMs ?? 10_000;
+  const unknownInstallations = new Map<number, number>();
   const repoIds = new Map<string, number>();
   const installs = new Map<number, { at: number; ids: Set<number> }>();
 
@@ -71,7 +78,7 @@ export function createIdentityCheck(deps: {
 
   async function installationRepos(installationId: number, force: boolean): Promise<Set<number>> {
     const c = installs.get(installationId);
-    if (c && !force && now() - c.at < ttl) return c.ids;
+    if (c && (force ? now() - c.at < minRefresh : now() - c.at < ttl)) return c.ids;
     const ids = new Set<number>();
     const octokit = deps.client.octokit(installationId);
     for (let page = 1; page <= 100; page++) {
@@ -96,6 +103,10 @@ export function createIdentityCheck(deps: {
           if (installationId === undefined) {
             return { ok: false, status: 403, code: 'NO_INSTALLATION', reason: 'delivery carries no installation.id (App webhooks always do)' };
           }
+          const deniedAt = unknownInstallations.get(installationId);
+          if (deniedAt !== undefined && now() - deniedAt < minRefresh * 6) {
+            return { ok: false, status: 403, code: 'NOT_IN_INSTALLATION', reason: `installation ${installationId} is not an installation of this App` };
+          }
           let repos = await installationRepos(installationId, false);
           // A repository added to the installation since the list was read: list once more before refusing.
           if (!repos.has(ids.repositoryId)) repos = await installationRepos(installationId, true);
@@ -119,6 +130,7 @@ export function createIdentityCheck(deps: {
         if (err instanceof Error && (err as { code?: string }).code === 'GITHUB_AUTH_FAILED') {
           const cause = (err.cause as { status?: number } | undefined)?.status;
           if (cause === 404 || cause === 401 || cause === 403) {
+            if (installationId !== undefined) unknownInstallations.set(installationId, now());
             return { ok: false, status: 403, code: 'NOT_IN_INSTALLATION', reason: `installation ${installationId ?? '?'} is not an installation of this App` };
           }
         }
