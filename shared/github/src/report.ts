@@ -67,7 +67,7 @@ export function checkRunFor(job: ReportJob, uiUrl?: string): CheckRunUpdate | un
   ].join('\n');
   const base = { name: checkRunName(job.app), summary: evidence.slice(0, 60_000), detailsUrl: detailsUrl(uiUrl, job.app, job.decisionId) };
   if (a === 'pin' || a === 'audit-pin') return { ...base, status: 'completed', conclusion: 'success', title: a === 'pin' ? 'Deployed: pinned' : 'Deployed: pinned (audit mode)' };
-  if (a === 'skip-older' || a === 'skip-same') return { ...base, status: 'completed', conclusion: 'neutral', title: a === 'skip-older' ? 'Not deployed: an newer commit is pinned' : 'Already pinned' };
+  if (a === 'skip-older' || a === 'skip-same') return { ...base, status: 'completed', conclusion: 'neutral', title: a === 'skip-older' ? 'Not deployed: a newer commit is pinned' : 'Already pinned' };
   if (a.startsWith('refuse-')) return { ...base, status: 'completed', conclusion: 'failure', title: `Refused: ${job.code ?? a}` };
   if (a === 'wait-images' || a.startsWith('deferred-')) return { ...base, status: 'in_progress', title: a === 'wait-images' ? 'Waiting for verified images' : 'Verifying again' };
   return undefined;
@@ -169,9 +169,9 @@ export function createReportProcessor(deps: ReporterDeps): (job: ReportJob, atte
 }
 
 export function createReportWorker(deps: ReporterDeps & { connection: ConnectionOptions; onError?: (err: Error, job?: Job) => void }): Worker {
-  const process = createReportProcessor(deps);
+  const report = createReportProcessor(deps);
   // One at a time per replica: reports for a commit reach GitHub in the order the gate decided them.
-  const worker = new Worker(QUEUE_REPORT, (job: Job) => process(reportJob.parse(job.data), `${job.id}-${job.attemptsMade}`), {
+  const worker = new Worker(QUEUE_REPORT, (job: Job) => report(reportJob.parse(job.data), `${job.id}-${job.attemptsMade}`), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: 1,
