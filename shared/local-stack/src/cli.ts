@@ -11,7 +11,7 @@ const runTheDemo = !args.has('--no-demo');
 const workDir = join(REPO_ROOT, '.gitops-gate');
 const print = (line: string) => process.stdout.write(`${line}\n`);
 // Handed to the services as set: a real GitHub webhook (its secret) or App can be pointed at `npm start`.
-const PASSED_THROUGH = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_APP_INSTALLATION_ID', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'WEBHOOK_REPO_SECRETS', 'GIT_HTTP_TOKEN', 'GIT_CREDENTIAL_HOSTS'];
+const PASSED_THROUGH = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_APP_INSTALLATION_ID', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'GITHUB_WRITE_INTERVAL_MS', 'WEBHOOK_REPO_SECRETS', 'GIT_HTTP_TOKEN'];
 const passedEnv = Object.fromEntries(PASSED_THROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
 const envSecrets = (process.env.WEBHOOK_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const githubBanner = process.env.GITHUB_APP_ID
