@@ -20,7 +20,9 @@ function alive(pid: number): boolean {
 describe('npm start (demo mode)', () => {
   it('pins a signed commit, refuses an unsigned one, and stops everything it started', async () => {
     const port = await freePort();
-    const env = { ...process.env, RECEIVER_PORT: String(port) };
+    // WEBHOOK_SECRETS is honoured (a real GitHub webhook can be pointed at it); no GitHub credentials = reporting off.
+    const env = { ...process.env, RECEIVER_PORT: String(port), WEBHOOK_SECRETS: 'start-test-secret,older-secret' };
+    for (const k of ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_TOKEN']) delete env[k];
     delete env.REDIS_URL;
     delete env.KUBECONFIG;
     const child = spawn(process.execPath, [join(REPO_ROOT, 'shared/local-stack/dist/cli.js'), '--exit-after-demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -31,6 +33,9 @@ describe('npm start (demo mode)', () => {
     expect(out).toContain('✔ pinned to the signed commit');
     expect(out).toContain('✔ the unsigned commit was refused');
     expect(out).toContain(`POST http://127.0.0.1:${port}/webhooks/github`);
+    expect(out).toContain('Secret:       start-test-secret (from WEBHOOK_SECRETS)');
+    expect(out).toMatch(/GitHub: +off \(no GITHUB_APP_ID/);
+    expect(out).toContain(`npx gitops-gate webhook push --repo ${join(REPO_ROOT, '.gitops-gate/demo/repo/work')} --branch main --url http://127.0.0.1:${port}/webhooks/github --secret start-test-secret --clone-url https://github.com/demo/app.git`);
     expect(out).toContain('Stopped: no process left running.');
     expect(code).toBe(0);
     // No redis-server or service of this run survives it.

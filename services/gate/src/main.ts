@@ -24,6 +24,7 @@ import {
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
 import { createGitMirror, GitError } from '@gitops-gate/git';
+import { createReportQueue, createReportWorker, gitHttpToken, gitHubClientFromConfig, gitHubMode, reportJobFromRecord } from '@gitops-gate/github';
 import { createGateQueue, createRedisConnection, createVerifyQueue, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createAuditRoutes } from './audit-routes.js';
@@ -43,7 +44,34 @@ try {
 } catch (err) {
   logger.error({ err: (err as Error).message }, 'application watch failed to start; listing per verdict');
 }
-const mirror = createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN, credentialPrefixes: config.GIT_CREDENTIAL_HOSTS });
+const github = gitHubClientFromConfig(config);
+const mirror = createGitMirror({
+  cacheDir: config.GIT_CACHE_DIR,
+  urlRewrites: config.GIT_URL_REWRITES,
+  httpToken: await gitHttpToken(config, github, (err) => logger.error({ err }, 'GitHub App installation token unavailable')),
+  credentialPrefixes: config.GIT_CREDENTIAL_HOSTS,
+});
+// Decisions reported on the commit (check runs / commit statuses): queued here, sent by a worker, never awaited by a pin.
+const reports = github ? createReportQueue(redis, config.QUEUE_PREFIX) : undefined;
+const reportWorker = github
+  ? createReportWorker({
+      client: github,
+      redis,
+      prefix: config.QUEUE_PREFIX,
+      uiUrl: config.GATE_UI_URL,
+      connection: createRedisConnection(config.REDIS_URL, 'worker'),
+      onError: (err, job) => logger.warn({ err, jobId: job?.id, attempts: job?.attemptsMade }, 'GitHub report failed'),
+    })
+  : undefined;
+logger.info({ github: gitHubMode(config) }, github ? 'GitHub reporting on' : 'GitHub reporting off (no GitHub App or token)');
+async function reportOutcomes(outcomes: { record?: Parameters<typeof reportJobFromRecord>[0] }[]): Promise<void> {
+  if (!reports) return;
+  for (const o of outcomes) {
+    const job = o.record ? reportJobFromRecord(o.record) : undefined;
+    // A lost report is not a lost pin: logged, never retried by failing the gate job.
+    if (job) await reports.enqueue(job).catch((err: unknown) => logger.warn({ err, decisionId: job.decisionId }, 'GitHub report not queued'));
+  }
+}
 // Which repositories may be fetched at all: the opted-in Applications' repoURLs, decided here, published for the
 // receiver (drops other pushes) and the verifiers (fetch only these, from these URLs). Once a second from the
 // informer cache: a newly opted-in Application's first push may miss it by that much; reconcile catches it.
@@ -98,7 +126,7 @@ if (config.GATE_WATCH_POLICIES) {
       const snapshot: PolicySnapshot = { revision: set.revision, policies: set.objects as Record<string, unknown>[] };
       await redis.set(policySnapshotKey(config.QUEUE_PREFIX), JSON.stringify(snapshot));
       const g = gateForPolicies;
-      if (g) reevaluation = reevaluation.then(() => g.reevaluatePending()).catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
+      if (g) reevaluation = reevaluation.then(() => g.reevaluatePending()).then(reportOutcomes).catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
     },
     applications: () => store.list(config.GATE_NAMESPACES),
   });
@@ -153,7 +181,7 @@ const gate = createGate({
 });
 gateForPolicies = gate;
 // Policies may have changed while no gate was running.
-reevaluation = gate.reevaluatePending().catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
+reevaluation = gate.reevaluatePending().then(reportOutcomes).catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
 
 const reconciler = createReconciler({
   store,
@@ -172,7 +200,7 @@ const reconciler = createReconciler({
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
 
-const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger), {
+const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
   connection: createRedisConnection(config.REDIS_URL, 'worker'),
   prefix: config.QUEUE_PREFIX,
   concurrency: config.GATE_CONCURRENCY,
@@ -207,6 +235,8 @@ async function shutdown(signal: string): Promise<void> {
   clearInterval(statusTimer);
   clearInterval(followedTimer);
   await worker.close();
+  await reportWorker?.close().catch(() => undefined);
+  await reports?.close().catch(() => undefined);
   await store.stop().catch(() => undefined);
   await watcher?.stop().catch(() => undefined);
   await verifyQueue.close();

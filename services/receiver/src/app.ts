@@ -24,6 +24,16 @@ export interface ReceiverDeps {
    * queued. undefined (no set published yet, or Redis trouble) = queued: the verifier checks again before any fetch.
    */
   isFollowed?: (repoUrl: string) => Promise<boolean | undefined>;
+  /**
+   * Per-repository webhook secrets (`owner/name` → secrets): a delivery that no shared secret signed is accepted when
+   * one of the secrets of the repository it names signed it (and only that repository's).
+   */
+  repoSecrets?: Record<string, string[]>;
+  /**
+   * Repository identity (GitHub configured): whether the delivery's `repository.id` / `installation.id` are those of
+   * the repository it would be queued for. Refusals queue nothing and answer `status` with the reason.
+   */
+  checkIdentity?: (repoUrl: string, payload: unknown) => Promise<{ ok: true } | { ok: false; status: number; code: string; reason: string }>;
 }
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
@@ -46,6 +56,35 @@ export function signatureMatches(secrets: string[], body: Buffer, header: string
     if (timingSafeEqual(expected, given)) ok = true;
   }
   return ok;
+}
+
+/** The delivery's JSON, from a JSON body or GitHub's form encoding (`payload=`). Throws on bad UTF-8 or JSON. */
+function parseBody(raw: Buffer, contentType: string): unknown {
+  let text = utf8.decode(raw);
+  if (contentType.startsWith('application/x-www-form-urlencoded')) {
+    const form = new URLSearchParams(text).get('payload');
+    if (form === null) throw new Error('form body has no payload= field');
+    text = form;
+  }
+  return JSON.parse(text);
+}
+
+/**
+ * A per-repository secret signed this body, for the repository the body names. The body is read before it is
+ * authenticated, but only to pick whose secrets to try: a holder of one repository's secret cannot sign for another.
+ */
+function repoSecretMatches(repoSecrets: Record<string, string[]> | undefined, raw: Buffer, contentType: string, header: string): boolean {
+  if (!repoSecrets || Object.keys(repoSecrets).length === 0) return false;
+  let name: unknown;
+  try {
+    name = (parseBody(raw, contentType) as { repository?: { full_name?: unknown } } | null)?.repository?.full_name;
+  } catch {
+    return false;
+  }
+  if (typeof name !== 'string') return false;
+  const wanted = name.toLowerCase();
+  const entry = Object.entries(repoSecrets).find(([k]) => k.toLowerCase() === wanted);
+  return entry !== undefined && signatureMatches(entry[1], raw, header);
 }
 
 export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
@@ -111,7 +150,8 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
     }
     const sigHeader = req.headers['x-hub-signature-256'];
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    if (typeof sigHeader !== 'string' || !signatureMatches(deps.secrets, raw, sigHeader)) {
+    const contentType = req.headers['content-type'] ?? '';
+    if (typeof sigHeader !== 'string' || !(signatureMatches(deps.secrets, raw, sigHeader) || repoSecretMatches(deps.repoSecrets, raw, contentType, sigHeader))) {
       reject(event, 'bad_signature');
       req.log.warn({ deliveryId, event }, 'delivery signature rejected');
       return reply.code(401).send({
@@ -122,13 +162,7 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
 
     let payload: unknown;
     try {
-      let text = utf8.decode(raw);
-      if ((req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
-        const form = new URLSearchParams(text).get('payload');
-        if (form === null) throw new Error('form body has no payload= field');
-        text = form;
-      }
-      payload = JSON.parse(text);
+      payload = parseBody(raw, contentType);
     } catch (err) {
       reject(event, 'bad_payload');
       const what = err instanceof TypeError ? 'body is not valid UTF-8' : `body is not valid JSON: ${(err as Error).message}`;
@@ -155,6 +189,15 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
             reject(event, 'not_followed');
             req.log.info({ deliveryId, event, repo: outcome.job.repoUrl }, 'delivery for a repository nobody follows');
             return reply.code(202).send({ queued: false, reason: 'not followed' });
+          }
+        }
+        if (deps.checkIdentity) {
+          const identity = await deps.checkIdentity(outcome.job.repoUrl, payload);
+          if (!identity.ok) {
+            reject(event, identity.status === 503 ? 'unavailable' : 'wrong_repository');
+            req.log.warn({ deliveryId, event, repo: outcome.job.repoUrl, code: identity.code, reason: identity.reason }, 'delivery refused: repository identity');
+            if (identity.status === 503) void reply.header('retry-after', '30');
+            return reply.code(identity.status).send({ queued: false, reason: identity.reason, code: identity.code });
           }
         }
         let depth: number;

@@ -3,6 +3,7 @@
  * then closes Redis.
  */
 import { loadConfig, requireWebhookSecrets } from '@gitops-gate/config';
+import { createIdentityCheck, deliveryIdentity, gitHubClientFromConfig, gitHubMode } from '@gitops-gate/github';
 import { createFollowedRepoReader, createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { createReceiverApp } from './app.js';
@@ -11,17 +12,23 @@ import { createBullIntake } from './intake.js';
 const config = loadConfig(process.env);
 const logger = createLogger('receiver', config.LOG_LEVEL);
 const tracing = setupTracing({ service: 'gitops-gate-receiver', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
-const secrets = requireWebhookSecrets(config);
+const secrets = Object.keys(config.WEBHOOK_REPO_SECRETS).length > 0 ? config.webhookSecrets : requireWebhookSecrets(config);
 const redis = createRedisConnection(config.REDIS_URL, 'producer');
 const queue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 // The gate's followed repositories, re-read at most once a second: a push for any other repository queues nothing.
 const followed = createFollowedRepoReader(redis, config.QUEUE_PREFIX, { cacheMs: 1_000 });
+// With GitHub credentials, deliveries must carry the followed repository's id (and, for an App, be from an
+// installation that holds it) before anything is queued.
+const github = gitHubClientFromConfig(config);
+const identity = github ? createIdentityCheck({ client: github, redis, prefix: config.QUEUE_PREFIX }) : undefined;
 const app = createReceiverApp({
   isFollowed: async (repoUrl) => {
     const repo = await followed.lookup(repoUrl);
     return repo === undefined ? undefined : repo !== null;
   },
   secrets,
+  repoSecrets: config.WEBHOOK_REPO_SECRETS,
+  checkIdentity: identity ? (repoUrl, payload) => identity.check(repoUrl, deliveryIdentity(payload)) : undefined,
   intake: createBullIntake(queue, redis, { retentionSeconds: config.DELIVERY_RETENTION_SECONDS }),
   logger,
   registry: createMetricsRegistry('receiver'),
@@ -30,7 +37,7 @@ const app = createReceiverApp({
 
 await app.listen({ host: config.RECEIVER_HOST, port: config.RECEIVER_PORT });
 const addr = app.server.address();
-logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.RECEIVER_PORT, secrets: secrets.length }, 'receiver listening');
+logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.RECEIVER_PORT, secrets: secrets.length, github: gitHubMode(config) }, 'receiver listening');
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

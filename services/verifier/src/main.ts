@@ -8,6 +8,7 @@ import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
+import { gitHttpToken, gitHubClientFromConfig } from '@gitops-gate/github';
 import { createFollowedRepoReader, createGateQueue, createRedisConnection, createVerifyQueue, queueGaugeSource } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
@@ -33,7 +34,7 @@ const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
 });
 const policySource = createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger);
 const processor = createVerifyProcessor({
-  mirror: createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: config.GIT_HTTP_TOKEN, credentialPrefixes: config.GIT_CREDENTIAL_HOSTS }),
+  mirror: createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: await gitHttpToken(config, gitHubClientFromConfig(config), (err) => logger.error({ err }, 'GitHub App installation token unavailable')), credentialPrefixes: config.GIT_CREDENTIAL_HOSTS }),
   // The gate's followed repositories (what to fetch, from where); re-read at most once a second.
   followed: (() => {
     const reader = createFollowedRepoReader(connection, config.QUEUE_PREFIX, { cacheMs: 1_000 });

@@ -3,6 +3,7 @@ import { CommitVerifyError } from '@gitops-gate/commit-verify';
 import { AUDIT_USAGE, auditCommand } from './audit.js';
 import { UsageError, type Io } from './io.js';
 import { VERIFY_COMMIT_USAGE, verifyCommitCommand } from './verify-commit.js';
+import { WEBHOOK_USAGE, webhookCommand } from './webhook.js';
 
 const VERIFY_BUNDLE_USAGE =
   'usage: gitops-gate verify-bundle --bundle FILE (--certificate-identity ID --certificate-oidc-issuer ISS | --key FILE) [--trusted-root FILE] ARTIFACT';
@@ -13,15 +14,18 @@ commands:
   verify-commit   verify a commit's signature (gitsign, SSH, GPG) against signers or a policy
   verify-bundle   verify a Sigstore bundle (Sigstore conformance protocol)
   audit           query the gate's decisions and check the audit chain
+  webhook push    send a signed GitHub push delivery for a branch head
 
 ${VERIFY_COMMIT_USAGE}
 ${VERIFY_BUNDLE_USAGE}
-${AUDIT_USAGE}`;
+${AUDIT_USAGE}
+${WEBHOOK_USAGE}`;
 
 const SUBCOMMAND_USAGE = new Map<string, string>([
   ['verify-commit', VERIFY_COMMIT_USAGE],
   ['verify-bundle', VERIFY_BUNDLE_USAGE],
   ['audit', AUDIT_USAGE],
+  ['webhook', WEBHOOK_USAGE],
 ]);
 
 /** `--help`/`-h` anywhere before a `--` asks for usage (a flag value that is literally `-h` is not worth a special case). */
@@ -47,6 +51,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return await runConformanceCli(['verify-bundle', ...rest], { stdout: (l) => io.stdout.write(`${l}\n`), stderr: (l) => io.stderr.write(`${l}\n`) });
       case 'audit':
         return await auditCommand(rest, io);
+      case 'webhook':
+        return await webhookCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

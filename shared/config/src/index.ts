@@ -47,6 +47,25 @@ const envSchema = z.object({
   /** How often workers look for jobs whose worker died (BullMQ stalled-job check). */
   WORKER_STALLED_INTERVAL_MS: positiveInt.default(15_000),
 
+  // --- GitHub ---------------------------------------------------------------------------------------------------
+  /** GitHub App id: with GITHUB_APP_PRIVATE_KEY_FILE, gitops-gate authenticates as the App (installation tokens). */
+  GITHUB_APP_ID: positiveInt.optional(),
+  /** The App's private key (PEM, from a Kubernetes Secret mount). */
+  GITHUB_APP_PRIVATE_KEY_FILE: z.string().optional(),
+  /** Installation whose token git fetches use; unset = looked up per repository (API calls only). */
+  GITHUB_APP_INSTALLATION_ID: positiveInt.optional(),
+  /** REST API base: `https://api.github.com`, or `https://<ghes-host>/api/v3` for GitHub Enterprise Server. */
+  GITHUB_API_URL: z.string().url().default('https://api.github.com'),
+  /** Personal token for the API instead of an App: commit statuses instead of check runs. */
+  GITHUB_TOKEN: z.string().optional(),
+  /** Gap between check-run/status writes (GitHub asks for about a second to stay clear of secondary limits). */
+  GITHUB_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+  /**
+   * Per-repository webhook secrets as JSON `{"owner/name": ["secret", …]}` (several = rotation), accepted for deliveries
+   * naming that repository only, in addition to WEBHOOK_SECRETS (the App's secret).
+   */
+  WEBHOOK_REPO_SECRETS: jsonRecord(z.array(z.string().min(1)), 'repository full name to a list of secrets'),
+
   // --- receiver -----------------------------------------------------------------------------------------------
   /** Interface the receiver binds. */
   RECEIVER_HOST: z.string().default('0.0.0.0'),
@@ -177,6 +196,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       throw new ConfigError(`WEBHOOK_SECRETS_FILE: cannot read ${WEBHOOK_SECRETS_FILE}: ${(err as Error).message}`);
     }
     secrets.push(...text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0));
+  }
+  if ((rest.GITHUB_APP_ID === undefined) !== (rest.GITHUB_APP_PRIVATE_KEY_FILE === undefined)) {
+    throw new ConfigError('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE: set both (a GitHub App) or neither');
   }
   return { ...rest, webhookSecrets: secrets };
 }

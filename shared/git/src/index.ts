@@ -24,8 +24,11 @@ export interface GitMirrorOptions {
   cacheDir: string;
   /** `{ "<prefix as seen in webhooks>": "<prefix to fetch from>" }`, longest prefix wins (as with insteadOf). */
   urlRewrites?: Record<string, string>;
-  /** Token for https remotes, sent as HTTP basic auth through an environment-provided header. */
-  httpToken?: string;
+  /**
+   * Token for https remotes, sent as HTTP basic auth through an environment-provided header. A function is asked on
+   * every git command (a GitHub App installation token, renewed before it expires).
+   */
+  httpToken?: string | (() => string | undefined);
   /**
    * Where the token may go: hosts (`github.com`, `git.example.com:8443`, meaning `https://<host>/`) or URL prefixes
    * (`http://127.0.0.1:8080/org/`). Each becomes git's `http.<prefix>.extraHeader`, which git matches against the
@@ -124,10 +127,11 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
     // A redirect would carry the header (git sends extraHeader on every request of the session, wherever the
     // first answer sent it): a fetch follows no redirect at all, so a moved repository fails instead.
     const config: [string, string][] = [['http.followRedirects', 'false']];
-    if (options.httpToken) {
+    const token = typeof options.httpToken === 'function' ? options.httpToken() : options.httpToken;
+    if (token) {
       // Passed through GIT_CONFIG_* env, not argv, so `ps` and error messages never show it. Scoped per URL prefix
       // (http.<url>.extraHeader): git attaches it only to requests under a configured prefix.
-      const basic = Buffer.from(`x-access-token:${options.httpToken}`).toString('base64');
+      const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
       for (const p of credentialPrefixes) config.push([`http.${p}.extraHeader`, `Authorization: Basic ${basic}`]);
     }
     e.GIT_CONFIG_COUNT = String(config.length);

@@ -2,7 +2,7 @@
  * `npm start` (keeps running) and `npm run demo` (exits after the demo). Ctrl-C stops every process it started.
  */
 import { join } from 'node:path';
-import { createDemoFixture, DEMO_APP, runDemo } from './demo.js';
+import { createDemoFixture, DEMO_APP, DEMO_REPO_URL, runDemo } from './demo.js';
 import { REPO_ROOT, startStack, type Stack } from './stack.js';
 
 const args = new Set(process.argv.slice(2));
@@ -10,6 +10,15 @@ const exitAfterDemo = args.has('--exit-after-demo');
 const runTheDemo = !args.has('--no-demo');
 const workDir = join(REPO_ROOT, '.gitops-gate');
 const print = (line: string) => process.stdout.write(`${line}\n`);
+// Handed to the services as set: a real GitHub webhook (its secret) or App can be pointed at `npm start`.
+const PASSED_THROUGH = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_APP_INSTALLATION_ID', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'GITHUB_WRITE_INTERVAL_MS', 'WEBHOOK_REPO_SECRETS', 'GIT_HTTP_TOKEN'];
+const passedEnv = Object.fromEntries(PASSED_THROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+const envSecrets = (process.env.WEBHOOK_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const githubBanner = process.env.GITHUB_APP_ID
+  ? `GitHub App ${process.env.GITHUB_APP_ID} at ${process.env.GITHUB_API_URL || 'https://api.github.com'}: decisions reported as check runs`
+  : process.env.GITHUB_TOKEN
+    ? `personal token at ${process.env.GITHUB_API_URL || 'https://api.github.com'}: decisions reported as commit statuses`
+    : 'off (no GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY_FILE or GITHUB_TOKEN): decisions are not reported on commits; see README "Connect to GitHub"';
 
 function formatLog(service: string, line: string): void {
   try {
@@ -21,6 +30,14 @@ function formatLog(service: string, line: string): void {
   } catch {
     process.stdout.write(`  [${service}] ${line}\n`);
   }
+}
+
+/** The exact `gitops-gate webhook push` for the demo repository's main branch. */
+function webhookCommand(s: Stack, repoDir: string): string {
+  return `npx gitops-gate webhook push --repo ${repoDir} --branch main --url ${s.receiverUrl}/webhooks/github --secret ${s.secrets[0] ?? ''} --clone-url ${DEMO_REPO_URL}${
+    // An App's receiver checks the ids (README "Connect to GitHub"): the repository's and its installation's.
+    process.env.GITHUB_APP_ID ? ' --repository-id <repository id> --installation-id <installation id>' : ''
+  }`;
 }
 
 let stack: Stack | undefined;
@@ -47,6 +64,8 @@ try {
     seed: [fx.application, fx.policy],
     allowedSignersFile: process.env.ALLOWED_SIGNERS_FILE || undefined,
     urlRewrites: fx.urlRewrites,
+    ...(envSecrets.length > 0 ? { secrets: envSecrets } : {}),
+    env: passedEnv,
     receiverPort: Number(process.env.RECEIVER_PORT || 8080),
     onLog: formatLog,
   });
@@ -55,7 +74,9 @@ try {
   print(`Redis:        ${stack.redisUrl}${process.env.REDIS_URL ? '' : ' (local redis-server, AOF on, noeviction)'}`);
   print(`Kubernetes:   ${stack.sandbox ? `sandbox API server ${stack.sandbox.url}` : 'from KUBECONFIG'}`);
   print(`Receiver:     POST ${stack.receiverUrl}/webhooks/github`);
-  print(`Secret:       ${stack.secrets[0]}`);
+  print(`Secret:       ${stack.secrets[0]}${envSecrets.length > 0 ? ' (from WEBHOOK_SECRETS)' : ''}`);
+  print(`GitHub:       ${githubBanner}`);
+  print(`Send a push:  ${webhookCommand(stack, fx.repo.workDir)}`);
   print(`Audit page:   http://127.0.0.1:${gate?.port}/ui   (JSON: /api/decisions)`);
   print(`Audit check:  npx gitops-gate audit --verify-chain --public-key ${stack.auditPublicKeyFile} --redis-url ${stack.redisUrl}`);
   print(`Watch it:     kubectl --kubeconfig ${stack.kubeconfig} get applications -A -w`);
@@ -66,7 +87,7 @@ try {
     print('Demo:');
     const result = await runDemo(stack, fx, (l) => print(`  ${l}`));
     print('');
-    print(`Demo repository: ${fx.repo.workDir} (push there, then send a webhook signed with the secret above).`);
+    print(`Demo repository: ${fx.repo.workDir} (commit there, then run the "Send a push" command above).`);
     if (exitAfterDemo) await stop(result ? 0 : 1);
   }
   print('Running. Ctrl-C stops everything.');

@@ -5,9 +5,9 @@
  * (`POST …/git-upload-pack`: the moment a fetch is in flight) until `release()`, so a test can catch a process in the
  * middle of a job deterministically instead of racing it.
  */
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { serveGitHttpBackend } from '@gitops-gate/github-emulator';
 
 export interface HeldRequest {
   tag: string;
@@ -36,64 +36,8 @@ export async function startGitHttpServer(projectRoot: string): Promise<GitHttpSe
   const served: { tag: string; method: string; path: string; status: number; auth?: string }[] = [];
 
   function serveCgi(req: IncomingMessage, res: ServerResponse, tag: string, pathInfo: string, query: string): void {
-    const cgi = spawn('git', ['http-backend'], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        GIT_PROJECT_ROOT: projectRoot,
-        GIT_HTTP_EXPORT_ALL: '1',
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_CONFIG_GLOBAL: '/dev/null',
-        REQUEST_METHOD: req.method ?? 'GET',
-        PATH_INFO: pathInfo,
-        QUERY_STRING: query,
-        CONTENT_TYPE: req.headers['content-type'] ?? '',
-        REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
-        ...(req.headers['content-length'] ? { CONTENT_LENGTH: req.headers['content-length'] } : {}),
-        ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) } : {}),
-        ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']), HTTP_GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
-      },
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-    req.pipe(cgi.stdin);
-    cgi.stdin.on('error', () => undefined);
-    let head = Buffer.alloc(0);
-    let headersDone = false;
-    cgi.stdout.on('data', (chunk: Buffer) => {
-      if (headersDone) {
-        res.write(chunk);
-        return;
-      }
-      head = Buffer.concat([head, chunk]);
-      let end = head.indexOf('\r\n\r\n');
-      let sepLen = 4;
-      if (end < 0) {
-        end = head.indexOf('\n\n');
-        sepLen = 2;
-      }
-      if (end < 0) return;
-      headersDone = true;
-      let status = 200;
-      for (const line of head.subarray(0, end).toString('latin1').split(/\r?\n/)) {
-        const i = line.indexOf(':');
-        if (i < 0) continue;
-        const name = line.slice(0, i).trim();
-        const value = line.slice(i + 1).trim();
-        if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10) || 200;
-        else res.setHeader(name, value);
-      }
-      res.statusCode = status;
+    serveGitHttpBackend(projectRoot, req, res, pathInfo, query, (status) => {
       served.push({ tag, method: req.method ?? 'GET', path: pathInfo, status, auth: req.headers.authorization });
-      res.write(head.subarray(end + sepLen));
-    });
-    cgi.on('close', () => {
-      if (!headersDone) {
-        res.statusCode = 500;
-        served.push({ tag, method: req.method ?? 'GET', path: pathInfo, status: 500, auth: req.headers.authorization });
-      }
-      res.end();
-    });
-    res.on('close', () => {
-      if (cgi.exitCode === null) cgi.kill('SIGKILL');
     });
   }
 
