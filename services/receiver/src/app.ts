@@ -70,21 +70,33 @@ function parseBody(raw: Buffer, contentType: string): unknown {
 }
 
 /**
- * A per-repository secret signed this body, for the repository the body names. The body is read before it is
- * authenticated, but only to pick whose secrets to try: a holder of one repository's secret cannot sign for another.
+ * The repository (lower-case `owner/name`) whose own secret signed this body, or undefined. The body is read before
+ * it is authenticated, but only to pick whose secrets to try: a holder of one repository's secret cannot sign for
+ * another. The caller must still bind the job's clone URL to this name (the body carries both).
  */
-function repoSecretMatches(repoSecrets: Record<string, string[]> | undefined, raw: Buffer, contentType: string, header: string): boolean {
-  if (!repoSecrets || Object.keys(repoSecrets).length === 0) return false;
+function repoSecretSigner(repoSecrets: Record<string, string[]> | undefined, raw: Buffer, contentType: string, header: string): string | undefined {
+  if (!repoSecrets || Object.keys(repoSecrets).length === 0) return undefined;
   let name: unknown;
   try {
     name = (parseBody(raw, contentType) as { repository?: { full_name?: unknown } } | null)?.repository?.full_name;
   } catch {
-    return false;
+    return undefined;
   }
-  if (typeof name !== 'string') return false;
+  if (typeof name !== 'string') return undefined;
   const wanted = name.toLowerCase();
   const entry = Object.entries(repoSecrets).find(([k]) => k.toLowerCase() === wanted);
-  return entry !== undefined && signatureMatches(entry[1], raw, header);
+  return entry !== undefined && signatureMatches(entry[1], raw, header) ? wanted : undefined;
+}
+
+/**
+ * A job signed by a per-repository secret may only name that repository: the jobs are keyed by the clone URL, which
+ * the same body carries next to `full_name`, so a holder of org/tool's secret could otherwise send
+ * `full_name: org/tool` with org/app's clone URL. Compared on the URL's path (owner/name), whatever the host.
+ */
+export function jobMatchesSigner(repoUrl: string, signer: string): boolean {
+  // normalizeRepoUrl gives `https://host/owner/name` for every remote form; anything else (file://) is not GitHub's.
+  const m = /^https:\/\/[^/]+\/(.+)$/.exec(repoUrl);
+  return m?.[1]?.toLowerCase() === signer;
 }
 
 export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
@@ -151,7 +163,9 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
     const sigHeader = req.headers['x-hub-signature-256'];
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const contentType = req.headers['content-type'] ?? '';
-    if (typeof sigHeader !== 'string' || !(signatureMatches(deps.secrets, raw, sigHeader) || repoSecretMatches(deps.repoSecrets, raw, contentType, sigHeader))) {
+    const sharedSigned = typeof sigHeader === 'string' && signatureMatches(deps.secrets, raw, sigHeader);
+    const repoSigner = typeof sigHeader === 'string' && !sharedSigned ? repoSecretSigner(deps.repoSecrets, raw, contentType, sigHeader) : undefined;
+    if (typeof sigHeader !== 'string' || !(sharedSigned || repoSigner !== undefined)) {
       reject(event, 'bad_signature');
       req.log.warn({ deliveryId, event }, 'delivery signature rejected');
       return reply.code(401).send({
@@ -182,6 +196,11 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
         req.log.info({ deliveryId, event, reason: outcome.reason }, 'delivery ignored');
         return reply.code(202).send({ queued: false, reason: outcome.reason });
       case 'enqueue': {
+        if (repoSigner !== undefined && !jobMatchesSigner(outcome.job.repoUrl, repoSigner)) {
+          reject(event, 'bad_signature');
+          req.log.warn({ deliveryId, event, repo: outcome.job.repoUrl, signer: repoSigner }, 'delivery refused: per-repository secret used for another repository');
+          return reply.code(401).send({ error: `signed with the secret of ${repoSigner}, which does not cover ${outcome.job.repoUrl}`, code: 'SECRET_REPOSITORY_MISMATCH' });
+        }
         // Only pushes name a repository to fetch; image jobs read the registry, and the gate joins them per Application.
         if (outcome.job.kind === 'commit' && deps.isFollowed) {
           const followed = await deps.isFollowed(outcome.job.repoUrl).catch(() => undefined);

@@ -73,9 +73,9 @@ function makeApp(repoSecrets?: Record<string, string[]>) {
 }
 
 const head = { id: SHA, treeId: 'c'.repeat(40), message: 'm', timestamp: new Date().toISOString(), author: { name: 'd', email: 'd@x' }, committer: { name: 'd', email: 'd@x' } };
-function delivery(o: { fullName?: string; repositoryId: number; installationId?: number }, secret = SECRET) {
+function delivery(o: { fullName?: string; cloneUrl?: string; repositoryId: number; installationId?: number }, secret = SECRET) {
   const fullName = o.fullName ?? 'org/app';
-  const body = JSON.stringify(pushDeliveryPayload({ cloneUrl: `https://github.com/${fullName}.git`, fullName, branch: 'main', head, repositoryId: o.repositoryId, installationId: o.installationId }));
+  const body = JSON.stringify(pushDeliveryPayload({ cloneUrl: o.cloneUrl ?? `https://github.com/${fullName}.git`, fullName, branch: 'main', head, repositoryId: o.repositoryId, installationId: o.installationId }));
   return { method: 'POST' as const, url: '/webhooks/github', payload: body, headers: signedDeliveryHeaders(secret, 'push', body) };
 }
 const jobs = async () => Object.values(await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed')).reduce((a, b) => a + b, 0);
@@ -131,5 +131,15 @@ describe('per-repository webhook secrets', () => {
     const forged = await app.inject(delivery({ repositoryId: 101, installationId: 1 }, 'tool-secret'));
     expect(forged.statusCode).toBe(401);
     expect(await jobs()).toBe(1);
+  });
+
+  it("attacker: a repository's own secret, its full_name, and another repository's clone URL → 401, nothing queued", async () => {
+    const app = makeApp({ 'org/tool': ['tool-secret'] });
+    const res = await app.inject(delivery({ fullName: 'org/tool', cloneUrl: 'https://github.com/org/app.git', repositoryId: 102, installationId: 1 }, 'tool-secret'));
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ code: 'SECRET_REPOSITORY_MISMATCH' });
+    const ghe = await app.inject(delivery({ fullName: 'org/tool', cloneUrl: 'https://ghe.example/org/app.git', repositoryId: 102, installationId: 1 }, 'tool-secret'));
+    expect(ghe.statusCode).toBe(401);
+    expect(await jobs()).toBe(0);
   });
 });
