@@ -214,12 +214,34 @@ describe('check runs', () => {
     expect(checkRunFor(job(1, 'pin', { signer: 'dev@example.com' }), 'https://gate.example/ui/')).toMatchObject({ name: 'gitops-gate / argocd/web', status: 'completed', conclusion: 'success', detailsUrl: 'https://gate.example/ui/app/argocd/web#d-' + prefix + '-1' });
     const refused = checkRunFor(job(2, 'refuse-unverified', { code: 'UNSIGNED', signer: 'mallory@example.com' }));
     expect(refused).toMatchObject({ conclusion: 'failure', title: 'Refused: UNSIGNED' });
-    expect(refused?.summary).toContain('mallory@example.com');
+    expect(refused?.summary).toContain('mallory\\@example\\.com');
     expect(checkRunFor(job(3, 'skip-older'))).toMatchObject({ conclusion: 'neutral' });
     expect(checkRunFor(job(4, 'wait-images'))).toMatchObject({ status: 'in_progress' });
     expect(checkRunFor(job(5, 'deferred-transient'))).toMatchObject({ status: 'in_progress' });
     expect(checkRunFor(job(6, 'error-conflict'))).toBeUndefined();
     expect(reportJobFromRecord({ id: 'x', time: 't', repo: 'https://github.com/org/app', sha: SHA, app: 'a/b', action: 'pin', reason: 'r', verdict: { code: '', method: 'ssh' } })).toMatchObject({ method: 'ssh', code: undefined });
+  });
+
+  it('attacker: a signer, issuer or reason written as Markdown/HTML shows as text on the commit page', () => {
+    const evil = checkRunFor(
+      job(7, 'refuse-unverified', {
+        code: 'UNSIGNED`](https://evil.example)',
+        signer: '![x](https://evil.example/pixel.png) <img src=x onerror=alert(1)>',
+        issuer: '[approved](https://evil.example)\n\n# Deployed',
+        reason: '**pinned** @org/admins https://evil.example',
+      }),
+    )!;
+    // Code spans are inert; outside them, no Markdown image/link/heading/HTML/mention/autolink survives unescaped.
+    const s = evil.summary.replace(/`[^`\n]*`/g, '');
+    expect(s).not.toMatch(/(^|[^\\])!\[/);
+    expect(s).not.toMatch(/(^|[^\\])\]\(/);
+    expect(s).not.toMatch(/(^|[^\\])</);
+    expect(s).not.toMatch(/\n#/);
+    expect(s).not.toMatch(/(^|[^\\])@org/);
+    expect(s).not.toMatch(/https:\/\//);
+    // The code span holding the reason code cannot be closed early.
+    expect(evil.summary).toContain('`UNSIGNED](https://evil.example)`');
+    expect(evil.summary.split('\n')).toHaveLength(6);
   });
 
   it('one check run per (commit, Application): in_progress then success updates it; redeliveries and two replicas create it once', async () => {

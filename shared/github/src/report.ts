@@ -50,20 +50,34 @@ export function detailsUrl(uiUrl: string | undefined, app: string, decisionId: s
 }
 
 /**
+ * Signers, issuers and reasons come from commit authors and certificates: on the commit page GitHub renders the
+ * summary as Markdown, so an author could otherwise plant links, images (tracking pixels) or HTML next to the gate's
+ * verdict. Every Markdown/HTML metacharacter is escaped and line breaks folded, so the text shows as typed.
+ */
+export function md(text: string): string {
+  return text.replace(/[\r\n\u2028\u2029]+/g, ' ').replace(/[\\`*_{}[\]()#+\-.!|<>~&@:]/g, (c) => `\\${c}`);
+}
+
+/** A code span that cannot be closed early: backticks and line breaks in the value are dropped. */
+function code(text: string): string {
+  return `\`${text.replace(/[`\r\n\u2028\u2029]/g, '')}\``;
+}
+
+/**
  * What a decision looks like on the commit. Undefined = not reported (errors writing the Application are the
  * gate's to retry, not a verdict on the commit).
  */
 export function checkRunFor(job: ReportJob, uiUrl?: string): CheckRunUpdate | undefined {
   const a = job.action;
   const evidence = [
-    `**${a}** for \`${job.app}\`: ${job.reason}`,
+    `**${md(a)}** for ${code(job.app)}: ${md(job.reason)}`,
     '',
-    ...(job.code ? [`- reason code: \`${job.code}\``] : []),
-    ...(job.method ? [`- method: ${job.method}`] : []),
-    ...(job.signer ? [`- signer: ${job.signer}`] : []),
-    ...(job.issuer ? [`- issuer: ${job.issuer}`] : []),
-    ...(job.previousRevision ? [`- previous revision: \`${job.previousRevision}\``] : []),
-    `- decision: \`${job.decisionId}\` at ${job.time}`,
+    ...(job.code ? [`- reason code: ${code(job.code)}`] : []),
+    ...(job.method ? [`- method: ${md(job.method)}`] : []),
+    ...(job.signer ? [`- signer: ${md(job.signer)}`] : []),
+    ...(job.issuer ? [`- issuer: ${md(job.issuer)}`] : []),
+    ...(job.previousRevision ? [`- previous revision: ${code(job.previousRevision)}`] : []),
+    `- decision: ${code(job.decisionId)} at ${md(job.time)}`,
   ].join('\n');
   const base = { name: checkRunName(job.app), summary: evidence.slice(0, 60_000), detailsUrl: detailsUrl(uiUrl, job.app, job.decisionId) };
   if (a === 'pin' || a === 'audit-pin') return { ...base, status: 'completed', conclusion: 'success', title: a === 'pin' ? 'Deployed: pinned' : 'Deployed: pinned (audit mode)' };
