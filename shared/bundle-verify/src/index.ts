@@ -13,7 +13,7 @@ export { TAG, children, expectTag, raw, readNode, readOid, readRoot, readSmallIn
 export type { DerNode } from './der.js';
 export { OID as X509_OID, findExtension, parseCertificate } from './x509.js';
 export type { Certificate, Extension } from './x509.js';
-export { BoundedCache, certSignedBy, parseCertificateCached } from './memo.js';
+export { BoundedCache, certSignedBy, clearMemo, parseCertificateCached } from './memo.js';
 export type { ParsedCertificate } from './memo.js';
 export { keyKind, sha256, verifySignature, verifyWithAlgOid } from './keys.js';
 export type { HashName, KeyKind } from './keys.js';

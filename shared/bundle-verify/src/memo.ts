@@ -85,8 +85,24 @@ export function certSignedBy(child: Certificate, issuer: Certificate, issuerKey:
   return ok;
 }
 
-/** For tests: forget everything remembered. */
+/** Fully verified SCT sets (count of SCTs) by trust id + exact leaf and issuer DER; see sct.ts. */
+export const verifiedSctSets = new BoundedCache<number>(1024);
+
+// A trusted root is identified by object: an SCT verified under one root says nothing under another.
+const trustIds = new WeakMap<object, number>();
+let nextTrustId = 1;
+export function trustId(trust: object): number {
+  let id = trustIds.get(trust);
+  if (id === undefined) {
+    id = nextTrustId++;
+    trustIds.set(trust, id);
+  }
+  return id;
+}
+
+/** Forget everything remembered (tests; benchmarks of the cold path). */
 export function clearMemo(): void {
   parsed.clear();
   verifiedSignatures.clear();
+  verifiedSctSets.clear();
 }

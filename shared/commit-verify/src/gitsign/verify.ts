@@ -8,10 +8,10 @@
  * root's log keys, the certificate chain to a trusted Fulcio CA at the log's integrated time, and an identity the
  * policy names exactly. Anything short of that is a rejection with a code — never an exception.
  */
-import { createHash, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { pem } from '@sigstore/core';
-import { VerifyError, checkLeafProfile, parseCertificateCached } from '@gitops-gate/bundle-verify';
+import { VerifyError, checkLeafProfile, parseCertificateCached, verifySignature } from '@gitops-gate/bundle-verify';
 import type { BundleTrust } from '@gitops-gate/bundle-verify';
 import type { MethodResult } from '../types.js';
 import { CmsError, OID, decodeSignaturePem, parseGitsignCms, singleAttributeValue } from './cms.js';
@@ -77,7 +77,7 @@ async function verifyOrThrow(input: GitsignVerifyInput): Promise<MethodResult> {
   // 2. The signer certificate, and the signature over the signed attributes with its key.
   const leaf = signerCertificate(cms);
   const key = leaf.key;
-  if (!verifySignature(cms.signedAttrsDer, key, cms.signature)) {
+  if (!verifySignature(key, 'sha256', cms.signedAttrsDer, cms.signature)) {
     throw new Rejection('GITSIGN_SIGNATURE_INVALID', 'CMS signature over the signed attributes does not verify with the certificate key');
   }
   evidence.push(`CMS signature over the DER signed attributes verified with the certificate's ${describeKey(key)} key`);
@@ -174,14 +174,6 @@ function signerCertificate(cms: GitsignCms): SignerCertificate {
   return leaf;
 }
 
-function verifySignature(data: Buffer, key: KeyObject, signature: Buffer): boolean {
-  try {
-    return cryptoVerify('sha256', data, key, signature);
-  } catch {
-    return false; // e.g. a signature that is not even DER: simply not a valid signature.
-  }
-}
-
 function describeKey(key: KeyObject): string {
   if (key.asymmetricKeyType === 'ec') return key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ECDSA P-384' : 'ECDSA P-256';
   return `RSA-${key.asymmetricKeyDetails?.modulusLength ?? '?'}`;
@@ -231,7 +223,8 @@ function verifyEmbeddedEntry(
     inclusionProof: decoded.inclusionProof && { ...decoded.inclusionProof, checkpoint: decoded.inclusionProof.checkpoint ?? '' },
     canonicalizedBody: body,
   };
-  return verifyLogBinding({ trust, leaf, artifact: cms.signedAttrsDer, signature: cms.signature, entry, artifactName: 'signed attributes' });
+  // The logged signature is the CMS signature over the signed attributes, verified with leaf.key in step 2.
+  return verifyLogBinding({ trust, leaf, artifact: cms.signedAttrsDer, signature: cms.signature, entry, artifactName: 'signed attributes', signatureVerified: true });
 }
 
 // --- online log lookup ---------------------------------------------------------------------------------------------
