@@ -12,7 +12,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { compilePolicy, createSigstoreTrust, verifyCommit } from '@gitops-gate/commit-verify';
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
+import { compilePolicy, verifyCommit } from '@gitops-gate/commit-verify';
 import { createSshKey, makeCommit, writeObject } from './lib/commits.js';
 import { FIXTURES, log } from './lib/util.js';
 
@@ -43,7 +44,7 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
   const gitEnv = { PATH: process.env.PATH, HOME: work, GIT_CONFIG_NOSYSTEM: '1', GNUPGHOME: gnupg, LC_ALL: 'C' };
   const webFlowKey = readFileSync(join(GIT_COMMITS, 'pgp', 'github-web-flow-2017.asc'), 'utf8');
   execFileSync('gpg', ['--batch', '--quiet', '--import'], { env: gitEnv, input: webFlowKey, stdio: ['pipe', 'ignore', 'ignore'] });
-  const trust = createSigstoreTrust();
+  const trust = createBundleTrust();
 
   const policy = (name, commits) => compilePolicy({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name }, spec: { repository: '*', branches: ['*'], commits } });
   const gitsignIds = [...new Set(valid('gitsign-offline').map(([, m]) => `${m.san}\n${m.issuer}`))].map((s) => ({ identity: s.split('\n')[0], issuer: s.split('\n')[1] }));

@@ -1,8 +1,8 @@
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { readFileSync } from 'node:fs';
 import {
   compilePolicy,
   createRekorClient,
-  createSigstoreTrust,
   evaluatePolicies,
   parseAllowedSigners,
   parsePolicyFile,
@@ -107,7 +107,7 @@ export function loadVerifyEnvironment(config: Config): VerifyEnvironment {
     }
   }
   return {
-    trust: createSigstoreTrust(trustedRoot),
+    trust: createBundleTrust(trustedRoot),
     rekor: config.REKOR_URL ? createRekorClient({ url: config.REKOR_URL }) : undefined,
   };
 }

@@ -1,3 +1,4 @@
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 /**
  * The image checker against a real registry (Debian's docker-registry on loopback) and a private test Sigstore: one
  * result per governing policy, so the gate can judge an image by the policies of each Application.
@@ -47,7 +48,7 @@ function job(digest: string): VerifyImageJob {
 function checker(policies: CompiledPolicy[], cache?: { prefix: string; lookups: boolean[] }) {
   return createImageChecker({
     policies: { current: async () => policies },
-    trustedRoot: sigstore.trustedRoot,
+    trust: createBundleTrust(sigstore.trustedRoot),
     credentials: {},
     insecureHosts: [reg.url],
     mirrors: { 'ghcr.io': reg.url },

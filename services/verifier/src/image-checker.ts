@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-verify';
+import type { BundleTrust } from '@gitops-gate/bundle-verify';
 import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import { normalizeRepoUrl, policyKey, type ImageVerdictJob, type PolicyIdentity, type PolicyResult, type VerifyImageJob } from '@gitops-gate/contracts';
 import { COSTLY_REJECTIONS, createImageVerifier, createRegistryClient, type ImageVerifierOptions, type RegistryCredential } from '@gitops-gate/oci';
@@ -44,7 +45,8 @@ interface RuleOutcome {
  */
 export function createImageChecker(opts: {
   policies: PolicySource;
-  trustedRoot?: object;
+  /** The process's one parsed trusted root (the same object the commit checker uses); default: public good. */
+  trust?: BundleTrust;
   credentials: Record<string, RegistryCredential>;
   insecureHosts: string[];
   /** Registry host → mirror host (air-gapped installs, tests): the image is fetched from the mirror. */
@@ -59,7 +61,8 @@ export function createImageChecker(opts: {
    */
   cache?: { redis: Redis; prefix: string; ttlSeconds?: number; onLookup?: (hit: boolean) => void; rejectionTtlSeconds?: number };
 }): ImageCheckerFn {
-  const trustRevision = createHash('sha256').update(JSON.stringify(opts.trustedRoot ?? null)).digest('hex');
+  const trust = opts.trust ?? createBundleTrust();
+  const trustRevision = createHash('sha256').update(JSON.stringify(trust.json)).digest('hex');
   const mirrorOf = (image: string): string => {
     const slash = image.indexOf('/');
     const host = image.slice(0, slash);
@@ -68,7 +71,7 @@ export function createImageChecker(opts: {
   };
   const verifier = createImageVerifier({
     registry: createRegistryClient({ credentials: opts.credentials, insecureHosts: opts.insecureHosts, ...(opts.tokenRealms ? { tokenRealms: opts.tokenRealms } : {}) }),
-    bundleVerifier: createBundleVerifier(createBundleTrust(opts.trustedRoot)),
+    bundleVerifier: createBundleVerifier(trust),
     ...opts.limits,
   });
   return async (job) => {

@@ -43,7 +43,8 @@ const processor = createVerifyProcessor({
   verifyCommit: createCommitChecker(policySource, verifyEnv, verdictCache),
   verifyImage: createImageChecker({
     policies: policySource,
-    trustedRoot: verifyEnv.trust?.json,
+    // One parsed trusted_root.json per process: commits (gitsign) and images (bundles) verify against the same object.
+    trust: verifyEnv.trust,
     credentials: config.REGISTRY_CREDENTIALS,
     insecureHosts: config.REGISTRY_INSECURE_HOSTS,
     mirrors: config.REGISTRY_MIRRORS,

@@ -1,9 +1,10 @@
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicy, createSigstoreTrust, verifyCommit, type CompiledPolicy } from '@gitops-gate/commit-verify';
+import { compilePolicy, verifyCommit, type CompiledPolicy } from '@gitops-gate/commit-verify';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createVerdictCache } from './verdict-cache.js';
@@ -98,7 +99,7 @@ describe('verdict cache (Redis, shared by replicas)', () => {
   it('a rejection caused by an unreachable transparency log is never cached', async () => {
     const online = readdirSync(join(FIX, 'gitsign-online')).map((f) => readFileSync(join(FIX, 'gitsign-online', f)));
     const policy = await compilePolicy(doc('g', { gitsign: [{ identityRegExp: '.+', issuer: 'https://accounts.google.com' }] }));
-    const trust = createSigstoreTrust();
+    const trust = createBundleTrust();
     let found: Buffer | undefined;
     for (const r of online) {
       const v = await verifyCommit(r, policy.commit, { env: { trust } });

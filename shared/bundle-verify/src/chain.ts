@@ -1,8 +1,7 @@
 // Fulcio leaf certificate → trusted CA chain, at every verified signing time. The CA-internal part of each chain
 // was checked when the trust was built; per bundle only the leaf's own signature and the validity windows remain.
-import type { KeyObject } from 'node:crypto';
 import { reject } from './errors.js';
-import { verifyWithAlgOid } from './keys.js';
+import { certSignedBy } from './memo.js';
 import { KU_DIGITAL_SIGNATURE, OID, validAt } from './x509.js';
 import type { Certificate } from './x509.js';
 import { namesChain } from './trust.js';
@@ -36,16 +35,8 @@ export function verifyLeafChain(leaf: Certificate, times: number[], trust: Bundl
   }
   if (candidates.length === 0) reject('CERTIFICATE_CHAIN_INVALID', 'signing certificate was not issued by a trusted CA');
 
-  // The leaf signature is the only per-bundle certificate signature; check each distinct issuer at most once.
-  const sigResult = new Map<KeyObject, boolean>();
-  const signedBy = (key: KeyObject): boolean => {
-    let ok = sigResult.get(key);
-    if (ok === undefined) {
-      ok = verifyWithAlgOid(key, leaf.sigAlgOid, leaf.tbs, leaf.signature);
-      sigResult.set(key, ok);
-    }
-    return ok;
-  };
+  // The leaf signature is the only per-bundle certificate signature; a verified (leaf, issuer) pair is remembered by
+  // exact bytes (certSignedBy), a failed one is recomputed. Validity windows below are checked on every call.
 
   let issuer: Certificate | undefined;
   for (const t of times) {
@@ -63,7 +54,7 @@ export function verifyLeafChain(leaf: Certificate, times: number[], trust: Bundl
         }
       }
       if (!allValid) continue;
-      if (!signedBy(ca.keys[k]!)) continue;
+      if (!certSignedBy(leaf, ca.certs[k]!, ca.keys[k]!)) continue;
       found = ca.certs[k]!;
       break;
     }

@@ -50,6 +50,8 @@ export function readNode(buf: Uint8Array, offset: number, limit: number = buf.le
     if (pos + n > limit) fail('truncated DER length');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[pos++]!;
+    // DER lengths are minimal: no leading zero octet, and the long form only from 128 on.
+    if (buf[pos - n] === 0 || len < 0x80) fail('non-minimal DER length');
   }
   const end = pos + len;
   if (end > limit) fail('DER value runs past its container');

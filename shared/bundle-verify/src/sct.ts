@@ -1,6 +1,7 @@
 // RFC 6962 signed certificate timestamps embedded in the Fulcio leaf: each one must verify against a CT log of the
 // trusted root (same policy as @sigstore/verify: every SCT present must verify, and there must be at least one).
 import { reject } from './errors.js';
+import { trustId, verifiedSctSets } from './memo.js';
 import { defaultHash, familyOf, sha256, verifySignature } from './keys.js';
 import type { HashName } from './keys.js';
 import { OID, findExtension, precertTbs } from './x509.js';
@@ -57,7 +58,18 @@ function parseSctList(extValue: Uint8Array): Sct[] {
   return out;
 }
 
+// Verified SCT sets, per trust object, by the exact DER of (leaf, issuer): the same Fulcio leaf is checked again on
+// every retry or re-verification. Only a full success is remembered; any failure is recomputed (and thrown) each time.
 export function verifyScts(leaf: Certificate, issuer: Certificate, trust: BundleTrust): number {
+  const key = `${trustId(trust)}\u0000${Buffer.from(leaf.der).toString('latin1')}\u0000${Buffer.from(issuer.der).toString('latin1')}`;
+  const hit = verifiedSctSets.get(key);
+  if (hit !== undefined) return hit;
+  const n = verifySctsUncached(leaf, issuer, trust);
+  verifiedSctSets.set(key, n);
+  return n;
+}
+
+function verifySctsUncached(leaf: Certificate, issuer: Certificate, trust: BundleTrust): number {
   const ext = findExtension(leaf, OID.sctList);
   if (ext === undefined) reject('SCT_MISSING', 'signing certificate has no embedded SCT');
   const scts = parseSctList(ext.value);

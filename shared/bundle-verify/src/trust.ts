@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import type { KeyObject } from 'node:crypto';
 import { decodeBase64, isObject } from './encoding.js';
 import { VerifyError } from './errors.js';
-import { familyOf, keyKind, publicKeyFromPkcs1, publicKeyFromSpki, verifyWithAlgOid } from './keys.js';
+import { familyOf, keyKind, publicKeyFromPkcs1, publicKeyFromSpki } from './keys.js';
+import { certSignedBy } from './memo.js';
 import { KU_KEY_CERT_SIGN, OID, isSelfIssued, parseCertificate } from './x509.js';
 import type { Certificate } from './x509.js';
 
@@ -47,6 +48,8 @@ export interface TimestampAuthority extends TimeRange {
 }
 
 export interface BundleTrust {
+  /** The trusted_root.json object this trust was built from, as given (read-only; hashed for cache keys). */
+  readonly json: object;
   readonly tlogs: readonly TlogInstance[];
   readonly ctlogs: readonly CtLog[];
   readonly certificateAuthorities: readonly CaChain[];
@@ -129,18 +132,10 @@ function hostOf(baseUrl: string, what: string): string {
   }
 }
 
-// Issuer→subject signature checks between CA certificates never change, so they are remembered by the exact DER
-// bytes of both certificates (a trusted root rebuilt from the same JSON costs no signature work).
-const caSignatureCache = new Map<string, boolean>();
-
+// Issuer→subject signature checks between CA certificates never change: certSignedBy remembers verified pairs by
+// the exact DER bytes of both certificates (a trusted root rebuilt from the same JSON costs no signature work).
 function caSignedBy(child: Certificate, parent: Certificate, parentKey: KeyObject): boolean {
-  const key = `${Buffer.from(child.der).toString('latin1')}\u0000${Buffer.from(parent.der).toString('latin1')}`;
-  const hit = caSignatureCache.get(key);
-  if (hit !== undefined) return hit;
-  const ok = verifyWithAlgOid(parentKey, child.sigAlgOid, child.tbs, child.signature);
-  if (caSignatureCache.size > 1024) caSignatureCache.clear();
-  caSignatureCache.set(key, ok);
-  return ok;
+  return certSignedBy(child, parent, parentKey);
 }
 
 /** Name chaining plus key identifiers when both sides carry them. */
@@ -250,7 +245,7 @@ export function createBundleTrust(trustedRootJson?: object): BundleTrust {
     return tsa;
   });
 
-  return Object.freeze({ tlogs, ctlogs, certificateAuthorities, timestampAuthorities });
+  return Object.freeze({ json: root, tlogs, ctlogs, certificateAuthorities, timestampAuthorities });
 }
 
 function tsaProblem(certs: Certificate[], keys: KeyObject[]): string | undefined {

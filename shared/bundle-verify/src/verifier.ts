@@ -15,7 +15,8 @@ import { checkBody, checkLoggedVerifier, verifyInclusion } from './tlog.js';
 import type { IncludedEntry, LoggedVerifier } from './tlog.js';
 import type { BundleTrust } from './trust.js';
 import { verifyTimestamp } from './tsa.js';
-import { OID, fulcioIssuer, isSelfIssued, parseCertificate, utf8Extension } from './x509.js';
+import { OID, fulcioIssuer, isSelfIssued, utf8Extension } from './x509.js';
+import { parseCertificateCached } from './memo.js';
 import type { Certificate } from './x509.js';
 
 export type Artifact = { data: Uint8Array } | { digest: { algorithm: 'sha256'; hex: string } };
@@ -240,15 +241,17 @@ function verifyBundle(trust: BundleTrust, nowMs: number, bundleJson: unknown, ar
   let leaf: Certificate | undefined;
   const signer: BundleSigner = {};
   if (material.kind === 'certificate') {
-    leaf = parseCertificate(material.leaf);
+    // Parsed certificates (and their keys) are remembered by exact DER: the same Fulcio leaf and intermediates recur.
+    const parsedLeaf = parseCertificateCached(material.leaf);
+    leaf = parsedLeaf.cert;
     for (const der of material.rest) {
       // Intermediates in the bundle are never trusted; a root in there is a malformed bundle (conformance).
-      if (isSelfIssued(parseCertificate(der))) reject('BUNDLE_INVALID', 'bundle certificate chain contains a root certificate');
+      if (isSelfIssued(parseCertificateCached(der).cert)) reject('BUNDLE_INVALID', 'bundle certificate chain contains a root certificate');
     }
     checkLeafProfile(leaf);
     const { issuer } = verifyLeafChain(leaf, times, trust);
     verifyScts(leaf, issuer, trust);
-    key = publicKeyFromSpki(leaf.spki, 'signing certificate key');
+    key = parsedLeaf.key;
     if (keyKind(key) === 'unsupported') reject('KEY_UNSUPPORTED', 'signing certificate key type is not supported');
     if (!contentSignatureValid(content, key, artifact)) reject('SIGNATURE_INVALID', 'signature does not verify with the signing certificate');
   } else {

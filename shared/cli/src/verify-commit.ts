@@ -5,11 +5,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import {
   compilePolicy,
   createGpgKeyring,
   createRekorClient,
-  createSigstoreTrust,
   evaluatePolicies,
   parsePolicyFile,
   parseRevocationList,
@@ -126,7 +126,7 @@ export async function verifyCommitCommand(argv: string[], io: Io): Promise<numbe
 
   const trustedRoot = values['trusted-root'] ? (JSON.parse(readFlagFile(values['trusted-root'], '--trusted-root')) as object) : undefined;
   const env = {
-    trust: createSigstoreTrust(trustedRoot),
+    trust: createBundleTrust(trustedRoot),
     // Offline by default: this tool never reaches out unless told where.
     rekor: values['rekor-url'] ? createRekorClient({ url: values['rekor-url'] }) : undefined,
   };

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommit } from '../dist/commit.js';
-import { createSigstoreTrust } from '../dist/sigstore-trust.js';
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { verifyGitsignCommitSignature } from '../dist/gitsign/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -23,8 +23,8 @@ const identities = [...new Set(valid.map(([, m]) => `${m.san}\n${m.issuer}`))].m
 });
 
 let t = process.hrtime.bigint();
-const trust = createSigstoreTrust();
-console.log(`createSigstoreTrust (public-good): ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(2)} ms`);
+const trust = createBundleTrust();
+console.log(`createBundleTrust (public-good): ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(2)} ms`);
 
 async function once(): Promise<void> {
   for (const c of commits) {

@@ -4,7 +4,6 @@ export * from './ssh/index.js';
 export * from './gpg/index.js';
 export { verifyGitsignCommitSignature, createRekorClient, RekorLookupError } from './gitsign/index.js';
 export type { GitsignVerifyInput, GitsignIdentityRule, CertificateIdentity, RekorLookup, RekorLogEntry, RekorSearchQuery, RekorClientOptions } from './gitsign/index.js';
-export * from './sigstore-trust.js';
 export * from './policy.js';
 export * from './verify-commit.js';
 export * from './policy-text.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicy, parsePolicyFile, type CompiledPolicy } from './policy.js';
-import { createSigstoreTrust, type SigstoreTrust } from './sigstore-trust.js';
+import { createBundleTrust, type BundleTrust } from '@gitops-gate/bundle-verify';
 import { evaluatePolicies, policiesFor, verifyCommit } from './verify-commit.js';
 
 const FIX = new URL('../../../../shared/fixtures/git-commits/', import.meta.url).pathname;
@@ -27,10 +27,10 @@ function policyDoc(commits: Record<string, unknown>, extra: Record<string, unkno
 }
 
 let policy: CompiledPolicy;
-let trust: SigstoreTrust;
+let trust: BundleTrust;
 
 beforeAll(async () => {
-  trust = createSigstoreTrust();
+  trust = createBundleTrust();
   const identities = [...new Set(Object.values(manifest).filter((e) => e.san).map((e) => `${e.san}|${e.issuer}`))].map((s) => {
     const [identity, issuer] = s.split('|');
     return { identity, issuer };

@@ -9,7 +9,7 @@ import { detectMethod, parseCommit } from './commit.js';
 import { verifyGitsignCommitSignature, type RekorLookup } from './gitsign/index.js';
 import { verifyGpgCommitSignature } from './gpg/index.js';
 import type { CommitPolicy, CompiledPolicy } from './policy.js';
-import type { SigstoreTrust } from './sigstore-trust.js';
+import type { BundleTrust } from '@gitops-gate/bundle-verify';
 import { verifySshCommitSignature } from './ssh/index.js';
 import { CommitVerifyError, type MethodResult } from './types.js';
 
@@ -17,7 +17,7 @@ export type CommitVerdict = MethodResult & { policy: string; sha: string };
 
 export interface VerifyEnvironment {
   /** Sigstore trusted root for gitsign; without it gitsign commits are rejected. */
-  trust?: SigstoreTrust;
+  trust?: BundleTrust;
   /** Rekor lookups for gitsign signatures without an embedded log entry; without it they are rejected. */
   rekor?: RekorLookup;
 }

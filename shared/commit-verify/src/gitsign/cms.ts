@@ -2,8 +2,8 @@
  * Parses gitsign's "SIGNED MESSAGE": a detached CMS SignedData (RFC 5652) with one signer, signed attributes and the
  * Fulcio leaf certificate. Only structure is checked here; cryptographic checks happen in the verifier.
  */
-import { DerError, TAG, children, ctx, decodeOid, expectTag, parseDer } from './der.js';
-import type { Tlv } from './der.js';
+import { DerError, TAG, isDerError, children, ctx, decodeOid, expectTag, parseDer } from './der-view.js';
+import type { Tlv } from './der-view.js';
 
 export const OID = {
   signedData: '1.2.840.113549.1.7.2',
@@ -36,7 +36,7 @@ export interface CmsAttribute {
 export interface GitsignCms {
   /** Raw DER of each certificate in the SignedData certificate set. */
   certificates: Buffer[];
-  /** SignerIdentifier: issuer Name content octets + serial INTEGER content octets, or a subject key identifier. */
+  /** SignerIdentifier: issuer Name (whole DER element) + serial INTEGER content octets, or a subject key identifier. */
   sid: { issuer: Buffer; serial: Buffer } | { subjectKeyId: Buffer };
   digestAlgorithm: string;
   signatureAlgorithm: string;
@@ -73,7 +73,7 @@ export function parseGitsignCms(der: Buffer): GitsignCms {
   try {
     return parseSignedData(der);
   } catch (err) {
-    if (err instanceof DerError) throw new CmsError('GITSIGN_SIGNATURE_MALFORMED', `CMS structure is malformed: ${err.message}`);
+    if (isDerError(err)) throw new CmsError('GITSIGN_SIGNATURE_MALFORMED', `CMS structure is malformed: ${err.message}`);
     throw err;
   }
 }
@@ -135,7 +135,7 @@ function parseSignerInfo(tlv: Tlv): Omit<GitsignCms, 'certificates'> {
   if (sidTlv?.tag === TAG.SEQUENCE) {
     const ias = children(sidTlv);
     if (ias.length !== 2) throw new DerError('IssuerAndSerialNumber must have two fields');
-    sid = { issuer: expectTag(ias[0], TAG.SEQUENCE, 'issuer').content, serial: expectTag(ias[1], TAG.INTEGER, 'serialNumber').content };
+    sid = { issuer: expectTag(ias[0], TAG.SEQUENCE, 'issuer').raw, serial: expectTag(ias[1], TAG.INTEGER, 'serialNumber').content };
   } else if (sidTlv?.tag === ctx(0, false)) {
     sid = { subjectKeyId: sidTlv.content };
   } else {

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseCommit } from '../commit.js';
-import { createSigstoreTrust } from '../sigstore-trust.js';
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { commitObjectId, verifyGitsignCommitSignature } from './index.js';
 import type { GitsignIdentityRule } from './index.js';
 
@@ -26,7 +26,7 @@ function load(sha: string, kind: string) {
   return { raw, payload: parsed.payload, signature: parsed.signature ?? '' };
 }
 
-const trust = createSigstoreTrust();
+const trust = createBundleTrust();
 const GOOGLE = 'https://accounts.google.com';
 const everyone: GitsignIdentityRule[] = [
   { identity: 'billy@chainguard.dev', issuer: GOOGLE },

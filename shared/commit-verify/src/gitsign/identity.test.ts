@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseCommit } from '../commit.js';
-import { createSigstoreTrust } from '../sigstore-trust.js';
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { verifyGitsignCommitSignature } from './index.js';
 import type { GitsignIdentityRule } from './index.js';
 
@@ -11,7 +11,7 @@ const FIXTURES = join(fileURLToPath(new URL('.', import.meta.url)), '../../../..
 // billy@chainguard.dev via https://accounts.google.com, embedded Rekor entry.
 const SHA = '200ca8647599a02ce268818bb428eeb686e8d99f';
 const commit = parseCommit(readFileSync(join(FIXTURES, 'gitsign-offline', `${SHA}.commit`)));
-const trust = createSigstoreTrust();
+const trust = createBundleTrust();
 const GOOGLE = 'https://accounts.google.com';
 
 async function verifyWith(identities: GitsignIdentityRule[]) {

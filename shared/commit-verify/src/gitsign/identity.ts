@@ -5,8 +5,9 @@
  * always anchored at both ends, so `billy@chainguard` never matches `billy@chainguard.dev`. The issuer is compared
  * exactly. Certificates naming more than one identity are refused rather than matched on "any of them".
  */
-import type { X509Certificate } from '@sigstore/core';
-import { DerError, TAG, children, decodeOid, parseDer } from './der.js';
+import { findExtension } from '@gitops-gate/bundle-verify';
+import type { Certificate } from '@gitops-gate/bundle-verify';
+import { TAG, isDerError, children, decodeOid, parseDer } from './der-view.js';
 
 /** One allowed signer: exactly one of `identity` / `identityRegExp`, and the OIDC issuer that must have vouched. */
 export interface GitsignIdentityRule {
@@ -40,27 +41,22 @@ const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
 const OID_FULCIO_USERNAME = '1.3.6.1.4.1.57264.1.7';
 
 /** Reads the SAN and OIDC issuer out of a Fulcio leaf certificate. */
-export function certificateIdentity(cert: X509Certificate): CertificateIdentity {
+export function certificateIdentity(cert: Certificate): CertificateIdentity {
   try {
     return { ...subjectAltName(cert), issuer: oidcIssuer(cert) };
   } catch (err) {
-    if (err instanceof DerError) throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', `certificate identity is malformed: ${err.message}`);
+    if (isDerError(err)) throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', `certificate identity is malformed: ${err.message}`);
     throw err;
   }
 }
 
-function extensionValue(cert: X509Certificate, oid: string): Buffer | undefined {
-  const matches = cert.extensions.filter((ext) => ext.subs[0]?.toOID() === oid);
-  if (matches.length > 1) throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', `certificate has extension ${oid} more than once`);
-  const ext = matches[0];
-  if (!ext) return undefined;
-  // Extension ::= SEQUENCE { extnID, critical BOOLEAN OPTIONAL, extnValue OCTET STRING }
-  const value = ext.subs[ext.subs.length - 1];
-  if (!value || !value.tag.isOctetString()) throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', `extension ${oid} has no value`);
-  return value.value;
+function extensionValue(cert: Certificate, oid: string): Buffer | undefined {
+  // bundle-verify's certificate parser already refuses a certificate carrying one extension twice.
+  const ext = findExtension(cert, oid);
+  return ext === undefined ? undefined : Buffer.from(ext.value.buffer, ext.value.byteOffset, ext.value.byteLength);
 }
 
-function subjectAltName(cert: X509Certificate): Pick<CertificateIdentity, 'san' | 'sanType'> {
+function subjectAltName(cert: Certificate): Pick<CertificateIdentity, 'san' | 'sanType'> {
   const raw = extensionValue(cert, OID_SAN);
   if (!raw) throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', 'certificate has no subject alternative name');
   const found: Array<Pick<CertificateIdentity, 'san' | 'sanType'>> = [];
@@ -90,7 +86,7 @@ function subjectAltName(cert: X509Certificate): Pick<CertificateIdentity, 'san' 
   return found[0]!;
 }
 
-function oidcIssuer(cert: X509Certificate): string {
+function oidcIssuer(cert: Certificate): string {
   const v2 = extensionValue(cert, OID_ISSUER_V2);
   if (v2) {
     // 57264.1.8 holds a DER UTF8String.

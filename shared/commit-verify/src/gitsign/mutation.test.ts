@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseCommit } from '../commit.js';
-import { createSigstoreTrust } from '../sigstore-trust.js';
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { decodeSignaturePem, parseGitsignCms } from './cms.js';
 import { verifyGitsignCommitSignature } from './index.js';
 import type { GitsignIdentityRule } from './index.js';
@@ -12,7 +12,7 @@ import type { GitsignIdentityRule } from './index.js';
 const FIXTURES = join(fileURLToPath(new URL('.', import.meta.url)), '../../../../../shared/fixtures/git-commits');
 const SHA = '200ca8647599a02ce268818bb428eeb686e8d99f';
 const commit = parseCommit(readFileSync(join(FIXTURES, 'gitsign-offline', `${SHA}.commit`)));
-const trust = createSigstoreTrust();
+const trust = createBundleTrust();
 const identities: GitsignIdentityRule[] = [{ identity: 'billy@chainguard.dev', issuer: 'https://accounts.google.com' }];
 const der = decodeSignaturePem(commit.signature!);
 

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import type { Bundle } from '@sigstore/bundle';
-import { Verifier, toSignedEntity } from '@sigstore/verify';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
+import type { TrustMaterial } from '@sigstore/verify';
 import { describe, expect, it } from 'vitest';
 import { parseCommit } from '../commit.js';
-import { createSigstoreTrust } from '../sigstore-trust.js';
-import type { SigstoreTrust } from '../sigstore-trust.js';
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { decodeSignaturePem, parseGitsignCms } from './cms.js';
 import { verifyGitsignCommitSignature } from './index.js';
 import { decodeTransparencyLogEntry, hashedRekordBody, sha256 } from './tlog-entry.js';
@@ -20,10 +21,12 @@ import { decodeTransparencyLogEntry, hashedRekordBody, sha256 } from './tlog-ent
 const FIXTURES = join(fileURLToPath(new URL('.', import.meta.url)), '../../../../../shared/fixtures/git-commits');
 const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<string, { kind: string; valid: unknown; san?: string; issuer?: string }>;
 const valid = Object.entries(manifest).filter(([, m]) => m.kind === 'gitsign-offline' && m.valid === true);
-const trust = createSigstoreTrust();
+const trust = createBundleTrust();
+// The oracle builds its own trust model from the same trusted_root.json, with @sigstore/verify's own parser.
+const referenceMaterial: TrustMaterial = toTrustMaterial(TrustedRoot.fromJSON(trust.json), {});
 
 /** @sigstore/verify's verdict on the embedded entry; undefined when the pieces cannot even be assembled. */
-function reference(trust: SigstoreTrust, der: Buffer): boolean | undefined {
+function reference(material: TrustMaterial, der: Buffer): boolean | undefined {
   let bundle: Bundle;
   let artifact: Buffer;
   try {
@@ -63,7 +66,7 @@ function reference(trust: SigstoreTrust, der: Buffer): boolean | undefined {
     return undefined;
   }
   try {
-    new Verifier(trust.material, { tlogThreshold: 1, ctlogThreshold: trust.ctlogs.length > 0 ? 1 : 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, artifact));
+    new Verifier(material, { tlogThreshold: 1, ctlogThreshold: material.ctlogs.length > 0 ? 1 : 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, artifact));
     return true;
   } catch {
     return false;
@@ -83,7 +86,7 @@ describe('agreement with @sigstore/verify', () => {
   it('both accept every valid fixture', async () => {
     for (const [sha] of valid) {
       const c = parseCommit(readFileSync(join(FIXTURES, 'gitsign-offline', `${sha}.commit`)));
-      expect(reference(trust, decodeSignaturePem(c.signature!)), sha).toBe(true);
+      expect(reference(referenceMaterial, decodeSignaturePem(c.signature!)), sha).toBe(true);
       expect((await verifyGitsignCommitSignature({ payload: c.payload, signature: c.signature!, trust, identities })).ok, sha).toBe(true);
     }
   });
@@ -96,7 +99,7 @@ describe('agreement with @sigstore/verify', () => {
     for (let i = 0; i < der.length; i += 7) {
       const mutated = Buffer.from(der);
       mutated[i]! ^= 0x10;
-      const ref = reference(trust, mutated);
+      const ref = reference(referenceMaterial, mutated);
       const mine = await verifyGitsignCommitSignature({ payload: c.payload, signature: armor(mutated), trust, identities });
       if (ref === undefined) continue;
       compared++;

@@ -16,8 +16,8 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommit } from '../commit.js';
-import { createSigstoreTrust, loadPublicGoodTrustedRoot } from '../sigstore-trust.js';
-import type { SigstoreTrust } from '../sigstore-trust.js';
+import { createBundleTrust, loadPublicGoodTrustedRoot } from '@gitops-gate/bundle-verify';
+import type { BundleTrust } from '@gitops-gate/bundle-verify';
 import type { MethodResult } from '../types.js';
 import { parseGitsignCms } from './cms.js';
 import { RekorLookupError, commitObjectId, createRekorClient, verifyGitsignCommitSignature } from './index.js';
@@ -466,7 +466,7 @@ async function signOnline(
   return { ...commit, commitId, ...(logged ? { logged } : {}) };
 }
 
-async function verify(c: { payload: Buffer; signature: string }, trust: SigstoreTrust, extra: { rekor?: RekorLookup; identities?: GitsignIdentityRule[] } = {}) {
+async function verify(c: { payload: Buffer; signature: string }, trust: BundleTrust, extra: { rekor?: RekorLookup; identities?: GitsignIdentityRule[] } = {}) {
   return verifyGitsignCommitSignature({ payload: c.payload, signature: c.signature, trust, identities: extra.identities ?? policy, ...(extra.rekor ? { rekor: extra.rekor } : {}) });
 }
 
@@ -526,13 +526,13 @@ async function startRekor(log: TestLog): Promise<FakeRekor> {
 describe('gitsign against a private Sigstore', () => {
   let ca: TestCA;
   let log: TestLog;
-  let trust: SigstoreTrust;
+  let trust: BundleTrust;
   let leaf: Leaf;
 
   beforeAll(async () => {
     ca = await makeCA();
     log = new TestLog();
-    trust = createSigstoreTrust(trustedRootJson({ cas: [{ ca }], logs: [{ log }] }));
+    trust = createBundleTrust(trustedRootJson({ cas: [{ ca }], logs: [{ log }] }));
     leaf = await makeLeaf(ca);
   });
 
@@ -608,13 +608,13 @@ describe('gitsign against a private Sigstore', () => {
     });
 
     it('rejects when the CA is outside its trusted-root validity window at the integrated time', async () => {
-      const closed = createSigstoreTrust(trustedRootJson({ cas: [{ ca, validFor: { start: '2025-01-01T00:00:00Z', end: '2025-12-31T00:00:00Z' } }], logs: [{ log }] }));
+      const closed = createBundleTrust(trustedRootJson({ cas: [{ ca, validFor: { start: '2025-01-01T00:00:00Z', end: '2025-12-31T00:00:00Z' } }], logs: [{ log }] }));
       expectReject(await verify(await signOffline(leaf, log), closed), 'GITSIGN_CERT_CHAIN_UNTRUSTED');
     });
 
     it('rejects when the issuing intermediate certificate had expired at the integrated time', async () => {
       const old = await makeCA({ intermediateNotAfter: new Date('2025-12-01T00:00:00Z') });
-      const oldTrust = createSigstoreTrust(trustedRootJson({ cas: [{ ca: old }], logs: [{ log }] }));
+      const oldTrust = createBundleTrust(trustedRootJson({ cas: [{ ca: old }], logs: [{ log }] }));
       expectReject(await verify(await signOffline(await makeLeaf(old), log), oldTrust), 'GITSIGN_CERT_CHAIN_UNTRUSTED');
     });
 
@@ -650,7 +650,7 @@ describe('gitsign against a private Sigstore', () => {
     });
 
     it('rejects when the log key is outside its validity window at the integrated time', async () => {
-      const expiredKey = createSigstoreTrust(trustedRootJson({ cas: [{ ca }], logs: [{ log, validFor: { start: '2025-01-01T00:00:00Z', end: '2025-06-01T00:00:00Z' } }] }));
+      const expiredKey = createBundleTrust(trustedRootJson({ cas: [{ ca }], logs: [{ log, validFor: { start: '2025-01-01T00:00:00Z', end: '2025-06-01T00:00:00Z' } }] }));
       expectReject(await verify(await signOffline(leaf, log), expiredKey), 'GITSIGN_TLOG_SET_INVALID');
     });
 
@@ -697,7 +697,7 @@ describe('gitsign against a private Sigstore', () => {
 
     it('requires a verifiable SCT when the trust root lists CT logs', async () => {
       const ct = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
-      const withCt = createSigstoreTrust({
+      const withCt = createBundleTrust({
         ...trustedRootJson({ cas: [{ ca }], logs: [{ log }] }),
         ctlogs: [
           {
@@ -724,11 +724,11 @@ describe('gitsign against a private Sigstore', () => {
 
     it('the public-good trust root does not accept the private CA or log', async () => {
       const c = await signOffline(leaf, log);
-      const publicGood = createSigstoreTrust();
+      const publicGood = createBundleTrust();
       expectReject(await verify(c, publicGood), 'GITSIGN_TLOG_UNKNOWN_LOG');
       // Even with the private log added, the private CA is not a public-good Fulcio CA.
       const pg = loadPublicGoodTrustedRoot() as { tlogs: object[] };
-      const pgPlusLog = createSigstoreTrust({ ...pg, tlogs: [...pg.tlogs, log.trustedRootEntry()] });
+      const pgPlusLog = createBundleTrust({ ...pg, tlogs: [...pg.tlogs, log.trustedRootEntry()] });
       expectReject(await verify(c, pgPlusLog), 'GITSIGN_CERT_CHAIN_UNTRUSTED');
     });
   });

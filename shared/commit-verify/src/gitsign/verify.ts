@@ -8,29 +8,29 @@
  * root's log keys, the certificate chain to a trusted Fulcio CA at the log's integrated time, and an identity the
  * policy names exactly. Anything short of that is a rejection with a code — never an exception.
  */
-import { createHash, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { pem } from '@sigstore/core';
-import type { SigstoreTrust } from '../sigstore-trust.js';
+import { VerifyError, checkLeafProfile, parseCertificateCached, verifySignature } from '@gitops-gate/bundle-verify';
+import type { BundleTrust } from '@gitops-gate/bundle-verify';
 import type { MethodResult } from '../types.js';
 import { CmsError, OID, decodeSignaturePem, parseGitsignCms, singleAttributeValue } from './cms.js';
 import type { GitsignCms } from './cms.js';
-import { DerError, TAG, children, decodeOid, parseDer } from './der.js';
+import { TAG, decodeOid, isDerError } from './der-view.js';
 import { IdentityError, certificateIdentity, compileRule } from './identity.js';
 import type { CertificateIdentity, CompiledRule, GitsignIdentityRule } from './identity.js';
 import { verifyLogBinding } from './log-binding.js';
-import type { LogBindingResult, LogEntryToVerify } from './log-binding.js';
+import type { LogBindingResult, LogEntryToVerify, SignerCertificate } from './log-binding.js';
 import { RekorLookupError, type RekorLogEntry, type RekorLookup } from './rekor-client.js';
 import { TlogEntryDecodeError, decodeTransparencyLogEntry, hashedRekordBody, sha256 } from './tlog-entry.js';
-import { parseCertificate } from './x509.js';
-import type { CertInfo } from './x509.js';
 
 export interface GitsignVerifyInput {
   /** Exact signed bytes: the raw commit without its gpgsig header (parseCommit().payload). */
   payload: Uint8Array;
   /** The armored signature (parseCommit().signature). */
   signature: string;
-  trust: SigstoreTrust;
+  /** The one parsed trusted root of the process (bundle-verify's createBundleTrust). */
+  trust: BundleTrust;
   /** Allowed signers; empty means nobody (never "anyone"). */
   identities: GitsignIdentityRule[];
   /** Rekor search client, for signatures without an embedded log entry. */
@@ -54,7 +54,7 @@ export async function verifyGitsignCommitSignature(input: GitsignVerifyInput): P
   } catch (err) {
     if (err instanceof Rejection) return reject(err.code, err.reason);
     if (err instanceof CmsError || err instanceof IdentityError) return reject(err.code, err.message);
-    if (err instanceof DerError) return reject('GITSIGN_SIGNATURE_MALFORMED', `signature is malformed: ${err.message}`);
+    if (isDerError(err)) return reject('GITSIGN_SIGNATURE_MALFORMED', `signature is malformed: ${err.message}`);
     // Anything else is a bug or an input no check anticipated: still a rejection, never a crash or an accept.
     return reject('GITSIGN_VERIFY_ERROR', `gitsign verification failed unexpectedly: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -62,7 +62,7 @@ export async function verifyGitsignCommitSignature(input: GitsignVerifyInput): P
 
 async function verifyOrThrow(input: GitsignVerifyInput): Promise<MethodResult> {
   const { trust } = input;
-  if (!trust || !trust.material) throw new Rejection('GITSIGN_NO_TRUST_ROOT', 'no Sigstore trust root was provided');
+  if (!trust || !Array.isArray(trust.tlogs)) throw new Rejection('GITSIGN_NO_TRUST_ROOT', 'no Sigstore trust root was provided');
   const rules = compilePolicy(input.identities);
   if (!(input.payload instanceof Uint8Array)) throw new Rejection('GITSIGN_SIGNATURE_MALFORMED', 'payload is not bytes');
   const payload = Buffer.from(input.payload.buffer, input.payload.byteOffset, input.payload.byteLength);
@@ -77,7 +77,7 @@ async function verifyOrThrow(input: GitsignVerifyInput): Promise<MethodResult> {
   // 2. The signer certificate, and the signature over the signed attributes with its key.
   const leaf = signerCertificate(cms);
   const key = leaf.key;
-  if (!verifySignature(cms.signedAttrsDer, key, cms.signature)) {
+  if (!verifySignature(key, 'sha256', cms.signedAttrsDer, cms.signature)) {
     throw new Rejection('GITSIGN_SIGNATURE_INVALID', 'CMS signature over the signed attributes does not verify with the certificate key');
   }
   evidence.push(`CMS signature over the DER signed attributes verified with the certificate's ${describeKey(key)} key`);
@@ -130,34 +130,33 @@ function checkSignedAttributes(cms: GitsignCms, payload: Buffer): void {
   }
 }
 
-const OID_EXT_KEY_USAGE = '2.5.29.37';
-const OID_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
-
-function signerCertificate(cms: GitsignCms): CertInfo {
-  const candidates: CertInfo[] = [];
+function signerCertificate(cms: GitsignCms): SignerCertificate {
+  const candidates: SignerCertificate[] = [];
   for (const der of cms.certificates) {
-    let info: CertInfo;
+    let parsed;
     try {
-      info = parseCertificate(Buffer.from(der));
+      parsed = parseCertificateCached(der);
     } catch {
       continue; // An unparseable extra certificate cannot be the signer; if it was, no candidate matches below.
     }
+    const { cert } = parsed;
     const sid = cms.sid;
     const matches =
       'subjectKeyId' in sid
-        ? info.cert.extSubjectKeyID?.keyIdentifier.equals(sid.subjectKeyId) === true
-        : info.cert.issuer.equals(sid.issuer) && info.cert.serialNumber.equals(sid.serial);
-    if (matches) candidates.push(info);
+        ? cert.subjectKeyId !== undefined && Buffer.from(cert.subjectKeyId).equals(sid.subjectKeyId)
+        : Buffer.from(cert.issuer).equals(sid.issuer) && Buffer.from(cert.serial).equals(sid.serial);
+    if (matches) candidates.push({ der: Buffer.from(cert.der), cert, key: parsed.key });
   }
   if (candidates.length !== 1) {
     throw new Rejection('GITSIGN_CERTIFICATE_MISSING', `CMS holds ${candidates.length} well-formed certificates matching the signer identifier; exactly one is required`);
   }
   const leaf = candidates[0]!;
-  // basicConstraints cA alone decides (@sigstore/core's isCA also wants keyCertSign, which a rogue leaf can omit).
-  if (leaf.cert.extBasicConstraints?.isCA === true) throw new Rejection('GITSIGN_CERTIFICATE_INVALID', 'signer certificate is a CA certificate');
-  if (!leaf.cert.extKeyUsage?.digitalSignature) throw new Rejection('GITSIGN_CERTIFICATE_INVALID', 'signer certificate does not allow digitalSignature');
-  if (!extendedKeyUsages(leaf).includes(OID_CODE_SIGNING)) {
-    throw new Rejection('GITSIGN_CERTIFICATE_INVALID', 'signer certificate is not a code-signing certificate');
+  // The Fulcio leaf profile (not a CA, digitalSignature, codeSigning, no unknown critical extension): bundle-verify's.
+  try {
+    checkLeafProfile(leaf.cert);
+  } catch (err) {
+    if (err instanceof VerifyError) throw new Rejection('GITSIGN_CERTIFICATE_INVALID', err.message);
+    throw err;
   }
 
   const { key } = leaf;
@@ -175,20 +174,6 @@ function signerCertificate(cms: GitsignCms): CertInfo {
   return leaf;
 }
 
-function extendedKeyUsages(leaf: CertInfo): string[] {
-  const ext = leaf.cert.extension(OID_EXT_KEY_USAGE);
-  if (!ext) return [];
-  return children(parseDer(ext.value)).map((o) => decodeOid(o));
-}
-
-function verifySignature(data: Buffer, key: KeyObject, signature: Buffer): boolean {
-  try {
-    return cryptoVerify('sha256', data, key, signature);
-  } catch {
-    return false; // e.g. a signature that is not even DER: simply not a valid signature.
-  }
-}
-
 function describeKey(key: KeyObject): string {
   if (key.asymmetricKeyType === 'ec') return key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'ECDSA P-384' : 'ECDSA P-256';
   return `RSA-${key.asymmetricKeyDetails?.modulusLength ?? '?'}`;
@@ -197,9 +182,9 @@ function describeKey(key: KeyObject): string {
 // --- embedded ("offline") log entry -------------------------------------------------------------------------------
 
 function verifyEmbeddedEntry(
-  trust: SigstoreTrust,
+  trust: BundleTrust,
   cms: GitsignCms,
-  leaf: CertInfo,
+  leaf: SignerCertificate,
   value: { tag: number; content: Buffer },
 ): LogBindingResult {
   // gitsign's current layout is one OCTET STRING holding a TransparencyLogEntry protobuf. An early experimental
@@ -238,12 +223,13 @@ function verifyEmbeddedEntry(
     inclusionProof: decoded.inclusionProof && { ...decoded.inclusionProof, checkpoint: decoded.inclusionProof.checkpoint ?? '' },
     canonicalizedBody: body,
   };
-  return verifyLogBinding({ trust, leaf, artifact: cms.signedAttrsDer, signature: cms.signature, entry, artifactName: 'signed attributes' });
+  // The logged signature is the CMS signature over the signed attributes, verified with leaf.key in step 2.
+  return verifyLogBinding({ trust, leaf, artifact: cms.signedAttrsDer, signature: cms.signature, entry, artifactName: 'signed attributes', signatureVerified: true });
 }
 
 // --- online log lookup ---------------------------------------------------------------------------------------------
 
-async function verifyOnlineEntry(input: GitsignVerifyInput, leaf: CertInfo): Promise<LogBindingResult> {
+async function verifyOnlineEntry(input: GitsignVerifyInput, leaf: SignerCertificate): Promise<LogBindingResult> {
   if (!input.rekor) {
     return {
       ok: false,
@@ -294,8 +280,8 @@ async function verifyOnlineEntry(input: GitsignVerifyInput, leaf: CertInfo): Pro
 
 /** undefined when the entry is simply about something else; a failure when it is ours but does not verify. */
 function verifyOnlineCandidate(
-  trust: SigstoreTrust,
-  leaf: CertInfo,
+  trust: BundleTrust,
+  leaf: SignerCertificate,
   artifact: Buffer,
   artifactHash: string,
   e: RekorLogEntry,
