@@ -6,3 +6,5 @@ export { renderKubeconfig } from './kubeconfig.js';
 export { createServingCertificate, type ServingCertificate } from './tls.js';
 export { kindFromCrd, kindFromCrdFile, CrdError } from './crd.js';
 export { createStructuralSchema, type StructuralSchema, type SchemaNode } from './structural.js';
+export { validatingWebhookConfigurationKind, runValidatingWebhooks } from './admission.js';
+export { podKind, workloadKinds } from './workloads.js';
