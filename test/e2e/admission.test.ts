@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { dump } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdmissionApp, createAdmissionAudit, createPolicyCache, createResultLookup, pinnedByNamespace } from '@gitops-gate/admission';
+import { createAdmissionApp, createAdmissionAudit, createPolicyCache, createResultLookup, createNamespaceIndex } from '@gitops-gate/admission';
 import { policySnapshotKey } from '@gitops-gate/contracts';
 import { createImageState } from '@gitops-gate/gate-core';
 import { argoApplicationKind, createSandboxApiServer, createServingCertificate, validatingWebhookConfigurationKind, workloadKinds, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
@@ -76,10 +76,11 @@ beforeAll(async () => {
   await createImageState(redis, prefix).recordImage(imageVerdict({ namespace: 'shop', digest: D_OK, ok: true, sourceCommit: PINNED }));
   const policies = createPolicyCache(redis, prefix, logger);
   await policies.refresh();
-  const pins = pinnedByNamespace([{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
+  const index = createNamespaceIndex();
+  index.update(policies.current(), [{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
   const audit = createAdmissionAudit(redis, prefix, logger, 3_600_000);
   app = createAdmissionApp(
-    { policies: () => policies.current(), pinned: (ns) => pins.get(ns) ?? new Set(), lookup: createResultLookup(redis, prefix), record: (w, d) => audit.record(w, d) },
+    { policiesFor: (ns) => index.policiesFor(ns), pinned: (ns) => index.pinned(ns), lookup: createResultLookup(redis, prefix), record: (w, d) => audit.record(w, d) },
     { https: { cert: cert.certPem, key: cert.keyPem } },
   );
   await app.listen({ host: '127.0.0.1', port: 0 });

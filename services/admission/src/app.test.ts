@@ -12,7 +12,7 @@ import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createAdmissionApp } from './app.js';
 import { createAdmissionAudit } from './audit.js';
-import { createPolicyCache, createResultLookup, pinnedByNamespace } from './sources.js';
+import { createPolicyCache, createResultLookup, createNamespaceIndex } from './sources.js';
 import { D_FAIL, D_OK, D_UNKNOWN, D_UNPINNED, deployment, gatePolicy, IMAGE, imageVerdict, PINNED, pod, review, UNPINNED } from './test-fixtures.js';
 
 const prefix = 'adm-test';
@@ -53,10 +53,11 @@ beforeAll(async () => {
   await images.recordImage(imageVerdict({ namespace: 'shop', digest: D_UNPINNED, ok: true, sourceCommit: UNPINNED }));
   const policies = createPolicyCache(redis, prefix, logger);
   await policies.refresh();
-  const pins = pinnedByNamespace([{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
+  const index = createNamespaceIndex();
+  index.update(policies.current(), [{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
   const audit = createAdmissionAudit(redis, prefix, logger, 3_600_000);
   app = createAdmissionApp(
-    { policies: () => policies.current(), pinned: (ns) => pins.get(ns) ?? new Set(), lookup: createResultLookup(redis, prefix), record: (w, d) => audit.record(w, d) },
+    { policiesFor: (ns) => index.policiesFor(ns), pinned: (ns) => index.pinned(ns), lookup: createResultLookup(redis, prefix), record: (w, d) => audit.record(w, d) },
     { https: { cert: cert.certPem, key: cert.keyPem }, bodyLimit: 64 * 1024 },
   );
   await app.listen({ host: '127.0.0.1', port: 0 });

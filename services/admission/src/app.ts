@@ -6,11 +6,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { StoredImageResult } from '@gitops-gate/gate-core';
 import { hasCode } from '@gitops-gate/contracts/errors';
-import { ADMISSION_ERROR_CODES, buildsToLookUp, decideAdmission, policiesForNamespace, type AdmissionDecision, type AdmissionPolicy } from './decide.js';
+import { ADMISSION_ERROR_CODES, buildsToLookUp, decideAdmission, type AdmissionDecision, type AdmissionPolicy } from './decide.js';
 import { readReview, reviewResponse, type ReviewedWorkload } from './review.js';
 
 export interface AdmissionDeps {
-  policies(): AdmissionPolicy[];
+  /** The policies guarding a namespace (see policiesForNamespace; createNamespaceIndex memoises them). */
+  policiesFor(namespace: string): AdmissionPolicy[];
   pinned(namespace: string): ReadonlySet<string>;
   /** Stored results for `repository@digest` keys, in one round trip. */
   lookup(builds: string[]): Promise<Map<string, StoredImageResult[]>>;
@@ -45,7 +46,7 @@ export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: s
       deps.record(w, { allowed: true, exempt: true });
       return reviewResponse(w.uid, { allowed: true, message: 'exempt', problems: [], warnings: [`gitops-gate: admitted under the break-glass label by ${w.user || 'unknown'}; audited`] });
     }
-    const policies = policiesForNamespace(deps.policies(), w.namespace);
+    const policies = deps.policiesFor(w.namespace);
     const builds = policies.length > 0 ? buildsToLookUp(w.images) : [];
     let results = builds.length > 0 ? await deps.lookup(builds) : new Map<string, StoredImageResult[]>();
     let d = decideAdmission({ images: w.images, policies, results, pinned: deps.pinned(w.namespace) });

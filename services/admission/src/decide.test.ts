@@ -6,7 +6,7 @@ import { D_FAIL, D_OK, D_UNKNOWN, D_UNPINNED, deployment, IMAGE, PINNED, pod, RE
 
 const policy = (over: Partial<AdmissionPolicy> = {}, id: Partial<AdmissionPolicy['identity']> = {}): AdmissionPolicy => ({
   identity: { scope: 'Namespaced', namespace: 'shop', name: 'shop/shop', uid: 'u1', generation: 2, ...id },
-  mode: 'Enforce', repository: REPO, images: [IMAGE], requirePinnedCommit: false, ...over,
+  mode: 'Enforce', selector: {}, repository: REPO, images: [IMAGE], requirePinnedCommit: false, ...over,
 });
 const result = (digest: string, over: Partial<StoredImageResult> = {}): StoredImageResult => ({
   scope: 'Namespaced', namespace: 'shop', name: 'shop/shop', uid: 'u1', generation: 2, mode: 'Enforce', ok: true, code: 'IMAGE_VERIFIED',
@@ -79,12 +79,22 @@ describe('admission decision', () => {
   });
 
   it('tenancy: a GatePolicy guards only its own namespace; a ClusterGatePolicy by selector.namespaces', () => {
-    const cluster = policy({ namespaces: ['prod'] }, { scope: 'Cluster', namespace: undefined, name: 'all' });
+    const cluster = policy({ selector: { namespaces: ['prod'] } }, { scope: 'Cluster', namespace: undefined, name: 'all' });
     const clusterAll = policy({}, { scope: 'Cluster', namespace: undefined, name: 'everywhere' });
     expect(policiesForNamespace([policy(), cluster], 'shop').map((p) => p.identity.name)).toEqual(['shop/shop']);
     expect(policiesForNamespace([policy(), cluster], 'prod').map((p) => p.identity.name)).toEqual(['all']);
     expect(policiesForNamespace([clusterAll], 'anything')).toHaveLength(1);
-    expect(policiesForNamespace([policy({ namespaces: ['other'] })], 'other')).toEqual([]);
+    expect(policiesForNamespace([policy({ selector: { namespaces: ['other'] } })], 'other')).toEqual([]);
+  });
+
+  it('a policy also guards the namespaces its selected Applications deploy into (the gate\'s selector rule)', () => {
+    const app = (labels: Record<string, string>, dest: string) => ({ metadata: { name: 'a', namespace: 'argocd', labels }, spec: { destination: { namespace: dest } } });
+    const argo = policy({ selector: { matchLabels: { env: 'prod' } } }, { namespace: 'argocd', name: 'argocd/prod' });
+    expect(policiesForNamespace([argo], 'shop', [app({ env: 'prod' }, 'shop')])).toHaveLength(1);
+    expect(policiesForNamespace([argo], 'shop', [app({ env: 'dev' }, 'shop')])).toEqual([]);
+    // attacker: a tenant's GatePolicy in its own namespace does not select another namespace's Applications.
+    const tenant = policy({}, { namespace: 'team-b', name: 'team-b/x' });
+    expect(policiesForNamespace([tenant], 'shop', [app({}, 'shop')])).toEqual([]);
   });
 
   it('allows in a namespace no policy guards', () => {

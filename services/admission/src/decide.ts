@@ -4,9 +4,8 @@
  *
  * Rules (fail closed; each one is a reason code in the answer):
  * - every container, init container and ephemeral container image is referenced by digest (`TAG_ONLY` otherwise);
- * - the policies guarding the namespace are those whose tenancy rule selects it (gate-core policySelects: a
- *   GatePolicy only its own namespace, a ClusterGatePolicy or file policy by `selector.namespaces`, empty = all);
- *   `matchLabels`/`names` select Applications, not Pods, and do not narrow admission (stricter, never looser);
+ * - the policies guarding the namespace (policiesForNamespace): those whose tenancy rule selects it, and those that
+ *   select an Application deploying into it;
  * - each policy of the deciding mode must have an image rule for the image's repository (`NOT_COVERED`) and a stored
  *   result for that digest, computed for the policy's repository under the policy object at its live generation
  *   (the gate's identity rule, image-policies.ts policyObjectKey) (`NO_VERDICT`), that passed (`VERDICT_FAILED`);
@@ -17,8 +16,8 @@
  */
 import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import { BaseError } from '@gitops-gate/contracts/errors';
-import { normalizeRepoUrl, type PolicyIdentity } from '@gitops-gate/contracts';
-import { identityOf, policyObjectKey, policySelects, type StoredImageResult } from '@gitops-gate/gate-core';
+import { normalizeRepoUrl, type PolicyIdentity, type PolicySelector } from '@gitops-gate/contracts';
+import { identityOf, policyObjectKey, policySelects, type Application, type StoredImageResult } from '@gitops-gate/gate-core';
 
 export const ADMISSION_REASON_CODES = ['TAG_ONLY', 'BAD_IMAGE_REFERENCE', 'NOT_COVERED', 'NO_VERDICT', 'VERDICT_FAILED', 'UNPINNED_COMMIT'] as const;
 export type AdmissionReasonCode = (typeof ADMISSION_REASON_CODES)[number];
@@ -34,7 +33,8 @@ export const EXEMPT_LABEL = 'gitops-gate.io/admission-exempt';
 export interface AdmissionPolicy {
   identity: PolicyIdentity;
   mode: 'Enforce' | 'Audit';
-  namespaces?: string[];
+  /** The policy's selector (Applications: labels, names, namespaces). */
+  selector: PolicySelector;
   /** Normalised repository whose builds the policy trusts. */
   repository: string;
   /** Image repositories (lower case) the policy has a rule for. */
@@ -46,18 +46,32 @@ export function admissionPolicyOf(p: CompiledPolicy, annotations: Record<string,
   return {
     identity: identityOf(p),
     mode: p.mode,
-    namespaces: p.selector.namespaces,
+    selector: p.selector,
     repository: normalizeRepoUrl(p.repository),
     images: p.images.map((i) => i.repository.toLowerCase()),
     requirePinnedCommit: annotations?.[REQUIRE_PINNED_ANNOTATION] === 'true',
   };
 }
 
-/** The policies guarding `namespace`, by the gate's tenancy rule (selector narrowed to namespaces only). */
-export function policiesForNamespace(policies: AdmissionPolicy[], namespace: string): AdmissionPolicy[] {
-  return policies.filter((p) =>
-    policySelects({ scope: p.identity.scope, namespace: p.identity.namespace, selector: { namespaces: p.namespaces } }, { metadata: { name: '', namespace } }),
-  );
+/** Where an Argo CD Application deploys (spec.destination.namespace). */
+export function destinationOf(app: Application): string | undefined {
+  const d = (app.spec?.destination as { namespace?: unknown } | undefined)?.namespace;
+  return typeof d === 'string' && d ? d : undefined;
+}
+
+/**
+ * The policies guarding `namespace`: those whose tenancy rule (gate-core policySelects) selects the namespace itself
+ * (a GatePolicy in it; a ClusterGatePolicy or file policy whose `selector.namespaces` is empty or names it), and
+ * those that select an Application deploying into it (`spec.destination.namespace`), with the gate's own selector
+ * rule (labels, names, the policy's namespace). A policy guards more namespaces this way, never fewer.
+ */
+export function policiesForNamespace(policies: AdmissionPolicy[], namespace: string, apps: Application[] = []): AdmissionPolicy[] {
+  const deploying = apps.filter((a) => destinationOf(a) === namespace);
+  return policies.filter((p) => {
+    const tenancy = { scope: p.identity.scope, namespace: p.identity.namespace };
+    if (policySelects({ ...tenancy, selector: { namespaces: p.selector.namespaces } }, { metadata: { name: '', namespace } })) return true;
+    return deploying.some((a) => policySelects({ ...tenancy, selector: p.selector }, a));
+  });
 }
 
 export interface ImageRef {

@@ -10,36 +10,41 @@ import { createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createAdmissionApp, type AdmissionDeps } from './app.js';
 import { createAdmissionAudit } from './audit.js';
-import { createPolicyCache, createResultLookup, pinnedByNamespace } from './sources.js';
+import { createNamespaceIndex, createPolicyCache, createResultLookup } from './sources.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('admission', config.LOG_LEVEL);
 const redis = createRedisConnection(config.REDIS_URL, 'worker');
 const prefix = config.QUEUE_PREFIX;
 const policies = createPolicyCache(redis, prefix, logger);
-await policies.refresh().catch((err: unknown) => logger.error({ err }, 'policy snapshot not read'));
-// Refreshing once a second keeps the hot path free of policy reads: a policy change reaches admission within ~1 s.
-const policyTimer = setInterval(() => void policies.refresh().catch((err: unknown) => logger.warn({ err }, 'policy snapshot not read')), 1_000);
-policyTimer.unref();
-
 const kc = loadKubeConfig(config.KUBECONFIG);
 const apps = createCachedApplicationStore(kc, createKubeApplicationStore(kc), config.GATE_NAMESPACES, logger);
 await apps.start().catch((err: unknown) => logger.error({ err }, 'application watch failed to start'));
-let pins = new Map<string, Set<string>>();
-const refreshPins = async () => {
-  pins = pinnedByNamespace(await apps.list(config.GATE_NAMESPACES));
+const index = createNamespaceIndex();
+// Policies (the gate's snapshot) and Applications (informer cache) are re-read once a second and indexed per
+// namespace: the hot path does no policy or Kubernetes reads, and a change reaches admission within ~1 s.
+let appsKey = '';
+const refresh = async () => {
+  const before = policies.revision();
+  await policies.refresh();
+  const list = await apps.list(config.GATE_NAMESPACES);
+  const key = list.map((a) => `${a.metadata.namespace}/${a.metadata.name}@${a.metadata.resourceVersion ?? ''}`).join(',');
+  if (key !== appsKey || policies.revision() !== before) {
+    appsKey = key;
+    index.update(policies.current(), list);
+  }
 };
-await refreshPins().catch((err: unknown) => logger.warn({ err }, 'pins not read'));
-const pinTimer = setInterval(() => void refreshPins().catch((err: unknown) => logger.warn({ err }, 'pins not read')), 1_000);
-pinTimer.unref();
+await refresh().catch((err: unknown) => logger.error({ err }, 'admission inputs not read'));
+const refreshTimer = setInterval(() => void refresh().catch((err: unknown) => logger.warn({ err }, 'admission inputs not read')), 1_000);
+refreshTimer.unref();
 
 const audit = createAdmissionAudit(redis, prefix, logger);
 const lookup = createResultLookup(redis, prefix);
 const verifyQueue = config.ADMISSION_NO_VERDICT === 'verify' ? createVerifyQueue(redis, prefix) : undefined;
 
 const deps: AdmissionDeps = {
-  policies: () => policies.current(),
-  pinned: (ns) => pins.get(ns) ?? new Set(),
+  policiesFor: (ns) => index.policiesFor(ns),
+  pinned: (ns) => index.pinned(ns),
   lookup,
   record: (w, d) => audit.record(w, d),
 };
@@ -74,8 +79,7 @@ await app.listen({ host: '0.0.0.0', port: config.ADMISSION_PORT });
 logger.info({ port: config.ADMISSION_PORT, tls: tls !== undefined, noVerdict: config.ADMISSION_NO_VERDICT }, 'admission webhook listening');
 
 const shutdown = async () => {
-  clearInterval(policyTimer);
-  clearInterval(pinTimer);
+  clearInterval(refreshTimer);
   await app.close();
   await audit.stop();
   await apps.stop?.();

@@ -8,7 +8,7 @@ import { compilePolicy } from '@gitops-gate/commit-verify';
 import { policySnapshotKey, policySnapshotSchema } from '@gitops-gate/contracts';
 import type { Application, StoredImageResult } from '@gitops-gate/gate-core';
 import type { Logger } from '@gitops-gate/telemetry';
-import { admissionPolicyOf, type AdmissionPolicy } from './decide.js';
+import { admissionPolicyOf, destinationOf, policiesForNamespace, type AdmissionPolicy } from './decide.js';
 
 export const VERIFIED_SHA_ANNOTATION = 'gitops-gate.io/verified-sha';
 
@@ -53,8 +53,8 @@ export function pinnedByNamespace(apps: Application[]): Map<string, Set<string>>
   const out = new Map<string, Set<string>>();
   for (const app of apps) {
     const sha = app.metadata.annotations?.[VERIFIED_SHA_ANNOTATION];
-    const dest = (app.spec?.destination as { namespace?: unknown } | undefined)?.namespace;
-    if (!sha || typeof dest !== 'string' || !/^[0-9a-f]{40}$/.test(sha)) continue;
+    const dest = destinationOf(app);
+    if (!sha || !dest || !/^[0-9a-f]{40}$/.test(sha)) continue;
     const set = out.get(dest) ?? new Set<string>();
     set.add(sha);
     out.set(dest, set);
@@ -76,5 +76,38 @@ export function createResultLookup(redis: Redis, prefix: string): (builds: strin
       out.set(b, Object.values((value ?? {}) as Record<string, string>).map((j) => JSON.parse(j) as StoredImageResult));
     });
     return out;
+  };
+}
+
+export interface NamespaceIndex {
+  /** Called when the policies or the Applications change; drops the per-namespace memo. */
+  update(policies: AdmissionPolicy[], apps: Application[]): void;
+  policiesFor(namespace: string): AdmissionPolicy[];
+  pinned(namespace: string): ReadonlySet<string>;
+}
+
+/** Per-namespace policies and pins, computed once per change (the hot path does a Map lookup). */
+export function createNamespaceIndex(): NamespaceIndex {
+  let policies: AdmissionPolicy[] = [];
+  let apps: Application[] = [];
+  let pins = new Map<string, Set<string>>();
+  let memo = new Map<string, AdmissionPolicy[]>();
+  const none: ReadonlySet<string> = new Set();
+  return {
+    update(p, a) {
+      policies = p;
+      apps = a;
+      pins = pinnedByNamespace(a);
+      memo = new Map();
+    },
+    policiesFor(ns) {
+      let got = memo.get(ns);
+      if (!got) {
+        got = policiesForNamespace(policies, ns, apps);
+        memo.set(ns, got);
+      }
+      return got;
+    },
+    pinned: (ns) => pins.get(ns) ?? none,
   };
 }
