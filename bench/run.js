@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark, one after another, then one table of what this run measured (ratios are
 // measured within the run, contenders interleaved; nothing here asserts on time). See bench/README.md.
 //
-//   node bench/run.js [receiver] [e2e] [argo] [scale] [verify] [--quick] [--json FILE]
+//   node bench/run.js [receiver] [e2e] [argo] [scale] [verify] [cache] [admission] [--quick] [--json FILE]
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { benchE2E, DEFAULT_PHASES } from './e2e.js';
 import { benchScale } from './scale.js';
 import { benchBundles, benchVerify } from './verify.js';
 import { benchCache } from './cache.js';
+import { benchAdmission } from './admission.js';
 import { fmt, log } from './lib/util.js';
 
 const args = process.argv.slice(2);
@@ -62,6 +63,7 @@ await step('scale', () => benchScale(quick ? { jobs: 200, rounds: 1 } : { jobs: 
 await step('verify', async () => ({ commits: await benchVerify(quick ? { roundMs: 400, rounds: 2 } : { roundMs: 1000, rounds: 3 }), bundles: await benchBundles({ seconds: quick ? 2 : 6 }) }));
 
 await step('cache', () => benchCache({ seconds: quick ? 1 : 3 }));
+await step('admission', () => benchAdmission(quick ? { seconds: 3, warmupSeconds: 1 } : { seconds: 10, warmupSeconds: 2 }));
 
 // ── the table ────────────────────────────────────────────────────────────────────────────────────────────────────
 const rows = [];
@@ -107,6 +109,10 @@ if (r.verify) {
   );
   const b = r.verify.bundles;
   rows.push(['4d', `Sigstore bundle verification, fresh bundles (${b.bundles} conformance bundles)`, `${fmt(b.ours)}/s`, `@sigstore/verify ${fmt(b.theirs)}/s`, x(b.ratio), '≥ 5×', met(b.ratio >= 5)]);
+}
+if (r.admission) {
+  const a = r.admission;
+  rows.push(['7', `admission: Pod AdmissionReviews over HTTPS answered from the verdict cache @${a.rate}/s (${a.sent} reviews, load ${a.loadavg.toFixed(1)})`, `p50 ${ms(a.p50)}, p99 ${ms(a.p99)}`, `p95 ${ms(a.p95)}; CPU per review: webhook ${a.serverCpuUsPerReview.toFixed(0)} µs, decision ${a.decisionCpuUsPerReview.toFixed(1)} µs; ${a.denied} denied`, '', 'p99 ≤ 5 ms', met(a.p99 <= 5)]);
 }
 if (r.cache) {
   const c = r.cache;

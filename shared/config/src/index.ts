@@ -162,6 +162,17 @@ const envSchema = z.object({
   AUDIT_SIGNING_KEY_FILE: z.string().optional(),
   /** Cluster name in the checkpoints' origin line, `gitops-gate/<cluster>/<namespace>/<name>`. */
   GATE_CLUSTER_NAME: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, . _ - only').default('default'),
+
+  // --- admission webhook (services/admission) -------------------------------------------------------------------
+  /** Port of the HTTPS admission endpoint (`POST /validate`) and `/healthz`. */
+  ADMISSION_PORT: port.default(8443),
+  /** Serving certificate and key (PEM; cert-manager or a Secret mounts them). Unset = plain HTTP (tests behind TLS). */
+  ADMISSION_TLS_CERT_FILE: z.string().optional(),
+  ADMISSION_TLS_KEY_FILE: z.string().optional(),
+  /** A digest without a verdict: `deny` (say how to get it verified) or `verify` (queue it, wait ADMISSION_VERIFY_WAIT_MS). */
+  ADMISSION_NO_VERDICT: z.enum(['deny', 'verify']).default('deny'),
+  /** How long `verify` waits for a verdict; keep it under the webhook's timeoutSeconds. */
+  ADMISSION_VERIFY_WAIT_MS: positiveInt.default(4_000),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'WEBHOOK_SECRETS' | 'WEBHOOK_SECRETS_FILE'> & {

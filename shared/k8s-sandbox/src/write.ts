@@ -1,4 +1,5 @@
 /** The write verbs: create, update, patch (JSON, merge, apply), delete and deletecollection, with dryRun and fieldValidation. */
+import { runValidatingWebhooks } from './admission.js';
 import { contentTypeOf, decodeObject, duplicateJsonFields, readBody } from './http-util.js';
 import { commitUpdate, deleteObject, prepareCreate, prepareUpdate, type FieldCheck } from './lifecycle.js';
 import { clone, jsonPatch, mergePatch, PatchError, type Json } from './patch.js';
@@ -61,8 +62,17 @@ export async function handleCreate(s: SandboxState, ctx: Ctx, r: ResourceRoute):
   if (s.store.get(resourceKey(r.kind), obj.metadata.namespace ?? '', obj.metadata.name)) {
     throw alreadyExists(r.kind.group, r.kind.plural, obj.metadata.name);
   }
+  // Validating admission runs after defaulting and validation, before the object is stored (as in kube-apiserver).
+  await runValidatingWebhooks(s, { kind: r.kind, operation: 'CREATE', object: obj, dryRun, warnings: ctx.warnings });
+  if (s.store.get(resourceKey(r.kind), obj.metadata.namespace ?? '', obj.metadata.name)) throw alreadyExists(r.kind.group, r.kind.plural, obj.metadata.name);
   const out = dryRun ? obj : s.store.commit(resourceKey(r.kind), 'ADDED', obj).object;
   send(ctx, 201, present(r.kind, out));
+}
+
+/** A webhook call yields the event loop: another write may have landed meanwhile (the apiserver's storage would 409). */
+function stillCurrent(s: SandboxState, r: ResourceRoute, old: Obj): void {
+  const now = s.store.get(resourceKey(r.kind), r.namespace ?? '', r.name ?? '');
+  if (now?.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(r.kind.group, r.kind.plural, r.name ?? '');
 }
 
 export function existing(s: SandboxState, r: ResourceRoute): Obj {
@@ -103,6 +113,8 @@ export async function handleUpdate(s: SandboxState, ctx: Ctx, r: ResourceRoute):
   const old = existing(s, r);
   checkResourceVersion(r, old, body);
   const next = prepareUpdate(r.kind, old, body, r.sub, fields);
+  await runValidatingWebhooks(s, { kind: r.kind, operation: 'UPDATE', object: next, oldObject: old, sub: r.sub, dryRun, warnings: ctx.warnings });
+  stillCurrent(s, r, old);
   send(ctx, 200, present(r.kind, commitUpdate(s, r.kind, old, next, dryRun)));
 }
 
@@ -137,6 +149,8 @@ export async function handlePatch(s: SandboxState, ctx: Ctx, r: ResourceRoute): 
   checkName(r, patched);
   checkResourceVersion(r, old, patched);
   const next = prepareUpdate(r.kind, old, patched, r.sub, fields);
+  await runValidatingWebhooks(s, { kind: r.kind, operation: 'UPDATE', object: next, oldObject: old, sub: r.sub, dryRun, warnings: ctx.warnings });
+  stillCurrent(s, r, old);
   send(ctx, 200, present(r.kind, commitUpdate(s, r.kind, old, next, dryRun)));
 }
 
@@ -145,7 +159,7 @@ export async function handlePatch(s: SandboxState, ctx: Ctx, r: ResourceRoute): 
  * live object (maps merge, lists and scalars are replaced). There is no field ownership: fields dropped from the
  * applied configuration are not removed and there are no apply conflicts.
  */
-function handleApply(s: SandboxState, ctx: Ctx, r: ResourceRoute, raw: Buffer, dryRun: boolean): void {
+async function handleApply(s: SandboxState, ctx: Ctx, r: ResourceRoute, raw: Buffer, dryRun: boolean): Promise<void> {
   if (!ctx.query.get('fieldManager')) {
     throw invalid('meta.k8s.io', 'PatchOptions', '', [
       { type: 'FieldValueRequired', field: 'fieldManager', body: 'Required value: is required for apply patch' },
@@ -159,6 +173,7 @@ function handleApply(s: SandboxState, ctx: Ctx, r: ResourceRoute, raw: Buffer, d
     if (r.namespace !== undefined && !namespaceExists(s, r.namespace)) throw notFound('', 'namespaces', r.namespace);
     const meta = isObject(applied['metadata']) ? applied['metadata'] : {};
     const obj = prepareCreate(s, r.kind, { ...applied, metadata: { ...meta, name: r.name } }, r.namespace, fields);
+    await runValidatingWebhooks(s, { kind: r.kind, operation: 'CREATE', object: obj, dryRun, warnings: ctx.warnings });
     const out = dryRun ? obj : s.store.commit(resourceKey(r.kind), 'ADDED', obj).object;
     send(ctx, 201, present(r.kind, out));
     return;
@@ -168,6 +183,8 @@ function handleApply(s: SandboxState, ctx: Ctx, r: ResourceRoute, raw: Buffer, d
   if (appliedMeta['resourceVersion'] === undefined) (merged['metadata'] as Record<string, unknown>)['resourceVersion'] = live.metadata.resourceVersion;
   checkResourceVersion(r, live, merged);
   const next = prepareUpdate(r.kind, live, merged, r.sub, fields);
+  await runValidatingWebhooks(s, { kind: r.kind, operation: 'UPDATE', object: next, oldObject: live, sub: r.sub, dryRun, warnings: ctx.warnings });
+  stillCurrent(s, r, live);
   send(ctx, 200, present(r.kind, commitUpdate(s, r.kind, live, next, dryRun)));
 }
 

@@ -1,0 +1,91 @@
+/**
+ * Admission webhook process: answers AdmissionReviews over HTTPS from the verdicts in Redis, the policy snapshot the
+ * gate publishes and the Applications' pins (watched). Same image as the other services.
+ */
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '@gitops-gate/config';
+import { normalizeRepoUrl, type VerifyImageJob } from '@gitops-gate/contracts';
+import { createCachedApplicationStore, createKubeApplicationStore, loadKubeConfig } from '@gitops-gate/gate-core';
+import { createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
+import { createLogger } from '@gitops-gate/telemetry';
+import { createAdmissionApp, type AdmissionDeps } from './app.js';
+import { createAdmissionAudit } from './audit.js';
+import { createNamespaceIndex, createPolicyCache, createResultLookup } from './sources.js';
+
+const config = loadConfig(process.env);
+const logger = createLogger('admission', config.LOG_LEVEL);
+const redis = createRedisConnection(config.REDIS_URL, 'worker');
+const prefix = config.QUEUE_PREFIX;
+const policies = createPolicyCache(redis, prefix, logger);
+const kc = loadKubeConfig(config.KUBECONFIG);
+const apps = createCachedApplicationStore(kc, createKubeApplicationStore(kc), config.GATE_NAMESPACES, logger);
+await apps.start().catch((err: unknown) => logger.error({ err }, 'application watch failed to start'));
+const index = createNamespaceIndex();
+// Policies (the gate's snapshot) and Applications (informer cache) are re-read once a second and indexed per
+// namespace: the hot path does no policy or Kubernetes reads, and a change reaches admission within ~1 s.
+let appsKey = '';
+const refresh = async () => {
+  const before = policies.revision();
+  await policies.refresh();
+  const list = await apps.list(config.GATE_NAMESPACES);
+  const key = list.map((a) => `${a.metadata.namespace}/${a.metadata.name}@${a.metadata.resourceVersion ?? ''}`).join(',');
+  if (key !== appsKey || policies.revision() !== before) {
+    appsKey = key;
+    index.update(policies.current(), list);
+  }
+};
+await refresh().catch((err: unknown) => logger.error({ err }, 'admission inputs not read'));
+const refreshTimer = setInterval(() => void refresh().catch((err: unknown) => logger.warn({ err }, 'admission inputs not read')), 1_000);
+refreshTimer.unref();
+
+const audit = createAdmissionAudit(redis, prefix, logger);
+const lookup = createResultLookup(redis, prefix);
+const verifyQueue = config.ADMISSION_NO_VERDICT === 'verify' ? createVerifyQueue(redis, prefix) : undefined;
+
+const deps: AdmissionDeps = {
+  policiesFor: (ns) => index.policiesFor(ns),
+  pinned: (ns) => index.pinned(ns),
+  lookup,
+  record: (w, d) => audit.record(w, d),
+};
+if (verifyQueue) {
+  // The verifiers' own image path (registry fetch, signatures, provenance), queued like a registry_package delivery;
+  // the gate stores the verdict, and this review waits for it, bounded well under the webhook's timeout.
+  deps.verifyNow = async (builds, w) => {
+    const deadline = Date.now() + config.ADMISSION_VERIFY_WAIT_MS;
+    for (const build of builds) {
+      const at = build.lastIndexOf('@');
+      const image = build.slice(0, at);
+      for (const p of policies.current().filter((x) => x.images.includes(image))) {
+        const repoUrl = normalizeRepoUrl(p.repository);
+        const job: VerifyImageJob = { v: 1, kind: 'image', deliveryId: `admission-${w.uid}`, repoUrl, repoFullName: new URL(repoUrl).pathname.slice(1), image, digest: build.slice(at + 1), tags: [], receivedAt: new Date().toISOString(), trace: undefined };
+        await verifyQueue.add('verify', job, { jobId: `admission-${build.replace(/[^A-Za-z0-9._-]/g, '_')}-${p.identity.generation ?? 0}`, removeOnComplete: 1000, removeOnFail: 1000 });
+      }
+    }
+    while (Date.now() < deadline) {
+      const found = await lookup(builds);
+      if ([...found.values()].every((r) => r.length > 0)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+}
+
+const tls = config.ADMISSION_TLS_CERT_FILE && config.ADMISSION_TLS_KEY_FILE
+  ? { cert: readFileSync(config.ADMISSION_TLS_CERT_FILE, 'utf8'), key: readFileSync(config.ADMISSION_TLS_KEY_FILE, 'utf8') }
+  : undefined;
+if (!tls) logger.warn('ADMISSION_TLS_CERT_FILE/KEY_FILE unset: serving plain HTTP (the API server only calls HTTPS webhooks)');
+const app = createAdmissionApp(deps, { https: tls });
+await app.listen({ host: '0.0.0.0', port: config.ADMISSION_PORT });
+logger.info({ port: config.ADMISSION_PORT, tls: tls !== undefined, noVerdict: config.ADMISSION_NO_VERDICT }, 'admission webhook listening');
+
+const shutdown = async () => {
+  clearInterval(refreshTimer);
+  await app.close();
+  await audit.stop();
+  await apps.stop?.();
+  await verifyQueue?.close();
+  redis.disconnect();
+  process.exit(0);
+};
+process.once('SIGTERM', () => void shutdown());
+process.once('SIGINT', () => void shutdown());
