@@ -61,10 +61,11 @@ export function createRedisConnection(target: string | RedisSettings, role: Conn
 
 function createCluster(settings: RedisSettings, base: RedisOptions): Cluster {
   const url = new URL(settings.url);
-  const { retryStrategy, maxRetriesPerRequest, enableOfflineQueue, ...redisOpts } = base;
+  const { retryStrategy, maxRetriesPerRequest, enableOfflineQueue: _offline, ...redisOpts } = base;
   const opts: ClusterOptions = {
+    // The cluster client must queue commands until it has the slot map (and while it follows a MOVED), so the offline
+    // queue stays on even for producers; each node connection still fails fast (connectTimeout, one retry).
     redisOptions: { ...redisOpts, maxRetriesPerRequest },
-    ...(enableOfflineQueue === false ? { enableOfflineQueue: false } : {}),
     clusterRetryStrategy: (n) => (retryStrategy ? (retryStrategy(n) ?? null) : Math.min(n * 200, 2_000)),
     ...(redisOpts.tls ? { dnsLookup: (address, cb) => cb(null, address) } : {}),
   };
