@@ -3,6 +3,7 @@
  * ACL user and password (read from files by shared/config), Sentinel (the master is looked up and followed across a
  * failover), or Redis Cluster (keys hash-tagged through QUEUE_PREFIX).
  */
+import { isIP } from 'node:net';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisSettings } from '@gitops-gate/config';
 
@@ -21,7 +22,8 @@ function roleOptions(role: ConnectionRole): RedisOptions {
 /** Connection options from the settings; the URL's host/port/user/password are applied by ioredis from the URL. */
 export function redisOptions(settings: RedisSettings): RedisOptions {
   const url = new URL(settings.url);
-  const tls = settings.tls ? { ...settings.tls, servername: url.hostname } : undefined;
+  // SNI carries host names only (RFC 6066); an IP address is still checked against the certificate's IP SANs.
+  const tls = settings.tls ? { ...settings.tls, ...(isIP(url.hostname) === 0 ? { servername: url.hostname } : {}) } : undefined;
   const opts: RedisOptions = {
     ...(settings.username ? { username: settings.username } : {}),
     ...(settings.password ? { password: settings.password } : {}),
