@@ -30,7 +30,12 @@ export function redisOptions(settings: RedisSettings): RedisOptions {
     ...(tls ? { tls } : {}),
   };
   if (settings.sentinels.length === 0) return opts;
+  // With Sentinel no URL is handed to ioredis (the sentinels name the server): carry its user, password and db over.
+  const db = Number(url.pathname.slice(1) || '0');
   return {
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
     ...opts,
     sentinels: settings.sentinels,
     name: settings.sentinelMaster,
