@@ -10,6 +10,7 @@ import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema, QUEUE_GATE, 
 import {
   collectFollowedRepos,
   createAuditTrail,
+  withReplicatedRecords,
   createCachedApplicationStore,
   createGate,
   createImageState,
@@ -25,7 +26,7 @@ import {
 } from '@gitops-gate/gate-core';
 import { createGitMirror, GitError } from '@gitops-gate/git';
 import { createReportQueue, createReportWorker, gitHttpToken, gitHubClientFromConfig, gitHubMode, reportJobFromRecord } from '@gitops-gate/github';
-import { createGateQueue, createRedisConnection, createVerifyQueue, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
+import { createGateQueue, createRedisConnection, createReplicationWait, createVerifyQueue, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createAuditRoutes } from './audit-routes.js';
 import { createGateProcessor } from './processor.js';
@@ -35,7 +36,7 @@ const config = loadConfig(process.env);
 const logger = createLogger('gate', config.LOG_LEVEL);
 const tracing = setupTracing({ service: 'gitops-gate-gate', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 const registry = createMetricsRegistry('gate');
-const redis = createRedisConnection(config.REDIS_URL, 'worker');
+const redis = createRedisConnection(config.redis, 'worker');
 const kc = loadKubeConfig(config.KUBECONFIG);
 // Candidates come from informers; every decision re-reads its Application under the lock.
 const store = createCachedApplicationStore(kc, createKubeApplicationStore(kc), config.GATE_NAMESPACES, logger);
@@ -59,7 +60,7 @@ const reportWorker = github
       redis,
       prefix: config.QUEUE_PREFIX,
       uiUrl: config.GATE_UI_URL,
-      connection: createRedisConnection(config.REDIS_URL, 'worker'),
+      connection: createRedisConnection(config.redis, 'worker'),
       onError: (err, job) => logger.warn({ err, jobId: job?.id, attempts: job?.attemptsMade }, 'GitHub report failed'),
     })
   : undefined;
@@ -94,13 +95,20 @@ const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 
 const auditSigner = config.AUDIT_SIGNING_KEY_FILE ? readSigningKeyFile(config.AUDIT_SIGNING_KEY_FILE, 'AUDIT_SIGNING_KEY_FILE') : undefined;
 if (auditSigner) logger.info({ auditKey: auditSigner.verifier.text }, 'audit checkpoints signed');
 else logger.warn('audit checkpoints unsigned (AUDIT_SIGNING_KEY_FILE unset): a Redis writer could rewrite the trail undetected');
-const audit = createAuditTrail(
+// A pin is acknowledged (its job completes) only once its record reached the replicas: see withReplicatedRecords.
+const replication = createReplicationWait(redis, {
+  replicas: config.redis.waitReplicas,
+  timeoutMs: config.redis.waitTimeoutMs,
+  sentinel: config.redis.sentinels.length > 0,
+});
+const unreplicatedAudit = createAuditTrail(
   redis,
   config.QUEUE_PREFIX,
   undefined,
   (record, checkpoint) => logger.info({ audit: record, checkpoint }, 'audit record'),
   auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined,
 );
+const audit = withReplicatedRecords(unreplicatedAudit, replication.wait);
 const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 
 let watcher: PolicyWatcher | undefined;
@@ -201,7 +209,7 @@ const reconciler = createReconciler({
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
 
 const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
-  connection: createRedisConnection(config.REDIS_URL, 'worker'),
+  connection: createRedisConnection(config.redis, 'worker'),
   prefix: config.QUEUE_PREFIX,
   concurrency: config.GATE_CONCURRENCY,
   lockDuration: config.WORKER_LOCK_DURATION_MS,

@@ -4,7 +4,7 @@
  */
 import { loadConfig, requireWebhookSecrets } from '@gitops-gate/config';
 import { createIdentityCheck, deliveryIdentity, gitHubClientFromConfig, gitHubMode } from '@gitops-gate/github';
-import { createFollowedRepoReader, createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
+import { createFollowedRepoReader, createRedisConnection, createReplicationWait, createVerifyQueue } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { createReceiverApp } from './app.js';
 import { createBullIntake } from './intake.js';
@@ -13,8 +13,13 @@ const config = loadConfig(process.env);
 const logger = createLogger('receiver', config.LOG_LEVEL);
 const tracing = setupTracing({ service: 'gitops-gate-receiver', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 const secrets = Object.keys(config.WEBHOOK_REPO_SECRETS).length > 0 ? config.webhookSecrets : requireWebhookSecrets(config);
-const redis = createRedisConnection(config.REDIS_URL, 'producer');
-const queue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+const redis = createRedisConnection(config.redis, 'producer');
+const replication = createReplicationWait(redis, {
+  replicas: config.redis.waitReplicas,
+  timeoutMs: config.redis.waitTimeoutMs,
+  sentinel: config.redis.sentinels.length > 0,
+});
+const queue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 // The gate's followed repositories, re-read at most once a second: a push for any other repository queues nothing.
 const followed = createFollowedRepoReader(redis, config.QUEUE_PREFIX, { cacheMs: 1_000 });
 // With GitHub credentials, deliveries must carry the followed repository's id (and, for an App, be from an
@@ -29,7 +34,7 @@ const app = createReceiverApp({
   secrets,
   repoSecrets: config.WEBHOOK_REPO_SECRETS,
   checkIdentity: identity ? (repoUrl, payload) => identity.check(repoUrl, deliveryIdentity(payload)) : undefined,
-  intake: createBullIntake(queue, redis, { retentionSeconds: config.DELIVERY_RETENTION_SECONDS }),
+  intake: createBullIntake(queue, redis, { retentionSeconds: config.DELIVERY_RETENTION_SECONDS, afterWrite: replication.wait }),
   logger,
   registry: createMetricsRegistry('receiver'),
   maxQueueDepth: config.MAX_QUEUE_DEPTH,

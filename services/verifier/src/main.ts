@@ -25,7 +25,7 @@ const filePolicies = await loadCommitPolicies(config);
 const verifyEnv = loadVerifyEnvironment(config);
 logger.info({ policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) }, 'file policies loaded');
 const registry = createMetricsRegistry('verifier');
-const connection = createRedisConnection(config.REDIS_URL, 'worker');
+const connection = createRedisConnection(config.redis, 'worker');
 const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 const cacheLookups = new Counter({ name: 'gitops_gate_verdict_cache_lookups_total', help: 'Verdict cache lookups by kind and result', labelNames: ['kind', 'result'] as const, registers: [registry] });
 const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
@@ -64,7 +64,7 @@ const processor = createVerifyProcessor({
 });
 
 const worker = new Worker(QUEUE_VERIFY, processor, {
-  connection: createRedisConnection(config.REDIS_URL, 'worker'),
+  connection: createRedisConnection(config.redis, 'worker'),
   prefix: config.QUEUE_PREFIX,
   concurrency: config.VERIFIER_CONCURRENCY,
   // A fetch of a large repository can take a while; the lock is renewed while the job runs.

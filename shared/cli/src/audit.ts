@@ -3,7 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '@gitops-gate/config';
+import { loadConfig, redactRedisUrl } from '@gitops-gate/config';
 import { CheckpointError, createAuditTrail, parseVerifierKey, type CheckpointVerifier, type DecisionRecord } from '@gitops-gate/gate-core';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { UsageError, type Io } from './io.js';
@@ -113,10 +113,10 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
   const config = loadConfig({ ...io.env, ...(values['redis-url'] ? { REDIS_URL: values['redis-url'] } : {}) });
   const limit = values.limit ? Number(values.limit) : 100;
   if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
-  const redis = createRedisConnection(config.REDIS_URL, 'producer', { lazyConnect: true });
+  const redis = createRedisConnection(config.redis, 'producer', { lazyConnect: true });
   try {
     await redis.connect().catch((err: Error) => {
-      throw new UsageError(`cannot reach Redis at ${config.REDIS_URL}: ${err.message}`);
+      throw new UsageError(`cannot reach Redis at ${redactRedisUrl(config.REDIS_URL)}: ${err.message}`);
     });
     const audit = createAuditTrail(redis, config.QUEUE_PREFIX);
     if (values['verify-chain']) {

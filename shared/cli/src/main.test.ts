@@ -207,6 +207,12 @@ describe('gitops-gate audit', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/cannot reach Redis/);
   });
+  it('attacker view: a password in --redis-url is masked in the error', async () => {
+    const r = await run('audit', '--redis-url', 'redis://gg:s3cr3t-in-url@127.0.0.1:1');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('redis://gg:***@127.0.0.1:1');
+    expect(r.err).not.toContain('s3cr3t-in-url');
+  });
 });
 
 describe('npx gitops-gate (the workspace bin, after npm run build)', () => {

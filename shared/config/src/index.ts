@@ -33,9 +33,38 @@ const envSchema = z.object({
   /** pino level: fatal, error, warn, info, debug, trace, silent. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Redis for queues, dedupe, locks and the audit trail. Production: `maxmemory-policy noeviction` and AOF on. */
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  /** Prefix of every BullMQ key, so several installations can share one Redis. */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('gitops-gate'),
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((u) => /^rediss?:\/\//.test(u), 'must be redis:// or rediss:// (TLS)')
+    .default('redis://127.0.0.1:6379'),
+  /** ACL user (Redis 6+); may also be given in REDIS_URL as `redis://user@host`. */
+  REDIS_USERNAME: z.string().optional(),
+  /** File holding the Redis (ACL user's) password, from a Secret mount: never in argv, env or logs. */
+  REDIS_PASSWORD_FILE: z.string().optional(),
+  /** CA bundle (PEM) that signs the server's certificate for `rediss://`; unset = the system's roots. */
+  REDIS_TLS_CA_FILE: z.string().optional(),
+  /** Client certificate (PEM) for mutual TLS; needs REDIS_TLS_KEY_FILE. */
+  REDIS_TLS_CERT_FILE: z.string().optional(),
+  /** Client key (PEM) for mutual TLS. */
+  REDIS_TLS_KEY_FILE: z.string().optional(),
+  /** Sentinels `host:port`, comma-separated: the master is found (and followed across failovers) through them. */
+  REDIS_SENTINELS: csv.default([]),
+  /** The master's name in Sentinel (`sentinel monitor <name> …`). */
+  REDIS_SENTINEL_MASTER: z.string().default('mymaster'),
+  /** File holding the Sentinels' own password (`requirepass` of the sentinels), when they have one. */
+  REDIS_SENTINEL_PASSWORD_FILE: z.string().optional(),
+  /** `true` = REDIS_URL is a seed node of a Redis Cluster; QUEUE_PREFIX must then be a hash tag like `{gg}`. */
+  REDIS_CLUSTER: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /**
+   * Replicas a write must reach before it is acknowledged (receiver 202, gate pin): `WAIT n`. `auto` = 1 when Redis
+   * has replicas (Sentinel configured, or a replica ever seen in INFO replication), else 0.
+   */
+  REDIS_WAIT_REPLICAS: z.union([z.literal('auto'), z.coerce.number().int().min(0)]).default('auto'),
+  /** How long a write waits for its replicas before the delivery is answered 503 + Retry-After. */
+  REDIS_WAIT_TIMEOUT_MS: positiveInt.default(1_000),
+  /** Prefix of every Redis key, so several installations can share one Redis; a `{hash-tag}` on Redis Cluster. */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.{}-]+$/).default('gitops-gate'),
   /** OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318). Unset = tracing off, at zero cost. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 
@@ -175,9 +204,34 @@ const envSchema = z.object({
   ADMISSION_VERIFY_WAIT_MS: positiveInt.default(4_000),
 });
 
-export type Config = Omit<z.infer<typeof envSchema>, 'WEBHOOK_SECRETS' | 'WEBHOOK_SECRETS_FILE'> & {
+type RedisVariables =
+  | 'REDIS_USERNAME' | 'REDIS_PASSWORD_FILE' | 'REDIS_TLS_CA_FILE' | 'REDIS_TLS_CERT_FILE' | 'REDIS_TLS_KEY_FILE'
+  | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_SENTINEL_PASSWORD_FILE' | 'REDIS_CLUSTER'
+  | 'REDIS_WAIT_REPLICAS' | 'REDIS_WAIT_TIMEOUT_MS';
+
+/**
+ * How to reach Redis, with secrets already read from their files. Every service and the CLI build their clients from
+ * this one object (shared/queue `createRedisConnection`), so TLS, ACLs and Sentinel behave the same everywhere.
+ */
+export interface RedisSettings {
+  url: string;
+  username?: string;
+  /** Secret: never log this object. */
+  password?: string;
+  /** PEM contents, read at start-up; set for `rediss://`. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  sentinels: { host: string; port: number }[];
+  sentinelMaster: string;
+  sentinelPassword?: string;
+  cluster: boolean;
+  waitReplicas: number | 'auto';
+  waitTimeoutMs: number;
+}
+
+export type Config = Omit<z.infer<typeof envSchema>, 'WEBHOOK_SECRETS' | 'WEBHOOK_SECRETS_FILE' | RedisVariables> & {
   /** Secrets from WEBHOOK_SECRETS and WEBHOOK_SECRETS_FILE, in that order. */
   webhookSecrets: string[];
+  redis: RedisSettings;
 };
 
 export class ConfigError extends Error {
@@ -197,7 +251,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
-  const { WEBHOOK_SECRETS, WEBHOOK_SECRETS_FILE, ...rest } = parsed.data;
+  const { WEBHOOK_SECRETS, WEBHOOK_SECRETS_FILE, ...withRedis } = parsed.data;
+  const { redis, rest } = redisSettings(withRedis);
   const secrets = [...WEBHOOK_SECRETS];
   if (WEBHOOK_SECRETS_FILE) {
     let text: string;
@@ -211,7 +266,74 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if ((rest.GITHUB_APP_ID === undefined) !== (rest.GITHUB_APP_PRIVATE_KEY_FILE === undefined)) {
     throw new ConfigError('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE: set both (a GitHub App) or neither');
   }
-  return { ...rest, webhookSecrets: secrets };
+  return { ...rest, webhookSecrets: secrets, redis };
+}
+
+/** Reads a secret file; the error names the variable and path, never the contents. */
+function readSecretFile(variable: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(`${variable}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function redisSettings<T extends Pick<z.infer<typeof envSchema>, RedisVariables | 'REDIS_URL' | 'QUEUE_PREFIX'>>(
+  all: T,
+): { redis: RedisSettings; rest: Omit<T, RedisVariables> } {
+  const {
+    REDIS_USERNAME, REDIS_PASSWORD_FILE, REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE, REDIS_SENTINELS,
+    REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD_FILE, REDIS_CLUSTER, REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS, ...rest
+  } = all;
+  if ((REDIS_TLS_CERT_FILE === undefined) !== (REDIS_TLS_KEY_FILE === undefined)) {
+    throw new ConfigError('REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE: set both (mutual TLS) or neither');
+  }
+  const tlsUrl = all.REDIS_URL.startsWith('rediss://');
+  if (!tlsUrl && (REDIS_TLS_CA_FILE || REDIS_TLS_CERT_FILE)) {
+    throw new ConfigError('REDIS_TLS_*: TLS files need a rediss:// REDIS_URL');
+  }
+  const sentinels = REDIS_SENTINELS.map((s) => {
+    const m = /^([^:\s]+):(\d{1,5})$/.exec(s);
+    if (!m?.[1] || !m[2]) throw new ConfigError(`REDIS_SENTINELS: "${s}" is not host:port`);
+    return { host: m[1], port: Number(m[2]) };
+  });
+  if (REDIS_CLUSTER && sentinels.length > 0) throw new ConfigError('REDIS_CLUSTER and REDIS_SENTINELS: choose one');
+  // On a Cluster every key must hash to one slot, or the multi-key scripts (BullMQ, audit, dedupe) fail with CROSSSLOT.
+  if (REDIS_CLUSTER && !/^[^{]*\{[^{}]+\}/.test(all.QUEUE_PREFIX)) {
+    throw new ConfigError('QUEUE_PREFIX: on Redis Cluster it must contain a hash tag, e.g. {gitops-gate}');
+  }
+  const redis: RedisSettings = {
+    url: all.REDIS_URL,
+    ...(REDIS_USERNAME ? { username: REDIS_USERNAME } : {}),
+    ...(REDIS_PASSWORD_FILE ? { password: readSecretFile('REDIS_PASSWORD_FILE', REDIS_PASSWORD_FILE) } : {}),
+    ...(tlsUrl
+      ? {
+          tls: {
+            ...(REDIS_TLS_CA_FILE ? { ca: readSecretFile('REDIS_TLS_CA_FILE', REDIS_TLS_CA_FILE) } : {}),
+            ...(REDIS_TLS_CERT_FILE ? { cert: readSecretFile('REDIS_TLS_CERT_FILE', REDIS_TLS_CERT_FILE) } : {}),
+            ...(REDIS_TLS_KEY_FILE ? { key: readSecretFile('REDIS_TLS_KEY_FILE', REDIS_TLS_KEY_FILE) } : {}),
+          },
+        }
+      : {}),
+    sentinels,
+    sentinelMaster: REDIS_SENTINEL_MASTER,
+    ...(REDIS_SENTINEL_PASSWORD_FILE ? { sentinelPassword: readSecretFile('REDIS_SENTINEL_PASSWORD_FILE', REDIS_SENTINEL_PASSWORD_FILE) } : {}),
+    cluster: REDIS_CLUSTER,
+    waitReplicas: REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: REDIS_WAIT_TIMEOUT_MS,
+  };
+  return { redis, rest };
+}
+
+/** REDIS_URL for messages: any password in it replaced by `***`. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://(unparseable)';
+  }
 }
 
 /** Fails start-up of the receiver when it could not check any signature. */

@@ -2,25 +2,8 @@
  * BullMQ glue shared by the services: one way to connect, one set of retry/retention defaults per queue.
  */
 import { Queue, type JobsOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
-
-export type ConnectionRole = 'producer' | 'worker';
-
-/**
- * Producers fail fast when Redis is gone (the receiver must answer 503 at once, not hang until GitHub times out);
- * workers wait and reconnect forever, as BullMQ requires (`maxRetriesPerRequest: null`).
- */
-export function createRedisConnection(url: string, role: ConnectionRole, extra: RedisOptions = {}): Redis {
-  const base: RedisOptions =
-    role === 'producer'
-      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: (n) => Math.min(n * 200, 2_000) }
-      : { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 200, 5_000) };
-  const client = new Redis(url, { ...base, ...extra });
-  // Errors surface through the commands that fail; an unhandled 'error' event would crash the process.
-  client.on('error', () => undefined);
-  return client;
-}
 
 /**
  * Retries for transient failures (git host, a commit not replicated yet, Rekor, registry, Kubernetes 5xx): 8 attempts,
@@ -80,3 +63,5 @@ export function queueGaugeSource(queue: Queue): { name: string; waiting(): Promi
   };
 }
 export * from './followed-repos.js';
+export * from './connection.js';
+export * from './replication.js';

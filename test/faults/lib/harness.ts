@@ -24,7 +24,7 @@ import {
   type ServiceProcess,
   type Stack,
 } from '@gitops-gate/local-stack';
-import { deliveryHeaders, pushPayload, startTestRedis, type TestRedis } from '@gitops-gate/testing';
+import { deliveryHeaders, pushPayload, startTestRedis, type SentinelTopology, type TestRedis } from '@gitops-gate/testing';
 import { startGitHttpServer, type GitHttpServer } from './git-http.js';
 
 export const APP_KEY = `${DEMO_APP.namespace}/${DEMO_APP.name}`;
@@ -81,12 +81,26 @@ export interface HarnessOptions {
   /** Keep service log lines matching this (default: everything). */
   keepLog?: (line: string) => boolean;
   appendfsync?: 'always' | 'everysec' | 'no';
+  /**
+   * Run on a Sentinel topology instead of one redis-server: the services get REDIS_SENTINELS, `redis` is the initial
+   * master's process (the test can kill it), and the harness's own clients follow failovers through the sentinels.
+   */
+  sentinel?: SentinelTopology;
+}
+
+/** `redis` of the harness for a Sentinel topology: the initial master's process. */
+function masterAsTestRedis(t: SentinelTopology): TestRedis {
+  return { url: `redis://127.0.0.1:${t.master.port}`, port: t.master.port, dir: t.master.dir, stop: t.master.stop, start: t.master.start, close: t.close };
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-faults-'));
   const fx = createDemoFixture(workDir);
-  const redis = await startTestRedis({ appendfsync: opts.appendfsync });
+  const redis = opts.sentinel ? masterAsTestRedis(opts.sentinel) : await startTestRedis({ appendfsync: opts.appendfsync });
+  const sentinelEnv: Record<string, string> = opts.sentinel ? { REDIS_SENTINELS: opts.sentinel.sentinelList, REDIS_SENTINEL_MASTER: opts.sentinel.masterName } : {};
+  const clientOptions = opts.sentinel
+    ? { sentinels: opts.sentinel.sentinels.map((n) => ({ host: '127.0.0.1', port: n.port })), name: opts.sentinel.masterName, sentinelRetryStrategy: () => 200, reconnectOnError: () => true }
+    : {};
   // The fixture's bare remote is <workDir>/demo/repo/remote.git: serve <workDir>/demo/repo.
   const git = await startGitHttpServer(join(workDir, 'demo', 'repo'));
   const prefix = `faults-${randomUUID().slice(0, 8)}`;
@@ -107,14 +121,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     // Short worker locks: a killed worker's jobs move on in ~15 s instead of ~45 s (the defaults), keeping the suite short.
     // Verdicts carry no history, so the gate fetches for its ancestry check — that fetch is where the git server parks
     // a gate mid-decision.
-    env: { GATE_RECONCILE_SECONDS: '0', WORKER_LOCK_DURATION_MS: '10000', WORKER_STALLED_INTERVAL_MS: '5000', VERDICT_HISTORY_DEPTH: '0', ...opts.env },
+    env: { GATE_RECONCILE_SECONDS: '0', WORKER_LOCK_DURATION_MS: '10000', WORKER_STALLED_INTERVAL_MS: '5000', VERDICT_HISTORY_DEPTH: '0', ...sentinelEnv, ...opts.env },
     onLog: (service, line) => {
       if (keep(line)) logs.push(`${service} ${line}`);
     },
   });
-  const client = new Redis(redis.url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 100, 1_000) });
+  const client = new Redis(redis.url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 100, 1_000), ...clientOptions });
   client.on('error', () => undefined);
-  const connection = new Redis(redis.url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 100, 1_000) });
+  const connection = new Redis(redis.url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 100, 1_000), ...clientOptions });
   connection.on('error', () => undefined);
   const verifyQueue = new Queue(QUEUE_VERIFY, { connection, prefix });
   const gateQueue = new Queue(QUEUE_GATE, { connection, prefix });
