@@ -91,7 +91,7 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
   const { logger, intake } = deps;
   const now = deps.now ?? (() => new Date());
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance: logger,
     // Per-request access logs would double the CPU per delivery; decisions are logged explicitly below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
@@ -242,7 +242,7 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
     }
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/healthz', () => Promise.resolve({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     try {
       await intake.ping();

@@ -41,20 +41,20 @@ describe('sigstore trust material', () => {
     ['null', null],
     ['an array', []],
     ['wrong media type', { mediaType: 'application/json', tlogs: [{}], certificateAuthorities: [{}] }],
-    ['no logs', { ...(loadPublicGoodTrustedRoot() as object), tlogs: [] }],
-    ['no CAs', { ...(loadPublicGoodTrustedRoot() as object), certificateAuthorities: [] }],
+    ['no logs', { ...(loadPublicGoodTrustedRoot()), tlogs: [] }],
+    ['no CAs', { ...(loadPublicGoodTrustedRoot()), certificateAuthorities: [] }],
     [
       'a CA with no certificates',
-      { ...(loadPublicGoodTrustedRoot() as object), certificateAuthorities: [{ certChain: { certificates: [] }, validFor: { start: '2020-01-01T00:00:00Z' } }] },
+      { ...(loadPublicGoodTrustedRoot()), certificateAuthorities: [{ certChain: { certificates: [] }, validFor: { start: '2020-01-01T00:00:00Z' } }] },
     ],
     [
       'a log without a key',
-      { ...(loadPublicGoodTrustedRoot() as object), tlogs: [{ baseUrl: 'https://x', logId: { keyId: 'AAAA' } }] },
+      { ...(loadPublicGoodTrustedRoot()), tlogs: [{ baseUrl: 'https://x', logId: { keyId: 'AAAA' } }] },
     ],
     [
       'a certificate that is not one',
       {
-        ...(loadPublicGoodTrustedRoot() as object),
+        ...(loadPublicGoodTrustedRoot()),
         certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: 'AAAA' }] }, validFor: { start: '2020-01-01T00:00:00Z' } }],
       },
     ],

@@ -106,7 +106,7 @@ export function createAuditTrail(
     let start = '-';
     for (;;) {
       const page = await redis.xrange(stream, start, '+', 'COUNT', 1000);
-      for (const [id, fields] of page) {
+      for (const [, fields] of page) {
         start = `(${id}`;
         if (fields[fields.indexOf('app') + 1] === app) n += 1;
       }
@@ -168,7 +168,6 @@ export function createAuditTrail(
           if (filter.sha && !rec.sha.startsWith(filter.sha)) continue;
           out.push(rec);
           if (out.length >= limit) return out;
-          end = `(${id}`;
         }
         const last = page[page.length - 1];
         if (!last || page.length < 500) break;

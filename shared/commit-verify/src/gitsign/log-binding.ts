@@ -119,7 +119,7 @@ function bodyMismatch(body: Buffer, digest: Buffer, signature: Buffer, certDer: 
     spec?: { data?: { hash?: { algorithm?: unknown; value?: unknown } }; signature?: { content?: unknown; publicKey?: { content?: unknown } } };
   };
   try {
-    b = JSON.parse(body.toString('utf8'));
+    b = JSON.parse(body.toString('utf8')) as typeof b;
   } catch {
     return 'body is not JSON';
   }

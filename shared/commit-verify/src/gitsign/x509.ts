@@ -38,7 +38,7 @@ export function parseCertificate(der: Buffer): CertInfo {
   const issuer = expectTag(fields[i++], TAG.SEQUENCE, 'issuer').raw;
   expectTag(fields[i++], TAG.SEQUENCE, 'validity');
   const subject = expectTag(fields[i++], TAG.SEQUENCE, 'subject').raw;
-  const spki = expectTag(fields[i++], TAG.SEQUENCE, 'subjectPublicKeyInfo').raw;
+  const spki = expectTag(fields[i], TAG.SEQUENCE, 'subjectPublicKeyInfo').raw;
   const cert = X509Certificate.parse(Buffer.from(der));
   let key: KeyObject;
   try {
