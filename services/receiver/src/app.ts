@@ -90,8 +90,10 @@ function repoSecretMatches(repoSecrets: Record<string, string[]> | undefined, ra
 export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
   const { logger, intake } = deps;
   const now = deps.now ?? (() => new Date());
+  // Typed as Fastify's logger so the app is a plain FastifyInstance (not one generic over pino's Logger).
+  const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
-    loggerInstance: logger,
+    loggerInstance,
     // Per-request access logs would double the CPU per delivery; decisions are logged explicitly below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,

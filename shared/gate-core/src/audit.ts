@@ -106,7 +106,7 @@ export function createAuditTrail(
     let start = '-';
     for (;;) {
       const page = await redis.xrange(stream, start, '+', 'COUNT', 1000);
-      for (const [, fields] of page) {
+      for (const [id, fields] of page) {
         start = `(${id}`;
         if (fields[fields.indexOf('app') + 1] === app) n += 1;
       }
@@ -160,7 +160,7 @@ export function createAuditTrail(
       for (;;) {
         const page = await redis.xrevrange(stream, end, start, 'COUNT', 500);
         if (page.length === 0) break;
-        for (const [id, fields] of page) {
+        for (const [, fields] of page) {
           const json = fields[fields.indexOf('record') + 1];
           if (!json) continue;
           const rec = JSON.parse(json) as DecisionRecord;

@@ -145,7 +145,7 @@ async function readLimited(res: Response, max: number, what: string, limits?: Jo
   try {
     for (;;) {
       // The DOM typings leave the chunk type open; fetch bodies are byte streams.
-      const { done, value } = (await reader.read()) as ReadableStreamReadResult<Uint8Array>;
+      const { done, value } = (await reader.read()) as { done: true; value?: undefined } | { done: false; value: Uint8Array };
       if (done) break;
       total += value.byteLength;
       if (total > max) {
