@@ -165,7 +165,7 @@ describe('against a real Redis', () => {
         );
       }
       expect(up, output).toBe(true);
-      const get = async (k: string) => ((await client.config('GET', k)) as string[])[1];
+      const get = async (k: string) => ((await client.config('GET', k)))[1];
       expect(await get('appendonly')).toBe('yes');
       expect(await get('appendfsync')).toBe('everysec');
       expect(await get('maxmemory-policy')).toBe('noeviction');

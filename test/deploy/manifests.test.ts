@@ -251,8 +251,8 @@ describe('overlay differences', () => {
       for (const overlay of OVERLAYS) {
         const docs = renderWithComponents(overlay, combo);
         for (const d of docs.filter(isBuiltIn)) {
-          expect(await schemaErrors(d), `${combo} ${d.kind}/${d.metadata.name}`).toEqual([]);
-          expect(unknownFields(d), `${combo} ${d.kind}/${d.metadata.name}`).toEqual([]);
+          expect(await schemaErrors(d), `${combo.join('+')} ${d.kind}/${d.metadata.name}`).toEqual([]);
+          expect(unknownFields(d), `${combo.join('+')} ${d.kind}/${d.metadata.name}`).toEqual([]);
         }
       }
     }

@@ -162,8 +162,8 @@ const gate = createGate({
   onDecision: (action) => decisions.inc({ action }),
   onConflict: () => conflicts.inc(),
   images: createImageState(redis, config.QUEUE_PREFIX),
-  livePolicies: watcher ? () => watcher!.live() : undefined,
-  livePolicyRevision: watcher ? () => watcher!.current().revision : undefined,
+  livePolicies: watcher ? () => watcher.live() : undefined,
+  livePolicyRevision: watcher ? () => watcher.current().revision : undefined,
   extraAnnotations: (app) =>
     config.GATE_UI_URL ? externalLinkAnnotation(config.GATE_UI_URL, { namespace: app.metadata.namespace ?? 'default', name: app.metadata.name }) : {},
   requestReverify: async (verdict, reason) => {

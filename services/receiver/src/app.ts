@@ -102,8 +102,10 @@ export function jobMatchesSigner(repoUrl: string, signer: string): boolean {
 export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
   const { logger, intake } = deps;
   const now = deps.now ?? (() => new Date());
+  // Typed as Fastify's logger so the app is a plain FastifyInstance (not one generic over pino's Logger).
+  const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance,
     // Per-request access logs would double the CPU per delivery; decisions are logged explicitly below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
@@ -261,7 +263,7 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
     }
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/healthz', () => Promise.resolve({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     try {
       await intake.ping();

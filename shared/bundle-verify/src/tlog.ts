@@ -369,7 +369,7 @@ export function checkLoggedVerifier(logged: LoggedVerifier, leafDer: Uint8Array 
     return;
   }
   if (logged.kind !== 'publicKey') bodyFail('logged verifier is not a public key');
-  let same = false;
+  let same: boolean;
   try {
     same = key.equals(createPublicKey({ key: logged.spki, format: 'der', type: 'spki' }));
   } catch {

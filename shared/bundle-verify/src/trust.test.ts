@@ -3,7 +3,7 @@ import { VerifyError, createBundleTrust, createBundleVerifier, loadPublicGoodTru
 import { loadConformanceCases } from './testing/conformance-cases.js';
 
 const cases = new Map(loadConformanceCases().map((c) => [c.name, c]));
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;  
 
 function rootCode(root: unknown): string {
   try {

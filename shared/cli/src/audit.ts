@@ -66,7 +66,7 @@ function readCheckpointFile(path: string): string[] {
   if (trimmed.startsWith('[') || trimmed.startsWith('"')) {
     try {
       const parsed: unknown = trimmed.startsWith('[') ? JSON.parse(trimmed) : trimmed.split('\n').map((l) => JSON.parse(l) as unknown);
-      if (Array.isArray(parsed) && parsed.every((n) => typeof n === 'string')) return parsed as string[];
+      if (Array.isArray(parsed) && parsed.every((n) => typeof n === 'string')) return parsed;
     } catch {
       // reported below
     }

@@ -98,7 +98,7 @@ spec:
     [[SSH, '--bogus'], /Unknown option/],
     [[SSH, '--policy', SSH], /POLICY_INVALID|not valid YAML|apiVersion|GatePolicy/],
   ])('bad input → exit 2, one line naming it (%#)', async (args, message) => {
-    const r = await run('verify-commit', ...(args as string[]));
+    const r = await run('verify-commit', ...(args));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
     expect(r.err).not.toMatch(/\n\s+at /);
@@ -191,7 +191,7 @@ describe('gitops-gate audit', () => {
     expect((await run('audit', '--verify-chain')).code).toBe(0);
     const conn = createRedisConnection(redis.url, 'worker');
     const [[id, fields]] = (await conn.xrange('gitops-gate:audit', '-', '+', 'COUNT', 1)) as [string, string[]][];
-    const rec = JSON.parse(fields[fields.indexOf('record') + 1]!);
+    const rec = JSON.parse(fields[fields.indexOf('record') + 1]);
     rec.verdict.signer = 'mallory@example.com';
     // Rewrite the record in place: same stream id, edited content.
     await conn.multi().xdel('gitops-gate:audit', id).xadd('gitops-gate:audit', id, 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec)).exec().catch(() => undefined);

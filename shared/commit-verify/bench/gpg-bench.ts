@@ -61,7 +61,7 @@ const inProcessMs = performance.now() - t;
 
 const home = mkdtempSync(join(tmpdir(), 'gpgbench-'));
 const env = { ...process.env, GNUPGHOME: home };
-let gpgMs = 0;
+let gpgMs: number;
 try {
   if (spawnSync('gpg', ['--batch', '--import'], { env, input: keyText }).status !== 0) throw new Error('gpg --import failed');
   const files = commits.map((c) => {

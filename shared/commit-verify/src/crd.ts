@@ -106,7 +106,7 @@ const STATUS_SCHEMA: Node = {
 
 /** The openAPIV3Schema both CRDs share. */
 export function policyOpenApiSchema(): Node {
-  const spec = toStructural(z.toJSONSchema(gatePolicySpec, { io: 'input', unrepresentable: 'throw' }) as Node);
+  const spec = toStructural(z.toJSONSchema(gatePolicySpec, { io: 'input', unrepresentable: 'throw' }));
   return {
     type: 'object',
     description: 'Signer policy for the commits and images gitops-gate may pin.',

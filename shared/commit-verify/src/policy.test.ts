@@ -22,7 +22,7 @@ describe('policy identity: kind, scope, namespace, uid', () => {
   it('a watched GatePolicy is Namespaced and keeps namespace, uid and generation; its results carry them', async () => {
     const p = await compilePolicy(doc({ metadata: meta }), 'GatePolicy team-a/p', 'object');
     expect(p).toMatchObject({ name: 'team-a/p', scope: 'Namespaced', namespace: 'team-a', uid: 'u-1', generation: 3 });
-    const out = await evaluatePolicies(commit, [p], {}, pass as never);
+    const out = await evaluatePolicies(commit, [p], {}, pass);
     expect(out.results[0]).toMatchObject({ policy: 'team-a/p', scope: 'Namespaced', namespace: 'team-a', uid: 'u-1', generation: 3 });
   });
   it('a ClusterGatePolicy is Cluster-scoped and cannot pose as a tenant object through metadata.namespace', async () => {

@@ -22,5 +22,5 @@ export class BaseError<Code extends string> extends Error {
 
 /** True when `err` is a BaseError carrying one of `codes` (narrowing the code for the caller). */
 export function hasCode<Code extends string>(err: unknown, codes: readonly Code[]): err is BaseError<Code> {
-  return err instanceof BaseError && (codes as readonly string[]).includes(err.code);
+  return err instanceof BaseError && (codes as readonly string[]).includes((err as BaseError<string>).code);
 }

@@ -160,7 +160,7 @@ export function createAuditTrail(
       for (;;) {
         const page = await redis.xrevrange(stream, end, start, 'COUNT', 500);
         if (page.length === 0) break;
-        for (const [id, fields] of page) {
+        for (const [, fields] of page) {
           const json = fields[fields.indexOf('record') + 1];
           if (!json) continue;
           const rec = JSON.parse(json) as DecisionRecord;
@@ -168,7 +168,6 @@ export function createAuditTrail(
           if (filter.sha && !rec.sha.startsWith(filter.sha)) continue;
           out.push(rec);
           if (out.length >= limit) return out;
-          end = `(${id}`;
         }
         const last = page[page.length - 1];
         if (!last || page.length < 500) break;

@@ -6,7 +6,7 @@
  */
 import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
 import { inSpan, type Logger } from '@gitops-gate/telemetry';
-import { ANNOTATION_PREFIX, appKey, findTrackingApps, pinPatch, pinTestsHold, readRevision, type Application, type SourceRef } from './applications.js';
+import { ANNOTATION_PREFIX, appKey, findTrackingApps, pinPatch, pinTestsHold, readRevision, type Application } from './applications.js';
 import type { AuditTrail, DecisionRecord } from './audit.js';
 import { decide, type DecisionAction } from './decide.js';
 import { KubeError, type ApplicationStore } from './kube.js';
@@ -109,7 +109,7 @@ export function createGate(deps: GateDeps): Gate {
     }
   }
 
-  async function applyToApp(verdict: CommitVerdictJob, first: Application, refs: SourceRef[]): Promise<AppOutcome> {
+  async function applyToApp(verdict: CommitVerdictJob, first: Application): Promise<AppOutcome> {
     const key = appKey(first);
     const ns = first.metadata.namespace ?? 'default';
     const name = first.metadata.name;
@@ -340,7 +340,7 @@ export function createGate(deps: GateDeps): Gate {
       let transient: unknown;
       for (const t of tracking) {
         try {
-          results.push(await applyToApp(verdict, t.app, t.refs));
+          results.push(await applyToApp(verdict, t.app));
         } catch (err) {
           transient ??= err;
           deps.logger.warn({ app: appKey(t.app), sha: verdict.sha, err: (err as Error).message }, 'gate decision deferred');

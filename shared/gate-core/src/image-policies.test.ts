@@ -6,7 +6,7 @@ import type { LivePolicy } from './policies.js';
 
 const SHA = 'c'.repeat(40);
 const REPO = 'https://github.com/org/app';
-const app: Application = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'app', namespace: 'argocd', labels: { env: 'prod' } }, spec: {} } as Application;
+const app: Application = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'app', namespace: 'argocd', labels: { env: 'prod' } }, spec: {} };
 type P = Omit<PolicyResult, 'ok' | 'code'>;
 const STRICT: P = { name: 'argocd/strict', scope: 'Namespaced', namespace: 'argocd', uid: 'u1', generation: 3, mode: 'Enforce', selector: {} };
 const TENANT: P = { name: 'team-b/mine', scope: 'Namespaced', namespace: 'team-b', uid: 'u2', generation: 1, mode: 'Enforce', selector: {} };

@@ -32,6 +32,10 @@ export interface ApplicationStore {
   patch(namespace: string, name: string, patch: Record<string, unknown> | JsonPatchOp[]): Promise<Application>;
 }
 
+interface ApplicationList {
+  items?: Application[];
+}
+
 const GROUP = 'argoproj.io';
 const VERSION = 'v1alpha1';
 const PLURAL = 'applications';
@@ -41,8 +45,8 @@ function toKubeError(err: unknown, what: string): KubeError {
     const status = err.code;
     let message = `${what}: HTTP ${status}`;
     try {
-      const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-      if (body?.message) message = `${what}: ${body.message}`;
+      const body = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body) as { message?: unknown } | null | undefined;
+      if (typeof body?.message === 'string' && body.message !== '') message = `${what}: ${body.message}`;
     } catch {
       // body was not JSON; keep the status line
     }
@@ -75,13 +79,14 @@ export function createKubeApplicationStore(kc: KubeConfig): ApplicationStore {
     async list(namespaces) {
       try {
         if (namespaces.length === 0) {
-          const res = await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
-          return (res.items ?? []) as Application[];
+          // The generated client types custom-object lists as `any`: name the shape once here.
+          const res = (await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as ApplicationList;
+          return res.items ?? [];
         }
-        const lists = await Promise.all(
+        const lists = (await Promise.all(
           namespaces.map((namespace) => api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })),
-        );
-        return lists.flatMap((l) => (l.items ?? []) as Application[]);
+        )) as ApplicationList[];
+        return lists.flatMap((l) => l.items ?? []);
       } catch (err) {
         throw toKubeError(err, 'list applications');
       }

@@ -141,7 +141,7 @@ export function brokenLivePolicy(obj: PolicyObject, kind: KindInfo, problem: str
   const spec = (typeof obj.spec === 'object' && obj.spec !== null ? obj.spec : {}) as Record<string, unknown>;
   const selector = policySelectorSchema.safeParse(spec.selector ?? {});
   const repository = typeof spec.repository === 'string' ? spec.repository : undefined;
-  const branches = Array.isArray(spec.branches) && spec.branches.length > 0 && spec.branches.every((b) => typeof b === 'string') ? (spec.branches as string[]) : undefined;
+  const branches = Array.isArray(spec.branches) && spec.branches.length > 0 && spec.branches.every((b) => typeof b === 'string') ? (spec.branches) : undefined;
   const namespace = kind.scope === 'Namespaced' ? obj.metadata?.namespace : undefined;
   const rules = repository && branches ? ({ repository, branches } as CompiledPolicy) : undefined;
   return {
@@ -151,7 +151,7 @@ export function brokenLivePolicy(obj: PolicyObject, kind: KindInfo, problem: str
     uid: obj.metadata?.uid,
     generation: obj.metadata?.generation,
     mode: spec.mode === 'Audit' ? 'Audit' : 'Enforce',
-    selector: selector.success ? (selector.data as PolicySelector) : {},
+    selector: selector.success ? (selector.data) : {},
     governs: (repoUrl, branch) => (rules ? policiesFor([rules], repoUrl, branch, normalizeRepoUrl).length > 0 : true),
     broken: problem,
   };

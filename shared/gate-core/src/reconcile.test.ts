@@ -39,7 +39,7 @@ function app(name: string, repoURL: string, branch: string, targetRevision: stri
     apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
     metadata: { name, namespace: 'argocd', resourceVersion: '1', annotations: { 'gitops-gate.io/branch': branch } },
     spec: { source: { repoURL, targetRevision } },
-  } as unknown as Application;
+  };
 }
 
 function storeOf(apps: Application[]): ApplicationStore {

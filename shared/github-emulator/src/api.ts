@@ -239,7 +239,7 @@ export async function startGitHubEmulator(opts: GitHubEmulatorOptions): Promise<
     }
     m = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
     if (!m) return send(404, { message: 'Not Found' });
-    const repo = inst.repositories.find((x) => x.owner.toLowerCase() === m![1]!.toLowerCase() && x.name.toLowerCase() === m![2]!.toLowerCase());
+    const repo = inst.repositories.find((x) => x.owner.toLowerCase() === m[1]!.toLowerCase() && x.name.toLowerCase() === m[2]!.toLowerCase());
     // An installation token sees only its installation's repositories: others do not exist for it.
     if (!repo) return send(404, { message: 'Not Found' });
     const full = `${repo.owner}/${repo.name}`;
@@ -276,7 +276,7 @@ export async function startGitHubEmulator(opts: GitHubEmulatorOptions): Promise<
         run.status = 'completed';
       } else if (b.status && b.status !== 'completed') run.conclusion = null;
       if (typeof b.details_url === 'string') run.details_url = b.details_url;
-      if (b.output) run.output = b.output as CheckRun['output'];
+      if (b.output) run.output = b.output;
       run.history.push({ status: run.status, conclusion: run.conclusion, summary: run.output?.summary });
       return send(200, run);
     }

@@ -15,7 +15,8 @@ export const GITHUB_ERROR_CODES = ['GITHUB_NO_INSTALLATION', 'GITHUB_BAD_REPO_UR
 export type GitHubErrorCode = (typeof GITHUB_ERROR_CODES)[number];
 export class GitHubError extends BaseError<GitHubErrorCode> {}
 
-export type GitHubOctokit = InstanceType<ReturnType<typeof Octokit.plugin>>;
+// The throttling and retry plugins add no request methods: callers see the core client, with typed routes.
+export type GitHubOctokit = Octokit;
 
 export interface GitHubClientOptions {
   /** REST base: `https://api.github.com`, or `https://<ghes>/api/v3`. */
@@ -103,10 +104,10 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
     return {
       mode: 'token',
       octokit: () => octokit,
-      token: async () => token,
-      installationFor: async () => undefined,
+      token: () => Promise.resolve(token),
+      installationFor: () => Promise.resolve(undefined),
       currentGitToken: () => token,
-      start: async () => undefined,
+      start: () => Promise.resolve(),
     };
   }
 

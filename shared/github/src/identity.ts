@@ -60,8 +60,8 @@ export function createIdentityCheck(deps: {
       const res = await deps.client
         .octokit(installationId)
         .request('GET /repos/{owner}/{repo}', { owner, repo })
-        .catch((err: { status?: number }) => {
-          if (err.status === 404) return undefined;
+        .catch((err: unknown) => {
+          if ((err as { status?: number }).status === 404) return undefined;
           throw err;
         });
       const id = (res?.data as { id?: number } | undefined)?.id;

@@ -26,7 +26,7 @@ interface Res {
   status: number;
   headers: Headers;
   text: string;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- response bodies are asserted structurally
+  json: any;  
 }
 
 async function call(

@@ -38,6 +38,12 @@ function fieldPath(pointer: string): string {
  * e.g. `spec.destination: Required value` and
  * `spec.project: Invalid value: "integer": spec.project in body must be of type string: "integer"`.
  */
+/** A string parameter of a schema error (ajv joins several types with commas; lists are joined the same way). */
+function param(e: SchemaError, name: string): string {
+  const v = e.params?.[name];
+  return typeof v === 'string' ? v : Array.isArray(v) ? v.join(',') : '';
+}
+
 export function schemaErrorsToProblems(errors: SchemaError[], obj: unknown): string[] {
   const problems: string[] = [];
   for (const e of errors) {
@@ -45,13 +51,13 @@ export function schemaErrorsToProblems(errors: SchemaError[], obj: unknown): str
     const field = fieldPath(at);
     switch (e.keyword) {
       case 'required': {
-        const missing = String(e.params?.['missingProperty'] ?? '');
+        const missing = param(e, 'missingProperty');
         problems.push(`${field ? `${field}.` : ''}${missing}: Required value`);
         break;
       }
       case 'type': {
         const actual = jsonType(valueAt(obj, at));
-        const want = String(e.params?.['type'] ?? '');
+        const want = param(e, 'type');
         problems.push(`${field}: Invalid value: "${actual}": ${field} in body must be of type ${want}: "${actual}"`);
         break;
       }

@@ -123,7 +123,7 @@ export function prepareUpdate(kind: ResourceKind, old: Obj, candidate: Record<st
   let obj = clone(candidate) as Obj;
   if (!isObject(obj.metadata)) obj.metadata = { name: old.metadata.name };
   if (sub === 'status') {
-    obj = { ...clone(old), status: clone(candidate['status'] ?? null) } as Obj;
+    obj = { ...clone(old), status: clone(candidate['status'] ?? null) };
     if (candidate['status'] === undefined) delete obj['status'];
   } else if (kind.statusSubresource) {
     if (old['status'] === undefined) delete obj['status'];

@@ -108,7 +108,7 @@ export function handleWatch(s: SandboxState, ctx: Ctx, r: ResourceRoute): void {
     throw badRequest(`resourceVersion: Invalid value: "${rvParam}": must be a non-negative integer`);
   }
 
-  let backlog: Array<{ type: string; object: Obj }> = [];
+  let backlog: Array<{ type: string; object: Obj }>;
   const fromState = rvParam === '' || rvParam === '0' || sendInitial;
   if (fromState) {
     backlog = s.store.list(resourceKey(kind)).filter(matches).map((o) => ({ type: 'ADDED', object: o }));

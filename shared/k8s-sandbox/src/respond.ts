@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dump } from 'js-yaml';
 import type { Rendering } from './http-util.js';
-import { present, type SandboxState } from './state.js';
+import { present } from './state.js';
 import type { StatusError } from './status.js';
 import type { Obj } from './store.js';
 import { partialMetadata, toTable, type IncludeObject } from './table.js';

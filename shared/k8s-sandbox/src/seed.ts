@@ -11,7 +11,7 @@ export function seedObjects(s: SandboxState, namespaces: readonly string[], seed
     // Namespace objects in a seed just confirm what ensureNamespace would create.
     const b = raw as Record<string, unknown>;
     if (b['kind'] === 'Namespace' && b['apiVersion'] === 'v1' && isObject(b['metadata'])) {
-      const name = (b['metadata'] as Record<string, unknown>)['name'];
+      const name = (b['metadata'])['name'];
       if (typeof name === 'string' && namespaceExists(s, name)) continue;
     }
     seedOne(s, raw);
@@ -23,11 +23,11 @@ function ensureNamespace(s: SandboxState, ns: string): void {
 }
 function seedOne(s: SandboxState, raw: object): void {
   const body = raw as Record<string, unknown>;
-  const apiVersion = String(body['apiVersion'] ?? '');
+  const apiVersion = typeof body['apiVersion'] === 'string' ? body['apiVersion'] : '';
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/', 2) : ['', apiVersion];
   const kind = s.kinds.find((k) => k.group === group && k.version === version && k.kind === body['kind']);
   if (!kind) throw new SandboxError('UNKNOWN_KIND', `seed object of kind ${String(body['kind'])} (${apiVersion}) is not served`);
-  const meta = isObject(body['metadata']) ? (body['metadata'] as Record<string, unknown>) : {};
+  const meta = isObject(body['metadata']) ? (body['metadata']) : {};
   const ns = kind.namespaced ? (typeof meta['namespace'] === 'string' && meta['namespace'] ? meta['namespace'] : 'default') : undefined;
   try {
     if (ns !== undefined) ensureNamespace(s, ns);

@@ -74,7 +74,8 @@ function cell(col: PrinterColumn, value: unknown, now: number): unknown {
   if (value === undefined || value === null) return null;
   switch (col.type) {
     case 'string':
-      return typeof value === 'object' ? JSON.stringify(value) : String(value);
+      // JSON values only: numbers and booleans print as String() would.
+      return typeof value === 'string' ? value : JSON.stringify(value);
     case 'integer':
       return typeof value === 'number' ? Math.trunc(value) : null;
     case 'number':

@@ -83,7 +83,7 @@ export function existing(s: SandboxState, r: ResourceRoute): Obj {
 
 /** The optimistic-concurrency check every update path shares (s.store.Update). */
 function checkResourceVersion(r: ResourceRoute, old: Obj, candidate: Record<string, unknown>): void {
-  const meta = isObject(candidate['metadata']) ? (candidate['metadata'] as Record<string, unknown>) : {};
+  const meta = isObject(candidate['metadata']) ? (candidate['metadata']) : {};
   const rv = meta['resourceVersion'];
   if (rv === undefined || rv === null || rv === '') {
     // Custom resources do not allow unconditional updates; the error names the resource, not the kind.
@@ -91,13 +91,13 @@ function checkResourceVersion(r: ResourceRoute, old: Obj, candidate: Record<stri
       { type: 'FieldValueInvalid', field: 'metadata.resourceVersion', body: 'Invalid value: 0x0: must be specified for an update' },
     ]);
   }
-  if (String(rv) !== old.metadata.resourceVersion) throw conflict(r.kind.group, r.kind.plural, r.name ?? '');
+  if ((typeof rv === 'string' ? rv : JSON.stringify(rv)) !== old.metadata.resourceVersion) throw conflict(r.kind.group, r.kind.plural, r.name ?? '');
 }
 
 function checkName(r: ResourceRoute, candidate: Record<string, unknown>): void {
-  const meta = isObject(candidate['metadata']) ? (candidate['metadata'] as Record<string, unknown>) : {};
+  const meta = isObject(candidate['metadata']) ? (candidate['metadata']) : {};
   if (meta['name'] !== undefined && meta['name'] !== r.name) {
-    throw badRequest(`the name of the object (${String(meta['name'])}) does not match the name on the URL (${r.name ?? ''})`);
+    throw badRequest(`the name of the object (${typeof meta['name'] === 'string' ? meta['name'] : JSON.stringify(meta['name'])}) does not match the name on the URL (${r.name ?? ''})`);
   }
   if (r.kind.namespaced && meta['namespace'] !== undefined && meta['namespace'] !== '' && meta['namespace'] !== r.namespace) {
     throw badRequest('the namespace of the provided object does not match the namespace sent on the request');

@@ -12,7 +12,7 @@ const workDir = join(REPO_ROOT, '.gitops-gate');
 const print = (line: string) => process.stdout.write(`${line}\n`);
 // Handed to the services as set: a real GitHub webhook (its secret) or App can be pointed at `npm start`.
 const PASSED_THROUGH = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_APP_INSTALLATION_ID', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'GITHUB_WRITE_INTERVAL_MS', 'WEBHOOK_REPO_SECRETS', 'GIT_HTTP_TOKEN'];
-const passedEnv = Object.fromEntries(PASSED_THROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+const passedEnv = Object.fromEntries(PASSED_THROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
 const envSecrets = (process.env.WEBHOOK_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const githubBanner = process.env.GITHUB_APP_ID
   ? `GitHub App ${process.env.GITHUB_APP_ID} at ${process.env.GITHUB_API_URL || 'https://api.github.com'}: decisions reported as check runs`
@@ -23,7 +23,7 @@ const githubBanner = process.env.GITHUB_APP_ID
 function formatLog(service: string, line: string): void {
   try {
     const rec = JSON.parse(line) as Record<string, unknown>;
-    const { level, time, pid, hostname, service: _s, msg, ...rest } = rec;
+    const { level, time: _t, pid: _p, hostname: _h, service: _s, msg, ...rest } = rec;
     const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
     const lvl = typeof level === 'number' && level >= 50 ? 'ERROR ' : typeof level === 'number' && level >= 40 ? 'WARN ' : '';
     process.stdout.write(`  [${service}] ${lvl}${String(msg)} ${fields}\n`);

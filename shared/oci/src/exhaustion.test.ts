@@ -131,7 +131,7 @@ describe('one pushed image cannot exhaust a verifier', () => {
   });
 
   it('the budget holds when the registry sends no Content-Length (bytes are counted as they arrive)', async () => {
-    const chunked = (async (u: URL | RequestInfo, init?: RequestInit) => {
+    const chunked = (async (u: URL | string | Request, init?: RequestInit) => {
       const res = await fetch(u, init);
       const headers = new Headers(res.headers);
       headers.delete('content-length');

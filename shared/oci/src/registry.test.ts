@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -260,7 +260,7 @@ describe('credentials never follow a redirect to another origin', () => {
     seen: Array<{ path: string; authorization: string | undefined }>;
     close(): Promise<void>;
   }
-  async function startServer(handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, self: Recorder) => void): Promise<Recorder> {
+  async function startServer(handler: (req: IncomingMessage, res: ServerResponse, self: Recorder) => void): Promise<Recorder> {
     const self: Recorder = { origin: '', host: '', seen: [], close: async () => undefined };
     const server: Server = createServer((req, res) => {
       self.seen.push({ path: req.url ?? '', authorization: req.headers.authorization });

@@ -144,7 +144,8 @@ async function readLimited(res: Response, max: number, what: string, limits?: Jo
   let total = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      // The DOM typings leave the chunk type open; fetch bodies are byte streams.
+      const { done, value } = (await reader.read()) as { done: true; value?: undefined } | { done: false; value: Uint8Array };
       if (done) break;
       total += value.byteLength;
       if (total > max) {

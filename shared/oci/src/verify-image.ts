@@ -198,7 +198,7 @@ function verifyMaterial(bv: BundleVerifier, m: SigstoreMaterial, policies: Signe
   }
   let best: BundleVerdict | undefined;
   for (const p of policies) {
-    const v = bv.verify(m.bundle, m.artifact as Artifact, p);
+    const v = bv.verify(m.bundle, m.artifact, p);
     if (v.ok) return v;
     if (best === undefined || (best.code === 'POLICY_MATERIAL_MISMATCH' && v.code !== 'POLICY_MATERIAL_MISMATCH')) best = v;
   }

@@ -28,7 +28,7 @@ export interface TracingHandle {
  * (OTEL_EXPORTER_OTLP_ENDPOINT); `exporter` replaces it in tests (synchronous export, e.g. InMemorySpanExporter).
  */
 export function setupTracing(opts: { service: string; endpoint?: string; exporter?: SpanExporter }): TracingHandle {
-  if (!opts.endpoint && !opts.exporter) return { enabled: false, shutdown: async () => undefined };
+  if (!opts.endpoint && !opts.exporter) return { enabled: false, shutdown: () => Promise.resolve() };
   const processor = opts.exporter
     ? new SimpleSpanProcessor({ exporter: opts.exporter })
     : new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${opts.endpoint!.replace(/\/+$/, '')}/v1/traces` }) });

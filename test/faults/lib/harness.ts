@@ -224,14 +224,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
 export function descendants(pid: number): number[] {
   const out: number[] = [];
   const walk = (p: number): void => {
-    let tids: string[] = [];
+    let tids: string[];
     try {
       tids = readdirSync(`/proc/${p}/task`);
     } catch {
       return;
     }
     for (const tid of tids) {
-      let children = '';
+      let children: string;
       try {
         children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
       } catch {
@@ -267,7 +267,7 @@ export function tcpLocalPorts(pid: number): Set<number> {
   }
   const ports = new Set<number>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(table, 'utf8');
     } catch {

@@ -18,6 +18,7 @@ const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;
  * "alice@corp\u202Emoc.live" would read as a trusted address), zero-width characters and control characters. They are
  * shown as a visible [U+XXXX] marker so a reviewer sees exactly what was signed.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are made visible.
 const INVISIBLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
 
 export function escapeHtml(value: string): string {
@@ -29,7 +30,12 @@ export function escapeHtml(value: string): string {
  * both between tags and inside a double-quoted attribute: templates never need to know which context they are in.
  */
 export function text(value: unknown): SafeHtml {
-  const s = value === undefined || value === null ? '' : String(value);
+  const s =
+    value === undefined || value === null ? ''
+    : typeof value === 'string' ? value
+    : typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' ? String(value)
+    : value instanceof Date ? value.toString()
+    : (JSON.stringify(value) ?? '');
   const shown = s.replace(INVISIBLE, (c) => `[U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`);
   return new SafeHtml(escapeHtml(shown));
 }

@@ -20,7 +20,7 @@ export interface LoadError {
 export type Loaded<T> = T | LoadError;
 
 export function isLoadError<T>(v: Loaded<T>): v is LoadError {
-  return typeof v === 'object' && v !== null && 'error' in v && typeof (v as LoadError).error === 'string';
+  return typeof v === 'object' && v !== null && 'error' in v && typeof (v).error === 'string';
 }
 
 const GENESIS = '0'.repeat(64);

@@ -94,7 +94,7 @@ export function createUiRoutes(deps: UiDeps): ExtraRoute {
       load(deps.store.list(deps.namespaces)),
       bad ? Promise.resolve<DecisionRecord[]>([]) : load(deps.audit.query({ app: filter.app, sha: filter.sha, limit: filter.limit })),
     ]);
-    let shown: Loaded<AppSummary[]> = [];
+    let shown: Loaded<AppSummary[]>;
     let appKeys: string[] = [];
     if (!Array.isArray(apps)) shown = apps;
     else {

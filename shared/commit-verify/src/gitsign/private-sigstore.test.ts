@@ -41,7 +41,7 @@ const OID_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
 type EcCurve = 'P-256' | 'P-384';
 
 async function ecKeys(curve: EcCurve = 'P-384'): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify']));
 }
 
 interface TestCA {
@@ -121,7 +121,7 @@ async function makeLeaf(ca: TestCA, opts: LeafOptions = {}): Promise<Leaf> {
           { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
           true,
           ['sign', 'verify'],
-        )) as CryptoKeyPair)
+        )))
       : await ecKeys(opts.key ?? 'P-256');
   const notBefore = opts.notBefore ?? T0;
   const notAfter = new Date(notBefore.getTime() + 10 * 60_000);

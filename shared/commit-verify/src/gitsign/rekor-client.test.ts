@@ -139,7 +139,7 @@ describe('createRekorClient', () => {
   it('uses an injected fetch', async () => {
     const calls: string[] = [];
     const fakeFetch = (async (input: string | URL | Request) => {
-      calls.push(String(input));
+      calls.push(input instanceof Request ? input.url : String(input));
       return new Response(JSON.stringify([]), { status: 200, headers: { 'content-type': 'application/json' } });
     }) as typeof fetch;
     expect(await createRekorClient({ url: 'https://rekor.example.test', fetch: fakeFetch }).findEntries({ hash: `sha256:${'7'.repeat(64)}` })).toEqual([]);

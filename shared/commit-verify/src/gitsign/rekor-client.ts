@@ -180,7 +180,7 @@ function parseEntryResponse(uuid: string, res: unknown): RekorLogEntry {
       if (!isCount(pIndex) || typeof rootHash !== 'string' || !isCount(treeSize) || !Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string')) {
         throw new RekorLookupError(`Rekor entry ${uuid} has a malformed inclusion proof`);
       }
-      v.inclusionProof = { logIndex: pIndex, rootHash, treeSize, hashes: hashes as string[] };
+      v.inclusionProof = { logIndex: pIndex, rootHash, treeSize, hashes: hashes };
       if (typeof checkpoint === 'string') v.inclusionProof.checkpoint = checkpoint;
     }
     out.verification = v;

@@ -33,4 +33,4 @@ export const OPENPGP_CONFIG: Config = Object.freeze({
   enforceGrammar: true,
   // v5 (LibrePGP) entities are not part of RFC 9580; gpg 2.2 does not produce them for commit signing.
   enableParsingV5Entities: false,
-}) as Config;
+});

@@ -167,13 +167,13 @@ export async function createGpgKeyring(armoredKeys: string[]): Promise<GpgKeyrin
       const existing = entries.get(fingerprint);
       if (existing) {
         try {
-          existing.key = await existing.key.update(key as PublicKey, NO_TIME_CHECK, OPENPGP_CONFIG);
+          existing.key = await existing.key.update(key, NO_TIME_CHECK, OPENPGP_CONFIG);
         } catch (e) {
           throw invalid(label, `key ${fingerprint} could not be merged with its earlier copy: ${describeError(e)}`);
         }
         existing.notes.push(...notes);
       } else {
-        entries.set(fingerprint, { fingerprint, key: key as PublicKey, notes });
+        entries.set(fingerprint, { fingerprint, key: key, notes });
       }
     }
   }

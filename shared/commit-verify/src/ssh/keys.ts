@@ -330,7 +330,7 @@ export function parseKeyText(text: string): { key: SshPublicKey; comment: string
   try {
     key = parsePublicKeyBlob(blob);
   } catch (e) {
-    throw new Error(`invalid ${declared} key: ${(e as Error).message}`);
+    throw new Error(`invalid ${declared} key: ${(e as Error).message}`, { cause: e });
   }
   if (key.type !== expected) throw new Error(`key declared as ${declared} but the blob is ${JSON.stringify(key.type)}`);
   return { key, comment: (m[3] ?? '').trim() };

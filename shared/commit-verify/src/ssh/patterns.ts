@@ -65,5 +65,6 @@ export function matchPatternList(s: string, patterns: readonly string[]): 1 | 0 
 
 function asBytes(s: string): string {
   // ASCII is already one code unit per byte; skip the copy on the common path (every signer is checked per commit).
+  // eslint-disable-next-line no-control-regex -- the class is "every ASCII byte", control characters included.
   return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1');
 }

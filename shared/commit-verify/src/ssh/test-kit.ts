@@ -70,7 +70,8 @@ export function generateTestKey(kind: TestKeyKind, application = 'ssh:'): TestKe
 
 export interface SshSigOptions {
   namespace?: string;
-  hashAlgorithm?: 'sha512' | 'sha256' | string;
+  /** 'sha512' or 'sha256'; any other name builds a signature the verifier must refuse. */
+  hashAlgorithm?: string;
   /** RSA only: which signature algorithm to use; 'ssh-rsa' is the legacy SHA-1 one. */
   rsaAlgorithm?: 'rsa-sha2-512' | 'rsa-sha2-256' | 'ssh-rsa';
   version?: number;

@@ -403,7 +403,7 @@ describe('crafted signatures (node:crypto signer), checked against ssh-keygen -Y
     check(p256, sshsigSign(p256, payload, { mapSignature: ecInner(Buffer.alloc(33, 0x7f), Buffer.from([1])) }), 'SSH_SIGNATURE_INVALID', false);
     check(p256, sshsigSign(p256, payload, { mapSignature: ecInner(Buffer.alloc(0), Buffer.alloc(0)) }), 'SSH_SIGNATURE_INVALID', false);
     // RSA signature longer than the modulus.
-    const long = (real: Buffer): Buffer => Buffer.concat([sshString('rsa-sha2-512'), sshString(Buffer.alloc(385, 1))]);
+    const long = (): Buffer => Buffer.concat([sshString('rsa-sha2-512'), sshString(Buffer.alloc(385, 1))]);
     check(rsa, sshsigSign(rsa, payload, { mapSignature: long }), 'SSH_SIGNATURE_INVALID', false);
   });
 });

@@ -156,9 +156,9 @@ export async function startPrivateSigstore(): Promise<PrivateSigstore> {
     timestampAuthorities: [],
   };
 
-  const witness = (): RekorWitness => new RekorWitness({ rekorBaseURL: baseUrl, entryType: 'intoto', retry: 0 } as ConstructorParameters<typeof RekorWitness>[0]);
+  const witness = (): RekorWitness => new RekorWitness({ rekorBaseURL: baseUrl, entryType: 'intoto', retry: 0 });
   const fulcioSigner = (id: WorkflowIdentity): Signer =>
-    new FulcioSigner({ fulcioBaseURL: baseUrl, identityProvider: { getToken: async () => identityToken(id) }, retry: 0 } as ConstructorParameters<typeof FulcioSigner>[0]);
+    new FulcioSigner({ fulcioBaseURL: baseUrl, identityProvider: { getToken: async () => identityToken(id) }, retry: 0 });
 
   // One signing at a time: the log clock is shared state.
   let queue: Promise<unknown> = Promise.resolve();
