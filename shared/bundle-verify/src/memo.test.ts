@@ -40,7 +40,7 @@ describe('memoised certificate checks', () => {
     expect(verifyOnce(keyless).ok).toBe(true); // (leaf, intermediate) is now remembered as verified
     const der = leafDer(keyless)!;
     const forged = Buffer.from(der);
-    forged[forged.length - 1] ^= 0x01; // last octet of the signature value: same issuer name, key id, TBS
+    forged.writeUInt8(forged.readUInt8(forged.length - 1) ^ 0x01, forged.length - 1); // last octet of the signature value: same issuer name, key id, TBS
     const bundle = JSON.parse(keyless.bundleText) as { verificationMaterial: Record<string, unknown> };
     const vm = bundle.verificationMaterial;
     if (vm['certificate'] !== undefined) vm['certificate'] = { rawBytes: forged.toString('base64') };
@@ -102,7 +102,7 @@ describe('memoised certificate checks', () => {
     const a = parseCertificateCached(der);
     expect(parseCertificateCached(Buffer.from(der))).toBe(a);
     const changed = Buffer.from(der);
-    changed[changed.length - 1] ^= 0x01;
+    changed.writeUInt8(changed.readUInt8(changed.length - 1) ^ 0x01, changed.length - 1);
     expect(parseCertificateCached(changed)).not.toBe(a);
     expect(Buffer.from(parseCertificateCached(changed).cert.signature).equals(a.cert.signature)).toBe(false);
   });
