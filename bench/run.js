@@ -104,11 +104,15 @@ if (r.scale) {
   rows.push(['3', `scale: ${s.jobs} verify jobs drained, 2 verifier processes vs 1 (median of ${s.rounds} interleaved pairs)`, `${fmt(s.two)} jobs/s`, `1 process ${fmt(s.one)} jobs/s`, x(s.ratio), '≥ 1.7×', met(s.ratio >= 1.7)]);
 }
 if (r.verify) {
-  r.verify.commits.forEach((c, i) =>
-    rows.push([c.row ?? `4${'abc'[i]}`, `${c.method} commit verification, per core (${c.commits} fixture commits)`, `${fmt(c.ours)}/s`, c.git ? `${c.baseline} ${fmt(c.git, 1)}/s` : c.baseline, x(c.ratio), '≥ 10×', c.ratio ? met(c.ratio >= 10) : 'n/a']),
-  );
+  r.verify.commits.forEach((c, i) => {
+    const row = c.row ?? `4${'abc'[i]}`;
+    rows.push([row, `${c.method} commit verification, per core (${c.commits} fixture commits)`, `${fmt(c.ours)}/s (${fmt(c.oursPerCpuSecond)}/CPU-s)`, c.git ? `${c.baseline} ${fmt(c.git, 1)}/s` : c.baseline, x(c.ratio), '≥ 10×', c.ratio ? met(c.ratio >= 10) : 'n/a']);
+    // Issue #15: gitsign has no git baseline here (no gitsign binary); its target is an absolute rate per core, read
+    // from CPU time so that other load on a shared machine does not count against it.
+    if (c.method === 'gitsign') rows.push([`${row}′`, 'gitsign commit verification, per core (verifications per CPU-second of this process)', `${fmt(c.oursPerCpuSecond)}/CPU-s`, `wall ${fmt(c.ours)}/s`, '', '≥ 1,000/s per core', met(c.oursPerCpuSecond >= 1000)]);
+  });
   const b = r.verify.bundles;
-  rows.push(['4d', `Sigstore bundle verification, fresh bundles (${b.bundles} conformance bundles)`, `${fmt(b.ours)}/s`, `@sigstore/verify ${fmt(b.theirs)}/s`, x(b.ratio), '≥ 5×', met(b.ratio >= 5)]);
+  rows.push(['4d', `Sigstore bundle verification, fresh bundles (${b.bundles} conformance bundles)`, `${fmt(b.ours)}/s`, `@sigstore/verify ${fmt(b.theirs)}/s`, x(b.ratio), '≥ 12×', met(b.ratio >= 12)]);
 }
 if (r.admission) {
   const a = r.admission;

@@ -24,12 +24,16 @@ function which(bin) {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() || undefined;
 }
 
+// Wall time and this process's CPU time (user + system): on a shared machine the wall rate moves with other load,
+// the rate per CPU-second is what one core of ours does (git's work runs in child processes and is not in it).
 async function timed(fn, ms) {
   let n = 0;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const end = t0 + ms;
   while (performance.now() < end) n += await fn();
-  return { n, ms: performance.now() - t0 };
+  const c = process.cpuUsage(c0);
+  return { n, ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 };
 }
 
 export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
@@ -125,18 +129,20 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
       };
       await ours(); // warm-up, and every commit must verify
       if (m.git) for (const _ of m.commits) await git();
-      const tot = { ours: { n: 0, ms: 0 }, git: { n: 0, ms: 0 } };
+      const tot = { ours: { n: 0, ms: 0, cpuMs: 0 }, git: { n: 0, ms: 0, cpuMs: 0 } };
       for (let r = 0; r < rounds; r++) {
         for (const who of r % 2 === 0 ? ['ours', 'git'] : ['git', 'ours']) {
           if (who === 'git' && !m.git) continue;
           const res = await timed(who === 'ours' ? ours : git, roundMs);
           tot[who].n += res.n;
           tot[who].ms += res.ms;
+          tot[who].cpuMs += res.cpuMs;
         }
       }
       const oursRate = (tot.ours.n / tot.ours.ms) * 1000;
+      const oursPerCpuSecond = (tot.ours.n / Math.max(1, tot.ours.cpuMs)) * 1000;
       const gitRate = m.git ? (tot.git.n / tot.git.ms) * 1000 : undefined;
-      out.push({ row: m.row, method: m.name, commits: m.commits.length, ours: oursRate, git: gitRate, ratio: gitRate ? oursRate / gitRate : undefined, baseline: m.git ? m.baseline : `${m.baseline}: not installed` });
+      out.push({ row: m.row, method: m.name, commits: m.commits.length, ours: oursRate, oursPerCpuSecond, git: gitRate, ratio: gitRate ? oursRate / gitRate : undefined, baseline: m.git ? m.baseline : `${m.baseline}: not installed` });
       log(`verify ${m.name}: ours ${oursRate.toFixed(0)}/s (${(1000 / oursRate).toFixed(2)} ms each), git ${gitRate ? `${gitRate.toFixed(1)}/s (${(1000 / gitRate).toFixed(1)} ms each)` : 'n/a'}`);
     }
     return out;

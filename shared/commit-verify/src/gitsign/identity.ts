@@ -5,7 +5,7 @@
  * always anchored at both ends, so `billy@chainguard` never matches `billy@chainguard.dev`. The issuer is compared
  * exactly. Certificates naming more than one identity are refused rather than matched on "any of them".
  */
-import { findExtension } from '@gitops-gate/bundle-verify';
+import { X509_OID, findExtension } from '@gitops-gate/bundle-verify';
 import type { Certificate } from '@gitops-gate/bundle-verify';
 import { TAG, isDerError, children, decodeOid, parseDer } from './der-view.js';
 
@@ -35,10 +35,10 @@ export class IdentityError extends Error {
   }
 }
 
-const OID_SAN = '2.5.29.17';
-const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
-const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
-const OID_FULCIO_USERNAME = '1.3.6.1.4.1.57264.1.7';
+const OID_SAN = X509_OID.subjectAltName;
+const OID_ISSUER_V2 = X509_OID.fulcioIssuerV2;
+const OID_ISSUER_V1 = X509_OID.fulcioIssuerV1;
+const OID_FULCIO_USERNAME = X509_OID.fulcioOtherNameSan;
 
 /** Reads the SAN and OIDC issuer out of a Fulcio leaf certificate. */
 export function certificateIdentity(cert: Certificate): CertificateIdentity {
