@@ -97,8 +97,15 @@ describe('Sentinel failover under a steady stream of deliveries', () => {
     };
     const firstOkAfterKill = ds.filter((d) => d.sentAt >= killedAt).flatMap((d) => d.answers.filter((a) => a.status === 202).map((a) => a.at)).sort((a, b) => a - b)[0];
     const recoverS = firstOkAfterKill ? (firstOkAfterKill - killedAt) / 1000 : NaN;
-    const non202BeforeKill = before.filter((a) => a.status !== 202);
-    for (const a of non202BeforeKill) console.log(`before the kill: ${a.status} ${a.body}`);
+    // 503s answered before the kill have a cause other than the failover: print the receiver's logged reasons.
+    const answeredBeforeKill = firstAnswers.filter((a) => a.at < killedAt);
+    const reasons = new Map<string, number>();
+    for (const line of h.logs.filter((l) => l.startsWith('receiver') && l.includes('queue unavailable'))) {
+      const json = JSON.parse(line.slice(line.indexOf('{'))) as { time: number; err?: { message?: string } | string };
+      if (json.time >= killedAt) continue;
+      const msg = typeof json.err === 'string' ? json.err : (json.err?.message ?? '?');
+      reasons.set(msg, (reasons.get(msg) ?? 0) + 1);
+    }
 
     // Every delivery ends accepted; only 202, 503 (or a reset connection: 0) were ever answered, 503 with Retry-After.
     for (const d of ds) {
@@ -122,7 +129,8 @@ describe('Sentinel failover under a steady stream of deliveries', () => {
     console.log(
       [
         `sentinel failover: ${N} deliveries sent at ${RATE_PER_S}/s, master killed after ${KILL_AFTER}`,
-        `  first answers before the kill: ${tally(before)}; from the kill on: ${tally(after)}`,
+        `  first answers of deliveries sent before the kill: ${tally(before)} (answered before the kill: ${tally(answeredBeforeKill)}); sent from the kill on: ${tally(after)}`,
+        `  receiver 503 reasons before the kill: ${JSON.stringify(Object.fromEntries(reasons))}`,
         `  all answers: 202 ×${ds.flatMap((d) => d.answers).filter((a) => a.status === 202).length}, 503 ×${ds.flatMap((d) => d.answers).filter((a) => a.status === 503).length}, reset ×${ds.flatMap((d) => d.answers).filter((a) => a.status === 0).length}; ${ds.filter((d) => d.answers.length > 1).length} deliveries redelivered`,
         `  replica promoted ${((promotedAt - killedAt) / 1000).toFixed(1)} s after the kill; first 202 after the kill at +${recoverS.toFixed(1)} s`,
         `  decisions recorded: ${audit.length} (${new Set(audit.map((r) => r.deliveryId)).size} distinct deliveries), pins: ${pins.length}, all decided ${((decidedAt - killedAt) / 1000).toFixed(1)} s after the kill`,
