@@ -14,7 +14,7 @@ import { countRedisCommands, cpuSeconds, log, median, redisDelta, redisStats, RE
 
 const run = promisify(execFile);
 
-function hasWrk() {
+export function hasWrk() {
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
     return true;
@@ -25,7 +25,7 @@ function hasWrk() {
 }
 
 /** One load round against url; returns { ok, total, seconds, p50ms, p99ms }. */
-async function loadRound(tool, url, poolFile, pool, seconds, connections, nonce) {
+export async function loadRound(tool, url, poolFile, pool, seconds, connections, nonce) {
   if (tool === 'wrk') {
     const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', join(REPO_ROOT, 'bench/lib/deliveries.lua'), url, '--', poolFile, nonce], {
       timeout: (seconds + 30) * 1000,

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createFollowedRepoReader, createGateQueue, createRedisConnection, createVerifyQueue, publishFollowedRepos } from '@gitops-gate/queue';
+import { createFollowedRepoReader, createGateQueue, createRedisConnection, createVerifyQueue, publishFollowedRepos, ReplicationError } from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { deliveryHeaders, pushPayload, signBody, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createReceiverApp, MAX_BODY_BYTES } from './app.js';
@@ -19,12 +19,12 @@ let conn: Redis;
 let queue: Queue;
 let prefix: string;
 
-function makeApp(opts: { maxQueueDepth?: number; depthCacheMs?: number; followed?: boolean } = {}) {
+function makeApp(opts: { maxQueueDepth?: number; depthCacheMs?: number; followed?: boolean; afterWrite?: () => Promise<void> } = {}) {
   const reader = createFollowedRepoReader(conn, prefix, { cacheMs: 0 });
   return createReceiverApp({
     ...(opts.followed ? { isFollowed: async (u: string) => { const r = await reader.lookup(u); return r === undefined ? undefined : r !== null; } } : {}),
     secrets: [SECRET, OLD_SECRET],
-    intake: createBullIntake(queue, conn, { retentionSeconds: 3600, depthCacheMs: opts.depthCacheMs ?? 0 }),
+    intake: createBullIntake(queue, conn, { retentionSeconds: 3600, depthCacheMs: opts.depthCacheMs ?? 0, afterWrite: opts.afterWrite }),
     logger: silent,
     registry: createMetricsRegistry('receiver', { defaultMetrics: false }),
     maxQueueDepth: opts.maxQueueDepth ?? 1000,
@@ -58,6 +58,30 @@ beforeEach(async () => {
 });
 
 describe('POST /webhooks/github', () => {
+  it('not replicated in time (WAIT) → 503 + Retry-After, and the redelivery also waits before its 202', async () => {
+    let replicated = false;
+    const waits: boolean[] = [];
+    const app = makeApp({
+      afterWrite: async () => {
+        waits.push(replicated);
+        if (!replicated) throw new ReplicationError('REDIS_NOT_REPLICATED', 'write reached 0 of 1 replicas within 500 ms');
+      },
+    });
+    const { body, headers } = push(pushPayload({ repoUrl: 'https://github.com/org/app.git', fullName: 'org/app', after: SHA }));
+    const first = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
+    expect(first.statusCode).toBe(503);
+    expect(first.json()).toMatchObject({ code: 'QUEUE_UNAVAILABLE' });
+    expect(Number(first.headers['retry-after'])).toBeGreaterThan(0);
+    // GitHub redelivers (same id): the job is already stored, but a 202 still needs the replica's confirmation.
+    const stillDown = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
+    expect(stillDown.statusCode).toBe(503);
+    replicated = true;
+    const again = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
+    expect(again.statusCode).toBe(202);
+    expect(waits).toEqual([false, false, true]);
+    expect(await jobCount()).toBe(1);
+  });
+
   it('ping → 200, nothing queued', async () => {
     const app = makeApp();
     const body = JSON.stringify({ zen: 'Keep it logically awesome.', hook_id: 1 });

@@ -29,7 +29,7 @@ function verdict(sha: string): CommitVerdictJob {
     v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl: REPO,
     repoFullName: 'org/app', branch: 'main', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' },
     code: 'VERIFIED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha,
-    policies: [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: true, code: 'VERIFIED' }],
+    policies: [{ name: 'test', scope: 'Namespaced', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: true, code: 'VERIFIED' }],
   };
 }
 

@@ -125,12 +125,15 @@ describe('replication WAIT', () => {
   it('auto: no wait without replicas, 1 once a replica is seen, and it stays required when the replica dies', async () => {
     const alone = await startRedisNode();
     const solo = createRedisConnection(`redis://127.0.0.1:${alone.port}`, 'worker');
-    const soloWait = createReplicationWait(solo, { replicas: 'auto', timeoutMs: 200, probeMs: 0 });
-    await solo.set('k', '1');
-    await soloWait.wait();
-    expect(await soloWait.required()).toBe(0);
-    solo.disconnect();
-    await alone.stop(true);
+    try {
+      const soloWait = createReplicationWait(solo, { replicas: 'auto', timeoutMs: 200, probeMs: 0 });
+      await solo.set('k', '1');
+      await soloWait.wait();
+      expect(await soloWait.required()).toBe(0);
+    } finally {
+      solo.disconnect();
+      await alone.stop(true);
+    }
 
     const redis = createRedisConnection(`redis://127.0.0.1:${master.port}`, 'worker');
     await expect.poll(() => connectedReplicas(redis), { timeout: 10_000 }).toBe(1);

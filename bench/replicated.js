@@ -1,0 +1,90 @@
+// Receiver row with and without a replica: the cost of "acknowledged means replicated". The same built receiver
+// (services/receiver/dist/main.js) in front of (a) one redis-server, (b) a master with one replica, where every 202
+// waits for `WAIT 1` (REDIS_WAIT_REPLICAS=auto sees the replica). Same load generator, interleaved rounds (A B B A …).
+//
+//   npm run build && node bench/replicated.js [--quick]
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { freePort, pushPayload, signBody, startRedisNode } from '@gitops-gate/testing';
+import { hasWrk, loadRound } from './receiver.js';
+import { log, median, REPO_ROOT, resetRedis, startNode, stopChild } from './lib/util.js';
+
+export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, connections = 64 } = {}) {
+  const tool = process.env.BENCH_LOADGEN === 'autocannon' || !hasWrk() ? 'autocannon' : 'wrk';
+  const dir = mkdtempSync(join(tmpdir(), 'gg-bench-repl-'));
+  const aof = () => ['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'];
+  const solo = await startRedisNode({ args: aof });
+  const master = await startRedisNode({ args: aof });
+  const replica = await startRedisNode({ args: () => [...aof(), '--replicaof', '127.0.0.1', String(master.port)] });
+  const clients = { solo: new Redis(solo.port, '127.0.0.1'), replicated: new Redis(master.port, '127.0.0.1') };
+  const secret = randomBytes(24).toString('hex');
+  const pool = [];
+  for (let i = 0; i < 2000; i++) {
+    const body = JSON.stringify(pushPayload({ repoUrl: 'https://github.com/org/app.git', fullName: 'org/app', after: randomBytes(20).toString('hex'), before: randomBytes(20).toString('hex') }));
+    pool.push({ sig: signBody(secret, body), body });
+  }
+  const poolFile = join(dir, 'pool.tsv');
+  writeFileSync(poolFile, pool.map((p) => `${p.sig}\t${p.body}`).join('\n') + '\n');
+  const procs = {};
+  const ports = {};
+  try {
+    for (const [who, port] of [['solo', solo.port], ['replicated', master.port]]) {
+      ports[who] = await freePort();
+      procs[who] = await startNode(
+        join(REPO_ROOT, 'services/receiver/dist/main.js'),
+        {
+          LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${port}`, QUEUE_PREFIX: `bench-${who}`, WEBHOOK_SECRETS: secret,
+          RECEIVER_HOST: '127.0.0.1', RECEIVER_PORT: String(ports[who]), MAX_QUEUE_DEPTH: '100000000', REDIS_WAIT_REPLICAS: 'auto',
+        },
+        `http://127.0.0.1:${ports[who]}/healthz`,
+        { name: `receiver-${who}` },
+      );
+    }
+    // The replica must be online before its WAITs can succeed.
+    for (let i = 0; i < 200 && !/slave0:.*state=online/.test(await clients.replicated.info('replication')); i++) await sleep(50);
+    const url = (who) => `http://127.0.0.1:${ports[who]}`;
+    let nonce = 0;
+    const nextNonce = () => `${Date.now().toString(36)}-${(nonce++).toString(36)}`;
+    for (const who of ['solo', 'replicated']) await loadRound(tool, url(who), poolFile, pool, warmup, connections, nextNonce());
+    const results = { solo: [], replicated: [] };
+    for (let r = 0; r < rounds; r++) {
+      for (const who of r % 2 === 0 ? ['solo', 'replicated'] : ['replicated', 'solo']) {
+        await resetRedis(clients[who]);
+        await sleep(300);
+        const res = await loadRound(tool, url(who), poolFile, pool, seconds, connections, nextNonce());
+        const jobs = await clients[who].llen(`bench-${who}:verify:wait`);
+        if (jobs < res.ok) throw new Error(`${who}: ${res.ok} deliveries answered 2xx but only ${jobs} jobs are in Redis`);
+        results[who].push({ rate: res.ok / res.seconds, ...res });
+        log(`receiver ${who.padEnd(10)} ${(res.ok / res.seconds).toFixed(0)}/s (2xx ${res.ok}, other ${res.bad}), p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms`);
+      }
+    }
+    // Every 2xx of the replicated receiver is on the replica too.
+    const onReplica = await new Redis(replica.port, '127.0.0.1').llen('bench-replicated:verify:wait');
+    const summary = {
+      tool,
+      solo: { rate: median(results.solo.map((x) => x.rate)), p50ms: median(results.solo.map((x) => x.p50ms)), p99ms: median(results.solo.map((x) => x.p99ms)) },
+      replicated: { rate: median(results.replicated.map((x) => x.rate)), p50ms: median(results.replicated.map((x) => x.p50ms)), p99ms: median(results.replicated.map((x) => x.p99ms)), jobsOnReplica: onReplica },
+    };
+    summary.ratio = summary.replicated.rate / summary.solo.rate;
+    log(
+      `receiver without replica ${summary.solo.rate.toFixed(0)}/s (p50 ${summary.solo.p50ms.toFixed(2)} ms, p99 ${summary.solo.p99ms.toFixed(2)} ms); ` +
+        `with replica + WAIT 1 ${summary.replicated.rate.toFixed(0)}/s (p50 ${summary.replicated.p50ms.toFixed(2)} ms, p99 ${summary.replicated.p99ms.toFixed(2)} ms) → ${summary.ratio.toFixed(2)}×`,
+    );
+    return summary;
+  } finally {
+    for (const p of Object.values(procs)) await stopChild(p.child).catch(() => undefined);
+    for (const c of Object.values(clients)) c.disconnect();
+    for (const n of [replica, master, solo]) await n.stop(true);
+    for (const n of [replica, master, solo]) rmSync(n.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const quick = process.argv.includes('--quick');
+  await benchReplicated(quick ? { seconds: 2, rounds: 1, warmup: 1 } : {});
+}
