@@ -16,8 +16,8 @@ import type { Artifact } from '@gitops-gate/bundle-verify';
 import { COSTLY_REJECTIONS, OciError } from './errors.js';
 import type { JobLimits } from './errors.js';
 import { parseSha256Digest } from './reference.js';
-import { MEDIA_TYPES, parseDescriptor } from './registry.js';
-import type { Descriptor, FetchedManifest, RegistryClient } from './registry.js';
+import { MEDIA_TYPES, parseDescriptor, type Descriptor, type FetchedManifest } from './oci-documents.js';
+import type { RegistryClient } from './registry.js';
 
 export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 export const COSIGN_SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
