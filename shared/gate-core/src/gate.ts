@@ -337,12 +337,12 @@ export function createGate(deps: GateDeps): Gate {
       }
       const results: AppOutcome[] = [];
       // One Application's trouble must not keep the others from their pin; transient errors rethrow after the rest.
-      let transient: unknown;
+      let transient: Error | undefined;
       for (const t of tracking) {
         try {
           results.push(await applyToApp(verdict, t.app));
         } catch (err) {
-          transient ??= err;
+          transient ??= err instanceof Error ? err : new Error(String(err));
           deps.logger.warn({ app: appKey(t.app), sha: verdict.sha, err: (err as Error).message }, 'gate decision deferred');
         }
       }

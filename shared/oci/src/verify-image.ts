@@ -5,7 +5,7 @@
  * Fail closed: every path that is not a positive proof ends in `ok: false` with a code and a reason. Only transient
  * registry trouble (5xx, 429, network) is thrown, as an OciError with `transient: true`, so the job is retried.
  */
-import type { Artifact, BundleSigner, BundleVerdict, BundleVerifier, SignerPolicy, Statement } from '@gitops-gate/bundle-verify';
+import type { BundleSigner, BundleVerdict, BundleVerifier, SignerPolicy, Statement } from '@gitops-gate/bundle-verify';
 import { normalizeRepoUrl } from '@gitops-gate/contracts';
 import { discoverSigstoreMaterial } from './discover.js';
 import type { DiscoverOptions, MaterialSource, SigstoreMaterial } from './discover.js';
