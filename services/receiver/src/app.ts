@@ -207,7 +207,7 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
           depth = await intake.waiting();
         } catch (err) {
           reject(event, 'unavailable');
-          req.log.error({ deliveryId, err: (err as Error).message }, 'queue unavailable');
+          req.log.error({ deliveryId, err }, 'queue unavailable');
           return reply.code(503).header('retry-after', '10').send({ error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' });
         }
         if (depth >= deps.maxQueueDepth) {
@@ -225,7 +225,7 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
           );
         } catch (err) {
           reject(event, 'unavailable');
-          req.log.error({ deliveryId, err: (err as Error).message }, 'queue unavailable');
+          req.log.error({ deliveryId, err }, 'queue unavailable');
           return reply.code(503).header('retry-after', '10').send({ error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' });
         } finally {
           end();

@@ -14,7 +14,7 @@ const logger = createLogger('receiver', config.LOG_LEVEL);
 const tracing = setupTracing({ service: 'gitops-gate-receiver', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 const secrets = Object.keys(config.WEBHOOK_REPO_SECRETS).length > 0 ? config.webhookSecrets : requireWebhookSecrets(config);
 const redis = createRedisConnection(config.REDIS_URL, 'producer');
-const queue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+const queue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 // The gate's followed repositories, re-read at most once a second: a push for any other repository queues nothing.
 const followed = createFollowedRepoReader(redis, config.QUEUE_PREFIX, { cacheMs: 1_000 });
 // With GitHub credentials, deliveries must carry the followed repository's id (and, for an App, be from an
