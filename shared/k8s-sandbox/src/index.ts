@@ -4,4 +4,5 @@ export { argoApplicationKind, namespaceKind, gatePolicyKind, clusterGatePolicyKi
 export { StatusError, type Status, type StatusCause, type StatusDetails } from './status.js';
 export { renderKubeconfig } from './kubeconfig.js';
 export { kindFromCrd, kindFromCrdFile, CrdError } from './crd.js';
+export { SANDBOX_ERROR_CODES, type SandboxErrorCode } from './errors.js';
 export { createStructuralSchema, type StructuralSchema, type SchemaNode } from './structural.js';
