@@ -43,7 +43,7 @@ const store = createCachedApplicationStore(kc, createKubeApplicationStore(kc), c
 try {
   await store.start();
 } catch (err) {
-  logger.error({ err: (err as Error).message }, 'application watch failed to start; listing per verdict');
+  logger.error({ err }, 'application watch failed to start; listing per verdict');
 }
 const github = gitHubClientFromConfig(config);
 const mirror = createGitMirror({
@@ -109,7 +109,7 @@ const unreplicatedAudit = createAuditTrail(
   auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined,
 );
 const audit = withReplicatedRecords(unreplicatedAudit, replication.wait);
-const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 
 let watcher: PolicyWatcher | undefined;
 let statusTimer: NodeJS.Timeout | undefined;
@@ -217,8 +217,8 @@ const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger, reportOu
   // A job whose worker died is retried by another; only a job that kills workers repeatedly is given up.
   maxStalledCount: 3,
 });
-worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'gate job failed'));
-worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
+worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'gate job failed'));
+worker.on('error', (err) => logger.warn({ err }, 'worker error'));
 
 const gateQueueView = createGateQueue(redis, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(gateQueueView)]);

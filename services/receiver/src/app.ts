@@ -63,7 +63,8 @@ function parseBody(raw: Buffer, contentType: string): unknown {
   let text = utf8.decode(raw);
   if (contentType.startsWith('application/x-www-form-urlencoded')) {
     const form = new URLSearchParams(text).get('payload');
-    if (form === null) throw new Error('form body has no payload= field');
+    // A SyntaxError, like the JSON.parse below: the caller answers both as a malformed delivery.
+    if (form === null) throw new SyntaxError('form body has no payload= field');
     text = form;
   }
   return JSON.parse(text);

@@ -26,7 +26,7 @@ const verifyEnv = loadVerifyEnvironment(config);
 logger.info({ policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) }, 'file policies loaded');
 const registry = createMetricsRegistry('verifier');
 const connection = createRedisConnection(config.redis, 'worker');
-const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 const cacheLookups = new Counter({ name: 'gitops_gate_verdict_cache_lookups_total', help: 'Verdict cache lookups by kind and result', labelNames: ['kind', 'result'] as const, registers: [registry] });
 const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
   trustRevision: createHash('sha256').update(JSON.stringify(verifyEnv.trust?.json ?? null)).digest('hex'),
@@ -73,8 +73,8 @@ const worker = new Worker(QUEUE_VERIFY, processor, {
   // A job whose worker died is retried by another; only a job that kills workers repeatedly is given up.
   maxStalledCount: 3,
 });
-worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'verify job failed'));
-worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
+worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'verify job failed'));
+worker.on('error', (err) => logger.warn({ err }, 'worker error'));
 
 // Depth and age of the verify queue: what KEDA / the HPA scale verifiers on.
 const verifyQueueView = createVerifyQueue(connection, config.QUEUE_PREFIX);

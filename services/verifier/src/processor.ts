@@ -4,6 +4,7 @@
  * registry unavailable) throws, so BullMQ retries it with backoff; on the job's last attempt it becomes a `deferred`
  * verdict naming the cause — never a final rejection, which reconcile would count as covering the commit.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { commitVerdictJob, imageVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type FollowedRepo, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
@@ -34,12 +35,10 @@ export interface VerifierDeps {
 }
 
 /** The set is not published yet (no gate has run): transient, so the job waits for it with backoff. */
-export class FollowedSetMissingError extends Error {
-  readonly code = 'FOLLOWED_SET_MISSING';
+export class FollowedSetMissingError extends BaseError<'FOLLOWED_SET_MISSING'> {
   readonly transient = true;
   constructor() {
-    super('the gate has not published the followed repositories yet');
-    this.name = 'FollowedSetMissingError';
+    super('FOLLOWED_SET_MISSING', 'the gate has not published the followed repositories yet');
   }
 }
 

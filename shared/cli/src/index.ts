@@ -1,2 +1,2 @@
 export { main } from './main.js';
-export type { Io } from './io.js';
+export { CLI_ERROR_CODES, UsageError, type Io } from './io.js';

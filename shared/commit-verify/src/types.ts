@@ -4,6 +4,7 @@
  * A method verifier is a pure function of (signed payload, signature, trust material, time) that never throws for
  * bad input: garbage signatures become a rejection with a string code, so a worker can never crash on a commit.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 
 export type SignatureMethod = 'ssh' | 'gitsign' | 'gpg';
 
@@ -40,11 +41,16 @@ export interface MethodReject {
 
 export type MethodResult = MethodAccept | MethodReject;
 
-export class CommitVerifyError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'CommitVerifyError';
-    this.code = code;
-  }
-}
+/** Codes of CommitVerifyError: bad input given to the verifiers (policies, keys, trust material), not rejections. */
+export const COMMIT_VERIFY_ERROR_CODES = [
+  'ALLOWED_SIGNERS_INVALID',
+  'COMMIT_MALFORMED',
+  'GPG_KEY_INVALID',
+  'POLICY_INVALID',
+  'SIGSTORE_TRUST_INVALID',
+  'SIGSTORE_TRUST_UNAVAILABLE',
+  'SSH_KEY_INVALID',
+] as const;
+export type CommitVerifyErrorCode = (typeof COMMIT_VERIFY_ERROR_CODES)[number];
+
+export class CommitVerifyError extends BaseError<CommitVerifyErrorCode> {}

@@ -3,6 +3,7 @@
  * the typed result down; nothing else looks at `process.env`. A bad value stops start-up with a message naming the
  * variable, instead of surfacing later as a confusing runtime error.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
@@ -234,11 +235,11 @@ export type Config = Omit<z.infer<typeof envSchema>, 'WEBHOOK_SECRETS' | 'WEBHOO
   redis: RedisSettings;
 };
 
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
+export const CONFIG_ERROR_CODES = ['CONFIG_INVALID'] as const;
+export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[number];
+export class ConfigError extends BaseError<ConfigErrorCode> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
+    super('CONFIG_INVALID', message);
   }
 }
 

@@ -32,7 +32,7 @@ export function createCachedApplicationStore(kc: KubeConfig, base: ApplicationSt
     informer.on('error', (err: unknown) => {
       state.synced = false;
       if (stopped) return;
-      logger.warn({ namespace, err: (err as Error | undefined)?.message }, 'application watch interrupted, restarting');
+      logger.warn({ namespace, err }, 'application watch interrupted, restarting');
       setTimeout(() => {
         if (!stopped) void informer.start().catch(() => undefined);
       }, 1_000);

@@ -1,6 +1,7 @@
 /**
  * Which Argo CD Applications follow a pushed branch, and where in each one the revision lives. Pure functions.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { normalizeRepoUrl } from '@gitops-gate/contracts';
 
 /** The opt-in: an Application names the branch whose verified commits it may be pinned to. */
@@ -74,11 +75,9 @@ export type JsonPatchOp =
   | { op: 'test'; path: string; value: string }
   | { op: 'add' | 'replace'; path: string; value: string };
 
-export class PinPatchError extends Error {
-  readonly code = 'NO_RESOURCE_VERSION';
+export class PinPatchError extends BaseError<'NO_RESOURCE_VERSION'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'PinPatchError';
+    super('NO_RESOURCE_VERSION', message);
   }
 }
 

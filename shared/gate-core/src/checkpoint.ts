@@ -9,18 +9,11 @@
  * recompute every hash. A signature by a key that only the gate holds (a Kubernetes Secret, never in Redis) is what
  * such a writer cannot recompute.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-export class CheckpointError extends Error {
-  constructor(
-    readonly code: 'CHECKPOINT_KEY_INVALID' | 'CHECKPOINT_MALFORMED' | 'CHECKPOINT_UNVERIFIED',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'CheckpointError';
-  }
-}
+export class CheckpointError extends BaseError<'CHECKPOINT_KEY_INVALID' | 'CHECKPOINT_MALFORMED' | 'CHECKPOINT_UNVERIFIED'> {}
 
 /** Key name used for keys given as PEM (a PEM key carries no name; the note formats do). */
 export const DEFAULT_CHECKPOINT_KEY_NAME = 'gitops-gate-audit';

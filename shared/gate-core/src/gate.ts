@@ -262,7 +262,7 @@ export function createGate(deps: GateDeps): Gate {
             const action = err.code === 'FORBIDDEN' ? 'forbidden' : err.code === 'INVALID' ? 'invalid' : 'not-found';
             const record = await deps.audit.record({ ...recordInput, action: `error-${action}`, reason: err.message });
             deps.onDecision?.('error', key);
-            deps.logger.error({ app: key, sha: verdict.sha, status: err.status, err: err.message, decisionId: record.id }, 'gate patch refused by the API server');
+            deps.logger.error({ app: key, sha: verdict.sha, status: err.status, err, decisionId: record.id }, 'gate patch refused by the API server');
             return { app: key, action, reason: err.message, record };
           }
           throw err;
@@ -337,13 +337,13 @@ export function createGate(deps: GateDeps): Gate {
       }
       const results: AppOutcome[] = [];
       // One Application's trouble must not keep the others from their pin; transient errors rethrow after the rest.
-      let transient: unknown;
+      let transient: Error | undefined;
       for (const t of tracking) {
         try {
           results.push(await applyToApp(verdict, t.app));
         } catch (err) {
-          transient ??= err;
-          deps.logger.warn({ app: appKey(t.app), sha: verdict.sha, err: (err as Error).message }, 'gate decision deferred');
+          transient ??= err instanceof Error ? err : new Error(String(err));
+          deps.logger.warn({ app: appKey(t.app), sha: verdict.sha, err }, 'gate decision deferred');
         }
       }
       if (transient) throw transient;

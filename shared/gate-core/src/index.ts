@@ -1,3 +1,4 @@
+import { KUBE_ERROR_CODES } from './kube.js';
 export * from './applications.js';
 export * from './audit.js';
 export * from './decide.js';
@@ -13,3 +14,14 @@ export * from './checkpoint.js';
 export * from './image-policies.js';
 export * from './followed-repos.js';
 export * from './replicated-audit.js';
+
+// Every code gate-core's errors carry (KubeError, PinPatchError, CheckpointError, LockTimeoutError, PolicyWatchError).
+export const GATE_CORE_ERROR_CODES = [
+  ...KUBE_ERROR_CODES,
+  'NO_RESOURCE_VERSION',
+  'CHECKPOINT_KEY_INVALID',
+  'CHECKPOINT_MALFORMED',
+  'CHECKPOINT_UNVERIFIED',
+  'LOCK_TIMEOUT',
+  'POLICIES_NOT_SYNCED',
+] as const;

@@ -3,20 +3,19 @@
  * @kubernetes/client-node: the pin is an RFC 6902 JSON patch (see pinPatch), other writers may send a merge patch.
  * API errors become KubeError with a code the gate can act on.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Application, JsonPatchOp } from './applications.js';
 
-export type KubeErrorCode = 'CONFLICT' | 'NOT_FOUND' | 'FORBIDDEN' | 'INVALID' | 'UNAVAILABLE' | 'UNAUTHORIZED' | 'ERROR';
+export const KUBE_ERROR_CODES = ['CONFLICT', 'NOT_FOUND', 'FORBIDDEN', 'INVALID', 'UNAVAILABLE', 'UNAUTHORIZED', 'ERROR'] as const;
+export type KubeErrorCode = (typeof KUBE_ERROR_CODES)[number];
 
-export class KubeError extends Error {
-  readonly code: KubeErrorCode;
+export class KubeError extends BaseError<KubeErrorCode> {
   readonly status: number;
   /** Worth retrying later (5xx, 429, network). Conflicts are retried at once by the gate itself. */
   readonly transient: boolean;
-  constructor(code: KubeErrorCode, status: number, message: string) {
-    super(message);
-    this.name = 'KubeError';
-    this.code = code;
+  constructor(code: KubeErrorCode, status: number, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.status = status;
     this.transient = code === 'UNAVAILABLE';
   }

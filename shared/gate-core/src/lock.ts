@@ -2,6 +2,7 @@
  * A per-Application lock in Redis, so that of several gate replicas exactly one decides and writes an Application at
  * a time (optimistic concurrency on the API server remains the backstop if a lock ever expires mid-write).
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
@@ -11,8 +12,10 @@ export interface KeyedLock {
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
 }
 
-export class LockTimeoutError extends Error {
-  readonly code = 'LOCK_TIMEOUT';
+export class LockTimeoutError extends BaseError<'LOCK_TIMEOUT'> {
+  constructor(message: string) {
+    super('LOCK_TIMEOUT', message);
+  }
 }
 
 // Delete only if we still own it: a lock that expired and was taken by another replica is not ours to release.

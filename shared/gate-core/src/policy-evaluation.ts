@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { compilePolicy, policiesFor, type CompiledPolicy } from '@gitops-gate/commit-verify';
-import { normalizeRepoUrl, policySelectorSchema, type PolicySelector } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, policySelectorSchema } from '@gitops-gate/contracts';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '@gitops-gate/telemetry';
 import { BRANCH_ANNOTATION, appKey, type Application } from './applications.js';

@@ -14,6 +14,7 @@
  * cause (CRD not installed, RBAC, API unreachable) is logged and reported by health(), and retries back off
  * exponentially. Until every kind has listed once, live() throws (POLICIES_NOT_SYNCED) so verdicts wait.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type ObjectCache } from '@kubernetes/client-node';
 import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import type { Logger } from '@gitops-gate/telemetry';
@@ -66,15 +67,7 @@ export interface PolicyWatcher {
   resync(): Promise<void>;
 }
 
-export class PolicyWatchError extends Error {
-  constructor(
-    readonly code: 'POLICIES_NOT_SYNCED',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PolicyWatchError';
-  }
-}
+export class PolicyWatchError extends BaseError<'POLICIES_NOT_SYNCED'> {}
 
 interface KindState {
   info: KindInfo;

@@ -108,7 +108,7 @@ export function createReconciler(deps: {
         try {
           heads = await deps.listHeads(w.cloneUrl);
         } catch (err) {
-          deps.logger.warn({ repo: w.repoUrl, err: (err as Error).message }, 'reconcile: cannot list heads');
+          deps.logger.warn({ repo: w.repoUrl, err }, 'reconcile: cannot list heads');
           continue;
         }
         headsByClone.set(w.cloneUrl, heads);
@@ -149,7 +149,7 @@ export function createReconciler(deps: {
       const got = await deps.redis.set(`${deps.prefix}:reconcile-lease`, String(process.pid), 'PX', Math.max(intervalMs - 100, 100), 'NX');
       if (got === 'OK') await runOnce();
     } catch (err) {
-      deps.logger.warn({ err: (err as Error).message }, 'reconcile pass failed');
+      deps.logger.warn({ err }, 'reconcile pass failed');
     } finally {
       running = false;
     }

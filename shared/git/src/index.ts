@@ -2,20 +2,30 @@
  * Git access through the real `git` binary: a cache of bare mirrors, fetched by SHA, with URL rewrites like git's
  * `insteadOf` (air-gapped mirrors, tests) and token credentials that never appear in argv, URLs on disk, or logs.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createBatchReader, type BatchReader } from './batch-reader.js';
 
-export class GitError extends Error {
-  readonly code: string;
+export const GIT_ERROR_CODES = [
+  'GIT_ANCESTRY_FAILED',
+  'GIT_BAD_BRANCH',
+  'GIT_BAD_SHA',
+  'GIT_COMMIT_NOT_FOUND',
+  'GIT_FETCH_FAILED',
+  'GIT_HOST_NOT_ALLOWED',
+  'GIT_NOT_FOLLOWED',
+  'GIT_REPOSITORY_UNAVAILABLE',
+] as const;
+export type GitErrorCode = (typeof GIT_ERROR_CODES)[number];
+
+export class GitError extends BaseError<GitErrorCode> {
   /** Transient errors (network, lock contention) are worth a retry; permanent ones (unknown object) are not. */
   readonly transient: boolean;
-  constructor(code: string, message: string, transient: boolean) {
-    super(message);
-    this.name = 'GitError';
-    this.code = code;
+  constructor(code: GitErrorCode, message: string, transient: boolean, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.transient = transient;
   }
 }

@@ -11,7 +11,7 @@ import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
 import { BaseError } from '@gitops-gate/contracts/errors';
 
-export const GITHUB_ERROR_CODES = ['GITHUB_NO_INSTALLATION', 'GITHUB_BAD_REPO_URL', 'GITHUB_AUTH_FAILED'] as const;
+export const GITHUB_ERROR_CODES = ['GITHUB_NO_INSTALLATION', 'GITHUB_BAD_REPO_URL', 'GITHUB_AUTH_FAILED', 'GITHUB_REPORT_BUSY'] as const;
 export type GitHubErrorCode = (typeof GITHUB_ERROR_CODES)[number];
 export class GitHubError extends BaseError<GitHubErrorCode> {}
 

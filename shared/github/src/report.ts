@@ -6,7 +6,7 @@
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { repoCoordinates, type GitHubClient } from './client.js';
+import { GitHubError, repoCoordinates, type GitHubClient } from './client.js';
 
 export const QUEUE_REPORT = 'report';
 
@@ -140,7 +140,7 @@ export function createReportProcessor(deps: ReporterDeps): (job: ReportJob, atte
     const { owner, repo } = repoCoordinates(job.repoUrl);
     const base = `${deps.prefix}:github:check:${owner}/${repo}:${job.sha}:${job.app}`.toLowerCase();
     const lock = `${base}:lock`;
-    if ((await deps.redis.set(lock, attempt, 'PX', lockMs, 'NX')) !== 'OK') throw new Error(`check run ${base} busy (another replica reports it)`);
+    if ((await deps.redis.set(lock, attempt, 'PX', lockMs, 'NX')) !== 'OK') throw new GitHubError('GITHUB_REPORT_BUSY', `check run ${base} busy (another replica reports it)`);
     try {
       const last = await deps.redis.get(`${base}:at`);
       if (last !== null && last > job.time) return 'stale';

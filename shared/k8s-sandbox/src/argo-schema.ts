@@ -6,6 +6,7 @@
  * object literals and other interfaces of the package. Types, enums and required fields are still checked by the
  * package's own validator (kinds.ts).
  */
+import { SandboxError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,12 +48,12 @@ function createDeclarations(): (path: string) => SchemaNode {
     const iface = /export interface \w+(?: extends [\w, ]+)? (\{[\s\S]*?\n\})/.exec(text);
     const alias = /export type I\w+ = ([\s\S]*?);\n/.exec(text);
     const src = iface?.[1] ?? alias?.[1];
-    if (!src) throw new Error(`no interface or type in ${name}.d.ts`);
+    if (!src) throw new SandboxError('INVALID_SCHEMA', `no interface or type in ${name}.d.ts`);
     const node = parseType(src, (ref) => {
       const ext = EXTERNAL[ref];
       if (ext) return ext;
       const target = imports.get(ref);
-      if (!target) throw new Error(`${name}.d.ts: unknown type ${ref}`);
+      if (!target) throw new SandboxError('INVALID_SCHEMA', `${name}.d.ts: unknown type ${ref}`);
       return file(target);
     });
     resolving.delete(name);
@@ -75,7 +76,7 @@ function parseType(s: string, named: (name: string) => SchemaNode): SchemaNode {
     return true;
   };
   const expect = (tok: string): void => {
-    if (!eat(tok)) throw new Error(`expected ${tok} at ${s.slice(i, i + 40)}`);
+    if (!eat(tok)) throw new SandboxError('INVALID_SCHEMA', `expected ${tok} at ${s.slice(i, i + 40)}`);
   };
   const members = (): SchemaNode => {
     const properties: Record<string, SchemaNode> = {};
@@ -109,7 +110,7 @@ function parseType(s: string, named: (name: string) => SchemaNode): SchemaNode {
       return { type: 'string' };
     }
     const id = /^\w+/.exec(s.slice(i));
-    if (!id) throw new Error(`expected a type at ${s.slice(i, i + 40)}`);
+    if (!id) throw new SandboxError('INVALID_SCHEMA', `expected a type at ${s.slice(i, i + 40)}`);
     i += id[0].length;
     if (id[0] === 'string' || id[0] === 'boolean') return { type: id[0] };
     if (id[0] === 'number') return { type: 'number' };

@@ -2,17 +2,16 @@
  * Custom kinds built from CustomResourceDefinitions, as the apiextensions server builds them: names, scope, printer
  * columns and the status subresource from the CRD, and its structural schema for pruning, defaults and validation.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
 import { createStructuralSchema, type SchemaNode } from './structural.js';
 import type { PrinterColumn, ResourceKind } from './types.js';
 
 /** Errors in a CRD the sandbox cannot serve. */
-export class CrdError extends Error {
-  readonly code = 'INVALID_CRD';
+export class CrdError extends BaseError<'INVALID_CRD'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'CrdError';
+    super('INVALID_CRD', message);
   }
 }
 

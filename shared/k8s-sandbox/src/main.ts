@@ -5,6 +5,7 @@
  *                     [--production-watches]   (75 s resume history, every watch ended after 30–60 min, as kube-apiserver)
  * Prints its URL and the kubeconfig path, then serves until SIGINT/SIGTERM.
  */
+import { SandboxError } from './errors.js';
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
     strict: true,
   });
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SandboxError('INVALID_OPTION', `--port must be 0..65535, got ${values.port}`);
   const seed: object[] = [];
   for (const file of values.seed ?? []) seed.push(...parseSeed(await readFile(file, 'utf8')));
   const server = await createSandboxApiServer({

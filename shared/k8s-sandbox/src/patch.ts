@@ -1,17 +1,10 @@
 /** RFC 7386 JSON merge patch and RFC 6902 JSON patch over plain JSON values. */
+import { BaseError } from '@gitops-gate/contracts/errors';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-export class PatchError extends Error {
-  /** 'PATCH_MALFORMED' maps to 400 (the patch document itself is unusable), 'PATCH_NOT_APPLIED' to 422. */
-  constructor(
-    readonly code: 'PATCH_MALFORMED' | 'PATCH_NOT_APPLIED',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PatchError';
-  }
-}
+/** 'PATCH_MALFORMED' maps to 400 (the patch document itself is unusable), 'PATCH_NOT_APPLIED' to 422. */
+export class PatchError extends BaseError<'PATCH_MALFORMED' | 'PATCH_NOT_APPLIED'> {}
 
 function isObject(v: unknown): v is { [k: string]: Json } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -34,14 +34,13 @@ export function handleList(s: SandboxState, ctx: Ctx, r: ResourceRoute): void {
   const listMeta: Record<string, unknown> = { resourceVersion: String(s.store.currentRv()) };
   const cont = ctx.query.get('continue');
   if (cont) {
-    let start: string;
+    let start: unknown;
     try {
-      const parsed = JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')) as { start?: unknown };
-      if (typeof parsed.start !== 'string') throw new Error('no start');
-      start = parsed.start;
+      start = (JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')) as { start?: unknown }).start;
     } catch {
-      throw badRequest('continue key is not valid: malformed continue token');
+      start = undefined;
     }
+    if (typeof start !== 'string') throw badRequest('continue key is not valid: malformed continue token');
     items = items.filter((o) => listKey(o) > start);
   }
   const limit = Number(ctx.query.get('limit') ?? '0');

@@ -2,6 +2,7 @@
  * metav1.Status bodies worded exactly like k8s.io/apimachinery/pkg/api/errors, because clients (client-go, kubectl,
  * @kubernetes/client-node, our own gate) branch on `reason`, `code` and sometimes on the message text.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 
 export interface StatusCause {
   reason?: string;
@@ -30,11 +31,9 @@ export interface Status {
 }
 
 /** A Status the request handlers throw; the server turns it into the HTTP response. */
-export class StatusError extends Error {
-  readonly code = 'K8S_STATUS';
+export class StatusError extends BaseError<'K8S_STATUS'> {
   constructor(readonly status: Status, readonly headers: Record<string, string> = {}) {
-    super(status.message ?? status.reason ?? `status ${status.code}`);
-    this.name = 'StatusError';
+    super('K8S_STATUS', status.message ?? status.reason ?? `status ${status.code}`);
   }
 }
 

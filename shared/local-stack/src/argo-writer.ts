@@ -18,6 +18,7 @@
  * keep-alive agent, as client-go does: a TLS handshake per request (what @kubernetes/client-node does) would make the
  * writer, not the API traffic, the load on a benchmark machine.
  */
+import { StackError } from './redis.js';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -75,24 +76,23 @@ const PLURAL = 'applications';
 /** What an automated sync's `operation` looks like (Argo CD syncs to the Application's own targetRevision). */
 const SYNC_OPERATION = { sync: {}, initiatedBy: { automated: true } };
 
-class WriterHttpError extends Error {
+class WriterHttpError extends StackError {
   constructor(
     readonly status: number,
     message: string,
   ) {
-    super(message);
-    this.name = 'WriterHttpError';
+    super('ARGO_WRITER_HTTP', message);
   }
 }
 
 export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWriter> {
   const [min, max] = opts.intervalMs ?? [120_000, 180_000];
-  if (!(min > 0 && max >= min)) throw new Error(`argo writer: intervalMs must be [min, max] with 0 < min <= max, got [${min}, ${max}]`);
+  if (!(min > 0 && max >= min)) throw new StackError('ARGO_WRITER_INVALID', `argo writer: intervalMs must be [min, max] with 0 < min <= max, got [${min}, ${max}]`);
   const random = opts.random ?? Math.random;
   const kc = new KubeConfig();
   kc.loadFromFile(opts.kubeconfig);
   const server = kc.getCurrentCluster()?.server;
-  if (!server) throw new Error(`argo writer: no cluster server in ${opts.kubeconfig}`);
+  if (!server) throw new StackError('ARGO_WRITER_INVALID', `argo writer: no cluster server in ${opts.kubeconfig}`);
   const tls: RequestOptions = {};
   await kc.applyToHTTPSOptions(tls);
   const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized });

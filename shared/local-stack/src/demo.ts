@@ -3,6 +3,7 @@
  * signed push delivered as a signed GitHub webhook — and the Argo CD Application pinned to that commit; then an
  * unsigned push, refused.
  */
+import { StackError } from './redis.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -107,12 +108,12 @@ export async function waitForDecision(gateUrl: string, sha: string, opts: { deli
     }
     await sleep(25);
   }
-  throw new Error(`no gate decision for ${sha} within ${opts.timeoutMs ?? 30_000} ms`);
+  throw new StackError('DEMO_NO_DECISION', `no gate decision for ${sha} within ${opts.timeoutMs ?? 30_000} ms`);
 }
 
 export function gateUrlOf(stack: Stack): string {
   const gate = stack.processes.find((p) => p.service === 'gate');
-  if (!gate) throw new Error('no gate process');
+  if (!gate) throw new StackError('SERVICE_EXITED', 'no gate process');
   return `http://127.0.0.1:${gate.port}`;
 }
 

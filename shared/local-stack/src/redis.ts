@@ -1,14 +1,19 @@
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { startRedisServer, type RedisServer } from '@gitops-gate/testing';
 
-export class StackError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+export const STACK_ERROR_CODES = [
+  'REDIS_MISSING',
+  'REDIS_START_FAILED',
+  'SERVICE_EXITED',
+  'SERVICE_TIMEOUT',
+  'DEMO_NO_DECISION',
+  'ARGO_WRITER_INVALID',
+  'ARGO_WRITER_HTTP',
+] as const;
+export type StackErrorCode = (typeof STACK_ERROR_CODES)[number];
+export class StackError extends BaseError<StackErrorCode> {}
 
 function hasCommand(cmd: string): boolean {
   try {

@@ -10,13 +10,14 @@
  * is trusted: the caller verifies each item. Items that cannot even be read become `problems`; transient registry
  * trouble is thrown.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { createHash } from 'node:crypto';
 import type { Artifact } from '@gitops-gate/bundle-verify';
 import { COSTLY_REJECTIONS, OciError } from './errors.js';
 import type { JobLimits } from './errors.js';
 import { parseSha256Digest } from './reference.js';
-import { MEDIA_TYPES, parseDescriptor } from './registry.js';
-import type { Descriptor, FetchedManifest, RegistryClient } from './registry.js';
+import { MEDIA_TYPES, parseDescriptor, type Descriptor, type FetchedManifest } from './oci-documents.js';
+import type { RegistryClient } from './registry.js';
 
 export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 export const COSIGN_SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
@@ -84,13 +85,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-class MaterialError extends Error {
-  readonly code: string;
-  constructor(code: string, reason: string) {
-    super(reason);
-    this.code = code;
-  }
-}
+class MaterialError extends BaseError<'MATERIAL_INVALID' | 'SUBJECT_MISMATCH'> {}
 
 function pemToDerBase64(pem: string): string {
   const m = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/.exec(pem);

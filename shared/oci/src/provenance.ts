@@ -1,3 +1,4 @@
+import { BaseError } from '@gitops-gate/contracts/errors';
 /**
  * What an SLSA provenance statement says about how an image was built: the builder and the source commit.
  * v1:   predicate.runDetails.builder.id, predicate.buildDefinition.resolvedDependencies[].digest.gitCommit
@@ -20,14 +21,9 @@ export interface ProvenanceFacts {
   sourceRef?: string;
 }
 
-export class ProvenanceError extends Error {
-  readonly code: string;
-  constructor(code: string, reason: string) {
-    super(reason);
-    this.name = 'ProvenanceError';
-    this.code = code;
-  }
-}
+export const PROVENANCE_ERROR_CODES = ['PROVENANCE_INVALID', 'PROVENANCE_SOURCE_AMBIGUOUS'] as const;
+export type ProvenanceErrorCode = (typeof PROVENANCE_ERROR_CODES)[number];
+export class ProvenanceError extends BaseError<ProvenanceErrorCode> {}
 
 const COMMIT = /^[0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?$/;
 

@@ -5,13 +5,14 @@
  * Fail closed: every path that is not a positive proof ends in `ok: false` with a code and a reason. Only transient
  * registry trouble (5xx, 429, network) is thrown, as an OciError with `transient: true`, so the job is retried.
  */
-import type { Artifact, BundleSigner, BundleVerdict, BundleVerifier, SignerPolicy, Statement } from '@gitops-gate/bundle-verify';
+import type { BundleSigner, BundleVerdict, BundleVerifier, SignerPolicy, Statement } from '@gitops-gate/bundle-verify';
 import { normalizeRepoUrl } from '@gitops-gate/contracts';
 import { discoverSigstoreMaterial } from './discover.js';
 import type { DiscoverOptions, MaterialSource, SigstoreMaterial } from './discover.js';
 import { IMAGE_MATERIAL_TOO_LARGE, OciError, createByteBudget } from './errors.js';
 import type { JobLimits } from './errors.js';
-import { ProvenanceError, SLSA_PROVENANCE_TYPES, builderMatchesSigner, readProvenance } from './provenance.js';
+import { BaseError } from '@gitops-gate/contracts/errors';
+import { PROVENANCE_ERROR_CODES, ProvenanceError, SLSA_PROVENANCE_TYPES, builderMatchesSigner, readProvenance } from './provenance.js';
 import { parseImageName, parseSha256Digest } from './reference.js';
 import type { RegistryClient } from './registry.js';
 
@@ -100,13 +101,25 @@ export const DEFAULT_IMAGE_DEADLINE_MS = 60_000;
 
 const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
 
-class Reject extends Error {
-  readonly code: string;
-  constructor(code: string, reason: string) {
-    super(reason);
-    this.code = code;
-  }
-}
+/** Codes of an image rejection raised inside this module (registry and bundle codes arrive through their errors). */
+export const IMAGE_REJECT_CODES = [
+  ...PROVENANCE_ERROR_CODES,
+  'REQUIREMENT_INVALID',
+  'SIMPLE_SIGNING_INVALID',
+  'SIGNED_DIGEST_MISMATCH',
+  'PROVENANCE_BUILDER_MISMATCH',
+  'PROVENANCE_COMMIT_MISMATCH',
+  'PROVENANCE_REF_MISMATCH',
+  'PROVENANCE_REF_NOT_ALLOWED',
+  'PROVENANCE_REPOSITORY_MISMATCH',
+  'PROVENANCE_RUNNER_NOT_ALLOWED',
+  'PROVENANCE_SIGNER_NOT_CI',
+  'PROVENANCE_SOURCE_MISSING',
+  'PROVENANCE_TRIGGER_NOT_ALLOWED',
+] as const;
+export type ImageRejectCode = (typeof IMAGE_REJECT_CODES)[number];
+
+class Reject extends BaseError<ImageRejectCode> {}
 
 /** A provenance that is consistent but does not vouch for a commit of the followed repository: it is not counted. */
 class Refusal extends Reject {}

@@ -1,6 +1,7 @@
 /**
  * BullMQ glue shared by the services: one way to connect, one set of retry/retention defaults per queue.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
@@ -42,14 +43,9 @@ export function createGateQueue(connection: Redis, prefix: string, onError?: Err
 }
 
 /** A transient failure: BullMQ retries it with backoff. Anything else that a processor throws is a bug or permanent. */
-export class TransientError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'TransientError';
-    this.code = code;
-  }
-}
+// Its code is the deferred verification's own (GIT_FETCH_FAILED, SIGSTORE_TRUST_UNAVAILABLE, ...), owned by the
+// package that produced it: this package has no code list of its own.
+export class TransientError extends BaseError<string> {}
 
 /** Depth and oldest-job age of a queue, for the metrics gauges. */
 export function queueGaugeSource(queue: Queue): { name: string; waiting(): Promise<number>; oldestAgeSeconds(): Promise<number> } {

@@ -77,7 +77,7 @@ async function load<T>(p: Promise<T>): Promise<Loaded<T>> {
 
 function normalizeBasePath(basePath: string | undefined): string {
   const b = (basePath ?? '/ui').replace(/\/+$/, '');
-  if (!b.startsWith('/')) throw new Error(`basePath must start with "/": ${basePath}`);
+  if (!b.startsWith('/')) throw new RangeError(`basePath must start with "/": ${basePath}`);
   return b;
 }
 
@@ -121,7 +121,8 @@ export function createUiRoutes(deps: UiDeps): ExtraRoute {
     let ns: string;
     let name: string;
     try {
-      if (parts.length !== 2) throw new Error('shape');
+      // A path with more or fewer segments falls into the same "not found" answer as a malformed escape.
+      if (parts.length !== 2) throw new URIError('not <namespace>/<name>');
       ns = decodeURIComponent(parts[0] ?? '');
       name = decodeURIComponent(parts[1] ?? '');
     } catch {
@@ -172,7 +173,7 @@ export const EXTERNAL_LINK_ANNOTATION = 'link.argocd.argoproj.io/gitops-gate';
 export function externalLinkAnnotation(baseUrl: string, app: { namespace: string; name: string }): Record<string, string> {
   const u = new URL(baseUrl);
   // The value becomes a clickable link in Argo CD: only web URLs, never javascript: or data:.
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`UI base URL must be http(s): ${baseUrl}`);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new RangeError(`UI base URL must be http(s): ${baseUrl}`);
   u.search = '';
   u.hash = '';
   // Argo CD reads "title|url" values, so a literal | in the URL would be taken for a title separator.

@@ -7,7 +7,7 @@ export interface Mutation {
   artifact: Buffer;
 }
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 function clone(c: ConformanceCase): Json {
   return JSON.parse(c.bundleText) as Json;

@@ -61,7 +61,8 @@ function describeRepairs(repairs: QuickCheckRepair[]): string[] {
 /** A revocation certificate is an armored "public key block" that holds only key revocation signatures. */
 async function readRevocationCertificate(text: string): Promise<SignaturePacket[] | null> {
   try {
-    const { type, data } = await openpgp.unarmor(text, OPENPGP_CONFIG);
+    // Armor given as a string unarmors to bytes (a stream only for stream input); the typings name an external Stream type.
+    const { type, data } = (await openpgp.unarmor(text, OPENPGP_CONFIG)) as { type: openpgp.enums.armor; data: Uint8Array };
     if (type !== enums.armor.publicKey) return null;
     // At runtime openpgp.js wants a plain tag->class object here, although its typings say Map.
     const allowed = { [enums.packet.signature]: openpgp.SignaturePacket } as unknown as Parameters<typeof openpgp.PacketList.fromBinary>[1];

@@ -11,6 +11,7 @@
  * - Every line is checked, and any bad line fails the whole file. OpenSSH only parses lines whose principals
  *   match, so a typo could otherwise sit unnoticed until it silently drops a signer.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 import { CommitVerifyError } from '../types.js';
 import { isKeyTypeName, parseKeyText } from './keys.js';
 import { splitPatternList } from './patterns.js';
@@ -38,7 +39,11 @@ export interface AllowedSigner {
   line: number;
 }
 
-class LineError extends Error {}
+class LineError extends BaseError<'ALLOWED_SIGNERS_INVALID'> {
+  constructor(what: string) {
+    super('ALLOWED_SIGNERS_INVALID', what);
+  }
+}
 
 function fail(what: string): never {
   throw new LineError(what);

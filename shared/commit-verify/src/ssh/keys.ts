@@ -315,24 +315,24 @@ export function isKeyTypeName(word: string): boolean {
 }
 
 /**
- * Parses "<type> <base64> [comment]" (the form of a .pub file and of the key in allowed_signers). Throws a plain
- * Error with a short description; callers wrap it with their own code and location.
+ * Parses "<type> <base64> [comment]" (the form of a .pub file and of the key in allowed_signers). Throws
+ * CommitVerifyError SSH_KEY_INVALID with a short description; callers wrap it with their own code and location.
  */
 export function parseKeyText(text: string): { key: SshPublicKey; comment: string } {
   const m = /^[ \t]*([^ \t]+)[ \t]+([^ \t]+)(?:[ \t]+(.*))?$/s.exec(text);
-  if (!m) throw new Error('expected "<key type> <base64 key> [comment]"');
+  if (!m) throw new CommitVerifyError('SSH_KEY_INVALID', 'expected "<key type> <base64 key> [comment]"');
   const declared = m[1]!;
   const expected = TEXT_KEY_TYPES.get(declared);
-  if (expected === undefined) throw new Error(`unknown key type ${JSON.stringify(declared)}`);
+  if (expected === undefined) throw new CommitVerifyError('SSH_KEY_INVALID', `unknown key type ${JSON.stringify(declared)}`);
   const blob = decodeBase64Strict(m[2]!);
-  if (!blob) throw new Error('key is not valid base64');
+  if (!blob) throw new CommitVerifyError('SSH_KEY_INVALID', 'key is not valid base64');
   let key: SshPublicKey;
   try {
     key = parsePublicKeyBlob(blob);
   } catch (e) {
-    throw new Error(`invalid ${declared} key: ${(e as Error).message}`, { cause: e });
+    throw new CommitVerifyError('SSH_KEY_INVALID', `invalid ${declared} key: ${(e as Error).message}`, { cause: e });
   }
-  if (key.type !== expected) throw new Error(`key declared as ${declared} but the blob is ${JSON.stringify(key.type)}`);
+  if (key.type !== expected) throw new CommitVerifyError('SSH_KEY_INVALID', `key declared as ${declared} but the blob is ${JSON.stringify(key.type)}`);
   return { key, comment: (m[3] ?? '').trim() };
 }
 

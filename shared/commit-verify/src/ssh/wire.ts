@@ -4,13 +4,12 @@
  * The reader is strict on purpose: every length is bounds-checked before use and callers assert that nothing is
  * left over, so a crafted blob can never make us read outside the buffer or smuggle unsigned trailing bytes.
  */
+import { BaseError } from '@gitops-gate/contracts/errors';
 
 /** Raised for any structural problem; verifiers turn it into a rejection, it never escapes the public API. */
-export class SshWireError extends Error {
-  readonly code = 'SSH_WIRE_MALFORMED';
+export class SshWireError extends BaseError<'SSH_WIRE_MALFORMED'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'SshWireError';
+    super('SSH_WIRE_MALFORMED', message);
   }
 }
 
