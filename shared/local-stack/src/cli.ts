@@ -3,7 +3,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDemoFixture, DEMO_APP, DEMO_REPO_URL, runDemo } from './demo.js';
+import { createDemoFixture, demoAdmission, DEMO_APP, DEMO_REPO_URL, runDemo } from './demo.js';
 import { REPO_ROOT, startStack, type Stack } from './stack.js';
 
 const args = new Set(process.argv.slice(2));
@@ -96,9 +96,10 @@ try {
   if (runTheDemo) {
     print('Demo:');
     const result = await runDemo(stack, fx, (l) => print(`  ${l}`));
+    const refused = await demoAdmission(stack, (l) => print(`  ${l}`));
     print('');
     print(`Demo repository: ${fx.repo.workDir} (commit there, then run the "Send a push" command above).`);
-    if (exitAfterDemo) await stop(result ? 0 : 1);
+    if (exitAfterDemo) await stop(result && refused ? 0 : 1);
   }
   print('Running. Ctrl-C stops everything.');
 } catch (err) {
