@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { StoredImageResult } from '@gitops-gate/gate-core';
 import { hasCode } from '@gitops-gate/contracts/errors';
 import { ADMISSION_ERROR_CODES, buildsToLookUp, decideAdmission, type AdmissionDecision, type AdmissionPolicy } from './decide.js';
-import { readReview, reviewResponse, type ReviewedWorkload } from './review.js';
+import { addsNoImage, readReview, reviewResponse, type ReviewedWorkload } from './review.js';
 
 export interface AdmissionDeps {
   /** The policies guarding a namespace (see policiesForNamespace; createNamespaceIndex memoises them). */
@@ -45,6 +45,11 @@ export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: s
     if (w.exempt) {
       deps.record(w, { allowed: true, exempt: true });
       return reviewResponse(w.uid, { allowed: true, message: 'exempt', problems: [], warnings: [`gitops-gate: admitted under the break-glass label by ${w.user || 'unknown'}; audited`] });
+    }
+    if (addsNoImage(w)) {
+      const d: AdmissionDecision = { allowed: true, mode: 'none', problems: [], warnings: [], message: 'update adds no image' };
+      deps.record(w, d);
+      return reviewResponse(w.uid, d);
     }
     const policies = deps.policiesFor(w.namespace);
     const builds = policies.length > 0 ? buildsToLookUp(w.images) : [];
