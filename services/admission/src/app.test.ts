@@ -147,3 +147,12 @@ describe('no verdict yet: verify on the spot (ADMISSION_NO_VERDICT=verify)', () 
     await verifying.close();
   });
 });
+
+describe('before the policies are read', () => {
+  it('answers 503 (failurePolicy Fail denies) instead of admitting from an empty policy set', async () => {
+    const notYet = createAdmissionApp({ policiesFor: () => [], pinned: () => new Set(), lookup: async () => new Map(), record: () => undefined, ready: () => false });
+    expect((await notYet.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}:latest`])) })).statusCode).toBe(503);
+    expect((await notYet.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(503);
+    await notYet.close();
+  });
+});

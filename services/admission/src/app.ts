@@ -21,6 +21,11 @@ export interface AdmissionDeps {
    */
   verifyNow?: (builds: string[], w: ReviewedWorkload) => Promise<void>;
   record(w: ReviewedWorkload, d: AdmissionDecision | { allowed: true; exempt: true }): void;
+  /**
+   * False until the policies and Applications have been read once: until then every review gets 503 (the API server
+   * applies failurePolicy Fail) — an empty policy set would otherwise admit everything as "no policy guards this".
+   */
+  ready?: () => boolean;
 }
 
 export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: string; cert: string }; bodyLimit?: number; logger?: boolean } = {}): FastifyInstance {
@@ -33,8 +38,10 @@ export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: s
     keepAliveTimeout: 65_000,
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
-  app.get('/healthz', async () => ({ ok: true }));
+  const ready = deps.ready ?? (() => true);
+  app.get('/healthz', async (_req, reply) => (ready() ? { ok: true } : reply.code(503).send({ ok: false, problem: 'policies or Applications not read yet' })));
   app.post('/validate', async (req, reply) => {
+    if (!ready()) return reply.code(503).send({ error: 'NOT_READY', message: 'policies or Applications not read yet' });
     let w: ReviewedWorkload;
     try {
       w = readReview(req.body);

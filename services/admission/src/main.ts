@@ -25,6 +25,7 @@ const index = createNamespaceIndex();
 // Policies (the gate's snapshot) and Applications (informer cache) are re-read once a second and indexed per
 // namespace: the hot path does no policy or Kubernetes reads, and a change reaches admission within ~1 s.
 let appsKey = '';
+let ready = false;
 const refresh = async () => {
   const before = policies.revision();
   await policies.refresh();
@@ -34,6 +35,8 @@ const refresh = async () => {
     appsKey = key;
     index.update(policies.current(), list);
   }
+  // Ready once the gate's snapshot exists and the Applications were listed: never answer from an empty policy set.
+  if (policies.revision() !== '') ready = true;
 };
 await refresh().catch((err: unknown) => logger.error({ err }, 'admission inputs not read'));
 const refreshTimer = setInterval(() => void refresh().catch((err: unknown) => logger.warn({ err }, 'admission inputs not read')), 1_000);
@@ -48,6 +51,7 @@ const deps: AdmissionDeps = {
   pinned: (ns) => index.pinned(ns),
   lookup,
   record: (w, d) => audit.record(w, d),
+  ready: () => ready,
 };
 if (verifyQueue) {
   // The verifiers' own image path (registry fetch, signatures, provenance), queued like a registry_package delivery;
