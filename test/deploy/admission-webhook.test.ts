@@ -49,6 +49,8 @@ describe('admission backstop manifests', () => {
     const dep = one(docs, 'Deployment', 'gitops-gate-admission');
     expect(dep.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls').secret.secretName).toBe('gitops-gate-admission-tls');
     expect(dep.spec.template.spec.containers[0].args).toEqual(['services/admission/dist/main.js']);
+    // Same Redis as the gate: production's URL (with its password) comes from the gitops-gate-redis Secret.
+    expect(dep.spec.template.spec.containers[0].env).toContainEqual({ name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'gitops-gate-redis', key: 'url', optional: true } } });
   });
 
   describe('break-glass label guard', () => {

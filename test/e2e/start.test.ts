@@ -32,6 +32,9 @@ describe('npm start (demo mode)', () => {
     const code = await new Promise<number | null>((r) => child.on('exit', r));
     expect(out).toContain('✔ pinned to the signed commit');
     expect(out).toContain('✔ the unsigned commit was refused');
+    // The admission backstop: the webhook runs against the sandbox and refuses an image by tag.
+    expect(out).toMatch(/✔ a Pod running nginx:1.27 .* refused at admission: admission webhook "images.admission.gitops-gate.io" denied the request: .*TAG_ONLY/);
+    expect(out).toMatch(/Admission: +kubectl --kubeconfig \S+ apply -f \S+unverified-pod.yaml/);
     expect(out).toContain(`POST http://127.0.0.1:${port}/webhooks/github`);
     expect(out).toContain('Secret:       start-test-secret (from WEBHOOK_SECRETS)');
     expect(out).toMatch(/GitHub: +off \(no GITHUB_APP_ID/);

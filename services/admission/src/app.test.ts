@@ -121,3 +121,38 @@ describe('admission webhook over HTTPS', () => {
     expect((await post(JSON.stringify(review(big)))).status).toBe(413);
   });
 });
+
+describe('no verdict yet: verify on the spot (ADMISSION_NO_VERDICT=verify)', () => {
+  it('asks for the missing builds, then decides again from the store; never allows without a verdict', async () => {
+    const logger = createLogger('admission-test', 'silent');
+    const policies = createPolicyCache(redis, prefix, logger);
+    await policies.refresh();
+    const index = createNamespaceIndex();
+    index.update(policies.current(), [{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
+    const fresh = `sha256:${'6'.repeat(64)}`;
+    const never = `sha256:${'7'.repeat(64)}`;
+    const asked: string[][] = [];
+    const verifying = createAdmissionApp({
+      policiesFor: (ns) => index.policiesFor(ns), pinned: (ns) => index.pinned(ns), lookup: createResultLookup(redis, prefix), record: () => undefined,
+      // Stands in for the verifiers: the queued job's verdict lands in the store before the wait ends (only for `fresh`).
+      verifyNow: async (builds) => {
+        asked.push(builds);
+        if (builds.includes(`${IMAGE}@${fresh}`)) await createImageState(redis, prefix).recordImage(imageVerdict({ namespace: 'shop', digest: fresh, ok: true, sourceCommit: PINNED }));
+      },
+    });
+    const ask = async (digest: string) => (await verifying.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}@${digest}`])) })).json<{ response: { allowed: boolean } }>().response;
+    expect((await ask(fresh)).allowed).toBe(true);
+    expect((await ask(never)).allowed).toBe(false);
+    expect(asked).toEqual([[`${IMAGE}@${fresh}`], [`${IMAGE}@${never}`]]);
+    await verifying.close();
+  });
+});
+
+describe('before the policies are read', () => {
+  it('answers 503 (failurePolicy Fail denies) instead of admitting from an empty policy set', async () => {
+    const notYet = createAdmissionApp({ policiesFor: () => [], pinned: () => new Set(), lookup: async () => new Map(), record: () => undefined, ready: () => false });
+    expect((await notYet.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}:latest`])) })).statusCode).toBe(503);
+    expect((await notYet.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(503);
+    await notYet.close();
+  });
+});

@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { StoredImageResult } from '@gitops-gate/gate-core';
 import { hasCode } from '@gitops-gate/contracts/errors';
 import { ADMISSION_ERROR_CODES, buildsToLookUp, decideAdmission, type AdmissionDecision, type AdmissionPolicy } from './decide.js';
-import { readReview, reviewResponse, type ReviewedWorkload } from './review.js';
+import { addsNoImage, readReview, reviewResponse, type ReviewedWorkload } from './review.js';
 
 export interface AdmissionDeps {
   /** The policies guarding a namespace (see policiesForNamespace; createNamespaceIndex memoises them). */
@@ -21,6 +21,11 @@ export interface AdmissionDeps {
    */
   verifyNow?: (builds: string[], w: ReviewedWorkload) => Promise<void>;
   record(w: ReviewedWorkload, d: AdmissionDecision | { allowed: true; exempt: true }): void;
+  /**
+   * False until the policies and Applications have been read once: until then every review gets 503 (the API server
+   * applies failurePolicy Fail) — an empty policy set would otherwise admit everything as "no policy guards this".
+   */
+  ready?: () => boolean;
 }
 
 export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: string; cert: string }; bodyLimit?: number; logger?: boolean } = {}): FastifyInstance {
@@ -33,8 +38,10 @@ export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: s
     keepAliveTimeout: 65_000,
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
-  app.get('/healthz', async () => ({ ok: true }));
+  const ready = deps.ready ?? (() => true);
+  app.get('/healthz', async (_req, reply) => (ready() ? { ok: true } : reply.code(503).send({ ok: false, problem: 'policies or Applications not read yet' })));
   app.post('/validate', async (req, reply) => {
+    if (!ready()) return reply.code(503).send({ error: 'NOT_READY', message: 'policies or Applications not read yet' });
     let w: ReviewedWorkload;
     try {
       w = readReview(req.body);
@@ -45,6 +52,11 @@ export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: s
     if (w.exempt) {
       deps.record(w, { allowed: true, exempt: true });
       return reviewResponse(w.uid, { allowed: true, message: 'exempt', problems: [], warnings: [`gitops-gate: admitted under the break-glass label by ${w.user || 'unknown'}; audited`] });
+    }
+    if (addsNoImage(w)) {
+      const d: AdmissionDecision = { allowed: true, mode: 'none', problems: [], warnings: [], message: 'update adds no image' };
+      deps.record(w, d);
+      return reviewResponse(w.uid, d);
     }
     const policies = deps.policiesFor(w.namespace);
     const builds = policies.length > 0 ? buildsToLookUp(w.images) : [];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredImageResult } from '@gitops-gate/gate-core';
 import { decideAdmission, parseImageRef, policiesForNamespace, type AdmissionPolicy } from './decide.js';
-import { readReview } from './review.js';
+import { addsNoImage, readReview } from './review.js';
 import { D_FAIL, D_OK, D_UNKNOWN, D_UNPINNED, deployment, IMAGE, PINNED, pod, REPO, review, UNPINNED } from './test-fixtures.js';
 
 const policy = (over: Partial<AdmissionPolicy> = {}, id: Partial<AdmissionPolicy['identity']> = {}): AdmissionPolicy => ({
@@ -128,5 +128,20 @@ describe('reviews', () => {
     for (const bad of [{}, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, review({ kind: 'Pod', metadata: { name: 'x', namespace: 'a' }, spec: { containers: [{ name: 'n' }] } })]) {
       expect(() => readReview(bad)).toThrow(expect.objectContaining({ code: 'REVIEW_MALFORMED' }));
     }
+  });
+
+  it('an UPDATE that adds no image is not re-checked; one that adds or swaps an image is', () => {
+    const upd = (oldImage: string, newImage: string) => {
+      const r = review(deployment('shop', newImage)) as { request: Record<string, unknown> };
+      r.request.operation = 'UPDATE';
+      r.request.oldObject = deployment('shop', oldImage);
+      return readReview(r);
+    };
+    expect(addsNoImage(upd('x:1', 'x:1'))).toBe(true);
+    expect(addsNoImage(upd('x:1', 'x:2'))).toBe(false);
+    // attacker: a CREATE claiming an oldObject is still checked in full.
+    const create = review(deployment('shop', 'x:1')) as { request: Record<string, unknown> };
+    create.request.oldObject = deployment('shop', 'x:1');
+    expect(addsNoImage(readReview(create))).toBe(false);
   });
 });

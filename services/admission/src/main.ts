@@ -2,11 +2,12 @@
  * Admission webhook process: answers AdmissionReviews over HTTPS from the verdicts in Redis, the policy snapshot the
  * gate publishes and the Applications' pins (watched). Same image as the other services.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '@gitops-gate/config';
-import { normalizeRepoUrl, type VerifyImageJob } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, verifyJobId, type VerifyImageJob } from '@gitops-gate/contracts';
 import { createCachedApplicationStore, createKubeApplicationStore, loadKubeConfig } from '@gitops-gate/gate-core';
-import { createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
+import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createAdmissionApp, type AdmissionDeps } from './app.js';
 import { createAdmissionAudit } from './audit.js';
@@ -24,6 +25,7 @@ const index = createNamespaceIndex();
 // Policies (the gate's snapshot) and Applications (informer cache) are re-read once a second and indexed per
 // namespace: the hot path does no policy or Kubernetes reads, and a change reaches admission within ~1 s.
 let appsKey = '';
+let ready = false;
 const refresh = async () => {
   const before = policies.revision();
   await policies.refresh();
@@ -33,6 +35,8 @@ const refresh = async () => {
     appsKey = key;
     index.update(policies.current(), list);
   }
+  // Ready once the gate's snapshot exists and the Applications were listed: never answer from an empty policy set.
+  if (policies.revision() !== '') ready = true;
 };
 await refresh().catch((err: unknown) => logger.error({ err }, 'admission inputs not read'));
 const refreshTimer = setInterval(() => void refresh().catch((err: unknown) => logger.warn({ err }, 'admission inputs not read')), 1_000);
@@ -47,6 +51,7 @@ const deps: AdmissionDeps = {
   pinned: (ns) => index.pinned(ns),
   lookup,
   record: (w, d) => audit.record(w, d),
+  ready: () => ready,
 };
 if (verifyQueue) {
   // The verifiers' own image path (registry fetch, signatures, provenance), queued like a registry_package delivery;
@@ -58,8 +63,10 @@ if (verifyQueue) {
       const image = build.slice(0, at);
       for (const p of policies.current().filter((x) => x.images.includes(image))) {
         const repoUrl = normalizeRepoUrl(p.repository);
-        const job: VerifyImageJob = { v: 1, kind: 'image', deliveryId: `admission-${w.uid}`, repoUrl, repoFullName: new URL(repoUrl).pathname.slice(1), image, digest: build.slice(at + 1), tags: [], receivedAt: new Date().toISOString(), trace: undefined };
-        await verifyQueue.add('verify', job, { jobId: `admission-${build.replace(/[^A-Za-z0-9._-]/g, '_')}-${p.identity.generation ?? 0}`, removeOnComplete: 1000, removeOnFail: 1000 });
+        // One job per digest and policy generation: concurrent reviews of the same new digest share it.
+        const deliveryId = `admission-${createHash('sha256').update(`${build} ${p.identity.uid ?? p.identity.name}@${p.identity.generation ?? 0}`).digest('hex').slice(0, 32)}`;
+        const job: VerifyImageJob = { v: 1, kind: 'image', deliveryId, repoUrl, repoFullName: new URL(repoUrl).pathname.slice(1), image, digest: build.slice(at + 1), tags: [], receivedAt: new Date().toISOString(), trace: undefined };
+        await verifyQueue.add(job.kind, job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: verifyJobId(deliveryId) });
       }
     }
     while (Date.now() < deadline) {

@@ -21,6 +21,9 @@ export interface ReviewedWorkload {
   user: string;
   images: ContainerImage[];
   exempt: boolean;
+  operation: string;
+  /** UPDATE: the images of oldObject (undefined when it has none or cannot be read). */
+  oldImages?: ContainerImage[];
 }
 
 type Obj = Record<string, unknown>;
@@ -75,6 +78,15 @@ export function readReview(body: unknown): ReviewedWorkload {
   const labels = isObj(template.metadata) && isObj(template.metadata.labels) ? template.metadata.labels : {};
   const ownLabels = isObj(meta.labels) ? meta.labels : {};
   const ns = typeof r.namespace === 'string' && r.namespace ? r.namespace : typeof meta.namespace === 'string' ? meta.namespace : 'default';
+  let oldImages: ContainerImage[] | undefined;
+  if (r.operation === 'UPDATE' && isObj(r.oldObject)) {
+    try {
+      const oldSpec = podTemplate(kind, r.oldObject).spec;
+      if (isObj(oldSpec)) oldImages = [...containersIn(oldSpec, 'initContainers'), ...containersIn(oldSpec, 'containers'), ...containersIn(oldSpec, 'ephemeralContainers')];
+    } catch {
+      // An unreadable oldObject only means the update is checked in full.
+    }
+  }
   const user = isObj(r.userInfo) && typeof r.userInfo.username === 'string' ? r.userInfo.username : '';
   return {
     uid: r.uid,
@@ -84,7 +96,20 @@ export function readReview(body: unknown): ReviewedWorkload {
     user,
     images,
     exempt: labels[EXEMPT_LABEL] === 'true' || ownLabels[EXEMPT_LABEL] === 'true',
+    operation: typeof r.operation === 'string' ? r.operation : '',
+    oldImages,
   };
+}
+
+/**
+ * An UPDATE that adds no image (every image of the object was already in oldObject: a scale, a label, a status-free
+ * edit) starts nothing new: it is not re-checked, so a policy change never blocks scaling down or relabelling what
+ * already runs. New Pods are checked on their own CREATE.
+ */
+export function addsNoImage(w: ReviewedWorkload): boolean {
+  if (w.operation !== 'UPDATE' || !w.oldImages) return false;
+  const before = new Set(w.oldImages.map((c) => c.image));
+  return w.images.every((c) => before.has(c.image));
 }
 
 export function reviewResponse(uid: string, d: Pick<AdmissionDecision, 'allowed' | 'warnings' | 'message' | 'problems'>): object {

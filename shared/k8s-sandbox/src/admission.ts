@@ -24,10 +24,7 @@ export const validatingWebhookConfigurationKind: ResourceKind = {
   plural: 'validatingwebhookconfigurations',
   singular: 'validatingwebhookconfiguration',
   namespaced: false,
-  printerColumns: [
-    { name: 'Webhooks', type: 'integer', jsonPath: '.webhooks[*].name' },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-  ],
+  printerColumns: [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
 };
 
 interface Rule {

@@ -1,8 +1,9 @@
 /**
  * `npm start` (keeps running) and `npm run demo` (exits after the demo). Ctrl-C stops every process it started.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDemoFixture, DEMO_APP, DEMO_REPO_URL, runDemo } from './demo.js';
+import { createDemoFixture, demoAdmission, DEMO_APP, DEMO_REPO_URL, runDemo } from './demo.js';
 import { REPO_ROOT, startStack, type Stack } from './stack.js';
 
 const args = new Set(process.argv.slice(2));
@@ -68,6 +69,9 @@ try {
     env: passedEnv,
     receiverPort: Number(process.env.RECEIVER_PORT || 8080),
     onLog: formatLog,
+    // The admission backstop against the sandbox (a real cluster registers deploy/optional/admission instead).
+    admission: !process.env.KUBECONFIG,
+    namespaces: [DEMO_APP.name],
   });
   const gate = stack.processes.find((p) => p.service === 'gate');
   print('');
@@ -82,13 +86,20 @@ try {
   print(`Watch it:     kubectl --kubeconfig ${stack.kubeconfig} get applications -A -w`);
   print(`              kubectl --kubeconfig ${stack.kubeconfig} get application ${DEMO_APP.name} -n ${DEMO_APP.namespace} -o jsonpath='{.spec.source.targetRevision}'`);
   print(`Policies:     kubectl --kubeconfig ${stack.kubeconfig} get gatepolicies -A   (edit them live: kubectl edit gatepolicy demo-signers -n ${DEMO_APP.namespace})`);
+  if (stack.admissionUrl) {
+    // The demo Application deploys into its own namespace, which its GatePolicy therefore guards at admission.
+    const podFile = join(workDir, 'unverified-pod.yaml');
+    writeFileSync(podFile, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: unverified\n  namespace: ${DEMO_APP.name}\nspec:\n  containers:\n    - name: web\n      image: nginx:1.27\n`);
+    print(`Admission:    kubectl --kubeconfig ${stack.kubeconfig} apply -f ${podFile}   (denied: not by digest, no verdict; webhook ${stack.admissionUrl})`);
+  }
   print('');
   if (runTheDemo) {
     print('Demo:');
     const result = await runDemo(stack, fx, (l) => print(`  ${l}`));
+    const refused = await demoAdmission(stack, (l) => print(`  ${l}`));
     print('');
     print(`Demo repository: ${fx.repo.workDir} (commit there, then run the "Send a push" command above).`);
-    if (exitAfterDemo) await stop(result ? 0 : 1);
+    if (exitAfterDemo) await stop(result && refused ? 0 : 1);
   }
   print('Running. Ctrl-C stops everything.');
 } catch (err) {

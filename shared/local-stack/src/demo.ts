@@ -145,3 +145,22 @@ export async function runDemo(stack: Stack, fx: DemoFixture, print: (line: strin
   print(`Application targetRevision stays ${after2.revision}${after2.revision === signed ? ' ✔ the unsigned commit was refused' : ' ✘ unexpected'}.`);
   return { signed, unsigned };
 }
+
+/**
+ * The admission backstop in the demo: a Pod running an image by tag, created in the namespace the demo Application
+ * deploys into, goes through the sandbox's admission (the registered webhook) and is refused. Returns whether it was.
+ */
+export async function demoAdmission(stack: Stack, print: (line: string) => void): Promise<boolean> {
+  if (!stack.sandbox || !stack.admissionUrl) return true;
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'unverified-demo', namespace: DEMO_APP.name }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } };
+  const res = await fetch(`${stack.sandbox.url}/api/v1/namespaces/${DEMO_APP.name}/pods`, {
+    method: 'POST', headers: { authorization: `Bearer ${stack.sandbox.token}`, 'content-type': 'application/json' }, body: JSON.stringify(pod),
+  });
+  const body = (await res.json()) as { message?: string };
+  if (res.status === 403) {
+    print(`✔ a Pod running nginx:1.27 in namespace ${DEMO_APP.name} was refused at admission: ${body.message ?? ''}`);
+    return true;
+  }
+  print(`✘ a Pod running an unverified image was not refused at admission (HTTP ${res.status})`);
+  return false;
+}
