@@ -20,6 +20,7 @@ import {
   loadKubeConfig,
   readSigningKeyFile,
   reconcileJob,
+  trimAuditTrail,
   type Gate,
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
@@ -199,6 +200,19 @@ const reconciler = createReconciler({
   },
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
+// Audit retention: one gate replica at a time (a lease) trims a batch every few minutes; see audit-retention.ts.
+const retention = { maxAgeSeconds: config.AUDIT_RETENTION_SECONDS, maxRecords: config.AUDIT_RETENTION_RECORDS, requireExport: config.AUDIT_TRIM_REQUIRES_EXPORT };
+async function trimAudit(): Promise<void> {
+  if (retention.maxAgeSeconds === 0 && retention.maxRecords === 0) return;
+  const leased = await redis.set(`${config.QUEUE_PREFIX}:audit-trim-lease`, String(process.pid), 'EX', 240, 'NX');
+  if (leased !== 'OK') return;
+  const result = await trimAuditTrail(redis, config.QUEUE_PREFIX, retention, new Date(), auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined);
+  if (result.trimmed > 0) logger.info(result, 'audit records trimmed');
+  if (result.heldForExport) logger.warn('audit records due for retention kept: not exported yet (gitops-gate audit export --mark)');
+}
+const trimTimer = setInterval(() => void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed')), 300_000);
+trimTimer.unref();
+void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed'));
 
 const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
   connection: createRedisConnection(config.REDIS_URL, 'worker'),
@@ -232,6 +246,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   logger.info({ signal }, 'gate stopping');
   reconciler.stop();
+  clearInterval(trimTimer);
   clearInterval(statusTimer);
   clearInterval(followedTimer);
   await worker.close();
