@@ -19,6 +19,7 @@ import {
   createRedisLock,
   loadKubeConfig,
   readSigningKeyFile,
+  FINAL_INDEX_TTL_SECONDS,
   reconcileJob,
   trimAuditTrail,
   type Gate,
@@ -101,6 +102,8 @@ const audit = createAuditTrail(
   undefined,
   (record, checkpoint) => logger.info({ audit: record, checkpoint }, 'audit record'),
   auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined,
+  // The coverage index lives as long as the records (30 days without an age limit).
+  config.AUDIT_RETENTION_SECONDS > 0 ? config.AUDIT_RETENTION_SECONDS : FINAL_INDEX_TTL_SECONDS,
 );
 const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
 
@@ -200,17 +203,17 @@ const reconciler = createReconciler({
   },
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
-// Audit retention: one gate replica at a time (a lease) trims a batch every few minutes; see audit-retention.ts.
+// Audit retention: one gate replica at a time (a lease of 80 % of the interval) trims a batch per interval; see audit-retention.ts.
 const retention = { maxAgeSeconds: config.AUDIT_RETENTION_SECONDS, maxRecords: config.AUDIT_RETENTION_RECORDS, requireExport: config.AUDIT_TRIM_REQUIRES_EXPORT };
 async function trimAudit(): Promise<void> {
   if (retention.maxAgeSeconds === 0 && retention.maxRecords === 0) return;
-  const leased = await redis.set(`${config.QUEUE_PREFIX}:audit-trim-lease`, String(process.pid), 'EX', 240, 'NX');
+  const leased = await redis.set(`${config.QUEUE_PREFIX}:audit-trim-lease`, String(process.pid), 'PX', Math.max(config.AUDIT_TRIM_INTERVAL_SECONDS * 800, 100), 'NX');
   if (leased !== 'OK') return;
   const result = await trimAuditTrail(redis, config.QUEUE_PREFIX, retention, new Date(), auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined);
   if (result.trimmed > 0) logger.info(result, 'audit records trimmed');
   if (result.heldForExport) logger.warn('audit records due for retention kept: not exported yet (gitops-gate audit export --mark)');
 }
-const trimTimer = setInterval(() => void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed')), 300_000);
+const trimTimer = setInterval(() => void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed')), config.AUDIT_TRIM_INTERVAL_SECONDS * 1000);
 trimTimer.unref();
 void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed'));
 

@@ -85,8 +85,9 @@ export function trimOrigin(cluster: string, app: string): string {
 }
 
 /**
- * The coverage index of a commit expires (refreshed by every final record): reconcile then verifies a long-unchanged
- * head once more (recorded as skip-same), which bounds the index without losing coverage of a live head.
+ * The coverage index of a commit expires (refreshed by every final record; by default with the records' retention):
+ * reconcile then verifies a long-unchanged head once more (recorded as skip-same), which bounds the index without
+ * losing coverage of a live head.
  */
 export const FINAL_INDEX_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -127,6 +128,8 @@ export function createAuditTrail(
   onRecord?: (record: DecisionRecord, checkpoint?: string) => void,
   /** Signs a checkpoint after every record (see checkpoint.ts); unset = the hash chain alone. */
   signing?: AuditSigning,
+  /** How long a commit's coverage index lives after its last final record. */
+  finalIndexSeconds = FINAL_INDEX_TTL_SECONDS,
 ): AuditTrail {
   const keys = auditKeys(prefix);
   const { stream, head: headKey, size: sizeKey, checkpoint: checkpointKey, final: finalKey } = keys;
@@ -175,7 +178,7 @@ export function createAuditTrail(
         .set(keys.id(rec.id), '1');
       // The coverage index reconcile reads: only decisions that settle the commit (see isFinalAction). It replaces
       // the earlier audit-sha index of every decision, which counted transient refusals as coverage.
-      if (isFinalAction(rec.action)) tx.sadd(finalKey(rec.sha), rec.app).expire(finalKey(rec.sha), FINAL_INDEX_TTL_SECONDS);
+      if (isFinalAction(rec.action)) tx.sadd(finalKey(rec.sha), rec.app).expire(finalKey(rec.sha), finalIndexSeconds);
       await tx.exec();
       onRecord?.(rec, checkpoint.note);
       return rec;
