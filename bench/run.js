@@ -1,7 +1,8 @@
 // `npm run bench`: every benchmark, one after another, then one table of what this run measured (ratios are
 // measured within the run, contenders interleaved; nothing here asserts on time). See bench/README.md.
 //
-//   node bench/run.js [receiver] [e2e] [argo] [scale] [verify] [cache] [admission] [--quick] [--json FILE]
+//   node bench/run.js [receiver] [e2e] [argo] [scale] [verify] [cache] [admission] [soak] [--quick] [--json FILE]
+// `soak` (20 minutes) runs only when named; SOAK_SECONDS / SOAK_RATE / SOAK_WARMUP_SECONDS shorten it (bench/soak.js).
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { benchScale } from './scale.js';
 import { benchBundles, benchVerify } from './verify.js';
 import { benchCache } from './cache.js';
 import { benchAdmission } from './admission.js';
+import { benchSoak } from './soak.js';
 import { fmt, log } from './lib/util.js';
 
 const args = process.argv.slice(2);
@@ -67,6 +69,8 @@ await step('verify', async () => ({ commits: await benchVerify(quick ? { roundMs
 
 await step('cache', () => benchCache({ seconds: quick ? 1 : 3 }));
 await step('admission', () => benchAdmission(quick ? { seconds: 3, warmupSeconds: 1 } : { seconds: 10, warmupSeconds: 2 }));
+const envNum = (name) => (process.env[name] ? Number(process.env[name]) : undefined);
+if (picked.includes('soak')) await step('soak', () => benchSoak({ seconds: envNum('SOAK_SECONDS'), rate: envNum('SOAK_RATE'), warmupSeconds: envNum('SOAK_WARMUP_SECONDS'), sampleSeconds: envNum('SOAK_SAMPLE_SECONDS') }));
 
 // ── the table ────────────────────────────────────────────────────────────────────────────────────────────────────
 const rows = [];
@@ -124,6 +128,13 @@ if (r.admission) {
 if (r.cache) {
   const c = r.cache;
   rows.push(['5', `cached verdicts (Redis, ${c.inflight} lookups in flight, one process)`, `${fmt(c.cached)}/s`, `fresh SSH verification ${fmt(c.fresh)}/s`, x(c.ratio), '≥ 20,000/s', met(c.cached >= 20_000)]);
+}
+
+if (r.soak) {
+  const k = r.soak;
+  const first = k.samples.find((x) => x.t >= k.warmup);
+  const last = k.samples[k.samples.length - 1];
+  rows.push(['7', `soak: ${k.rate} pushes/s for ${k.seconds} s, Redis used_memory after a ${k.warmup} s warm-up`, `${first ? first.usedMiB.toFixed(1) : 'n/a'} → ${last ? last.usedMiB.toFixed(1) : 'n/a'} MiB`, `${k.sent} pushes; fitted growth ${k.growthMiB.toFixed(2)} MiB over the window, mean ${k.meanMiB.toFixed(1)} MiB`, '', 'flat', k.verdict === 'flat' ? 'yes' : k.verdict === 'NOT flat' ? 'NO' : 'n/a']);
 }
 
 const header = ['#', 'benchmark', 'ours', 'baseline / detail', 'ratio', 'target', 'met'];

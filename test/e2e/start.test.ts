@@ -38,6 +38,8 @@ describe('npm start (demo mode)', () => {
     expect(out).toContain(`POST http://127.0.0.1:${port}/webhooks/github`);
     expect(out).toContain('Secret:       start-test-secret (from WEBHOOK_SECRETS)');
     expect(out).toMatch(/GitHub: +off \(no GITHUB_APP_ID/);
+    // Every run starts from an empty Redis unless --keep-state (redis.test.ts shows the data really goes).
+    expect(out).toContain("State:        fresh: earlier runs' Redis data deleted (--keep-state keeps it)");
     expect(out).toContain(`npx gitops-gate webhook push --repo ${join(REPO_ROOT, '.gitops-gate/demo/repo/work')} --branch main --url http://127.0.0.1:${port}/webhooks/github --secret start-test-secret --clone-url https://github.com/demo/app.git`);
     expect(out).toContain('Stopped: no process left running.');
     expect(code).toBe(0);

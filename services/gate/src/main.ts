@@ -20,7 +20,9 @@ import {
   createRedisLock,
   loadKubeConfig,
   readSigningKeyFile,
+  FINAL_INDEX_TTL_SECONDS,
   reconcileJob,
+  trimAuditTrail,
   type Gate,
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
@@ -107,6 +109,8 @@ const unreplicatedAudit = createAuditTrail(
   undefined,
   (record, checkpoint) => logger.info({ audit: record, checkpoint }, 'audit record'),
   auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined,
+  // The coverage index lives as long as the records (30 days without an age limit).
+  config.AUDIT_RETENTION_SECONDS > 0 ? config.AUDIT_RETENTION_SECONDS : FINAL_INDEX_TTL_SECONDS,
 );
 const audit = withReplicatedRecords(unreplicatedAudit, replication.wait);
 const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
@@ -207,6 +211,19 @@ const reconciler = createReconciler({
   },
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
+// Audit retention: one gate replica at a time (a lease of 80 % of the interval) trims a batch per interval; see audit-retention.ts.
+const retention = { maxAgeSeconds: config.AUDIT_RETENTION_SECONDS, maxRecords: config.AUDIT_RETENTION_RECORDS, requireExport: config.AUDIT_TRIM_REQUIRES_EXPORT };
+async function trimAudit(): Promise<void> {
+  if (retention.maxAgeSeconds === 0 && retention.maxRecords === 0) return;
+  const leased = await redis.set(`${config.QUEUE_PREFIX}:audit-trim-lease`, String(process.pid), 'PX', Math.max(config.AUDIT_TRIM_INTERVAL_SECONDS * 800, 100), 'NX');
+  if (leased !== 'OK') return;
+  const result = await trimAuditTrail(redis, config.QUEUE_PREFIX, retention, new Date(), auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined);
+  if (result.trimmed > 0) logger.info(result, 'audit records trimmed');
+  if (result.heldForExport) logger.warn('audit records due for retention kept: not exported yet (gitops-gate audit export --mark)');
+}
+const trimTimer = setInterval(() => void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed')), config.AUDIT_TRIM_INTERVAL_SECONDS * 1000);
+trimTimer.unref();
+void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed'));
 
 const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
   connection: createRedisConnection(config.redis, 'worker'),
@@ -240,6 +257,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   logger.info({ signal }, 'gate stopping');
   reconciler.stop();
+  clearInterval(trimTimer);
   clearInterval(statusTimer);
   clearInterval(followedTimer);
   await worker.close();

@@ -1,10 +1,10 @@
 /**
  * `gitops-gate audit`: why is this Application on this commit, and who signed it? Reads the audit trail from Redis.
  */
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, redactRedisUrl } from '@gitops-gate/config';
-import { CheckpointError, createAuditTrail, parseVerifierKey, type CheckpointVerifier, type DecisionRecord } from '@gitops-gate/gate-core';
+import { CheckpointError, createAuditTrail, exportAuditRecords, parseVerifierKey, type CheckpointVerifier, type DecisionRecord } from '@gitops-gate/gate-core';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { UsageError, type Io } from './io.js';
 
@@ -14,7 +14,11 @@ export const AUDIT_USAGE = `usage: gitops-gate audit [--app NAMESPACE/NAME] [--s
     key); repeat it during key rotation. Without it only the hash chain is checked, which whoever can write Redis
     can recompute.
     --checkpoint FILE: signed checkpoints kept outside Redis (the "checkpoint" field of the gate's "audit record"
-    log lines, as signed notes or JSON strings, one per line or as JSON); the chains must still contain them.`;
+    log lines, as signed notes or JSON strings, one per line or as JSON); the chains must still contain them.
+       gitops-gate audit export [--output FILE] [--since-mark] [--mark] [--redis-url URL]
+    Writes records, oldest first, as JSON lines to FILE (appended) or stdout. --since-mark: only records after the
+    export mark. --mark: advance the mark to the last record written; with AUDIT_TRIM_REQUIRES_EXPORT=true retention
+    trims only records up to the mark.`;
 
 /** Each --public-key file: one or more keys, one per line (note format) or a PEM block. */
 function readVerifierKeys(paths: string[]): CheckpointVerifier[] {
@@ -91,7 +95,31 @@ function readCheckpointFile(path: string): string[] {
   return notes;
 }
 
+async function exportCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { output: { type: 'string' }, 'since-mark': { type: 'boolean' }, mark: { type: 'boolean' }, 'redis-url': { type: 'string' } },
+  });
+  const config = loadConfig({ ...io.env, ...(values['redis-url'] ? { REDIS_URL: values['redis-url'] } : {}) });
+  const redis = createRedisConnection(config.REDIS_URL, 'producer', { lazyConnect: true });
+  const out = values.output ? createWriteStream(values.output, { flags: 'a' }) : undefined;
+  try {
+    await redis.connect().catch((err: Error) => {
+      throw new UsageError(`cannot reach Redis at ${config.REDIS_URL}: ${err.message}`);
+    });
+    const write = out ? (l: string) => new Promise<void>((resolve, reject) => out.write(l, (err) => (err ? reject(err) : resolve()))) : (l: string) => void io.stdout.write(l);
+    // The mark advances only after every line reached the file (the write callbacks): a crash never marks unwritten records.
+    const result = await exportAuditRecords(redis, config.QUEUE_PREFIX, write, { sinceMark: values['since-mark'] ?? false, mark: values.mark ?? false });
+    if (out) io.stderr.write(`exported ${result.exported} records to ${values.output}${values.mark && result.lastId ? ` (mark ${result.lastId})` : ''}\n`);
+    return 0;
+  } finally {
+    if (out) await new Promise<void>((resolve) => out.end(resolve));
+    redis.disconnect();
+  }
+}
+
 export async function auditCommand(argv: string[], io: Io): Promise<number> {
+  if (argv[0] === 'export') return exportCommand(argv.slice(1), io);
   const { values } = parseArgs({
     args: argv,
     options: {

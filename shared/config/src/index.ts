@@ -190,6 +190,14 @@ const envSchema = z.object({
    * can write Redis can recompute.
    */
   AUDIT_SIGNING_KEY_FILE: z.string().optional(),
+  /** Audit retention: records older than this are trimmed (keeping a signed trim base per chain). 0 = no age limit. */
+  AUDIT_RETENTION_SECONDS: z.coerce.number().int().min(0).default(90 * 24 * 3600),
+  /** Audit retention: at most this many records stay in the stream. 0 = no count limit. */
+  AUDIT_RETENTION_RECORDS: z.coerce.number().int().min(0).default(1_000_000),
+  /** How often one gate replica trims the audit stream (a batch of at most 10 000 records each time). */
+  AUDIT_TRIM_INTERVAL_SECONDS: positiveInt.default(300),
+  /** `true` = retention trims only records `gitops-gate audit export --mark` has written out (an unexported record stays). */
+  AUDIT_TRIM_REQUIRES_EXPORT: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Cluster name in the checkpoints' origin line, `gitops-gate/<cluster>/<namespace>/<name>`. */
   GATE_CLUSTER_NAME: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, . _ - only').default('default'),
 

@@ -52,6 +52,45 @@ export interface AuditTrail {
   checkpoints(): Promise<Map<string, string>>;
 }
 
+/**
+ * What retention removed from an Application's chain: how many records and the hash of the last one, so the retained
+ * records still chain from it. Signed (origin `gitops-gate-trim/…`, never valid as a head checkpoint and vice versa)
+ * when the gate signs: a Redis writer who deletes records cannot forge the base that would make the rest verify.
+ */
+export interface TrimBase {
+  size: number;
+  hash: string;
+  /** Decision id of the last trimmed record: kept answering `has` (the Application's annotation may name it). */
+  lastId: string;
+  note?: string;
+}
+
+/** Redis keys of the audit trail (retention and tests use them; the README's key table lists them). */
+export function auditKeys(prefix: string) {
+  return {
+    stream: `${prefix}:audit`,
+    head: (app: string) => `${prefix}:audit-head:${app}`,
+    size: (app: string) => `${prefix}:audit-size:${app}`,
+    checkpoint: `${prefix}:audit-checkpoint`,
+    base: `${prefix}:audit-base`,
+    final: (sha: string) => `${prefix}:audit-final:${sha}`,
+    id: (id: string) => `${prefix}:audit-id:${id}`,
+    exported: `${prefix}:audit-exported`,
+  };
+}
+
+/** Origin line of a trim base: a different origin than head checkpoints, so neither can stand in for the other. */
+export function trimOrigin(cluster: string, app: string): string {
+  return `gitops-gate-trim/${cluster}/${app}`;
+}
+
+/**
+ * The coverage index of a commit expires (refreshed by every final record; by default with the records' retention):
+ * reconcile then verifies a long-unchanged head once more (recorded as skip-same), which bounds the index without
+ * losing coverage of a live head.
+ */
+export const FINAL_INDEX_TTL_SECONDS = 30 * 24 * 3600;
+
 /** Signing each chain's head: the gate's key (never stored in Redis) and the cluster name for the origin line. */
 export interface AuditSigning {
   signer: CheckpointSigner;
@@ -89,12 +128,11 @@ export function createAuditTrail(
   onRecord?: (record: DecisionRecord, checkpoint?: string) => void,
   /** Signs a checkpoint after every record (see checkpoint.ts); unset = the hash chain alone. */
   signing?: AuditSigning,
+  /** How long a commit's coverage index lives after its last final record. */
+  finalIndexSeconds = FINAL_INDEX_TTL_SECONDS,
 ): AuditTrail {
-  const stream = `${prefix}:audit`;
-  const headKey = (app: string) => `${prefix}:audit-head:${app}`;
-  const sizeKey = (app: string) => `${prefix}:audit-size:${app}`;
-  const checkpointKey = `${prefix}:audit-checkpoint`;
-  const finalKey = (sha: string) => `${prefix}:audit-final:${sha}`;
+  const keys = auditKeys(prefix);
+  const { stream, head: headKey, size: sizeKey, checkpoint: checkpointKey, final: finalKey } = keys;
 
   /** Records in the Application's chain so far; counted once for chains written before sizes were kept. */
   async function chainSize(app: string): Promise<number> {
@@ -137,16 +175,16 @@ export function createAuditTrail(
         .multi(checkpoint.commands)
         .xadd(stream, '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec))
         .set(headKey(rec.app), rec.hash)
-        .set(`${prefix}:audit-id:${rec.id}`, '1');
+        .set(keys.id(rec.id), '1');
       // The coverage index reconcile reads: only decisions that settle the commit (see isFinalAction). It replaces
       // the earlier audit-sha index of every decision, which counted transient refusals as coverage.
-      if (isFinalAction(rec.action)) tx.sadd(finalKey(rec.sha), rec.app);
+      if (isFinalAction(rec.action)) tx.sadd(finalKey(rec.sha), rec.app).expire(finalKey(rec.sha), finalIndexSeconds);
       await tx.exec();
       onRecord?.(rec, checkpoint.note);
       return rec;
     },
     async has(id) {
-      return (await redis.exists(`${prefix}:audit-id:${id}`)) === 1;
+      return (await redis.exists(keys.id(id))) === 1;
     },
     async decidedApps(sha) {
       return new Set(await redis.smembers(finalKey(sha)));
@@ -185,6 +223,11 @@ export function createAuditTrail(
       const signed = options.verifiers ? await openCheckpoints(app, options.verifiers, problems) : undefined;
       const external = openExternal(app, options.external ?? [], options.verifiers ?? [], problems);
       const sizes = new Map<string, number>();
+      // Chains trimmed by retention start from their base: its hash is the retained head's prevHash.
+      for (const [a, base] of await openBases(app, options.verifiers, problems)) {
+        heads.set(a, base.hash);
+        sizes.set(a, base.size);
+      }
       let start = '-';
       for (;;) {
         const page = await redis.xrange(stream, start, '+', 'COUNT', 1000);
@@ -231,6 +274,37 @@ export function createAuditTrail(
       return { ok: problems.length === 0, checked, problems, ...(signed ? { checkpoints: signed.size } : {}) };
     },
   };
+
+  /**
+   * Trim bases by Application. With verifiers a base counts only if signed as a trim base by a trusted key: otherwise
+   * whoever deletes the oldest records could write a base that makes the rest verify.
+   */
+  async function openBases(app: string | undefined, verifiers: CheckpointVerifier[] | undefined, problems: string[]) {
+    const out = new Map<string, { size: number; hash: string }>();
+    for (const [a, json] of Object.entries(await redis.hgetall(keys.base))) {
+      if (app && a !== app) continue;
+      let base: TrimBase;
+      try {
+        base = JSON.parse(json) as TrimBase;
+      } catch {
+        problems.push(`${a}: trim base is not valid JSON`);
+        continue;
+      }
+      if (verifiers) {
+        try {
+          if (!base.note) throw new Error('unsigned');
+          const cp = openCheckpoint(base.note, verifiers);
+          if (!cp.origin.startsWith('gitops-gate-trim/') || !cp.origin.endsWith(`/${a}`)) throw new Error(`signed for ${cp.origin}`);
+          if (cp.size !== base.size || cp.rootHash !== base.hash) throw new Error('its signed note names another size or hash');
+        } catch (err) {
+          problems.push(`${a}: trim base rejected (${(err as Error).message}): records before the retained ones are unaccounted for`);
+          continue;
+        }
+      }
+      out.set(a, { size: base.size, hash: base.hash });
+    }
+    return out;
+  }
 
   /** The verified latest checkpoint per Application (of `app` only, if given); what fails to verify is a problem. */
   async function openCheckpoints(app: string | undefined, verifiers: CheckpointVerifier[], problems: string[]) {

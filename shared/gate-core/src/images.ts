@@ -64,6 +64,8 @@ export function createImageState(redis: Redis, prefix: string, ttlSeconds = 7 * 
         .hset(pendingKey(v.sha), pendingField(v), JSON.stringify(v))
         .expire(pendingKey(v.sha), ttlSeconds)
         .zadd(pendingIndex, String(Date.now() + ttlSeconds * 1000), v.sha)
+        // Entries past their expiry go here too, not only when pendingShas() reads: the index stays bounded.
+        .zremrangebyscore(pendingIndex, '-inf', String(Date.now()))
         .exec();
     },
     async pendingFor(sha) {

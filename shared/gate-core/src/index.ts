@@ -25,3 +25,4 @@ export const GATE_CORE_ERROR_CODES = [
   'LOCK_TIMEOUT',
   'POLICIES_NOT_SYNCED',
 ] as const;
+export * from './audit-retention.js';

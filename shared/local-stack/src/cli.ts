@@ -4,11 +4,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDemoFixture, demoAdmission, DEMO_APP, DEMO_REPO_URL, runDemo } from './demo.js';
+import { redisStateBanner } from './redis.js';
 import { REPO_ROOT, startStack, type Stack } from './stack.js';
 
 const args = new Set(process.argv.slice(2));
 const exitAfterDemo = args.has('--exit-after-demo');
 const runTheDemo = !args.has('--no-demo');
+// Fresh Redis state by default: decisions and retrying jobs of earlier runs would otherwise carry over silently.
+const keepState = args.has('--keep-state');
 const workDir = join(REPO_ROOT, '.gitops-gate');
 const print = (line: string) => process.stdout.write(`${line}\n`);
 // Handed to the services as set: a real GitHub webhook (its secret) or App can be pointed at `npm start`.
@@ -61,6 +64,7 @@ try {
   stack = await startStack({
     workDir,
     redisUrl: process.env.REDIS_URL || undefined,
+    freshRedisState: !keepState,
     kubeconfig: process.env.KUBECONFIG || undefined,
     seed: [fx.application, fx.policy],
     allowedSignersFile: process.env.ALLOWED_SIGNERS_FILE || undefined,
@@ -76,6 +80,7 @@ try {
   const gate = stack.processes.find((p) => p.service === 'gate');
   print('');
   print(`Redis:        ${stack.redisUrl}${process.env.REDIS_URL ? '' : ' (local redis-server, AOF on, noeviction)'}`);
+  print(`State:        ${redisStateBanner(Boolean(process.env.REDIS_URL), keepState)}`);
   print(`Kubernetes:   ${stack.sandbox ? `sandbox API server ${stack.sandbox.url}` : 'from KUBECONFIG'}`);
   print(`Receiver:     POST ${stack.receiverUrl}/webhooks/github`);
   print(`Secret:       ${stack.secrets[0]}${envSecrets.length > 0 ? ' (from WEBHOOK_SECRETS)' : ''}`);

@@ -1,6 +1,6 @@
 import { BaseError } from '@gitops-gate/contracts/errors';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { startRedisServer, type RedisServer } from '@gitops-gate/testing';
 
 export const STACK_ERROR_CODES = [
@@ -38,12 +38,22 @@ export function ensureRedisServer(log: (line: string) => void): void {
   execFileSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
-/** `npm start`'s Redis: a local redis-server in the work dir, AOF on (fsync every second) and noeviction. */
-export async function startLocalRedis(dataDir: string): Promise<RedisServer> {
+/**
+ * `npm start`'s Redis: a local redis-server in the work dir, AOF on (fsync every second) and noeviction. `fresh`
+ * deletes the data of earlier runs first (their decisions and retrying jobs would otherwise carry over silently).
+ */
+export async function startLocalRedis(dataDir: string, fresh = false): Promise<RedisServer> {
+  if (fresh) rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
   try {
     return await startRedisServer({ dir: dataDir });
   } catch (err) {
     throw new StackError('REDIS_START_FAILED', (err as Error).message);
   }
+}
+
+/** What the banner says about Redis state: fresh by default, kept with --keep-state, never wiped in a given REDIS_URL. */
+export function redisStateBanner(external: boolean, keep: boolean): string {
+  if (external) return 'kept (REDIS_URL is yours: never wiped)';
+  return keep ? 'kept from earlier runs (--keep-state)' : 'fresh: earlier runs\' Redis data deleted (--keep-state keeps it)';
 }

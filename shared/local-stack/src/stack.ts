@@ -33,6 +33,8 @@ export interface StackOptions {
   workDir: string;
   /** Existing Redis; otherwise a local redis-server is started in workDir. */
   redisUrl?: string;
+  /** The local redis-server (not an existing `redisUrl`) starts without the data of earlier runs. */
+  freshRedisState?: boolean;
   /** Existing cluster; otherwise the sandbox API server is started (seeded with `seed`). */
   kubeconfig?: string;
   seed?: object[];
@@ -171,7 +173,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     let redisUrl = opts.redisUrl;
     if (!redisUrl) {
       ensureRedisServer((l) => onLog('stack', l));
-      const redis = await startLocalRedis(join(opts.workDir, 'redis'));
+      const redis = await startLocalRedis(join(opts.workDir, 'redis'), opts.freshRedisState ?? false);
       redisUrl = redis.url;
       cleanups.push(() => redis.stop());
     }

@@ -1,0 +1,149 @@
+/**
+ * Bounded Redis growth: the pipeline runs briefly (signed and unsigned commits, redeliveries, the reconciler) against
+ * a real redis-server, then every key under the prefix must match a row of the README's Redis key table, and a key
+ * whose row promises a TTL must carry one. The table has no stale rows: each row's key is still written by the code.
+ */
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
+import { QUEUE_REPORT } from '@gitops-gate/github';
+import { APP_KEY, deliverPush, startHarness, waitFor, type Harness } from './lib/harness.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+interface Row {
+  key: string;
+  bound: string;
+  pattern: (prefix: string) => RegExp;
+}
+
+/** The rows of the README's "Redis keys" table. */
+function keyTable(): Row[] {
+  const section = README.slice(README.indexOf('### Redis keys'));
+  const rows: Row[] = [];
+  for (const line of section.split('\n').slice(1)) {
+    if (line.startsWith('#')) break;
+    const m = /^\| `(<prefix>:[^`]+)` \| [^|]+ \| (.+) \|$/.exec(line);
+    if (!m) continue;
+    const key = m[1]!;
+    rows.push({
+      key,
+      bound: m[2]!,
+      pattern: (prefix) => {
+        const body = key
+          .slice('<prefix>'.length)
+          .split(/(<[^>]+>|\*)/)
+          .map((part) => (part.startsWith('<') || part === '*' ? '.+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+          .join('');
+        return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${body}$`);
+      },
+    });
+  }
+  return rows;
+}
+
+/** Non-test TypeScript sources of the services and shared packages. */
+function sources(): string {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (name === 'node_modules' || name === 'dist') continue;
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(readFileSync(p, 'utf8'));
+    }
+  };
+  for (const top of ['services', 'shared']) for (const pkg of readdirSync(join(ROOT, top))) if (statSync(join(ROOT, top, pkg, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(ROOT, top, pkg, 'src'));
+  return out.join('\n');
+}
+
+/** Every key under the harness's prefix against the table: problems, and the rows that matched some key. */
+async function checkKeys(h: Harness): Promise<{ problems: string[]; seen: Set<string> }> {
+  const rows = keyTable();
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await h.client.scan(cursor, 'MATCH', `${h.prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  expect(keys.length).toBeGreaterThan(10);
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const key of keys.sort()) {
+    const row = rows.find((r) => r.pattern(h.prefix).test(key));
+    if (!row) {
+      problems.push(`${key}: no row in the README's Redis key table`);
+      continue;
+    }
+    seen.add(row.key);
+    // -2: expired between SCAN and PTTL, which is fine; -1: no TTL.
+    if (row.bound.startsWith('TTL') && (await h.client.pttl(key)) === -1) problems.push(`${key}: the table promises a TTL (${row.bound}), the key has none`);
+  }
+  return { problems, seen };
+}
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({ env: { GATE_RECONCILE_SECONDS: '2' }, keepLog: (line) => !line.includes('"level":30') });
+  await h.spawn('verifier');
+  await h.spawn('gate');
+}, 120_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('Redis key bounds', () => {
+  it('every key the pipeline creates matches a README row, and TTL rows carry a TTL', async () => {
+    const [unsigned] = h.commits(1, { signed: false, label: 'unsigned' });
+    const [a, b] = h.commits(2, { label: 'bounds' });
+    const deliveries = [
+      { sha: unsigned!, delivery: randomUUID() },
+      { sha: a!, delivery: randomUUID() },
+      { sha: b!, before: a, delivery: randomUUID() },
+    ];
+    for (const d of deliveries) expect((await deliverPush(h, d)).status).toBe(202);
+    // A redelivery: de-duplicated by the delivery key.
+    expect(JSON.parse((await deliverPush(h, deliveries[2]!)).body)).toEqual({ queued: false, duplicate: true });
+    await waitFor('the deliveries decided', 90_000, async () => {
+      const decided = new Set((await h.audit()).map((r) => r.deliveryId));
+      return deliveries.every((d) => decided.has(d.delivery));
+    });
+    // Let the reconciler run (it queues only heads no final decision covers: here none, but it takes its lease).
+    await waitFor('a reconcile pass', 30_000, async () => (await h.client.exists(`${h.prefix}:reconcile-lease`)) === 1);
+
+    const { problems, seen } = await checkKeys(h);
+    expect(problems).toEqual([]);
+    // The run touched the main families (a changed pipeline that no longer writes them shows up here).
+    for (const k of ['<prefix>:delivery:<delivery id>', '<prefix>:verify:*', '<prefix>:gate:*', '<prefix>:audit', '<prefix>:audit-final:<sha>', '<prefix>:reconcile-lease']) {
+      expect(seen, k).toContain(k);
+    }
+    expect((await h.audit()).some((r) => r.app === APP_KEY)).toBe(true);
+    // The check can fail: a cache entry without its TTL, and a key no row documents.
+    await h.client.set(`${h.prefix}:verdict:planted`, '{}');
+    await h.client.set(`${h.prefix}:undocumented`, '1');
+    expect((await checkKeys(h)).problems).toEqual([
+      expect.stringContaining(":undocumented: no row in the README's Redis key table"),
+      expect.stringContaining(':verdict:planted: the table promises a TTL'),
+    ]);
+  }, 180_000);
+
+  it('the table has no stale rows: each row is still written by the code', () => {
+    const src = sources();
+    const queues = new Set([QUEUE_VERIFY, QUEUE_GATE, QUEUE_REPORT]);
+    const stale: string[] = [];
+    for (const row of keyTable()) {
+      const literal = row.key.slice('<prefix>:'.length).split(/<|\*/)[0]!;
+      if (row.key.endsWith(':*')) {
+        if (!queues.has(literal.replace(/:$/, ''))) stale.push(row.key);
+      } else if (!src.includes(`}:${literal}`)) stale.push(row.key);
+    }
+    expect(stale).toEqual([]);
+    expect(keyTable().length).toBeGreaterThan(20);
+  });
+});
