@@ -14,7 +14,7 @@ import { ConfigError, type Config } from '@gitops-gate/config';
 import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema } from '@gitops-gate/contracts';
 import type { Logger } from '@gitops-gate/telemetry';
 import type { Redis } from 'ioredis';
-import type { CommitVerifierFn } from './processor.js';
+import type { CommitVerifierFn, PolicySource } from './checks.js';
 import type { VerdictCache } from './verdict-cache.js';
 
 function read(path: string, variable: string): string {
@@ -55,11 +55,6 @@ export async function loadCommitPolicies(config: Config): Promise<CompiledPolicy
     ];
   }
   return [];
-}
-
-export interface PolicySource {
-  /** The policies in force for the next job: GatePolicy objects published by the gate, plus file policies. */
-  current(): Promise<CompiledPolicy[]>;
 }
 
 /**

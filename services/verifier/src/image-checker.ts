@@ -4,11 +4,7 @@ import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-ver
 import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import { normalizeRepoUrl, policyKey, type ImageVerdictJob, type PolicyIdentity, type PolicyResult, type VerifyImageJob } from '@gitops-gate/contracts';
 import { COSTLY_REJECTIONS, createImageVerifier, createRegistryClient, type ImageVerifierOptions, type RegistryCredential } from '@gitops-gate/oci';
-import type { PolicySource } from './commit-checker.js';
-
-export type ImageCheckerFn = (
-  job: VerifyImageJob,
-) => Promise<Omit<ImageVerdictJob, 'v' | 'kind' | 'deliveryId' | 'repoUrl' | 'verifiedAt' | 'trace' | 'policies'> & Partial<Pick<ImageVerdictJob, 'policies'>>>;
+import type { ImageCheckerFn, PolicySource } from './checks.js';
 
 type ImageRule = CompiledPolicy['images'][number];
 
