@@ -12,7 +12,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { compilePolicy, createSigstoreTrust, verifyCommit } from '@gitops-gate/commit-verify';
+import { createSigstoreTrust, verifyCommit } from '@gitops-gate/commit-verify';
+import { compilePolicy } from '@gitops-gate/policy';
 import { createSshKey, makeCommit, writeObject } from './lib/commits.js';
 import { FIXTURES, log } from './lib/util.js';
 

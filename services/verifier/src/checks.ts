@@ -2,7 +2,7 @@
  * The contracts between the verifier's job processor and its checkers, in one module that imports no checker, so
  * processor.ts, commit-checker.ts and image-checker.ts depend on it and not on each other (no import loop).
  */
-import type { CompiledPolicy, PolicyEvaluation } from '@gitops-gate/commit-verify';
+import type { CompiledPolicy, PolicyEvaluation } from '@gitops-gate/policy';
 import type { ImageVerdictJob, VerifyCommitJob, VerifyImageJob } from '@gitops-gate/contracts';
 
 /** Verifies one commit object (raw bytes from the mirror) against the policies in force. */

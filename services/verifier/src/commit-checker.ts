@@ -1,15 +1,6 @@
 import { readFileSync } from 'node:fs';
-import {
-  compilePolicy,
-  createRekorClient,
-  createSigstoreTrust,
-  evaluatePolicies,
-  parseAllowedSigners,
-  parsePolicyFile,
-  policiesFor,
-  type CompiledPolicy,
-  type VerifyEnvironment,
-} from '@gitops-gate/commit-verify';
+import { createRekorClient, createSigstoreTrust, parseAllowedSigners, type VerifyEnvironment } from '@gitops-gate/commit-verify';
+import { compilePolicy, evaluatePolicies, parsePolicyFile, policiesFor, type CompiledPolicy } from '@gitops-gate/policy';
 import { ConfigError, type Config } from '@gitops-gate/config';
 import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema } from '@gitops-gate/contracts';
 import type { Logger } from '@gitops-gate/telemetry';

@@ -5,8 +5,5 @@ export * from './gpg/index.js';
 export { verifyGitsignCommitSignature, createRekorClient, RekorLookupError } from './gitsign/index.js';
 export type { GitsignVerifyInput, GitsignIdentityRule, CertificateIdentity, RekorLookup, RekorLogEntry, RekorSearchQuery, RekorClientOptions } from './gitsign/index.js';
 export * from './sigstore-trust.js';
-export * from './policy.js';
 export * from './verify-commit.js';
-export * from './policy-text.js';
-export * from './crd.js';
 export * from './transience.js';
