@@ -6,7 +6,8 @@
 import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema, QUEUE_GATE, verifyCommitJob, verifyImageJob, type FollowedRepo, type PolicySnapshot } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema, QUEUE_GATE, type FollowedRepo, type PolicySnapshot } from '@gitops-gate/contracts';
+import { reverifyCommitJob, reverifyImageJob } from '@gitops-gate/contracts/verify-jobs';
 import {
   collectFollowedRepos,
   createAuditTrail,
@@ -160,23 +161,16 @@ const gate = createGate({
     config.GATE_UI_URL ? externalLinkAnnotation(config.GATE_UI_URL, { namespace: app.metadata.namespace ?? 'default', name: app.metadata.name }) : {},
   requestReverify: async (verdict, reason) => {
     const revision = watcher?.current().revision ?? 'none';
-    const job = verifyCommitJob.parse({
-      v: 1, kind: 'commit', deliveryId: verdict.deliveryId, repoUrl: verdict.repoUrl, cloneUrl: verdict.cloneUrl, repoFullName: verdict.repoFullName,
-      branch: verdict.branch, sha: verdict.sha, receivedAt: new Date().toISOString(), reverify: revision, trace: verdict.trace,
-    });
+    const { data, jobId } = reverifyCommitJob(verdict, revision, new Date());
     logger.info({ sha: verdict.sha, revision, reason }, 'verification requested again');
-    await verifyQueue.add('commit', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `reverify-${verdict.deliveryId}-${verdict.sha}-${revision}` });
+    await verifyQueue.add('commit', data, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId });
   },
   requestImageReverify: async (build, reason) => {
     // One request per (digest, policy revision): a result still stale after it waits for the next change, no loop.
     const revision = watcher?.current().revision ?? 'none';
-    const id = `${build.digest.slice(7, 23)}-${revision}`;
-    const job = verifyImageJob.parse({
-      v: 1, kind: 'image', deliveryId: `reverify-${id}`, repoUrl: build.repoUrl, repoFullName: new URL(build.repoUrl).pathname.slice(1),
-      image: build.image, digest: build.digest, receivedAt: new Date().toISOString(),
-    });
+    const { data, jobId } = reverifyImageJob(build, revision, new Date());
     logger.info({ image: build.image, digest: build.digest, revision, reason }, 'image verification requested again');
-    await verifyQueue.add('image', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `reverify-image-${id}` });
+    await verifyQueue.add('image', data, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId });
   },
 });
 gateForPolicies = gate;
