@@ -3,7 +3,6 @@
  * carries the resourceVersion it was decided on. GatePolicy and ClusterGatePolicy objects are watched live and published
  * for the verifiers.
  */
-import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema, QUEUE_GATE, type FollowedRepo, type PolicySnapshot } from '@gitops-gate/contracts';
@@ -26,7 +25,7 @@ import {
 } from '@gitops-gate/gate-core';
 import { createGitMirror, GitError } from '@gitops-gate/git';
 import { createReportQueue, createReportWorker, gitHttpToken, gitHubClientFromConfig, gitHubMode, reportJobFromRecord } from '@gitops-gate/github';
-import { createGateQueue, createRedisConnection, createVerifyQueue, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
+import { createGateQueue, createRedisConnection, createServiceWorker, createVerifyQueue, installShutdown, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createAuditRoutes } from './audit-routes.js';
 import { createGateProcessor } from './processor.js';
@@ -43,7 +42,7 @@ const store = createCachedApplicationStore(kc, createKubeApplicationStore(kc), c
 try {
   await store.start();
 } catch (err) {
-  logger.error({ err: (err as Error).message }, 'application watch failed to start; listing per verdict');
+  logger.error({ err }, 'application watch failed to start; listing per verdict');
 }
 const github = gitHubClientFromConfig(config);
 const mirror = createGitMirror({
@@ -102,7 +101,7 @@ const audit = createAuditTrail(
   (record, checkpoint) => logger.info({ audit: record, checkpoint }, 'audit record'),
   auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined,
 );
-const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 
 let watcher: PolicyWatcher | undefined;
 let statusTimer: NodeJS.Timeout | undefined;
@@ -194,17 +193,15 @@ const reconciler = createReconciler({
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
 
-const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
+const worker = createServiceWorker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
   connection: createRedisConnection(config.REDIS_URL, 'worker'),
   prefix: config.QUEUE_PREFIX,
   concurrency: config.GATE_CONCURRENCY,
-  lockDuration: config.WORKER_LOCK_DURATION_MS,
-  stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-  // A job whose worker died is retried by another; only a job that kills workers repeatedly is given up.
-  maxStalledCount: 3,
+  lockDurationMs: config.WORKER_LOCK_DURATION_MS,
+  stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+  logger,
+  failedMessage: 'gate job failed',
 });
-worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'gate job failed'));
-worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
 
 const gateQueueView = createGateQueue(redis, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(gateQueueView)]);
@@ -220,25 +217,22 @@ ops.listen(config.GATE_HTTP_PORT, () => {
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'gate stopping');
-  reconciler.stop();
-  clearInterval(statusTimer);
-  clearInterval(followedTimer);
-  await worker.close();
-  await reportWorker?.close().catch(() => undefined);
-  await reports?.close().catch(() => undefined);
-  await store.stop().catch(() => undefined);
-  await watcher?.stop().catch(() => undefined);
-  await verifyQueue.close();
-  await gateQueueView.close();
-  ops.close();
-  redis.disconnect();
-  await tracing.shutdown().catch(() => undefined);
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+installShutdown({
+  service: 'gate',
+  logger,
+  steps: [
+    { name: 'reconciler', close: () => reconciler.stop() },
+    { name: 'timers', close: () => (clearInterval(statusTimer), clearInterval(followedTimer)) },
+    // Jobs in hand finish; anything not started stays in the queue for another replica.
+    { name: 'worker', close: () => worker.close() },
+    { name: 'report worker', close: () => reportWorker?.close() },
+    { name: 'report queue', close: () => reports?.close() },
+    { name: 'application watch', close: () => store.stop() },
+    { name: 'policy watch', close: () => watcher?.stop() },
+    { name: 'verify queue', close: () => verifyQueue.close() },
+    { name: 'gate queue view', close: () => gateQueueView.close() },
+    { name: 'ops server', close: () => ops.close() },
+    { name: 'redis', close: () => redis.disconnect() },
+    { name: 'tracing', close: () => tracing.shutdown() },
+  ],
+});

@@ -3,13 +3,12 @@
  * to another if this one dies (stalled-job detection). SIGTERM finishes the jobs in hand before exiting.
  */
 import { createHash } from 'node:crypto';
-import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { gitHttpToken, gitHubClientFromConfig } from '@gitops-gate/github';
-import { createFollowedRepoReader, createGateQueue, createRedisConnection, createVerifyQueue, queueGaugeSource } from '@gitops-gate/queue';
+import { createFollowedRepoReader, createGateQueue, createRedisConnection, createServiceWorker, createVerifyQueue, installShutdown, queueGaugeSource } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
@@ -26,7 +25,7 @@ const verifyEnv = loadVerifyEnvironment(config);
 logger.info({ policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) }, 'file policies loaded');
 const registry = createMetricsRegistry('verifier');
 const connection = createRedisConnection(config.REDIS_URL, 'worker');
-const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 const cacheLookups = new Counter({ name: 'gitops_gate_verdict_cache_lookups_total', help: 'Verdict cache lookups by kind and result', labelNames: ['kind', 'result'] as const, registers: [registry] });
 const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
   trustRevision: createHash('sha256').update(JSON.stringify(verifyEnv.trust?.json ?? null)).digest('hex'),
@@ -62,18 +61,15 @@ const processor = createVerifyProcessor({
   historyDepth: config.VERDICT_HISTORY_DEPTH,
 });
 
-const worker = new Worker(QUEUE_VERIFY, processor, {
+const worker = createServiceWorker(QUEUE_VERIFY, processor, {
   connection: createRedisConnection(config.REDIS_URL, 'worker'),
   prefix: config.QUEUE_PREFIX,
   concurrency: config.VERIFIER_CONCURRENCY,
-  // A fetch of a large repository can take a while; the lock is renewed while the job runs.
-  lockDuration: config.WORKER_LOCK_DURATION_MS,
-  stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-  // A job whose worker died is retried by another; only a job that kills workers repeatedly is given up.
-  maxStalledCount: 3,
+  lockDurationMs: config.WORKER_LOCK_DURATION_MS,
+  stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+  logger,
+  failedMessage: 'verify job failed',
 });
-worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, 'verify job failed'));
-worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
 
 // Depth and age of the verify queue: what KEDA / the HPA scale verifiers on.
 const verifyQueueView = createVerifyQueue(connection, config.QUEUE_PREFIX);
@@ -85,19 +81,16 @@ ops.listen(config.VERIFIER_HTTP_PORT, () => {
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.VERIFIER_HTTP_PORT, concurrency: config.VERIFIER_CONCURRENCY }, 'verifier started');
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'verifier stopping');
-  // close() waits for jobs in progress; anything not started stays in the queue for another replica.
-  await worker.close();
-  await gateQueue.close();
-  await verifyQueueView.close();
-  ops.close();
-  connection.disconnect();
-  await tracing.shutdown().catch(() => undefined);
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// close() on the worker waits for jobs in progress; anything not started stays in the queue for another replica.
+installShutdown({
+  service: 'verifier',
+  logger,
+  steps: [
+    { name: 'worker', close: () => worker.close() },
+    { name: 'gate queue', close: () => gateQueue.close() },
+    { name: 'verify queue view', close: () => verifyQueueView.close() },
+    { name: 'ops server', close: () => ops.close() },
+    { name: 'redis', close: () => connection.disconnect() },
+    { name: 'tracing', close: () => tracing.shutdown() },
+  ],
+});

@@ -80,3 +80,4 @@ export function queueGaugeSource(queue: Queue): { name: string; waiting(): Promi
   };
 }
 export * from './followed-repos.js';
+export * from './service-lifecycle.js';
