@@ -26,10 +26,10 @@ import {
 import { createGitMirror, GitError } from '@gitops-gate/git';
 import { createReportQueue, createReportWorker, gitHttpToken, gitHubClientFromConfig, gitHubMode, reportJobFromRecord } from '@gitops-gate/github';
 import { createGateQueue, createRedisConnection, createServiceWorker, createVerifyQueue, installShutdown, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
-import { createAuditRoutes } from './audit-routes.js';
+import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges } from '@gitops-gate/telemetry';
+import { createGateOpsApp } from './ops-app.js';
 import { createGateProcessor } from './processor.js';
-import { createUiRoutes, externalLinkAnnotation } from './ui/index.js';
+import { externalLinkAnnotation } from './ui/index.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('gate', config.LOG_LEVEL);
@@ -211,11 +211,12 @@ const ready = async () => {
   if (watcher && !watcher.health().synced && problems.length === 0) problems.push('policies not listed yet');
   return { ok: problems.length === 0, problems };
 };
-const ops = createOpsServer({ registry, ready, routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text })] });
-ops.listen(config.GATE_HTTP_PORT, () => {
-  const addr = ops.address();
+const ops = createGateOpsApp({ registry, ready, audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text });
+await ops.listen({ host: '0.0.0.0', port: config.GATE_HTTP_PORT });
+{
+  const addr = ops.server.address();
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');
-});
+}
 
 installShutdown({
   service: 'gate',

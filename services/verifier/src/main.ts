@@ -9,7 +9,7 @@ import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { gitHttpToken, gitHubClientFromConfig } from '@gitops-gate/github';
 import { createFollowedRepoReader, createGateQueue, createRedisConnection, createServiceWorker, createVerifyQueue, installShutdown, queueGaugeSource } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
+import { createLogger, setupTracing, createMetricsRegistry, createOpsApp, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
 import { createVerdictCache } from './verdict-cache.js';
@@ -75,11 +75,12 @@ const worker = createServiceWorker(QUEUE_VERIFY, processor, {
 const verifyQueueView = createVerifyQueue(connection, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(verifyQueueView), queueGaugeSource(gateQueue)]);
 
-const ops = createOpsServer({ registry, ready: async () => (await connection.ping()) === 'PONG' });
-ops.listen(config.VERIFIER_HTTP_PORT, () => {
-  const addr = ops.address();
+const ops = createOpsApp({ registry, ready: async () => (await connection.ping()) === 'PONG' });
+await ops.listen({ host: '0.0.0.0', port: config.VERIFIER_HTTP_PORT });
+{
+  const addr = ops.server.address();
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.VERIFIER_HTTP_PORT, concurrency: config.VERIFIER_CONCURRENCY }, 'verifier started');
-});
+}
 
 // close() on the worker waits for jobs in progress; anything not started stays in the queue for another replica.
 installShutdown({
