@@ -5,7 +5,8 @@
 // the policy's rules and the trust root.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compilePolicy, verifyCommit } from '@gitops-gate/commit-verify';
+import { verifyCommit } from '@gitops-gate/commit-verify';
+import { compilePolicy } from '@gitops-gate/policy';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis } from '@gitops-gate/testing';
 import { createVerdictCache } from '@gitops-gate/verifier';

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createBundleTrust } from '@gitops-gate/bundle-verify';
-import { compilePolicy, verifyCommit } from '@gitops-gate/commit-verify';
+import { verifyCommit } from '@gitops-gate/commit-verify';
+import { compilePolicy } from '@gitops-gate/policy';
 import { createSshKey, makeCommit, writeObject } from './lib/commits.js';
 import { FIXTURES, log } from './lib/util.js';
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Writes the policy CRDs from the policy model: `npm run gen:crds` (builds commit-verify first).
+// Writes the policy CRDs from the policy model: `npm run gen:crds` (builds the policy package first).
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { POLICY_CRD_FILES, renderPolicyCrdYaml } from '@gitops-gate/commit-verify';
+import { POLICY_CRD_FILES, renderPolicyCrdYaml } from '@gitops-gate/policy';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 for (const [scope, file] of Object.entries(POLICY_CRD_FILES)) {

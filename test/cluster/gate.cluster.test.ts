@@ -17,7 +17,7 @@ import { Writable } from 'node:stream';
 import { ApiextensionsV1Api, AppsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicy } from '@gitops-gate/commit-verify';
+import { compilePolicy } from '@gitops-gate/policy';
 import type { CommitVerdictJob } from '@gitops-gate/contracts';
 import { createAuditTrail, createGate, createKubeApplicationStore, createRedisLock, KubeError, type Application, type ApplicationStore } from '@gitops-gate/gate-core';
 import { createGitMirror } from '@gitops-gate/git';

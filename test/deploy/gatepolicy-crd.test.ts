@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { POLICY_CRD_FILES, renderPolicyCrdYaml, toStructural, type PolicyCrdScope } from '@gitops-gate/commit-verify';
+import { POLICY_CRD_FILES, renderPolicyCrdYaml, toStructural, type PolicyCrdScope } from '@gitops-gate/policy';
 import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admitVap, update } from './lib/admission.js';

@@ -8,7 +8,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compilePolicy, gatePolicySpec } from '@gitops-gate/commit-verify';
+import { compilePolicy, gatePolicySpec } from '@gitops-gate/policy';
 import { createDemoFixture } from '@gitops-gate/local-stack';
 import { loadAll } from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';

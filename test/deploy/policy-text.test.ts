@@ -1,10 +1,10 @@
 /**
- * The CRDs say exactly what the gate does with mode and selector (one text, shared/commit-verify/src/policy-text.ts).
+ * The CRDs say exactly what the gate does with mode and selector (one text, shared/policy/src/policy-text.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { POLICY_FIELD_DESCRIPTIONS } from '@gitops-gate/commit-verify';
+import { POLICY_FIELD_DESCRIPTIONS } from '@gitops-gate/policy';
 import { DEPLOY, parseDocs } from './lib/render.js';
 
 describe.each(['gatepolicy.yaml', 'clustergatepolicy.yaml'])('%s descriptions', (file) => {

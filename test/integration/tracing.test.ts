@@ -12,7 +12,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicy, evaluatePolicies } from '@gitops-gate/commit-verify';
+import { compilePolicy, evaluatePolicies } from '@gitops-gate/policy';
 import { createAuditTrail, createGate, createKubeApplicationStore, createRedisLock } from '@gitops-gate/gate-core';
 import { createGateProcessor } from '@gitops-gate/gate';
 import { createGitMirror } from '@gitops-gate/git';

@@ -15,7 +15,7 @@ import { createNamespaceIndex, createPolicyCache, createResultLookup } from './s
 
 const config = loadConfig(process.env);
 const logger = createLogger('admission', config.LOG_LEVEL);
-const redis = createRedisConnection(config.REDIS_URL, 'worker');
+const redis = createRedisConnection(config.redis, 'worker');
 const prefix = config.QUEUE_PREFIX;
 const policies = createPolicyCache(redis, prefix, logger);
 const kc = loadKubeConfig(config.KUBECONFIG);

@@ -1,23 +1,21 @@
+import type { FastifyPluginAsync } from 'fastify';
 import type { AuditTrail } from '@gitops-gate/gate-core';
-import type { ExtraRoute } from '@gitops-gate/telemetry';
 
 /** GET /api/decisions?app=ns/name&sha=abc&since=ISO&limit=N — the audit trail, newest first. */
-export function createAuditRoutes(audit: AuditTrail): ExtraRoute {
-  return async (req, res, url) => {
-    if (req.method !== 'GET' || url.pathname !== '/api/decisions') return false;
-    const since = url.searchParams.get('since');
-    const limit = Number(url.searchParams.get('limit') ?? '100');
-    if (since && Number.isNaN(Date.parse(since))) {
-      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'since must be an ISO date' }));
-      return true;
-    }
-    const records = await audit.query({
-      app: url.searchParams.get('app') ?? undefined,
-      sha: url.searchParams.get('sha') ?? undefined,
-      since: since ? new Date(since) : undefined,
-      limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
+export function createAuditRoutes(audit: AuditTrail): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/api/decisions', async (req, reply) => {
+      const params = new URL(req.raw.url ?? '/', 'http://localhost').searchParams;
+      const since = params.get('since');
+      const limit = Number(params.get('limit') ?? '100');
+      if (since && Number.isNaN(Date.parse(since))) return reply.code(400).send({ error: 'since must be an ISO date' });
+      const records = await audit.query({
+        app: params.get('app') ?? undefined,
+        sha: params.get('sha') ?? undefined,
+        since: since ? new Date(since) : undefined,
+        limit: Number.isFinite(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
+      });
+      return reply.send({ decisions: records });
     });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ decisions: records }));
-    return true;
   };
 }

@@ -3,10 +3,10 @@
  * carries the resourceVersion it was decided on. GatePolicy and ClusterGatePolicy objects are watched live and published
  * for the verifiers.
  */
-import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema, QUEUE_GATE, verifyCommitJob, verifyImageJob, type FollowedRepo, type PolicySnapshot } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema, QUEUE_GATE, type FollowedRepo, type PolicySnapshot } from '@gitops-gate/contracts';
+import { reverifyCommitJob, reverifyImageJob } from '@gitops-gate/contracts/verify-jobs';
 import {
   collectFollowedRepos,
   createAuditTrail,
@@ -28,11 +28,11 @@ import {
 } from '@gitops-gate/gate-core';
 import { createGitMirror, GitError } from '@gitops-gate/git';
 import { createReportQueue, createReportWorker, gitHttpToken, gitHubClientFromConfig, gitHubMode, reportJobFromRecord } from '@gitops-gate/github';
-import { createGateQueue, createRedisConnection, createReplicationWait, createVerifyQueue, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
-import { createAuditRoutes } from './audit-routes.js';
+import { createGateQueue, createRedisConnection, createReplicationWait, createServiceWorker, createVerifyQueue, installShutdown, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
+import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges } from '@gitops-gate/telemetry';
+import { createGateOpsApp } from './ops-app.js';
 import { createGateProcessor } from './processor.js';
-import { createUiRoutes, externalLinkAnnotation } from './ui/index.js';
+import { externalLinkAnnotation } from './ui/index.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('gate', config.LOG_LEVEL);
@@ -172,23 +172,16 @@ const gate = createGate({
     config.GATE_UI_URL ? externalLinkAnnotation(config.GATE_UI_URL, { namespace: app.metadata.namespace ?? 'default', name: app.metadata.name }) : {},
   requestReverify: async (verdict, reason) => {
     const revision = watcher?.current().revision ?? 'none';
-    const job = verifyCommitJob.parse({
-      v: 1, kind: 'commit', deliveryId: verdict.deliveryId, repoUrl: verdict.repoUrl, cloneUrl: verdict.cloneUrl, repoFullName: verdict.repoFullName,
-      branch: verdict.branch, sha: verdict.sha, receivedAt: new Date().toISOString(), reverify: revision, trace: verdict.trace,
-    });
+    const { data, jobId } = reverifyCommitJob(verdict, revision, new Date());
     logger.info({ sha: verdict.sha, revision, reason }, 'verification requested again');
-    await verifyQueue.add('commit', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `reverify-${verdict.deliveryId}-${verdict.sha}-${revision}` });
+    await verifyQueue.add('commit', data, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId });
   },
   requestImageReverify: async (build, reason) => {
     // One request per (digest, policy revision): a result still stale after it waits for the next change, no loop.
     const revision = watcher?.current().revision ?? 'none';
-    const id = `${build.digest.slice(7, 23)}-${revision}`;
-    const job = verifyImageJob.parse({
-      v: 1, kind: 'image', deliveryId: `reverify-${id}`, repoUrl: build.repoUrl, repoFullName: new URL(build.repoUrl).pathname.slice(1),
-      image: build.image, digest: build.digest, receivedAt: new Date().toISOString(),
-    });
+    const { data, jobId } = reverifyImageJob(build, revision, new Date());
     logger.info({ image: build.image, digest: build.digest, revision, reason }, 'image verification requested again');
-    await verifyQueue.add('image', job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: `reverify-image-${id}` });
+    await verifyQueue.add('image', data, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId });
   },
 });
 gateForPolicies = gate;
@@ -225,17 +218,15 @@ const trimTimer = setInterval(() => void trimAudit().catch((err: unknown) => log
 trimTimer.unref();
 void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed'));
 
-const worker = new Worker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
+const worker = createServiceWorker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
   connection: createRedisConnection(config.redis, 'worker'),
   prefix: config.QUEUE_PREFIX,
   concurrency: config.GATE_CONCURRENCY,
-  lockDuration: config.WORKER_LOCK_DURATION_MS,
-  stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-  // A job whose worker died is retried by another; only a job that kills workers repeatedly is given up.
-  maxStalledCount: 3,
+  lockDurationMs: config.WORKER_LOCK_DURATION_MS,
+  stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+  logger,
+  failedMessage: 'gate job failed',
 });
-worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'gate job failed'));
-worker.on('error', (err) => logger.warn({ err }, 'worker error'));
 
 const gateQueueView = createGateQueue(redis, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(gateQueueView)]);
@@ -245,32 +236,29 @@ const ready = async () => {
   if (watcher && !watcher.health().synced && problems.length === 0) problems.push('policies not listed yet');
   return { ok: problems.length === 0, problems };
 };
-const ops = createOpsServer({ registry, ready, routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text })] });
-ops.listen(config.GATE_HTTP_PORT, () => {
-  const addr = ops.address();
+const ops = createGateOpsApp({ registry, ready, audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text });
+await ops.listen({ host: '0.0.0.0', port: config.GATE_HTTP_PORT });
+{
+  const addr = ops.server.address();
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');
-});
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'gate stopping');
-  reconciler.stop();
-  clearInterval(trimTimer);
-  clearInterval(statusTimer);
-  clearInterval(followedTimer);
-  await worker.close();
-  await reportWorker?.close().catch(() => undefined);
-  await reports?.close().catch(() => undefined);
-  await store.stop().catch(() => undefined);
-  await watcher?.stop().catch(() => undefined);
-  await verifyQueue.close();
-  await gateQueueView.close();
-  ops.close();
-  redis.disconnect();
-  await tracing.shutdown().catch(() => undefined);
-  process.exit(0);
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+
+installShutdown({
+  service: 'gate',
+  logger,
+  steps: [
+    { name: 'reconciler', close: () => reconciler.stop() },
+    { name: 'timers', close: () => (clearInterval(statusTimer), clearInterval(followedTimer), clearInterval(trimTimer)) },
+    // Jobs in hand finish; anything not started stays in the queue for another replica.
+    { name: 'worker', close: () => worker.close() },
+    { name: 'report worker', close: () => reportWorker?.close() },
+    { name: 'report queue', close: () => reports?.close() },
+    { name: 'application watch', close: () => store.stop() },
+    { name: 'policy watch', close: () => watcher?.stop() },
+    { name: 'verify queue', close: () => verifyQueue.close() },
+    { name: 'gate queue view', close: () => gateQueueView.close() },
+    { name: 'ops server', close: () => ops.close() },
+    { name: 'redis', close: () => redis.disconnect() },
+    { name: 'tracing', close: () => tracing.shutdown() },
+  ],
+});

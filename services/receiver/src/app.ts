@@ -5,7 +5,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
+import { inSpan, injectTrace, opsRoutes, type Logger } from '@gitops-gate/telemetry';
 import { interpretEvent } from './github-events.js';
 import type { Intake } from './intake.js';
 
@@ -264,18 +264,17 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
     }
   });
 
-  app.get('/healthz', () => Promise.resolve({ ok: true }));
-  app.get('/readyz', async (_req, reply) => {
-    try {
-      await intake.ping();
-      return { ok: true };
-    } catch (err) {
-      return reply.code(503).send({ ok: false, error: `redis: ${(err as Error).message}` });
-    }
-  });
-  app.get('/metrics', async (_req, reply) => {
-    const text = await deps.registry.metrics();
-    return reply.header('content-type', deps.registry.contentType).send(text);
+  // Health and metrics: the same plugin as the workers' ops ports.
+  void app.register(opsRoutes, {
+    registry: deps.registry,
+    ready: async () => {
+      try {
+        await intake.ping();
+        return true;
+      } catch (err) {
+        return { ok: false, problems: [`redis: ${(err as Error).message}`] };
+      }
+    },
   });
   return app;
 }

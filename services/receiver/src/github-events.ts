@@ -4,13 +4,23 @@
  * 400 naming the field (GitHub never sends one, so it is a forgery with a leaked secret or a misconfigured proxy).
  */
 import { z } from 'zod';
-import { normalizeRepoUrl, type VerifyJob } from '@gitops-gate/contracts';
+import type { VerifyJob } from '@gitops-gate/contracts';
+import { buildCommitVerifyJob, buildImageVerifyJob, ContractError, parseRepoFullName } from '@gitops-gate/contracts/verify-jobs';
 
 const ZERO_SHA = /^0+$/;
+
+function isRepoFullName(s: string): boolean {
+  try {
+    parseRepoFullName(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'must be a full hex commit SHA');
 
 const repository = z.object({
-  full_name: z.string().min(1),
+  full_name: z.string().refine(isRepoFullName, 'must be owner/name'),
   clone_url: z.string().min(1),
   html_url: z.string().min(1).optional(),
 });
@@ -68,8 +78,18 @@ function describeIssues(event: string, err: z.ZodError): string {
   return `${event} payload invalid at ${where}: ${first?.message ?? 'unexpected shape'}`;
 }
 
+/** Builds the job with the one builder (contracts/verify-jobs); what it refuses is an invalid delivery, not a crash. */
+function enqueue(build: () => VerifyJob): EventOutcome {
+  try {
+    return { kind: 'enqueue', job: build() };
+  } catch (err) {
+    if (err instanceof z.ZodError) return { kind: 'invalid', message: describeIssues('job', err) };
+    if (err instanceof ContractError) return { kind: 'invalid', message: err.message };
+    throw err;
+  }
+}
+
 export function interpretEvent(event: string, deliveryId: string, payload: unknown, now: Date): EventOutcome {
-  const receivedAt = now.toISOString();
   if (event === 'ping') return { kind: 'ping' };
   if (event === 'push') {
     const parsed = pushPayload.safeParse(payload);
@@ -80,22 +100,18 @@ export function interpretEvent(event: string, deliveryId: string, payload: unkno
     if (p.deleted === true || ZERO_SHA.test(p.after)) {
       return { kind: 'ignore', reason: 'branch deleted: Applications stay on their last verified commit' };
     }
-    return {
-      kind: 'enqueue',
-      job: {
-        v: 1,
-        kind: 'commit',
+    return enqueue(() =>
+      buildCommitVerifyJob({
         deliveryId,
-        repoUrl: normalizeRepoUrl(p.repository.clone_url),
         cloneUrl: p.repository.clone_url,
         repoFullName: p.repository.full_name,
         branch: p.ref.slice('refs/heads/'.length),
         sha: p.after,
         before: p.before,
         forced: p.forced ?? false,
-        receivedAt,
-      },
-    };
+        receivedAt: now,
+      }).data,
+    );
   }
   if (event === 'package' || event === 'registry_package') {
     const parsed = (event === 'package' ? packagePayload : registryPackagePayload).safeParse(payload);
@@ -112,20 +128,17 @@ export function interpretEvent(event: string, deliveryId: string, payload: unkno
     const owner = (pkg.namespace ?? pkg.owner?.login ?? data.repository.full_name.split('/')[0] ?? '').toLowerCase();
     const image = `ghcr.io/${owner}/${pkg.name.toLowerCase()}`;
     const tag = v?.container_metadata?.tag?.name;
-    return {
-      kind: 'enqueue',
-      job: {
-        v: 1,
-        kind: 'image',
+    return enqueue(() =>
+      buildImageVerifyJob({
         deliveryId,
-        repoUrl: normalizeRepoUrl(data.repository.clone_url),
+        repoUrl: data.repository.clone_url,
         repoFullName: data.repository.full_name,
         image,
         digest,
         tags: tag ? [tag] : [],
-        receivedAt,
-      },
-    };
+        receivedAt: now,
+      }).data,
+    );
   }
   return { kind: 'ignore', reason: `event ${event} is not used` };
 }

@@ -4,7 +4,7 @@
  */
 import { loadConfig, requireWebhookSecrets } from '@gitops-gate/config';
 import { createIdentityCheck, deliveryIdentity, gitHubClientFromConfig, gitHubMode } from '@gitops-gate/github';
-import { createFollowedRepoReader, createRedisConnection, createReplicationWait, createVerifyQueue } from '@gitops-gate/queue';
+import { createFollowedRepoReader, createRedisConnection, createReplicationWait, createVerifyQueue, installShutdown } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { createReceiverApp } from './app.js';
 import { createBullIntake } from './intake.js';
@@ -44,16 +44,14 @@ await app.listen({ host: config.RECEIVER_HOST, port: config.RECEIVER_PORT });
 const addr = app.server.address();
 logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.RECEIVER_PORT, secrets: secrets.length, github: gitHubMode(config) }, 'receiver listening');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'receiver stopping');
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await tracing.shutdown().catch(() => undefined);
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// Stop accepting and drain in-flight requests first, then the queue and Redis they write to.
+installShutdown({
+  service: 'receiver',
+  logger,
+  steps: [
+    { name: 'http', close: () => app.close() },
+    { name: 'verify queue', close: () => queue.close() },
+    { name: 'redis', close: () => redis.disconnect() },
+    { name: 'tracing', close: () => tracing.shutdown() },
+  ],
+});

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicy } from '@gitops-gate/commit-verify';
+import { compilePolicy } from '@gitops-gate/policy';
 import { policySnapshotKey } from '@gitops-gate/contracts';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';

@@ -1,20 +1,12 @@
 import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { readFileSync } from 'node:fs';
-import {
-  compilePolicy,
-  createRekorClient,
-  evaluatePolicies,
-  parseAllowedSigners,
-  parsePolicyFile,
-  policiesFor,
-  type CompiledPolicy,
-  type VerifyEnvironment,
-} from '@gitops-gate/commit-verify';
+import { createRekorClient, parseAllowedSigners, type VerifyEnvironment } from '@gitops-gate/commit-verify';
+import { compilePolicy, evaluatePolicies, parsePolicyFile, policiesFor, type CompiledPolicy } from '@gitops-gate/policy';
 import { ConfigError, type Config } from '@gitops-gate/config';
 import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema } from '@gitops-gate/contracts';
 import type { Logger } from '@gitops-gate/telemetry';
 import type { Redis } from 'ioredis';
-import type { CommitVerifierFn } from './processor.js';
+import type { CommitVerifierFn, PolicySource } from './checks.js';
 import type { VerdictCache } from './verdict-cache.js';
 
 function read(path: string, variable: string): string {
@@ -55,11 +47,6 @@ export async function loadCommitPolicies(config: Config): Promise<CompiledPolicy
     ];
   }
   return [];
-}
-
-export interface PolicySource {
-  /** The policies in force for the next job: GatePolicy objects published by the gate, plus file policies. */
-  current(): Promise<CompiledPolicy[]>;
 }
 
 /**

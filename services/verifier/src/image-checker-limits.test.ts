@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicy } from '@gitops-gate/commit-verify';
+import { compilePolicy } from '@gitops-gate/policy';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createImageChecker } from './image-checker.js';
 

@@ -6,7 +6,7 @@ import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicy, type CompiledPolicy } from '@gitops-gate/commit-verify';
+import { compilePolicy, type CompiledPolicy } from '@gitops-gate/policy';
 import type { VerifyImageJob } from '@gitops-gate/contracts';
 import { GITHUB_ISSUER, slsaV1Statement, startPrivateSigstore, type PrivateSigstore } from '@gitops-gate/oci/testing';
 import { createRedisConnection } from '@gitops-gate/queue';

@@ -2,14 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-verify';
 import type { BundleTrust } from '@gitops-gate/bundle-verify';
-import type { CompiledPolicy } from '@gitops-gate/commit-verify';
+import type { CompiledPolicy } from '@gitops-gate/policy';
 import { normalizeRepoUrl, policyKey, type ImageVerdictJob, type PolicyIdentity, type PolicyResult, type VerifyImageJob } from '@gitops-gate/contracts';
 import { COSTLY_REJECTIONS, createImageVerifier, createRegistryClient, type ImageVerifierOptions, type RegistryCredential } from '@gitops-gate/oci';
-import type { PolicySource } from './commit-checker.js';
-
-export type ImageCheckerFn = (
-  job: VerifyImageJob,
-) => Promise<Omit<ImageVerdictJob, 'v' | 'kind' | 'deliveryId' | 'repoUrl' | 'verifiedAt' | 'trace' | 'policies'> & Partial<Pick<ImageVerdictJob, 'policies'>>>;
+import type { ImageCheckerFn, PolicySource } from './checks.js';
 
 type ImageRule = CompiledPolicy['images'][number];
 

@@ -3,14 +3,13 @@
  * to another if this one dies (stalled-job detection). SIGTERM finishes the jobs in hand before exiting.
  */
 import { createHash } from 'node:crypto';
-import { Worker } from 'bullmq';
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { gitHttpToken, gitHubClientFromConfig } from '@gitops-gate/github';
-import { createFollowedRepoReader, createGateQueue, createRedisConnection, createVerifyQueue, queueGaugeSource } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, createOpsServer, registerQueueGauges } from '@gitops-gate/telemetry';
+import { createFollowedRepoReader, createGateQueue, createRedisConnection, createServiceWorker, createVerifyQueue, installShutdown, queueGaugeSource } from '@gitops-gate/queue';
+import { createLogger, setupTracing, createMetricsRegistry, createOpsApp, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
 import { createVerdictCache } from './verdict-cache.js';
@@ -63,42 +62,37 @@ const processor = createVerifyProcessor({
   historyDepth: config.VERDICT_HISTORY_DEPTH,
 });
 
-const worker = new Worker(QUEUE_VERIFY, processor, {
+const worker = createServiceWorker(QUEUE_VERIFY, processor, {
   connection: createRedisConnection(config.redis, 'worker'),
   prefix: config.QUEUE_PREFIX,
   concurrency: config.VERIFIER_CONCURRENCY,
-  // A fetch of a large repository can take a while; the lock is renewed while the job runs.
-  lockDuration: config.WORKER_LOCK_DURATION_MS,
-  stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-  // A job whose worker died is retried by another; only a job that kills workers repeatedly is given up.
-  maxStalledCount: 3,
+  lockDurationMs: config.WORKER_LOCK_DURATION_MS,
+  stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+  logger,
+  failedMessage: 'verify job failed',
 });
-worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'verify job failed'));
-worker.on('error', (err) => logger.warn({ err }, 'worker error'));
 
 // Depth and age of the verify queue: what KEDA / the HPA scale verifiers on.
 const verifyQueueView = createVerifyQueue(connection, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(verifyQueueView), queueGaugeSource(gateQueue)]);
 
-const ops = createOpsServer({ registry, ready: async () => (await connection.ping()) === 'PONG' });
-ops.listen(config.VERIFIER_HTTP_PORT, () => {
-  const addr = ops.address();
+const ops = createOpsApp({ registry, ready: async () => (await connection.ping()) === 'PONG' });
+await ops.listen({ host: '0.0.0.0', port: config.VERIFIER_HTTP_PORT });
+{
+  const addr = ops.server.address();
   logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.VERIFIER_HTTP_PORT, concurrency: config.VERIFIER_CONCURRENCY }, 'verifier started');
-});
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'verifier stopping');
-  // close() waits for jobs in progress; anything not started stays in the queue for another replica.
-  await worker.close();
-  await gateQueue.close();
-  await verifyQueueView.close();
-  ops.close();
-  connection.disconnect();
-  await tracing.shutdown().catch(() => undefined);
-  process.exit(0);
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+
+// close() on the worker waits for jobs in progress; anything not started stays in the queue for another replica.
+installShutdown({
+  service: 'verifier',
+  logger,
+  steps: [
+    { name: 'worker', close: () => worker.close() },
+    { name: 'gate queue', close: () => gateQueue.close() },
+    { name: 'verify queue view', close: () => verifyQueueView.close() },
+    { name: 'ops server', close: () => ops.close() },
+    { name: 'redis', close: () => connection.disconnect() },
+    { name: 'tracing', close: () => tracing.shutdown() },
+  ],
+});

@@ -8,13 +8,12 @@ import { BaseError } from '@gitops-gate/contracts/errors';
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { commitVerdictJob, imageVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type FollowedRepo, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
-import type { ImageCheckerFn } from './image-checker.js';
-import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict, type PolicyEvaluation } from '@gitops-gate/commit-verify';
+import type { CommitVerifierFn, ImageCheckerFn } from './checks.js';
+import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict } from '@gitops-gate/commit-verify';
+import { type PolicyEvaluation } from '@gitops-gate/policy';
 import { GitError, type GitMirror } from '@gitops-gate/git';
 import { gateJobOptions, TransientError } from '@gitops-gate/queue';
 import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
-
-export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<PolicyEvaluation>;
 
 export interface VerifierDeps {
   mirror: GitMirror;

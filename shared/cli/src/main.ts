@@ -1,5 +1,6 @@
 import { runConformanceCli } from '@gitops-gate/bundle-verify';
 import { CommitVerifyError } from '@gitops-gate/commit-verify';
+import { PolicyError } from '@gitops-gate/policy';
 import { AUDIT_USAGE, auditCommand } from './audit.js';
 import { UsageError, type Io } from './io.js';
 import { VERIFY_COMMIT_USAGE, verifyCommitCommand } from './verify-commit.js';
@@ -65,7 +66,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
   } catch (err) {
     // Bad input gets one line naming what is wrong; only genuine bugs would show more.
-    if (err instanceof UsageError || err instanceof CommitVerifyError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || err instanceof CommitVerifyError || err instanceof PolicyError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.stderr.write(`gitops-gate ${command}: ${(err as Error).message}\n`);
       return 2;
     }

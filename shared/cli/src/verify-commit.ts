@@ -6,15 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createBundleTrust } from '@gitops-gate/bundle-verify';
-import {
-  compilePolicy,
-  createGpgKeyring,
-  createRekorClient,
-  evaluatePolicies,
-  parsePolicyFile,
-  parseRevocationList,
-  type CompiledPolicy,
-} from '@gitops-gate/commit-verify';
+import { createGpgKeyring, createRekorClient, parseRevocationList } from '@gitops-gate/commit-verify';
+import { compilePolicy, evaluatePolicies, parsePolicyFile, type CompiledPolicy } from '@gitops-gate/policy';
 import { UsageError, type Io } from './io.js';
 
 export const VERIFY_COMMIT_USAGE = `usage: gitops-gate verify-commit <commit-file | sha --repo DIR>

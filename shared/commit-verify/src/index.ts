@@ -4,8 +4,5 @@ export * from './ssh/index.js';
 export * from './gpg/index.js';
 export { verifyGitsignCommitSignature, createRekorClient, RekorLookupError } from './gitsign/index.js';
 export type { GitsignVerifyInput, GitsignIdentityRule, CertificateIdentity, RekorLookup, RekorLogEntry, RekorSearchQuery, RekorClientOptions } from './gitsign/index.js';
-export * from './policy.js';
 export * from './verify-commit.js';
-export * from './policy-text.js';
-export * from './crd.js';
 export * from './transience.js';

@@ -6,12 +6,37 @@
  */
 import { createHash } from 'node:crypto';
 import { detectMethod, parseCommit } from './commit.js';
-import { verifyGitsignCommitSignature, type RekorLookup } from './gitsign/index.js';
-import { verifyGpgCommitSignature } from './gpg/index.js';
-import type { CommitPolicy, CompiledPolicy } from './policy.js';
 import type { BundleTrust } from '@gitops-gate/bundle-verify';
-import { verifySshCommitSignature } from './ssh/index.js';
+import { verifyGitsignCommitSignature, type GitsignIdentityRule, type RekorLookup } from './gitsign/index.js';
+import { verifyGpgCommitSignature, type GpgKeyring } from './gpg/index.js';
+import { verifySshCommitSignature, type AllowedSigner, type SshRevocationList } from './ssh/index.js';
 import { CommitVerifyError, type MethodResult } from './types.js';
+
+export interface GpgKeyRule {
+  fingerprint: string;
+  validFrom?: Date;
+  validUntil?: Date;
+  revoked: boolean;
+}
+
+/**
+ * The commit-signature rules of one policy, compiled (keys parsed, patterns ready): what `verifyCommit` needs. The
+ * policy package (@gitops-gate/policy) builds them from a GatePolicy; this library never reads a policy document.
+ */
+export interface CommitPolicy {
+  name: string;
+  /** sha256 over the policy's commit rules: equal fingerprints give equal verdicts (verdict cache key). */
+  fingerprint?: string;
+  ssh?: {
+    allowedSigners: AllowedSigner[];
+    /** Revocation lists: the policy's own and any the caller adds (the CLI's --revoked-keys). */
+    revoked?: SshRevocationList[];
+    requireUserPresence?: boolean;
+    requireUserVerification?: boolean;
+  };
+  gitsign?: { identities: GitsignIdentityRule[] };
+  gpg?: { keyring: GpgKeyring; keys: GpgKeyRule[] };
+}
 
 export type CommitVerdict = MethodResult & { policy: string; sha: string };
 
@@ -33,7 +58,7 @@ export function gitCommitId(raw: Uint8Array, algorithm: 'sha1' | 'sha256' = 'sha
   return createHash(algorithm).update(`commit ${raw.byteLength}\0`).update(raw).digest('hex');
 }
 
-function reject(policy: string, sha: string, method: MethodResult['method'], code: string, reason: string): CommitVerdict {
+export function rejectCommit(policy: string, sha: string, method: MethodResult['method'], code: string, reason: string): CommitVerdict {
   return { ok: false, method, code, reason, policy, sha };
 }
 
@@ -45,19 +70,19 @@ export async function verifyCommit(raw: Uint8Array, policy: CommitPolicy, option
   const expected = options.expectedSha;
   const sha = gitCommitId(raw, expected?.length === 64 ? 'sha256' : 'sha1');
   if (expected !== undefined && expected !== sha) {
-    return reject(policy.name, sha, 'none', 'COMMIT_ID_MISMATCH', `commit bytes hash to ${sha}, not ${expected}`);
+    return rejectCommit(policy.name, sha, 'none', 'COMMIT_ID_MISMATCH', `commit bytes hash to ${sha}, not ${expected}`);
   }
   let parsed;
   try {
     parsed = parseCommit(raw);
   } catch (err) {
     const code = err instanceof CommitVerifyError ? err.code : 'COMMIT_MALFORMED';
-    return reject(policy.name, sha, 'none', code, (err as Error).message);
+    return rejectCommit(policy.name, sha, 'none', code, (err as Error).message);
   }
-  if (parsed.signature === null) return reject(policy.name, sha, 'none', 'UNSIGNED', 'commit is not signed');
+  if (parsed.signature === null) return rejectCommit(policy.name, sha, 'none', 'UNSIGNED', 'commit is not signed');
   const method = detectMethod(parsed.signature);
   const notAllowed = (m: 'ssh' | 'gitsign' | 'gpg') =>
-    reject(policy.name, sha, m, 'METHOD_NOT_ALLOWED', `policy ${policy.name} does not allow ${m} signatures`);
+    rejectCommit(policy.name, sha, m, 'METHOD_NOT_ALLOWED', `policy ${policy.name} does not allow ${m} signatures`);
   let result: MethodResult;
   switch (method) {
     case 'ssh':
@@ -78,7 +103,7 @@ export async function verifyCommit(raw: Uint8Array, policy: CommitPolicy, option
       break;
     case 'gitsign':
       if (!policy.gitsign) return notAllowed('gitsign');
-      if (!options.env?.trust) return reject(policy.name, sha, 'gitsign', 'GITSIGN_NO_TRUST_ROOT', 'no Sigstore trusted root configured');
+      if (!options.env?.trust) return rejectCommit(policy.name, sha, 'gitsign', 'GITSIGN_NO_TRUST_ROOT', 'no Sigstore trusted root configured');
       result = await verifyGitsignCommitSignature({
         payload: parsed.payload,
         signature: parsed.signature,
@@ -103,7 +128,7 @@ export async function verifyCommit(raw: Uint8Array, policy: CommitPolicy, option
         // Rotation: a retired key keeps verifying what it signed inside its window. The signature time is the
         // signer's own claim (OpenPGP has no log), so revocation, not expiry, is the answer to a stolen key.
         if (!rule || !at || !within(at, rule.validFrom, rule.validUntil)) {
-          return reject(policy.name, sha, 'gpg', 'GPG_KEY_OUTSIDE_POLICY_WINDOW', `key ${result.signer.keyFingerprint} is not valid for signatures made at ${result.signer.signedAt ?? 'an unknown time'} under policy ${policy.name}`);
+          return rejectCommit(policy.name, sha, 'gpg', 'GPG_KEY_OUTSIDE_POLICY_WINDOW', `key ${result.signer.keyFingerprint} is not valid for signatures made at ${result.signer.signedAt ?? 'an unknown time'} under policy ${policy.name}`);
         }
       } else if (result.code === 'GPG_SIGNER_NOT_ALLOWED' && policy.gpg.keys.some((k) => k.revoked)) {
         result = { ...result, reason: `${result.reason} (revoked keys in policy ${policy.name} verify nothing)` };
@@ -111,70 +136,7 @@ export async function verifyCommit(raw: Uint8Array, policy: CommitPolicy, option
       break;
     }
     default:
-      return reject(policy.name, sha, 'none', 'SIGNATURE_UNKNOWN_FORMAT', 'signature is neither SSH, gitsign (CMS) nor OpenPGP');
+      return rejectCommit(policy.name, sha, 'none', 'SIGNATURE_UNKNOWN_FORMAT', 'signature is neither SSH, gitsign (CMS) nor OpenPGP');
   }
   return { ...result, policy: policy.name, sha };
-}
-
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
-  return new RegExp(`^${escaped}$`);
-}
-
-/**
- * Policies that govern (repository, branch): repository compared normalised (`*` = every repository), branches
- * exact or `*` globs.
- */
-export function policiesFor(policies: CompiledPolicy[], repoUrl: string, branch: string, normalize: (u: string) => string): CompiledPolicy[] {
-  const want = normalize(repoUrl);
-  return policies.filter((p) => (p.repository === '*' || normalize(p.repository) === want) && p.branches.some((b) => globToRegExp(b).test(branch)));
-}
-
-export interface PolicyResult {
-  policy: string;
-  mode: 'Enforce' | 'Audit';
-  /** Identity of the policy object (the gate counts a result only while this generation of it is live). */
-  scope: CompiledPolicy['scope'];
-  namespace?: string;
-  uid?: string;
-  generation?: number;
-  selector: CompiledPolicy['selector'];
-  verdict: CommitVerdict;
-}
-
-export interface PolicyEvaluation {
-  /** The verdict that decides: first failing Enforce policy, else the first passing one. */
-  verdict: CommitVerdict;
-  results: PolicyResult[];
-}
-
-/**
- * Every Enforce policy that governs the branch must pass; Audit policies are evaluated and reported only.
- * No governing policy at all is a rejection (default deny): an unconfigured repository is never trusted.
- */
-export async function evaluatePolicies(
-  raw: Uint8Array,
-  governing: CompiledPolicy[],
-  options: VerifyCommitOptions = {},
-  verify: typeof verifyCommit = verifyCommit,
-): Promise<PolicyEvaluation> {
-  const sha = gitCommitId(raw, options.expectedSha?.length === 64 ? 'sha256' : 'sha1');
-  if (governing.length === 0) {
-    return { verdict: reject('-', sha, 'none', 'NO_POLICY', 'no policy governs this repository and branch (default deny)'), results: [] };
-  }
-  const results: PolicyResult[] = [];
-  for (const p of governing) {
-    results.push({ policy: p.name, mode: p.mode, scope: p.scope, namespace: p.namespace, uid: p.uid, generation: p.generation, selector: p.selector, verdict: await verify(raw, p.commit, options) });
-  }
-  const enforce = results.filter((r) => r.mode === 'Enforce');
-  const failing = enforce.find((r) => !r.verdict.ok);
-  if (failing) return { verdict: failing.verdict, results };
-  if (enforce.length === 0) {
-    const v = results[0]!.verdict;
-    return {
-      verdict: reject(results.map((r) => r.policy).join(','), sha, v.method, 'AUDIT_ONLY', `only Audit policies govern this branch (would have been ${v.ok ? 'verified' : `rejected: ${v.code}`})`),
-      results,
-    };
-  }
-  return { verdict: enforce[0]!.verdict, results };
 }

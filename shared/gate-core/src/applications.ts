@@ -3,6 +3,7 @@
  */
 import { BaseError } from '@gitops-gate/contracts/errors';
 import { normalizeRepoUrl } from '@gitops-gate/contracts';
+import { appKey } from '@gitops-gate/policy';
 
 /** The opt-in: an Application names the branch whose verified commits it may be pinned to. */
 export const BRANCH_ANNOTATION = 'gitops-gate.io/branch';
@@ -37,9 +38,8 @@ export interface TrackingApp {
   refs: SourceRef[];
 }
 
-export function appKey(app: Application): string {
-  return `${app.metadata.namespace ?? 'default'}/${app.metadata.name}`;
-}
+// One definition of an Application's `namespace/name`, shared with policy selection.
+export { appKey };
 
 export function readRevision(app: Application, ref: SourceRef): string | undefined {
   return ref.kind === 'source' ? app.spec?.source?.targetRevision : app.spec?.sources?.[ref.index]?.targetRevision;

@@ -22,7 +22,7 @@ import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
 import type { Application } from './applications.js';
 import { createRedisLock } from './lock.js';
 import { createImageState } from './images.js';
-import type { LivePolicy } from './policies.js';
+import type { LivePolicy } from '@gitops-gate/policy';
 
 const REPO = 'https://github.com/org/app.git';
 const silent = createLogger('gate-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));

@@ -11,7 +11,7 @@ import type { AuditTrail, DecisionRecord } from './audit.js';
 import { decide, type DecisionAction } from './decide.js';
 import { KubeError, type ApplicationStore } from './kube.js';
 import type { KeyedLock } from './lock.js';
-import { evaluateForApp, type LivePolicy } from './policies.js';
+import { evaluateForApp, type LivePolicy } from '@gitops-gate/policy';
 import { requiredImages, type ImageState } from './images.js';
 import { checkImageRequirement, imagePoliciesFor } from './image-policies.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CommitVerdictJob, PolicyResult } from '@gitops-gate/contracts';
 import type { Application } from './applications.js';
 import { checkImageRequirement, imagePoliciesFor, type StoredImageResult } from './image-policies.js';
-import type { LivePolicy } from './policies.js';
+import type { LivePolicy } from '@gitops-gate/policy';
 
 const SHA = 'c'.repeat(40);
 const REPO = 'https://github.com/org/app';

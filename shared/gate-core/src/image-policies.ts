@@ -10,7 +10,7 @@
  */
 import { normalizeRepoUrl, policyKey, type CommitVerdictJob, type PolicyIdentity, type PolicyResult } from '@gitops-gate/contracts';
 import type { Application } from './applications.js';
-import { policySelects, type LivePolicy } from './policies.js';
+import { policySelects, type LivePolicy } from '@gitops-gate/policy';
 
 type Named = Pick<PolicyResult, 'name'> & Partial<Pick<PolicyResult, 'scope' | 'namespace' | 'uid' | 'generation'>>;
 type PolicyLike = Named & Pick<PolicyResult, 'mode' | 'selector'>;

@@ -5,7 +5,7 @@ export * from './decide.js';
 export * from './gate.js';
 export * from './kube.js';
 export * from './lock.js';
-export * from './policies.js';
+export * from '@gitops-gate/policy';
 export * from './policy-watcher.js';
 export * from './reconcile.js';
 export * from './images.js';

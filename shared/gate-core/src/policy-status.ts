@@ -5,23 +5,7 @@
  */
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '@gitops-gate/telemetry';
-import { POLICY_GROUP, POLICY_VERSION, policyDisplayOf, policyIdOf, type KindInfo, type PolicyObject } from './policy-evaluation.js';
-
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  observedGeneration?: number;
-  lastTransitionTime: string;
-}
-
-export interface PolicyStatus {
-  observedGeneration?: number;
-  conditions?: Condition[];
-  /** Which opted-in Applications the policy in force selects (count, and the first few by name). */
-  selectedApplications?: { count: number; names: string[] };
-}
+import { POLICY_GROUP, POLICY_VERSION, policyDisplayOf, policyIdOf, type Condition, type KindInfo, type PolicyObject, type PolicyStatus } from '@gitops-gate/policy';
 
 /** How many Application names status.selectedApplications lists (the count is always complete). */
 const SELECTED_NAMES_MAX = 10;

@@ -16,26 +16,23 @@
  */
 import { BaseError } from '@gitops-gate/contracts/errors';
 import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type ObjectCache } from '@kubernetes/client-node';
-import type { CompiledPolicy } from '@gitops-gate/commit-verify';
 import type { Logger } from '@gitops-gate/telemetry';
 import type { Application } from './applications.js';
-import type { LivePolicy } from './policies.js';
+import { httpStatusOf, selectedBy } from './policy-apps.js';
 import {
-  evaluatePolicies,
-  httpStatusOf,
+  evaluatePolicyObjects,
   POLICY_GROUP,
   POLICY_KINDS,
   POLICY_VERSION,
   revisionOf,
-  selectedBy,
   toLivePolicy,
+  type CompiledPolicy,
   type KindInfo,
+  type LivePolicy,
   type PolicyMemory,
   type PolicyObject,
-} from './policy-evaluation.js';
+} from '@gitops-gate/policy';
 import { createPolicyStatusWriter } from './policy-status.js';
-
-export { brokenLivePolicy, CLUSTER_POLICY_PLURAL, POLICY_GROUP, POLICY_KINDS, POLICY_PLURAL, POLICY_VERSION, toLivePolicy } from './policy-evaluation.js';
 
 export interface PolicySet {
   revision: string;
@@ -148,7 +145,7 @@ export function createPolicyWatcher(opts: {
 
   async function recompute(): Promise<void> {
     if (!kinds.every((k) => k.synced)) return;
-    const { inForce, broken, outcomes, seen } = await evaluatePolicies(
+    const { inForce, broken, outcomes, seen } = await evaluatePolicyObjects(
       kinds.map((k) => ({ kind: k.info, objects: k.missing ? [] : k.informer.list() })),
       memory,
       opts.logger,

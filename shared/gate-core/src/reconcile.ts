@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { normalizeRepoUrl, verifyCommitJob, verifyJobId, type FollowedRepo, type VerifyCommitJob } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, type FollowedRepo, type VerifyCommitJob } from '@gitops-gate/contracts';
+import { buildCommitVerifyJob, ContractError } from '@gitops-gate/contracts/verify-jobs';
 import type { Logger } from '@gitops-gate/telemetry';
 import { appKey, BRANCH_ANNOTATION, readRevision, findTrackingApps, type Application } from './applications.js';
 import type { AuditTrail } from './audit.js';
@@ -41,11 +42,7 @@ export function reconcileDeliveryId(t: { repoUrl: string; branch: string; sha: s
 
 /** The verify job for a reconciled head, and its BullMQ job id. */
 export function reconcileJob(t: ReconcileTarget, now: Date = new Date()): { data: VerifyCommitJob; jobId: string } {
-  const data = verifyCommitJob.parse({
-    v: 1, kind: 'commit', deliveryId: t.deliveryId, repoUrl: t.repoUrl, cloneUrl: t.cloneUrl, repoFullName: t.repoUrl.replace(/^https:\/\/[^/]+\//, ''),
-    branch: t.branch, sha: t.sha, receivedAt: now.toISOString(),
-  });
-  return { data, jobId: verifyJobId(t.deliveryId) };
+  return buildCommitVerifyJob({ deliveryId: t.deliveryId, repoUrl: t.repoUrl, cloneUrl: t.cloneUrl, branch: t.branch, sha: t.sha, receivedAt: now });
 }
 
 export interface Reconciler {
@@ -132,6 +129,12 @@ export function createReconciler(deps: {
       try {
         await deps.enqueue(target);
       } catch (err) {
+        // A repository whose URL names no owner/name cannot get a job: skip it (its in-flight mark bounds the
+        // warning to one per requeue interval) rather than stop reconciling every other repository.
+        if (err instanceof ContractError) {
+          deps.logger.warn({ err, repo: w.repoUrl, branch: w.branch }, 'reconcile: head not queued, repository name refused');
+          continue;
+        }
         await deps.redis.del(inFlight).catch(() => undefined);
         throw err;
       }

@@ -61,3 +61,4 @@ export function queueGaugeSource(queue: Queue): { name: string; waiting(): Promi
 export * from './followed-repos.js';
 export * from './connection.js';
 export * from './replication.js';
+export * from './service-lifecycle.js';

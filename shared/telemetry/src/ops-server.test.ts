@@ -1,26 +1,49 @@
-import type { AddressInfo } from 'node:net';
-import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createOpsServer, type Readiness } from './ops-server.js';
+/** The shared ops routes (receiver, verifier, gate) through Fastify's inject(): every route, HEAD, 404. */
+import { Registry, Counter } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createOpsApp, type Readiness } from './ops-server.js';
 
-let close: (() => void) | undefined;
-afterEach(() => close?.());
-
-async function readyz(ready: () => Promise<Readiness>): Promise<{ status: number; body: unknown }> {
-  const server = createOpsServer({ registry: new Registry(), ready });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  close = () => server.close();
-  const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`);
-  return { status: res.status, body: await res.json() };
+function app(ready: () => Promise<Readiness> = async () => true) {
+  const registry = new Registry();
+  new Counter({ name: 'test_things_total', help: 'things', registers: [registry] }).inc();
+  return createOpsApp({ registry, ready });
 }
 
 describe('/readyz', () => {
   it('answers 200/503 from a boolean, and names the problems when given', async () => {
+    const readyz = async (ready: () => Promise<Readiness>) => {
+      const res = await app(ready).inject({ method: 'GET', url: '/readyz' });
+      return { status: res.statusCode, body: res.json<unknown>() };
+    };
     expect(await readyz(async () => true)).toEqual({ status: 200, body: { ok: true } });
     expect(await readyz(async () => ({ ok: false, problems: ['ClusterGatePolicy CRD not installed'] }))).toEqual({
       status: 503,
       body: { ok: false, problems: ['ClusterGatePolicy CRD not installed'] },
     });
     expect(await readyz(() => Promise.reject(new Error('x')))).toEqual({ status: 503, body: { ok: false } });
+  });
+});
+
+describe('/healthz and /metrics', () => {
+  it('healthz is 200 JSON; metrics is the registry in its content type', async () => {
+    const a = app();
+    const h = await a.inject({ method: 'GET', url: '/healthz' });
+    expect(h.statusCode).toBe(200);
+    expect(h.json()).toEqual({ ok: true });
+    const m = await a.inject({ method: 'GET', url: '/metrics' });
+    expect(m.statusCode).toBe(200);
+    expect(m.headers['content-type']).toMatch(/^text\/plain/);
+    expect(m.body).toContain('test_things_total 1');
+  });
+  it('HEAD answers like GET without a body; other methods and unknown paths are a JSON 404', async () => {
+    const a = app();
+    const head = await a.inject({ method: 'HEAD', url: '/healthz' });
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe('');
+    for (const req of [{ method: 'POST' as const, url: '/metrics' }, { method: 'GET' as const, url: '/nope' }, { method: 'DELETE' as const, url: '/readyz' }]) {
+      const res = await a.inject(req);
+      expect(res.statusCode, `${req.method} ${req.url}`).toBe(404);
+      expect(res.json()).toEqual({ error: 'not found' });
+    }
   });
 });

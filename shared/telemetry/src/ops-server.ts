@@ -1,39 +1,58 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+/**
+ * The operations surface of every service on Fastify: `opsRoutes` (/healthz, /readyz, /metrics) is the one plugin the
+ * receiver's app and the workers' ops ports register; `createOpsApp` is the workers' whole ops server (the gate adds
+ * its audit API and pages as further plugins). GET routes answer HEAD too (Fastify's exposeHeadRoutes); anything
+ * unrouted is a JSON 404.
+ */
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 
-export type ExtraRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
-
-/**
- * /healthz, /readyz and /metrics for the worker services (the receiver has them in its Fastify app). Extra routes
- * (the gate's audit endpoints) are tried first; unanswered requests get 404.
- */
 /** Readiness: a boolean, or with the problems that make it not ready (named in the /readyz body). */
 export type Readiness = boolean | { ok: boolean; problems?: string[] };
 
-export function createOpsServer(opts: { registry: Registry; ready: () => Promise<Readiness>; routes?: ExtraRoute[] }): Server {
-  return createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      try {
-        for (const route of opts.routes ?? []) if (await route(req, res, url)) return;
-        if (url.pathname === '/healthz') {
-          res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-        } else if (url.pathname === '/readyz') {
-          const r: Readiness = await opts.ready().catch(() => false);
-          const body = typeof r === 'boolean' ? { ok: r } : { ok: r.ok, ...(r.problems?.length ? { problems: r.problems } : {}) };
-          res.writeHead(body.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-        } else if (url.pathname === '/metrics') {
-          const text = await opts.registry.metrics();
-          res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text);
-        } else {
-          res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
-        }
-      } catch (err) {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: (err as Error).message }));
-      }
-    })();
+export interface OpsRoutesOptions {
+  registry: Registry;
+  ready: () => Promise<Readiness>;
+}
+
+/** /healthz (the process answers), /readyz (its dependencies answer: 200 or 503 naming problems), /metrics. */
+export const opsRoutes: FastifyPluginAsync<OpsRoutesOptions> = async (app, opts) => {
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    // A readiness check that throws is "not ready", never a 500 the probe would read the same way anyway.
+    const r: Readiness = await opts.ready().catch(() => false);
+    const body = typeof r === 'boolean' ? { ok: r } : { ok: r.ok, ...(r.problems?.length ? { problems: r.problems } : {}) };
+    return reply.code(body.ok ? 200 : 503).send(body);
   });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await opts.registry.metrics();
+    return reply.header('content-type', opts.registry.contentType).send(text);
+  });
+};
+
+export interface OpsAppOptions extends OpsRoutesOptions {
+  /** Further routes (the gate's audit API and pages), registered before the ops routes. */
+  plugins?: FastifyPluginAsync[];
+}
+
+/** The ops server of a worker service: no request logs (probes and scrapes would drown the decisions). */
+export function createOpsApp(opts: OpsAppOptions): FastifyInstance {
+  // Kubernetes names go up to 253 characters; the gate's page paths carry two of them.
+  const app = Fastify({
+    logger: false,
+    routerOptions: { maxParamLength: 1024 },
+    // A path that is not valid percent-encoding names nothing here: the same 404 as any unknown path, not a 400.
+    frameworkErrors: (err, _req, res) => {
+      // The hook's reply type is generic over route schemas this server does not use.
+      const reply = res as unknown as FastifyReply;
+      if (err.code === 'FST_ERR_BAD_URL') return void reply.code(404).send({ error: 'not found' });
+      return void reply.code(err.statusCode ?? 400).send({ error: err.message });
+    },
+  });
+  for (const plugin of opts.plugins ?? []) void app.register(plugin);
+  void app.register(opsRoutes, { registry: opts.registry, ready: opts.ready });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
+  return app;
 }
 
 export interface QueueGaugeSource {

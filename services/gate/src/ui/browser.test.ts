@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import type { CommitVerdictJob } from '@gitops-gate/contracts';
 import { createAuditTrail, createGate, createKubeApplicationStore, createRedisLock, type AuditTrail } from '@gitops-gate/gate-core';
 import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { createRedisConnection } from '@gitops-gate/queue';
-import { createLogger, createMetricsRegistry, createOpsServer } from '@gitops-gate/telemetry';
+import { createLogger, createMetricsRegistry, createOpsApp } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createAuditRoutes } from '../audit-routes.js';
 import { createUiRoutes } from './routes.js';
@@ -37,7 +37,7 @@ let redisServer: TestRedis;
 let redis: Redis;
 let sandbox: SandboxApiServer;
 let audit: AuditTrail;
-let ops: Server;
+let ops: FastifyInstance | undefined;
 let baseUrl: string;
 let browser: Browser;
 // UI_SCREENSHOT_DIR keeps the screenshots for a look; otherwise they go to a temporary directory removed afterwards.
@@ -76,13 +76,13 @@ beforeAll(async () => {
   expect((await gate.applyVerdict(verdict(SHOP_REPO, B, false, EVIL_SIGNER)))[0]?.action).toBe('refuse-unverified');
   expect((await gate.applyVerdict(verdict(CART_REPO, C, true, 'release-bot@example.com')))[0]?.action).toBe('pin');
 
-  ops = createOpsServer({
+  ops = createOpsApp({
     registry: createMetricsRegistry('gate-ui-test', { defaultMetrics: false }),
     ready: async () => true,
-    routes: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: [] })],
+    plugins: [createAuditRoutes(audit), createUiRoutes({ audit, store, namespaces: [] })],
   });
-  await new Promise<void>((r) => ops.listen(0, '127.0.0.1', r));
-  baseUrl = `http://127.0.0.1:${(ops.address() as AddressInfo).port}`;
+  await ops.listen({ host: '127.0.0.1', port: 0 });
+  baseUrl = `http://127.0.0.1:${(ops.server.address() as AddressInfo).port}`;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -91,7 +91,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise<void>((r) => (ops ? ops.close(() => r()) : r()));
+  await ops?.close();
   await sandbox?.close();
   redis?.disconnect();
   await redisServer?.close();

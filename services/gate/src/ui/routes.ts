@@ -5,9 +5,8 @@
  * Read-only and script-free: the CSP forbids everything except inline styles, so even a value that escaped escaping
  * could not run.
  */
-import type { ServerResponse } from 'node:http';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { BRANCH_ANNOTATION, KubeError, type ApplicationStore, type AuditTrail, type DecisionRecord } from '@gitops-gate/gate-core';
-import type { ExtraRoute } from '@gitops-gate/telemetry';
 import { summarizeApplication, type AppSummary } from './model.js';
 import { renderAppPage, renderMessage, renderOverview, type Filter, type Loaded } from './render.js';
 
@@ -39,11 +38,12 @@ const MAX_LIMIT = 1000;
 /** DNS-1123 subdomain, what Kubernetes allows for namespace and Application names. */
 const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-function send(res: ServerResponse, method: string, status: number, body: string, extra: Record<string, string> = {}): true {
+function send(res: FastifyReply, method: string, status: number, body: string, extra: Record<string, string> = {}): FastifyReply {
   const buf = Buffer.from(body, 'utf8');
-  res.writeHead(status, { ...UI_SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'content-length': String(buf.length), ...extra });
-  res.end(method === 'HEAD' ? undefined : buf);
-  return true;
+  res.code(status).headers({ ...UI_SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', ...extra });
+  // HEAD: the headers (length included) GET would send, no body.
+  if (method === 'HEAD') return res.header('content-length', String(buf.length)).send();
+  return res.send(buf);
 }
 
 function parseFilter(params: URLSearchParams): { filter: Filter; error?: string } {
@@ -81,12 +81,12 @@ function normalizeBasePath(basePath: string | undefined): string {
   return b;
 }
 
-export function createUiRoutes(deps: UiDeps): ExtraRoute {
+export function createUiRoutes(deps: UiDeps): FastifyPluginAsync {
   const base = normalizeBasePath(deps.basePath);
   const now = deps.now ?? (() => new Date());
   const inScope = (ns: string): boolean => deps.namespaces.length === 0 || deps.namespaces.includes(ns);
 
-  async function overview(method: string, res: ServerResponse, params: URLSearchParams): Promise<true> {
+  async function overview(method: string, res: FastifyReply, params: URLSearchParams): Promise<FastifyReply> {
     const { filter, error } = parseFilter(params);
     // A bad SHA prefix matches nothing rather than being silently dropped: the page must not suggest an answer.
     const bad = error !== undefined && params.get('sha') !== null && filter.sha === undefined;
@@ -116,7 +116,7 @@ export function createUiRoutes(deps: UiDeps): ExtraRoute {
     return send(res, method, error ? 400 : 200, body);
   }
 
-  async function appPage(method: string, res: ServerResponse, rest: string, params: URLSearchParams): Promise<true> {
+  async function appPage(method: string, res: FastifyReply, rest: string, params: URLSearchParams): Promise<FastifyReply> {
     const parts = rest.split('/');
     let ns: string;
     let name: string;
@@ -150,16 +150,23 @@ export function createUiRoutes(deps: UiDeps): ExtraRoute {
     return send(res, method, error ? 400 : 200, renderAppPage({ basePath: base, now: now(), key, filter, filterError: error, app, decisions }));
   }
 
-  return async (req, res, url) => {
-    const path = url.pathname;
-    if (path !== base && !path.startsWith(`${base}/`)) return false;
-    const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD') {
-      return send(res, method, 405, renderMessage(base, 'Method not allowed', 'These pages are read-only.'), { allow: 'GET, HEAD' });
-    }
-    if (path === base || path === `${base}/`) return overview(method, res, url.searchParams);
-    if (path.startsWith(`${base}/app/`)) return appPage(method, res, path.slice(`${base}/app/`.length).replace(/\/$/, ''), url.searchParams);
-    return send(res, method, 404, renderMessage(base, 'Not found', 'No such page.'));
+  // Every method reaches one handler, so anything but GET/HEAD under the base path gets the page-styled 405 with
+  // Allow (not Fastify's JSON 404), and paths are read raw (percent-encoded) exactly as the checks below expect.
+  return async (app) => {
+    const handler = async (req: { method: string; raw: { url?: string } }, res: FastifyReply): Promise<FastifyReply> => {
+      const url = new URL(req.raw.url ?? '/', 'http://localhost');
+      const path = url.pathname;
+      const method = req.method;
+      if (method !== 'GET' && method !== 'HEAD') {
+        return send(res, method, 405, renderMessage(base, 'Method not allowed', 'These pages are read-only.'), { allow: 'GET, HEAD' });
+      }
+      if (path === base || path === `${base}/`) return overview(method, res, url.searchParams);
+      if (path.startsWith(`${base}/app/`)) return appPage(method, res, path.slice(`${base}/app/`.length).replace(/\/$/, ''), url.searchParams);
+      return send(res, method, 404, renderMessage(base, 'Not found', 'No such page.'));
+    };
+    const methods = [...app.supportedMethods];
+    app.route({ method: methods, url: base, handler, exposeHeadRoute: false });
+    app.route({ method: methods, url: `${base}/*`, handler, exposeHeadRoute: false });
   };
 }
 

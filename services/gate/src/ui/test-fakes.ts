@@ -1,9 +1,9 @@
 /**
- * In-memory AuditTrail and ApplicationStore for the page tests, plus a loopback server that runs one ExtraRoute the
- * way the ops server does.
+ * In-memory AuditTrail and ApplicationStore for the page tests, plus a loopback server that runs one route plugin in
+ * the gate's real ops app (createOpsApp).
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   KubeError,
@@ -14,7 +14,9 @@ import {
   type DecisionInput,
   type DecisionRecord,
 } from '@gitops-gate/gate-core';
-import type { ExtraRoute } from '@gitops-gate/telemetry';
+import type { FastifyPluginAsync } from 'fastify';
+import { Registry } from 'prom-client';
+import { createOpsApp } from '@gitops-gate/telemetry';
 
 export function memoryAudit(clock: () => Date = () => new Date()): AuditTrail & { records: DecisionRecord[] } {
   const records: DecisionRecord[] = [];
@@ -119,20 +121,13 @@ export function decision(over: Partial<DecisionInput> & Pick<DecisionInput, 'app
   };
 }
 
-export async function serveRoute(route: ExtraRoute): Promise<{ url: string; close(): Promise<void>; server: Server }> {
-  const server = createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      if (!(await route(req, res, url))) res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
-    })().catch((err: unknown) => {
-      res.writeHead(500).end(String(err));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+export async function serveRoute(route: FastifyPluginAsync): Promise<{ url: string; close(): Promise<void>; server: Server }> {
+  const app = createOpsApp({ registry: new Registry(), ready: async () => true, plugins: [route] });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    server,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    server: app.server,
+    close: () => app.close(),
   };
 }

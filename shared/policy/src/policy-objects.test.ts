@@ -2,8 +2,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '@gitops-gate/telemetry';
-import { evaluatePolicies, POLICY_KINDS, type PolicyMemory, type PolicyObject } from './policy-evaluation.js';
-import { describeWatchFailure } from './policy-watcher.js';
+import { evaluatePolicyObjects, POLICY_KINDS, type PolicyMemory, type PolicyObject } from './policy-objects.js';
 
 const logger = createLogger('policy-evaluation-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
 const [gatePolicy] = POLICY_KINDS;
@@ -21,17 +20,17 @@ function obj(name: string, generation: number, commits: unknown, mode = 'Enforce
 }
 const fresh = (): PolicyMemory => ({ lastValid: new Map(), previous: new Map() });
 
-describe('evaluatePolicies', () => {
+describe('evaluatePolicyObjects', () => {
   it('a valid object is in force at its current generation', async () => {
-    const r = await evaluatePolicies([{ kind: gatePolicy, objects: [obj('p', 1, gitsign)] }], fresh(), logger);
+    const r = await evaluatePolicyObjects([{ kind: gatePolicy, objects: [obj('p', 1, gitsign)] }], fresh(), logger);
     expect(r.inForce.map((p) => p.compiled.generation)).toEqual([1]);
     expect(r.outcomes[0]).toMatchObject({ ok: true, reason: 'Valid' });
   });
 
   it('attacker: breaking a valid Enforce policy keeps its last valid generation in force', async () => {
     const memory = fresh();
-    await evaluatePolicies([{ kind: gatePolicy, objects: [obj('p', 1, gitsign)] }], memory, logger);
-    const r = await evaluatePolicies([{ kind: gatePolicy, objects: [obj('p', 2, broken)] }], memory, logger);
+    await evaluatePolicyObjects([{ kind: gatePolicy, objects: [obj('p', 1, gitsign)] }], memory, logger);
+    const r = await evaluatePolicyObjects([{ kind: gatePolicy, objects: [obj('p', 2, broken)] }], memory, logger);
     expect(r.inForce.map((p) => p.compiled.generation)).toEqual([1]);
     expect(r.broken).toEqual([]);
     expect(r.outcomes[0]).toMatchObject({ ok: false, reason: 'InvalidLastValidInForce' });
@@ -40,12 +39,12 @@ describe('evaluatePolicies', () => {
   it('attacker: the previous snapshot counts as last valid after a restart', async () => {
     const memory = fresh();
     memory.previous.set('uid-p', obj('p', 1, gitsign));
-    const r = await evaluatePolicies([{ kind: gatePolicy, objects: [obj('p', 2, broken)] }], memory, logger);
+    const r = await evaluatePolicyObjects([{ kind: gatePolicy, objects: [obj('p', 2, broken)] }], memory, logger);
     expect(r.inForce.map((p) => p.compiled.generation)).toEqual([1]);
   });
 
   it('a never-valid Enforce policy refuses what it selects; a never-valid Audit policy is not applied', async () => {
-    const r = await evaluatePolicies([{ kind: gatePolicy, objects: [obj('e', 1, broken), obj('a', 1, broken, 'Audit')] }], fresh(), logger);
+    const r = await evaluatePolicyObjects([{ kind: gatePolicy, objects: [obj('e', 1, broken), obj('a', 1, broken, 'Audit')] }], fresh(), logger);
     expect(r.inForce).toEqual([]);
     expect(r.broken.map((b) => b.name)).toEqual(['team/e']);
     expect(r.outcomes.map((o) => o.reason)).toEqual(['InvalidRefusing', 'Invalid']);
@@ -53,16 +52,8 @@ describe('evaluatePolicies', () => {
 
   it('forgets objects no longer listed', async () => {
     const memory = fresh();
-    await evaluatePolicies([{ kind: gatePolicy, objects: [obj('p', 1, gitsign)] }], memory, logger);
-    await evaluatePolicies([{ kind: gatePolicy, objects: [] }], memory, logger);
+    await evaluatePolicyObjects([{ kind: gatePolicy, objects: [obj('p', 1, gitsign)] }], memory, logger);
+    await evaluatePolicyObjects([{ kind: gatePolicy, objects: [] }], memory, logger);
     expect(memory.lastValid.size).toBe(0);
-  });
-});
-
-describe('describeWatchFailure', () => {
-  it('a 404 before the first list means the CRD is missing; after it, the objects stay in force', () => {
-    expect(describeWatchFailure(gatePolicy, { code: 404 }, false)).toMatchObject({ missing: true });
-    expect(describeWatchFailure(gatePolicy, { code: 404 }, true)).toMatchObject({ missing: false, problem: expect.stringContaining('keeping') });
-    expect(describeWatchFailure(gatePolicy, { code: 403 }, false).problem).toContain('ClusterRoleBinding');
   });
 });

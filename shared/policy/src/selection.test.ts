@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CommitVerdictJob } from '@gitops-gate/contracts';
-import type { Application } from './applications.js';
-import { evaluateForApp, isLive, policySelects, selects, type LivePolicy } from './policies.js';
+import { evaluateForApp, isLive, policySelects, selects, type LivePolicy, type SelectableApp } from './selection.js';
 
-const app = (name: string, labels: Record<string, string> = {}, namespace = 'argocd'): Application => ({ metadata: { name, namespace, labels } });
+const app = (name: string, labels: Record<string, string> = {}, namespace = 'argocd'): SelectableApp => ({ metadata: { name, namespace, labels } });
 const verdict = (policies: CommitVerdictJob['policies']): CommitVerdictJob => ({
   v: 1, kind: 'commit-verdict', deliveryId: 'd', repoUrl: 'https://github.com/org/app', cloneUrl: 'x', repoFullName: 'org/app', branch: 'main',
   sha: 'a'.repeat(40), outcome: policies.every((p) => p.ok) ? 'verified' : 'rejected', method: 'ssh', code: 'X', reasons: [], verifiedAt: '', policies,

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicy, parsePolicyFile, type CompiledPolicy } from './policy.js';
 import { createBundleTrust, type BundleTrust } from '@gitops-gate/bundle-verify';
-import { evaluatePolicies, policiesFor, verifyCommit } from './verify-commit.js';
+import { verifyCommit } from '@gitops-gate/commit-verify';
+import { evaluatePolicies, policiesFor } from './commit-evaluation.js';
 
 const FIX = new URL('../../../../shared/fixtures/git-commits/', import.meta.url).pathname;
 type Entry = { kind: string; valid: boolean | string; san?: string; issuer?: string; logIndex?: string; integratedTime?: string; fingerprint?: string };

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicy } from './policy.js';
-import { EMAIL, Lab } from './ssh/test-lab.js';
-import { armor, commitWithSignature, generateTestKey, sshsigSign } from './ssh/test-kit.js';
-import { evaluatePolicies } from './verify-commit.js';
+import { EMAIL, Lab } from '../../commit-verify/src/ssh/test-lab.js';
+import { armor, commitWithSignature, generateTestKey, sshsigSign } from '../../commit-verify/src/ssh/test-kit.js';
+import { evaluatePolicies } from './commit-evaluation.js';
 
 let lab: Lab;
 beforeAll(() => {

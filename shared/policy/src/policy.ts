@@ -8,10 +8,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { POLICY_FIELD_DESCRIPTIONS } from './policy-text.js';
-import { parseAllowedSigners, parseRevocationList, type AllowedSigner, type SshRevocationList } from './ssh/index.js';
-import { createGpgKeyring, normalizeGpgFingerprint, type GpgKeyring } from './gpg/index.js';
-import type { GitsignIdentityRule } from './gitsign/index.js';
-import { CommitVerifyError } from './types.js';
+import { createGpgKeyring, normalizeGpgFingerprint, parseAllowedSigners, parseRevocationList, type CommitPolicy, type GpgKeyring } from '@gitops-gate/commit-verify';
+import { PolicyError } from './errors.js';
 
 const dateTime = z.iso.datetime({ offset: true });
 
@@ -225,29 +223,6 @@ export type PolicyScope = 'Namespaced' | 'Cluster' | 'File';
 export type GatePolicyObject = z.infer<typeof gatePolicyObject>;
 export type GatePolicySpec = z.infer<typeof gatePolicySpec>;
 
-export interface GpgKeyRule {
-  fingerprint: string;
-  validFrom?: Date;
-  validUntil?: Date;
-  revoked: boolean;
-}
-
-/** The commit-signature part of a policy, compiled: what `verifyCommit` needs. */
-export interface CommitPolicy {
-  name: string;
-  /** sha256 over the policy's commit rules: equal fingerprints give equal verdicts (verdict cache key). */
-  fingerprint?: string;
-  ssh?: {
-    allowedSigners: AllowedSigner[];
-    /** Revocation lists: the policy's own and any the caller adds (the CLI's --revoked-keys). */
-    revoked?: SshRevocationList[];
-    requireUserPresence?: boolean;
-    requireUserVerification?: boolean;
-  };
-  gitsign?: { identities: GitsignIdentityRule[] };
-  gpg?: { keyring: GpgKeyring; keys: GpgKeyRule[] };
-}
-
 export interface CompiledPolicy {
   /** `namespace/name` for a GatePolicy object, `name` for a ClusterGatePolicy or a file policy. */
   name: string;
@@ -279,10 +254,10 @@ function describe(err: z.ZodError, where: string): string {
  */
 export async function compilePolicy(obj: unknown, where = 'policy', source: 'object' | 'file' = 'file'): Promise<CompiledPolicy> {
   const parsed = gatePolicyObject.safeParse(obj);
-  if (!parsed.success) throw new CommitVerifyError('POLICY_INVALID', describe(parsed.error, where));
+  if (!parsed.success) throw new PolicyError('POLICY_INVALID', describe(parsed.error, where));
   const { kind, metadata, spec } = parsed.data;
   const scope: PolicyScope = source === 'file' ? 'File' : kind === 'ClusterGatePolicy' ? 'Cluster' : 'Namespaced';
-  if (scope === 'Namespaced' && !metadata.namespace) throw new CommitVerifyError('POLICY_INVALID', `${where}.metadata.namespace: a GatePolicy object needs its namespace`);
+  if (scope === 'Namespaced' && !metadata.namespace) throw new PolicyError('POLICY_INVALID', `${where}.metadata.namespace: a GatePolicy object needs its namespace`);
   // A ClusterGatePolicy has no namespace, whatever its metadata says: it must not pose as a tenant's object.
   const namespace = scope === 'Cluster' ? undefined : metadata.namespace;
   const name = namespace ? `${namespace}/${metadata.name}` : metadata.name;
@@ -295,7 +270,7 @@ export async function compilePolicy(obj: unknown, where = 'policy', source: 'obj
       if (ssh.requireUserPresence) commit.ssh.requireUserPresence = true;
       if (ssh.requireUserVerification) commit.ssh.requireUserVerification = true;
     } catch (err) {
-      throw new CommitVerifyError('POLICY_INVALID', (err as Error).message);
+      throw new PolicyError('POLICY_INVALID', (err as Error).message);
     }
   }
   if (spec.commits.gitsign?.length) commit.gitsign = { identities: spec.commits.gitsign };
@@ -304,12 +279,12 @@ export async function compilePolicy(obj: unknown, where = 'policy', source: 'obj
     try {
       keyring = await createGpgKeyring(spec.commits.gpg.map((k) => k.publicKey));
     } catch (err) {
-      throw new CommitVerifyError('POLICY_INVALID', `${where} spec.commits.gpg: ${(err as Error).message}`);
+      throw new PolicyError('POLICY_INVALID', `${where} spec.commits.gpg: ${(err as Error).message}`);
     }
     const keys = spec.commits.gpg.map((k, i) => {
       const fp = normalizeGpgFingerprint(k.fingerprint)!;
       if (!keyring.byFingerprint.has(fp)) {
-        throw new CommitVerifyError('POLICY_INVALID', `${where} spec.commits.gpg.${i}: publicKey does not contain key ${fp}`);
+        throw new PolicyError('POLICY_INVALID', `${where} spec.commits.gpg.${i}: publicKey does not contain key ${fp}`);
       }
       return { fingerprint: fp, validFrom: k.validFrom ? new Date(k.validFrom) : undefined, validUntil: k.validUntil ? new Date(k.validUntil) : undefined, revoked: k.revoked };
     });
@@ -347,14 +322,14 @@ export async function parsePolicyFile(text: string, source = 'policy file'): Pro
       });
     }
   } catch (err) {
-    throw new CommitVerifyError('POLICY_INVALID', `${source}: not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+    throw new PolicyError('POLICY_INVALID', `${source}: not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (docs.length === 0) throw new CommitVerifyError('POLICY_INVALID', `${source}: no GatePolicy documents`);
+  if (docs.length === 0) throw new PolicyError('POLICY_INVALID', `${source}: no GatePolicy documents`);
   const out: CompiledPolicy[] = [];
   for (const [i, d] of docs.entries()) out.push(await compilePolicy(d, `${source}[${i}]`));
   const names = new Set<string>();
   for (const p of out) {
-    if (names.has(p.name)) throw new CommitVerifyError('POLICY_INVALID', `${source}: two policies named ${p.name}`);
+    if (names.has(p.name)) throw new PolicyError('POLICY_INVALID', `${source}: two policies named ${p.name}`);
     names.add(p.name);
   }
   return out;

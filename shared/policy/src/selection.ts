@@ -13,7 +13,16 @@
  * - Broken: an Enforce policy that was never valid refuses every Application it would select.
  */
 import { policyKey, type CommitVerdictJob, type PolicyIdentity, type PolicyResult, type PolicySelector } from '@gitops-gate/contracts';
-import { appKey, type Application } from './applications.js';
+
+/** The fields of an Argo CD Application that selection reads (the gate's Application type has them). */
+export interface SelectableApp {
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+}
+
+/** `namespace/name` of an Application (namespace `default` when unset), as selectors and statuses name it. */
+export function appKey(app: SelectableApp): string {
+  return `${app.metadata.namespace ?? 'default'}/${app.metadata.name}`;
+}
 
 export interface LivePolicy {
   name: string;
@@ -45,7 +54,7 @@ export function isLive(result: PolicyIdentity, live: LivePolicy[]): LivePolicy |
 }
 
 /** Selector match only (labels, names, namespaces); see policySelects for the tenancy rule. */
-export function selects(selector: PolicySelector, app: Application): boolean {
+export function selects(selector: PolicySelector, app: SelectableApp): boolean {
   const ns = app.metadata.namespace ?? 'default';
   if (selector.namespaces?.length && !selector.namespaces.includes(ns)) return false;
   if (selector.names?.length && !selector.names.includes(app.metadata.name) && !selector.names.includes(appKey(app))) return false;
@@ -58,7 +67,7 @@ export function selects(selector: PolicySelector, app: Application): boolean {
  * object: it selects only its own namespace whatever its selector says, and one without a namespace selects nothing.
  * Without a scope (a caller that did not parse the contract) the namespace, if any, still binds it.
  */
-export function policySelects(p: { scope?: PolicyIdentity['scope']; namespace?: string; selector: PolicySelector }, app: Application): boolean {
+export function policySelects(p: { scope?: PolicyIdentity['scope']; namespace?: string; selector: PolicySelector }, app: SelectableApp): boolean {
   const ns = app.metadata.namespace ?? 'default';
   if (p.scope === 'Namespaced' && p.namespace === undefined) return false;
   if ((p.scope === 'Namespaced' || p.scope === undefined) && p.namespace !== undefined && p.namespace !== ns) return false;
@@ -78,7 +87,7 @@ export type PolicyOutcome =
  * only) every selecting result counts. With one, a result counts only under its live generation (see isLive), and
  * file policies (scope File: the operator's, not watched) count on their own.
  */
-export function countingResults(results: PolicyResult[], app: Application, repoUrl: string, branch: string, live: LivePolicy[] | undefined): PolicyResult[] {
+export function countingResults(results: PolicyResult[], app: SelectableApp, repoUrl: string, branch: string, live: LivePolicy[] | undefined): PolicyResult[] {
   return results.filter((r) => {
     if (!policySelects(r, app)) return false;
     if (live === undefined || r.scope === 'File') return true;
@@ -88,11 +97,11 @@ export function countingResults(results: PolicyResult[], app: Application, repoU
 }
 
 /** Live policies that select this Application for this repository and branch. */
-export function liveSelecting(live: LivePolicy[], app: Application, repoUrl: string, branch: string): LivePolicy[] {
+export function liveSelecting(live: LivePolicy[], app: SelectableApp, repoUrl: string, branch: string): LivePolicy[] {
   return live.filter((l) => l.governs(repoUrl, branch) && policySelects(l, app));
 }
 
-export function evaluateForApp(app: Application, verdict: CommitVerdictJob, live?: LivePolicy[]): PolicyOutcome {
+export function evaluateForApp(app: SelectableApp, verdict: CommitVerdictJob, live?: LivePolicy[]): PolicyOutcome {
   const selectingLive = live ? liveSelecting(live, app, verdict.repoUrl, verdict.branch) : [];
   // Fail closed: a broken Enforce policy refuses before anything else is considered, Audit policies included.
   const broken = selectingLive.filter((l) => l.broken !== undefined && l.mode === 'Enforce');

@@ -8,13 +8,12 @@
  *   policy is not applied.
  */
 import { createHash } from 'node:crypto';
-import { compilePolicy, policiesFor, type CompiledPolicy } from '@gitops-gate/commit-verify';
-import { normalizeRepoUrl, policySelectorSchema } from '@gitops-gate/contracts';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { normalizeRepoUrl, policySelectorSchema, type PolicySelector } from '@gitops-gate/contracts';
 import type { Logger } from '@gitops-gate/telemetry';
-import { BRANCH_ANNOTATION, appKey, type Application } from './applications.js';
-import { policySelects, type LivePolicy } from './policies.js';
-import type { PolicyStatus } from './policy-status.js';
+import { policiesFor } from './commit-evaluation.js';
+import { compilePolicy, type CompiledPolicy } from './policy.js';
+import type { LivePolicy } from './selection.js';
+import type { PolicyStatus } from './status.js';
 
 export const POLICY_GROUP = 'gitops-gate.io';
 export const POLICY_VERSION = 'v1alpha1';
@@ -31,10 +30,17 @@ export const POLICY_KINDS: readonly KindInfo[] = [
   { kind: 'ClusterGatePolicy', plural: CLUSTER_POLICY_PLURAL, scope: 'Cluster' },
 ];
 
-export type PolicyObject = KubernetesObject & { spec?: unknown; status?: PolicyStatus };
+/** A GatePolicy or ClusterGatePolicy as the API server returns it (structurally a KubernetesObject). */
+export interface PolicyObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; uid?: string; generation?: number; [key: string]: unknown };
+  spec?: unknown;
+  status?: PolicyStatus;
+}
 
 /** What became of one object: in force (current or last valid generation), refusing, or not applied. */
-export interface PolicyOutcome {
+export interface PolicyObjectOutcome {
   kind: KindInfo;
   obj: PolicyObject;
   ok: boolean;
@@ -43,10 +49,10 @@ export interface PolicyOutcome {
   live?: LivePolicy;
 }
 
-export interface PolicyEvaluation {
+export interface PolicyObjectsEvaluation {
   inForce: { kind: string; obj: PolicyObject; compiled: CompiledPolicy }[];
   broken: LivePolicy[];
-  outcomes: PolicyOutcome[];
+  outcomes: PolicyObjectOutcome[];
   /** Ids (uid, or kind/namespace/name) of every object seen, for forgetting the rest. */
   seen: Set<string>;
 }
@@ -75,10 +81,10 @@ async function fromPrevious(memory: PolicyMemory, kind: KindInfo, obj: PolicyObj
 }
 
 /** Compiles every listed object (reusing an unchanged generation) and decides what is in force; updates `memory`. */
-export async function evaluatePolicies(listed: { kind: KindInfo; objects: readonly PolicyObject[] }[], memory: PolicyMemory, logger: Logger): Promise<PolicyEvaluation> {
-  const inForce: PolicyEvaluation['inForce'] = [];
+export async function evaluatePolicyObjects(listed: { kind: KindInfo; objects: readonly PolicyObject[] }[], memory: PolicyMemory, logger: Logger): Promise<PolicyObjectsEvaluation> {
+  const inForce: PolicyObjectsEvaluation['inForce'] = [];
   const broken: LivePolicy[] = [];
-  const outcomes: PolicyOutcome[] = [];
+  const outcomes: PolicyObjectOutcome[] = [];
   const seen = new Set<string>();
   for (const { kind, objects } of listed) {
     for (const obj of objects) {
@@ -163,23 +169,4 @@ export function revisionOf(inForce: { kind: string; obj: PolicyObject }[], broke
     ...broken.map((b) => `broken:${b.scope}/${b.namespace ?? ''}/${b.name}/${b.uid ?? ''}@${b.generation ?? 0}`),
   ].sort();
   return createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 16);
-}
-
-export function httpStatusOf(err: unknown): number | undefined {
-  const e = err as { code?: unknown; statusCode?: unknown; status?: unknown } | undefined;
-  for (const v of [e?.code, e?.statusCode, e?.status]) if (typeof v === 'number') return v;
-  return undefined;
-}
-
-/** Opted-in Applications (by name) that a policy in force selects, for its status. */
-export function selectedBy(p: LivePolicy, apps: Application[]): string[] {
-  return apps
-    .filter((app) => {
-      const branch = app.metadata.annotations?.[BRANCH_ANNOTATION];
-      if (branch === undefined || !policySelects(p, app)) return false;
-      const sources = Array.isArray(app.spec?.sources) && app.spec.sources.length > 0 ? app.spec.sources : [app.spec?.source];
-      return sources.some((s) => typeof s?.repoURL === 'string' && p.governs(normalizeRepoUrl(s.repoURL), branch));
-    })
-    .map(appKey)
-    .sort();
 }

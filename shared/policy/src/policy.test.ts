@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, parsePolicyFile } from './policy.js';
-import { evaluatePolicies } from './verify-commit.js';
+import { POLICY_ERROR_CODES, PolicyError } from './errors.js';
+import { evaluatePolicies } from './commit-evaluation.js';
 
 const doc = (extra: Record<string, unknown> = {}) => ({
   apiVersion: 'gitops-gate.io/v1alpha1',
@@ -36,5 +37,14 @@ describe('policy identity: kind, scope, namespace, uid', () => {
   it('file policies (CLI, POLICY_FILE) are scope File, of either kind', async () => {
     expect((await compilePolicy(doc({ metadata: meta }))).scope).toBe('File');
     expect((await parsePolicyFile(JSON.stringify(doc({ kind: 'ClusterGatePolicy' }))))[0]?.scope).toBe('File');
+  });
+});
+
+describe('policy errors', () => {
+  it('an invalid policy throws PolicyError with a listed code, naming the field', async () => {
+    const err: unknown = await compilePolicy(doc({ spec: { repository: 'https://github.com/org/app', branches: [], commits: {} } })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PolicyError);
+    expect(POLICY_ERROR_CODES).toContain((err as PolicyError).code);
+    expect((err as PolicyError).message).toMatch(/policy\.spec\.branches/);
   });
 });

@@ -170,6 +170,7 @@ export function policyCrd(scope: PolicyCrdScope): Node {
 export function renderPolicyCrdYaml(scope: PolicyCrdScope): string {
   return (
     `${NAMES[scope].header}` +
+    // The header names the model's old path: kept so the deployed CRDs stay byte-identical (now shared/policy/src/policy.ts).
     '# GENERATED from the policy model (shared/commit-verify/src/policy.ts) by `npm run gen:crds`: do not edit.\n' +
     '# Strings carry maxLength and lists maxItems so the API server can bound the cost of the CEL rules.\n' +
     dump(policyCrd(scope), { lineWidth: 120, noRefs: true })
