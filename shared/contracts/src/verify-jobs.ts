@@ -121,7 +121,7 @@ export function reverifyCommitJob(
   now: Date,
 ): VerifyJobRequest<VerifyCommitJob> {
   return buildCommitVerifyJob(
-    { ...verdict, trace: verdict.trace, reverify: revision, receivedAt: now },
+    { ...verdict, reverify: revision, receivedAt: now },
     `reverify-${verdict.deliveryId}-${verdict.sha}-${revision}`,
   );
 }

@@ -142,6 +142,21 @@ describe('reconcile', () => {
     expect(await r.runOnce()).toEqual([]);
   });
 
+  it('attacker: an Application naming a repository that is not owner/name is skipped, the others still reconciled', async () => {
+    repo.commit('base 6');
+    const head = repo.commit('head 6');
+    repo.push('main');
+    const NESTED = 'https://git.example.com/group/sub/shop';
+    const mirror = createGitMirror({ cacheDir: mkdtempSync(join(tmpdir(), 'gg-rec-git-')), urlRewrites: { [SHOP]: repo.url } });
+    const r = reconciler([app('nested', NESTED, 'main', 'a'.repeat(40)), app('shop', SHOP, 'main', 'a'.repeat(40))], {
+      // Both URLs list the same heads: only the name decides what happens.
+      listHeads: (url) => mirror.listHeads(url === NESTED ? SHOP : url),
+    });
+    const queued = await r.runOnce();
+    expect(queued.map((t) => `${t.repoUrl}@${t.sha}`)).toEqual([`${SHOP}@${head}`]);
+    expect((await queuedJobs()).map((j) => j.repoUrl)).toEqual([SHOP]);
+  });
+
   it('an Application already on the head needs nothing', async () => {
     const head = repo.commit('head 3');
     repo.push('main');
