@@ -14,10 +14,10 @@
  * Enforce policies decide; when only Audit policies guard the namespace the review is allowed with warnings.
  * A namespace no policy guards is allowed (the gate guards nothing there either).
  */
-import type { CompiledPolicy } from '@gitops-gate/commit-verify';
+import { policySelects, type CompiledPolicy } from '@gitops-gate/policy';
 import { BaseError } from '@gitops-gate/contracts/errors';
 import { normalizeRepoUrl, type PolicyIdentity, type PolicySelector } from '@gitops-gate/contracts';
-import { identityOf, policyObjectKey, policySelects, type Application, type StoredImageResult } from '@gitops-gate/gate-core';
+import { identityOf, policyObjectKey, type Application, type StoredImageResult } from '@gitops-gate/gate-core';
 
 export const ADMISSION_REASON_CODES = ['TAG_ONLY', 'BAD_IMAGE_REFERENCE', 'NOT_COVERED', 'NO_VERDICT', 'VERDICT_FAILED', 'UNPINNED_COMMIT'] as const;
 export type AdmissionReasonCode = (typeof ADMISSION_REASON_CODES)[number];

@@ -4,7 +4,7 @@
  * (from the Applications' `gitops-gate.io/verified-sha`), and the stored image results (one pipelined round trip).
  */
 import type { Redis } from 'ioredis';
-import { compilePolicy } from '@gitops-gate/commit-verify';
+import { compilePolicy } from '@gitops-gate/policy';
 import { policySnapshotKey, policySnapshotSchema } from '@gitops-gate/contracts';
 import type { Application, StoredImageResult } from '@gitops-gate/gate-core';
 import type { Logger } from '@gitops-gate/telemetry';

@@ -3,7 +3,7 @@
  * prunes, defaults and validates the same fields the parser reads. `npm run gen:crds` writes
  * deploy/base/crds/*.yaml; test/deploy/gatepolicy-crd.test.ts fails when the committed files differ.
  */
-import { CommitVerifyError } from './types.js';
+import { PolicyError } from './errors.js';
 import { dump } from 'js-yaml';
 import { z } from 'zod';
 import { gatePolicySpec } from './policy.js';
@@ -49,7 +49,7 @@ const DROPPED = new Set(['$schema', 'propertyNames', 'const']);
  */
 export function toStructural(node: Node, path = 'spec'): Node {
   const unsupported = Object.keys(node).filter((k) => !KEY_ORDER.includes(k) && !DROPPED.has(k));
-  if (unsupported.length > 0) throw new CommitVerifyError('POLICY_INVALID', `${path}: no structural-schema translation for ${unsupported.join(', ')}`);
+  if (unsupported.length > 0) throw new PolicyError('POLICY_INVALID', `${path}: no structural-schema translation for ${unsupported.join(', ')}`);
   const src: Node = { ...node };
   if ('const' in src) {
     src['enum'] = [src['const']];
