@@ -21,6 +21,7 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
   const master = await startRedisNode({ args: aof });
   const replica = await startRedisNode({ args: () => [...aof(), '--replicaof', '127.0.0.1', String(master.port)] });
   const clients = { solo: new Redis(solo.port, '127.0.0.1'), replicated: new Redis(master.port, '127.0.0.1') };
+  for (const c of Object.values(clients)) c.on('error', () => undefined);
   const secret = randomBytes(24).toString('hex');
   const pool = [];
   for (let i = 0; i < 2000; i++) {
@@ -63,7 +64,9 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
       }
     }
     // Every 2xx of the replicated receiver is on the replica too.
-    const onReplica = await new Redis(replica.port, '127.0.0.1').llen('bench-replicated:verify:wait');
+    const replicaClient = new Redis(replica.port, '127.0.0.1');
+    const onReplica = await replicaClient.llen('bench-replicated:verify:wait');
+    replicaClient.disconnect();
     const summary = {
       tool,
       solo: { rate: median(results.solo.map((x) => x.rate)), p50ms: median(results.solo.map((x) => x.p50ms)), p99ms: median(results.solo.map((x) => x.p99ms)) },
