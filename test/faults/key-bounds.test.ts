@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
+import { createAuditTrail, parseVerifierKey } from '@gitops-gate/gate-core';
 import { QUEUE_REPORT } from '@gitops-gate/github';
 import { APP_KEY, deliverPush, startHarness, waitFor, type Harness } from './lib/harness.js';
 
@@ -132,6 +133,24 @@ describe('Redis key bounds', () => {
       expect.stringContaining(':verdict:planted: the table promises a TTL'),
     ]);
   }, 180_000);
+
+  it("the gate trims the audit stream on its retention settings; the trimmed trail still verifies against the gate's key", async () => {
+    const before = await h.client.xlen(`${h.prefix}:audit`);
+    expect(before).toBeGreaterThan(2);
+    // A gate started with a retention of 2 records (the first gate holds the trim lease for its own interval).
+    await h.client.del(`${h.prefix}:audit-trim-lease`);
+    Object.assign(h.stack.env, { AUDIT_RETENTION_RECORDS: '2', AUDIT_TRIM_INTERVAL_SECONDS: '1' });
+    await h.spawn('gate');
+    await waitFor('the audit stream trimmed', 30_000, async () => (await h.client.xlen(`${h.prefix}:audit`)) <= 2);
+    const bases = await h.client.hgetall(`${h.prefix}:audit-base`);
+    expect(Object.keys(bases)).toEqual([APP_KEY]);
+    const verifier = parseVerifierKey(readFileSync(h.stack.auditPublicKeyFile, 'utf8'), 'gate key');
+    const check = await createAuditTrail(h.client, h.prefix).verifyChain(undefined, { verifiers: [verifier] });
+    expect(check).toMatchObject({ ok: true, checked: 2, problems: [] });
+    const { problems, seen } = await checkKeys(h);
+    expect(problems.filter((p) => !/planted|undocumented/.test(p))).toEqual([]);
+    expect(seen).toContain('<prefix>:audit-base');
+  }, 60_000);
 
   it('the table has no stale rows: each row is still written by the code', () => {
     const src = sources();

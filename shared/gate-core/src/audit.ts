@@ -140,7 +140,8 @@ export function createAuditTrail(
     if (stored !== null) return Number(stored);
     // A new Application has no head either: only chains from before sizes were kept need the one-time count.
     if ((await redis.exists(headKey(app))) === 0) return 0;
-    let n = 0;
+    const base = await redis.hget(keys.base, app);
+    let n = base ? (JSON.parse(base) as TrimBase).size : 0;
     let start = '-';
     for (;;) {
       const page = await redis.xrange(stream, start, '+', 'COUNT', 1000);
@@ -165,7 +166,7 @@ export function createAuditTrail(
     commands.push(['hset', checkpointKey, rec.app, note]);
     return { commands, note };
   }
-  return {
+  const trail: AuditTrail = {
     async record(input) {
       const prevHash = (await redis.get(headKey(input.app))) ?? GENESIS;
       const base = { ...input, id: input.id ?? randomUUID(), time: now().toISOString(), prevHash };
@@ -274,6 +275,16 @@ export function createAuditTrail(
       return { ok: problems.length === 0, checked, problems, ...(signed ? { checkpoints: signed.size } : {}) };
     },
   };
+  // A trim between reading the bases and reading the stream looks like deleted records: if the bases moved meanwhile,
+  // verify again (a trim is one MULTI, so the second pass sees bases and stream of one state).
+  const verifyOnce = trail.verifyChain.bind(trail);
+  trail.verifyChain = async (app, options) => {
+    const bases = JSON.stringify(await redis.hgetall(keys.base));
+    const result = await verifyOnce(app, options);
+    if (result.ok || JSON.stringify(await redis.hgetall(keys.base)) === bases) return result;
+    return verifyOnce(app, options);
+  };
+  return trail;
 
   /**
    * Trim bases by Application. With verifiers a base counts only if signed as a trim base by a trusted key: otherwise
