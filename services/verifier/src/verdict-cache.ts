@@ -34,7 +34,7 @@ export interface VerdictCacheOptions {
   maxWaitMs?: number;
 }
 
-// One round trip per poll: the verdict if there is one; else the marker, taken when free.
+// One round trip per lookup and per poll: the verdict if there is one; else the marker, taken when free.
 const POLL = `
 local v = redis.call('GET', KEYS[1])
 if v then return {'hit', v} end
@@ -44,11 +44,28 @@ if not m then
   return {'own', ''}
 end
 return {'wait', m}`;
-// The owner's release: a verdict that is not cached is handed to the waiters for a moment ('v:' + JSON); else DEL.
-const RELEASE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else redis.call('DEL', KEYS[1]) end
+// The owner's finish, one round trip: the verdict stored when cacheable; the marker deleted, or, for a verdict that
+// is not cached, handed to the waiters for a moment ('v:' + JSON). A marker no longer ours is left alone.
+const FINISH = `
+if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5]) else redis.call('DEL', KEYS[2]) end
 return 1`;
+
+/** EVALSHA, loading the script on NOSCRIPT (a restarted Redis), without registering commands on a shared client. */
+function script(body: string): (redis: Redis, keys: string[], args: string[]) => Promise<unknown> {
+  const sha = createHash('sha1').update(body).digest('hex');
+  return async (redis, keys, args) => {
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).includes('NOSCRIPT')) throw err;
+      return redis.eval(body, keys.length, ...keys, ...args);
+    }
+  };
+}
+const poll = script(POLL);
+const finish = script(FINISH);
 
 export function createVerdictCache(redis: Redis, prefix: string, opts: VerdictCacheOptions): VerdictCache {
   const ttl = opts.ttlSeconds ?? 7 * 24 * 3600;
@@ -63,22 +80,40 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: VerdictCa
   const usable = (v: CommitVerdict | undefined): v is CommitVerdict => v !== undefined && (v.ok || isCacheableRejection(v.code));
   const parse = (s: string | null | undefined): CommitVerdict | undefined => (s ? (JSON.parse(s) as CommitVerdict) : undefined);
 
-  async function run(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions, key: string): Promise<CommitVerdict> {
+  /** Verifies here; the verdict is stored (when cacheable) by the caller. */
+  async function run(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions): Promise<CommitVerdict> {
     verified += 1;
-    const verdict = await inner(raw, policy, options);
+    return inner(raw, policy, options);
+  }
+  async function runAndStore(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions, key: string): Promise<CommitVerdict> {
+    const verdict = await run(raw, policy, options);
     if (usable(verdict)) await redis.set(key, JSON.stringify(verdict), 'EX', ttl).catch(() => undefined);
     return verdict;
   }
 
-  /** Verifies once across replicas: owner of the marker, or a waiter for the owner's verdict. */
-  async function coalesce(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions, key: string, marker: string): Promise<CommitVerdict> {
-    const token = `o:${randomUUID()}`;
+  /** The owner of the marker: verifies, then stores the verdict and releases the marker in one round trip. */
+  async function own(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions, key: string, marker: string, token: string): Promise<CommitVerdict> {
+    let verdict: CommitVerdict | undefined;
+    try {
+      verdict = await run(raw, policy, options);
+      return verdict;
+    } finally {
+      const store = verdict && usable(verdict) ? JSON.stringify(verdict) : '';
+      // Not cacheable (Rekor down, clock): only the callers already waiting on this attempt may take it.
+      const handOver = verdict && !store ? `v:${JSON.stringify(verdict)}` : '';
+      await finish(redis, [key, marker], [token, store, String(ttl), handOver, '2000']).catch(() => undefined);
+    }
+  }
+
+  /** Waits for the owner's verdict (polling, bounded), or takes the marker over when it is gone. */
+  async function coalesce(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions, key: string, marker: string, token: string, first: [string, string]): Promise<CommitVerdict> {
     const deadline = Date.now() + maxWaitMs;
     let sawOwner = false;
+    let polled: [string, string] | null = first;
+    // Polls back off from 2 ms to 25 ms: a signature check takes 0.1–2 ms, a Rekor lookup tens.
     for (let delay = 2; ; delay = Math.min(delay * 2, 25)) {
-      const polled = (await redis.eval(POLL, 2, key, marker, token, String(inflightMs)).catch(() => null)) as [string, string] | null;
       // Redis unreachable, or waited long enough: verify here (correct, only not shared).
-      if (!polled || Date.now() > deadline) return run(raw, policy, options, key);
+      if (!polled || Date.now() > deadline) return runAndStore(raw, policy, options, key);
       const [state, value] = polled;
       const cached = state === 'hit' ? parse(value) : undefined;
       if (usable(cached)) {
@@ -86,26 +121,17 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: VerdictCa
         return cached;
       }
       // A stored verdict this verifier would not reuse (see `usable`): verified here, and overwritten.
-      if (state === 'hit') return run(raw, policy, options, key);
-      if (state === 'own') {
-        let handOver = '';
-        try {
-          const verdict = await run(raw, policy, options, key);
-          // Not cacheable (Rekor down, clock): only the callers already waiting on this attempt may take it.
-          if (!usable(verdict)) handOver = `v:${JSON.stringify(verdict)}`;
-          return verdict;
-        } finally {
-          await redis.eval(RELEASE, 1, marker, token, handOver, '2000').catch(() => undefined);
-        }
-      }
-      if (state === 'wait' && value.startsWith('v:')) {
+      if (state === 'hit') return runAndStore(raw, policy, options, key);
+      if (state === 'own') return own(raw, policy, options, key, marker, token);
+      if (value.startsWith('v:')) {
         // A finished attempt's uncached verdict: as fresh as ours only if it was running when we came.
-        if (!sawOwner) return run(raw, policy, options, key);
+        if (!sawOwner) return run(raw, policy, options);
         coalesced += 1;
         return JSON.parse(value.slice(2)) as CommitVerdict;
       }
       sawOwner = true;
       await sleep(delay);
+      polled = (await poll(redis, [key, marker], [token, String(inflightMs)]).catch(() => null)) as [string, string] | null;
     }
   }
 
@@ -113,13 +139,14 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: VerdictCa
     stats: () => ({ hits, misses }),
     coalescing: () => ({ verified, coalesced }),
     async verify(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions = {}): Promise<CommitVerdict> {
-      if (!policy.fingerprint) {
-        verified += 1;
-        return inner(raw, policy, options);
-      }
+      if (!policy.fingerprint) return run(raw, policy, options);
       const digest = createHash('sha256').update(raw).update('\0').update(policy.fingerprint).update('\0').update(opts.trustRevision).update('\0').update(options.expectedSha ?? '').digest('hex');
       const key = `${prefix}:verdict:${digest}`;
-      const hit = parse(await redis.get(key).catch(() => null));
+      const marker = `${prefix}:verdict-inflight:${digest}`;
+      const token = `o:${randomUUID()}`;
+      // The lookup and, on a miss, the in-flight marker: one round trip.
+      const polled = (await poll(redis, [key, marker], [token, String(inflightMs)]).catch(() => null)) as [string, string] | null;
+      const hit = polled?.[0] === 'hit' ? parse(polled[1]) : undefined;
       // A rejection an older verifier cached but this one would not (e.g. a key type it now supports) is a miss.
       if (usable(hit)) {
         hits += 1;
@@ -128,7 +155,9 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: VerdictCa
       }
       misses += 1;
       opts.onLookup?.(false);
-      return coalesce(raw, policy, options, key, `${prefix}:verdict-inflight:${digest}`);
+      // Redis unreachable: verify here (fail safe: a verdict of our own, never a guess).
+      if (!polled) return runAndStore(raw, policy, options, key);
+      return coalesce(raw, policy, options, key, marker, token, polled);
     },
   };
 }
