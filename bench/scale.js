@@ -6,13 +6,13 @@
 // Rounds alternate (1 2 2 1 …) so that other load on the machine hits both alike.
 import { randomUUID } from 'node:crypto';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { verifyJobId } from '@gitops-gate/contracts';
-import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@gitops-gate/queue';
+import { normalizeRepoUrl, verifyJobId } from '@gitops-gate/contracts';
+import { createRedisConnection, createVerifyQueue, publishFollowedRepos, verifyJobOptions } from '@gitops-gate/queue';
 import { freePort, startTestRedis } from '@gitops-gate/testing';
 import { createSshKey, makeCommit, writeEmptyTree } from './lib/commits.js';
 import { cpuSplit, log, median, REPO_ROOT, resetRedis, startNode } from './lib/util.js';
@@ -72,6 +72,53 @@ export async function benchGitRead(gitDir, sha, n = 50) {
   return { spawned, batch };
 }
 
+/** Git processes started while trace2 wrote to `traceDir`, by subcommand (upload-pack runs as `git-upload-pack`). */
+function countTraced(traceDir) {
+  const bySub = {};
+  let total = 0;
+  for (const f of readdirSync(traceDir)) {
+    const start = readFileSync(join(traceDir, f), 'utf8').split('\n').find((l) => l.includes('"event":"start"'));
+    if (!start) continue;
+    const argv = JSON.parse(start).argv ?? [];
+    const sub = /upload-pack/.test(argv[0] ?? '') ? 'upload-pack' : (argv.slice(1).find((a) => !a.startsWith('-') && !a.includes('=')) ?? '?');
+    bySub[sub] = (bySub[sub] ?? 0) + 1;
+    total += 1;
+  }
+  return { total, bySub };
+}
+
+async function metricValue(port, name, labels) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+/**
+ * Row "duplicate verifications coalesced": 50 jobs for one commit (same policy, same trust root) queued at once on the
+ * running verifier processes; how many signature verifications ran in all of them (target 1), the rest answered from
+ * it (in flight: coalesced; after it: the verdict cache).
+ */
+async function coalesceRound(procs, queue, client, gateWait, sha, remote) {
+  for (const p of procs) {
+    const mirror = readdirSync(p.cacheDir).find((d) => d.endsWith('.git'));
+    execFileSync('cp', ['-rn', `${join(remote, 'objects')}/.`, join(p.cacheDir, mirror, 'objects')]);
+  }
+  const count = async (result) => (await Promise.all(procs.map((p) => metricValue(p.port, 'gitops_gate_commit_verifications', `result="${result}"`)))).reduce((a, b) => a + b, 0);
+  const before = { verified: await count('verified'), coalesced: await count('coalesced') };
+  const base = await client.llen(gateWait);
+  await queue.addBulk(Array.from({ length: 50 }, () => ({ name: 'commit', data: job(sha), opts: { ...verifyJobOptions(3600), jobId: verifyJobId(randomUUID()) } })));
+  const deadline = Date.now() + 60_000;
+  while ((await client.llen(gateWait)) < base + 50) {
+    if (Date.now() > deadline) throw new Error('coalesce: 50 jobs not drained in 60 s');
+    await sleep(20);
+  }
+  const verified = (await count('verified')) - before.verified;
+  const coalesced = (await count('coalesced')) - before.coalesced;
+  log(`coalesce: 50 jobs for one commit on ${procs.length} verifiers: ${verified} verification(s), ${coalesced} coalesced in flight, ${50 - verified - coalesced} from the verdict cache`);
+  return { jobs: 50, processes: procs.length, verified, coalesced, cached: 50 - verified - coalesced };
+}
+
 export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'gg-bench-scale-'));
   const remote = join(dir, 'remote.git');
@@ -81,10 +128,17 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
   const allowed = join(dir, 'allowed_signers');
   writeFileSync(allowed, `${key.allowedSignersLine('dev@example.com')}\n`);
   const root = makeCommit(remote, { message: 'root', key });
+  // The branch the jobs name exists (its head is the root), so every job proves it against the remote's ref.
+  execFileSync('git', ['update-ref', 'refs/heads/main', root.sha], { cwd: remote });
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   const client = new Redis(redis.url);
   const conn = createRedisConnection(redis.url, 'worker');
   const results = { 1: [], 2: [] };
+  const gitHome = join(dir, 'home');
+  const traceDir = join(dir, 'trace2');
+  mkdirSync(gitHome);
+  mkdirSync(traceDir);
+  let coalesce;
   let t = Math.floor(Date.now() / 1000) - 7200;
   try {
     const order = [];
@@ -93,6 +147,8 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
     for (const [k, n] of order.entries()) {
       await resetRedis(client);
       const prefix = `scale-${randomUUID().slice(0, 8)}`;
+      // What the gate publishes: the verifier fetches only followed repositories (without it, jobs wait for the set).
+      await publishFollowedRepos(conn, prefix, [{ repoUrl: normalizeRepoUrl(REPO_URL), fetchUrl: REPO_URL, branches: ['main'] }]);
       const cacheRoot = join(dir, `cache-${prefix}`);
       // Distinct commits for this round (children of one root), so no verdict is ever cached.
       const shas = [];
@@ -106,6 +162,7 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
           mkdirSync(cacheDir, { recursive: true });
           procs.push({
             cacheDir,
+            port,
             ...(await startNode(
               join(REPO_ROOT, 'services/verifier/dist/main.js'),
               {
@@ -116,6 +173,7 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
                 GIT_CACHE_DIR: cacheDir,
                 GIT_URL_REWRITES: JSON.stringify({ [REPO_URL]: `file://${remote}` }),
                 VERIFIER_HTTP_PORT: String(port),
+                HOME: gitHome,
                 ...env,
               },
               `http://127.0.0.1:${port}/healthz`,
@@ -137,6 +195,9 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
         }
         await sleep(200);
         const cpu0 = procs.map((p) => cpuSplit(p.child.pid));
+        // Counting the git processes the measured jobs start: a trace2 target in the verifiers' $HOME for this window.
+        for (const f of readdirSync(traceDir)) rmSync(join(traceDir, f), { force: true });
+        writeFileSync(join(gitHome, '.gitconfig'), `[trace2]\n\teventTarget = ${traceDir}\n`);
         const t0 = performance.now();
         const base = await client.llen(gateWait);
         await queue.addBulk(shas.map((sha) => ({ name: 'commit', data: job(sha), opts: { ...verifyJobOptions(3600), jobId: verifyJobId(randomUUID()) } })));
@@ -147,9 +208,12 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
         }
         const secs = (performance.now() - t0) / 1000;
         const cpu1 = procs.map((p) => cpuSplit(p.child.pid));
+        rmSync(join(gitHome, '.gitconfig'), { force: true });
+        const gitProcs = countTraced(traceDir);
         const self = cpu1.reduce((s, c, i) => s + c.self - cpu0[i].self, 0);
         const git = cpu1.reduce((s, c, i) => s + c.children - cpu0[i].children, 0);
-        results[n].push({ secs, rate: jobs / secs, cpuMsPerJob: ((self + git) / jobs) * 1e3, nodeMsPerJob: (self / jobs) * 1e3, gitMsPerJob: (git / jobs) * 1e3 });
+        results[n].push({ secs, rate: jobs / secs, cpuMsPerJob: ((self + git) / jobs) * 1e3, nodeMsPerJob: (self / jobs) * 1e3, gitMsPerJob: (git / jobs) * 1e3, gitProcsPerJob: gitProcs.total / jobs, gitProcs: gitProcs.bySub });
+        if (n === 2 && !coalesce) coalesce = await coalesceRound(procs, queue, client, gateWait, makeCommit(remote, { parents: [root.sha], message: `same ${prefix}`, key, time: ++t }).sha, remote);
         if (k % 2 === 1) pairs.push(results[2].at(-1).rate / results[1].at(-1).rate);
         log(`scale ${n} verifier(s): ${jobs} jobs in ${secs.toFixed(2)} s = ${(jobs / secs).toFixed(0)} jobs/s; CPU/job ${((self / jobs) * 1e3).toFixed(1)} ms node + ${((git / jobs) * 1e3).toFixed(1)} ms git children`);
       } finally {
@@ -161,7 +225,8 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
     const gitRead = await benchGitRead(remote, root.sha);
     const one = median(results[1].map((r) => r.rate));
     const two = median(results[2].map((r) => r.rate));
-    return { jobs, rounds, one, two, ratio: median(pairs), pairRatios: pairs, cpuMsPerJob: median([...results[1], ...results[2]].map((r) => r.cpuMsPerJob)), nodeMsPerJob: median([...results[1], ...results[2]].map((r) => r.nodeMsPerJob)), gitMsPerJob: median([...results[1], ...results[2]].map((r) => r.gitMsPerJob)), gitRead, all: results };
+    const all = [...results[1], ...results[2]];
+    return { jobs, rounds, one, two, ratio: median(pairs), coalesce, gitProcsPerJob: median(all.map((r) => r.gitProcsPerJob)), gitProcs: all.at(-1)?.gitProcs, pairRatios: pairs, cpuMsPerJob: median([...results[1], ...results[2]].map((r) => r.cpuMsPerJob)), nodeMsPerJob: median([...results[1], ...results[2]].map((r) => r.nodeMsPerJob)), gitMsPerJob: median([...results[1], ...results[2]].map((r) => r.gitMsPerJob)), gitRead, all: results };
   } finally {
     conn.disconnect();
     client.disconnect();

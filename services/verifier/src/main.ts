@@ -3,7 +3,7 @@
  * to another if this one dies (stalled-job detection). SIGTERM finishes the jobs in hand before exiting.
  */
 import { createHash } from 'node:crypto';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
@@ -30,6 +30,14 @@ const cacheLookups = new Counter({ name: 'gitops_gate_verdict_cache_lookups_tota
 const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
   trustRevision: createHash('sha256').update(JSON.stringify(verifyEnv.trust?.json ?? null)).digest('hex'),
   onLookup: (hit) => cacheLookups.inc({ kind: 'commit', result: hit ? 'hit' : 'miss' }),
+});
+// Verifications run here vs verdicts taken from another replica's in-flight one (bench: duplicate verifications coalesced).
+new Gauge({ name: 'gitops_gate_commit_verifications', help: 'Commit signature verifications run by this process, and verdicts coalesced from another in-flight verification', labelNames: ['result'] as const, registers: [registry],
+  collect() {
+    const c = verdictCache.coalescing();
+    this.set({ result: 'verified' }, c.verified);
+    this.set({ result: 'coalesced' }, c.coalesced);
+  },
 });
 const policySource = createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger);
 const processor = createVerifyProcessor({

@@ -107,7 +107,11 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       if (repo.refused) throw new GitError('GIT_HOST_NOT_ALLOWED', repo.refused, false);
       // The webhook's ref is a claim: the remote's branch, read now, must contain the commit (Audit pins need it too).
       // First: the branch fetch brings a commit that is on it, so the read below needs no fetch of its own.
-      proof = await inSpan('git.fetch', { 'git.sha': job.sha, 'git.branch': job.branch }, () => deps.mirror.proveOnBranch(url, job.sha, job.branch));
+      // A read of the branch that started after the webhook arrived is as good as one of this job's own: jobs for one
+      // branch in flight together share it (one fetch per batch of pushes, none for a job whose branch was just read).
+      const receivedAt = Date.parse(job.receivedAt);
+      const freshSince = Number.isFinite(receivedAt) ? receivedAt : undefined;
+      proof = await inSpan('git.fetch', { 'git.sha': job.sha, 'git.branch': job.branch }, () => deps.mirror.proveOnBranch(url, job.sha, job.branch, { freshSince }));
       const raw = await deps.mirror.readCommit(url, job.sha);
       ({ verdict, results } = await inSpan('signature.verify', {}, async (span) => {
         const out = await deps.verifyCommit(raw, job);

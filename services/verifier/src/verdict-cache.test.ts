@@ -113,3 +113,76 @@ describe('verdict cache (Redis, shared by replicas)', () => {
     expect(cache.stats()).toEqual({ hits: 0, misses: 2 });
   });
 });
+
+describe('coalescing across replicas (in-flight marker in Redis)', () => {
+  const ok = { ok: true as const, method: 'ssh' as const, signer: { identity: 'dev@example.com' }, evidence: [], policy: 'ssh', sha: SSH_SHA };
+  /** A verification that takes a while, counted: what two replicas would each repeat without the marker. */
+  const slow = (counter: { n: number }, ms = 150, verdict: Awaited<ReturnType<typeof verifyCommit>> = ok) => async () => {
+    counter.n += 1;
+    await new Promise((r) => setTimeout(r, ms));
+    return verdict;
+  };
+
+  it('50 simultaneous verifications of one (commit, policy, trust) on 2 replicas: 1 verification, 49 answered from it', async () => {
+    const prefix = `c-${randomUUID()}`;
+    const conn2 = createRedisConnection(redis.url, 'worker');
+    try {
+      const counter = { n: 0 };
+      const a = createVerdictCache(conn, prefix, { trustRevision: 't', verify: slow(counter) });
+      const b = createVerdictCache(conn2, prefix, { trustRevision: 't', verify: slow(counter) });
+      const all = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })));
+      expect(all.every((v) => v.ok)).toBe(true);
+      expect(counter.n).toBe(1);
+      expect(a.coalescing().coalesced + b.coalescing().coalesced).toBe(49);
+      expect(await conn.keys(`${prefix}:verdict-inflight:*`)).toEqual([]);
+    } finally {
+      conn2.disconnect();
+    }
+  });
+
+  it("a dead owner's marker expires and another replica takes over", async () => {
+    const prefix = `c-${randomUUID()}`;
+    const counter = { n: 0 };
+    const dead = createVerdictCache(conn, prefix, { trustRevision: 't', inflightMs: 300, verify: async () => new Promise<never>(() => undefined) });
+    // The owner starts and never finishes (a crashed process holds its marker until it expires).
+    void dead.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await conn.keys(`${prefix}:verdict-inflight:*`)).toHaveLength(1);
+    const live = createVerdictCache(conn, prefix, { trustRevision: 't', inflightMs: 300, verify: slow(counter, 10) });
+    const started = Date.now();
+    expect((await live.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })).ok).toBe(true);
+    expect(counter.n).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+  });
+
+  it('attacker: the same commit under a changed policy or another trust root is verified again, never answered from the first', async () => {
+    const prefix = `c-${randomUUID()}`;
+    const counter = { n: 0 };
+    const narrowed = await compilePolicy(doc('ssh', { ssh: { allowedSigners: 'nobody@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGB6o1eNs6ysA1bq8fU5J8mKqj7Xx1c2Y6k3mXh3R1Xx' } }));
+    const real = createVerdictCache(conn, prefix, { trustRevision: 't', verify: async (raw, policy, o) => (counter.n++, await new Promise((r) => setTimeout(r, 100)), verifyCommit(raw, policy, o)) });
+    const otherRoot = createVerdictCache(conn, prefix, { trustRevision: 'another-root', verify: slow(counter, 10, { ok: false, method: 'ssh', code: 'SSH_UNKNOWN_KEY', reason: 'other root', policy: 'ssh', sha: SSH_SHA }) });
+    // All in flight together: the first one's marker must not cover the others.
+    const [first, changed, rooted] = await Promise.all([
+      real.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA }),
+      real.verify(sshRaw, narrowed.commit, { expectedSha: SSH_SHA }),
+      otherRoot.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA }),
+    ]);
+    expect(first.ok).toBe(true);
+    expect(changed.ok).toBe(false);
+    expect(rooted.ok).toBe(false);
+    expect(counter.n).toBe(3);
+    expect(real.coalescing().coalesced + otherRoot.coalescing().coalesced).toBe(0);
+  });
+
+  it('an uncached verdict (Rekor down) goes to the callers that waited for it, not to later ones', async () => {
+    const prefix = `c-${randomUUID()}`;
+    const counter = { n: 0 };
+    const down = { ok: false as const, method: 'gitsign' as const, code: 'REKOR_UNAVAILABLE', reason: 'down', policy: 'ssh', sha: SSH_SHA };
+    const cache = createVerdictCache(conn, prefix, { trustRevision: 't', verify: slow(counter, 100, down) });
+    const together = await Promise.all(Array.from({ length: 5 }, () => cache.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })));
+    expect(together.every((v) => !v.ok && v.code === 'REKOR_UNAVAILABLE')).toBe(true);
+    expect(counter.n).toBe(1);
+    await cache.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA });
+    expect(counter.n).toBe(2);
+  });
+});

@@ -22,12 +22,35 @@ export interface BatchReader {
   close(): void;
 }
 
-export function createBatchReader(dir: string, env: NodeJS.ProcessEnv): BatchReader {
+export interface BatchReaderOptions {
+  /** Reads waiting at once; one more is refused rather than queued without bound (default 10,000). */
+  maxPending?: number;
+  /** A read not answered in this time kills the process (hung git, full disk); the next read starts a new one. */
+  timeoutMs?: number;
+  /** Called for every process started (tests and metrics count them). */
+  onSpawn?: () => void;
+}
+
+export function createBatchReader(dir: string, env: NodeJS.ProcessEnv, opts: BatchReaderOptions = {}): BatchReader {
+  const maxPending = opts.maxPending ?? 10_000;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
   let proc: ChildProcessWithoutNullStreams | undefined;
   let buf: Buffer = Buffer.alloc(0);
   let queue: Pending[] = [];
 
+  // One timer for the oldest read: re-armed whenever the head of the queue changes.
+  function arm(): void {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (queue.length === 0) return;
+    timer = setTimeout(() => fail(new Error(`git cat-file --batch did not answer in ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+  }
+
   function fail(err: Error): void {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
     const q = queue;
     queue = [];
     proc?.kill('SIGKILL');
@@ -37,6 +60,12 @@ export function createBatchReader(dir: string, env: NodeJS.ProcessEnv): BatchRea
   }
 
   function drain(): void {
+    const before = queue.length;
+    drainQueue();
+    if (queue.length !== before) arm();
+  }
+
+  function drainQueue(): void {
     for (;;) {
       const head = queue[0];
       if (!head) return;
@@ -64,6 +93,7 @@ export function createBatchReader(dir: string, env: NodeJS.ProcessEnv): BatchRea
   }
 
   function start(): ChildProcessWithoutNullStreams {
+    opts.onSpawn?.();
     const p = spawn('git', ['cat-file', '--batch'], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
     p.stdout.on('data', (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -86,14 +116,18 @@ export function createBatchReader(dir: string, env: NodeJS.ProcessEnv): BatchRea
   return {
     read(sha) {
       if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) return Promise.reject(new Error(`not a sha: ${sha}`));
+      if (queue.length >= maxPending) return Promise.reject(new Error(`git cat-file --batch: ${maxPending} reads already waiting`));
       proc ??= start();
       const p = proc;
       return new Promise((resolve, reject) => {
         queue.push({ sha, resolve, reject });
+        if (queue.length === 1) arm();
         p.stdin.write(`${sha}\n`);
       });
     },
     close() {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
       const p = proc;
       proc = undefined;
       p?.stdin.end();
