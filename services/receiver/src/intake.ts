@@ -21,6 +21,15 @@ export function deliveryKey(queue: Queue, deliveryId: string): string {
   return `${queue.opts.prefix ?? 'bull'}:${queue.name}:de:${deliveryId}`;
 }
 
+// Random per process, then counted: unique across receiver replicas without a CSPRNG call per delivery (which cost
+// ~4% of the receiver's CPU under load).
+const processTag = randomBytes(4).toString('hex');
+let counter = 0;
+function nextSuffix(): string {
+  counter = (counter + 1) % 0x1000000;
+  return `${processTag}${counter.toString(16).padStart(6, '0')}`;
+}
+
 /**
  * The intake's one durable write: de-duplication claim and job creation in ONE Redis round trip, inside BullMQ's own
  * add-job script (`addStandardJob`), so the job layout is exactly what BullMQ workers expect.
@@ -42,7 +51,7 @@ export function deliveryKey(queue: Queue, deliveryId: string): string {
  * the rest of the intake.
  */
 export async function addOnce(queue: Queue, job: VerifyJob, retentionSeconds: number): Promise<'queued' | 'duplicate'> {
-  const jobId = `${verifyJobId(job.deliveryId)}-${randomBytes(6).toString('hex')}`;
+  const jobId = `${verifyJobId(job.deliveryId)}-${nextSuffix()}`;
   const added = await queue.add(job.kind, job, {
     ...verifyJobOptions(retentionSeconds),
     jobId,
