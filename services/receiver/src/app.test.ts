@@ -75,7 +75,7 @@ describe('POST /webhooks/github', () => {
     const jobs = await queue.getJobs(['waiting']);
     expect(jobs).toHaveLength(1);
     // The delivery id plus a random suffix (how the one-round-trip intake tells queued from duplicate).
-    expect(jobs[0]?.id).toMatch(new RegExp(`^gh-${headers['x-github-delivery']}-[0-9a-f]{12}$`));
+    expect(jobs[0]?.id).toMatch(new RegExp(`^gh-${headers['x-github-delivery']}-[0-9a-f]{14}$`));
     expect(jobs[0]?.data).toMatchObject({ v: 1, kind: 'commit', sha: SHA, branch: 'main', repoUrl: 'https://github.com/org/app', repoFullName: 'Org/App' });
   });
 
