@@ -12,3 +12,4 @@ export * from './app-cache.js';
 export * from './checkpoint.js';
 export * from './image-policies.js';
 export * from './followed-repos.js';
+export * from './rate-limit.js';
