@@ -13,3 +13,4 @@ export * from './checkpoint.js';
 export * from './image-policies.js';
 export * from './followed-repos.js';
 export * from './rate-limit.js';
+export * from './coalesce.js';

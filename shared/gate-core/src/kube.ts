@@ -30,6 +30,11 @@ export interface ApplicationStore {
    * patch (application/merge-patch+json). Either carries metadata.resourceVersion: 409 if the object changed since.
    */
   patch(namespace: string, name: string, patch: Record<string, unknown> | JsonPatchOp[]): Promise<Application>;
+  /**
+   * The watch cache's copy, without a request (undefined: no cache, not synced, or not in it). Decisions may start
+   * from it because every pin carries its resourceVersion: a stale copy is refused by the API server, never written.
+   */
+  peek?(namespace: string, name: string): Application | undefined;
 }
 
 const GROUP = 'argoproj.io';

@@ -50,6 +50,7 @@ export function pacedWrites(store: ApplicationStore, bucket: TokenBucket): Appli
   return {
     list: (ns) => store.list(ns),
     get: (ns, name) => store.get(ns, name),
+    ...(store.peek ? { peek: (ns: string, name: string) => store.peek?.(ns, name) } : {}),
     async patch(ns, name, body) {
       await bucket.take();
       return store.patch(ns, name, body);
