@@ -27,7 +27,7 @@ const SIGNER = 'dev@example.com';
 const NS = 'argocd';
 
 /** Streams Application watch events; calls onEvent(type, app) for each. */
-function watchApplications(sandbox, onEvent) {
+export function watchApplications(sandbox, onEvent) {
   const url = new URL('/apis/argoproj.io/v1alpha1/applications?watch=1&allowWatchBookmarks=false', sandbox.url);
   let buf = '';
   const req = httpRequest(url, { headers: { authorization: `Bearer ${sandbox.token}` } }, (res) => {
