@@ -147,6 +147,19 @@ describe('GET-free patches', { timeout: 30_000 }, () => {
 });
 
 describe('fan-out', { timeout: 30_000 }, () => {
+  it('Kubernetes requests reuse one kept-alive connection (client-node builds an Agent per request otherwise)', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromString(sandbox.kubeconfigYaml());
+    const target = kc as unknown as { createDispatcher: (c: unknown, o: Record<string, unknown>) => unknown };
+    const original = target.createDispatcher.bind(kc);
+    let built = 0;
+    target.createDispatcher = (c, o) => ((built += 1), original(c, o));
+    const store = createKubeApplicationStore(kc);
+    for (let i = 0; i < 5; i++) await store.get('argocd', 'app');
+    await store.patch('argocd', 'app', { metadata: { labels: { x: 'y' } } });
+    expect(built).toBe(1);
+  });
+
   it('one verdict, 60 Applications, writes paced by the token bucket: all pinned, one PATCH each, no GET', async () => {
     const cache = await startCache();
     const store = counting(pacedWrites(cache, createTokenBucket({ qps: 300, burst: 20 })));
