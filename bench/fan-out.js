@@ -18,7 +18,7 @@ const REPO_URL = 'https://github.com/bench/app.git';
 const SIGNER = 'dev@example.com';
 const NS = 'argocd';
 
-export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutMs = 60_000 } = {}) {
+export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutMs = 60_000, env = {} } = {}) {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-bench-fan-'));
   const remote = join(workDir, 'remote.git');
   execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', remote]);
@@ -50,7 +50,7 @@ export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutM
       gates: 1,
       logLevel: 'warn',
       queuePrefix: `fan-${randomUUID().slice(0, 8)}`,
-      env: { HOME: gitHome, GATE_KUBE_WRITE_QPS: String(qps), GATE_KUBE_WRITE_BURST: String(burst) },
+      env: { HOME: gitHome, GATE_KUBE_WRITE_QPS: String(qps), GATE_KUBE_WRITE_BURST: String(burst), ...env },
     });
     stopWatch = watchApplications(stack.sandbox, (type, app) => {
       if (type === 'MODIFIED' && app.spec?.source?.targetRevision === head.sha && !pinned.has(app.metadata.name)) pinned.set(app.metadata.name, performance.now());
@@ -65,8 +65,8 @@ export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutM
     const deadline = Date.now() + timeoutMs;
     while (pinned.size < apps && Date.now() < deadline) await sleep(20);
     const lat = [...pinned.values()].map((t) => t - t0).sort((a, b) => a - b);
-    const out = { apps, pinned: pinned.size, qps, burst, p50: percentile(lat, 50), p99: percentile(lat, 99), last: lat.at(-1) ?? NaN };
-    log(`fan-out: ${out.pinned}/${apps} pinned, p50 ${out.p50?.toFixed(0)} ms, p99 ${out.p99?.toFixed(0)} ms, last ${out.last.toFixed(0)} ms (writes paced at ${qps}/s, burst ${burst})`);
+    const out = { apps, pinned: pinned.size, qps, burst, first: lat[0] ?? NaN, p50: percentile(lat, 50), p99: percentile(lat, 99), last: lat.at(-1) ?? NaN };
+    log(`fan-out: ${out.pinned}/${apps} pinned, first ${out.first.toFixed(0)} ms, p50 ${out.p50?.toFixed(0)} ms, p99 ${out.p99?.toFixed(0)} ms, last ${out.last.toFixed(0)} ms (writes paced at ${qps}/s, burst ${burst})`);
     return out;
   } finally {
     stopWatch();
