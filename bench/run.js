@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark, one after another, then one table of what this run measured (ratios are
 // measured within the run, contenders interleaved; nothing here asserts on time). See bench/README.md.
 //
-//   node bench/run.js [receiver] [e2e] [argo] [scale] [verify] [cache] [admission] [soak] [--quick] [--json FILE]
+//   node bench/run.js [receiver] [e2e] [argo] [scale] [verify] [cache] [fanout] [admission] [soak] [--quick] [--json FILE]
 // `soak` (20 minutes) runs only when named; SOAK_SECONDS / SOAK_RATE / SOAK_WARMUP_SECONDS shorten it (bench/soak.js).
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -14,6 +14,8 @@ import { benchBundles, benchVerify } from './verify.js';
 import { benchCache } from './cache.js';
 import { benchAdmission } from './admission.js';
 import { benchSoak } from './soak.js';
+import { benchFanOut } from './fan-out.js';
+import { targetTable } from './targets.js';
 import { fmt, log } from './lib/util.js';
 
 const args = process.argv.slice(2);
@@ -25,8 +27,8 @@ const want = (name) => picked.length === 0 || picked.includes(name);
 
 const E2E_PHASES = quick
   ? [
-      { mode: 'fresh', rate: 3, seconds: 4 },
-      { mode: 'cached', rate: 3, seconds: 4 },
+      { mode: 'fresh', rate: 10, seconds: 4 },
+      { mode: 'cached', rate: 10, seconds: 4 },
       { mode: 'fresh', rate: 3, seconds: 2, count: true },
       { mode: 'cached', rate: 3, seconds: 2, count: true },
       { mode: 'fresh', rate: 100, seconds: 1 },
@@ -71,6 +73,7 @@ await step('cache', () => benchCache({ seconds: quick ? 1 : 3 }));
 await step('admission', () => benchAdmission(quick ? { seconds: 3, warmupSeconds: 1 } : { seconds: 10, warmupSeconds: 2 }));
 const envNum = (name) => (process.env[name] ? Number(process.env[name]) : undefined);
 if (picked.includes('soak')) await step('soak', () => benchSoak({ seconds: envNum('SOAK_SECONDS'), rate: envNum('SOAK_RATE'), warmupSeconds: envNum('SOAK_WARMUP_SECONDS'), sampleSeconds: envNum('SOAK_SAMPLE_SECONDS') }));
+await step('fanout', () => benchFanOut({ apps: quick ? 100 : 500 }));
 
 // ── the table ────────────────────────────────────────────────────────────────────────────────────────────────────
 const rows = [];
@@ -137,11 +140,15 @@ if (r.cache) {
   rows.push(['5', `cached verdicts (Redis, ${c.inflight} lookups in flight, one process)`, `${fmt(c.cached)}/s`, `fresh SSH verification ${fmt(c.fresh)}/s`, x(c.ratio), '≥ 20,000/s', met(c.cached >= 20_000)]);
 }
 
+if (r.fanout) {
+  const f = r.fanout;
+  rows.push(['8', `fan-out: one push, ${f.apps} Applications following the branch (whole stack; patches paced at ${f.qps}/s, burst ${f.burst})`, `p50 ${ms(f.p50)}, p99 ${ms(f.p99)}`, `${f.pinned}/${f.apps} pinned, last at ${ms(f.last)}`, '', 'all pinned, p99 ≤ 2 s', met(f.pinned === f.apps && f.p99 <= 2000)]);
+}
 if (r.soak) {
   const k = r.soak;
   const first = k.samples.find((x) => x.t >= k.warmup);
   const last = k.samples[k.samples.length - 1];
-  rows.push(['7', `soak: ${k.rate} pushes/s for ${k.seconds} s, Redis used_memory after a ${k.warmup} s warm-up`, `${first ? first.usedMiB.toFixed(1) : 'n/a'} → ${last ? last.usedMiB.toFixed(1) : 'n/a'} MiB`, `${k.sent} pushes; fitted growth ${k.growthMiB.toFixed(2)} MiB over the window, mean ${k.meanMiB.toFixed(1)} MiB`, '', 'flat', k.verdict === 'flat' ? 'yes' : k.verdict === 'NOT flat' ? 'NO' : 'n/a']);
+  rows.push(['9', `soak: ${k.rate} pushes/s for ${k.seconds} s, Redis used_memory after a ${k.warmup} s warm-up`, `${first ? first.usedMiB.toFixed(1) : 'n/a'} → ${last ? last.usedMiB.toFixed(1) : 'n/a'} MiB`, `${k.sent} pushes; fitted growth ${k.growthMiB.toFixed(2)} MiB over the window, mean ${k.meanMiB.toFixed(1)} MiB`, '', 'flat', k.verdict === 'flat' ? 'yes' : k.verdict === 'NOT flat' ? 'NO' : 'n/a']);
 }
 
 const header = ['#', 'benchmark', 'ours', 'baseline / detail', 'ratio', 'target', 'met'];
@@ -152,6 +159,12 @@ lines.push('');
 lines.push(`| ${header.join(' | ')} |`);
 lines.push(`|${header.map(() => '---').join('|')}|`);
 for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+
+// ── issue #15's targets, every row (see targets.js) ───────────────────────────────────────────────────────────────
+lines.push('');
+lines.push('Targets of issue #15 (a row not measured in this run names the benchmark that measures it):');
+lines.push('');
+lines.push(...targetTable(r));
 
 // ── what one unit of work costs (the numbers behind "what bounds it") ────────────────────────────────────────────
 const costs = [];

@@ -106,7 +106,7 @@ const validPush = () => JSON.stringify(pushPayload({ repoUrl: DEMO_REPO_URL, ful
 async function nothingQueued(): Promise<void> {
   const counts = await h.verifyQueue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'waiting-children');
   expect(Object.values(counts).reduce((a, b) => a + b, 0), JSON.stringify(counts)).toBe(0);
-  const [, keys] = await h.client.scan('0', 'MATCH', `${h.prefix}:delivery:*`, 'COUNT', 10_000);
+  const [, keys] = await h.client.scan('0', 'MATCH', `${h.prefix}:${h.verifyQueue.name}:de:*`, 'COUNT', 10_000);
   expect(keys).toEqual([]);
 }
 

@@ -121,7 +121,7 @@ describe('Redis key bounds', () => {
     const { problems, seen } = await checkKeys(h);
     expect(problems).toEqual([]);
     // The run touched the main families (a changed pipeline that no longer writes them shows up here).
-    for (const k of ['<prefix>:delivery:<delivery id>', '<prefix>:verify:*', '<prefix>:gate:*', '<prefix>:audit', '<prefix>:audit-final:<sha>', '<prefix>:reconcile-lease']) {
+    for (const k of ['<prefix>:verify:de:<delivery id>', '<prefix>:verify:*', '<prefix>:gate:*', '<prefix>:audit', '<prefix>:audit-final:<sha>', '<prefix>:reconcile-lease']) {
       expect(seen, k).toContain(k);
     }
     expect((await h.audit()).some((r) => r.app === APP_KEY)).toBe(true);

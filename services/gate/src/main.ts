@@ -12,6 +12,8 @@ import {
   createAuditTrail,
   withReplicatedRecords,
   createCachedApplicationStore,
+  createTokenBucket,
+  pacedWrites,
   createGate,
   createImageState,
   createKubeApplicationStore,
@@ -41,7 +43,9 @@ const registry = createMetricsRegistry('gate');
 const redis = createRedisConnection(config.redis, 'worker');
 const kc = loadKubeConfig(config.KUBECONFIG);
 // Candidates come from informers; every decision re-reads its Application under the lock.
-const store = createCachedApplicationStore(kc, createKubeApplicationStore(kc), config.GATE_NAMESPACES, logger);
+// Patches are paced client-side (GATE_KUBE_WRITE_QPS / _BURST), as client-go paces a controller's requests.
+const writes = createTokenBucket({ qps: config.GATE_KUBE_WRITE_QPS, burst: config.GATE_KUBE_WRITE_BURST });
+const store = createCachedApplicationStore(kc, pacedWrites(createKubeApplicationStore(kc), writes), config.GATE_NAMESPACES, logger);
 try {
   await store.start();
 } catch (err) {

@@ -3,9 +3,10 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { inSpan, injectTrace, opsRoutes, type Logger } from '@gitops-gate/telemetry';
+import type { VerifyJob } from '@gitops-gate/contracts';
 import { interpretEvent } from './github-events.js';
 import type { Intake } from './intake.js';
 
@@ -100,9 +101,29 @@ export function jobMatchesSigner(repoUrl: string, signer: string): boolean {
   return m?.[1]?.toLowerCase() === signer;
 }
 
-export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
-  const { logger, intake } = deps;
-  const now = deps.now ?? (() => new Date());
+type Reply = FastifyReply;
+type Metrics = { deliveries: Counter<'event' | 'outcome'>; enqueueSeconds: Histogram };
+/** A refusal to send: status, body, and optionally a Retry-After in seconds. */
+type Answer = { status: number; body: Record<string, unknown>; retryAfter?: string };
+
+function createMetrics(registry: Registry): Metrics {
+  return {
+    deliveries: new Counter({
+      name: 'gitops_gate_deliveries_total',
+      help: 'Webhook deliveries by event and outcome',
+      labelNames: ['event', 'outcome'] as const,
+      registers: [registry],
+    }),
+    enqueueSeconds: new Histogram({
+      name: 'gitops_gate_enqueue_seconds',
+      help: 'Time to durably enqueue a verify job',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+  };
+}
+
+function createFastify(logger: Logger): FastifyInstance {
   // Typed as Fastify's logger so the app is a plain FastifyInstance (not one generic over pino's Logger).
   const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
@@ -117,27 +138,12 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
     connectionTimeout: 10_000,
     return503OnClosing: true,
   });
-
-  const deliveries = new Counter({
-    name: 'gitops_gate_deliveries_total',
-    help: 'Webhook deliveries by event and outcome',
-    labelNames: ['event', 'outcome'] as const,
-    registers: [deps.registry],
-  });
-  const enqueueSeconds = new Histogram({
-    name: 'gitops_gate_enqueue_seconds',
-    help: 'Time to durably enqueue a verify job',
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
-    registers: [deps.registry],
-  });
-
   // Only JSON and GitHub's form encoding; Fastify answers 415 for anything else. Bodies stay raw Buffers because
   // the signature is over the exact bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded'], { parseAs: 'buffer' }, (_req, body, done) => {
     done(null, body);
   });
-
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err, code: err.code }, 'request failed');
@@ -147,129 +153,160 @@ export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
     };
     void reply.code(status).send({ error: (err.code && messages[err.code]) ?? err.message, code: err.code ?? 'ERROR' });
   });
+  return app;
+}
 
-  const reject = (event: string, outcome: string) => deliveries.inc({ event, outcome });
+function send(reply: Reply, a: Answer): Reply {
+  if (a.retryAfter !== undefined) void reply.header('retry-after', a.retryAfter);
+  return reply.code(a.status).send(a.body);
+}
 
-  app.post('/webhooks/github', async (req, reply) => {
-    const eventHeader = req.headers['x-github-event'];
-    const deliveryHeader = req.headers['x-github-delivery'];
-    const event = typeof eventHeader === 'string' ? eventHeader : '';
-    if (!EVENT_NAME.test(event)) {
-      reject('unknown', 'bad_request');
-      return reply.code(400).send({ error: 'missing or malformed X-GitHub-Event header', code: 'MISSING_EVENT' });
-    }
-    const deliveryId = typeof deliveryHeader === 'string' ? deliveryHeader : '';
-    if (!DELIVERY_ID.test(deliveryId)) {
-      reject(event, 'bad_request');
-      return reply.code(400).send({ error: 'missing or malformed X-GitHub-Delivery header', code: 'MISSING_DELIVERY' });
-    }
-    const sigHeader = req.headers['x-hub-signature-256'];
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const contentType = req.headers['content-type'] ?? '';
-    const sharedSigned = typeof sigHeader === 'string' && signatureMatches(deps.secrets, raw, sigHeader);
-    const repoSigner = typeof sigHeader === 'string' && !sharedSigned ? repoSecretSigner(deps.repoSecrets, raw, contentType, sigHeader) : undefined;
-    if (typeof sigHeader !== 'string' || !(sharedSigned || repoSigner !== undefined)) {
-      reject(event, 'bad_signature');
-      req.log.warn({ deliveryId, event }, 'delivery signature rejected');
-      return reply.code(401).send({
-        error: typeof sigHeader === 'string' ? 'X-Hub-Signature-256 does not match any configured secret' : 'missing X-Hub-Signature-256 header',
-        code: 'BAD_SIGNATURE',
-      });
-    }
+/**
+ * Headers, signature and body: the delivery's event, id and JSON, or the answer refusing it (with its outcome label).
+ */
+function authenticate(
+  deps: ReceiverDeps,
+  req: FastifyRequest,
+): { ok: true; event: string; deliveryId: string; payload: unknown; repoSigner?: string } | { ok: false; event: string; outcome: string; answer: Answer } {
+  const eventHeader = req.headers['x-github-event'];
+  const deliveryHeader = req.headers['x-github-delivery'];
+  const event = typeof eventHeader === 'string' ? eventHeader : '';
+  if (!EVENT_NAME.test(event)) {
+    return { ok: false, event: 'unknown', outcome: 'bad_request', answer: { status: 400, body: { error: 'missing or malformed X-GitHub-Event header', code: 'MISSING_EVENT' } } };
+  }
+  const deliveryId = typeof deliveryHeader === 'string' ? deliveryHeader : '';
+  if (!DELIVERY_ID.test(deliveryId)) {
+    return { ok: false, event, outcome: 'bad_request', answer: { status: 400, body: { error: 'missing or malformed X-GitHub-Delivery header', code: 'MISSING_DELIVERY' } } };
+  }
+  const sigHeader = req.headers['x-hub-signature-256'];
+  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  const contentType = req.headers['content-type'] ?? '';
+  const sharedSigned = typeof sigHeader === 'string' && signatureMatches(deps.secrets, raw, sigHeader);
+  const repoSigner = typeof sigHeader === 'string' && !sharedSigned ? repoSecretSigner(deps.repoSecrets, raw, contentType, sigHeader) : undefined;
+  if (typeof sigHeader !== 'string' || !(sharedSigned || repoSigner !== undefined)) {
+    req.log.warn({ deliveryId, event }, 'delivery signature rejected');
+    const error = typeof sigHeader === 'string' ? 'X-Hub-Signature-256 does not match any configured secret' : 'missing X-Hub-Signature-256 header';
+    return { ok: false, event, outcome: 'bad_signature', answer: { status: 401, body: { error, code: 'BAD_SIGNATURE' } } };
+  }
+  try {
+    return { ok: true, event, deliveryId, payload: parseBody(raw, contentType), ...(repoSigner !== undefined ? { repoSigner } : {}) };
+  } catch (err) {
+    const what = err instanceof TypeError ? 'body is not valid UTF-8' : `body is not valid JSON: ${(err as Error).message}`;
+    return { ok: false, event, outcome: 'bad_payload', answer: { status: 400, body: { error: what, code: 'BAD_PAYLOAD' } } };
+  }
+}
 
-    let payload: unknown;
-    try {
-      payload = parseBody(raw, contentType);
-    } catch (err) {
+/** Followed set, repository identity and queue depth: the reason not to queue this job, or undefined to queue it. */
+async function admit(deps: ReceiverDeps, req: FastifyRequest, event: string, deliveryId: string, job: VerifyJob, payload: unknown): Promise<{ outcome: string; answer: Answer } | undefined> {
+  // Only pushes name a repository to fetch; image jobs read the registry, and the gate joins them per Application.
+  if (job.kind === 'commit' && deps.isFollowed) {
+    const followed = await deps.isFollowed(job.repoUrl).catch(() => undefined);
+    if (followed === false) {
+      req.log.info({ deliveryId, event, repo: job.repoUrl }, 'delivery for a repository nobody follows');
+      return { outcome: 'not_followed', answer: { status: 202, body: { queued: false, reason: 'not followed' } } };
+    }
+  }
+  if (deps.checkIdentity) {
+    const identity = await deps.checkIdentity(job.repoUrl, payload);
+    if (!identity.ok) {
+      req.log.warn({ deliveryId, event, repo: job.repoUrl, code: identity.code, reason: identity.reason }, 'delivery refused: repository identity');
+      return {
+        outcome: identity.status === 503 ? 'unavailable' : 'wrong_repository',
+        answer: { status: identity.status, body: { queued: false, reason: identity.reason, code: identity.code }, ...(identity.status === 503 ? { retryAfter: '30' } : {}) },
+      };
+    }
+  }
+  let depth: number;
+  try {
+    depth = await deps.intake.waiting();
+  } catch (err) {
+    req.log.error({ deliveryId, err }, 'queue unavailable');
+    return { outcome: 'unavailable', answer: QUEUE_UNAVAILABLE };
+  }
+  if (depth >= deps.maxQueueDepth) {
+    req.log.warn({ deliveryId, depth }, 'queue over limit');
+    return { outcome: 'overloaded', answer: { status: 503, retryAfter: '30', body: { error: `queue depth ${depth} over limit`, code: 'QUEUE_FULL' } } };
+  }
+  return undefined;
+}
+
+const QUEUE_UNAVAILABLE: Answer = { status: 503, retryAfter: '10', body: { error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' } };
+
+/** The durable write (one Redis round trip, see intake.ts), timed; the trace starts here and travels in the job. */
+async function enqueue(deps: ReceiverDeps, metrics: Metrics, req: FastifyRequest, event: string, deliveryId: string, job: VerifyJob): Promise<Answer> {
+  const end = metrics.enqueueSeconds.startTimer();
+  let added: 'queued' | 'duplicate';
+  try {
+    added = await inSpan('webhook.receive', { 'github.delivery': deliveryId, 'github.event': event, 'job.kind': job.kind }, () =>
+      deps.intake.add({ ...job, trace: injectTrace() }),
+    );
+  } catch (err) {
+    metrics.deliveries.inc({ event, outcome: 'unavailable' });
+    req.log.error({ deliveryId, err }, 'queue unavailable');
+    return QUEUE_UNAVAILABLE;
+  } finally {
+    end();
+  }
+  metrics.deliveries.inc({ event, outcome: added });
+  if (added === 'duplicate') {
+    req.log.info({ deliveryId, event }, 'delivery already received');
+    return { status: 202, body: { queued: false, duplicate: true } };
+  }
+  req.log.info(
+    { deliveryId, event, kind: job.kind, repo: job.repoFullName, ...(job.kind === 'commit' ? { branch: job.branch, sha: job.sha } : { image: job.image, digest: job.digest }) },
+    'delivery queued',
+  );
+  return { status: 202, body: { queued: true } };
+}
+
+/** One webhook delivery, start to answer. */
+async function handleDelivery(deps: ReceiverDeps, metrics: Metrics, now: () => Date, req: FastifyRequest, reply: Reply): Promise<Reply> {
+  const reject = (event: string, outcome: string) => metrics.deliveries.inc({ event, outcome });
+  const auth = authenticate(deps, req);
+  if (!auth.ok) {
+    reject(auth.event, auth.outcome);
+    return send(reply, auth.answer);
+  }
+  const { event, deliveryId, payload } = auth;
+  const outcome = interpretEvent(event, deliveryId, payload, now());
+  switch (outcome.kind) {
+    case 'ping':
+      reject(event, 'ping');
+      return reply.code(200).send({ ok: true });
+    case 'invalid':
       reject(event, 'bad_payload');
-      const what = err instanceof TypeError ? 'body is not valid UTF-8' : `body is not valid JSON: ${(err as Error).message}`;
-      return reply.code(400).send({ error: what, code: 'BAD_PAYLOAD' });
-    }
-
-    const outcome = interpretEvent(event, deliveryId, payload, now());
-    switch (outcome.kind) {
-      case 'ping':
-        reject(event, 'ping');
-        return reply.code(200).send({ ok: true });
-      case 'invalid':
-        reject(event, 'bad_payload');
-        return reply.code(400).send({ error: outcome.message, code: 'BAD_PAYLOAD' });
-      case 'ignore':
-        reject(event, 'ignored');
-        req.log.info({ deliveryId, event, reason: outcome.reason }, 'delivery ignored');
-        return reply.code(202).send({ queued: false, reason: outcome.reason });
-      case 'enqueue': {
-        if (repoSigner !== undefined && !jobMatchesSigner(outcome.job.repoUrl, repoSigner)) {
-          reject(event, 'bad_signature');
-          req.log.warn({ deliveryId, event, repo: outcome.job.repoUrl, signer: repoSigner }, 'delivery refused: per-repository secret used for another repository');
-          return reply.code(401).send({ error: `signed with the secret of ${repoSigner}, which does not cover ${outcome.job.repoUrl}`, code: 'SECRET_REPOSITORY_MISMATCH' });
-        }
-        // Only pushes name a repository to fetch; image jobs read the registry, and the gate joins them per Application.
-        if (outcome.job.kind === 'commit' && deps.isFollowed) {
-          const followed = await deps.isFollowed(outcome.job.repoUrl).catch(() => undefined);
-          if (followed === false) {
-            reject(event, 'not_followed');
-            req.log.info({ deliveryId, event, repo: outcome.job.repoUrl }, 'delivery for a repository nobody follows');
-            return reply.code(202).send({ queued: false, reason: 'not followed' });
-          }
-        }
-        if (deps.checkIdentity) {
-          const identity = await deps.checkIdentity(outcome.job.repoUrl, payload);
-          if (!identity.ok) {
-            reject(event, identity.status === 503 ? 'unavailable' : 'wrong_repository');
-            req.log.warn({ deliveryId, event, repo: outcome.job.repoUrl, code: identity.code, reason: identity.reason }, 'delivery refused: repository identity');
-            if (identity.status === 503) void reply.header('retry-after', '30');
-            return reply.code(identity.status).send({ queued: false, reason: identity.reason, code: identity.code });
-          }
-        }
-        let depth: number;
-        try {
-          depth = await intake.waiting();
-        } catch (err) {
-          reject(event, 'unavailable');
-          req.log.error({ deliveryId, err }, 'queue unavailable');
-          return reply.code(503).header('retry-after', '10').send({ error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' });
-        }
-        if (depth >= deps.maxQueueDepth) {
-          reject(event, 'overloaded');
-          req.log.warn({ deliveryId, depth }, 'queue over limit');
-          return reply.code(503).header('retry-after', '30').send({ error: `queue depth ${depth} over limit`, code: 'QUEUE_FULL' });
-        }
-        const end = enqueueSeconds.startTimer();
-        let added: 'queued' | 'duplicate';
-        try {
-          const job = outcome.job;
-          // The trace starts here and travels in the job, so verification and the gate's patch join it.
-          added = await inSpan('webhook.receive', { 'github.delivery': deliveryId, 'github.event': event, 'job.kind': job.kind }, () =>
-            intake.add({ ...job, trace: injectTrace() }),
-          );
-        } catch (err) {
-          reject(event, 'unavailable');
-          req.log.error({ deliveryId, err }, 'queue unavailable');
-          return reply.code(503).header('retry-after', '10').send({ error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' });
-        } finally {
-          end();
-        }
-        deliveries.inc({ event, outcome: added });
-        if (added === 'duplicate') {
-          req.log.info({ deliveryId, event }, 'delivery already received');
-          return reply.code(202).send({ queued: false, duplicate: true });
-        }
-        req.log.info(
-          { deliveryId, event, kind: outcome.job.kind, repo: outcome.job.repoFullName, ...(outcome.job.kind === 'commit' ? { branch: outcome.job.branch, sha: outcome.job.sha } : { image: outcome.job.image, digest: outcome.job.digest }) },
-          'delivery queued',
-        );
-        return reply.code(202).send({ queued: true });
+      return reply.code(400).send({ error: outcome.message, code: 'BAD_PAYLOAD' });
+    case 'ignore':
+      reject(event, 'ignored');
+      req.log.info({ deliveryId, event, reason: outcome.reason }, 'delivery ignored');
+      return reply.code(202).send({ queued: false, reason: outcome.reason });
+    case 'enqueue': {
+      if (auth.repoSigner !== undefined && !jobMatchesSigner(outcome.job.repoUrl, auth.repoSigner)) {
+        reject(event, 'bad_signature');
+        req.log.warn({ deliveryId, event, repo: outcome.job.repoUrl, signer: auth.repoSigner }, 'delivery refused: per-repository secret used for another repository');
+        return reply.code(401).send({ error: `signed with the secret of ${auth.repoSigner}, which does not cover ${outcome.job.repoUrl}`, code: 'SECRET_REPOSITORY_MISMATCH' });
       }
+      const refused = await admit(deps, req, event, deliveryId, outcome.job, payload);
+      if (refused) {
+        reject(event, refused.outcome);
+        return send(reply, refused.answer);
+      }
+      return send(reply, await enqueue(deps, metrics, req, event, deliveryId, outcome.job));
     }
-  });
+  }
+}
 
+export function createReceiverApp(deps: ReceiverDeps): FastifyInstance {
+  const now = deps.now ?? (() => new Date());
+  const app = createFastify(deps.logger);
+  const metrics = createMetrics(deps.registry);
+  app.post('/webhooks/github', (req, reply) => handleDelivery(deps, metrics, now, req, reply));
   // Health and metrics: the same plugin as the workers' ops ports.
   void app.register(opsRoutes, {
     registry: deps.registry,
     ready: async () => {
       try {
-        await intake.ping();
+        await deps.intake.ping();
         return true;
       } catch (err) {
         return { ok: false, problems: [`redis: ${(err as Error).message}`] };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { verifyJobId, type VerifyJob } from '@gitops-gate/contracts';
@@ -12,41 +13,75 @@ export interface Intake {
   ping(): Promise<void>;
 }
 
+/**
+ * The Redis key that remembers a delivery id (BullMQ's de-duplication key: `<prefix>:<queue>:de:<delivery id>`).
+ * Exported for tests and the README's key table.
+ */
+export function deliveryKey(queue: Queue, deliveryId: string): string {
+  return `${queue.opts.prefix ?? 'bull'}:${queue.name}:de:${deliveryId}`;
+}
+
+// Random per process, then counted: unique across receiver replicas without a CSPRNG call per delivery (which cost
+// ~4% of the receiver's CPU under load).
+const processTag = randomBytes(4).toString('hex');
+let counter = 0;
+function nextSuffix(): string {
+  counter = (counter + 1) % 0x1000000;
+  return `${processTag}${counter.toString(16).padStart(6, '0')}`;
+}
+
+/**
+ * The intake's one durable write: de-duplication claim and job creation in ONE Redis round trip, inside BullMQ's own
+ * add-job script (`addStandardJob`), so the job layout is exactly what BullMQ workers expect.
+ *
+ * Why BullMQ's `deduplication` option rather than a script of ours: a Lua script cannot EVALSHA another script, and
+ * copying BullMQ's add script (and its argument packing) would break silently on a BullMQ upgrade. With
+ * `deduplication: { id: deliveryId, ttl }` the add script does `SET <de key> <jobId> PX ttl NX` and stores the job in
+ * the same script execution, so a claim without its job cannot exist: the script's first write is the job counter
+ * (INCR), so an out-of-memory or connection failure rejects the whole call before the claim, and nothing in between
+ * can fail half way. Because the key has a TTL, BullMQ keeps it when the job completes or fails and when retention
+ * (removeOnComplete / removeOnFail by age or count) drops the job: a redelivery days later is still recognised.
+ * Only an explicit `job.remove()` / `queue.clean()` / obliterate forgets it (operators: don't clean the verify queue by
+ * hand; a forgotten delivery is queued again, which the gate absorbs idempotently, it is never lost).
+ *
+ * The job id carries a random suffix only to tell the two answers apart: the script returns the id of the job that
+ * holds the claim, which is ours exactly when this call queued it.
+ *
+ * Kept as one function so that a `WAIT numreplicas` can follow the write (replica acknowledgement) without touching
+ * the rest of the intake.
+ */
+export async function addOnce(queue: Queue, job: VerifyJob, retentionSeconds: number): Promise<'queued' | 'duplicate'> {
+  const jobId = `${verifyJobId(job.deliveryId)}-${nextSuffix()}`;
+  const added = await queue.add(job.kind, job, {
+    ...verifyJobOptions(retentionSeconds),
+    jobId,
+    deduplication: { id: job.deliveryId, ttl: retentionSeconds * 1000 },
+  });
+  return added.id === jobId ? 'queued' : 'duplicate';
+}
+
 export function createBullIntake(
   queue: Queue,
   redis: Redis,
   opts: {
     retentionSeconds: number;
     depthCacheMs?: number;
-    keyPrefix?: string;
     /**
-     * Runs after the delivery's writes and before it is acknowledged (the replication WAIT): a rejection turns the
+     * Runs after the delivery's write and before it is acknowledged (the replication WAIT): a rejection turns the
      * 202 into a 503, and the redelivery is queued again or found a duplicate, so nothing acknowledged can be lost.
+     * A duplicate waits too: the first copy may have been written but not yet replicated.
      */
     afterWrite?: () => Promise<void>;
   },
 ): Intake {
-  const keyPrefix = `${opts.keyPrefix ?? queue.opts.prefix ?? 'bull'}:delivery:`;
-  const jobOptions = verifyJobOptions(opts.retentionSeconds);
   const depthCacheMs = opts.depthCacheMs ?? 1_000;
   let depth = { value: 0, at: 0 };
   let inflight: Promise<number> | undefined;
   return {
     async add(job) {
-      const key = `${keyPrefix}${job.deliveryId}`;
-      // A delivery seen before (even one whose job was processed and removed long ago) is not queued again.
-      // A duplicate is acknowledged too: the first copy may have been written but not yet replicated.
-      if ((await redis.exists(key)) === 1) {
-        await opts.afterWrite?.();
-        return 'duplicate';
-      }
-      // jobId makes a redelivery racing this one (or a job still in Redis) a no-op inside BullMQ's add script.
-      await queue.add(job.kind, job, { ...jobOptions, jobId: verifyJobId(job.deliveryId) });
-      // Marked only after the job is stored: a crash in between means a redelivery is queued again (the gate is
-      // idempotent), never that a delivery is lost. A failure here has the same harmless effect.
-      await redis.set(key, '1', 'EX', opts.retentionSeconds).catch(() => undefined);
+      const added = await addOnce(queue, job, opts.retentionSeconds);
       await opts.afterWrite?.();
-      return 'queued';
+      return added;
     },
     async waiting() {
       const now = Date.now();

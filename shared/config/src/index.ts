@@ -176,6 +176,12 @@ const envSchema = z.object({
   GATE_NAMESPACES: csv.default([]),
   /** Verdicts the gate applies at once (different Applications; one Application is always serialised). */
   GATE_CONCURRENCY: positiveInt.default(4),
+  /**
+   * Client-side pacing of the gate's Application patches (client-go's QPS/burst token bucket): sustained writes per
+   * second, and how many may go at once after a pause (one push followed by hundreds of Applications).
+   */
+  GATE_KUBE_WRITE_QPS: z.coerce.number().positive().default(300),
+  GATE_KUBE_WRITE_BURST: positiveInt.default(300),
   /** Port of the gate's /healthz, /metrics and audit endpoints. */
   GATE_HTTP_PORT: port.default(8081),
   /** Watch GatePolicy objects (needs the CRD installed); `false` = policies come only from the verifiers' files. */

@@ -47,6 +47,14 @@ export function createCachedApplicationStore(kc: KubeConfig, base: ApplicationSt
       const all = informers.flatMap((i) => i.informer.list()) as unknown as Application[];
       return ns.length === 0 ? all : all.filter((a) => ns.includes(a.metadata.namespace ?? 'default'));
     },
+    peek(ns, name) {
+      if (!informers.every((i) => i.synced)) return undefined;
+      for (const i of informers) {
+        const app = i.informer.get(name, ns) as unknown as Application | undefined;
+        if (app) return app;
+      }
+      return undefined;
+    },
     async start() {
       await Promise.all(
         informers.map(async (i) => {

@@ -239,6 +239,11 @@ describe('gate', () => {
         const { KubeError } = await import('./kube.js');
         throw new KubeError('NOT_FOUND', 404, 'get application argocd/app: applications.argoproj.io "app" not found');
       },
+      // The write that follows the (cached) list meets the deletion too.
+      async patch() {
+        const { KubeError } = await import('./kube.js');
+        throw new KubeError('NOT_FOUND', 404, 'patch application argocd/app: applications.argoproj.io "app" not found');
+      },
     };
     const out = await makeGate({ store: vanishing }).applyVerdict(verdict(a));
     expect(out[0]?.action).toBe('not-found');
@@ -348,6 +353,11 @@ describe('gate', () => {
           const app = await store.get(ns, name);
           delete app.metadata.resourceVersion;
           return app;
+        },
+        async list(ns) {
+          const apps = await store.list(ns);
+          for (const app of apps) delete app.metadata.resourceVersion;
+          return apps;
         },
       };
       await expect(makeGate({ store: noVersion }).applyVerdict(verdict(a))).rejects.toMatchObject({ code: 'NO_RESOURCE_VERSION' });

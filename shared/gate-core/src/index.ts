@@ -26,3 +26,5 @@ export const GATE_CORE_ERROR_CODES = [
   'POLICIES_NOT_SYNCED',
 ] as const;
 export * from './audit-retention.js';
+export * from './rate-limit.js';
+export * from './coalesce.js';

@@ -3,6 +3,7 @@
  * @kubernetes/client-node: the pin is an RFC 6902 JSON patch (see pinPatch), other writers may send a merge patch.
  * API errors become KubeError with a code the gate can act on.
  */
+import { createHash } from 'node:crypto';
 import { BaseError } from '@gitops-gate/contracts/errors';
 import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Application, JsonPatchOp } from './applications.js';
@@ -29,6 +30,11 @@ export interface ApplicationStore {
    * patch (application/merge-patch+json). Either carries metadata.resourceVersion: 409 if the object changed since.
    */
   patch(namespace: string, name: string, patch: Record<string, unknown> | JsonPatchOp[]): Promise<Application>;
+  /**
+   * The watch cache's copy, without a request (undefined: no cache, not synced, or not in it). Decisions may start
+   * from it because every pin carries its resourceVersion: a stale copy is refused by the API server, never written.
+   */
+  peek?(namespace: string, name: string): Application | undefined;
 }
 
 interface ApplicationList {
@@ -70,8 +76,37 @@ export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {
   return kc;
 }
 
+const reusing = new WeakSet<KubeConfig>();
+
+/**
+ * @kubernetes/client-node (1.x) builds a new undici Agent for every request, so every GET and PATCH opened a new TLS
+ * connection (a handshake on both sides: most of the gate's CPU per pin in the fan-out benchmark). Here the Agent is
+ * kept per (cluster, user, TLS material), as client-go keeps one transport: requests reuse kept-alive connections.
+ * Credentials that change per request (exec/OIDC tokens) travel in headers, not in the Agent, so they still refresh;
+ * a rotated client certificate is different TLS material, so it gets a new Agent.
+ */
+export function reuseKubeConnections(kc: KubeConfig): KubeConfig {
+  if (reusing.has(kc)) return kc;
+  reusing.add(kc);
+  // createDispatcher is private in the typings; it is the one place the Agent is built.
+  const target = kc as unknown as { createDispatcher: (cluster: unknown, agentOptions: Record<string, unknown>) => unknown };
+  const original = target.createDispatcher.bind(kc);
+  const agents = new Map<string, unknown>();
+  target.createDispatcher = (cluster, agentOptions) => {
+    const c = cluster as { name?: string; server?: string } | null;
+    const material = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'].map((k) => {
+      const v = agentOptions[k];
+      return Buffer.isBuffer(v) ? createHash('sha256').update(v).digest('hex') : v === undefined ? null : String(v);
+    });
+    const key = JSON.stringify([c?.name ?? null, c?.server ?? null, kc.getCurrentUser()?.name ?? null, material]);
+    if (!agents.has(key)) agents.set(key, original(cluster, agentOptions));
+    return agents.get(key);
+  };
+  return kc;
+}
+
 export function createKubeApplicationStore(kc: KubeConfig): ApplicationStore {
-  const api = kc.makeApiClient(CustomObjectsApi);
+  const api = reuseKubeConnections(kc).makeApiClient(CustomObjectsApi);
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
   return {
