@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestRepo } from '@gitops-gate/testing';
@@ -121,8 +121,12 @@ describe('cat-file --batch reader limits', () => {
     const sha = repo.commit('x');
     repo.push();
     let spawns = 0;
-    // 0 ms: the timer fires before git can answer; each read after a kill starts a new process.
-    const reader = createBatchReader(repo.bareDir, { PATH: process.env.PATH }, { timeoutMs: 0, onSpawn: () => spawns++ });
+    // A `git` that never answers (first on PATH): the timer always wins, however loaded the machine; each read
+    // after a kill starts a new process.
+    const stuck = mkdtempSync(join(tmpdir(), 'gg-stuck-git-'));
+    writeFileSync(join(stuck, 'git'), '#!/bin/sh\nexec sleep 30\n');
+    chmodSync(join(stuck, 'git'), 0o755);
+    const reader = createBatchReader(repo.bareDir, { PATH: `${stuck}:${process.env.PATH}` }, { timeoutMs: 50, onSpawn: () => spawns++ });
     await expect(reader.read(sha)).rejects.toThrow(/did not answer/);
     await expect(reader.read(sha)).rejects.toThrow(/did not answer/);
     expect(spawns).toBe(2);
