@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@gitops-gate/config';
 import { normalizeRepoUrl, type VerifyJob } from '@gitops-gate/contracts';
 import { createAuditTrail, createRedisLock } from '@gitops-gate/gate-core';
-import { createFollowedRepoReader, createRedisConnection, createVerifyQueue, publishFollowedRepos } from '@gitops-gate/queue';
+import { createFollowedRepoReader, createRedisConnection, createReplicationWait, createVerifyQueue, publishFollowedRepos, ReplicationError } from '@gitops-gate/queue';
 import { createBullIntake } from '@gitops-gate/receiver';
 import { startRedisCluster, type RedisClusterProcesses } from '@gitops-gate/testing';
 
@@ -89,6 +89,15 @@ describe('Redis Cluster (3 masters)', () => {
     expect(perNode.filter((n) => n > 0)).toHaveLength(1);
     expect(Math.max(...perNode)).toBeGreaterThan(5);
   }, 60_000);
+
+  it('the replication WAIT on a cluster (sent to the prefix slot master): no replicas → 0 required under auto, a failure (not a false 202) when 1 is required', async () => {
+    const prefix = `{gg-${randomUUID().slice(0, 6)}}`;
+    const redis = connect(prefix, 'producer');
+    await redis.set(`${prefix}:probe`, '1');
+    expect(await createReplicationWait(redis, { replicas: 'auto', timeoutMs: 200, probeMs: 0, hashTag: prefix }).required()).toBe(0);
+    const strict = createReplicationWait(redis, { replicas: 1, timeoutMs: 200, hashTag: prefix });
+    await expect(strict.wait()).rejects.toBeInstanceOf(ReplicationError);
+  });
 
   it('without a hash tag the same pipeline fails with CROSSSLOT (why the config refuses it)', async () => {
     const prefix = `gg-${randomUUID().slice(0, 6)}`;

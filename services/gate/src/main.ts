@@ -106,6 +106,7 @@ const replication = createReplicationWait(redis, {
   replicas: config.redis.waitReplicas,
   timeoutMs: config.redis.waitTimeoutMs,
   sentinel: config.redis.sentinels.length > 0,
+  ...(config.redis.cluster ? { hashTag: config.QUEUE_PREFIX } : {}),
 });
 const unreplicatedAudit = createAuditTrail(
   redis,

@@ -20,6 +20,7 @@ const replication = createReplicationWait(redis, {
   replicas: config.redis.waitReplicas,
   timeoutMs: config.redis.waitTimeoutMs,
   sentinel: config.redis.sentinels.length > 0,
+  ...(config.redis.cluster ? { hashTag: config.QUEUE_PREFIX } : {}),
 });
 const queue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 // The gate's followed repositories, re-read at most once a second: a push for any other repository queues nothing.

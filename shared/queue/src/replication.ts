@@ -3,7 +3,7 @@
  * audit record before a pin), `WAIT n timeout` on the same connection until n replicas have it. Redis replicates
  * asynchronously; without this a failover to a replica that had not received the write takes the 202 back.
  */
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { BaseError } from '@gitops-gate/contracts/errors';
 
 export const REPLICATION_ERROR_CODES = ['REDIS_NOT_REPLICATED'] as const;
@@ -26,6 +26,11 @@ export interface ReplicationWaitOptions {
   sentinel?: boolean;
   /** How often `auto` looks at INFO replication (ms). */
   probeMs?: number;
+  /**
+   * Redis Cluster: the QUEUE_PREFIX whose hash slot holds every key. WAIT has no key, so a cluster client would send
+   * it to any node (where this client wrote nothing, and WAIT succeeds at once); it must go to the slot's master.
+   */
+  hashTag?: string;
 }
 
 /** Connected replicas per INFO replication (`connected_slaves:N`) of the server the client is connected to. */
@@ -35,7 +40,19 @@ export async function connectedReplicas(redis: Redis): Promise<number> {
   return m?.[1] ? Number(m[1]) : 0;
 }
 
-export function createReplicationWait(redis: Redis, opts: ReplicationWaitOptions): ReplicationWait {
+/** The connection to send WAIT/INFO on: the client itself, or on a cluster the master of the prefix's slot. */
+async function waitTarget(client: Redis, hashTag: string | undefined): Promise<Redis> {
+  const cluster: unknown = client;
+  if (!(cluster instanceof Cluster)) return client;
+  const slot = Number(await cluster.cluster('KEYSLOT', hashTag ?? ''));
+  const owner = cluster.slots[slot]?.[0];
+  const node = cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+  // Fail closed: without the owning node there is no way to know the write was replicated.
+  if (!node) throw new ReplicationError('REDIS_NOT_REPLICATED', `no connection to the master of slot ${slot}`);
+  return node;
+}
+
+export function createReplicationWait(client: Redis, opts: ReplicationWaitOptions): ReplicationWait {
   const probeMs = opts.probeMs ?? 10_000;
   // Sticky: once replicas were seen, a replica that dies must not silently turn acknowledgements back into
   // "in one memory only" — it makes WAIT time out (503) until a replica is back.
@@ -45,7 +62,7 @@ export function createReplicationWait(redis: Redis, opts: ReplicationWaitOptions
     if (opts.replicas !== 'auto') return opts.replicas;
     if (!seen && Date.now() - probedAt >= probeMs) {
       probedAt = Date.now();
-      seen = (await connectedReplicas(redis)) > 0;
+      seen = (await connectedReplicas(await waitTarget(client, opts.hashTag))) > 0;
     }
     return seen ? 1 : 0;
   }
@@ -54,7 +71,7 @@ export function createReplicationWait(redis: Redis, opts: ReplicationWaitOptions
     async wait() {
       const n = await required();
       if (n === 0) return;
-      const acked = await redis.wait(n, opts.timeoutMs);
+      const acked = await (await waitTarget(client, opts.hashTag)).wait(n, opts.timeoutMs);
       if (acked < n) {
         throw new ReplicationError('REDIS_NOT_REPLICATED', `write reached ${acked} of ${n} replicas within ${opts.timeoutMs} ms`);
       }
