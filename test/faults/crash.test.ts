@@ -86,7 +86,7 @@ describe.concurrent('SIGKILL of a service mid-job', () => {
 
         // The jobs went through stalled recovery once and were completed by the surviving verifier.
         for (const r of [r1, r2]) {
-          const job = await h.verifyQueue.getJob(`gh-${r.delivery}`);
+          const job = await h.verifyQueue.getJob((await h.client.get(`${h.prefix}:${h.verifyQueue.name}:de:${r.delivery}`)) ?? `gh-${r.delivery}`);
           expect(await job?.getState()).toBe('completed');
           expect(job?.stalledCounter).toBe(1);
         }
