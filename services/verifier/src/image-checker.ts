@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-verify';
 import type { BundleTrust } from '@gitops-gate/bundle-verify';
 import type { CompiledPolicy } from '@gitops-gate/policy';
-import { normalizeRepoUrl, policyKey, type ImageVerdictJob, type PolicyIdentity, type PolicyResult, type VerifyImageJob } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, policyKey, type PolicyIdentity, type PolicyResult, type VerifyImageJob } from '@gitops-gate/contracts';
 import { COSTLY_REJECTIONS, createImageVerifier, createRegistryClient, type ImageVerifierOptions, type RegistryCredential } from '@gitops-gate/oci';
 import type { ImageCheckerFn, PolicySource } from './checks.js';
 

@@ -5,7 +5,7 @@
  */
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '@gitops-gate/telemetry';
-import { POLICY_GROUP, POLICY_VERSION, policyDisplayOf, policyIdOf, type Condition, type KindInfo, type PolicyObject, type PolicyStatus } from '@gitops-gate/policy';
+import { POLICY_GROUP, POLICY_VERSION, policyDisplayOf, policyIdOf, type Condition, type KindInfo, type PolicyObject } from '@gitops-gate/policy';
 
 /** How many Application names status.selectedApplications lists (the count is always complete). */
 const SELECTED_NAMES_MAX = 10;

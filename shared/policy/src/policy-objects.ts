@@ -8,7 +8,7 @@
  *   policy is not applied.
  */
 import { createHash } from 'node:crypto';
-import { normalizeRepoUrl, policySelectorSchema, type PolicySelector } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, policySelectorSchema } from '@gitops-gate/contracts';
 import type { Logger } from '@gitops-gate/telemetry';
 import { policiesFor } from './commit-evaluation.js';
 import { compilePolicy, type CompiledPolicy } from './policy.js';
