@@ -29,7 +29,7 @@ function connect(prefix: string, role: 'producer' | 'worker' = 'worker'): Redis 
 const job = (deliveryId: string): VerifyJob => ({
   v: 1, kind: 'commit', deliveryId, repoUrl: 'https://github.com/org/app', cloneUrl: 'https://github.com/org/app.git', repoFullName: 'org/app',
   branch: 'main', sha: 'a'.repeat(40), forced: false, receivedAt: new Date().toISOString(),
-} as VerifyJob);
+});
 
 beforeAll(async () => {
   cluster = await startRedisCluster(3);

@@ -24,11 +24,12 @@ export function createAdmissionAudit(redis: Redis, prefix: string, logger: Logge
     // Never awaited on the hot path; a lost write is logged (the log line above carries the same record).
     redis.xadd(key, 'MAXLEN', '~', String(ADMISSION_AUDIT_MAXLEN), '*', 'record', JSON.stringify(rec)).catch((err: unknown) => logger.error({ err }, 'admission audit write failed'));
   };
-  const flush = async () => {
-    if (allows.size === 0) return;
+  const flush = (): Promise<void> => {
+    if (allows.size === 0) return Promise.resolve();
     const counts = Object.fromEntries(allows);
     allows = new Map();
     write({ at: new Date().toISOString(), outcome: 'allow-summary', counts });
+    return Promise.resolve();
   };
   const timer = setInterval(() => void flush(), flushMs);
   timer.unref();

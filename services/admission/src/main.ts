@@ -56,7 +56,7 @@ const deps: AdmissionDeps = {
 if (verifyQueue) {
   // The verifiers' own image path (registry fetch, signatures, provenance), queued like a registry_package delivery;
   // the gate stores the verdict, and this review waits for it, bounded well under the webhook's timeout.
-  deps.verifyNow = async (builds, w) => {
+  deps.verifyNow = async (builds) => {
     const deadline = Date.now() + config.ADMISSION_VERIFY_WAIT_MS;
     for (const build of builds) {
       const at = build.lastIndexOf('@');

@@ -3,7 +3,7 @@ import type { AuditTrail } from '@gitops-gate/gate-core';
 
 /** GET /api/decisions?app=ns/name&sha=abc&since=ISO&limit=N — the audit trail, newest first. */
 export function createAuditRoutes(audit: AuditTrail): FastifyPluginAsync {
-  return async (app) => {
+  return (app) => {
     app.get('/api/decisions', async (req, reply) => {
       const params = new URL(req.raw.url ?? '/', 'http://localhost').searchParams;
       const since = params.get('since');
@@ -17,5 +17,6 @@ export function createAuditRoutes(audit: AuditTrail): FastifyPluginAsync {
       });
       return reply.send({ decisions: records });
     });
+    return Promise.resolve();
   };
 }

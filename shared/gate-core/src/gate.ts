@@ -353,7 +353,7 @@ async function applyToApp(ctx: GateCtx, verdict: CommitVerdictJob, first: Applic
 
 /** Runs `fn` over `items`, at most `limit` at a time; every item runs, errors are collected per item. */
 async function eachLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  const out: PromiseSettledResult<R>[] = new Array(items.length);
+  const out = new Array<PromiseSettledResult<R>>(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {

@@ -96,7 +96,7 @@ export function reuseKubeConnections(kc: KubeConfig): KubeConfig {
     const c = cluster as { name?: string; server?: string } | null;
     const material = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'].map((k) => {
       const v = agentOptions[k];
-      return Buffer.isBuffer(v) ? createHash('sha256').update(v).digest('hex') : v === undefined ? null : String(v);
+      return Buffer.isBuffer(v) ? createHash('sha256').update(v).digest('hex') : v === undefined ? null : JSON.stringify(v);
     });
     const key = JSON.stringify([c?.name ?? null, c?.server ?? null, kc.getCurrentUser()?.name ?? null, material]);
     if (!agents.has(key)) agents.set(key, original(cluster, agentOptions));

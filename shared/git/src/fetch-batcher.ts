@@ -58,7 +58,10 @@ export function createFetchBatcher(deps: FetchBatcherDeps): FetchBatcher {
       for (const [sha, waiters] of batch) {
         const ok = await deps.has(entry.dir, sha).catch(() => false);
         const e = ok ? undefined : err ? classifyGitError(err, entry.url, sha) : new GitError('GIT_COMMIT_NOT_FOUND', `commit ${sha} not found in ${entry.url}`, false);
-        for (const w of waiters) (e ? w.reject(e) : w.resolve());
+        for (const w of waiters) {
+          if (e) w.reject(e);
+          else w.resolve();
+        }
       }
     };
     // An earlier fetch (or the branch fetch of a proof) may have brought some of them already.

@@ -11,7 +11,7 @@ export interface MirrorStore {
   path(fetchUrl: string): string;
   /** The mirror's directory, created (bare, no gc, no maintenance) when missing. */
   ensure(fetchUrl: string): Promise<string>;
-  serial<T>(fetchUrl: string, fn: () => Promise<T>): Promise<T>;
+  serial: <T>(fetchUrl: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 export function createMirrorStore(cacheDir: string, run: GitRunner): MirrorStore {

@@ -76,7 +76,7 @@ function ruleMatches(rule: Rule, kind: ResourceKind, operation: string, sub: str
 function namespaceLabels(s: SandboxState, ns: string): Record<string, string> {
   const nsObj = s.store.get(resourceKey(namespaceKind), '', ns);
   // The apiserver sets this label on every namespace; selectors commonly use it to exclude namespaces by name.
-  return { ...((nsObj?.metadata.labels as Record<string, string> | undefined) ?? {}), 'kubernetes.io/metadata.name': ns };
+  return { ...(nsObj?.metadata.labels ?? {}), 'kubernetes.io/metadata.name': ns };
 }
 
 function call(hook: Webhook, review: object): Promise<Record<string, unknown>> {
@@ -96,7 +96,7 @@ function call(hook: Webhook, review: object): Promise<Record<string, unknown>> {
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
         } catch (err) {
-          reject(err as Error);
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       });
     });
@@ -125,7 +125,7 @@ export async function runValidatingWebhooks(s: SandboxState, a: AdmissionAttribu
   if (configs.length === 0) return;
   const ns = a.object.metadata.namespace;
   const nsLabels = ns ? namespaceLabels(s, ns) : {};
-  const objLabels = (a.object.metadata.labels as Record<string, string> | undefined) ?? {};
+  const objLabels = a.object.metadata.labels ?? {};
   for (const cfg of configs) {
     const hooks = Array.isArray((cfg as Record<string, unknown>)['webhooks']) ? ((cfg as Record<string, unknown>)['webhooks'] as Webhook[]) : [];
     for (const hook of hooks) {
@@ -171,6 +171,6 @@ async function callOne(s: SandboxState, a: AdmissionAttributes, hook: Webhook): 
     reason: typeof st['reason'] === 'string' ? st['reason'] : 'Forbidden',
     message: `admission webhook "${hook.name}" denied the request${typeof st['message'] === 'string' ? `: ${st['message']}` : ' without explanation'}`,
   };
-  if (isObject(st['details'])) status.details = st['details'] as Status['details'];
+  if (isObject(st['details'])) status.details = st['details'];
   throw new StatusError(status);
 }

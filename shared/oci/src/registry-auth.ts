@@ -33,9 +33,9 @@ export interface RegistryAuthOptions {
 
 export interface RegistryAuth {
   /** The Authorization to send up front (a configured token, or the unexpired token that last worked here). */
-  cachedAuthorization(n: ImageName): string | undefined;
+  cachedAuthorization: (n: ImageName) => string | undefined;
   /** Answers the 401 challenge; returns the Authorization header to retry with, or throws. */
-  answerChallenge(n: ImageName, res: Response, limits: JobLimits | undefined): Promise<string>;
+  answerChallenge: (n: ImageName, res: Response, limits: JobLimits | undefined) => Promise<string>;
 }
 
 export function createRegistryAuth(opts: RegistryAuthOptions): RegistryAuth {

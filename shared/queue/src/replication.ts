@@ -13,9 +13,9 @@ export class ReplicationError extends BaseError<ReplicationErrorCode> {}
 
 export interface ReplicationWait {
   /** Resolves when every write sent on the connection so far reached the required replicas; throws ReplicationError otherwise. */
-  wait(): Promise<void>;
+  wait: () => Promise<void>;
   /** Replicas currently required (0 = no wait). */
-  required(): Promise<number>;
+  required: () => Promise<number>;
 }
 
 export interface ReplicationWaitOptions {

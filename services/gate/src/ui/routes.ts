@@ -152,7 +152,7 @@ export function createUiRoutes(deps: UiDeps): FastifyPluginAsync {
 
   // Every method reaches one handler, so anything but GET/HEAD under the base path gets the page-styled 405 with
   // Allow (not Fastify's JSON 404), and paths are read raw (percent-encoded) exactly as the checks below expect.
-  return async (app) => {
+  return (app) => {
     const handler = async (req: { method: string; raw: { url?: string } }, res: FastifyReply): Promise<FastifyReply> => {
       const url = new URL(req.raw.url ?? '/', 'http://localhost');
       const path = url.pathname;
@@ -167,6 +167,7 @@ export function createUiRoutes(deps: UiDeps): FastifyPluginAsync {
     const methods = [...app.supportedMethods];
     app.route({ method: methods, url: base, handler, exposeHeadRoute: false });
     app.route({ method: methods, url: `${base}/*`, handler, exposeHeadRoute: false });
+    return Promise.resolve();
   };
 }
 
