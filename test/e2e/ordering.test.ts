@@ -53,7 +53,7 @@ describe('three gate processes, shuffled verdicts', () => {
             { name: 'argocd/demo-signers', scope: 'Namespaced', namespace: 'argocd', uid: live.metadata.uid, generation: live.metadata.generation, mode: 'Enforce', selector: { namespaces: ['argocd'] }, ok: true, code: 'VERIFIED' },
           ],
         });
-        return gateQueue.add(v.kind, v, { ...gateJobOptions, jobId: verdictJobId(v.deliveryId, sha) });
+        return gateQueue.add(v.kind, v, { ...gateJobOptions, jobId: verdictJobId(v.deliveryId, sha, v.repoUrl) });
       }),
     );
     const readApp = createAppReader(stack.kubeconfig);

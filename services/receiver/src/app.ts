@@ -233,12 +233,12 @@ async function admit(deps: ReceiverDeps, req: FastifyRequest, event: string, del
 const QUEUE_UNAVAILABLE: Answer = { status: 503, retryAfter: '10', body: { error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' } };
 
 /** The durable write (one Redis round trip, see intake.ts), timed; the trace starts here and travels in the job. */
-async function enqueue(deps: ReceiverDeps, metrics: Metrics, req: FastifyRequest, event: string, deliveryId: string, job: VerifyJob): Promise<Answer> {
+async function enqueue(deps: ReceiverDeps, metrics: Metrics, req: FastifyRequest, event: string, deliveryId: string, job: VerifyJob, signer: string | undefined): Promise<Answer> {
   const end = metrics.enqueueSeconds.startTimer();
   let added: 'queued' | 'duplicate';
   try {
     added = await inSpan('webhook.receive', { 'github.delivery': deliveryId, 'github.event': event, 'job.kind': job.kind }, () =>
-      deps.intake.add({ ...job, trace: injectTrace() }),
+      deps.intake.add({ ...job, trace: injectTrace() }, signer),
     );
   } catch (err) {
     metrics.deliveries.inc({ event, outcome: 'unavailable' });
@@ -291,7 +291,7 @@ async function handleDelivery(deps: ReceiverDeps, metrics: Metrics, now: () => D
         reject(event, refused.outcome);
         return send(reply, refused.answer);
       }
-      return send(reply, await enqueue(deps, metrics, req, event, deliveryId, outcome.job));
+      return send(reply, await enqueue(deps, metrics, req, event, deliveryId, outcome.job, auth.repoSigner));
     }
   }
 }

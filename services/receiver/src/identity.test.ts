@@ -73,10 +73,10 @@ function makeApp(repoSecrets?: Record<string, string[]>) {
 }
 
 const head = { id: SHA, treeId: 'c'.repeat(40), message: 'm', timestamp: new Date().toISOString(), author: { name: 'd', email: 'd@x' }, committer: { name: 'd', email: 'd@x' } };
-function delivery(o: { fullName?: string; cloneUrl?: string; repositoryId: number; installationId?: number }, secret = SECRET) {
+function delivery(o: { fullName?: string; cloneUrl?: string; repositoryId: number; installationId?: number; deliveryId?: string }, secret = SECRET) {
   const fullName = o.fullName ?? 'org/app';
   const body = JSON.stringify(pushDeliveryPayload({ cloneUrl: o.cloneUrl ?? `https://github.com/${fullName}.git`, fullName, branch: 'main', head, repositoryId: o.repositoryId, installationId: o.installationId }));
-  return { method: 'POST' as const, url: '/webhooks/github', payload: body, headers: signedDeliveryHeaders(secret, 'push', body) };
+  return { method: 'POST' as const, url: '/webhooks/github', payload: body, headers: signedDeliveryHeaders(secret, 'push', body, o.deliveryId) };
 }
 const jobs = async () => Object.values(await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed')).reduce((a, b) => a + b, 0);
 
@@ -141,5 +141,21 @@ describe('per-repository webhook secrets', () => {
     const ghe = await app.inject(delivery({ fullName: 'org/tool', cloneUrl: 'https://ghe.example/org/app.git', repositoryId: 102, installationId: 1 }, 'tool-secret'));
     expect(ghe.statusCode).toBe(401);
     expect(await jobs()).toBe(0);
+  });
+
+  it("attacker: a repository's secret claims a delivery id first; GitHub's delivery with that id for another repository is still queued", async () => {
+    const app = makeApp({ 'org/tool': ['tool-secret'] });
+    const id = randomUUID();
+    // The tool repository's secret holder sends a valid delivery for their own repository under an id GitHub will use.
+    const squat = await app.inject(delivery({ fullName: 'org/tool', repositoryId: 102, installationId: 1, deliveryId: id }, 'tool-secret'));
+    expect(squat.json()).toMatchObject({ queued: true });
+    const real = await app.inject(delivery({ repositoryId: 101, installationId: 1, deliveryId: id }));
+    expect(real.statusCode).toBe(202);
+    expect(real.json()).toMatchObject({ queued: true });
+    expect(await jobs()).toBe(2);
+    // Each secret still de-duplicates its own redeliveries.
+    expect((await app.inject(delivery({ repositoryId: 101, installationId: 1, deliveryId: id }))).json()).toMatchObject({ duplicate: true });
+    expect((await app.inject(delivery({ fullName: 'org/tool', repositoryId: 102, installationId: 1, deliveryId: id }, 'tool-secret'))).json()).toMatchObject({ duplicate: true });
+    expect(await jobs()).toBe(2);
   });
 });

@@ -6,8 +6,11 @@ import { verifyJobOptions } from '@gitops-gate/queue';
 
 /** What the receiver needs from the queue; the BullMQ implementation is below, tests use it against real Redis. */
 export interface Intake {
-  /** Resolves once Redis has the job (or already had it: redeliveries are idempotent by delivery id). */
-  add(job: VerifyJob): Promise<'queued' | 'duplicate'>;
+  /**
+   * Resolves once Redis has the job (or already had it: redeliveries are idempotent by delivery id). `signer` names
+   * the per-repository secret the delivery was signed with (absent: the global secret).
+   */
+  add(job: VerifyJob, signer?: string): Promise<'queued' | 'duplicate'>;
   /** Jobs waiting for a verifier. Cached for a moment: the limit is a safety valve, not an exact count. */
   waiting(): Promise<number>;
   ping(): Promise<void>;
@@ -17,8 +20,19 @@ export interface Intake {
  * The Redis key that remembers a delivery id (BullMQ's de-duplication key: `<prefix>:<queue>:de:<delivery id>`).
  * Exported for tests and the README's key table.
  */
-export function deliveryKey(queue: Queue, deliveryId: string): string {
-  return `${queue.opts.prefix ?? 'bull'}:${queue.name}:de:${deliveryId}`;
+export function deliveryKey(queue: Queue, deliveryId: string, signer?: string): string {
+  return `${queue.opts.prefix ?? 'bull'}:${queue.name}:de:${claimId(deliveryId, signer)}`;
+}
+
+/**
+ * The de-duplication claim is per secret: a delivery id is chosen by the sender, so the holder of one repository's
+ * secret must not be able to claim an id first and make GitHub's real delivery for another repository a "duplicate"
+ * (a lost pin). Deliveries under the global secret keep the bare id; others are `<id>@<repository>` (ids never
+ * contain '@', so the two spaces cannot meet). A secret rotation between a delivery and its redelivery can queue it
+ * twice, which the verifier and gate absorb idempotently.
+ */
+export function claimId(deliveryId: string, signer?: string): string {
+  return signer === undefined ? deliveryId : `${deliveryId}@${signer}`;
 }
 
 // Random per process, then counted: unique across receiver replicas without a CSPRNG call per delivery (which cost
@@ -50,12 +64,12 @@ function nextSuffix(): string {
  * Kept as one function so that a `WAIT numreplicas` can follow the write (replica acknowledgement) without touching
  * the rest of the intake.
  */
-export async function addOnce(queue: Queue, job: VerifyJob, retentionSeconds: number): Promise<'queued' | 'duplicate'> {
+export async function addOnce(queue: Queue, job: VerifyJob, retentionSeconds: number, signer?: string): Promise<'queued' | 'duplicate'> {
   const jobId = `${verifyJobId(job.deliveryId)}-${nextSuffix()}`;
   const added = await queue.add(job.kind, job, {
     ...verifyJobOptions(retentionSeconds),
     jobId,
-    deduplication: { id: job.deliveryId, ttl: retentionSeconds * 1000 },
+    deduplication: { id: claimId(job.deliveryId, signer), ttl: retentionSeconds * 1000 },
   });
   return added.id === jobId ? 'queued' : 'duplicate';
 }
@@ -78,8 +92,8 @@ export function createBullIntake(
   let depth = { value: 0, at: 0 };
   let inflight: Promise<number> | undefined;
   return {
-    async add(job) {
-      const added = await addOnce(queue, job, opts.retentionSeconds);
+    async add(job, signer) {
+      const added = await addOnce(queue, job, opts.retentionSeconds, signer);
       await opts.afterWrite?.();
       return added;
     },

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllowedSigners, verifyCommit } from '@gitops-gate/commit-verify';
 import { evaluatePolicies, type CompiledPolicy } from '@gitops-gate/policy';
-import type { CommitVerdictJob, FollowedRepo, VerifyCommitJob } from '@gitops-gate/contracts';
+import { verdictJobId, type CommitVerdictJob, type FollowedRepo, type VerifyCommitJob } from '@gitops-gate/contracts';
 import { createGitMirror, type GitMirror } from '@gitops-gate/git';
 import { createGateQueue, createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
@@ -73,7 +73,7 @@ describe('verify processor', () => {
     const j = job(sha);
     const out = (await processor()(j)) as { outcome: string };
     expect(out.outcome).toBe('verified');
-    const queued = await gateQueue.getJob(`verdict-${(j.data as VerifyCommitJob).deliveryId}-${sha}`);
+    const queued = await gateQueue.getJob(verdictJobId((j.data as VerifyCommitJob).deliveryId, sha, (j.data as VerifyCommitJob).repoUrl));
     expect(queued?.data).toMatchObject({ kind: 'commit-verdict', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' }, rule: 'test-signers' });
     // The verdict carries the commit's recent history (itself first) for the gate's ancestry check.
     expect(queued?.data.ancestors[0]).toBe(sha);
@@ -138,7 +138,7 @@ describe('where the verifier fetches from, and the branch proof (issue #10)', ()
     };
   }
   async function queued(deliveryId: string, sha: string): Promise<CommitVerdictJob | undefined> {
-    return (await gateQueue.getJob(`verdict-${deliveryId}-${sha}`))?.data as CommitVerdictJob | undefined;
+    return (await gateQueue.getJob(verdictJobId(deliveryId, sha, FOLLOWED.repoUrl)))?.data as CommitVerdictJob | undefined;
   }
 
   it('a payload whose clone_url differs from the followed repoURL fetches the followed one', async () => {

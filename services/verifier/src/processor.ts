@@ -7,7 +7,7 @@
 import { BaseError } from '@gitops-gate/contracts/errors';
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { commitVerdictJob, imageVerdictJob, verdictJobId, verifyJob, type CommitVerdictJob, type FollowedRepo, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
+import { commitVerdictJob, imageVerdictJob, imageVerdictJobId, verdictJobId, verifyJob, type CommitVerdictJob, type FollowedRepo, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
 import type { CommitVerifierFn, ImageCheckerFn } from './checks.js';
 import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict } from '@gitops-gate/commit-verify';
 import { type PolicyEvaluation } from '@gitops-gate/policy';
@@ -178,7 +178,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       'commit verdict',
     );
     // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
-    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job.deliveryId, job.sha, job.reverify) });
+    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job.deliveryId, job.sha, job.repoUrl, job.reverify) });
     return out;
   }
 
@@ -215,7 +215,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     });
     verdicts.inc({ kind: 'image', method: 'sigstore', outcome: out.deferred ? 'deferred' : out.ok ? 'verified' : 'rejected' });
     deps.logger.info({ deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit }, 'image verdict');
-    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: `image-${job.deliveryId}-${job.digest.slice(7, 23)}` });
+    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl) });
     return out;
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Job contracts between the services. Every payload carries a `v` version so a rolling upgrade can tell an old
  * producer's job from a new one; consumers parse with these schemas and fail a malformed job permanently (it can
@@ -150,8 +151,22 @@ export function verifyJobId(deliveryId: string): string {
   return `gh-${deliveryId}`;
 }
 
-export function verdictJobId(deliveryId: string, sha: string, reverify?: string): string {
-  return reverify ? `verdict-${deliveryId}-${sha}-${reverify}` : `verdict-${deliveryId}-${sha}`;
+/**
+ * A delivery id is chosen by whoever sends the delivery, and a per-repository secret holder can send any id: so an id
+ * alone must never decide that a job is a duplicate. The repository is part of every id derived from one, so a
+ * delivery for one repository can never take the place of another repository's verdict.
+ */
+export function repoTag(repoUrl: string): string {
+  return createHash('sha256').update(repoUrl).digest('hex').slice(0, 12);
+}
+
+export function verdictJobId(deliveryId: string, sha: string, repoUrl: string, reverify?: string): string {
+  const base = `verdict-${deliveryId}-${repoTag(repoUrl)}-${sha}`;
+  return reverify ? `${base}-${reverify}` : base;
+}
+
+export function imageVerdictJobId(deliveryId: string, digest: string, repoUrl: string): string {
+  return `image-${deliveryId}-${repoTag(repoUrl)}-${digest.replace(/^sha256:/, '').slice(0, 16)}`;
 }
 
 /**

@@ -8,7 +8,7 @@
  * an image verdict stores itself *before* looking for pending commits, so at least one of them sees the other.
  */
 import type { Redis } from 'ioredis';
-import { normalizeRepoUrl, type CommitVerdictJob, type ImageVerdictJob } from '@gitops-gate/contracts';
+import { normalizeRepoUrl, repoTag, type CommitVerdictJob, type ImageVerdictJob } from '@gitops-gate/contracts';
 import type { Application } from './applications.js';
 import { identityOf, policyObjectKey, type StoredImageResult } from './image-policies.js';
 
@@ -54,7 +54,9 @@ function supersedes(next: StoredImageResult, prev: StoredImageResult): boolean {
 export function createImageState(redis: Redis, prefix: string, ttlSeconds = 7 * 24 * 3600): ImageState {
   const pendingKey = (sha: string) => `${prefix}:pending-images:${sha}`;
   const pendingIndex = `${prefix}:pending-images-index`;
-  const pendingField = (v: CommitVerdictJob) => `${v.deliveryId}:${v.branch}`;
+  // The repository is part of the field: a delivery id is sender-chosen, so it alone must not let one repository's verdict
+  // overwrite another's pending entry for the same commit.
+  const pendingField = (v: CommitVerdictJob) => `${v.deliveryId}:${repoTag(v.repoUrl)}:${v.branch}`;
   const resultsKey = (build: string) => `${prefix}:image-results:${build}`;
   const buildsKey = (sha: string) => `${prefix}:image-builds:${sha}`;
   return {

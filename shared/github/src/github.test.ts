@@ -214,7 +214,7 @@ describe('check runs', () => {
     expect(checkRunFor(job(1, 'pin', { signer: 'dev@example.com' }), 'https://gate.example/ui/')).toMatchObject({ name: 'gitops-gate / argocd/web', status: 'completed', conclusion: 'success', detailsUrl: 'https://gate.example/ui/app/argocd/web#d-' + prefix + '-1' });
     const refused = checkRunFor(job(2, 'refuse-unverified', { code: 'UNSIGNED', signer: 'mallory@example.com' }));
     expect(refused).toMatchObject({ conclusion: 'failure', title: 'Refused: UNSIGNED' });
-    expect(refused?.summary).toContain('mallory\\@example\\.com');
+    expect(refused?.summary).toContain('`mallory@example.com`');
     expect(checkRunFor(job(3, 'skip-older'))).toMatchObject({ conclusion: 'neutral' });
     expect(checkRunFor(job(4, 'wait-images'))).toMatchObject({ status: 'in_progress' });
     expect(checkRunFor(job(5, 'deferred-transient'))).toMatchObject({ status: 'in_progress' });

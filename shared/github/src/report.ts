@@ -73,11 +73,11 @@ export function checkRunFor(job: ReportJob, uiUrl?: string): CheckRunUpdate | un
     `**${md(a)}** for ${code(job.app)}: ${md(job.reason)}`,
     '',
     ...(job.code ? [`- reason code: ${code(job.code)}`] : []),
-    ...(job.method ? [`- method: ${md(job.method)}`] : []),
-    ...(job.signer ? [`- signer: ${md(job.signer)}`] : []),
-    ...(job.issuer ? [`- issuer: ${md(job.issuer)}`] : []),
+    ...(job.method ? [`- method: ${code(job.method)}`] : []),
+    ...(job.signer ? [`- signer: ${code(job.signer)}`] : []),
+    ...(job.issuer ? [`- issuer: ${code(job.issuer)}`] : []),
     ...(job.previousRevision ? [`- previous revision: ${code(job.previousRevision)}`] : []),
-    `- decision: ${code(job.decisionId)} at ${md(job.time)}`,
+    `- decision: ${code(job.decisionId)} at ${code(job.time)}`,
   ].join('\n');
   const base = { name: checkRunName(job.app), summary: evidence.slice(0, 60_000), detailsUrl: detailsUrl(uiUrl, job.app, job.decisionId) };
   if (a === 'pin' || a === 'audit-pin') return { ...base, status: 'completed', conclusion: 'success', title: a === 'pin' ? 'Deployed: pinned' : 'Deployed: pinned (audit mode)' };
