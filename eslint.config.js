@@ -31,7 +31,7 @@ export default tseslint.config(
     files: [
       '**/*.test.ts',
       'test/**/*.ts',
-      'shared/testing/**/*.ts',
+      'shared/dev/testing/**/*.ts',
       '**/src/testing/**/*.ts',
       '**/test-fakes.ts',
       '**/test-kit.ts',

@@ -275,7 +275,7 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
    */
   async function phase({ mode, rate, seconds, argo }) {
     const list = mode === 'fresh' ? fresh : promoted;
-    // `argo`: a background "Argo CD" writes every Application during this phase (shared/local-stack/src/argo-writer.ts).
+    // `argo`: a background "Argo CD" writes every Application during this phase (shared/dev/local-stack/src/argo-writer.ts).
     const writer = argo ? await startArgoWriter({ kubeconfig: stack.kubeconfig, namespace: NS, ...argo }) : undefined;
     const conflicts0 = await gateConflicts();
     const n = Math.round(rate * seconds);

@@ -153,10 +153,10 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
   }
 }
 
-/** shared/bundle-verify/bench/bundle-bench.ts as a child process: ours vs @sigstore/verify on fresh bundles. */
+/** shared/core/bundle-verify/bench/bundle-bench.ts as a child process: ours vs @sigstore/verify on fresh bundles. */
 export async function benchBundles({ seconds = 6 } = {}) {
   const { REPO_ROOT } = await import('./lib/util.js');
-  const { stdout } = await run(process.execPath, [join(REPO_ROOT, 'shared/bundle-verify/bench/bundle-bench.ts'), String(seconds)], { cwd: REPO_ROOT, timeout: (seconds + 60) * 1000 });
+  const { stdout } = await run(process.execPath, [join(REPO_ROOT, 'shared/core/bundle-verify/bench/bundle-bench.ts'), String(seconds)], { cwd: REPO_ROOT, timeout: (seconds + 60) * 1000 });
   const rate = (label) => Number(new RegExp(`${label.replace(/[()+/@.]/g, '\\$&')}\\s+(\\d+) verifications/s`).exec(stdout)?.[1]);
   const ours = rate('@gitops-gate/bundle-verify verify()');
   const theirs = rate('@sigstore/verify pipeline (+fixes)');

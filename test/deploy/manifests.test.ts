@@ -146,7 +146,7 @@ describe.each(OVERLAYS)('overlay %s', (overlay: Overlay) => {
     }
   });
 
-  it('configures every service with variables that shared/config knows and accepts', () => {
+  it('configures every service with variables that shared/adapters/config knows and accepts', () => {
     const known = new Set([...CONFIG_VARIABLES, 'HOME']);
     for (const s of SERVICES) {
       const c = one(docs(), 'Deployment', deploymentName(s)).spec.template.spec.containers[0];

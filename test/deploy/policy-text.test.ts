@@ -1,5 +1,5 @@
 /**
- * The CRDs say exactly what the gate does with mode and selector (one text, shared/policy/src/policy-text.ts).
+ * The CRDs say exactly what the gate does with mode and selector (one text, shared/core/policy/src/policy-text.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

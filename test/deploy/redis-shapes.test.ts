@@ -1,6 +1,6 @@
 /**
  * The production shapes of Redis as Kustomize components (deploy/optional/redis-tls, deploy/optional/redis-sentinel)
- * on the production overlay: rendered with the real `kubectl kustomize`, schema-checked, and wired as shared/config
+ * on the production overlay: rendered with the real `kubectl kustomize`, schema-checked, and wired as shared/adapters/config
  * reads them (secrets as mounted files, never as plain env values), KEDA and the NetworkPolicy following along.
  */
 import { describe, expect, it } from 'vitest';

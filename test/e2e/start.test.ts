@@ -25,7 +25,7 @@ describe('npm start (demo mode)', () => {
     for (const k of ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_TOKEN']) delete env[k];
     delete env.REDIS_URL;
     delete env.KUBECONFIG;
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'shared/local-stack/dist/cli.js'), '--exit-after-demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'shared/dev/local-stack/dist/cli.js'), '--exit-after-demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
