@@ -23,40 +23,102 @@ const DIGEST = `sha256:${'1'.repeat(64)}`;
 const SIDECAR = `sha256:${'5'.repeat(64)}`;
 
 const policy = {
-  apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy',
-  metadata: { name: 'shop', namespace: 'shop', uid: 'u-shop', generation: 1, annotations: { 'gitops-gate.io/admission-require-pinned-commit': 'true' } },
+  apiVersion: 'gitops-gate.io/v1alpha1',
+  kind: 'GatePolicy',
+  metadata: {
+    name: 'shop',
+    namespace: 'shop',
+    uid: 'u-shop',
+    generation: 1,
+    annotations: { 'gitops-gate.io/admission-require-pinned-commit': 'true' },
+  },
   spec: {
-    mode: 'Enforce', repository: REPO, branches: ['main'],
-    commits: { ssh: { allowedSigners: 'alice@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' } },
-    images: [{ repository: IMAGE, keyless: [{ identity: 'https://github.com/org/shop/.github/workflows/release.yml@refs/heads/main', issuer: 'https://token.actions.githubusercontent.com' }] }],
+    mode: 'Enforce',
+    repository: REPO,
+    branches: ['main'],
+    commits: {
+      ssh: { allowedSigners: 'alice@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' },
+    },
+    images: [
+      {
+        repository: IMAGE,
+        keyless: [
+          {
+            identity: 'https://github.com/org/shop/.github/workflows/release.yml@refs/heads/main',
+            issuer: 'https://token.actions.githubusercontent.com',
+          },
+        ],
+      },
+    ],
   },
 };
 const verdict = (digest) => ({
-  v: 1, kind: 'image-verdict', deliveryId: `bench-${digest.slice(7, 12)}`, repoUrl: REPO, image: IMAGE, digest, ok: true, code: 'IMAGE_VERIFIED', sourceCommit: PINNED,
-  policies: [{ name: 'shop/shop', scope: 'Namespaced', namespace: 'shop', uid: 'u-shop', generation: 1, mode: 'Enforce', selector: {}, ok: true, code: 'IMAGE_VERIFIED' }],
+  v: 1,
+  kind: 'image-verdict',
+  deliveryId: `bench-${digest.slice(7, 12)}`,
+  repoUrl: REPO,
+  image: IMAGE,
+  digest,
+  ok: true,
+  code: 'IMAGE_VERIFIED',
+  sourceCommit: PINNED,
+  policies: [
+    {
+      name: 'shop/shop',
+      scope: 'Namespaced',
+      namespace: 'shop',
+      uid: 'u-shop',
+      generation: 1,
+      mode: 'Enforce',
+      selector: {},
+      ok: true,
+      code: 'IMAGE_VERIFIED',
+    },
+  ],
   verifiedAt: new Date().toISOString(),
 });
 // A realistic Pod: two containers (app + sidecar by digest) and an init container, labels, env, probes.
-const podReview = (i) => JSON.stringify({
-  apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
-  request: {
-    uid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' },
-    namespace: 'shop', operation: 'CREATE', userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts'] },
-    object: {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { generateName: 'web-7d4b9c-', namespace: 'shop', labels: { app: 'web', 'pod-template-hash': '7d4b9c' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c', uid: 'x', controller: true }] },
-      spec: {
-        initContainers: [{ name: 'migrate', image: `${IMAGE}@${DIGEST}`, command: ['/app/migrate'] }],
-        containers: [
-          { name: 'web', image: `${IMAGE}:v1.4.2@${DIGEST}`, ports: [{ containerPort: 8080 }], env: [{ name: 'LOG_LEVEL', value: 'info' }], readinessProbe: { httpGet: { path: '/healthz', port: 8080 } }, resources: { requests: { cpu: '100m', memory: '128Mi' } } },
-          { name: 'proxy', image: `${IMAGE}@${SIDECAR}`, ports: [{ containerPort: 9090 }] },
-        ],
-        serviceAccountName: 'web',
+const podReview = (i) =>
+  JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'shop',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts'] },
+      object: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          generateName: 'web-7d4b9c-',
+          namespace: 'shop',
+          labels: { app: 'web', 'pod-template-hash': '7d4b9c' },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c', uid: 'x', controller: true }],
+        },
+        spec: {
+          initContainers: [{ name: 'migrate', image: `${IMAGE}@${DIGEST}`, command: ['/app/migrate'] }],
+          containers: [
+            {
+              name: 'web',
+              image: `${IMAGE}:v1.4.2@${DIGEST}`,
+              ports: [{ containerPort: 8080 }],
+              env: [{ name: 'LOG_LEVEL', value: 'info' }],
+              readinessProbe: { httpGet: { path: '/healthz', port: 8080 } },
+              resources: { requests: { cpu: '100m', memory: '128Mi' } },
+            },
+            { name: 'proxy', image: `${IMAGE}@${SIDECAR}`, ports: [{ containerPort: 9090 }] },
+          ],
+          serviceAccountName: 'web',
+        },
       },
+      oldObject: null,
+      dryRun: false,
+      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
     },
-    oldObject: null, dryRun: false, options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
-  },
-});
+  });
 
 function pct(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -71,24 +133,43 @@ export async function benchAdmission({ rate = 500, seconds = 10, warmupSeconds =
   const images = createImageState(redis, prefix);
   await images.recordImage(verdict(DIGEST));
   await images.recordImage(verdict(SIDECAR));
-  const child = fork(fileURLToPath(new URL('./lib/admission-server.js', import.meta.url)), { env: { PATH: process.env.PATH, REDIS_URL: redisServer.url, PREFIX: prefix, CERT: cert.certPem, KEY: cert.keyPem, PINNED }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ask = (m) => new Promise((resolve) => { child.once('message', resolve); child.send(m); });
+  const child = fork(fileURLToPath(new URL('./lib/admission-server.js', import.meta.url)), {
+    env: { PATH: process.env.PATH, REDIS_URL: redisServer.url, PREFIX: prefix, CERT: cert.certPem, KEY: cert.keyPem, PINNED },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ask = (m) =>
+    new Promise((resolve) => {
+      child.once('message', resolve);
+      child.send(m);
+    });
   const { port } = await new Promise((resolve) => child.once('message', resolve));
   const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: cert.caPem });
-  const send = (body) => new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const req = request({ host: '127.0.0.1', port, path: '/validate', method: 'POST', agent, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        const ms = performance.now() - t0;
-        const allowed = res.statusCode === 200 && JSON.parse(text).response.allowed;
-        resolve({ ms, allowed });
-      });
+  const send = (body) =>
+    new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/validate',
+          method: 'POST',
+          agent,
+          servername: 'localhost',
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => {
+            const ms = performance.now() - t0;
+            const allowed = res.statusCode === 200 && JSON.parse(text).response.allowed;
+            resolve({ ms, allowed });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    req.on('error', reject);
-    req.end(body);
-  });
   try {
     const first = await send(podReview(0));
     if (!first.allowed) throw new Error('the bench Pod was not admitted');
@@ -103,7 +184,12 @@ export async function benchAdmission({ rate = 500, seconds = 10, warmupSeconds =
         const due = start + i * gap;
         const wait = due - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-        pending.push(send(podReview(i)).then((r) => { lat.push(r.ms); if (!r.allowed) denied += 1; }));
+        pending.push(
+          send(podReview(i)).then((r) => {
+            lat.push(r.ms);
+            if (!r.allowed) denied += 1;
+          }),
+        );
       }
       await Promise.all(pending);
       return { lat: lat.sort((a, b) => a - b), denied, secs: (performance.now() - start) / 1000 };
@@ -120,7 +206,11 @@ export async function benchAdmission({ rate = 500, seconds = 10, warmupSeconds =
     await pc.refresh();
     const w0 = readReview(JSON.parse(podReview(1)));
     const results = new Map();
-    for (const b of buildsToLookUp(w0.images)) results.set(b, Object.values(await redis.hgetall(`${prefix}:image-results:${b}`)).map((j) => JSON.parse(j)));
+    for (const b of buildsToLookUp(w0.images))
+      results.set(
+        b,
+        Object.values(await redis.hgetall(`${prefix}:image-results:${b}`)).map((j) => JSON.parse(j)),
+      );
     const body = podReview(2);
     const n = 20_000;
     const c0 = process.cpuUsage();
@@ -132,10 +222,22 @@ export async function benchAdmission({ rate = 500, seconds = 10, warmupSeconds =
     const decisionUs = (c1.user + c1.system) / n;
     const out = {
       loadavg: loadavg()[0],
-      rate, seconds, sent: m.lat.length, achieved: m.lat.length / m.secs, denied: m.denied,
-      p50: pct(m.lat, 50), p90: pct(m.lat, 90), p95: pct(m.lat, 95), p99: pct(m.lat, 99), max: m.lat[m.lat.length - 1], serverCpuUsPerReview: serverCpuUs, decisionCpuUsPerReview: decisionUs,
+      rate,
+      seconds,
+      sent: m.lat.length,
+      achieved: m.lat.length / m.secs,
+      denied: m.denied,
+      p50: pct(m.lat, 50),
+      p90: pct(m.lat, 90),
+      p95: pct(m.lat, 95),
+      p99: pct(m.lat, 99),
+      max: m.lat[m.lat.length - 1],
+      serverCpuUsPerReview: serverCpuUs,
+      decisionCpuUsPerReview: decisionUs,
     };
-    log(`admission @${rate}/s (load ${loadavg()[0].toFixed(1)}): p50 ${out.p50.toFixed(2)} ms p95 ${out.p95.toFixed(2)} ms p99 ${out.p99.toFixed(2)} ms; webhook CPU ${serverCpuUs.toFixed(0)} µs/review, decision ${decisionUs.toFixed(1)} µs/review`);
+    log(
+      `admission @${rate}/s (load ${loadavg()[0].toFixed(1)}): p50 ${out.p50.toFixed(2)} ms p95 ${out.p95.toFixed(2)} ms p99 ${out.p99.toFixed(2)} ms; webhook CPU ${serverCpuUs.toFixed(0)} µs/review, decision ${decisionUs.toFixed(1)} µs/review`,
+    );
     return out;
   } finally {
     agent.destroy();

@@ -20,8 +20,14 @@ export async function benchCache({ seconds = 3, inflight = 64 } = {}) {
   try {
     const raw = readFileSync(join(FIXTURES, 'git-commits/ssh', `${SHA}.commit`));
     const policy = await compilePolicy({
-      apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'bench' },
-      spec: { repository: '*', branches: ['*'], commits: { ssh: { allowedSigners: readFileSync(join(FIXTURES, 'git-commits/ssh/allowed_signers'), 'utf8') } } },
+      apiVersion: 'gitops-gate.io/v1alpha1',
+      kind: 'GatePolicy',
+      metadata: { name: 'bench' },
+      spec: {
+        repository: '*',
+        branches: ['*'],
+        commits: { ssh: { allowedSigners: readFileSync(join(FIXTURES, 'git-commits/ssh/allowed_signers'), 'utf8') } },
+      },
     });
     const cache = createVerdictCache(conn, 'bench', { trustRevision: 'bench' });
     const first = await cache.verify(raw, policy.commit, { expectedSha: SHA });
@@ -31,13 +37,15 @@ export async function benchCache({ seconds = 3, inflight = 64 } = {}) {
       let n = 0;
       const end = performance.now() + seconds * 1000;
       const t0 = performance.now();
-      await Promise.all(Array.from({ length: inflight }, async () => {
-        while (performance.now() < end) {
-          const v = await fn();
-          if (!v.ok) throw new Error('verdict changed');
-          n += 1;
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: inflight }, async () => {
+          while (performance.now() < end) {
+            const v = await fn();
+            if (!v.ok) throw new Error('verdict changed');
+            n += 1;
+          }
+        }),
+      );
       return n / ((performance.now() - t0) / 1000);
     };
     // Interleaved rounds: fresh, cached, fresh, cached.

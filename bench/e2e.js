@@ -56,7 +56,8 @@ export function watchApplications(sandbox, onEvent) {
  */
 async function startSpanCollector() {
   const spans = [];
-  const nanos = (v) => (typeof v === 'object' && v !== null ? Number(BigInt.asUintN(32, BigInt(v.low)) + (BigInt(v.high) << 32n)) : Number(v)) / 1e6;
+  const nanos = (v) =>
+    (typeof v === 'object' && v !== null ? Number(BigInt.asUintN(32, BigInt(v.low)) + (BigInt(v.high) << 32n)) : Number(v)) / 1e6;
   const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -68,7 +69,13 @@ async function startSpanCollector() {
             for (const ss of rs.scopeSpans ?? [])
               for (const sp of ss.spans ?? []) {
                 const attrs = Object.fromEntries((sp.attributes ?? []).map((a) => [a.key, Object.values(a.value ?? {})[0]]));
-                spans.push({ traceId: sp.traceId, name: sp.name, start: nanos(sp.startTimeUnixNano), end: nanos(sp.endTimeUnixNano), attrs });
+                spans.push({
+                  traceId: sp.traceId,
+                  name: sp.name,
+                  start: nanos(sp.startTimeUnixNano),
+                  end: nanos(sp.endTimeUnixNano),
+                  attrs,
+                });
               }
         }
       } catch {
@@ -82,7 +89,17 @@ async function startSpanCollector() {
   return { url: `http://127.0.0.1:${port}`, spans, close: () => new Promise((r) => server.close(r)) };
 }
 
-const STAGES = ['receive', 'verify queue', 'verify: read commit (git)', 'verify: signature/cache', 'verify: rest', 'gate queue', 'gate: before patch', 'gate: patch', 'gate: after patch'];
+const STAGES = [
+  'receive',
+  'verify queue',
+  'verify: read commit (git)',
+  'verify: signature/cache',
+  'verify: rest',
+  'gate queue',
+  'gate: before patch',
+  'gate: patch',
+  'gate: after patch',
+];
 
 /** Median ms of each stage over the pushes whose delivery ids are given. */
 function stageBreakdown(spans, deliveries) {
@@ -115,14 +132,19 @@ function stageBreakdown(spans, deliveries) {
     rows['gate: patch'].push(patch.end - patch.start);
     rows['gate: after patch'].push(gate.end - patch.end);
   }
-  const med = (xs) => percentile([...xs].sort((a, b) => a - b), 50);
+  const med = (xs) =>
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      50,
+    );
   return { traced, medianMs: Object.fromEntries(STAGES.map((s) => [s, med(rows[s])])) };
 }
 
 async function metricValue(port, name, labels) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
+  for (const line of text.split('\n'))
+    if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
   return sum;
 }
 
@@ -138,7 +160,14 @@ export const DEFAULT_PHASES = [
   { mode: 'cached', rate: 100, seconds: 3 },
 ];
 
-export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifiers = 2, drainMs = 60_000, idleSeconds = 5, env = {} } = {}) {
+export async function benchE2E({
+  phases = DEFAULT_PHASES,
+  branches = 20,
+  verifiers = 2,
+  drainMs = 60_000,
+  idleSeconds = 5,
+  env = {},
+} = {}) {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-bench-e2e-'));
   const remote = join(workDir, 'remote.git');
   execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', remote]);
@@ -152,7 +181,8 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
   mkdirSync(traceDir);
 
   // Push j of a phase goes to branch j % branches, so a branch gets up to ceil(n / branches) commits per phase.
-  const perBranch = phases.filter((p) => p.mode === 'fresh').reduce((n, p) => n + Math.ceil(Math.round(p.rate * p.seconds) / branches), 0) + 2;
+  const perBranch =
+    phases.filter((p) => p.mode === 'fresh').reduce((n, p) => n + Math.ceil(Math.round(p.rate * p.seconds) / branches), 0) + 2;
   let t = Math.floor(Date.now() / 1000) - 3600;
   const root = makeCommit(remote, { message: 'root', key, time: t });
   // chains[i]: commits of branch i, each the child of the one before (all descend from root).
@@ -178,11 +208,21 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     apiVersion: 'gitops-gate.io/v1alpha1',
     kind: 'GatePolicy',
     metadata: { name: 'bench-signers', namespace: NS },
-    spec: { mode: 'Enforce', selector: { namespaces: [NS] }, repository: REPO_URL.replace(/\.git$/, ''), branches: ['*'], commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } } },
+    spec: {
+      mode: 'Enforce',
+      selector: { namespaces: [NS] },
+      repository: REPO_URL.replace(/\.git$/, ''),
+      branches: ['*'],
+      commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } },
+    },
   };
   // git itself must accept these commits, or the numbers mean nothing.
   writeFileSync(join(workDir, 'allowed_signers'), `${key.allowedSignersLine(SIGNER)}\n`);
-  execFileSync('git', ['-C', remote, '-c', `gpg.ssh.allowedSignersFile=${join(workDir, 'allowed_signers')}`, 'verify-commit', chains[0][0]], { stdio: 'ignore' });
+  execFileSync(
+    'git',
+    ['-C', remote, '-c', `gpg.ssh.allowedSignersFile=${join(workDir, 'allowed_signers')}`, 'verify-commit', chains[0][0]],
+    { stdio: 'ignore' },
+  );
 
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   const rclient = new Redis(redis.url);
@@ -192,20 +232,20 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
   let stack;
   try {
     stack = await startStack({
-    workDir,
-    redisUrl: redis.url,
-    seed: [...apps, policy],
-    urlRewrites: { [REPO_URL]: `file://${remote}` },
-    verifiers,
-    gates: 1,
-    logLevel: 'warn',
-    queuePrefix,
-    env: { HOME: gitHome, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, ...env },
-    onLog: (service, line) => {
-      logs.push(`${service} ${line}`);
-      if (logs.length > 50) logs.shift();
-    },
-  });
+      workDir,
+      redisUrl: redis.url,
+      seed: [...apps, policy],
+      urlRewrites: { [REPO_URL]: `file://${remote}` },
+      verifiers,
+      gates: 1,
+      logLevel: 'warn',
+      queuePrefix,
+      env: { HOME: gitHome, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, ...env },
+      onLog: (service, line) => {
+        logs.push(`${service} ${line}`);
+        if (logs.length > 50) logs.shift();
+      },
+    });
   } catch (err) {
     await collector.close();
     rclient.disconnect();
@@ -226,11 +266,17 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     heads.set(branch, sha);
     setRef(branch, sha);
     const body = JSON.stringify(pushPayload({ repoUrl: REPO_URL, fullName: 'bench/app', ref: `refs/heads/${branch}`, before, after: sha }));
-    const res = await fetch(`${stack.receiverUrl}/webhooks/github`, { method: 'POST', headers: deliveryHeaders(stack.secrets[0], 'push', body, delivery), body });
+    const res = await fetch(`${stack.receiverUrl}/webhooks/github`, {
+      method: 'POST',
+      headers: deliveryHeaders(stack.secrets[0], 'push', body, delivery),
+      body,
+    });
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`receiver answered ${res.status}`);
   }
-  const backlogKeys = ['verify', 'gate'].flatMap((q) => ['wait', 'active', 'prioritized', 'delayed'].map((l) => `${queuePrefix}:${q}:${l}`));
+  const backlogKeys = ['verify', 'gate'].flatMap((q) =>
+    ['wait', 'active', 'prioritized', 'delayed'].map((l) => `${queuePrefix}:${q}:${l}`),
+  );
   async function backlog() {
     let n = 0;
     for (const k of backlogKeys) {
@@ -257,7 +303,8 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     return (u.user + u.system) / 1e6;
   };
   // CPU seconds per process: { self, children } (children = its git processes); this process runs the sandbox.
-  const cpuSnap = () => Object.fromEntries([...procs().map((p) => [p.name, cpuSplit(p.pid)]), ['bench+sandbox', { self: selfCpu(), children: 0 }]]);
+  const cpuSnap = () =>
+    Object.fromEntries([...procs().map((p) => [p.name, cpuSplit(p.pid)]), ['bench+sandbox', { self: selfCpu(), children: 0 }]]);
   let idleRate = {}; // CPU seconds per second each process burns with nothing to do
   /** Marginal CPU per push in ms: the phase's CPU minus what the process would have burnt idle, / pushes. */
   const cpuPerPush = (a, b, secs, n) =>
@@ -301,7 +348,10 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     const sendEnd = performance.now();
     const lastOf = new Map();
     for (const s of sent) lastOf.set(s.app, s.sha);
-    await settle([...lastOf].map(([app, sha]) => `${app}@${sha}`), drainMs);
+    await settle(
+      [...lastOf].map(([app, sha]) => `${app}@${sha}`),
+      drainMs,
+    );
     const end = performance.now();
     await writer?.stop();
     const conflicts = (await gateConflicts()) - conflicts0;
@@ -350,7 +400,9 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
       cpuRaw,
       redis: redisD,
     };
-    log(`e2e ${mode} @${rate}/s${writer ? ' + argo writer' : ''}: ${n} pushes, pinned ${lat.length}, superseded ${superseded}, missing ${missing}, conflicts ${conflicts}; p50 ${out.p50?.toFixed(1)} ms p99 ${out.p99?.toFixed(1)} ms; ${out.throughput.toFixed(1)} pushes/s settled`);
+    log(
+      `e2e ${mode} @${rate}/s${writer ? ' + argo writer' : ''}: ${n} pushes, pinned ${lat.length}, superseded ${superseded}, missing ${missing}, conflicts ${conflicts}; p50 ${out.p50?.toFixed(1)} ms p99 ${out.p99?.toFixed(1)} ms; ${out.throughput.toFixed(1)} pushes/s settled`,
+    );
     return out;
   }
 
@@ -366,25 +418,39 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     }
     const counts = {};
     for (const f of readdirSync(traceDir)) {
-      const start = readFileSync(join(traceDir, f), 'utf8').split('\n').find((l) => l.includes('"event":"start"'));
+      const start = readFileSync(join(traceDir, f), 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"event":"start"'));
       if (!start) continue;
       const argv = JSON.parse(start).argv ?? [];
       // git-upload-pack runs as `git-upload-pack <dir>` (argv[0]), the rest as `git <sub> …`
-      const sub = /upload-pack/.test(argv[0] ?? '') ? 'upload-pack' : (argv.slice(1).find((a) => !a.startsWith('-') && !a.includes('=')) ?? '?');
+      const sub = /upload-pack/.test(argv[0] ?? '')
+        ? 'upload-pack'
+        : (argv.slice(1).find((a) => !a.startsWith('-') && !a.includes('=')) ?? '?');
       counts[sub] = (counts[sub] ?? 0) + 1 / pushes;
     }
     return { res, counts };
   }
 
-  const gateConflicts = async () => (await Promise.all(stack.processes.filter((p) => p.service === 'gate').map((p) => metricValue(p.port, 'gitops_gate_kube_conflicts_total')))).reduce((a, b) => a + b, 0);
+  const gateConflicts = async () =>
+    (
+      await Promise.all(
+        stack.processes.filter((p) => p.service === 'gate').map((p) => metricValue(p.port, 'gitops_gate_kube_conflicts_total')),
+      )
+    ).reduce((a, b) => a + b, 0);
   const verifierPorts = () => stack.processes.filter((p) => p.service === 'verifier').map((p) => p.port);
   const cacheLookups = async (result) =>
-    (await Promise.all(verifierPorts().map((port) => metricValue(port, 'gitops_gate_verdict_cache_lookups_total', `result="${result}"`)))).reduce((a, b) => a + b, 0);
+    (
+      await Promise.all(verifierPorts().map((port) => metricValue(port, 'gitops_gate_verdict_cache_lookups_total', `result="${result}"`)))
+    ).reduce((a, b) => a + b, 0);
 
   try {
     // Warm-up: each Application gets its first pin (mirrors created, connections open, code paths compiled).
     for (const b of [...fresh, ...promoted]) await push(b, root.sha);
-    await settle([...fresh, ...promoted].map((b) => `app-${b}@${root.sha}`), 60_000);
+    await settle(
+      [...fresh, ...promoted].map((b) => `app-${b}@${root.sha}`),
+      60_000,
+    );
     const notPinned = [...fresh, ...promoted].filter((b) => !pins.has(`app-${b}@${root.sha}`));
     if (notPinned.length) throw new Error(`warm-up: ${notPinned.length} Applications not pinned; logs:\n${logs.join('\n')}`);
 
@@ -396,7 +462,9 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
       await sleep(idleSeconds * 1000);
       const b = cpuSnap();
       const secs = (performance.now() - t0) / 1000;
-      return Object.fromEntries(Object.keys(b).map((k) => [k, { self: (b[k].self - a[k].self) / secs, children: (b[k].children - a[k].children) / secs }]));
+      return Object.fromEntries(
+        Object.keys(b).map((k) => [k, { self: (b[k].self - a[k].self) / secs, children: (b[k].children - a[k].children) / secs }]),
+      );
     };
     const idleBefore = await idleWindow();
     const results = [];
@@ -410,7 +478,10 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
       while ((await backlog()) > 0 && Date.now() < deadline) await sleep(100);
       if (p.count) {
         const n = Math.round(p.rate * p.seconds);
-        const { res, counts } = await countGit(() => countRedisCommands(redis.url, async () => (await phase(p)).pushes, { ignore: [rclient] }), n);
+        const { res, counts } = await countGit(
+          () => countRedisCommands(redis.url, async () => (await phase(p)).pushes, { ignore: [rclient] }),
+          n,
+        );
         git[p.mode] = counts;
         redisPerPush[p.mode] = res;
         continue;
@@ -424,14 +495,27 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
     const drained = Date.now() + drainMs;
     while ((await backlog()) > 0 && Date.now() < drained) await sleep(100);
     const idleAfter = await idleWindow();
-    idleRate = Object.fromEntries(Object.keys(idleBefore).map((k) => [k, (idleBefore[k].self + idleBefore[k].children) <= (idleAfter[k].self + idleAfter[k].children) ? idleBefore[k] : idleAfter[k]]));
+    idleRate = Object.fromEntries(
+      Object.keys(idleBefore).map((k) => [
+        k,
+        idleBefore[k].self + idleBefore[k].children <= idleAfter[k].self + idleAfter[k].children ? idleBefore[k] : idleAfter[k],
+      ]),
+    );
     const idleCpu = Object.fromEntries(Object.entries(idleRate).map(([k, v]) => [k, (v.self + v.children) * 1e3]));
-    log(`e2e idle cpu ms/s: ${Object.entries(idleCpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+    log(
+      `e2e idle cpu ms/s: ${Object.entries(idleCpu)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ')}`,
+    );
     for (const r of results) {
       r.cpuMsPerPush = cpuPerPush(r.cpuRaw.a, r.cpuRaw.b, r.cpuRaw.secs, r.pushes);
       r.cpuMsPerPush.redis = { total: r.cpuRaw.redisMs, self: r.cpuRaw.redisMs, git: 0 };
       delete r.cpuRaw;
-      log(`e2e ${r.mode} @${r.rate}/s cpu ms/push: ${Object.entries(r.cpuMsPerPush).map(([k, v]) => `${k} ${v.total.toFixed(1)}${v.git > 0.05 ? ` (git ${v.git.toFixed(1)})` : ''}`).join(', ')}`);
+      log(
+        `e2e ${r.mode} @${r.rate}/s cpu ms/push: ${Object.entries(r.cpuMsPerPush)
+          .map(([k, v]) => `${k} ${v.total.toFixed(1)}${v.git > 0.05 ? ` (git ${v.git.toFixed(1)})` : ''}`)
+          .join(', ')}`,
+      );
     }
     // Stopping the services flushes their last spans to the collector.
     stopWatch();
@@ -454,6 +538,13 @@ export async function benchE2E({ phases = DEFAULT_PHASES, branches = 20, verifie
 if (import.meta.url === `file://${process.argv[1]}`) {
   const rate = Number(process.argv[2] ?? 100);
   const seconds = Number(process.argv[3] ?? 10);
-  const r = process.argv[2] ? await benchE2E({ phases: [{ mode: 'fresh', rate, seconds }, { mode: 'cached', rate, seconds }] }) : await benchE2E();
+  const r = process.argv[2]
+    ? await benchE2E({
+        phases: [
+          { mode: 'fresh', rate, seconds },
+          { mode: 'cached', rate, seconds },
+        ],
+      })
+    : await benchE2E();
   console.log(JSON.stringify(r, null, 2));
 }

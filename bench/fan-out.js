@@ -29,12 +29,20 @@ export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutM
   const root = makeCommit(remote, { message: 'root', key });
   const head = makeCommit(remote, { parents: [root.sha], message: 'fan', key });
   writeFileSync(join(remote, 'refs', 'heads', 'fan'), `${root.sha}\n`);
-  const seed = Array.from({ length: apps }, (_, i) => demoApplication({ name: `fan-${i}`, namespace: NS, repoURL: REPO_URL, branch: 'fan' }));
+  const seed = Array.from({ length: apps }, (_, i) =>
+    demoApplication({ name: `fan-${i}`, namespace: NS, repoURL: REPO_URL, branch: 'fan' }),
+  );
   const policy = {
     apiVersion: 'gitops-gate.io/v1alpha1',
     kind: 'GatePolicy',
     metadata: { name: 'bench-signers', namespace: NS },
-    spec: { mode: 'Enforce', selector: { namespaces: [NS] }, repository: REPO_URL.replace(/\.git$/, ''), branches: ['*'], commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } } },
+    spec: {
+      mode: 'Enforce',
+      selector: { namespaces: [NS] },
+      repository: REPO_URL.replace(/\.git$/, ''),
+      branches: ['*'],
+      commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } },
+    },
   };
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   let stack;
@@ -53,20 +61,38 @@ export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutM
       env: { HOME: gitHome, GATE_KUBE_WRITE_QPS: String(qps), GATE_KUBE_WRITE_BURST: String(burst), ...env },
     });
     stopWatch = watchApplications(stack.sandbox, (type, app) => {
-      if (type === 'MODIFIED' && app.spec?.source?.targetRevision === head.sha && !pinned.has(app.metadata.name)) pinned.set(app.metadata.name, performance.now());
+      if (type === 'MODIFIED' && app.spec?.source?.targetRevision === head.sha && !pinned.has(app.metadata.name))
+        pinned.set(app.metadata.name, performance.now());
     });
     await sleep(500);
     writeFileSync(join(remote, 'refs', 'heads', 'fan'), `${head.sha}\n`);
-    const body = JSON.stringify(pushPayload({ repoUrl: REPO_URL, fullName: 'bench/app', ref: 'refs/heads/fan', before: root.sha, after: head.sha }));
+    const body = JSON.stringify(
+      pushPayload({ repoUrl: REPO_URL, fullName: 'bench/app', ref: 'refs/heads/fan', before: root.sha, after: head.sha }),
+    );
     const t0 = performance.now();
-    const res = await fetch(`${stack.receiverUrl}/webhooks/github`, { method: 'POST', headers: deliveryHeaders(stack.secrets[0], 'push', body), body });
+    const res = await fetch(`${stack.receiverUrl}/webhooks/github`, {
+      method: 'POST',
+      headers: deliveryHeaders(stack.secrets[0], 'push', body),
+      body,
+    });
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`receiver answered ${res.status}`);
     const deadline = Date.now() + timeoutMs;
     while (pinned.size < apps && Date.now() < deadline) await sleep(20);
     const lat = [...pinned.values()].map((t) => t - t0).sort((a, b) => a - b);
-    const out = { apps, pinned: pinned.size, qps, burst, first: lat[0] ?? NaN, p50: percentile(lat, 50), p99: percentile(lat, 99), last: lat.at(-1) ?? NaN };
-    log(`fan-out: ${out.pinned}/${apps} pinned, first ${out.first.toFixed(0)} ms, p50 ${out.p50?.toFixed(0)} ms, p99 ${out.p99?.toFixed(0)} ms, last ${out.last.toFixed(0)} ms (writes paced at ${qps}/s, burst ${burst})`);
+    const out = {
+      apps,
+      pinned: pinned.size,
+      qps,
+      burst,
+      first: lat[0] ?? NaN,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      last: lat.at(-1) ?? NaN,
+    };
+    log(
+      `fan-out: ${out.pinned}/${apps} pinned, first ${out.first.toFixed(0)} ms, p50 ${out.p50?.toFixed(0)} ms, p99 ${out.p99?.toFixed(0)} ms, last ${out.last.toFixed(0)} ms (writes paced at ${qps}/s, burst ${burst})`,
+    );
     return out;
   } finally {
     stopWatch();

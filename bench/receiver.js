@@ -27,12 +27,35 @@ export function hasWrk() {
 /** One load round against url; returns { ok, total, seconds, p50ms, p99ms }. */
 export async function loadRound(tool, url, poolFile, pool, seconds, connections, nonce) {
   if (tool === 'wrk') {
-    const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', join(REPO_ROOT, 'bench/lib/deliveries.lua'), url, '--', poolFile, nonce], {
-      timeout: (seconds + 30) * 1000,
-    });
+    const { stdout } = await run(
+      'wrk',
+      [
+        '-t1',
+        `-c${connections}`,
+        `-d${seconds}s`,
+        '--timeout',
+        '5s',
+        '-s',
+        join(REPO_ROOT, 'bench/lib/deliveries.lua'),
+        url,
+        '--',
+        poolFile,
+        nonce,
+      ],
+      {
+        timeout: (seconds + 30) * 1000,
+      },
+    );
     const j = JSON.parse(/WRK_JSON (.*)/.exec(stdout)[1]);
     const errors = j.connect + j.read + j.write + j.timeout;
-    return { ok: j.requests - j.non2xx, total: j.requests, bad: j.non2xx + errors, seconds: j.duration_us / 1e6, p50ms: j.p50_us / 1000, p99ms: j.p99_us / 1000 };
+    return {
+      ok: j.requests - j.non2xx,
+      total: j.requests,
+      bad: j.non2xx + errors,
+      seconds: j.duration_us / 1e6,
+      p50ms: j.p50_us / 1000,
+      p99ms: j.p99_us / 1000,
+    };
   }
   // autocannon fallback (uses a core of its own in JS: absolute numbers are lower, the ratio is still like for like)
   const { default: autocannon } = await import('autocannon');
@@ -50,7 +73,12 @@ export async function loadRound(tool, url, poolFile, pool, seconds, connections,
           i += 1;
           return {
             ...req,
-            headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `${nonce}-${i}`, 'x-hub-signature-256': pool[k].sig },
+            headers: {
+              'content-type': 'application/json',
+              'x-github-event': 'push',
+              'x-github-delivery': `${nonce}-${i}`,
+              'x-hub-signature-256': pool[k].sig,
+            },
             body: pool[k].body,
           };
         },
@@ -58,19 +86,34 @@ export async function loadRound(tool, url, poolFile, pool, seconds, connections,
     ],
   });
   const ok = res['2xx'];
-  return { ok, total: res.requests.total, bad: res.non2xx + res.errors + res.timeouts, seconds: res.duration, p50ms: res.latency.p50, p99ms: res.latency.p99 };
+  return {
+    ok,
+    total: res.requests.total,
+    bad: res.non2xx + res.errors + res.timeouts,
+    seconds: res.duration,
+    p50ms: res.latency.p50,
+    p99ms: res.latency.p99,
+  };
 }
 
 export async function benchReceiver({ seconds = 5, rounds = 3, warmup = 2, connections = 64 } = {}) {
   const tool = process.env.BENCH_LOADGEN === 'autocannon' || !hasWrk() ? 'autocannon' : 'wrk';
-  if (tool !== 'wrk') log('load generator: autocannon (wrk not found or BENCH_LOADGEN=autocannon); it competes for the cores — apt-get install -y wrk');
+  if (tool !== 'wrk')
+    log('load generator: autocannon (wrk not found or BENCH_LOADGEN=autocannon); it competes for the cores — apt-get install -y wrk');
   const dir = mkdtempSync(join(tmpdir(), 'gg-bench-recv-'));
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   const client = new Redis(redis.url);
   const secret = randomBytes(24).toString('hex');
   const pool = [];
   for (let i = 0; i < 2000; i++) {
-    const body = JSON.stringify(pushPayload({ repoUrl: 'https://github.com/org/app.git', fullName: 'org/app', after: randomBytes(20).toString('hex'), before: randomBytes(20).toString('hex') }));
+    const body = JSON.stringify(
+      pushPayload({
+        repoUrl: 'https://github.com/org/app.git',
+        fullName: 'org/app',
+        after: randomBytes(20).toString('hex'),
+        before: randomBytes(20).toString('hex'),
+      }),
+    );
     pool.push({ sig: signBody(secret, body), body });
   }
   const poolFile = join(dir, 'pool.tsv');
@@ -126,7 +169,9 @@ export async function benchReceiver({ seconds = 5, rounds = 3, warmup = 2, conne
       results[who].push({ rate, ...res, cpuPerDelivery: (cpu1 - cpu0) / res.ok, redis: redisDelta(r0, r1, res.ok) });
       // Each round pairs with its neighbour (A B | B A | A B …): the ratio of a pair saw the same machine load.
       if (k % 2 === 1) pairs.push(results.ours.at(-1).rate / results.anchor.at(-1).rate);
-      log(`receiver ${who.padEnd(6)} ${rate.toFixed(0)}/s (2xx ${res.ok}, other ${res.bad}), p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms, cpu ${(((cpu1 - cpu0) / res.ok) * 1e6).toFixed(0)} µs/delivery`);
+      log(
+        `receiver ${who.padEnd(6)} ${rate.toFixed(0)}/s (2xx ${res.ok}, other ${res.bad}), p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms, cpu ${(((cpu1 - cpu0) / res.ok) * 1e6).toFixed(0)} µs/delivery`,
+      );
     }
     // Redis traffic of one delivery, from MONITOR over a short sequential run (not timed).
     const perDelivery = {};
@@ -137,7 +182,12 @@ export async function benchReceiver({ seconds = 5, rounds = 3, warmup = 2, conne
           const p = pool[i];
           const res = await fetch(`${url(who)}/webhooks/github`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `count-${who}-${i}`, 'x-hub-signature-256': p.sig },
+            headers: {
+              'content-type': 'application/json',
+              'x-github-event': 'push',
+              'x-github-delivery': `count-${who}-${i}`,
+              'x-hub-signature-256': p.sig,
+            },
             body: p.body,
           });
           await res.arrayBuffer();

@@ -5,13 +5,21 @@
 import { CustomObjectsApi, KubeConfig, makeInformer } from '@kubernetes/client-node';
 import { createSandboxApiServer, demoApplication } from '@gitops-gate/k8s-sandbox';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const ref = { group: 'argoproj.io', version: 'v1alpha1', plural: 'applications' };
 const path = '/apis/argoproj.io/v1alpha1/applications';
 
 for (const n of sizes.length ? sizes : [2000, 5000]) {
   const seed = Array.from({ length: n }, (_, i) => {
-    const app = demoApplication({ name: `app-${String(i).padStart(5, '0')}`, namespace: `team-${i % 50}`, repoURL: `https://github.com/org/repo-${i % 200}`, branch: 'main' });
+    const app = demoApplication({
+      name: `app-${String(i).padStart(5, '0')}`,
+      namespace: `team-${i % 50}`,
+      repoURL: `https://github.com/org/repo-${i % 200}`,
+      branch: 'main',
+    });
     app.metadata.labels = { team: `t${i % 50}`, env: i % 3 ? 'prod' : 'staging' };
     return app;
   });
@@ -53,7 +61,9 @@ for (const n of sizes.length ? sizes : [2000, 5000]) {
     const reqs = server.requests().slice(before);
     const expired = reqs.findIndex((r) => r.query.includes('watch=true'));
     if (expired >= 0 && t410 === undefined) t410 = performance.now();
-    const relist = reqs.findIndex((r, i) => i > expired && expired >= 0 && r.method === 'GET' && r.path === path && !r.query.includes('watch'));
+    const relist = reqs.findIndex(
+      (r, i) => i > expired && expired >= 0 && r.method === 'GET' && r.path === path && !r.query.includes('watch'),
+    );
     if (relist >= 0 && reqs.slice(relist + 1).some((r) => r.query.includes('watch=true'))) {
       relistMs = performance.now() - t410;
       break;

@@ -25,7 +25,14 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
   const secret = randomBytes(24).toString('hex');
   const pool = [];
   for (let i = 0; i < 2000; i++) {
-    const body = JSON.stringify(pushPayload({ repoUrl: 'https://github.com/org/app.git', fullName: 'org/app', after: randomBytes(20).toString('hex'), before: randomBytes(20).toString('hex') }));
+    const body = JSON.stringify(
+      pushPayload({
+        repoUrl: 'https://github.com/org/app.git',
+        fullName: 'org/app',
+        after: randomBytes(20).toString('hex'),
+        before: randomBytes(20).toString('hex'),
+      }),
+    );
     pool.push({ sig: signBody(secret, body), body });
   }
   const poolFile = join(dir, 'pool.tsv');
@@ -33,13 +40,22 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
   const procs = {};
   const ports = {};
   try {
-    for (const [who, port] of [['solo', solo.port], ['replicated', master.port]]) {
+    for (const [who, port] of [
+      ['solo', solo.port],
+      ['replicated', master.port],
+    ]) {
       ports[who] = await freePort();
       procs[who] = await startNode(
         join(REPO_ROOT, 'services/receiver/dist/main.js'),
         {
-          LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${port}`, QUEUE_PREFIX: `bench-${who}`, WEBHOOK_SECRETS: secret,
-          RECEIVER_HOST: '127.0.0.1', RECEIVER_PORT: String(ports[who]), MAX_QUEUE_DEPTH: '100000000', REDIS_WAIT_REPLICAS: 'auto',
+          LOG_LEVEL: 'warn',
+          REDIS_URL: `redis://127.0.0.1:${port}`,
+          QUEUE_PREFIX: `bench-${who}`,
+          WEBHOOK_SECRETS: secret,
+          RECEIVER_HOST: '127.0.0.1',
+          RECEIVER_PORT: String(ports[who]),
+          MAX_QUEUE_DEPTH: '100000000',
+          REDIS_WAIT_REPLICAS: 'auto',
         },
         `http://127.0.0.1:${ports[who]}/healthz`,
         { name: `receiver-${who}` },
@@ -63,7 +79,9 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
         results[who].push({ rate: res.ok / res.seconds, ...res });
         // Neighbouring rounds (A B | B A …) saw the same machine load: their ratio is the like-for-like figure.
         if (results.solo.length === results.replicated.length) pairs.push(results.replicated.at(-1).rate / results.solo.at(-1).rate);
-        log(`receiver ${who.padEnd(10)} ${(res.ok / res.seconds).toFixed(0)}/s (2xx ${res.ok}, other ${res.bad}), p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms`);
+        log(
+          `receiver ${who.padEnd(10)} ${(res.ok / res.seconds).toFixed(0)}/s (2xx ${res.ok}, other ${res.bad}), p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms`,
+        );
       }
     }
     // Every 2xx of the replicated receiver is on the replica too.
@@ -72,8 +90,17 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
     replicaClient.disconnect();
     const summary = {
       tool,
-      solo: { rate: median(results.solo.map((x) => x.rate)), p50ms: median(results.solo.map((x) => x.p50ms)), p99ms: median(results.solo.map((x) => x.p99ms)) },
-      replicated: { rate: median(results.replicated.map((x) => x.rate)), p50ms: median(results.replicated.map((x) => x.p50ms)), p99ms: median(results.replicated.map((x) => x.p99ms)), jobsOnReplica: onReplica },
+      solo: {
+        rate: median(results.solo.map((x) => x.rate)),
+        p50ms: median(results.solo.map((x) => x.p50ms)),
+        p99ms: median(results.solo.map((x) => x.p99ms)),
+      },
+      replicated: {
+        rate: median(results.replicated.map((x) => x.rate)),
+        p50ms: median(results.replicated.map((x) => x.p50ms)),
+        p99ms: median(results.replicated.map((x) => x.p99ms)),
+        jobsOnReplica: onReplica,
+      },
     };
     summary.ratio = median(pairs);
     summary.pairs = pairs;

@@ -48,7 +48,10 @@ export async function benchGitRead(gitDir, sha, n = 50) {
     return { wallMs: (performance.now() - t) / n, cpuMs: (c.user + c.system) / 1000 / n };
   };
   const spawned = await time(
-    () => new Promise((res, rej) => execFile('git', ['cat-file', 'commit', sha], { cwd: gitDir, encoding: 'buffer' }, (e, out) => (e ? rej(e) : res(out)))),
+    () =>
+      new Promise((res, rej) =>
+        execFile('git', ['cat-file', 'commit', sha], { cwd: gitDir, encoding: 'buffer' }, (e, out) => (e ? rej(e) : res(out))),
+      ),
   );
   const child = spawn('git', ['cat-file', '--batch'], { cwd: gitDir, stdio: ['pipe', 'pipe', 'ignore'] });
   let buf = Buffer.alloc(0);
@@ -63,12 +66,17 @@ export async function benchGitRead(gitDir, sha, n = 50) {
     buf = buf.subarray(nl + size + 2);
     waiter(body);
   });
-  const batch = await time(() => new Promise((r) => {
-    waiter = r;
-    child.stdin.write(`${sha}\n`);
-  }));
+  const batch = await time(
+    () =>
+      new Promise((r) => {
+        waiter = r;
+        child.stdin.write(`${sha}\n`);
+      }),
+  );
   child.kill();
-  log(`git read: spawn per read ${spawned.wallMs.toFixed(2)} ms wall / ${spawned.cpuMs.toFixed(2)} ms node CPU; persistent cat-file --batch ${batch.wallMs.toFixed(2)} ms / ${batch.cpuMs.toFixed(2)} ms`);
+  log(
+    `git read: spawn per read ${spawned.wallMs.toFixed(2)} ms wall / ${spawned.cpuMs.toFixed(2)} ms node CPU; persistent cat-file --batch ${batch.wallMs.toFixed(2)} ms / ${batch.cpuMs.toFixed(2)} ms`,
+  );
   return { spawned, batch };
 }
 
@@ -77,10 +85,14 @@ function countTraced(traceDir) {
   const bySub = {};
   let total = 0;
   for (const f of readdirSync(traceDir)) {
-    const start = readFileSync(join(traceDir, f), 'utf8').split('\n').find((l) => l.includes('"event":"start"'));
+    const start = readFileSync(join(traceDir, f), 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"event":"start"'));
     if (!start) continue;
     const argv = JSON.parse(start).argv ?? [];
-    const sub = /upload-pack/.test(argv[0] ?? '') ? 'upload-pack' : (argv.slice(1).find((a) => !a.startsWith('-') && !a.includes('=')) ?? '?');
+    const sub = /upload-pack/.test(argv[0] ?? '')
+      ? 'upload-pack'
+      : (argv.slice(1).find((a) => !a.startsWith('-') && !a.includes('=')) ?? '?');
     bySub[sub] = (bySub[sub] ?? 0) + 1;
     total += 1;
   }
@@ -90,7 +102,8 @@ function countTraced(traceDir) {
 async function metricValue(port, name, labels) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
+  for (const line of text.split('\n'))
+    if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
   return sum;
 }
 
@@ -104,10 +117,20 @@ async function coalesceRound(procs, queue, client, gateWait, sha, remote) {
     const mirror = readdirSync(p.cacheDir).find((d) => d.endsWith('.git'));
     execFileSync('cp', ['-rn', `${join(remote, 'objects')}/.`, join(p.cacheDir, mirror, 'objects')]);
   }
-  const count = async (result) => (await Promise.all(procs.map((p) => metricValue(p.port, 'gitops_gate_commit_verifications', `result="${result}"`)))).reduce((a, b) => a + b, 0);
+  const count = async (result) =>
+    (await Promise.all(procs.map((p) => metricValue(p.port, 'gitops_gate_commit_verifications', `result="${result}"`)))).reduce(
+      (a, b) => a + b,
+      0,
+    );
   const before = { verified: await count('verified'), coalesced: await count('coalesced') };
   const base = await client.llen(gateWait);
-  await queue.addBulk(Array.from({ length: 50 }, () => ({ name: 'commit', data: job(sha), opts: { ...verifyJobOptions(3600), jobId: verifyJobId(randomUUID()) } })));
+  await queue.addBulk(
+    Array.from({ length: 50 }, () => ({
+      name: 'commit',
+      data: job(sha),
+      opts: { ...verifyJobOptions(3600), jobId: verifyJobId(randomUUID()) },
+    })),
+  );
   const deadline = Date.now() + 60_000;
   while ((await client.llen(gateWait)) < base + 50) {
     if (Date.now() > deadline) throw new Error('coalesce: 50 jobs not drained in 60 s');
@@ -115,7 +138,9 @@ async function coalesceRound(procs, queue, client, gateWait, sha, remote) {
   }
   const verified = (await count('verified')) - before.verified;
   const coalesced = (await count('coalesced')) - before.coalesced;
-  log(`coalesce: 50 jobs for one commit on ${procs.length} verifiers: ${verified} verification(s), ${coalesced} coalesced in flight, ${50 - verified - coalesced} from the verdict cache`);
+  log(
+    `coalesce: 50 jobs for one commit on ${procs.length} verifiers: ${verified} verification(s), ${coalesced} coalesced in flight, ${50 - verified - coalesced} from the verdict cache`,
+  );
   return { jobs: 50, processes: procs.length, verified, coalesced, cached: 50 - verified - coalesced };
 }
 
@@ -184,8 +209,11 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
         // Warm-up: one job per verifier creates its mirror (and warms its code paths)…
         const gateWait = `${prefix}:gate:wait`;
         const warm = [];
-        for (let i = 0; i < n * 4; i++) warm.push(makeCommit(remote, { parents: [root.sha], message: `warm ${n} ${i}`, key, time: ++t }).sha);
-        await queue.addBulk(warm.map((sha) => ({ name: 'commit', data: job(sha), opts: { ...verifyJobOptions(3600), jobId: verifyJobId(randomUUID()) } })));
+        for (let i = 0; i < n * 4; i++)
+          warm.push(makeCommit(remote, { parents: [root.sha], message: `warm ${n} ${i}`, key, time: ++t }).sha);
+        await queue.addBulk(
+          warm.map((sha) => ({ name: 'commit', data: job(sha), opts: { ...verifyJobOptions(3600), jobId: verifyJobId(randomUUID()) } })),
+        );
         while ((await client.llen(gateWait)) < warm.length) await sleep(20);
         // …then every mirror gets this round's commits, so no job needs a fetch.
         for (const p of procs) {
@@ -200,7 +228,9 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
         writeFileSync(join(gitHome, '.gitconfig'), `[trace2]\n\teventTarget = ${traceDir}\n`);
         const t0 = performance.now();
         const base = await client.llen(gateWait);
-        await queue.addBulk(shas.map((sha) => ({ name: 'commit', data: job(sha), opts: { ...verifyJobOptions(3600), jobId: verifyJobId(randomUUID()) } })));
+        await queue.addBulk(
+          shas.map((sha) => ({ name: 'commit', data: job(sha), opts: { ...verifyJobOptions(3600), jobId: verifyJobId(randomUUID()) } })),
+        );
         const deadline = Date.now() + 120_000;
         while ((await client.llen(gateWait)) < base + jobs) {
           if (Date.now() > deadline) throw new Error(`scale: ${n} verifier(s) did not drain ${jobs} jobs in 120 s`);
@@ -212,10 +242,28 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
         const gitProcs = countTraced(traceDir);
         const self = cpu1.reduce((s, c, i) => s + c.self - cpu0[i].self, 0);
         const git = cpu1.reduce((s, c, i) => s + c.children - cpu0[i].children, 0);
-        results[n].push({ secs, rate: jobs / secs, cpuMsPerJob: ((self + git) / jobs) * 1e3, nodeMsPerJob: (self / jobs) * 1e3, gitMsPerJob: (git / jobs) * 1e3, gitProcsPerJob: gitProcs.total / jobs, gitProcs: gitProcs.bySub });
-        if (n === 2 && !coalesce) coalesce = await coalesceRound(procs, queue, client, gateWait, makeCommit(remote, { parents: [root.sha], message: `same ${prefix}`, key, time: ++t }).sha, remote);
+        results[n].push({
+          secs,
+          rate: jobs / secs,
+          cpuMsPerJob: ((self + git) / jobs) * 1e3,
+          nodeMsPerJob: (self / jobs) * 1e3,
+          gitMsPerJob: (git / jobs) * 1e3,
+          gitProcsPerJob: gitProcs.total / jobs,
+          gitProcs: gitProcs.bySub,
+        });
+        if (n === 2 && !coalesce)
+          coalesce = await coalesceRound(
+            procs,
+            queue,
+            client,
+            gateWait,
+            makeCommit(remote, { parents: [root.sha], message: `same ${prefix}`, key, time: ++t }).sha,
+            remote,
+          );
         if (k % 2 === 1) pairs.push(results[2].at(-1).rate / results[1].at(-1).rate);
-        log(`scale ${n} verifier(s): ${jobs} jobs in ${secs.toFixed(2)} s = ${(jobs / secs).toFixed(0)} jobs/s; CPU/job ${((self / jobs) * 1e3).toFixed(1)} ms node + ${((git / jobs) * 1e3).toFixed(1)} ms git children`);
+        log(
+          `scale ${n} verifier(s): ${jobs} jobs in ${secs.toFixed(2)} s = ${(jobs / secs).toFixed(0)} jobs/s; CPU/job ${((self / jobs) * 1e3).toFixed(1)} ms node + ${((git / jobs) * 1e3).toFixed(1)} ms git children`,
+        );
       } finally {
         for (const p of procs) await p.stop();
         await queue.close();
@@ -226,7 +274,22 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
     const one = median(results[1].map((r) => r.rate));
     const two = median(results[2].map((r) => r.rate));
     const all = [...results[1], ...results[2]];
-    return { jobs, rounds, one, two, ratio: median(pairs), coalesce, gitProcsPerJob: median(all.map((r) => r.gitProcsPerJob)), gitProcs: all.at(-1)?.gitProcs, pairRatios: pairs, cpuMsPerJob: median([...results[1], ...results[2]].map((r) => r.cpuMsPerJob)), nodeMsPerJob: median([...results[1], ...results[2]].map((r) => r.nodeMsPerJob)), gitMsPerJob: median([...results[1], ...results[2]].map((r) => r.gitMsPerJob)), gitRead, all: results };
+    return {
+      jobs,
+      rounds,
+      one,
+      two,
+      ratio: median(pairs),
+      coalesce,
+      gitProcsPerJob: median(all.map((r) => r.gitProcsPerJob)),
+      gitProcs: all.at(-1)?.gitProcs,
+      pairRatios: pairs,
+      cpuMsPerJob: median([...results[1], ...results[2]].map((r) => r.cpuMsPerJob)),
+      nodeMsPerJob: median([...results[1], ...results[2]].map((r) => r.nodeMsPerJob)),
+      gitMsPerJob: median([...results[1], ...results[2]].map((r) => r.gitMsPerJob)),
+      gitRead,
+      all: results,
+    };
   } finally {
     conn.disconnect();
     client.disconnect();

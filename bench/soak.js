@@ -34,7 +34,12 @@ const BRANCHES = 20;
 const CHAIN = 30;
 const MAX_IN_FLIGHT = 200;
 /** Retention scaled to the soak (see the header). */
-const SOAK_ENV = { DELIVERY_RETENTION_SECONDS: '300', AUDIT_RETENTION_RECORDS: '5000', AUDIT_RETENTION_SECONDS: '600', AUDIT_TRIM_INTERVAL_SECONDS: '30' };
+const SOAK_ENV = {
+  DELIVERY_RETENTION_SECONDS: '300',
+  AUDIT_RETENTION_RECORDS: '5000',
+  AUDIT_RETENTION_SECONDS: '600',
+  AUDIT_TRIM_INTERVAL_SECONDS: '30',
+};
 
 /** Least-squares slope of ys over xs. */
 function slope(xs, ys) {
@@ -93,7 +98,13 @@ export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, samp
     apiVersion: 'gitops-gate.io/v1alpha1',
     kind: 'GatePolicy',
     metadata: { name: 'soak-signers', namespace: NS },
-    spec: { mode: 'Enforce', selector: { namespaces: [NS] }, repository: REPO_URL.replace(/\.git$/, ''), branches: ['*'], commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } } },
+    spec: {
+      mode: 'Enforce',
+      selector: { namespaces: [NS] },
+      repository: REPO_URL.replace(/\.git$/, ''),
+      branches: ['*'],
+      commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } },
+    },
   };
 
   const redis = await startTestRedis({ appendfsync: 'everysec' });
@@ -124,14 +135,20 @@ export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, samp
     setRef(branch, sha);
     const body = JSON.stringify(pushPayload({ repoUrl: REPO_URL, fullName: 'soak/app', ref: `refs/heads/${branch}`, before, after: sha }));
     try {
-      const res = await fetch(`${stack.receiverUrl}/webhooks/github`, { method: 'POST', headers: deliveryHeaders(stack.secrets[0], 'push', body, randomUUID()), body });
+      const res = await fetch(`${stack.receiverUrl}/webhooks/github`, {
+        method: 'POST',
+        headers: deliveryHeaders(stack.secrets[0], 'push', body, randomUUID()),
+        body,
+      });
       await res.arrayBuffer();
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
     } catch {
       statuses.error = (statuses.error ?? 0) + 1;
     }
   }
-  const backlogKeys = ['verify', 'gate'].flatMap((q) => ['wait', 'active', 'prioritized', 'delayed'].map((l) => `${queuePrefix}:${q}:${l}`));
+  const backlogKeys = ['verify', 'gate'].flatMap((q) =>
+    ['wait', 'active', 'prioritized', 'delayed'].map((l) => `${queuePrefix}:${q}:${l}`),
+  );
   async function backlog() {
     let n = 0;
     for (const k of backlogKeys) {
@@ -144,12 +161,22 @@ export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, samp
   async function sample(tSec) {
     const info = await rclient.info('memory');
     const usedMiB = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? NaN) / 2 ** 20;
-    const s = { t: Math.round(tSec), usedMiB, keys: await rclient.dbsize(), audit: await rclient.xlen(`${queuePrefix}:audit`), backlog: await backlog() };
+    const s = {
+      t: Math.round(tSec),
+      usedMiB,
+      keys: await rclient.dbsize(),
+      audit: await rclient.xlen(`${queuePrefix}:audit`),
+      backlog: await backlog(),
+    };
     samples.push(s);
-    log(`soak t=${s.t}s used_memory ${usedMiB.toFixed(1)} MiB, ${s.keys} keys, audit stream ${s.audit}, backlog ${s.backlog}${s.t < warmup ? ' (warm-up)' : ''}`);
+    log(
+      `soak t=${s.t}s used_memory ${usedMiB.toFixed(1)} MiB, ${s.keys} keys, audit stream ${s.audit}, backlog ${s.backlog}${s.t < warmup ? ' (warm-up)' : ''}`,
+    );
   }
 
-  log(`soak: ${seconds} s at ${rate} pushes/s, warm-up ${warmup} s, sample every ${sampleSeconds} s; retention for the soak: ${JSON.stringify(SOAK_ENV)}`);
+  log(
+    `soak: ${seconds} s at ${rate} pushes/s, warm-up ${warmup} s, sample every ${sampleSeconds} s; retention for the soak: ${JSON.stringify(SOAK_ENV)}`,
+  );
   let sent = 0;
   try {
     const start = performance.now();
@@ -179,19 +206,32 @@ export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, samp
   }
   const f = flatness(samples, warmup);
   const behind = f.backlogGrowth > 0.1 * rate * (seconds - warmup);
-  const verdict = f.flat === undefined ? 'too short to tell' : f.flat ? 'flat' : behind ? `NOT flat, but the pipeline fell behind (backlog +${f.backlogGrowth} after warm-up): rerun at a rate it keeps up with` : 'NOT flat';
-  log(`soak: ${sent} pushes (${JSON.stringify(statuses)}); used_memory after warm-up: mean ${f.meanMiB.toFixed(1)} MiB, fitted growth ${f.growthMiB.toFixed(2)} MiB over ${f.samples} samples → ${verdict}`);
+  const verdict =
+    f.flat === undefined
+      ? 'too short to tell'
+      : f.flat
+        ? 'flat'
+        : behind
+          ? `NOT flat, but the pipeline fell behind (backlog +${f.backlogGrowth} after warm-up): rerun at a rate it keeps up with`
+          : 'NOT flat';
+  log(
+    `soak: ${sent} pushes (${JSON.stringify(statuses)}); used_memory after warm-up: mean ${f.meanMiB.toFixed(1)} MiB, fitted growth ${f.growthMiB.toFixed(2)} MiB over ${f.samples} samples → ${verdict}`,
+  );
   return { seconds, rate, warmup, sent, statuses, samples, ...f, verdict, env: SOAK_ENV };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { seconds: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, sample: { type: 'string' } } });
-  const num = (flag, env) => (flag ?? process.env[env] ? Number(flag ?? process.env[env]) : undefined);
+  const { values } = parseArgs({
+    options: { seconds: { type: 'string' }, rate: { type: 'string' }, warmup: { type: 'string' }, sample: { type: 'string' } },
+  });
+  const num = (flag, env) => ((flag ?? process.env[env]) ? Number(flag ?? process.env[env]) : undefined);
   const r = await benchSoak({
     seconds: num(values.seconds, 'SOAK_SECONDS'),
     rate: num(values.rate, 'SOAK_RATE'),
     warmupSeconds: num(values.warmup, 'SOAK_WARMUP_SECONDS'),
     sampleSeconds: num(values.sample, 'SOAK_SAMPLE_SECONDS'),
   });
-  process.stdout.write(`soak: Redis used_memory ${r.verdict} after warm-up (mean ${r.meanMiB.toFixed(1)} MiB, growth ${r.growthMiB.toFixed(2)} MiB)\n`);
+  process.stdout.write(
+    `soak: Redis used_memory ${r.verdict} after warm-up (mean ${r.meanMiB.toFixed(1)} MiB, growth ${r.growthMiB.toFixed(2)} MiB)\n`,
+  );
 }

@@ -5,15 +5,24 @@
 // measure(r) gets the run's raw results ({ receiver, e2e, scale, verify, cache, fanout, … }) and returns
 // { now: 'text', met: boolean } or undefined when its inputs are absent.
 
-const ms = (v) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
+const ms = (v) =>
+  v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 1 : 0)} ms`;
 const both = (a, b) => (a && b ? { now: `${a.now} / ${b.now}`, met: a.met && b.met } : undefined);
 
 /** e2e phases of one mode and rate (the first one that is not a counting phase). */
-const phaseOf = (r, mode, rate) => r.e2e?.phases.find((p) => p.mode === mode && p.rate === rate && !p.count) ?? r.e2e?.phases.find((p) => p.mode === mode && p.rate === rate);
+const phaseOf = (r, mode, rate) =>
+  r.e2e?.phases.find((p) => p.mode === mode && p.rate === rate && !p.count) ??
+  r.e2e?.phases.find((p) => p.mode === mode && p.rate === rate);
 /** CPU per push over every process (services, their git children, Redis; not the benchmark/sandbox process). */
-const cpuAll = (p) => (p?.cpuMsPerPush ? Object.entries(p.cpuMsPerPush).filter(([k]) => k !== 'bench+sandbox').reduce((s, [, v]) => s + v.total, 0) : undefined);
+const cpuAll = (p) =>
+  p?.cpuMsPerPush
+    ? Object.entries(p.cpuMsPerPush)
+        .filter(([k]) => k !== 'bench+sandbox')
+        .reduce((s, [, v]) => s + v.total, 0)
+    : undefined;
 /** The lowest-rate phase of a mode (CPU per push is read where the pipeline is not saturated). */
-const calmPhase = (r, mode) => r.e2e?.phases.filter((p) => p.mode === mode && p.rate < 100 && !p.count && p.cpuMsPerPush).sort((a, b) => a.rate - b.rate)[0];
+const calmPhase = (r, mode) =>
+  r.e2e?.phases.filter((p) => p.mode === mode && p.rate < 100 && !p.count && p.cpuMsPerPush).sort((a, b) => a.rate - b.rate)[0];
 
 export const TARGETS = [
   {
@@ -35,7 +44,10 @@ export const TARGETS = [
       const c = phaseOf(r, 'cached', 100);
       if (!f || !c) return undefined;
       // Offered 100/s: settling at the offered rate means saturation was not reached (not enough offered to say).
-      return { now: `${f.throughput.toFixed(0)} / ${c.throughput.toFixed(0)} pushes/s (offered 100/s; ${f.missing + c.missing} not pinned)`, met: f.throughput >= 150 && c.throughput >= 400 && f.missing + c.missing === 0 };
+      return {
+        now: `${f.throughput.toFixed(0)} / ${c.throughput.toFixed(0)} pushes/s (offered 100/s; ${f.missing + c.missing} not pinned)`,
+        met: f.throughput >= 150 && c.throughput >= 400 && f.missing + c.missing === 0,
+      };
     },
   },
   {
@@ -45,14 +57,23 @@ export const TARGETS = [
     measure: (r) => {
       const f = phaseOf(r, 'fresh', 10);
       const c = phaseOf(r, 'cached', 10);
-      return both(f && { now: ms(f.p99), met: f.p99 <= 100 && f.missing === 0 }, c && { now: ms(c.p99), met: c.p99 <= 50 && c.missing === 0 });
+      return both(
+        f && { now: ms(f.p99), met: f.p99 <= 100 && f.missing === 0 },
+        c && { now: ms(c.p99), met: c.p99 <= 50 && c.missing === 0 },
+      );
     },
   },
   {
     row: 'warm verify job (commit in the mirror)',
     target: '≤ 2 ms CPU, no git process',
     see: 'bench/scale.js',
-    measure: (r) => (r.scale ? { now: `${(r.scale.nodeMsPerJob + r.scale.gitMsPerJob).toFixed(1)} ms CPU (${r.scale.gitMsPerJob.toFixed(1)} in git)`, met: r.scale.nodeMsPerJob + r.scale.gitMsPerJob <= 2 && r.scale.gitMsPerJob < 0.05 } : undefined),
+    measure: (r) =>
+      r.scale
+        ? {
+            now: `${(r.scale.nodeMsPerJob + r.scale.gitMsPerJob).toFixed(1)} ms CPU (${r.scale.gitMsPerJob.toFixed(1)} in git)`,
+            met: r.scale.nodeMsPerJob + r.scale.gitMsPerJob <= 2 && r.scale.gitMsPerJob < 0.05,
+          }
+        : undefined,
   },
   {
     row: '2 verifier processes vs 1',
@@ -64,19 +85,34 @@ export const TARGETS = [
     row: 'receiver vs bare anchor (one round trip intake)',
     target: '≥ 0.90×',
     see: 'bench/receiver.js',
-    measure: (r) => (r.receiver ? { now: `${r.receiver.ratio.toFixed(2)}× (${r.receiver.redisPerDelivery.ours.roundTrips.toFixed(1)} Redis round trips per delivery)`, met: r.receiver.ratio >= 0.9 } : undefined),
+    measure: (r) =>
+      r.receiver
+        ? {
+            now: `${r.receiver.ratio.toFixed(2)}× (${r.receiver.redisPerDelivery.ours.roundTrips.toFixed(1)} Redis round trips per delivery)`,
+            met: r.receiver.ratio >= 0.9,
+          }
+        : undefined,
   },
   {
     row: 'fan-out: one push, 500 Applications',
     target: 'all 500 pinned, p99 ≤ 2 s, paced by QPS/burst',
     see: 'bench/fan-out.js',
-    measure: (r) => (r.fanout ? { now: `${r.fanout.pinned}/${r.fanout.apps} pinned, p99 ${ms(r.fanout.p99)} (QPS ${r.fanout.qps}, burst ${r.fanout.burst})`, met: r.fanout.pinned === r.fanout.apps && r.fanout.p99 <= 2000 } : undefined),
+    measure: (r) =>
+      r.fanout
+        ? {
+            now: `${r.fanout.pinned}/${r.fanout.apps} pinned, p99 ${ms(r.fanout.p99)} (QPS ${r.fanout.qps}, burst ${r.fanout.burst})`,
+            met: r.fanout.pinned === r.fanout.apps && r.fanout.p99 <= 2000,
+          }
+        : undefined,
   },
   {
     row: 'duplicate verifications coalesced across verifier replicas',
     target: '50 simultaneous jobs → 1 verification',
     see: 'services/verifier (coalescing benchmark not in this file set yet)',
-    measure: (r) => (r.coalesce ? { now: `${r.coalesce.jobs} jobs → ${r.coalesce.verifications} verification(s)`, met: r.coalesce.verifications === 1 } : undefined),
+    measure: (r) =>
+      r.coalesce
+        ? { now: `${r.coalesce.jobs} jobs → ${r.coalesce.verifications} verification(s)`, met: r.coalesce.verifications === 1 }
+        : undefined,
   },
   {
     row: 'gitsign commit verification per core',
@@ -105,7 +141,9 @@ export function targetTable(results) {
     } catch {
       m = undefined;
     }
-    lines.push(`| ${t.row} | ${m ? m.now : `see ${t.see}`} | ${t.target} | ${m ? (m.met ? 'yes' : 'NO') : 'NO (not measured in this run)'} |`);
+    lines.push(
+      `| ${t.row} | ${m ? m.now : `see ${t.see}`} | ${t.target} | ${m ? (m.met ? 'yes' : 'NO') : 'NO (not measured in this run)'} |`,
+    );
   }
   return lines;
 }

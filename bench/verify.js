@@ -51,8 +51,17 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
   execFileSync('gpg', ['--batch', '--quiet', '--import'], { env: gitEnv, input: webFlowKey, stdio: ['pipe', 'ignore', 'ignore'] });
   const trust = createBundleTrust();
 
-  const policy = (name, commits) => compilePolicy({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name }, spec: { repository: '*', branches: ['*'], commits } });
-  const gitsignIds = [...new Set(valid('gitsign-offline').map(([, m]) => `${m.san}\n${m.issuer}`))].map((s) => ({ identity: s.split('\n')[0], issuer: s.split('\n')[1] }));
+  const policy = (name, commits) =>
+    compilePolicy({
+      apiVersion: 'gitops-gate.io/v1alpha1',
+      kind: 'GatePolicy',
+      metadata: { name },
+      spec: { repository: '*', branches: ['*'], commits },
+    });
+  const gitsignIds = [...new Set(valid('gitsign-offline').map(([, m]) => `${m.san}\n${m.issuer}`))].map((s) => ({
+    identity: s.split('\n')[0],
+    issuer: s.split('\n')[1],
+  }));
   // Security-key and certificate signatures are not in the fixtures: make 12 commits of each here.
   const sshKeygen = which('ssh-keygen');
   const made = (name, key, signers) => {
@@ -68,7 +77,18 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'ca')]);
     const user = createSshKey();
     writeFileSync(join(work, 'user.pub'), `${user.publicLine}\n`);
-    execFileSync('ssh-keygen', ['-q', '-s', join(work, 'ca'), '-I', 'bench-dev', '-n', 'dev@example.com', '-z', '1', join(work, 'user.pub')]);
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-s',
+      join(work, 'ca'),
+      '-I',
+      'bench-dev',
+      '-n',
+      'dev@example.com',
+      '-z',
+      '1',
+      join(work, 'user.pub'),
+    ]);
     const certBlob = Buffer.from(readFileSync(join(work, 'user-cert.pub'), 'utf8').split(' ')[1], 'base64');
     const caLine = readFileSync(join(work, 'ca.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     cert = made('cert', user.withCertificate(certBlob), `dev@example.com cert-authority ${caLine}\n`);
@@ -143,8 +163,19 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
       const oursRate = (tot.ours.n / tot.ours.ms) * 1000;
       const oursPerCpuSecond = (tot.ours.n / Math.max(1, tot.ours.cpuMs)) * 1000;
       const gitRate = m.git ? (tot.git.n / tot.git.ms) * 1000 : undefined;
-      out.push({ row: m.row, method: m.name, commits: m.commits.length, ours: oursRate, oursPerCpuSecond, git: gitRate, ratio: gitRate ? oursRate / gitRate : undefined, baseline: m.git ? m.baseline : `${m.baseline}: not installed` });
-      log(`verify ${m.name}: ours ${oursRate.toFixed(0)}/s (${(1000 / oursRate).toFixed(2)} ms each), git ${gitRate ? `${gitRate.toFixed(1)}/s (${(1000 / gitRate).toFixed(1)} ms each)` : 'n/a'}`);
+      out.push({
+        row: m.row,
+        method: m.name,
+        commits: m.commits.length,
+        ours: oursRate,
+        oursPerCpuSecond,
+        git: gitRate,
+        ratio: gitRate ? oursRate / gitRate : undefined,
+        baseline: m.git ? m.baseline : `${m.baseline}: not installed`,
+      });
+      log(
+        `verify ${m.name}: ours ${oursRate.toFixed(0)}/s (${(1000 / oursRate).toFixed(2)} ms each), git ${gitRate ? `${gitRate.toFixed(1)}/s (${(1000 / gitRate).toFixed(1)} ms each)` : 'n/a'}`,
+      );
     }
     return out;
   } finally {
@@ -156,7 +187,10 @@ export async function benchVerify({ roundMs = 1000, rounds = 3 } = {}) {
 /** shared/core/bundle-verify/bench/bundle-bench.ts as a child process: ours vs @sigstore/verify on fresh bundles. */
 export async function benchBundles({ seconds = 6 } = {}) {
   const { REPO_ROOT } = await import('./lib/util.js');
-  const { stdout } = await run(process.execPath, [join(REPO_ROOT, 'shared/core/bundle-verify/bench/bundle-bench.ts'), String(seconds)], { cwd: REPO_ROOT, timeout: (seconds + 60) * 1000 });
+  const { stdout } = await run(process.execPath, [join(REPO_ROOT, 'shared/core/bundle-verify/bench/bundle-bench.ts'), String(seconds)], {
+    cwd: REPO_ROOT,
+    timeout: (seconds + 60) * 1000,
+  });
   const rate = (label) => Number(new RegExp(`${label.replace(/[()+/@.]/g, '\\$&')}\\s+(\\d+) verifications/s`).exec(stdout)?.[1]);
   const ours = rate('@gitops-gate/bundle-verify verify()');
   const theirs = rate('@sigstore/verify pipeline (+fixes)');

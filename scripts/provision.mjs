@@ -66,13 +66,24 @@ export function decide({ missing, isRoot, hasApt, checkOnly = false }) {
   const list = missing.join(' ');
   const needs = missing.map((p) => `  ${p}: ${REQUIREMENTS.find((r) => r.pkg === p)?.why ?? ''}`).join('\n');
   if (isRoot && hasApt && !checkOnly) return { action: 'install', packages: missing, message: `provision: installing ${list} (apt-get)` };
-  const how = hasApt ? `sudo apt-get update && sudo apt-get install -y ${list}` : `install the Debian/Ubuntu packages ${list} (or their equivalents) with your package manager`;
+  const how = hasApt
+    ? `sudo apt-get update && sudo apt-get install -y ${list}`
+    : `install the Debian/Ubuntu packages ${list} (or their equivalents) with your package manager`;
   const reason = checkOnly ? '' : !hasApt ? ' (no apt-get on this machine)' : ' (not running as root, so not installing them)';
-  return { action: 'fail', packages: missing, message: `provision: missing system packages${reason}:\n${needs}\nInstall them with:\n  ${how}` };
+  return {
+    action: 'fail',
+    packages: missing,
+    message: `provision: missing system packages${reason}:\n${needs}\nInstall them with:\n  ${how}`,
+  };
 }
 
 /** Runs the step; returns the exit code. `run` executes a command (tests inject one). */
-export function provision({ probes = systemProbes(), run = defaultRun, log = (l) => process.stderr.write(`${l}\n`), checkOnly = false } = {}) {
+export function provision({
+  probes = systemProbes(),
+  run = defaultRun,
+  log = (l) => process.stderr.write(`${l}\n`),
+  checkOnly = false,
+} = {}) {
   const missing = missingPackages(probes);
   const d = decide({ missing, isRoot: probes.isRoot(), hasApt: probes.hasApt(), checkOnly });
   if (d.action === 'ok') return 0;

@@ -1,7 +1,13 @@
 // The admission webhook for bench/admission.js, in a process of its own (as deployed): HTTPS, verdicts in Redis,
 // policies from the snapshot. Answers `cpu` messages with its CPU time and the number of reviews answered.
 import { Redis } from 'ioredis';
-import { createAdmissionApp, createAdmissionAudit, createNamespaceIndex, createPolicyCache, createResultLookup } from '@gitops-gate/admission';
+import {
+  createAdmissionApp,
+  createAdmissionAudit,
+  createNamespaceIndex,
+  createPolicyCache,
+  createResultLookup,
+} from '@gitops-gate/admission';
 import { createLogger } from '@gitops-gate/telemetry';
 
 const { REDIS_URL, PREFIX, CERT, KEY } = process.env;
@@ -10,16 +16,33 @@ const logger = createLogger('admission-bench', 'silent');
 const policies = createPolicyCache(redis, PREFIX, logger);
 await policies.refresh();
 const index = createNamespaceIndex();
-index.update(policies.current(), [{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': process.env.PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
+index.update(policies.current(), [
+  {
+    metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': process.env.PINNED } },
+    spec: { destination: { namespace: 'shop' } },
+  },
+]);
 const audit = createAdmissionAudit(redis, PREFIX, logger);
 let reviews = 0;
 const app = createAdmissionApp(
-  { policiesFor: (ns) => index.policiesFor(ns), pinned: (ns) => index.pinned(ns), lookup: createResultLookup(redis, PREFIX), record: (w, d) => { reviews += 1; audit.record(w, d); } },
+  {
+    policiesFor: (ns) => index.policiesFor(ns),
+    pinned: (ns) => index.pinned(ns),
+    lookup: createResultLookup(redis, PREFIX),
+    record: (w, d) => {
+      reviews += 1;
+      audit.record(w, d);
+    },
+  },
   { https: { cert: CERT, key: KEY } },
 );
 await app.listen({ host: '127.0.0.1', port: 0 });
 process.send?.({ port: app.server.address().port });
 process.on('message', (m) => {
   if (m === 'cpu') process.send?.({ cpu: process.cpuUsage(), reviews });
-  if (m === 'stop') void app.close().then(() => { redis.disconnect(); process.exit(0); });
+  if (m === 'stop')
+    void app.close().then(() => {
+      redis.disconnect();
+      process.exit(0);
+    });
 });

@@ -58,7 +58,10 @@ export function sshsig(key, message, namespace = 'git') {
     sshString('sha512'),
     sshString(signatureBlob(key, toSign)),
   ]);
-  const b64 = blob.toString('base64').match(/.{1,70}/g).join('\n');
+  const b64 = blob
+    .toString('base64')
+    .match(/.{1,70}/g)
+    .join('\n');
   return `-----BEGIN SSH SIGNATURE-----\n${b64}\n-----END SSH SIGNATURE-----\n`;
 }
 
@@ -83,7 +86,12 @@ export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
  */
 export function makeCommit(gitDir, { tree = EMPTY_TREE, parents = [], email = 'dev@example.com', name = 'Bench Dev', time, message, key }) {
   const ts = `${time ?? Math.floor(Date.now() / 1000)} +0000`;
-  const head = [`tree ${tree}`, ...parents.map((p) => `parent ${p}`), `author ${name} <${email}> ${ts}`, `committer ${name} <${email}> ${ts}`].join('\n');
+  const head = [
+    `tree ${tree}`,
+    ...parents.map((p) => `parent ${p}`),
+    `author ${name} <${email}> ${ts}`,
+    `committer ${name} <${email}> ${ts}`,
+  ].join('\n');
   const payload = `${head}\n\n${message}\n`;
   let text = payload;
   if (key) {

@@ -9,7 +9,10 @@ export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', impor
 
 /** Starts `node file` with env, waits for GET healthUrl to answer 200; kills it if that never happens. */
 export async function startNode(file, env, healthUrl, { name = file, onLine } = {}) {
-  const child = spawn(process.execPath, [file], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [file], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const keep = (d) => {
     out = (out + d).slice(-4000);
@@ -78,7 +81,12 @@ export async function redisStats(client) {
 }
 
 /** Per-unit difference of two redisStats snapshots: { cpu, total, calls: {cmd: n} } divided by `per`. */
-export function redisDelta(a, b, per, ignore = ['info', 'config', 'flushall', 'bgrewriteaof', 'ping', 'llen', 'zcard', 'select', 'client', 'scan']) {
+export function redisDelta(
+  a,
+  b,
+  per,
+  ignore = ['info', 'config', 'flushall', 'bgrewriteaof', 'ping', 'llen', 'zcard', 'select', 'client', 'scan'],
+) {
   const calls = {};
   let total = 0;
   for (const [cmd, n] of Object.entries(b.calls)) {
@@ -108,7 +116,11 @@ export function percentile(sorted, p) {
   return sorted[i];
 }
 
-export const median = (xs) => percentile([...xs].sort((a, b) => a - b), 50);
+export const median = (xs) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 export function fmt(n, digits = 0) {
   if (n === undefined || n === null || Number.isNaN(n)) return 'n/a';
@@ -152,6 +164,11 @@ export async function countRedisCommands(url, fn, { perFn, ignore = [] } = {}) {
     client.disconnect();
   }
   per = perFn ? perFn(per) : per;
-  const scale = (o) => Object.fromEntries(Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, v / per]));
+  const scale = (o) =>
+    Object.fromEntries(
+      Object.entries(o)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => [k, v / per]),
+    );
   return { per, roundTrips: sentTotal / per, inScripts: luaTotal / per, sent: scale(sent), lua: scale(lua) };
 }

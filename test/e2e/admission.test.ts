@@ -11,10 +11,23 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { dump } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdmissionApp, createAdmissionAudit, createPolicyCache, createResultLookup, createNamespaceIndex } from '@gitops-gate/admission';
+import {
+  createAdmissionApp,
+  createAdmissionAudit,
+  createPolicyCache,
+  createResultLookup,
+  createNamespaceIndex,
+} from '@gitops-gate/admission';
 import { policySnapshotKey } from '@gitops-gate/contracts';
 import { createImageState } from '@gitops-gate/gate-core';
-import { argoApplicationKind, createSandboxApiServer, createServingCertificate, validatingWebhookConfigurationKind, workloadKinds, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
+import {
+  argoApplicationKind,
+  createSandboxApiServer,
+  createServingCertificate,
+  validatingWebhookConfigurationKind,
+  workloadKinds,
+  type SandboxApiServer,
+} from '@gitops-gate/k8s-sandbox';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { D_OK, D_UNKNOWN, deployment, gatePolicy, IMAGE, imageVerdict, PINNED, pod } from '../../services/admission/src/test-fixtures.js';
@@ -32,8 +45,11 @@ let webhookUrl = '';
 
 function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: dir }, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    execFile(
+      KUBECTL,
+      ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
+      { env: { PATH: process.env['PATH'] ?? '', HOME: dir }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -52,18 +68,39 @@ async function register(cfg: object): Promise<void> {
 }
 function webhookConfig(opts: { url: string; failurePolicy?: 'Fail' | 'Ignore'; timeoutSeconds?: number }): object {
   return {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'gitops-gate-admission' },
-    webhooks: [{
-      name: 'images.admission.gitops-gate.io', admissionReviewVersions: ['v1'], sideEffects: 'None',
-      failurePolicy: opts.failurePolicy ?? 'Fail', timeoutSeconds: opts.timeoutSeconds ?? 5,
-      clientConfig: { url: opts.url, caBundle: Buffer.from(cert.caPem).toString('base64') },
-      namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['gitops-gate', 'kube-system'] }] },
-      rules: [
-        { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods'], scope: 'Namespaced' },
-        { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], scope: 'Namespaced' },
-        { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs', 'cronjobs'], scope: 'Namespaced' },
-      ],
-    }],
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: 'gitops-gate-admission' },
+    webhooks: [
+      {
+        name: 'images.admission.gitops-gate.io',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: opts.failurePolicy ?? 'Fail',
+        timeoutSeconds: opts.timeoutSeconds ?? 5,
+        clientConfig: { url: opts.url, caBundle: Buffer.from(cert.caPem).toString('base64') },
+        namespaceSelector: {
+          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['gitops-gate', 'kube-system'] }],
+        },
+        rules: [
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods'], scope: 'Namespaced' },
+          {
+            apiGroups: ['apps'],
+            apiVersions: ['v1'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'],
+            scope: 'Namespaced',
+          },
+          {
+            apiGroups: ['batch'],
+            apiVersions: ['v1'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['jobs', 'cronjobs'],
+            scope: 'Namespaced',
+          },
+        ],
+      },
+    ],
   };
 }
 
@@ -72,20 +109,36 @@ beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
   const logger = createLogger('admission-e2e', 'silent');
-  await redis.set(policySnapshotKey(prefix), JSON.stringify({ revision: 'r1', policies: [gatePolicy({ namespace: 'shop', requirePinned: true })] }));
+  await redis.set(
+    policySnapshotKey(prefix),
+    JSON.stringify({ revision: 'r1', policies: [gatePolicy({ namespace: 'shop', requirePinned: true })] }),
+  );
   await createImageState(redis, prefix).recordImage(imageVerdict({ namespace: 'shop', digest: D_OK, ok: true, sourceCommit: PINNED }));
   const policies = createPolicyCache(redis, prefix, logger);
   await policies.refresh();
   const index = createNamespaceIndex();
-  index.update(policies.current(), [{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
+  index.update(policies.current(), [
+    {
+      metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } },
+      spec: { destination: { namespace: 'shop' } },
+    },
+  ]);
   const audit = createAdmissionAudit(redis, prefix, logger, 3_600_000);
   app = createAdmissionApp(
-    { policiesFor: (ns) => index.policiesFor(ns), pinned: (ns) => index.pinned(ns), lookup: createResultLookup(redis, prefix), record: (w, d) => audit.record(w, d) },
+    {
+      policiesFor: (ns) => index.policiesFor(ns),
+      pinned: (ns) => index.pinned(ns),
+      lookup: createResultLookup(redis, prefix),
+      record: (w, d) => audit.record(w, d),
+    },
     { https: { cert: cert.certPem, key: cert.keyPem } },
   );
   await app.listen({ host: '127.0.0.1', port: 0 });
   webhookUrl = `https://localhost:${(app.server.address() as { port: number }).port}/validate`;
-  server = await createSandboxApiServer({ kinds: [argoApplicationKind, validatingWebhookConfigurationKind, ...workloadKinds], namespaces: ['default', 'kube-system', 'argocd', 'shop'] });
+  server = await createSandboxApiServer({
+    kinds: [argoApplicationKind, validatingWebhookConfigurationKind, ...workloadKinds],
+    namespaces: ['default', 'kube-system', 'argocd', 'shop'],
+  });
   kubeconfig = join(dir, 'kubeconfig');
   await server.writeKubeconfig(kubeconfig);
   await register(webhookConfig({ url: webhookUrl }));
@@ -143,7 +196,15 @@ describe('kubectl apply against the sandbox with the webhook registered', () => 
 
   it('attacker: a webhook served with a certificate the caBundle does not trust fails closed', async () => {
     const other = createServingCertificate({ dns: ['localhost'], ips: ['127.0.0.1'] });
-    await register({ ...(webhookConfig({ url: webhookUrl }) as Record<string, unknown>), webhooks: [{ ...((webhookConfig({ url: webhookUrl }) as { webhooks: Record<string, unknown>[] }).webhooks[0]), clientConfig: { url: webhookUrl, caBundle: Buffer.from(other.caPem).toString('base64') } }] });
+    await register({
+      ...(webhookConfig({ url: webhookUrl }) as Record<string, unknown>),
+      webhooks: [
+        {
+          ...(webhookConfig({ url: webhookUrl }) as { webhooks: Record<string, unknown>[] }).webhooks[0],
+          clientConfig: { url: webhookUrl, caBundle: Buffer.from(other.caPem).toString('base64') },
+        },
+      ],
+    });
     try {
       expect((await apply(pod('shop', [`${IMAGE}@${D_OK}`], { labels: { try: 'tls' } }))).stderr).toMatch(/failed calling webhook/);
     } finally {

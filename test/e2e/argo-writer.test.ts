@@ -11,7 +11,16 @@ import { join } from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { createDemoFixture, DEMO_REPO_URL, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import {
+  createDemoFixture,
+  DEMO_REPO_URL,
+  gateUrlOf,
+  sendPush,
+  startStack,
+  waitForDecision,
+  type DemoFixture,
+  type Stack,
+} from '@gitops-gate/local-stack';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
 const NS = 'argocd';
@@ -41,7 +50,15 @@ beforeAll(async () => {
     urlRewrites: fx.urlRewrites,
     queuePrefix: `argo-${randomUUID().slice(0, 8)}`,
     onLog: (service, line) => logs.push(`${service} ${line}`),
-    argoWriter: { namespace: NS, intervalMs: [50, 150], syncProbability: 0.3, burst: 3, burstGapMs: 10, putProbability: 0.3, putDelayMs: 3 },
+    argoWriter: {
+      namespace: NS,
+      intervalMs: [50, 150],
+      syncProbability: 0.3,
+      burst: 3,
+      burstGapMs: 10,
+      putProbability: 0.3,
+      putDelayMs: 3,
+    },
   });
 }, 120_000);
 
@@ -59,7 +76,8 @@ describe('gate and a busy Argo CD writing the same Applications', () => {
       expect((await sendPush(stack, sha, shas.at(-1))).status).toBe(202);
       shas.push(sha);
       // One push at a time: each must end as a pin on every Application, none as an error or a retry-later.
-      for (const app of APPS) expect((await waitForDecision(gateUrlOf(stack), sha, { app: `${NS}/${app}`, timeoutMs: 30_000 })).action).toBe('pin');
+      for (const app of APPS)
+        expect((await waitForDecision(gateUrlOf(stack), sha, { app: `${NS}/${app}`, timeoutMs: 30_000 })).action).toBe('pin');
     }
     const writer = stack.argoWriter!;
     await writer.stop();
@@ -73,7 +91,13 @@ describe('gate and a busy Argo CD writing the same Applications', () => {
     const api = kc.makeApiClient(CustomObjectsApi);
     const last = shas.at(-1)!;
     for (const name of APPS) {
-      const app = (await api.getNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: NS, plural: 'applications', name })) as {
+      const app = (await api.getNamespacedCustomObject({
+        group: 'argoproj.io',
+        version: 'v1alpha1',
+        namespace: NS,
+        plural: 'applications',
+        name,
+      })) as {
         metadata: { annotations?: Record<string, string> };
         spec: { source?: { targetRevision?: string } };
         status?: { reconciledAt?: string };
@@ -94,6 +118,8 @@ describe('gate and a busy Argo CD writing the same Applications', () => {
     // Bounded: the gate never conflicts with itself (one writer per Application), so every conflict is a foreign
     // write landing in a read → patch window, and re-reading absorbs it: at most one conflict per foreign write.
     expect(conflicts).toBeLessThanOrEqual(stats.statusPatches + stats.puts);
-    console.log(`argo writer e2e: ${pins} pins, ${conflicts} conflicts (${(conflicts / pins).toFixed(2)} per pin); writer ${JSON.stringify(stats)}`);
+    console.log(
+      `argo writer e2e: ${pins} pins, ${conflicts} conflicts (${(conflicts / pins).toFixed(2)} per pin); writer ${JSON.stringify(stats)}`,
+    );
   }, 300_000);
 });

@@ -11,7 +11,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main as cli } from '@gitops-gate/cli';
 import { startGitHubEmulator, type CheckRun, type GitHubEmulator } from '@gitops-gate/github-emulator';
-import { createAppReader, createDemoFixture, DEMO_APP, DEMO_REPO_URL, gateUrlOf, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import {
+  createAppReader,
+  createDemoFixture,
+  DEMO_APP,
+  DEMO_REPO_URL,
+  gateUrlOf,
+  startStack,
+  waitForDecision,
+  type DemoFixture,
+  type Stack,
+} from '@gitops-gate/local-stack';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
 let redis: TestRedis;
@@ -24,7 +34,22 @@ async function webhookPush(repositoryId = '500'): Promise<{ code: number; out: s
   let out = '';
   const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (out += s) }, env: {} };
   const code = await cli(
-    ['webhook', 'push', '--repo', fx.repo.workDir, '--url', `${stack.receiverUrl}/webhooks/github`, '--secret', stack.secrets[0]!, '--clone-url', DEMO_REPO_URL, '--repository-id', repositoryId, '--installation-id', '50'],
+    [
+      'webhook',
+      'push',
+      '--repo',
+      fx.repo.workDir,
+      '--url',
+      `${stack.receiverUrl}/webhooks/github`,
+      '--secret',
+      stack.secrets[0]!,
+      '--clone-url',
+      DEMO_REPO_URL,
+      '--repository-id',
+      repositoryId,
+      '--installation-id',
+      '50',
+    ],
     io,
   );
   return { code, out };
@@ -46,7 +71,20 @@ beforeAll(async () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyFile = join(workDir, 'app-key.pem');
   writeFileSync(keyFile, privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
-  gh = await startGitHubEmulator({ appId: 12, appPublicKey: publicKey, installations: [{ id: 50, account: 'demo', repositories: [{ id: 500, owner: 'demo', name: 'app' }, { id: 501, owner: 'demo', name: 'other' }] }] });
+  gh = await startGitHubEmulator({
+    appId: 12,
+    appPublicKey: publicKey,
+    installations: [
+      {
+        id: 50,
+        account: 'demo',
+        repositories: [
+          { id: 500, owner: 'demo', name: 'app' },
+          { id: 501, owner: 'demo', name: 'other' },
+        ],
+      },
+    ],
+  });
   redis = await startTestRedis();
   stack = await startStack({
     workDir,
@@ -129,11 +167,15 @@ describe('decisions on the commit (GitHub App, check runs)', () => {
     expect(runs).toHaveLength(50);
     expect(new Set(runs.map((r) => r.head_sha)).size).toBe(50);
     // In the order the gate decided (its audit trail), each decision reported once.
-    const res = await fetch(`${gateUrlOf(stack)}/api/decisions?app=${encodeURIComponent(`${DEMO_APP.namespace}/${DEMO_APP.name}`)}&limit=500`);
+    const res = await fetch(
+      `${gateUrlOf(stack)}/api/decisions?app=${encodeURIComponent(`${DEMO_APP.namespace}/${DEMO_APP.name}`)}&limit=500`,
+    );
     const { decisions } = (await res.json()) as { decisions: { sha: string; time: string; action: string }[] };
     const decided = decisions.filter((d) => shas.includes(d.sha)).sort((a, b) => a.time.localeCompare(b.time));
     const firstDecision = [...new Map(decided.map((d) => [d.sha, d] as const)).keys()];
-    expect(runs.map((r) => r.head_sha)).toEqual(decided.filter((d, i) => decided.findIndex((x) => x.sha === d.sha) === i).map((d) => d.sha));
+    expect(runs.map((r) => r.head_sha)).toEqual(
+      decided.filter((d, i) => decided.findIndex((x) => x.sha === d.sha) === i).map((d) => d.sha),
+    );
     expect(firstDecision).toHaveLength(50);
     for (const r of runs) expect(r.history.length).toBe(decided.filter((d) => d.sha === r.head_sha).length);
     expect(gh.requests.filter((q) => q.status === 403).length).toBeGreaterThanOrEqual(12);

@@ -12,11 +12,29 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import {
+  createAppReader,
+  createDemoFixture,
+  DEMO_APP,
+  gateUrlOf,
+  sendPush,
+  startStack,
+  waitForDecision,
+  type DemoFixture,
+  type Stack,
+} from '@gitops-gate/local-stack';
 import { GITHUB_ISSUER, slsaV1Statement, startPrivateSigstore, type PrivateSigstore } from '@gitops-gate/oci/testing';
 import { policySnapshotKey } from '@gitops-gate/contracts';
 import { createRedisConnection } from '@gitops-gate/queue';
-import { deliveryHeaders, pushReferrerBundle, pushTestImage, startTestRegistry, startTestRedis, type TestRedis, type TestRegistry } from '@gitops-gate/testing';
+import {
+  deliveryHeaders,
+  pushReferrerBundle,
+  pushTestImage,
+  startTestRegistry,
+  startTestRedis,
+  type TestRedis,
+  type TestRegistry,
+} from '@gitops-gate/testing';
 
 const TRUSTED = 'https://github.com/demo/app/.github/workflows/release.yml@refs/heads/main';
 const UNTRUSTED = 'https://github.com/demo/app/.github/workflows/dev.yml@refs/heads/main';
@@ -36,8 +54,13 @@ const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies'
 /** Builds and publishes an image "from" a commit, with provenance signed by `builder`; sends GitHub's webhook. */
 async function publish(commit: string, builder = TRUSTED, repository = 'demo/app'): Promise<string> {
   const img = await pushTestImage(reg.url, 'demo/app');
-  const bundle = await sigstore.signStatement(slsaV1Statement({ digest: img.digest, name: IMAGE, commit, repository: `https://github.com/${repository}` }), { san: builder, issuer: GITHUB_ISSUER, sha: commit });
-  await pushReferrerBundle(reg.url, 'demo/app', img.digest, bundle, { annotations: { 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' } });
+  const bundle = await sigstore.signStatement(
+    slsaV1Statement({ digest: img.digest, name: IMAGE, commit, repository: `https://github.com/${repository}` }),
+    { san: builder, issuer: GITHUB_ISSUER, sha: commit },
+  );
+  await pushReferrerBundle(reg.url, 'demo/app', img.digest, bundle, {
+    annotations: { 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' },
+  });
   await sendPackageEvent(img.digest, repository);
   return img.digest;
 }
@@ -46,12 +69,19 @@ async function sendPackageEvent(digest: string, repository = 'demo/app'): Promis
   const body = JSON.stringify({
     action: 'published',
     registry_package: {
-      name: 'app', namespace: 'demo', package_type: 'CONTAINER', owner: { login: 'demo' },
+      name: 'app',
+      namespace: 'demo',
+      package_type: 'CONTAINER',
+      owner: { login: 'demo' },
       package_version: { version: digest, container_metadata: { tag: { name: 'latest', digest } } },
     },
     repository: { full_name: repository, clone_url: `https://github.com/${repository}.git` },
   });
-  const res = await fetch(`${stack.receiverUrl}/webhooks/github`, { method: 'POST', headers: deliveryHeaders(stack.secrets[0]!, 'registry_package', body), body });
+  const res = await fetch(`${stack.receiverUrl}/webhooks/github`, {
+    method: 'POST',
+    headers: deliveryHeaders(stack.secrets[0]!, 'registry_package', body),
+    body,
+  });
   expect(res.status).toBe(202);
 }
 
@@ -63,10 +93,19 @@ async function pushCommit(): Promise<string> {
   return sha;
 }
 
-interface Decision { newRevision?: string; action: string; reason: string; deliveryId: string; repo: string; policy?: string }
+interface Decision {
+  newRevision?: string;
+  action: string;
+  reason: string;
+  deliveryId: string;
+  repo: string;
+  policy?: string;
+}
 
 async function imageDecisions(digest: string): Promise<Decision[]> {
-  const { decisions } = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?app=image:${IMAGE}&limit=100`)).json()) as { decisions: Decision[] };
+  const { decisions } = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?app=image:${IMAGE}&limit=100`)).json()) as {
+    decisions: Decision[];
+  };
   return decisions.filter((x) => x.newRevision === digest);
 }
 
@@ -93,8 +132,13 @@ beforeAll(async () => {
   policy.spec.images = [{ repository: IMAGE, keyless: [{ identity: TRUSTED, issuer: GITHUB_ISSUER }], requireProvenance: true }];
   // Named to be listed first: the verifier used to take the rule of whichever policy named the image first.
   const lax = (name: string, spec: Record<string, unknown>) => ({
-    ...policy, metadata: { ...(policy as { metadata: object }).metadata, name },
-    spec: { ...policy.spec, images: [{ repository: IMAGE, keyless: [{ identityRegExp: '^.*$', issuer: GITHUB_ISSUER }], requireProvenance: false }], ...spec },
+    ...policy,
+    metadata: { ...(policy as { metadata: object }).metadata, name },
+    spec: {
+      ...policy.spec,
+      images: [{ repository: IMAGE, keyless: [{ identityRegExp: '^.*$', issuer: GITHUB_ISSUER }], requireProvenance: false }],
+      ...spec,
+    },
   });
   const devLax = lax('a-dev-lax', { mode: 'Audit' });
   // Another team's lax policy, governing every repository's images but selecting only its own Applications.
@@ -102,8 +146,16 @@ beforeAll(async () => {
   // A lax policy for this repository's images that selects no Application here (only team-b's).
   const teamB = lax('a-team-b', { selector: { namespaces: ['team-b'] } });
   stack = await startStack({
-    workDir, redisUrl: redis.url, seed: [app, devLax, playground, teamB, policy], urlRewrites: fx.urlRewrites, queuePrefix,
-    env: { TRUSTED_ROOT_FILE: join(workDir, 'trusted_root.json'), REGISTRY_MIRRORS: JSON.stringify({ 'ghcr.io': reg.url }), REGISTRY_INSECURE_HOSTS: reg.url },
+    workDir,
+    redisUrl: redis.url,
+    seed: [app, devLax, playground, teamB, policy],
+    urlRewrites: fx.urlRewrites,
+    queuePrefix,
+    env: {
+      TRUSTED_ROOT_FILE: join(workDir, 'trusted_root.json'),
+      REGISTRY_MIRRORS: JSON.stringify({ 'ghcr.io': reg.url }),
+      REGISTRY_INSECURE_HOSTS: reg.url,
+    },
   });
   readApp = createAppReader(stack.kubeconfig);
   const kc = new KubeConfig();
@@ -147,7 +199,12 @@ describe('commit + image', () => {
     const digest = await publish(sha);
     await imageDecision(digest);
     const verifier = stack.processes.find((p) => p.service === 'verifier')!;
-    const hits = async () => Number(/gitops_gate_verdict_cache_lookups_total\{[^}]*kind="image"[^}]*result="hit"[^}]*\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${verifier.port}/metrics`)).text())?.[1] ?? 0);
+    const hits = async () =>
+      Number(
+        /gitops_gate_verdict_cache_lookups_total\{[^}]*kind="image"[^}]*result="hit"[^}]*\} (\d+)/.exec(
+          await (await fetch(`http://127.0.0.1:${verifier.port}/metrics`)).text(),
+        )?.[1] ?? 0,
+      );
     const before = await hits();
     await sendPackageEvent(digest);
     const deadline = Date.now() + 20_000;
@@ -194,10 +251,16 @@ describe('commit + image', () => {
     const digest = await publish(sha);
     expect((await imageDecision(digest)).action).toBe('image-verified');
     const signers = { ...G, name: 'demo-signers' };
-    await api.patchNamespacedCustomObject({ ...signers, body: { spec: { branches: ['main', 'release/*'] } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await api.patchNamespacedCustomObject(
+      { ...signers, body: { spec: { branches: ['main', 'release/*'] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const obj = (await api.getNamespacedCustomObject(signers)) as { metadata: { generation: number }; status?: { observedGeneration?: number } };
+      const obj = (await api.getNamespacedCustomObject(signers)) as {
+        metadata: { generation: number };
+        status?: { observedGeneration?: number };
+      };
       if (obj.status?.observedGeneration === obj.metadata.generation) break;
       if (Date.now() > deadline) throw new Error('policy edit not observed');
       await sleep(25);
@@ -236,7 +299,9 @@ describe('commit + image', () => {
     expect((await imageDecision(digest)).action).toBe('image-verified');
     await sleep(1_000);
     expect(await revision()).toBe(before);
-    const { decisions } = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?sha=${sha}&app=${DEMO_APP.namespace}/${DEMO_APP.name}`)).json()) as { decisions: Decision[] };
+    const { decisions } = (await (
+      await fetch(`${gateUrlOf(stack)}/api/decisions?sha=${sha}&app=${DEMO_APP.namespace}/${DEMO_APP.name}`)
+    ).json()) as { decisions: Decision[] };
     expect(decisions.map((d) => d.action)).not.toContain('pin');
     // The policy change decided the waiting commit again.
     expect(decisions.length).toBeGreaterThan(1);

@@ -16,7 +16,17 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { createAppReader, createDemoFixture, DEMO_APP, DEMO_REPO_URL, gateUrlOf, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import {
+  createAppReader,
+  createDemoFixture,
+  DEMO_APP,
+  DEMO_REPO_URL,
+  gateUrlOf,
+  startStack,
+  waitForDecision,
+  type DemoFixture,
+  type Stack,
+} from '@gitops-gate/local-stack';
 import { deliveryHeaders, pushPayload, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { startGitHttpServer, type GitHttpServer } from '../faults/lib/git-http.js';
 import { waitFor } from '../faults/lib/harness.js';
@@ -42,9 +52,20 @@ async function revision(): Promise<string | undefined> {
 const waitForRevision = (sha: string) => waitFor(`Application pinned to ${sha}`, 30_000, async () => (await revision()) === sha);
 
 /** A push delivery as the attacker writes it: any ref, any sha, any clone_url, validly signed. */
-async function deliver(o: { after: string; ref?: string; cloneUrl?: string; fullName?: string }): Promise<{ status: number; json: unknown }> {
-  const body = JSON.stringify(pushPayload({ repoUrl: o.cloneUrl ?? DEMO_REPO_URL, fullName: o.fullName ?? 'demo/app', after: o.after, ref: o.ref }));
-  const res = await fetch(`${stack.receiverUrl}/webhooks/github`, { method: 'POST', headers: deliveryHeaders(stack.secrets[0] ?? '', 'push', body, randomUUID()), body });
+async function deliver(o: {
+  after: string;
+  ref?: string;
+  cloneUrl?: string;
+  fullName?: string;
+}): Promise<{ status: number; json: unknown }> {
+  const body = JSON.stringify(
+    pushPayload({ repoUrl: o.cloneUrl ?? DEMO_REPO_URL, fullName: o.fullName ?? 'demo/app', after: o.after, ref: o.ref }),
+  );
+  const res = await fetch(`${stack.receiverUrl}/webhooks/github`, {
+    method: 'POST',
+    headers: deliveryHeaders(stack.secrets[0] ?? '', 'push', body, randomUUID()),
+    body,
+  });
   return { status: res.status, json: await res.json() };
 }
 
@@ -60,7 +81,11 @@ beforeAll(async () => {
     workDir,
     redisUrl: redis.url,
     // A second opted-in Application whose repoURL names a server outside the credential scope (an Application editor).
-    seed: [fx.application, fx.policy, demoApplication({ name: 'evil', namespace: DEMO_APP.namespace, repoURL: evilRepoUrl, branch: 'main' })],
+    seed: [
+      fx.application,
+      fx.policy,
+      demoApplication({ name: 'evil', namespace: DEMO_APP.namespace, repoURL: evilRepoUrl, branch: 'main' }),
+    ],
     urlRewrites: { [DEMO_REPO_URL]: `${git.urlFor('trusted')}/remote.git` },
     verifiers: 1,
     gates: 1,

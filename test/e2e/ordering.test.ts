@@ -10,7 +10,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitVerdictJob, verdictJobId } from '@gitops-gate/contracts';
-import { createAppReader, createDemoFixture, DEMO_APP, DEMO_REPO_URL, gateUrlOf, startStack, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import {
+  createAppReader,
+  createDemoFixture,
+  DEMO_APP,
+  DEMO_REPO_URL,
+  gateUrlOf,
+  startStack,
+  type DemoFixture,
+  type Stack,
+} from '@gitops-gate/local-stack';
 import { createGateQueue, createRedisConnection, gateJobOptions } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
@@ -23,7 +32,15 @@ beforeAll(async () => {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-ord-'));
   fx = createDemoFixture(workDir);
   redis = await startTestRedis();
-  stack = await startStack({ workDir, redisUrl: redis.url, seed: [fx.application, fx.policy], urlRewrites: fx.urlRewrites, gates: 3, queuePrefix: prefix, env: { GATE_CONCURRENCY: '4' } });
+  stack = await startStack({
+    workDir,
+    redisUrl: redis.url,
+    seed: [fx.application, fx.policy],
+    urlRewrites: fx.urlRewrites,
+    gates: 3,
+    queuePrefix: prefix,
+    env: { GATE_CONCURRENCY: '4' },
+  });
 }, 120_000);
 afterAll(async () => {
   await stack?.stop();
@@ -40,17 +57,48 @@ describe('three gate processes, shuffled verdicts', () => {
     // A result counts only under the identity of the live policy object (scope, namespace, uid, generation).
     const kc = new KubeConfig();
     kc.loadFromFile(stack.kubeconfig);
-    const live = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: 'argocd', name: 'demo-signers' })) as {
+    const live = (await kc
+      .makeApiClient(CustomObjectsApi)
+      .getNamespacedCustomObject({
+        group: 'gitops-gate.io',
+        version: 'v1alpha1',
+        plural: 'gatepolicies',
+        namespace: 'argocd',
+        name: 'demo-signers',
+      })) as {
       metadata: { uid: string; generation: number };
     };
     await Promise.all(
       shuffled.map((sha) => {
         const v = commitVerdictJob.parse({
-          v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/demo/app', cloneUrl: DEMO_REPO_URL,
-          repoFullName: 'demo/app', branch: 'main', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' },
-          code: 'VERIFIED', reasons: [], verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha,
+          v: 1,
+          kind: 'commit-verdict',
+          deliveryId: randomUUID(),
+          repoUrl: 'https://github.com/demo/app',
+          cloneUrl: DEMO_REPO_URL,
+          repoFullName: 'demo/app',
+          branch: 'main',
+          sha,
+          outcome: 'verified',
+          method: 'ssh',
+          signer: { identity: 'dev@example.com' },
+          code: 'VERIFIED',
+          reasons: [],
+          verifiedAt: new Date().toISOString(),
+          onBranch: true,
+          branchHead: sha,
           policies: [
-            { name: 'argocd/demo-signers', scope: 'Namespaced', namespace: 'argocd', uid: live.metadata.uid, generation: live.metadata.generation, mode: 'Enforce', selector: { namespaces: ['argocd'] }, ok: true, code: 'VERIFIED' },
+            {
+              name: 'argocd/demo-signers',
+              scope: 'Namespaced',
+              namespace: 'argocd',
+              uid: live.metadata.uid,
+              generation: live.metadata.generation,
+              mode: 'Enforce',
+              selector: { namespaces: ['argocd'] },
+              ok: true,
+              code: 'VERIFIED',
+            },
           ],
         });
         return gateQueue.add(v.kind, v, { ...gateJobOptions, jobId: verdictJobId(v.deliveryId, sha, v.repoUrl) });
@@ -61,7 +109,9 @@ describe('three gate processes, shuffled verdicts', () => {
     const deadline = Date.now() + 60_000;
     let decisions: { sha: string; action: string; previousRevision: string; time: string }[] = [];
     while (Date.now() < deadline) {
-      const res = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?app=argocd/demo-app&limit=100`)).json()) as { decisions: typeof decisions };
+      const res = (await (await fetch(`${gateUrlOf(stack)}/api/decisions?app=argocd/demo-app&limit=100`)).json()) as {
+        decisions: typeof decisions;
+      };
       decisions = res.decisions;
       if (decisions.length >= shas.length) break;
       await sleep(50);

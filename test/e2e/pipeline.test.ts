@@ -11,7 +11,17 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import {
+  createAppReader,
+  createDemoFixture,
+  DEMO_APP,
+  gateUrlOf,
+  sendPush,
+  startStack,
+  waitForDecision,
+  type DemoFixture,
+  type Stack,
+} from '@gitops-gate/local-stack';
 import { generateSshKey, signBody, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
 let redis: TestRedis;
@@ -91,7 +101,8 @@ describe('webhook → queue → verified commit → pinned Application', () => {
     // Async: the sandbox API server runs in this process, so a synchronous spawn would block it.
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');
-    const kubectl = async (...args: string[]) => (await promisify(execFile)('kubectl', ['--kubeconfig', stack.kubeconfig, ...args], { encoding: 'utf8' })).stdout;
+    const kubectl = async (...args: string[]) =>
+      (await promisify(execFile)('kubectl', ['--kubeconfig', stack.kubeconfig, ...args], { encoding: 'utf8' })).stdout;
     const out = await kubectl('get', 'applications', '-A');
     expect(out).toMatch(/argocd\s+demo-app/);
     const revision = await kubectl('get', 'application', 'demo-app', '-n', 'argocd', '-o', 'jsonpath={.spec.source.targetRevision}');
@@ -122,10 +133,20 @@ describe('webhook → queue → verified commit → pinned Application', () => {
   it('a delivery with a bad HMAC gets 401 and changes nothing', async () => {
     const sha = fx.repo.commit('signed but delivered with a forged hmac', { signWith: fx.key });
     fx.repo.push();
-    const body = JSON.stringify({ ref: 'refs/heads/main', before: pinned, after: sha, repository: { full_name: 'demo/app', clone_url: 'https://github.com/demo/app.git' } });
+    const body = JSON.stringify({
+      ref: 'refs/heads/main',
+      before: pinned,
+      after: sha,
+      repository: { full_name: 'demo/app', clone_url: 'https://github.com/demo/app.git' },
+    });
     const res = await fetch(`${stack.receiverUrl}/webhooks/github`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': signBody('not-the-secret', body) },
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': randomUUID(),
+        'x-hub-signature-256': signBody('not-the-secret', body),
+      },
       body,
     });
     expect(res.status).toBe(401);
@@ -231,7 +252,9 @@ describe('webhook → queue → verified commit → pinned Application', () => {
     times.sort((a, b) => a - b);
     const median = (times[9]! + times[10]!) / 2;
     writeFileSync(join(tmpdir(), 'gitops-gate-e2e-latency.json'), JSON.stringify({ medianMs: median, minMs: times[0], maxMs: times[19] }));
-    console.log(`e2e webhook → pinned: median ${median.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[19]!.toFixed(1)} ms (20 pushes)`);
+    console.log(
+      `e2e webhook → pinned: median ${median.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[19]!.toFixed(1)} ms (20 pushes)`,
+    );
     expect(times).toHaveLength(20);
     // A measurement, not a speed target (those live in npm run bench): a loaded machine may take longer.
   }, 180_000);

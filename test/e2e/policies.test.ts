@@ -9,7 +9,17 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, sendPush, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import {
+  createAppReader,
+  createDemoFixture,
+  DEMO_APP,
+  gateUrlOf,
+  sendPush,
+  startStack,
+  waitForDecision,
+  type DemoFixture,
+  type Stack,
+} from '@gitops-gate/local-stack';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
 const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: DEMO_APP.namespace };
@@ -34,7 +44,10 @@ async function push(signed: boolean): Promise<{ sha: string; action: string; rea
 async function policyReady(name: string, namespace = G.namespace): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    const obj = (await api.getNamespacedCustomObject({ ...G, namespace, name })) as { metadata: { generation: number }; status?: { observedGeneration?: number } };
+    const obj = (await api.getNamespacedCustomObject({ ...G, namespace, name })) as {
+      metadata: { generation: number };
+      status?: { observedGeneration?: number };
+    };
     if (obj.status?.observedGeneration === obj.metadata.generation) return;
     await sleep(25);
   }
@@ -45,7 +58,13 @@ beforeAll(async () => {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-pol-'));
   fx = createDemoFixture(workDir);
   redis = await startTestRedis();
-  stack = await startStack({ workDir, redisUrl: redis.url, seed: [fx.application], urlRewrites: fx.urlRewrites, queuePrefix: `pol-${randomUUID().slice(0, 8)}` });
+  stack = await startStack({
+    workDir,
+    redisUrl: redis.url,
+    seed: [fx.application],
+    urlRewrites: fx.urlRewrites,
+    queuePrefix: `pol-${randomUUID().slice(0, 8)}`,
+  });
   const kc = new KubeConfig();
   kc.loadFromFile(stack.kubeconfig);
   api = kc.makeApiClient(CustomObjectsApi);
@@ -77,7 +96,10 @@ describe('GatePolicy objects drive decisions live', () => {
   });
 
   it('switching the policy to Enforce (an edit) refuses unsigned commits and pins signed ones', async () => {
-    await api.patchNamespacedCustomObject({ ...G, name: 'demo-signers', body: { spec: { mode: 'Enforce' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await api.patchNamespacedCustomObject(
+      { ...G, name: 'demo-signers', body: { spec: { mode: 'Enforce' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await policyReady('demo-signers');
     const pinned = (await readApp(DEMO_APP.namespace, DEMO_APP.name)).revision;
     const refused = await push(false);
@@ -91,11 +113,17 @@ describe('GatePolicy objects drive decisions live', () => {
   it('an invalid edit is reported in the status; the last valid Enforce generation stays in force (fail closed)', async () => {
     await api.patchNamespacedCustomObject(
       // Anchored, so the CRD accepts it (a real API server refuses an unanchored one with 422); only the gate finds it invalid.
-      { ...G, name: 'demo-signers', body: { spec: { commits: { ssh: null, gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } },
+      {
+        ...G,
+        name: 'demo-signers',
+        body: { spec: { commits: { ssh: null, gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } },
+      },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     await policyReady('demo-signers');
-    const obj = (await api.getNamespacedCustomObject({ ...G, name: 'demo-signers' })) as { status: { conditions: { status: string; message: string }[] } };
+    const obj = (await api.getNamespacedCustomObject({ ...G, name: 'demo-signers' })) as {
+      status: { conditions: { status: string; message: string }[] };
+    };
     expect(obj.status.conditions[0]).toMatchObject({ status: 'False' });
     expect(obj.status.conditions[0]?.message).toMatch(/identityRegExp/);
     expect(obj.status.conditions[0]?.message).toMatch(/generation \d+ \(the last valid one\) stays in force/);
@@ -109,8 +137,10 @@ describe('GatePolicy objects drive decisions live', () => {
     const { promisify } = await import('node:util');
     const { writeFileSync } = await import('node:fs');
     const file = join(mkdtempSync(join(tmpdir(), 'gg-polfile-')), 'policy.yaml');
-    const allowed = ((fx.policy as { spec: { commits: { ssh: { allowedSigners: string } } } }).spec.commits.ssh.allowedSigners).trim();
-    writeFileSync(file, `apiVersion: gitops-gate.io/v1alpha1
+    const allowed = (fx.policy as { spec: { commits: { ssh: { allowedSigners: string } } } }).spec.commits.ssh.allowedSigners.trim();
+    writeFileSync(
+      file,
+      `apiVersion: gitops-gate.io/v1alpha1
 kind: GatePolicy
 metadata:
   name: from-file
@@ -121,7 +151,8 @@ spec:
   commits:
     ssh:
       allowedSigners: ${JSON.stringify(allowed)}
-`);
+`,
+    );
     // Async: the sandbox runs in this process.
     const run = promisify(execFile);
     await run('kubectl', ['--kubeconfig', stack.kubeconfig, 'apply', '-f', file]);
@@ -147,8 +178,13 @@ spec:
   it('attacker: an Audit GatePolicy in another namespace selecting argocd does not pin an unsigned commit there', async () => {
     const policy = fx.policy as { spec: Record<string, unknown> };
     await api.createNamespacedCustomObject({
-      ...G, namespace: 'default',
-      body: { ...policy, metadata: { name: 'tenant', namespace: 'default' }, spec: { ...policy.spec, mode: 'Audit', selector: { namespaces: [DEMO_APP.namespace] } } },
+      ...G,
+      namespace: 'default',
+      body: {
+        ...policy,
+        metadata: { name: 'tenant', namespace: 'default' },
+        spec: { ...policy.spec, mode: 'Audit', selector: { namespaces: [DEMO_APP.namespace] } },
+      },
     });
     await policyReady('tenant', 'default');
     const d = await push(false);
@@ -160,11 +196,19 @@ spec:
   it('a ClusterGatePolicy governs the Application across namespaces; a never-valid Enforce policy next to an Audit one refuses', async () => {
     const policy = fx.policy as { spec: Record<string, unknown> };
     const C = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'clustergatepolicies' };
-    await api.createClusterCustomObject({ ...C, body: { ...policy, kind: 'ClusterGatePolicy', metadata: { name: 'platform' }, spec: { ...policy.spec, mode: 'Audit' } } });
+    await api.createClusterCustomObject({
+      ...C,
+      body: { ...policy, kind: 'ClusterGatePolicy', metadata: { name: 'platform' }, spec: { ...policy.spec, mode: 'Audit' } },
+    });
     await sleep(300);
     expect((await push(false)).action).toBe('audit-pin');
     await api.createNamespacedCustomObject({
-      ...G, body: { ...policy, metadata: { name: 'broken', namespace: DEMO_APP.namespace }, spec: { ...policy.spec, commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } },
+      ...G,
+      body: {
+        ...policy,
+        metadata: { name: 'broken', namespace: DEMO_APP.namespace },
+        spec: { ...policy.spec, commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } },
+      },
     });
     await policyReady('broken');
     const d = await push(false);

@@ -8,7 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAppReader, createDemoFixture, DEMO_APP, gateUrlOf, startStack, waitForDecision, type DemoFixture, type Stack } from '@gitops-gate/local-stack';
+import {
+  createAppReader,
+  createDemoFixture,
+  DEMO_APP,
+  gateUrlOf,
+  startStack,
+  waitForDecision,
+  type DemoFixture,
+  type Stack,
+} from '@gitops-gate/local-stack';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
 let redis: TestRedis;
@@ -20,8 +29,12 @@ beforeAll(async () => {
   fx = createDemoFixture(workDir);
   redis = await startTestRedis();
   stack = await startStack({
-    workDir, redisUrl: redis.url, seed: [fx.application, fx.policy], urlRewrites: fx.urlRewrites,
-    queuePrefix: `rec-${randomUUID().slice(0, 8)}`, env: { GATE_RECONCILE_SECONDS: '1' },
+    workDir,
+    redisUrl: redis.url,
+    seed: [fx.application, fx.policy],
+    urlRewrites: fx.urlRewrites,
+    queuePrefix: `rec-${randomUUID().slice(0, 8)}`,
+    env: { GATE_RECONCILE_SECONDS: '1' },
   });
 }, 120_000);
 afterAll(async () => {

@@ -105,7 +105,10 @@ const validPush = () => JSON.stringify(pushPayload({ repoUrl: DEMO_REPO_URL, ful
 
 async function nothingQueued(): Promise<void> {
   const counts = await h.verifyQueue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'waiting-children');
-  expect(Object.values(counts).reduce((a, b) => a + b, 0), JSON.stringify(counts)).toBe(0);
+  expect(
+    Object.values(counts).reduce((a, b) => a + b, 0),
+    JSON.stringify(counts),
+  ).toBe(0);
   const [, keys] = await h.client.scan('0', 'MATCH', `${h.prefix}:${h.verifyQueue.name}:de:*`, 'COUNT', 10_000);
   expect(keys).toEqual([]);
 }
@@ -128,9 +131,24 @@ describe('garbage at the receiver', () => {
       ['truncated JSON', push.slice(0, Math.floor(push.length / 2)), 400, /not valid JSON/],
       ['cut after one byte', push.slice(0, 1), 400, /not valid JSON/],
       ['empty body', '', 400, /not valid JSON/],
-      ['invalid UTF-8 inside a JSON string', Buffer.concat([Buffer.from(push.slice(0, 20)), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(push.slice(20))]), 400, /UTF-8/],
-      ['UTF-8 encoded surrogate half', Buffer.concat([Buffer.from('{"ref":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]), 400, /UTF-8/],
-      ['overlong UTF-8 encoding of "/"', Buffer.concat([Buffer.from('{"ref":"refs'), Buffer.from([0xc0, 0xaf]), Buffer.from('heads/main"}')]), 400, /UTF-8/],
+      [
+        'invalid UTF-8 inside a JSON string',
+        Buffer.concat([Buffer.from(push.slice(0, 20)), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(push.slice(20))]),
+        400,
+        /UTF-8/,
+      ],
+      [
+        'UTF-8 encoded surrogate half',
+        Buffer.concat([Buffer.from('{"ref":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]),
+        400,
+        /UTF-8/,
+      ],
+      [
+        'overlong UTF-8 encoding of "/"',
+        Buffer.concat([Buffer.from('{"ref":"refs'), Buffer.from([0xc0, 0xaf]), Buffer.from('heads/main"}')]),
+        400,
+        /UTF-8/,
+      ],
       ['UTF-16 body', Buffer.from(push, 'utf16le'), 400, /BAD_PAYLOAD/],
       ['100 000 nested arrays', deepArrays, 400, /BAD_PAYLOAD/],
       ['100 000 nested objects', deepObjects, 400, /BAD_PAYLOAD/],
@@ -157,12 +175,27 @@ describe('garbage at the receiver', () => {
     const cases: [string, Record<string, string>, Buffer | string, number][] = [
       ['text/plain', { 'content-type': 'text/plain' }, push, 415],
       ['application/xml', { 'content-type': 'application/xml' }, '<push/>', 415],
-      ['multipart/form-data', { 'content-type': 'multipart/form-data; boundary=x' }, `--x\r\nContent-Disposition: form-data; name="payload"\r\n\r\n${push}\r\n--x--\r\n`, 415],
+      [
+        'multipart/form-data',
+        { 'content-type': 'multipart/form-data; boundary=x' },
+        `--x\r\nContent-Disposition: form-data; name="payload"\r\n\r\n${push}\r\n--x--\r\n`,
+        415,
+      ],
       ['application/octet-stream', { 'content-type': 'application/octet-stream' }, randomBytes(64), 415],
       ['a garbage content type', { 'content-type': '\u00ff\u00fe;;;=' }, push, 415],
       ['form without payload=', { 'content-type': 'application/x-www-form-urlencoded' }, 'foo=bar&baz', 400],
-      ['form with a garbage payload', { 'content-type': 'application/x-www-form-urlencoded' }, `payload=${encodeURIComponent('{"ref":')}`, 400],
-      ['form with invalid UTF-8', { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.concat([Buffer.from('payload='), Buffer.from([0xff, 0xff])]), 400],
+      [
+        'form with a garbage payload',
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        `payload=${encodeURIComponent('{"ref":')}`,
+        400,
+      ],
+      [
+        'form with invalid UTF-8',
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        Buffer.concat([Buffer.from('payload='), Buffer.from([0xff, 0xff])]),
+        400,
+      ],
     ];
     for (const [name, headers, body, status] of cases) {
       const res = await signed(body, headers);
@@ -182,7 +215,12 @@ describe('garbage at the receiver', () => {
   it('headers: missing or malformed GitHub headers 400/401; 64 KB header 431; 30 MB Content-Length 413 without a body', async () => {
     const body = validPush();
     const sig = signBody(secret, body);
-    const base = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': sig };
+    const base = {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': randomUUID(),
+      'x-hub-signature-256': sig,
+    };
     const without = (k: string) => Object.fromEntries(Object.entries(base).filter(([key]) => key !== k));
     const cases: [string, Record<string, string>, number][] = [
       ['no X-GitHub-Event', without('x-github-event'), 400],
@@ -206,7 +244,9 @@ describe('garbage at the receiver', () => {
     const huge = await raw([`POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-Junk: ${'a'.repeat(64 * 1024)}\r\n\r\n`]);
     expect(huge.status).toBe(431);
     expect(huge.closed).toBe(true);
-    const many = await raw([`POST /webhooks/github HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 5000 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`]);
+    const many = await raw([
+      `POST /webhooks/github HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 5000 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`,
+    ]);
     expect(many.status).toBe(431);
     const longUrl = await raw([`POST /webhooks/github?${'q'.repeat(64 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`]);
     expect(longUrl.status).toBe(431);
@@ -214,14 +254,18 @@ describe('garbage at the receiver', () => {
     // Over GitHub's 25 MB: refused from Content-Length, without waiting for a body that never comes.
     const t0 = Date.now();
     const tooBig = await raw(
-      [`POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: ${randomUUID()}\r\nX-Hub-Signature-256: ${sig}\r\nContent-Length: ${30 * 1024 * 1024}\r\n\r\n`],
+      [
+        `POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: ${randomUUID()}\r\nX-Hub-Signature-256: ${sig}\r\nContent-Length: ${30 * 1024 * 1024}\r\n\r\n`,
+      ],
       8_000,
     );
     expect(tooBig.status).toBe(413);
     expect(Date.now() - t0).toBeLessThan(5_000);
     // The same over chunked encoding (no Content-Length): cut off once 25 MB have arrived.
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
-    const chunks: (Buffer | string)[] = [`POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: ${randomUUID()}\r\nX-Hub-Signature-256: ${sig}\r\nTransfer-Encoding: chunked\r\n\r\n`];
+    const chunks: (Buffer | string)[] = [
+      `POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: ${randomUUID()}\r\nX-Hub-Signature-256: ${sig}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    ];
     for (let i = 0; i < 27; i++) chunks.push(`${chunk.length.toString(16)}\r\n`, chunk, '\r\n');
     chunks.push('0\r\n\r\n');
     const chunked = await raw(chunks, 20_000);
@@ -232,12 +276,26 @@ describe('garbage at the receiver', () => {
 
   it('broken HTTP: smuggling, bad header bytes, non-HTTP bytes, wrong methods — 4xx, connection closed', async () => {
     const cases: [string, (Buffer | string)[], number][] = [
-      ['Content-Length and Transfer-Encoding', ['POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], 400],
-      ['two different Content-Lengths', ['POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'], 400],
+      [
+        'Content-Length and Transfer-Encoding',
+        ['POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+        400,
+      ],
+      [
+        'two different Content-Lengths',
+        ['POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'],
+        400,
+      ],
       ['control byte in a header value', ['POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: pu\u0001sh\r\n\r\n'], 400],
       ['space before the colon', ['POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event : push\r\n\r\n'], 400],
       ['random bytes instead of HTTP', [randomBytes(2048)], 400],
-      ['bad chunk size', ['POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n'], 400],
+      [
+        'bad chunk size',
+        [
+          'POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+        ],
+        400,
+      ],
     ];
     for (const [name, chunks, status] of cases) {
       const res = await raw(chunks);
@@ -248,7 +306,9 @@ describe('garbage at the receiver', () => {
       const res = await send({ method, headers: { 'content-type': 'application/json' }, body: method === 'GET' ? undefined : '{}' });
       expect(res.status, method).toBe(404);
     }
-    expect((await send({ method: 'POST', path: '/../../etc/passwd', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(404);
+    expect(
+      (await send({ method: 'POST', path: '/../../etc/passwd', body: '{}', headers: { 'content-type': 'application/json' } })).status,
+    ).toBe(404);
     await healthy();
     await nothingQueued();
   }, 60_000);
@@ -293,7 +353,12 @@ describe('garbage at the receiver', () => {
         expect(Date.now() - t0).toBeLessThan(2_000);
         await sleep(500);
       }
-      await waitFor('every slow connection closed', BOUND_MS - (Date.now() - startedAt), () => sockets.every((s) => s.closedAt !== undefined), 250).catch(() => undefined);
+      await waitFor(
+        'every slow connection closed',
+        BOUND_MS - (Date.now() - startedAt),
+        () => sockets.every((s) => s.closedAt !== undefined),
+        250,
+      ).catch(() => undefined);
     } finally {
       clearInterval(dribble);
     }

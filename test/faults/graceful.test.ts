@@ -28,7 +28,9 @@ describe('SIGTERM', () => {
       expect(await exited).toBe(0);
       const d = await waitForDecision(h.gateUrl(), c1!, { deliveryId: r1.delivery, timeoutMs: 30_000 });
       expect(d.action).toBe('pin');
-      const job = await h.verifyQueue.getJob((await h.client.get(`${h.prefix}:${h.verifyQueue.name}:de:${r1.delivery}`)) ?? `gh-${r1.delivery}`);
+      const job = await h.verifyQueue.getJob(
+        (await h.client.get(`${h.prefix}:${h.verifyQueue.name}:de:${r1.delivery}`)) ?? `gh-${r1.delivery}`,
+      );
       expect(await job?.getState()).toBe('completed');
       expect(job?.stalledCounter ?? 0).toBe(0);
       await waitFor('pinned', 10_000, async () => (await h.readApp()).revision === c1);

@@ -57,7 +57,9 @@ function sources(): string {
       else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(readFileSync(p, 'utf8'));
     }
   };
-  for (const top of ['services', 'shared']) for (const pkg of readdirSync(join(ROOT, top))) if (statSync(join(ROOT, top, pkg, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(ROOT, top, pkg, 'src'));
+  for (const top of ['services', 'shared'])
+    for (const pkg of readdirSync(join(ROOT, top)))
+      if (statSync(join(ROOT, top, pkg, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(ROOT, top, pkg, 'src'));
   return out.join('\n');
 }
 
@@ -82,7 +84,8 @@ async function checkKeys(h: Harness): Promise<{ problems: string[]; seen: Set<st
     }
     seen.add(row.key);
     // -2: expired between SCAN and PTTL, which is fine; -1: no TTL.
-    if (row.bound.startsWith('TTL') && (await h.client.pttl(key)) === -1) problems.push(`${key}: the table promises a TTL (${row.bound}), the key has none`);
+    if (row.bound.startsWith('TTL') && (await h.client.pttl(key)) === -1)
+      problems.push(`${key}: the table promises a TTL (${row.bound}), the key has none`);
   }
   return { problems, seen };
 }
@@ -121,7 +124,14 @@ describe('Redis key bounds', () => {
     const { problems, seen } = await checkKeys(h);
     expect(problems).toEqual([]);
     // The run touched the main families (a changed pipeline that no longer writes them shows up here).
-    for (const k of ['<prefix>:verify:de:<delivery id>', '<prefix>:verify:*', '<prefix>:gate:*', '<prefix>:audit', '<prefix>:audit-final:<sha>', '<prefix>:reconcile-lease']) {
+    for (const k of [
+      '<prefix>:verify:de:<delivery id>',
+      '<prefix>:verify:*',
+      '<prefix>:gate:*',
+      '<prefix>:audit',
+      '<prefix>:audit-final:<sha>',
+      '<prefix>:reconcile-lease',
+    ]) {
       expect(seen, k).toContain(k);
     }
     expect((await h.audit()).some((r) => r.app === APP_KEY)).toBe(true);

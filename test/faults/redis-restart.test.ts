@@ -77,7 +77,11 @@ describe('Redis restart (SIGKILL, AOF) during a burst of deliveries', () => {
 
     // GitHub redelivers what failed (same delivery id and bytes), until accepted — bounded.
     for (let round = 0; round < 20 && ds.some((d) => last(d).status !== 202); round++) {
-      await pool(ds.filter((d) => last(d).status !== 202), 8, (d) => send(d, 'redelivery'));
+      await pool(
+        ds.filter((d) => last(d).status !== 202),
+        8,
+        (d) => send(d, 'redelivery'),
+      );
       if (ds.some((d) => last(d).status !== 202)) await sleep(250);
     }
 
@@ -90,7 +94,9 @@ describe('Redis restart (SIGKILL, AOF) during a burst of deliveries', () => {
       return JSON.stringify(m);
     };
     const redelivered = ds.filter((d) => d.answers.length > 1).length;
-    console.log(`first answers — during crash: ${tally('crash')}, Redis down: ${tally('down')}, after restart: ${tally('after')}; ${redelivered} redelivered`);
+    console.log(
+      `first answers — during crash: ${tally('crash')}, Redis down: ${tally('down')}, after restart: ${tally('after')}; ${redelivered} redelivered`,
+    );
 
     // Nothing but 202, 503 (or a reset connection) is ever answered, and in the end everything was accepted.
     for (const d of ds) {
@@ -100,22 +106,34 @@ describe('Redis restart (SIGKILL, AOF) during a burst of deliveries', () => {
     expect(ds.filter((d) => d.phase === 'crash' && d.answers[0]!.status === 202).length).toBeGreaterThan(0);
 
     // Every accepted delivery is decided.
-    const decidedAt = await waitFor('every accepted delivery to be decided', 150_000, async () => {
-      const seen = new Set((await h.audit()).map((r) => r.deliveryId));
-      return ds.every((d) => seen.has(d.delivery)) ? Date.now() : undefined;
-    }, 250);
+    const decidedAt = await waitFor(
+      'every accepted delivery to be decided',
+      150_000,
+      async () => {
+        const seen = new Set((await h.audit()).map((r) => r.deliveryId));
+        return ds.every((d) => seen.has(d.delivery)) ? Date.now() : undefined;
+      },
+      250,
+    );
     console.log(`all ${N} deliveries decided ${((decidedAt - restartedAt) / 1000).toFixed(1)} s after the restart`);
 
     const audit = await h.audit();
     const perDelivery = new Map<string, number>();
     for (const r of audit) perDelivery.set(r.deliveryId, (perDelivery.get(r.deliveryId) ?? 0) + 1);
     const extra = [...perDelivery.values()].filter((n) => n > 1).length;
-    console.log(`${audit.length} decisions for ${N} deliveries (${extra} deliveries decided more than once); actions: ${JSON.stringify(Object.fromEntries([...new Set(audit.map((r) => r.action))].map((a) => [a, audit.filter((r) => r.action === a).length])))}`);
+    console.log(
+      `${audit.length} decisions for ${N} deliveries (${extra} deliveries decided more than once); actions: ${JSON.stringify(Object.fromEntries([...new Set(audit.map((r) => r.action))].map((a) => [a, audit.filter((r) => r.action === a).length])))}`,
+    );
 
     // The Application ends on the newest commit, each commit pinned at most once, never backwards.
     await waitFor('pinned to the newest commit', 10_000, async () => (await h.readApp()).revision === shas[N - 1]);
     expect([...countBy(audit, 'pin').values()].every((n) => n === 1)).toBe(true);
-    expect(neverBackwards(h, audit.filter((r) => r.action === 'pin').map((r) => r.sha))).toBe(true);
+    expect(
+      neverBackwards(
+        h,
+        audit.filter((r) => r.action === 'pin').map((r) => r.sha),
+      ),
+    ).toBe(true);
     // Only decisions the rules allow for a linear history of verified commits.
     expect(audit.every((r) => ['pin', 'skip-older', 'skip-same'].includes(r.action))).toBe(true);
     // The hash chain of the Application's audit records survived the crash intact.

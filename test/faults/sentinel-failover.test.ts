@@ -15,7 +15,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditTrail } from '@gitops-gate/gate-core';
 import { startSentinelTopology, type SentinelTopology } from '@gitops-gate/testing';
-import { APP_KEY, countBy, deliverPush, neverBackwards, pool, sampleRevisions, startHarness, waitFor, type Answer, type Harness } from './lib/harness.js';
+import {
+  APP_KEY,
+  countBy,
+  deliverPush,
+  neverBackwards,
+  pool,
+  sampleRevisions,
+  startHarness,
+  waitFor,
+  type Answer,
+  type Harness,
+} from './lib/harness.js';
 
 const RATE_PER_S = 50;
 // ~2.4 s of deliveries at 50/s, the master killed after 0.8 s: bounded so the suite stays short on a busy machine.
@@ -56,7 +67,11 @@ async function send(d: Delivery): Promise<void> {
 /** GitHub redelivers what failed (same id and bytes), bounded. */
 async function redeliver(ds: Delivery[]): Promise<void> {
   for (let round = 0; round < 60 && ds.some((d) => last(d).status !== 202); round++) {
-    await pool(ds.filter((d) => last(d).status !== 202), 8, send);
+    await pool(
+      ds.filter((d) => last(d).status !== 202),
+      8,
+      send,
+    );
     if (ds.some((d) => last(d).status !== 202)) await sleep(500);
   }
 }
@@ -76,7 +91,12 @@ describe('Sentinel failover under a steady stream of deliveries', () => {
       if (i === KILL_AFTER) {
         killedAt = Date.now();
         void topology.master.stop(true).then(async () => {
-          promotedAt = await waitFor('a replica promoted', 30_000, async () => ((await topology.currentMasterPort()) !== oldMasterPort ? Date.now() : undefined), 50);
+          promotedAt = await waitFor(
+            'a replica promoted',
+            30_000,
+            async () => ((await topology.currentMasterPort()) !== oldMasterPort ? Date.now() : undefined),
+            50,
+          );
           // The killed master comes back (as a Kubernetes pod would); Sentinel turns it into the new master's replica.
           await topology.master.start();
         });
@@ -96,7 +116,10 @@ describe('Sentinel failover under a steady stream of deliveries', () => {
       for (const a of as) m[String(a.status)] = (m[String(a.status)] ?? 0) + 1;
       return JSON.stringify(m);
     };
-    const firstOkAfterKill = ds.filter((d) => d.sentAt >= killedAt).flatMap((d) => d.answers.filter((a) => a.status === 202).map((a) => a.at)).sort((a, b) => a - b)[0];
+    const firstOkAfterKill = ds
+      .filter((d) => d.sentAt >= killedAt)
+      .flatMap((d) => d.answers.filter((a) => a.status === 202).map((a) => a.at))
+      .sort((a, b) => a - b)[0];
     const recoverS = firstOkAfterKill ? (firstOkAfterKill - killedAt) / 1000 : NaN;
     // 503s answered before the kill have a cause other than the failover: print the receiver's logged reasons.
     const answeredBeforeKill = firstAnswers.filter((a) => a.at < killedAt);
@@ -126,10 +149,15 @@ describe('Sentinel failover under a steady stream of deliveries', () => {
     }
 
     // Every accepted delivery is decided.
-    const decidedAt = await waitFor('every accepted delivery to be decided', 700_000, async () => {
-      const seen = new Set((await h.audit()).map((r) => r.deliveryId));
-      return ds.every((d) => seen.has(d.delivery)) ? Date.now() : undefined;
-    }, 250);
+    const decidedAt = await waitFor(
+      'every accepted delivery to be decided',
+      700_000,
+      async () => {
+        const seen = new Set((await h.audit()).map((r) => r.deliveryId));
+        return ds.every((d) => seen.has(d.delivery)) ? Date.now() : undefined;
+      },
+      250,
+    );
     const audit = await h.audit();
     const pins = audit.filter((r) => r.action === 'pin');
     await waitFor('pinned to the newest commit', 30_000, async () => (await h.readApp()).revision === shas[N - 1]);
@@ -148,8 +176,18 @@ describe('Sentinel failover under a steady stream of deliveries', () => {
 
     // No commit pinned twice, never backwards; the hash chain verifies; no job given up on; no service restarted.
     expect([...countBy(audit, 'pin').values()].every((n) => n === 1)).toBe(true);
-    expect(neverBackwards(h, pins.map((r) => r.sha))).toBe(true);
-    expect(neverBackwards(h, seenRevisions.filter((r) => h.order(r) >= 0))).toBe(true);
+    expect(
+      neverBackwards(
+        h,
+        pins.map((r) => r.sha),
+      ),
+    ).toBe(true);
+    expect(
+      neverBackwards(
+        h,
+        seenRevisions.filter((r) => h.order(r) >= 0),
+      ),
+    ).toBe(true);
     const chain = await createAuditTrail(h.client, h.prefix).verifyChain(APP_KEY);
     expect(chain.problems).toEqual([]);
     expect(chain.checked).toBe(audit.length);
@@ -173,12 +211,19 @@ describe('Sentinel failover under a steady stream of deliveries', () => {
     await replica.start();
     await redeliver(ds);
     for (const d of ds) expect(last(d).status).toBe(202);
-    await waitFor('every redelivered delivery decided', 400_000, async () => {
-      const seen = new Set((await h.audit()).map((r) => r.deliveryId));
-      return ds.every((d) => seen.has(d.delivery));
-    }, 250);
+    await waitFor(
+      'every redelivered delivery decided',
+      400_000,
+      async () => {
+        const seen = new Set((await h.audit()).map((r) => r.deliveryId));
+        return ds.every((d) => seen.has(d.delivery));
+      },
+      250,
+    );
     await waitFor('pinned to the newest commit', 30_000, async () => (await h.readApp()).revision === shas[shas.length - 1]);
-    console.log(`replica down: ${ds.length} deliveries answered 503 (WAIT timed out), all accepted and decided after the replica came back`);
+    console.log(
+      `replica down: ${ds.length} deliveries answered 503 (WAIT timed out), all accepted and decided after the replica came back`,
+    );
     for (const p of h.stack.processes) expect(p.child.exitCode, `${p.name} exited`).toBeNull();
   }, 500_000);
 });

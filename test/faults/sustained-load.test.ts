@@ -135,12 +135,19 @@ describe(`sustained ${RATE} deliveries/s`, () => {
 
     // Every accepted delivery is decided, exactly once (redeliveries were not queued again).
     const loadEnded = Date.now();
-    const byDelivery = await waitFor('every accepted delivery to be decided', 180_000, async () => {
-      const m = new Map<string, number>();
-      for (const r of await h.audit()) m.set(r.deliveryId, (m.get(r.deliveryId) ?? 0) + 1);
-      return accepted.every((s) => m.has(s.delivery)) ? m : undefined;
-    }, 1_000);
-    console.log(`pipeline drained ${((Date.now() - loadEnded) / 1000).toFixed(1)} s after the load ended; receiver VmRSS then ${(rssKiB(pid) / 1024).toFixed(1)} MiB`);
+    const byDelivery = await waitFor(
+      'every accepted delivery to be decided',
+      180_000,
+      async () => {
+        const m = new Map<string, number>();
+        for (const r of await h.audit()) m.set(r.deliveryId, (m.get(r.deliveryId) ?? 0) + 1);
+        return accepted.every((s) => m.has(s.delivery)) ? m : undefined;
+      },
+      1_000,
+    );
+    console.log(
+      `pipeline drained ${((Date.now() - loadEnded) / 1000).toFixed(1)} s after the load ended; receiver VmRSS then ${(rssKiB(pid) / 1024).toFixed(1)} MiB`,
+    );
     const news = sent.filter((s) => !s.redelivery);
     expect(accepted).toHaveLength(news.length);
     expect(news.length).toBeGreaterThanOrEqual(planned);
@@ -149,7 +156,12 @@ describe(`sustained ${RATE} deliveries/s`, () => {
 
     const audit = await h.audit();
     expect([...countBy(audit, 'pin').values()].every((n) => n === 1)).toBe(true);
-    expect(neverBackwards(h, audit.filter((r) => r.action === 'pin').map((r) => r.sha))).toBe(true);
+    expect(
+      neverBackwards(
+        h,
+        audit.filter((r) => r.action === 'pin').map((r) => r.sha),
+      ),
+    ).toBe(true);
     expect((await h.readApp()).revision).toBe(shas[COMMITS - 1]);
     expect(await h.verifyQueue.getFailedCount()).toBe(0);
     expect(await h.gateQueue.getFailedCount()).toBe(0);

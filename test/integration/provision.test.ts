@@ -24,7 +24,17 @@ function machine(lacking: string[], opts: { root: boolean; apt?: boolean }): Pro
 
 describe('scripts/provision.mjs', () => {
   it('checks every package the project needs', () => {
-    expect(REQUIREMENTS.map((r) => r.pkg).sort()).toEqual(['chromium', 'docker-registry', 'git', 'gnupg', 'kubernetes-client', 'openssh-client', 'openssl', 'redis-sentinel', 'redis-server']);
+    expect(REQUIREMENTS.map((r) => r.pkg).sort()).toEqual([
+      'chromium',
+      'docker-registry',
+      'git',
+      'gnupg',
+      'kubernetes-client',
+      'openssh-client',
+      'openssl',
+      'redis-sentinel',
+      'redis-server',
+    ]);
     expect(missingPackages(machine([], { root: false }))).toEqual([]);
     expect(missingPackages(machine(['chromium', 'redis-sentinel'], { root: false }))).toEqual(['redis-sentinel', 'chromium']);
   });
@@ -32,7 +42,11 @@ describe('scripts/provision.mjs', () => {
   it('not root: names exactly what to install and fails, installing nothing', () => {
     const runs: string[][] = [];
     const lines: string[] = [];
-    const code = provision({ probes: machine(['redis-sentinel', 'docker-registry'], { root: false }), run: (c, a) => runs.push([c, ...a]), log: (l) => lines.push(l) });
+    const code = provision({
+      probes: machine(['redis-sentinel', 'docker-registry'], { root: false }),
+      run: (c, a) => runs.push([c, ...a]),
+      log: (l) => lines.push(l),
+    });
     expect(code).toBe(1);
     expect(runs).toEqual([]);
     const text = lines.join('\n');
@@ -45,7 +59,11 @@ describe('scripts/provision.mjs', () => {
     const m = machine(['redis-sentinel', 'chromium'], { root: true });
     const runs: string[][] = [];
     // The fake apt-get makes the packages appear, as the real one does.
-    const probes: Probes = { ...m, hasCommand: (c) => runs.length >= 2 || m.hasCommand(c), hasFile: (p) => runs.length >= 2 || m.hasFile(p) };
+    const probes: Probes = {
+      ...m,
+      hasCommand: (c) => runs.length >= 2 || m.hasCommand(c),
+      hasFile: (p) => runs.length >= 2 || m.hasFile(p),
+    };
     expect(provision({ probes, run: (c, a) => runs.push([c, ...a]), log: () => undefined })).toBe(0);
     expect(runs).toEqual([
       ['apt-get', 'update', '-qq'],
@@ -60,9 +78,15 @@ describe('scripts/provision.mjs', () => {
   });
 
   it('no apt-get, or --check: never installs, says what is missing', () => {
-    expect(decide({ missing: ['git'], isRoot: true, hasApt: false })).toMatchObject({ action: 'fail', message: expect.stringContaining('(no apt-get on this machine)') });
+    expect(decide({ missing: ['git'], isRoot: true, hasApt: false })).toMatchObject({
+      action: 'fail',
+      message: expect.stringContaining('(no apt-get on this machine)'),
+    });
     expect(decide({ missing: ['git'], isRoot: true, hasApt: true, checkOnly: true })).toMatchObject({ action: 'fail' });
-    expect(decide({ missing: [], isRoot: false, hasApt: false })).toEqual({ action: 'ok', message: 'provision: every system package is installed' });
+    expect(decide({ missing: [], isRoot: false, hasApt: false })).toEqual({
+      action: 'ok',
+      message: 'provision: every system package is installed',
+    });
   });
 
   it('npm start, npm test, npm run demo and .ci/run all go through it', () => {

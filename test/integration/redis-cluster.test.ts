@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@gitops-gate/config';
 import { normalizeRepoUrl, type VerifyJob } from '@gitops-gate/contracts';
 import { createAuditTrail, createRedisLock } from '@gitops-gate/gate-core';
-import { createFollowedRepoReader, createRedisConnection, createReplicationWait, createVerifyQueue, publishFollowedRepos, ReplicationError } from '@gitops-gate/queue';
+import {
+  createFollowedRepoReader,
+  createRedisConnection,
+  createReplicationWait,
+  createVerifyQueue,
+  publishFollowedRepos,
+  ReplicationError,
+} from '@gitops-gate/queue';
 import { createBullIntake } from '@gitops-gate/receiver';
 import { startRedisCluster, type RedisClusterProcesses } from '@gitops-gate/testing';
 
@@ -27,8 +34,16 @@ function connect(prefix: string, role: 'producer' | 'worker' = 'worker'): Redis 
 }
 
 const job = (deliveryId: string): VerifyJob => ({
-  v: 1, kind: 'commit', deliveryId, repoUrl: 'https://github.com/org/app', cloneUrl: 'https://github.com/org/app.git', repoFullName: 'org/app',
-  branch: 'main', sha: 'a'.repeat(40), forced: false, receivedAt: new Date().toISOString(),
+  v: 1,
+  kind: 'commit',
+  deliveryId,
+  repoUrl: 'https://github.com/org/app',
+  cloneUrl: 'https://github.com/org/app.git',
+  repoFullName: 'org/app',
+  branch: 'main',
+  sha: 'a'.repeat(40),
+  forced: false,
+  receivedAt: new Date().toISOString(),
 });
 
 beforeAll(async () => {
@@ -57,7 +72,10 @@ describe('Redis Cluster (3 masters)', () => {
     expect(await intake.waiting()).toBe(1);
 
     const seen: string[] = [];
-    const worker = new Worker(queue.name, async (j) => void seen.push((j.data as VerifyJob).deliveryId), { connection: connect(prefix), prefix });
+    const worker = new Worker(queue.name, async (j) => void seen.push((j.data as VerifyJob).deliveryId), {
+      connection: connect(prefix),
+      prefix,
+    });
     await expect.poll(() => seen, { timeout: 10_000 }).toEqual([id]);
     await worker.close();
 
@@ -67,13 +85,22 @@ describe('Redis Cluster (3 masters)', () => {
 
     const audit = createAuditTrail(gateRedis, prefix);
     for (let i = 0; i < 3; i++) {
-      await audit.record({ app: 'ns/app', sha: String(i).repeat(40), deliveryId: randomUUID(), action: 'pin', reason: 'test', verdict: { outcome: 'verified', code: 'OK' } } as Parameters<typeof audit.record>[0]);
+      await audit.record({
+        app: 'ns/app',
+        sha: String(i).repeat(40),
+        deliveryId: randomUUID(),
+        action: 'pin',
+        reason: 'test',
+        verdict: { outcome: 'verified', code: 'OK' },
+      } as Parameters<typeof audit.record>[0]);
     }
     const chain = await audit.verifyChain('ns/app');
     expect(chain.problems).toEqual([]);
     expect(chain.checked).toBe(3);
 
-    await publishFollowedRepos(gateRedis, prefix, [{ repoUrl: normalizeRepoUrl('https://github.com/org/app'), fetchUrl: 'https://github.com/org/app.git', branches: ['main'] }]);
+    await publishFollowedRepos(gateRedis, prefix, [
+      { repoUrl: normalizeRepoUrl('https://github.com/org/app'), fetchUrl: 'https://github.com/org/app.git', branches: ['main'] },
+    ]);
     expect((await createFollowedRepoReader(redis, prefix).lookup('https://github.com/org/app'))?.branches).toEqual(['main']);
     await queue.close();
 
@@ -105,7 +132,14 @@ describe('Redis Cluster (3 masters)', () => {
     clients.push(redis);
     const audit = createAuditTrail(redis, prefix);
     await expect(
-      audit.record({ app: 'ns/app', sha: 'b'.repeat(40), deliveryId: randomUUID(), action: 'pin', reason: 'test', verdict: { outcome: 'verified', code: 'OK' } } as Parameters<typeof audit.record>[0]),
+      audit.record({
+        app: 'ns/app',
+        sha: 'b'.repeat(40),
+        deliveryId: randomUUID(),
+        action: 'pin',
+        reason: 'test',
+        verdict: { outcome: 'verified', code: 'OK' },
+      } as Parameters<typeof audit.record>[0]),
     ).rejects.toThrow(/CROSSSLOT|same slots/);
   });
 });

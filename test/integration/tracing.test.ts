@@ -54,16 +54,33 @@ describe('OpenTelemetry', () => {
     repo.push();
 
     const app = createReceiverApp({
-      secrets: ['s'], intake: createBullIntake(verifyQueue, conn, { retentionSeconds: 60 }), logger: silent,
-      registry: new Registry(), maxQueueDepth: 100,
+      secrets: ['s'],
+      intake: createBullIntake(verifyQueue, conn, { retentionSeconds: 60 }),
+      logger: silent,
+      registry: new Registry(),
+      maxQueueDepth: 100,
     });
     const body = JSON.stringify(pushPayload({ repoUrl: GH, after: sha }));
-    expect((await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers: deliveryHeaders('s', 'push', body) })).statusCode).toBe(202);
+    expect(
+      (await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers: deliveryHeaders('s', 'push', body) }))
+        .statusCode,
+    ).toBe(202);
 
-    const policy = await compilePolicy({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'p' }, spec: { repository: '*', branches: ['*'], commits: { ssh: { allowedSigners: key.allowedSignersLine('dev@example.com') } } } });
+    const policy = await compilePolicy({
+      apiVersion: 'gitops-gate.io/v1alpha1',
+      kind: 'GatePolicy',
+      metadata: { name: 'p' },
+      spec: { repository: '*', branches: ['*'], commits: { ssh: { allowedSigners: key.allowedSignersLine('dev@example.com') } } },
+    });
     const mirror = createGitMirror({ cacheDir: join(dir, 'cache'), urlRewrites: { [GH]: repo.url } });
-    const verify = createVerifyProcessor({ mirror, verifyCommit: (raw, j) => evaluatePolicies(raw, [policy], { expectedSha: j.sha }), gateQueue, logger: silent, registry: new Registry(),
-      followed: async () => ({ repoUrl: 'https://github.com/org/app', fetchUrl: GH, branches: ['main'] }) });
+    const verify = createVerifyProcessor({
+      mirror,
+      verifyCommit: (raw, j) => evaluatePolicies(raw, [policy], { expectedSha: j.sha }),
+      gateQueue,
+      logger: silent,
+      registry: new Registry(),
+      followed: async () => ({ repoUrl: 'https://github.com/org/app', fetchUrl: GH, branches: ['main'] }),
+    });
     const [vjob] = await verifyQueue.getJobs(['waiting']);
     expect(vjob?.data.trace?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     await verify(vjob!);
@@ -71,8 +88,12 @@ describe('OpenTelemetry', () => {
     const kc = new KubeConfig();
     kc.loadFromString(sandbox.kubeconfigYaml());
     const gate = createGate({
-      store: createKubeApplicationStore(kc), lock: createRedisLock(conn, prefix), audit: createAuditTrail(conn, prefix), logger: silent,
-      namespaces: [], isAncestor: (u, a, d) => mirror.isAncestor(u, a, d),
+      store: createKubeApplicationStore(kc),
+      lock: createRedisLock(conn, prefix),
+      audit: createAuditTrail(conn, prefix),
+      logger: silent,
+      namespaces: [],
+      isAncestor: (u, a, d) => mirror.isAncestor(u, a, d),
     });
     const [gjob] = await gateQueue.getJobs(['waiting']);
     const outcomes = await createGateProcessor(gate, silent)(gjob!);
@@ -80,7 +101,8 @@ describe('OpenTelemetry', () => {
 
     const spans = exporter.getFinishedSpans();
     const byName = new Map(spans.map((s) => [s.name, s]));
-    for (const name of ['webhook.receive', 'verify.commit', 'git.fetch', 'signature.verify', 'gate.apply', 'kube.patch']) expect(byName.has(name), name).toBe(true);
+    for (const name of ['webhook.receive', 'verify.commit', 'git.fetch', 'signature.verify', 'gate.apply', 'kube.patch'])
+      expect(byName.has(name), name).toBe(true);
     const traceIds = new Set(spans.map((s) => s.spanContext().traceId));
     expect(traceIds.size).toBe(1);
     const parentOf = (n: string) => byName.get(n)?.parentSpanContext?.spanId;

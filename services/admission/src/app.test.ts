@@ -13,7 +13,20 @@ import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createAdmissionApp } from './app.js';
 import { createAdmissionAudit } from './audit.js';
 import { createPolicyCache, createResultLookup, createNamespaceIndex } from './sources.js';
-import { D_FAIL, D_OK, D_UNKNOWN, D_UNPINNED, deployment, gatePolicy, IMAGE, imageVerdict, PINNED, pod, review, UNPINNED } from './test-fixtures.js';
+import {
+  D_FAIL,
+  D_OK,
+  D_UNKNOWN,
+  D_UNPINNED,
+  deployment,
+  gatePolicy,
+  IMAGE,
+  imageVerdict,
+  PINNED,
+  pod,
+  review,
+  UNPINNED,
+} from './test-fixtures.js';
 
 const prefix = 'adm-test';
 let server: TestRedis;
@@ -24,11 +37,22 @@ const cert = createServingCertificate({ dns: ['localhost'], ips: ['127.0.0.1'] }
 
 function post(body: string, path = '/validate'): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', ca: cert.caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        ca: cert.caPem,
+        servername: 'localhost',
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -36,17 +60,29 @@ function post(body: string, path = '/validate'): Promise<{ status: number; json:
 const admit = async (obj: Record<string, unknown>) => {
   const r = await post(JSON.stringify(review(obj)));
   expect(r.status).toBe(200);
-  return (r.json as { response: { uid: string; allowed: boolean; warnings?: string[]; status?: { message: string; details: { causes: { reason: string }[] } } } }).response;
+  return (
+    r.json as {
+      response: {
+        uid: string;
+        allowed: boolean;
+        warnings?: string[];
+        status?: { message: string; details: { causes: { reason: string }[] } };
+      };
+    }
+  ).response;
 };
 
 beforeAll(async () => {
   server = await startTestRedis();
   redis = new Redis(server.url);
   const logger = createLogger('admission-test', 'silent');
-  await redis.set(policySnapshotKey(prefix), JSON.stringify({
-    revision: 'r1',
-    policies: [gatePolicy({ namespace: 'shop', requirePinned: true }), gatePolicy({ namespace: 'staging', mode: 'Audit' })],
-  }));
+  await redis.set(
+    policySnapshotKey(prefix),
+    JSON.stringify({
+      revision: 'r1',
+      policies: [gatePolicy({ namespace: 'shop', requirePinned: true }), gatePolicy({ namespace: 'staging', mode: 'Audit' })],
+    }),
+  );
   const images = createImageState(redis, prefix);
   await images.recordImage(imageVerdict({ namespace: 'shop', digest: D_OK, ok: true, sourceCommit: PINNED }));
   await images.recordImage(imageVerdict({ namespace: 'shop', digest: D_FAIL, ok: false, sourceCommit: PINNED }));
@@ -54,10 +90,20 @@ beforeAll(async () => {
   const policies = createPolicyCache(redis, prefix, logger);
   await policies.refresh();
   const index = createNamespaceIndex();
-  index.update(policies.current(), [{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
+  index.update(policies.current(), [
+    {
+      metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } },
+      spec: { destination: { namespace: 'shop' } },
+    },
+  ]);
   const audit = createAdmissionAudit(redis, prefix, logger, 3_600_000);
   app = createAdmissionApp(
-    { policiesFor: (ns) => index.policiesFor(ns), pinned: (ns) => index.pinned(ns), lookup: createResultLookup(redis, prefix), record: (w, d) => audit.record(w, d) },
+    {
+      policiesFor: (ns) => index.policiesFor(ns),
+      pinned: (ns) => index.pinned(ns),
+      lookup: createResultLookup(redis, prefix),
+      record: (w, d) => audit.record(w, d),
+    },
     { https: { cert: cert.certPem, key: cert.keyPem }, bodyLimit: 64 * 1024 },
   );
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -105,14 +151,19 @@ describe('admission webhook over HTTPS', () => {
   it('break glass: the exemption label admits, and the admission is audited', async () => {
     const r = await admit(pod('shop', [`${IMAGE}:latest`], { labels: { 'gitops-gate.io/admission-exempt': 'true' } }));
     expect(r.allowed).toBe(true);
-    const records = (await redis.xrange(`${prefix}:admission-audit`, '-', '+')).map(([, f]) => JSON.parse(f[1] ?? '{}') as { outcome: string });
+    const records = (await redis.xrange(`${prefix}:admission-audit`, '-', '+')).map(
+      ([, f]) => JSON.parse(f[1] ?? '{}') as { outcome: string },
+    );
     expect(records.map((x) => x.outcome)).toContain('exempt');
     expect(records.filter((x) => x.outcome === 'deny').length).toBeGreaterThanOrEqual(5);
   });
 
   it('malformed review → 400', async () => {
     expect((await post('{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}')).status).toBe(400);
-    expect((await post(JSON.stringify(review({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'shop' }, spec: {} })))).status).toBe(400);
+    expect(
+      (await post(JSON.stringify(review({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'shop' }, spec: {} }))))
+        .status,
+    ).toBe(400);
     expect((await post('{not json')).status).toBe(400);
   });
 
@@ -128,19 +179,33 @@ describe('no verdict yet: verify on the spot (ADMISSION_NO_VERDICT=verify)', () 
     const policies = createPolicyCache(redis, prefix, logger);
     await policies.refresh();
     const index = createNamespaceIndex();
-    index.update(policies.current(), [{ metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } }, spec: { destination: { namespace: 'shop' } } }]);
+    index.update(policies.current(), [
+      {
+        metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } },
+        spec: { destination: { namespace: 'shop' } },
+      },
+    ]);
     const fresh = `sha256:${'6'.repeat(64)}`;
     const never = `sha256:${'7'.repeat(64)}`;
     const asked: string[][] = [];
     const verifying = createAdmissionApp({
-      policiesFor: (ns) => index.policiesFor(ns), pinned: (ns) => index.pinned(ns), lookup: createResultLookup(redis, prefix), record: () => undefined,
+      policiesFor: (ns) => index.policiesFor(ns),
+      pinned: (ns) => index.pinned(ns),
+      lookup: createResultLookup(redis, prefix),
+      record: () => undefined,
       // Stands in for the verifiers: the queued job's verdict lands in the store before the wait ends (only for `fresh`).
       verifyNow: async (builds) => {
         asked.push(builds);
-        if (builds.includes(`${IMAGE}@${fresh}`)) await createImageState(redis, prefix).recordImage(imageVerdict({ namespace: 'shop', digest: fresh, ok: true, sourceCommit: PINNED }));
+        if (builds.includes(`${IMAGE}@${fresh}`))
+          await createImageState(redis, prefix).recordImage(
+            imageVerdict({ namespace: 'shop', digest: fresh, ok: true, sourceCommit: PINNED }),
+          );
       },
     });
-    const ask = async (digest: string) => (await verifying.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}@${digest}`])) })).json<{ response: { allowed: boolean } }>().response;
+    const ask = async (digest: string) =>
+      (await verifying.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}@${digest}`])) })).json<{
+        response: { allowed: boolean };
+      }>().response;
     expect((await ask(fresh)).allowed).toBe(true);
     expect((await ask(never)).allowed).toBe(false);
     expect(asked).toEqual([[`${IMAGE}@${fresh}`], [`${IMAGE}@${never}`]]);
@@ -150,8 +215,16 @@ describe('no verdict yet: verify on the spot (ADMISSION_NO_VERDICT=verify)', () 
 
 describe('before the policies are read', () => {
   it('answers 503 (failurePolicy Fail denies) instead of admitting from an empty policy set', async () => {
-    const notYet = createAdmissionApp({ policiesFor: () => [], pinned: () => new Set(), lookup: async () => new Map(), record: () => undefined, ready: () => false });
-    expect((await notYet.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}:latest`])) })).statusCode).toBe(503);
+    const notYet = createAdmissionApp({
+      policiesFor: () => [],
+      pinned: () => new Set(),
+      lookup: async () => new Map(),
+      record: () => undefined,
+      ready: () => false,
+    });
+    expect((await notYet.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}:latest`])) })).statusCode).toBe(
+      503,
+    );
     expect((await notYet.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(503);
     await notYet.close();
   });

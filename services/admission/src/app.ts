@@ -28,7 +28,10 @@ export interface AdmissionDeps {
   ready?: () => boolean;
 }
 
-export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: string; cert: string }; bodyLimit?: number; logger?: boolean } = {}): FastifyInstance {
+export function createAdmissionApp(
+  deps: AdmissionDeps,
+  opts: { https?: { key: string; cert: string }; bodyLimit?: number; logger?: boolean } = {},
+): FastifyInstance {
   const app = Fastify({
     // Pods are small; a review carries object and oldObject. Above the limit: 413 (the API server caps at 3 MiB).
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
@@ -39,7 +42,9 @@ export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: s
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   const ready = deps.ready ?? (() => true);
-  app.get('/healthz', async (_req, reply) => (ready() ? { ok: true } : reply.code(503).send({ ok: false, problem: 'policies or Applications not read yet' })));
+  app.get('/healthz', async (_req, reply) =>
+    ready() ? { ok: true } : reply.code(503).send({ ok: false, problem: 'policies or Applications not read yet' }),
+  );
   app.post('/validate', async (req, reply) => {
     if (!ready()) return reply.code(503).send({ error: 'NOT_READY', message: 'policies or Applications not read yet' });
     let w: ReviewedWorkload;
@@ -51,7 +56,12 @@ export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: s
     }
     if (w.exempt) {
       deps.record(w, { allowed: true, exempt: true });
-      return reviewResponse(w.uid, { allowed: true, message: 'exempt', problems: [], warnings: [`gitops-gate: admitted under the break-glass label by ${w.user || 'unknown'}; audited`] });
+      return reviewResponse(w.uid, {
+        allowed: true,
+        message: 'exempt',
+        problems: [],
+        warnings: [`gitops-gate: admitted under the break-glass label by ${w.user || 'unknown'}; audited`],
+      });
     }
     if (addsNoImage(w)) {
       const d: AdmissionDecision = { allowed: true, mode: 'none', problems: [], warnings: [], message: 'update adds no image' };
@@ -63,7 +73,14 @@ export function createAdmissionApp(deps: AdmissionDeps, opts: { https?: { key: s
     let results = builds.length > 0 ? await deps.lookup(builds) : new Map<string, StoredImageResult[]>();
     let d = decideAdmission({ images: w.images, policies, results, pinned: deps.pinned(w.namespace) });
     if (!d.allowed && deps.verifyNow && d.problems.some((p) => p.code === 'NO_VERDICT')) {
-      const missing = [...new Set(d.problems.filter((p) => p.code === 'NO_VERDICT' && p.digest).map((p) => builds.find((b) => b.endsWith(`@${p.digest}`))).filter((b): b is string => b !== undefined))];
+      const missing = [
+        ...new Set(
+          d.problems
+            .filter((p) => p.code === 'NO_VERDICT' && p.digest)
+            .map((p) => builds.find((b) => b.endsWith(`@${p.digest}`)))
+            .filter((b): b is string => b !== undefined),
+        ),
+      ];
       await deps.verifyNow(missing, w);
       results = await deps.lookup(builds);
       d = decideAdmission({ images: w.images, policies, results, pinned: deps.pinned(w.namespace) });

@@ -22,7 +22,9 @@ export function createAdmissionAudit(redis: Redis, prefix: string, logger: Logge
   const write = (rec: Record<string, unknown>) => {
     logger.info({ admission: rec }, 'admission audit record');
     // Never awaited on the hot path; a lost write is logged (the log line above carries the same record).
-    redis.xadd(key, 'MAXLEN', '~', String(ADMISSION_AUDIT_MAXLEN), '*', 'record', JSON.stringify(rec)).catch((err: unknown) => logger.error({ err }, 'admission audit write failed'));
+    redis
+      .xadd(key, 'MAXLEN', '~', String(ADMISSION_AUDIT_MAXLEN), '*', 'record', JSON.stringify(rec))
+      .catch((err: unknown) => logger.error({ err }, 'admission audit write failed'));
   };
   const flush = (): Promise<void> => {
     if (allows.size === 0) return Promise.resolve();
@@ -35,7 +37,15 @@ export function createAdmissionAudit(redis: Redis, prefix: string, logger: Logge
   timer.unref();
   return {
     record(w, d) {
-      const base = { at: new Date().toISOString(), uid: w.uid, namespace: w.namespace, kind: w.kind, name: w.name, user: w.user, images: w.images.map((i) => i.image) };
+      const base = {
+        at: new Date().toISOString(),
+        uid: w.uid,
+        namespace: w.namespace,
+        kind: w.kind,
+        name: w.name,
+        user: w.user,
+        images: w.images.map((i) => i.image),
+      };
       if ('exempt' in d) return write({ ...base, outcome: 'exempt' });
       if (!d.allowed) return write({ ...base, outcome: 'deny', mode: d.mode, problems: d.problems });
       const k = `${w.namespace} ${d.warnings.length > 0 ? 'audit-warn' : 'allow'}`;

@@ -6,11 +6,28 @@ import { D_FAIL, D_OK, D_UNKNOWN, D_UNPINNED, deployment, IMAGE, PINNED, pod, RE
 
 const policy = (over: Partial<AdmissionPolicy> = {}, id: Partial<AdmissionPolicy['identity']> = {}): AdmissionPolicy => ({
   identity: { scope: 'Namespaced', namespace: 'shop', name: 'shop/shop', uid: 'u1', generation: 2, ...id },
-  mode: 'Enforce', selector: {}, repository: REPO, images: [IMAGE], requirePinnedCommit: false, ...over,
+  mode: 'Enforce',
+  selector: {},
+  repository: REPO,
+  images: [IMAGE],
+  requirePinnedCommit: false,
+  ...over,
 });
 const result = (digest: string, over: Partial<StoredImageResult> = {}): StoredImageResult => ({
-  scope: 'Namespaced', namespace: 'shop', name: 'shop/shop', uid: 'u1', generation: 2, mode: 'Enforce', ok: true, code: 'IMAGE_VERIFIED',
-  repoUrl: REPO, image: IMAGE, digest, sourceCommit: PINNED, verifiedAt: '2026-01-01T00:00:00Z', ...over,
+  scope: 'Namespaced',
+  namespace: 'shop',
+  name: 'shop/shop',
+  uid: 'u1',
+  generation: 2,
+  mode: 'Enforce',
+  ok: true,
+  code: 'IMAGE_VERIFIED',
+  repoUrl: REPO,
+  image: IMAGE,
+  digest,
+  sourceCommit: PINNED,
+  verifiedAt: '2026-01-01T00:00:00Z',
+  ...over,
 });
 const store = (...rs: StoredImageResult[]) => new Map(rs.map((r) => [`${r.image}@${r.digest}`, [r]]));
 const decide = (images: string[], policies = [policy()], results = store(result(D_OK)), pinned = new Set([PINNED])) =>
@@ -50,7 +67,9 @@ describe('admission decision', () => {
 
   it('attacker: a passing verdict of a re-created policy (other uid) or for another repository does not count', () => {
     expect(decide([`${IMAGE}@${D_OK}`], [policy({}, { uid: 'u2' })]).allowed).toBe(false);
-    expect(decide([`${IMAGE}@${D_OK}`], [policy()], store(result(D_OK, { repoUrl: 'https://github.com/attacker/shop' }))).allowed).toBe(false);
+    expect(decide([`${IMAGE}@${D_OK}`], [policy()], store(result(D_OK, { repoUrl: 'https://github.com/attacker/shop' }))).allowed).toBe(
+      false,
+    );
   });
 
   it('requires a pinned source commit when the policy asks', () => {
@@ -87,8 +106,11 @@ describe('admission decision', () => {
     expect(policiesForNamespace([policy({ selector: { namespaces: ['other'] } })], 'other')).toEqual([]);
   });
 
-  it('a policy also guards the namespaces its selected Applications deploy into (the gate\'s selector rule)', () => {
-    const app = (labels: Record<string, string>, dest: string) => ({ metadata: { name: 'a', namespace: 'argocd', labels }, spec: { destination: { namespace: dest } } });
+  it("a policy also guards the namespaces its selected Applications deploy into (the gate's selector rule)", () => {
+    const app = (labels: Record<string, string>, dest: string) => ({
+      metadata: { name: 'a', namespace: 'argocd', labels },
+      spec: { destination: { namespace: dest } },
+    });
     const argo = policy({ selector: { matchLabels: { env: 'prod' } } }, { namespace: 'argocd', name: 'argocd/prod' });
     expect(policiesForNamespace([argo], 'shop', [app({ env: 'prod' }, 'shop')])).toHaveLength(1);
     expect(policiesForNamespace([argo], 'shop', [app({ env: 'dev' }, 'shop')])).toEqual([]);
@@ -120,12 +142,21 @@ describe('reviews', () => {
 
   it('reads the pod template of a Deployment and a CronJob', () => {
     expect(readReview(review(deployment('shop', 'x:1'))).images).toEqual([{ container: 'web', image: 'x:1' }]);
-    const cron = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'c', namespace: 'shop' }, spec: { schedule: '* * * * *', jobTemplate: { spec: { template: { spec: { containers: [{ name: 'j', image: 'y:2' }] } } } } } };
+    const cron = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'c', namespace: 'shop' },
+      spec: { schedule: '* * * * *', jobTemplate: { spec: { template: { spec: { containers: [{ name: 'j', image: 'y:2' }] } } } } },
+    };
     expect(readReview(review(cron)).images).toEqual([{ container: 'j', image: 'y:2' }]);
   });
 
   it('rejects malformed reviews with REVIEW_MALFORMED', () => {
-    for (const bad of [{}, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, review({ kind: 'Pod', metadata: { name: 'x', namespace: 'a' }, spec: { containers: [{ name: 'n' }] } })]) {
+    for (const bad of [
+      {},
+      { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' },
+      review({ kind: 'Pod', metadata: { name: 'x', namespace: 'a' }, spec: { containers: [{ name: 'n' }] } }),
+    ]) {
       expect(() => readReview(bad)).toThrow(expect.objectContaining({ code: 'REVIEW_MALFORMED' }));
     }
   });

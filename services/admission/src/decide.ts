@@ -19,7 +19,14 @@ import { BaseError } from '@gitops-gate/contracts/errors';
 import { normalizeRepoUrl, type PolicyIdentity, type PolicySelector } from '@gitops-gate/contracts';
 import { identityOf, policyObjectKey, type Application, type StoredImageResult } from '@gitops-gate/gate-core';
 
-export const ADMISSION_REASON_CODES = ['TAG_ONLY', 'BAD_IMAGE_REFERENCE', 'NOT_COVERED', 'NO_VERDICT', 'VERDICT_FAILED', 'UNPINNED_COMMIT'] as const;
+export const ADMISSION_REASON_CODES = [
+  'TAG_ONLY',
+  'BAD_IMAGE_REFERENCE',
+  'NOT_COVERED',
+  'NO_VERDICT',
+  'VERDICT_FAILED',
+  'UNPINNED_COMMIT',
+] as const;
 export type AdmissionReasonCode = (typeof ADMISSION_REASON_CODES)[number];
 
 export const ADMISSION_ERROR_CODES = ['REVIEW_MALFORMED', 'KIND_UNSUPPORTED'] as const;
@@ -138,17 +145,35 @@ export function buildsToLookUp(images: ContainerImage[]): string[] {
   return [...out];
 }
 
-function checkOne(c: ContainerImage, policies: AdmissionPolicy[], results: Map<string, StoredImageResult[]>, pinned: ReadonlySet<string>): Problem[] {
+function checkOne(
+  c: ContainerImage,
+  policies: AdmissionPolicy[],
+  results: Map<string, StoredImageResult[]>,
+  pinned: ReadonlySet<string>,
+): Problem[] {
   const ref = parseImageRef(c.image);
   const base = { container: c.container, image: c.image };
   if (!ref) return [{ ...base, code: 'BAD_IMAGE_REFERENCE', message: `${c.container}: ${c.image} is not an image reference` }];
   if (!ref.digest) {
-    return [{ ...base, code: 'TAG_ONLY', message: `${c.container}: ${c.image} is not referenced by digest: use ${ref.repository}@sha256:… (the digest the gate verified)` }];
+    return [
+      {
+        ...base,
+        code: 'TAG_ONLY',
+        message: `${c.container}: ${c.image} is not referenced by digest: use ${ref.repository}@sha256:… (the digest the gate verified)`,
+      },
+    ];
   }
   const covering = policies.filter((p) => p.images.includes(ref.repository));
   if (covering.length === 0) {
     const names = policies.map((p) => p.identity.name).join(', ');
-    return [{ ...base, digest: ref.digest, code: 'NOT_COVERED', message: `${c.container}: no image rule for ${ref.repository} in policy ${names}` }];
+    return [
+      {
+        ...base,
+        digest: ref.digest,
+        code: 'NOT_COVERED',
+        message: `${c.container}: no image rule for ${ref.repository} in policy ${names}`,
+      },
+    ];
   }
   const stored = results.get(`${ref.repository}@${ref.digest}`) ?? [];
   const out: Problem[] = [];
@@ -157,12 +182,26 @@ function checkOne(c: ContainerImage, policies: AdmissionPolicy[], results: Map<s
     const r = stored.find((x) => policyObjectKey(x) === key && normalizeRepoUrl(x.repoUrl) === p.repository);
     const at = { ...base, digest: ref.digest, policy: p.identity.name };
     if (!r || r.generation !== p.identity.generation) {
-      const why = r ? `was verified under generation ${r.generation ?? '-'}, policy is at ${p.identity.generation ?? '-'}` : 'has no verdict';
-      out.push({ ...at, code: 'NO_VERDICT', message: `${c.container}: ${ref.repository}@${ref.digest} ${why} under policy ${p.identity.name}: publish it from CI (registry_package event) or run \`gitops-gate webhook package\` so the verifier checks it` });
+      const why = r
+        ? `was verified under generation ${r.generation ?? '-'}, policy is at ${p.identity.generation ?? '-'}`
+        : 'has no verdict';
+      out.push({
+        ...at,
+        code: 'NO_VERDICT',
+        message: `${c.container}: ${ref.repository}@${ref.digest} ${why} under policy ${p.identity.name}: publish it from CI (registry_package event) or run \`gitops-gate webhook package\` so the verifier checks it`,
+      });
     } else if (!r.ok) {
-      out.push({ ...at, code: 'VERDICT_FAILED', message: `${c.container}: ${ref.repository}@${ref.digest} was rejected under policy ${p.identity.name}: ${r.code}${r.reason ? `: ${r.reason}` : ''}` });
+      out.push({
+        ...at,
+        code: 'VERDICT_FAILED',
+        message: `${c.container}: ${ref.repository}@${ref.digest} was rejected under policy ${p.identity.name}: ${r.code}${r.reason ? `: ${r.reason}` : ''}`,
+      });
     } else if (p.requirePinnedCommit && (!r.sourceCommit || !pinned.has(r.sourceCommit))) {
-      out.push({ ...at, code: 'UNPINNED_COMMIT', message: `${c.container}: ${ref.repository}@${ref.digest} was built from ${r.sourceCommit?.slice(0, 12) ?? 'an unknown commit'}, which the gate has not pinned for an Application in this namespace (policy ${p.identity.name})` });
+      out.push({
+        ...at,
+        code: 'UNPINNED_COMMIT',
+        message: `${c.container}: ${ref.repository}@${ref.digest} was built from ${r.sourceCommit?.slice(0, 12) ?? 'an unknown commit'}, which the gate has not pinned for an Application in this namespace (policy ${p.identity.name})`,
+      });
     }
   }
   return out;
@@ -178,15 +217,28 @@ export function decideAdmission(input: {
 }): AdmissionDecision {
   const enforce = input.policies.filter((p) => p.mode === 'Enforce');
   const audit = input.policies.filter((p) => p.mode === 'Audit');
-  if (enforce.length === 0 && audit.length === 0) return { allowed: true, mode: 'none', problems: [], warnings: [], message: 'no policy guards this namespace' };
+  if (enforce.length === 0 && audit.length === 0)
+    return { allowed: true, mode: 'none', problems: [], warnings: [], message: 'no policy guards this namespace' };
   const enforced = enforce.length > 0 ? input.images.flatMap((c) => checkOne(c, enforce, input.results, input.pinned)) : [];
   const audited = audit.length > 0 ? input.images.flatMap((c) => checkOne(c, audit, input.results, input.pinned)) : [];
   const warnings = audited.map((p) => `audit (${p.code}): ${p.message}`);
   if (enforce.length === 0) {
-    return { allowed: true, mode: 'Audit', problems: audited, warnings, message: audited.length ? 'allowed in Audit mode: Enforce would deny' : 'allowed' };
+    return {
+      allowed: true,
+      mode: 'Audit',
+      problems: audited,
+      warnings,
+      message: audited.length ? 'allowed in Audit mode: Enforce would deny' : 'allowed',
+    };
   }
   if (enforced.length > 0) {
-    return { allowed: false, mode: 'Enforce', problems: enforced, warnings, message: `gitops-gate denied: ${enforced.map((p) => `[${p.code}] ${p.message}`).join('; ')}` };
+    return {
+      allowed: false,
+      mode: 'Enforce',
+      problems: enforced,
+      warnings,
+      message: `gitops-gate denied: ${enforced.map((p) => `[${p.code}] ${p.message}`).join('; ')}`,
+    };
   }
   return { allowed: true, mode: 'Enforce', problems: [], warnings, message: 'every image has a passing verdict' };
 }

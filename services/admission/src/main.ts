@@ -64,8 +64,22 @@ if (verifyQueue) {
       for (const p of policies.current().filter((x) => x.images.includes(image))) {
         const repoUrl = normalizeRepoUrl(p.repository);
         // One job per digest and policy generation: concurrent reviews of the same new digest share it.
-        const deliveryId = `admission-${createHash('sha256').update(`${build} ${p.identity.uid ?? p.identity.name}@${p.identity.generation ?? 0}`).digest('hex').slice(0, 32)}`;
-        const job: VerifyImageJob = { v: 1, kind: 'image', deliveryId, repoUrl, repoFullName: new URL(repoUrl).pathname.slice(1), image, digest: build.slice(at + 1), tags: [], receivedAt: new Date().toISOString(), trace: undefined };
+        const deliveryId = `admission-${createHash('sha256')
+          .update(`${build} ${p.identity.uid ?? p.identity.name}@${p.identity.generation ?? 0}`)
+          .digest('hex')
+          .slice(0, 32)}`;
+        const job: VerifyImageJob = {
+          v: 1,
+          kind: 'image',
+          deliveryId,
+          repoUrl,
+          repoFullName: new URL(repoUrl).pathname.slice(1),
+          image,
+          digest: build.slice(at + 1),
+          tags: [],
+          receivedAt: new Date().toISOString(),
+          trace: undefined,
+        };
         await verifyQueue.add(job.kind, job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: verifyJobId(deliveryId) });
       }
     }
@@ -77,9 +91,10 @@ if (verifyQueue) {
   };
 }
 
-const tls = config.ADMISSION_TLS_CERT_FILE && config.ADMISSION_TLS_KEY_FILE
-  ? { cert: readFileSync(config.ADMISSION_TLS_CERT_FILE, 'utf8'), key: readFileSync(config.ADMISSION_TLS_KEY_FILE, 'utf8') }
-  : undefined;
+const tls =
+  config.ADMISSION_TLS_CERT_FILE && config.ADMISSION_TLS_KEY_FILE
+    ? { cert: readFileSync(config.ADMISSION_TLS_CERT_FILE, 'utf8'), key: readFileSync(config.ADMISSION_TLS_KEY_FILE, 'utf8') }
+    : undefined;
 if (!tls) logger.warn('ADMISSION_TLS_CERT_FILE/KEY_FILE unset: serving plain HTTP (the API server only calls HTTPS webhooks)');
 const app = createAdmissionApp(deps, { https: tls });
 await app.listen({ host: '0.0.0.0', port: config.ADMISSION_PORT });

@@ -73,7 +73,11 @@ export function readReview(body: unknown): ReviewedWorkload {
   const template = podTemplate(kind, obj);
   const spec = template.spec;
   if (!isObj(spec)) throw new AdmissionError('REVIEW_MALFORMED', `${kind} has no pod spec`);
-  const images = [...containersIn(spec, 'initContainers'), ...containersIn(spec, 'containers'), ...containersIn(spec, 'ephemeralContainers')];
+  const images = [
+    ...containersIn(spec, 'initContainers'),
+    ...containersIn(spec, 'containers'),
+    ...containersIn(spec, 'ephemeralContainers'),
+  ];
   const meta = isObj(obj.metadata) ? obj.metadata : {};
   const labels = isObj(template.metadata) && isObj(template.metadata.labels) ? template.metadata.labels : {};
   const ownLabels = isObj(meta.labels) ? meta.labels : {};
@@ -82,7 +86,12 @@ export function readReview(body: unknown): ReviewedWorkload {
   if (r.operation === 'UPDATE' && isObj(r.oldObject)) {
     try {
       const oldSpec = podTemplate(kind, r.oldObject).spec;
-      if (isObj(oldSpec)) oldImages = [...containersIn(oldSpec, 'initContainers'), ...containersIn(oldSpec, 'containers'), ...containersIn(oldSpec, 'ephemeralContainers')];
+      if (isObj(oldSpec))
+        oldImages = [
+          ...containersIn(oldSpec, 'initContainers'),
+          ...containersIn(oldSpec, 'containers'),
+          ...containersIn(oldSpec, 'ephemeralContainers'),
+        ];
     } catch {
       // An unreadable oldObject only means the update is checked in full.
     }
@@ -115,7 +124,12 @@ export function addsNoImage(w: ReviewedWorkload): boolean {
 export function reviewResponse(uid: string, d: Pick<AdmissionDecision, 'allowed' | 'warnings' | 'message' | 'problems'>): object {
   const response: Obj = { uid, allowed: d.allowed };
   if (!d.allowed) {
-    response.status = { code: 403, reason: 'Forbidden', message: d.message, details: { causes: d.problems.map((p) => ({ reason: p.code, field: p.container, message: p.message })) } };
+    response.status = {
+      code: 403,
+      reason: 'Forbidden',
+      message: d.message,
+      details: { causes: d.problems.map((p) => ({ reason: p.code, field: p.container, message: p.message })) },
+    };
   }
   // The API server shows at most a few short warnings: keep each line short and their number bounded.
   if (d.warnings.length > 0) response.warnings = d.warnings.slice(0, 16).map((w) => w.slice(0, 400));

@@ -43,7 +43,10 @@ export function createPolicyCache(redis: Redis, prefix: string, logger: Logger):
       }
       policies = next;
       rev = snap.data.revision;
-      logger.info({ revision: rev, policies: next.map((p) => `${p.identity.name}@${p.identity.generation ?? '-'}:${p.mode}`) }, 'admission policies reloaded');
+      logger.info(
+        { revision: rev, policies: next.map((p) => `${p.identity.name}@${p.identity.generation ?? '-'}:${p.mode}`) },
+        'admission policies reloaded',
+      );
     },
   };
 }
@@ -73,7 +76,10 @@ export function createResultLookup(redis: Redis, prefix: string): (builds: strin
       const [err, value] = replies[i] ?? [new Error('no reply'), null];
       // A failed read is an error, not "no verdict": the API server then applies failurePolicy (Fail).
       if (err) throw err;
-      out.set(b, Object.values((value ?? {}) as Record<string, string>).map((j) => JSON.parse(j) as StoredImageResult));
+      out.set(
+        b,
+        Object.values((value ?? {}) as Record<string, string>).map((j) => JSON.parse(j) as StoredImageResult),
+      );
     });
     return out;
   };

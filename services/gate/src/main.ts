@@ -5,7 +5,14 @@
  */
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import { normalizeRepoUrl, policySnapshotKey, policySnapshotSchema, QUEUE_GATE, type FollowedRepo, type PolicySnapshot } from '@gitops-gate/contracts';
+import {
+  normalizeRepoUrl,
+  policySnapshotKey,
+  policySnapshotSchema,
+  QUEUE_GATE,
+  type FollowedRepo,
+  type PolicySnapshot,
+} from '@gitops-gate/contracts';
 import { reverifyCommitJob, reverifyImageJob } from '@gitops-gate/contracts/verify-jobs';
 import {
   collectFollowedRepos,
@@ -29,8 +36,25 @@ import {
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
 import { createGitMirror, GitError } from '@gitops-gate/git';
-import { createReportQueue, createReportWorker, gitHttpToken, gitHubClientFromConfig, gitHubMode, reportJobFromRecord } from '@gitops-gate/github';
-import { createGateQueue, createRedisConnection, createReplicationWait, createServiceWorker, createVerifyQueue, installShutdown, publishFollowedRepos, queueGaugeSource, verifyJobOptions } from '@gitops-gate/queue';
+import {
+  createReportQueue,
+  createReportWorker,
+  gitHttpToken,
+  gitHubClientFromConfig,
+  gitHubMode,
+  reportJobFromRecord,
+} from '@gitops-gate/github';
+import {
+  createGateQueue,
+  createRedisConnection,
+  createReplicationWait,
+  createServiceWorker,
+  createVerifyQueue,
+  installShutdown,
+  publishFollowedRepos,
+  queueGaugeSource,
+  verifyJobOptions,
+} from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createGateOpsApp } from './ops-app.js';
 import { createGateProcessor } from './processor.js';
@@ -76,7 +100,8 @@ async function reportOutcomes(outcomes: { record?: Parameters<typeof reportJobFr
   for (const o of outcomes) {
     const job = o.record ? reportJobFromRecord(o.record) : undefined;
     // A lost report is not a lost pin: logged, never retried by failing the gate job.
-    if (job) await reports.enqueue(job).catch((err: unknown) => logger.warn({ err, decisionId: job.decisionId }, 'GitHub report not queued'));
+    if (job)
+      await reports.enqueue(job).catch((err: unknown) => logger.warn({ err, decisionId: job.decisionId }, 'GitHub report not queued'));
   }
 }
 // Which repositories may be fetched at all: the opted-in Applications' repoURLs, decided here, published for the
@@ -90,10 +115,22 @@ async function publishFollowed(): Promise<void> {
   await publishFollowedRepos(redis, config.QUEUE_PREFIX, repos);
 }
 await publishFollowed().catch((err: unknown) => logger.warn({ err }, 'followed repositories not published'));
-const followedTimer = setInterval(() => void publishFollowed().catch((err: unknown) => logger.warn({ err }, 'followed repositories not published')), 1_000);
+const followedTimer = setInterval(
+  () => void publishFollowed().catch((err: unknown) => logger.warn({ err }, 'followed repositories not published')),
+  1_000,
+);
 followedTimer.unref();
-const decisions = new Counter({ name: 'gitops_gate_decisions_total', help: 'Gate decisions by action', labelNames: ['action'] as const, registers: [registry] });
-const conflicts = new Counter({ name: 'gitops_gate_kube_conflicts_total', help: 'Application writes refused because the object changed since it was read (409, or 422 from a failed precondition)', registers: [registry] });
+const decisions = new Counter({
+  name: 'gitops_gate_decisions_total',
+  help: 'Gate decisions by action',
+  labelNames: ['action'] as const,
+  registers: [registry],
+});
+const conflicts = new Counter({
+  name: 'gitops_gate_kube_conflicts_total',
+  help: 'Application writes refused because the object changed since it was read (409, or 422 from a failed precondition)',
+  registers: [registry],
+});
 // The audit trail lives in a Redis stream (durable with AOF, shared by replicas, ordered) and every record is also
 // logged in full with a constant message, for SIEM pipelines.
 // With a key, each record's MULTI also stores a signed checkpoint of the chain, logged with the record so a copy
@@ -130,7 +167,9 @@ if (config.GATE_WATCH_POLICIES) {
   // What was in force before this start: an Enforce policy that is invalid now keeps its earlier valid generation.
   let previous: object[] = [];
   try {
-    previous = policySnapshotSchema.parse(JSON.parse((await redis.get(policySnapshotKey(config.QUEUE_PREFIX))) ?? '{"revision":"","policies":[]}')).policies;
+    previous = policySnapshotSchema.parse(
+      JSON.parse((await redis.get(policySnapshotKey(config.QUEUE_PREFIX))) ?? '{"revision":"","policies":[]}'),
+    ).policies;
   } catch (err) {
     logger.warn({ err }, 'previous policy snapshot unreadable');
   }
@@ -143,7 +182,11 @@ if (config.GATE_WATCH_POLICIES) {
       const snapshot: PolicySnapshot = { revision: set.revision, policies: set.objects as Record<string, unknown>[] };
       await redis.set(policySnapshotKey(config.QUEUE_PREFIX), JSON.stringify(snapshot));
       const g = gateForPolicies;
-      if (g) reevaluation = reevaluation.then(() => g.reevaluatePending()).then(reportOutcomes).catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
+      if (g)
+        reevaluation = reevaluation
+          .then(() => g.reevaluatePending())
+          .then(reportOutcomes)
+          .catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
     },
     applications: () => store.list(config.GATE_NAMESPACES),
   });
@@ -165,7 +208,8 @@ const gate = createGate({
   // The gate's own fetches follow the same list: a verdict's cloneUrl (a Redis job) only names which followed repository.
   isAncestor: (url, a, d) => {
     const repo = followedNow.get(normalizeRepoUrl(url));
-    if (!repo || repo.refused) return Promise.reject(new GitError('GIT_NOT_FOLLOWED', `repository ${normalizeRepoUrl(url)} is not followed: not fetched`, false));
+    if (!repo || repo.refused)
+      return Promise.reject(new GitError('GIT_NOT_FOLLOWED', `repository ${normalizeRepoUrl(url)} is not followed: not fetched`, false));
     return mirror.isAncestor(repo.fetchUrl, a, d);
   },
   onDecision: (action) => decisions.inc({ action }),
@@ -174,7 +218,9 @@ const gate = createGate({
   livePolicies: watcher ? () => watcher.live() : undefined,
   livePolicyRevision: watcher ? () => watcher.current().revision : undefined,
   extraAnnotations: (app) =>
-    config.GATE_UI_URL ? externalLinkAnnotation(config.GATE_UI_URL, { namespace: app.metadata.namespace ?? 'default', name: app.metadata.name }) : {},
+    config.GATE_UI_URL
+      ? externalLinkAnnotation(config.GATE_UI_URL, { namespace: app.metadata.namespace ?? 'default', name: app.metadata.name })
+      : {},
   requestReverify: async (verdict, reason) => {
     const revision = watcher?.current().revision ?? 'none';
     const { data, jobId } = reverifyCommitJob(verdict, revision, new Date());
@@ -191,7 +237,10 @@ const gate = createGate({
 });
 gateForPolicies = gate;
 // Policies may have changed while no gate was running.
-reevaluation = gate.reevaluatePending().then(reportOutcomes).catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
+reevaluation = gate
+  .reevaluatePending()
+  .then(reportOutcomes)
+  .catch((err: unknown) => logger.warn({ err }, 'pending image waits not re-evaluated'));
 
 const reconciler = createReconciler({
   store,
@@ -210,16 +259,35 @@ const reconciler = createReconciler({
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
 // Audit retention: one gate replica at a time (a lease of 80 % of the interval) trims a batch per interval; see audit-retention.ts.
-const retention = { maxAgeSeconds: config.AUDIT_RETENTION_SECONDS, maxRecords: config.AUDIT_RETENTION_RECORDS, requireExport: config.AUDIT_TRIM_REQUIRES_EXPORT };
+const retention = {
+  maxAgeSeconds: config.AUDIT_RETENTION_SECONDS,
+  maxRecords: config.AUDIT_RETENTION_RECORDS,
+  requireExport: config.AUDIT_TRIM_REQUIRES_EXPORT,
+};
 async function trimAudit(): Promise<void> {
   if (retention.maxAgeSeconds === 0 && retention.maxRecords === 0) return;
-  const leased = await redis.set(`${config.QUEUE_PREFIX}:audit-trim-lease`, String(process.pid), 'PX', Math.max(config.AUDIT_TRIM_INTERVAL_SECONDS * 800, 100), 'NX');
+  const leased = await redis.set(
+    `${config.QUEUE_PREFIX}:audit-trim-lease`,
+    String(process.pid),
+    'PX',
+    Math.max(config.AUDIT_TRIM_INTERVAL_SECONDS * 800, 100),
+    'NX',
+  );
   if (leased !== 'OK') return;
-  const result = await trimAuditTrail(redis, config.QUEUE_PREFIX, retention, new Date(), auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined);
+  const result = await trimAuditTrail(
+    redis,
+    config.QUEUE_PREFIX,
+    retention,
+    new Date(),
+    auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined,
+  );
   if (result.trimmed > 0) logger.info(result, 'audit records trimmed');
   if (result.heldForExport) logger.warn('audit records due for retention kept: not exported yet (gitops-gate audit export --mark)');
 }
-const trimTimer = setInterval(() => void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed')), config.AUDIT_TRIM_INTERVAL_SECONDS * 1000);
+const trimTimer = setInterval(
+  () => void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed')),
+  config.AUDIT_TRIM_INTERVAL_SECONDS * 1000,
+);
 trimTimer.unref();
 void trimAudit().catch((err: unknown) => logger.warn({ err }, 'audit trim failed'));
 
@@ -237,7 +305,10 @@ const gateQueueView = createGateQueue(redis, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(gateQueueView)]);
 
 const ready = async () => {
-  const problems = [...((await redis.ping().catch(() => '')) === 'PONG' ? [] : ['redis unreachable']), ...(watcher?.health().problems ?? [])];
+  const problems = [
+    ...((await redis.ping().catch(() => '')) === 'PONG' ? [] : ['redis unreachable']),
+    ...(watcher?.health().problems ?? []),
+  ];
   if (watcher && !watcher.health().synced && problems.length === 0) problems.push('policies not listed yet');
   return { ok: problems.length === 0, problems };
 };
@@ -245,7 +316,14 @@ const ops = createGateOpsApp({ registry, ready, audit, store, namespaces: config
 await ops.listen({ host: '0.0.0.0', port: config.GATE_HTTP_PORT });
 {
   const addr = ops.server.address();
-  logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');
+  logger.info(
+    {
+      port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT,
+      namespaces: config.GATE_NAMESPACES,
+      watchPolicies: Boolean(watcher),
+    },
+    'gate started',
+  );
 }
 
 installShutdown({

@@ -23,6 +23,9 @@ export function createGateOpsApp(deps: GateOpsDeps): FastifyInstance {
   return createOpsApp({
     registry: deps.registry,
     ready: deps.ready,
-    plugins: [createAuditRoutes(deps.audit), createUiRoutes({ audit: deps.audit, store: deps.store, namespaces: deps.namespaces, auditKey: deps.auditKey, ...deps.ui })],
+    plugins: [
+      createAuditRoutes(deps.audit),
+      createUiRoutes({ audit: deps.audit, store: deps.store, namespaces: deps.namespaces, auditKey: deps.auditKey, ...deps.ui }),
+    ],
   });
 }

@@ -9,13 +9,38 @@ import { createGateProcessor } from './processor.js';
 const silent = createLogger('gate-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
 const SHA = 'd'.repeat(40);
 const verdict = {
-  v: 1, kind: 'commit-verdict', deliveryId: 'd1', repoUrl: 'https://github.com/org/app', cloneUrl: 'https://github.com/org/app.git',
-  repoFullName: 'org/app', branch: 'main', sha: SHA, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' },
-  code: 'VERIFIED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(), onBranch: true, branchHead: SHA, policies: [],
+  v: 1,
+  kind: 'commit-verdict',
+  deliveryId: 'd1',
+  repoUrl: 'https://github.com/org/app',
+  cloneUrl: 'https://github.com/org/app.git',
+  repoFullName: 'org/app',
+  branch: 'main',
+  sha: SHA,
+  outcome: 'verified',
+  method: 'ssh',
+  signer: { identity: 'dev@example.com' },
+  code: 'VERIFIED',
+  reasons: [],
+  rule: 'test',
+  verifiedAt: new Date().toISOString(),
+  onBranch: true,
+  branchHead: SHA,
+  policies: [],
 };
 const record = (action: string) => ({
-  id: `rec-${action}`, time: new Date().toISOString(), deliveryId: 'd1', repo: 'https://github.com/org/app', branch: 'main', sha: SHA, app: 'argocd/web',
-  action, reason: 'r', verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', signer: 'dev@example.com', reasons: [] }, prevHash: '', hash: '',
+  id: `rec-${action}`,
+  time: new Date().toISOString(),
+  deliveryId: 'd1',
+  repo: 'https://github.com/org/app',
+  branch: 'main',
+  sha: SHA,
+  app: 'argocd/web',
+  action,
+  reason: 'r',
+  verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', signer: 'dev@example.com', reasons: [] },
+  prevHash: '',
+  hash: '',
 });
 
 describe('gate processor reporting hook', () => {

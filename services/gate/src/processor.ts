@@ -7,7 +7,11 @@ import { inSpan, type Logger } from '@gitops-gate/telemetry';
  * Gate jobs: verdicts in, decisions out. Transient Kubernetes or lock trouble throws, so BullMQ retries it.
  * `onOutcomes` sees the recorded decisions (reporting them on GitHub); it must not throw or wait for GitHub.
  */
-export function createGateProcessor(gate: Gate, logger: Logger, onOutcomes?: (outcomes: AppOutcome[]) => Promise<void>): (job: Job) => Promise<AppOutcome[]> {
+export function createGateProcessor(
+  gate: Gate,
+  logger: Logger,
+  onOutcomes?: (outcomes: AppOutcome[]) => Promise<void>,
+): (job: Job) => Promise<AppOutcome[]> {
   const decided = async (outcomes: Promise<AppOutcome[]>): Promise<AppOutcome[]> => {
     const out = await outcomes;
     if (onOutcomes) await onOutcomes(out);
@@ -21,8 +25,12 @@ export function createGateProcessor(gate: Gate, logger: Logger, onOutcomes?: (ou
     }
     const v = parsed.data;
     if (v.kind === 'image-verdict') {
-      return decided(inSpan('gate.image', { 'oci.image': v.image, 'oci.digest': v.digest, 'verify.ok': v.ok }, () => gate.applyImageVerdict(v), v.trace));
+      return decided(
+        inSpan('gate.image', { 'oci.image': v.image, 'oci.digest': v.digest, 'verify.ok': v.ok }, () => gate.applyImageVerdict(v), v.trace),
+      );
     }
-    return decided(inSpan('gate.apply', { 'git.sha': v.sha, 'git.branch': v.branch, 'verify.outcome': v.outcome }, () => gate.applyVerdict(v), v.trace));
+    return decided(
+      inSpan('gate.apply', { 'git.sha': v.sha, 'git.branch': v.branch, 'verify.outcome': v.outcome }, () => gate.applyVerdict(v), v.trace),
+    );
   };
 }

@@ -3,7 +3,14 @@ import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createFollowedRepoReader, createGateQueue, createRedisConnection, createVerifyQueue, publishFollowedRepos, ReplicationError } from '@gitops-gate/queue';
+import {
+  createFollowedRepoReader,
+  createGateQueue,
+  createRedisConnection,
+  createVerifyQueue,
+  publishFollowedRepos,
+  ReplicationError,
+} from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { deliveryHeaders, pushPayload, signBody, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createReceiverApp, MAX_BODY_BYTES } from './app.js';
@@ -22,7 +29,14 @@ let prefix: string;
 function makeApp(opts: { maxQueueDepth?: number; depthCacheMs?: number; followed?: boolean; afterWrite?: () => Promise<void> } = {}) {
   const reader = createFollowedRepoReader(conn, prefix, { cacheMs: 0 });
   return createReceiverApp({
-    ...(opts.followed ? { isFollowed: async (u: string) => { const r = await reader.lookup(u); return r === undefined ? undefined : r !== null; } } : {}),
+    ...(opts.followed
+      ? {
+          isFollowed: async (u: string) => {
+            const r = await reader.lookup(u);
+            return r === undefined ? undefined : r !== null;
+          },
+        }
+      : {}),
     secrets: [SECRET, OLD_SECRET],
     intake: createBullIntake(queue, conn, { retentionSeconds: 3600, depthCacheMs: opts.depthCacheMs ?? 0, afterWrite: opts.afterWrite }),
     logger: silent,
@@ -85,7 +99,12 @@ describe('POST /webhooks/github', () => {
   it('ping → 200, nothing queued', async () => {
     const app = makeApp();
     const body = JSON.stringify({ zen: 'Keep it logically awesome.', hook_id: 1 });
-    const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers: deliveryHeaders(SECRET, 'ping', body) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhooks/github',
+      payload: body,
+      headers: deliveryHeaders(SECRET, 'ping', body),
+    });
     expect(res.statusCode).toBe(200);
     expect(await jobCount()).toBe(0);
   });
@@ -100,13 +119,25 @@ describe('POST /webhooks/github', () => {
     expect(jobs).toHaveLength(1);
     // The delivery id plus a random suffix (how the one-round-trip intake tells queued from duplicate).
     expect(jobs[0]?.id).toMatch(new RegExp(`^gh-${headers['x-github-delivery']}-[0-9a-f]{14}$`));
-    expect(jobs[0]?.data).toMatchObject({ v: 1, kind: 'commit', sha: SHA, branch: 'main', repoUrl: 'https://github.com/org/app', repoFullName: 'Org/App' });
+    expect(jobs[0]?.data).toMatchObject({
+      v: 1,
+      kind: 'commit',
+      sha: SHA,
+      branch: 'main',
+      repoUrl: 'https://github.com/org/app',
+      repoFullName: 'Org/App',
+    });
   });
 
   it('accepts a delivery signed with a second (rotated) secret', async () => {
     const app = makeApp();
     const text = JSON.stringify(pushPayload({ repoUrl: 'https://github.com/org/app.git', after: SHA }));
-    const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: text, headers: deliveryHeaders(OLD_SECRET, 'push', text) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhooks/github',
+      payload: text,
+      headers: deliveryHeaders(OLD_SECRET, 'push', text),
+    });
     expect(res.statusCode).toBe(202);
     expect(await jobCount()).toBe(1);
   });
@@ -145,14 +176,25 @@ describe('POST /webhooks/github', () => {
     const app = makeApp();
     const digest = `sha256:${'ab'.repeat(32)}`;
     const pkg = {
-      name: 'App', namespace: 'Org', package_type: 'CONTAINER', owner: { login: 'Org' },
+      name: 'App',
+      namespace: 'Org',
+      package_type: 'CONTAINER',
+      owner: { login: 'Org' },
       package_version: { version: digest, container_metadata: { tag: { name: 'v1', digest } } },
       registry: { url: 'https://ghcr.io/org' },
     };
     const repository = { full_name: 'Org/App', clone_url: 'https://github.com/Org/App.git' };
-    for (const [event, key] of [['package', 'package'], ['registry_package', 'registry_package']] as const) {
+    for (const [event, key] of [
+      ['package', 'package'],
+      ['registry_package', 'registry_package'],
+    ] as const) {
       const text = JSON.stringify({ action: 'published', [key]: pkg, repository });
-      const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: text, headers: deliveryHeaders(SECRET, event, text) });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/webhooks/github',
+        payload: text,
+        headers: deliveryHeaders(SECRET, event, text),
+      });
       expect(res.statusCode).toBe(202);
     }
     const jobs = await queue.getJobs(['waiting']);
@@ -163,7 +205,12 @@ describe('POST /webhooks/github', () => {
   it('other event types → 202 with queued:false, nothing queued', async () => {
     const app = makeApp();
     const text = JSON.stringify({ action: 'opened', issue: {} });
-    const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: text, headers: deliveryHeaders(SECRET, 'issues', text) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhooks/github',
+      payload: text,
+      headers: deliveryHeaders(SECRET, 'issues', text),
+    });
     expect(res.statusCode).toBe(202);
     expect(res.json().queued).toBe(false);
     expect(await jobCount()).toBe(0);
@@ -222,10 +269,18 @@ describe('POST /webhooks/github', () => {
       [Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /not valid UTF-8/],
       [JSON.stringify({ ref: 'refs/heads/main', after: 'nope', before: '', repository: { full_name: 'a/b', clone_url: 'x' } }), /after/],
       [JSON.stringify({ ref: 'refs/heads/main', after: SHA, before: '' }), /repository/],
-      [JSON.stringify({ ref: 'refs/heads/\u0000\u0000', after: SHA, before: '', repository: { full_name: 'a/b', clone_url: 'x' } }), /ref.*control characters/],
+      [
+        JSON.stringify({ ref: 'refs/heads/\u0000\u0000', after: SHA, before: '', repository: { full_name: 'a/b', clone_url: 'x' } }),
+        /ref.*control characters/,
+      ],
     ];
     for (const [body, msg] of cases) {
-      const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers: deliveryHeaders(SECRET, 'push', body as string) });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/webhooks/github',
+        payload: body,
+        headers: deliveryHeaders(SECRET, 'push', body as string),
+      });
       expect(res.statusCode).toBe(400);
       expect(res.json().error).toMatch(msg);
     }
@@ -241,7 +296,12 @@ describe('POST /webhooks/github', () => {
     expect(res.statusCode).toBe(202);
     expect(await jobCount()).toBe(1);
     const noField = 'other=1';
-    const res2 = await app.inject({ method: 'POST', url: '/webhooks/github', payload: noField, headers: { ...deliveryHeaders(SECRET, 'push', noField), 'content-type': 'application/x-www-form-urlencoded' } });
+    const res2 = await app.inject({
+      method: 'POST',
+      url: '/webhooks/github',
+      payload: noField,
+      headers: { ...deliveryHeaders(SECRET, 'push', noField), 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(res2.statusCode).toBe(400);
     expect(res2.json().error).toMatch(/payload=/);
   });
@@ -264,10 +324,19 @@ describe('POST /webhooks/github', () => {
       const { request } = await import('node:http');
       // Announce a huge body but send only a few bytes: the answer must come without the body being read.
       const status = await new Promise<number>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/webhooks/github', headers: { ...deliveryHeaders(SECRET, 'push', ''), 'content-length': String(MAX_BODY_BYTES + 1) } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/webhooks/github',
+            headers: { ...deliveryHeaders(SECRET, 'push', ''), 'content-length': String(MAX_BODY_BYTES + 1) },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', reject);
         req.write('{"a":1');
       });
@@ -281,7 +350,12 @@ describe('POST /webhooks/github', () => {
   it('chunked body that grows over 25 MB → 413', async () => {
     const app = makeApp();
     const big = Buffer.alloc(MAX_BODY_BYTES + 10, 0x20);
-    const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: big, headers: { ...deliveryHeaders(SECRET, 'push', ''), 'transfer-encoding': 'chunked' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/webhooks/github',
+      payload: big,
+      headers: { ...deliveryHeaders(SECRET, 'push', ''), 'transfer-encoding': 'chunked' },
+    });
     expect(res.statusCode).toBe(413);
   });
 
@@ -326,7 +400,12 @@ describe('POST /webhooks/github', () => {
     const app = makeApp();
     const { body, headers } = push(pushPayload({ repoUrl: 'https://github.com/org/app.git', after: SHA }));
     await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
-    await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers: { ...headers, 'x-hub-signature-256': 'sha256=00' } });
+    await app.inject({
+      method: 'POST',
+      url: '/webhooks/github',
+      payload: body,
+      headers: { ...headers, 'x-hub-signature-256': 'sha256=00' },
+    });
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
@@ -351,7 +430,9 @@ describe('only repositories the gate follows are queued (issue #10.2)', () => {
   it('a valid delivery for a repository nobody follows → 202 not followed, no job (attacker holds the webhook secret)', async () => {
     await publishFollowedRepos(conn, prefix, [followedRepo]);
     const app = makeApp({ followed: true });
-    const { body, headers } = push(pushPayload({ repoUrl: 'https://github.com/attacker/other.git', fullName: 'attacker/other', after: SHA }));
+    const { body, headers } = push(
+      pushPayload({ repoUrl: 'https://github.com/attacker/other.git', fullName: 'attacker/other', after: SHA }),
+    );
     const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ queued: false, reason: 'not followed' });
@@ -369,7 +450,9 @@ describe('only repositories the gate follows are queued (issue #10.2)', () => {
 
   it('before any gate published the set, deliveries are queued (the verifier checks again before fetching)', async () => {
     const app = makeApp({ followed: true });
-    const { body, headers } = push(pushPayload({ repoUrl: 'https://github.com/attacker/other.git', fullName: 'attacker/other', after: SHA }));
+    const { body, headers } = push(
+      pushPayload({ repoUrl: 'https://github.com/attacker/other.git', fullName: 'attacker/other', after: SHA }),
+    );
     const res = await app.inject({ method: 'POST', url: '/webhooks/github', payload: body, headers });
     expect(res.json()).toEqual({ queued: true });
   });

@@ -34,7 +34,10 @@ export interface ReceiverDeps {
    * Repository identity (GitHub configured): whether the delivery's `repository.id` / `installation.id` are those of
    * the repository it would be queued for. Refusals queue nothing and answer `status` with the reason.
    */
-  checkIdentity?: (repoUrl: string, payload: unknown) => Promise<{ ok: true } | { ok: false; status: number; code: string; reason: string }>;
+  checkIdentity?: (
+    repoUrl: string,
+    payload: unknown,
+  ) => Promise<{ ok: true } | { ok: false; status: number; code: string; reason: string }>;
 }
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
@@ -76,7 +79,12 @@ function parseBody(raw: Buffer, contentType: string): unknown {
  * it is authenticated, but only to pick whose secrets to try: a holder of one repository's secret cannot sign for
  * another. The caller must still bind the job's clone URL to this name (the body carries both).
  */
-function repoSecretSigner(repoSecrets: Record<string, string[]> | undefined, raw: Buffer, contentType: string, header: string): string | undefined {
+function repoSecretSigner(
+  repoSecrets: Record<string, string[]> | undefined,
+  raw: Buffer,
+  contentType: string,
+  header: string,
+): string | undefined {
   if (!repoSecrets || Object.keys(repoSecrets).length === 0) return undefined;
   let name: unknown;
   try {
@@ -167,25 +175,39 @@ function send(reply: Reply, a: Answer): Reply {
 function authenticate(
   deps: ReceiverDeps,
   req: FastifyRequest,
-): { ok: true; event: string; deliveryId: string; payload: unknown; repoSigner?: string } | { ok: false; event: string; outcome: string; answer: Answer } {
+):
+  | { ok: true; event: string; deliveryId: string; payload: unknown; repoSigner?: string }
+  | { ok: false; event: string; outcome: string; answer: Answer } {
   const eventHeader = req.headers['x-github-event'];
   const deliveryHeader = req.headers['x-github-delivery'];
   const event = typeof eventHeader === 'string' ? eventHeader : '';
   if (!EVENT_NAME.test(event)) {
-    return { ok: false, event: 'unknown', outcome: 'bad_request', answer: { status: 400, body: { error: 'missing or malformed X-GitHub-Event header', code: 'MISSING_EVENT' } } };
+    return {
+      ok: false,
+      event: 'unknown',
+      outcome: 'bad_request',
+      answer: { status: 400, body: { error: 'missing or malformed X-GitHub-Event header', code: 'MISSING_EVENT' } },
+    };
   }
   const deliveryId = typeof deliveryHeader === 'string' ? deliveryHeader : '';
   if (!DELIVERY_ID.test(deliveryId)) {
-    return { ok: false, event, outcome: 'bad_request', answer: { status: 400, body: { error: 'missing or malformed X-GitHub-Delivery header', code: 'MISSING_DELIVERY' } } };
+    return {
+      ok: false,
+      event,
+      outcome: 'bad_request',
+      answer: { status: 400, body: { error: 'missing or malformed X-GitHub-Delivery header', code: 'MISSING_DELIVERY' } },
+    };
   }
   const sigHeader = req.headers['x-hub-signature-256'];
   const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   const contentType = req.headers['content-type'] ?? '';
   const sharedSigned = typeof sigHeader === 'string' && signatureMatches(deps.secrets, raw, sigHeader);
-  const repoSigner = typeof sigHeader === 'string' && !sharedSigned ? repoSecretSigner(deps.repoSecrets, raw, contentType, sigHeader) : undefined;
+  const repoSigner =
+    typeof sigHeader === 'string' && !sharedSigned ? repoSecretSigner(deps.repoSecrets, raw, contentType, sigHeader) : undefined;
   if (typeof sigHeader !== 'string' || !(sharedSigned || repoSigner !== undefined)) {
     req.log.warn({ deliveryId, event }, 'delivery signature rejected');
-    const error = typeof sigHeader === 'string' ? 'X-Hub-Signature-256 does not match any configured secret' : 'missing X-Hub-Signature-256 header';
+    const error =
+      typeof sigHeader === 'string' ? 'X-Hub-Signature-256 does not match any configured secret' : 'missing X-Hub-Signature-256 header';
     return { ok: false, event, outcome: 'bad_signature', answer: { status: 401, body: { error, code: 'BAD_SIGNATURE' } } };
   }
   try {
@@ -197,7 +219,14 @@ function authenticate(
 }
 
 /** Followed set, repository identity and queue depth: the reason not to queue this job, or undefined to queue it. */
-async function admit(deps: ReceiverDeps, req: FastifyRequest, event: string, deliveryId: string, job: VerifyJob, payload: unknown): Promise<{ outcome: string; answer: Answer } | undefined> {
+async function admit(
+  deps: ReceiverDeps,
+  req: FastifyRequest,
+  event: string,
+  deliveryId: string,
+  job: VerifyJob,
+  payload: unknown,
+): Promise<{ outcome: string; answer: Answer } | undefined> {
   // Only pushes name a repository to fetch; image jobs read the registry, and the gate joins them per Application.
   if (job.kind === 'commit' && deps.isFollowed) {
     const followed = await deps.isFollowed(job.repoUrl).catch(() => undefined);
@@ -209,10 +238,17 @@ async function admit(deps: ReceiverDeps, req: FastifyRequest, event: string, del
   if (deps.checkIdentity) {
     const identity = await deps.checkIdentity(job.repoUrl, payload);
     if (!identity.ok) {
-      req.log.warn({ deliveryId, event, repo: job.repoUrl, code: identity.code, reason: identity.reason }, 'delivery refused: repository identity');
+      req.log.warn(
+        { deliveryId, event, repo: job.repoUrl, code: identity.code, reason: identity.reason },
+        'delivery refused: repository identity',
+      );
       return {
         outcome: identity.status === 503 ? 'unavailable' : 'wrong_repository',
-        answer: { status: identity.status, body: { queued: false, reason: identity.reason, code: identity.code }, ...(identity.status === 503 ? { retryAfter: '30' } : {}) },
+        answer: {
+          status: identity.status,
+          body: { queued: false, reason: identity.reason, code: identity.code },
+          ...(identity.status === 503 ? { retryAfter: '30' } : {}),
+        },
       };
     }
   }
@@ -225,7 +261,10 @@ async function admit(deps: ReceiverDeps, req: FastifyRequest, event: string, del
   }
   if (depth >= deps.maxQueueDepth) {
     req.log.warn({ deliveryId, depth }, 'queue over limit');
-    return { outcome: 'overloaded', answer: { status: 503, retryAfter: '30', body: { error: `queue depth ${depth} over limit`, code: 'QUEUE_FULL' } } };
+    return {
+      outcome: 'overloaded',
+      answer: { status: 503, retryAfter: '30', body: { error: `queue depth ${depth} over limit`, code: 'QUEUE_FULL' } },
+    };
   }
   return undefined;
 }
@@ -233,7 +272,15 @@ async function admit(deps: ReceiverDeps, req: FastifyRequest, event: string, del
 const QUEUE_UNAVAILABLE: Answer = { status: 503, retryAfter: '10', body: { error: 'queue unavailable', code: 'QUEUE_UNAVAILABLE' } };
 
 /** The durable write (one Redis round trip, see intake.ts), timed; the trace starts here and travels in the job. */
-async function enqueue(deps: ReceiverDeps, metrics: Metrics, req: FastifyRequest, event: string, deliveryId: string, job: VerifyJob, signer: string | undefined): Promise<Answer> {
+async function enqueue(
+  deps: ReceiverDeps,
+  metrics: Metrics,
+  req: FastifyRequest,
+  event: string,
+  deliveryId: string,
+  job: VerifyJob,
+  signer: string | undefined,
+): Promise<Answer> {
   const end = metrics.enqueueSeconds.startTimer();
   let added: 'queued' | 'duplicate';
   try {
@@ -253,7 +300,13 @@ async function enqueue(deps: ReceiverDeps, metrics: Metrics, req: FastifyRequest
     return { status: 202, body: { queued: false, duplicate: true } };
   }
   req.log.info(
-    { deliveryId, event, kind: job.kind, repo: job.repoFullName, ...(job.kind === 'commit' ? { branch: job.branch, sha: job.sha } : { image: job.image, digest: job.digest }) },
+    {
+      deliveryId,
+      event,
+      kind: job.kind,
+      repo: job.repoFullName,
+      ...(job.kind === 'commit' ? { branch: job.branch, sha: job.sha } : { image: job.image, digest: job.digest }),
+    },
     'delivery queued',
   );
   return { status: 202, body: { queued: true } };
@@ -283,8 +336,16 @@ async function handleDelivery(deps: ReceiverDeps, metrics: Metrics, now: () => D
     case 'enqueue': {
       if (auth.repoSigner !== undefined && !jobMatchesSigner(outcome.job.repoUrl, auth.repoSigner)) {
         reject(event, 'bad_signature');
-        req.log.warn({ deliveryId, event, repo: outcome.job.repoUrl, signer: auth.repoSigner }, 'delivery refused: per-repository secret used for another repository');
-        return reply.code(401).send({ error: `signed with the secret of ${auth.repoSigner}, which does not cover ${outcome.job.repoUrl}`, code: 'SECRET_REPOSITORY_MISMATCH' });
+        req.log.warn(
+          { deliveryId, event, repo: outcome.job.repoUrl, signer: auth.repoSigner },
+          'delivery refused: per-repository secret used for another repository',
+        );
+        return reply
+          .code(401)
+          .send({
+            error: `signed with the secret of ${auth.repoSigner}, which does not cover ${outcome.job.repoUrl}`,
+            code: 'SECRET_REPOSITORY_MISMATCH',
+          });
       }
       const refused = await admit(deps, req, event, deliveryId, outcome.job, payload);
       if (refused) {

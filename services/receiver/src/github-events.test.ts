@@ -14,7 +14,10 @@ const push = (fullName: string, cloneUrl = 'https://github.com/org/app.git') => 
 describe('interpretEvent: repository names', () => {
   it('a GitHub push becomes a schema-valid commit job', () => {
     const out = interpretEvent('push', 'd-1', push('Org/App'), now);
-    expect(out).toMatchObject({ kind: 'enqueue', job: { kind: 'commit', repoUrl: 'https://github.com/org/app', repoFullName: 'Org/App', receivedAt: now.toISOString() } });
+    expect(out).toMatchObject({
+      kind: 'enqueue',
+      job: { kind: 'commit', repoUrl: 'https://github.com/org/app', repoFullName: 'Org/App', receivedAt: now.toISOString() },
+    });
   });
   it.each(['a/b/c', '../x', 'org/ap p', 'оrg/app', '', 'org/..'])('attacker: full_name %j is refused as invalid', (name) => {
     const out = interpretEvent('push', 'd-1', push(name), now);

@@ -27,7 +27,11 @@ const repository = z.object({
 
 // Git refuses control characters in ref names and GitHub caps them at 255 bytes; anything else is not from GitHub.
 // eslint-disable-next-line no-control-regex -- the rule is the point: refs with control characters are refused.
-const refName = z.string().min(1).max(255).regex(/^[^\u0000-\u001f\u007f]+$/, 'must be a git ref name (no control characters)');
+const refName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'must be a git ref name (no control characters)');
 
 const pushPayload = z.object({
   ref: refName,
@@ -41,9 +45,7 @@ const pushPayload = z.object({
 const packageVersion = z.object({
   version: z.string().optional(),
   package_url: z.string().optional(),
-  container_metadata: z
-    .object({ tag: z.object({ name: z.string().optional(), digest: z.string().optional() }).nullish() })
-    .nullish(),
+  container_metadata: z.object({ tag: z.object({ name: z.string().optional(), digest: z.string().optional() }).nullish() }).nullish(),
 });
 
 const packageBody = z.object({
@@ -67,10 +69,7 @@ const registryPackagePayload = z.object({
 });
 
 export type EventOutcome =
-  | { kind: 'ping' }
-  | { kind: 'enqueue'; job: VerifyJob }
-  | { kind: 'ignore'; reason: string }
-  | { kind: 'invalid'; message: string };
+  { kind: 'ping' } | { kind: 'enqueue'; job: VerifyJob } | { kind: 'ignore'; reason: string } | { kind: 'invalid'; message: string };
 
 function describeIssues(event: string, err: z.ZodError): string {
   const first = err.issues[0];
@@ -100,17 +99,18 @@ export function interpretEvent(event: string, deliveryId: string, payload: unkno
     if (p.deleted === true || ZERO_SHA.test(p.after)) {
       return { kind: 'ignore', reason: 'branch deleted: Applications stay on their last verified commit' };
     }
-    return enqueue(() =>
-      buildCommitVerifyJob({
-        deliveryId,
-        cloneUrl: p.repository.clone_url,
-        repoFullName: p.repository.full_name,
-        branch: p.ref.slice('refs/heads/'.length),
-        sha: p.after,
-        before: p.before,
-        forced: p.forced ?? false,
-        receivedAt: now,
-      }).data,
+    return enqueue(
+      () =>
+        buildCommitVerifyJob({
+          deliveryId,
+          cloneUrl: p.repository.clone_url,
+          repoFullName: p.repository.full_name,
+          branch: p.ref.slice('refs/heads/'.length),
+          sha: p.after,
+          before: p.before,
+          forced: p.forced ?? false,
+          receivedAt: now,
+        }).data,
     );
   }
   if (event === 'package' || event === 'registry_package') {
@@ -118,7 +118,8 @@ export function interpretEvent(event: string, deliveryId: string, payload: unkno
     if (!parsed.success) return { kind: 'invalid', message: describeIssues(event, parsed.error) };
     const data = parsed.data;
     const pkg = 'package' in data ? data.package : data.registry_package;
-    if (data.action !== 'published' && data.action !== 'updated') return { kind: 'ignore', reason: `package ${data.action}: only published versions are verified` };
+    if (data.action !== 'published' && data.action !== 'updated')
+      return { kind: 'ignore', reason: `package ${data.action}: only published versions are verified` };
     if (!['container', 'docker', 'CONTAINER', 'DOCKER'].includes(pkg.package_type)) {
       return { kind: 'ignore', reason: `package type ${pkg.package_type}: only container images are verified` };
     }
@@ -128,16 +129,17 @@ export function interpretEvent(event: string, deliveryId: string, payload: unkno
     const owner = (pkg.namespace ?? pkg.owner?.login ?? data.repository.full_name.split('/')[0] ?? '').toLowerCase();
     const image = `ghcr.io/${owner}/${pkg.name.toLowerCase()}`;
     const tag = v?.container_metadata?.tag?.name;
-    return enqueue(() =>
-      buildImageVerifyJob({
-        deliveryId,
-        repoUrl: data.repository.clone_url,
-        repoFullName: data.repository.full_name,
-        image,
-        digest,
-        tags: tag ? [tag] : [],
-        receivedAt: now,
-      }).data,
+    return enqueue(
+      () =>
+        buildImageVerifyJob({
+          deliveryId,
+          repoUrl: data.repository.clone_url,
+          repoFullName: data.repository.full_name,
+          image,
+          digest,
+          tags: tag ? [tag] : [],
+          receivedAt: now,
+        }).data,
     );
   }
   return { kind: 'ignore', reason: `event ${event} is not used` };

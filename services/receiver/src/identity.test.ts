@@ -43,7 +43,14 @@ beforeEach(async () => {
     appId: 9,
     appPublicKey: publicKey,
     installations: [
-      { id: 1, account: 'org', repositories: [{ id: 101, owner: 'org', name: 'app' }, { id: 102, owner: 'org', name: 'tool' }] },
+      {
+        id: 1,
+        account: 'org',
+        repositories: [
+          { id: 101, owner: 'org', name: 'app' },
+          { id: 102, owner: 'org', name: 'tool' },
+        ],
+      },
       { id: 2, account: 'evil', repositories: [{ id: 201, owner: 'evil', name: 'app' }] },
     ],
   });
@@ -72,13 +79,38 @@ function makeApp(repoSecrets?: Record<string, string[]>) {
   });
 }
 
-const head = { id: SHA, treeId: 'c'.repeat(40), message: 'm', timestamp: new Date().toISOString(), author: { name: 'd', email: 'd@x' }, committer: { name: 'd', email: 'd@x' } };
-function delivery(o: { fullName?: string; cloneUrl?: string; repositoryId: number; installationId?: number; deliveryId?: string }, secret = SECRET) {
+const head = {
+  id: SHA,
+  treeId: 'c'.repeat(40),
+  message: 'm',
+  timestamp: new Date().toISOString(),
+  author: { name: 'd', email: 'd@x' },
+  committer: { name: 'd', email: 'd@x' },
+};
+function delivery(
+  o: { fullName?: string; cloneUrl?: string; repositoryId: number; installationId?: number; deliveryId?: string },
+  secret = SECRET,
+) {
   const fullName = o.fullName ?? 'org/app';
-  const body = JSON.stringify(pushDeliveryPayload({ cloneUrl: o.cloneUrl ?? `https://github.com/${fullName}.git`, fullName, branch: 'main', head, repositoryId: o.repositoryId, installationId: o.installationId }));
-  return { method: 'POST' as const, url: '/webhooks/github', payload: body, headers: signedDeliveryHeaders(secret, 'push', body, o.deliveryId) };
+  const body = JSON.stringify(
+    pushDeliveryPayload({
+      cloneUrl: o.cloneUrl ?? `https://github.com/${fullName}.git`,
+      fullName,
+      branch: 'main',
+      head,
+      repositoryId: o.repositoryId,
+      installationId: o.installationId,
+    }),
+  );
+  return {
+    method: 'POST' as const,
+    url: '/webhooks/github',
+    payload: body,
+    headers: signedDeliveryHeaders(secret, 'push', body, o.deliveryId),
+  };
 }
-const jobs = async () => Object.values(await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed')).reduce((a, b) => a + b, 0);
+const jobs = async () =>
+  Object.values(await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed')).reduce((a, b) => a + b, 0);
 
 describe('repository identity at the receiver', () => {
   it('a delivery for the followed repository from its installation is queued', async () => {
@@ -135,10 +167,14 @@ describe('per-repository webhook secrets', () => {
 
   it("attacker: a repository's own secret, its full_name, and another repository's clone URL → 401, nothing queued", async () => {
     const app = makeApp({ 'org/tool': ['tool-secret'] });
-    const res = await app.inject(delivery({ fullName: 'org/tool', cloneUrl: 'https://github.com/org/app.git', repositoryId: 102, installationId: 1 }, 'tool-secret'));
+    const res = await app.inject(
+      delivery({ fullName: 'org/tool', cloneUrl: 'https://github.com/org/app.git', repositoryId: 102, installationId: 1 }, 'tool-secret'),
+    );
     expect(res.statusCode).toBe(401);
     expect(res.json()).toMatchObject({ code: 'SECRET_REPOSITORY_MISMATCH' });
-    const ghe = await app.inject(delivery({ fullName: 'org/tool', cloneUrl: 'https://ghe.example/org/app.git', repositoryId: 102, installationId: 1 }, 'tool-secret'));
+    const ghe = await app.inject(
+      delivery({ fullName: 'org/tool', cloneUrl: 'https://ghe.example/org/app.git', repositoryId: 102, installationId: 1 }, 'tool-secret'),
+    );
     expect(ghe.statusCode).toBe(401);
     expect(await jobs()).toBe(0);
   });
@@ -154,8 +190,12 @@ describe('per-repository webhook secrets', () => {
     expect(real.json()).toMatchObject({ queued: true });
     expect(await jobs()).toBe(2);
     // Each secret still de-duplicates its own redeliveries.
-    expect((await app.inject(delivery({ repositoryId: 101, installationId: 1, deliveryId: id }))).json()).toMatchObject({ duplicate: true });
-    expect((await app.inject(delivery({ fullName: 'org/tool', repositoryId: 102, installationId: 1, deliveryId: id }, 'tool-secret'))).json()).toMatchObject({ duplicate: true });
+    expect((await app.inject(delivery({ repositoryId: 101, installationId: 1, deliveryId: id }))).json()).toMatchObject({
+      duplicate: true,
+    });
+    expect(
+      (await app.inject(delivery({ fullName: 'org/tool', repositoryId: 102, installationId: 1, deliveryId: id }, 'tool-secret'))).json(),
+    ).toMatchObject({ duplicate: true });
     expect(await jobs()).toBe(2);
   });
 });

@@ -105,7 +105,14 @@ describe('one round trip intake', () => {
     expect(await intake.add(d)).toBe('queued');
     expect(await intake.waiting()).toBe(1);
     const seen: unknown[] = [];
-    const worker = new Worker(queue.name, async (j) => { seen.push(j.data); return 'done'; }, { connection: createRedisConnection(redis.url, 'worker'), prefix });
+    const worker = new Worker(
+      queue.name,
+      async (j) => {
+        seen.push(j.data);
+        return 'done';
+      },
+      { connection: createRedisConnection(redis.url, 'worker'), prefix },
+    );
     await new Promise<void>((resolve) => worker.on('completed', () => resolve()));
     await worker.close();
     expect(seen).toEqual([d]);

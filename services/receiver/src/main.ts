@@ -4,7 +4,13 @@
  */
 import { loadConfig, requireWebhookSecrets } from '@gitops-gate/config';
 import { createIdentityCheck, deliveryIdentity, gitHubClientFromConfig, gitHubMode } from '@gitops-gate/github';
-import { createFollowedRepoReader, createRedisConnection, createReplicationWait, createVerifyQueue, installShutdown } from '@gitops-gate/queue';
+import {
+  createFollowedRepoReader,
+  createRedisConnection,
+  createReplicationWait,
+  createVerifyQueue,
+  installShutdown,
+} from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry } from '@gitops-gate/telemetry';
 import { createReceiverApp } from './app.js';
 import { createBullIntake } from './intake.js';
@@ -45,7 +51,10 @@ const app = createReceiverApp({
 
 await app.listen({ host: config.RECEIVER_HOST, port: config.RECEIVER_PORT });
 const addr = app.server.address();
-logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.RECEIVER_PORT, secrets: secrets.length, github: gitHubMode(config) }, 'receiver listening');
+logger.info(
+  { port: typeof addr === 'object' && addr ? addr.port : config.RECEIVER_PORT, secrets: secrets.length, github: gitHubMode(config) },
+  'receiver listening',
+);
 
 // Stop accepting and drain in-flight requests first, then the queue and Redis they write to.
 installShutdown({

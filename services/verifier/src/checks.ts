@@ -11,7 +11,10 @@ export type CommitVerifierFn = (raw: Buffer, job: VerifyCommitJob) => Promise<Po
 /** Verifies one image; the processor adds the envelope fields (delivery, repo, time, trace). */
 export type ImageCheckerFn = (
   job: VerifyImageJob,
-) => Promise<Omit<ImageVerdictJob, 'v' | 'kind' | 'deliveryId' | 'repoUrl' | 'verifiedAt' | 'trace' | 'policies'> & Partial<Pick<ImageVerdictJob, 'policies'>>>;
+) => Promise<
+  Omit<ImageVerdictJob, 'v' | 'kind' | 'deliveryId' | 'repoUrl' | 'verifiedAt' | 'trace' | 'policies'> &
+    Partial<Pick<ImageVerdictJob, 'policies'>>
+>;
 
 export interface PolicySource {
   /** The policies in force for the next job: GatePolicy objects published by the gate, plus file policies. */

@@ -17,7 +17,11 @@ import { createTestRepo, generateSshKey, startTestRedis, type TestRedis } from '
 import { createCommitChecker, createPolicySource } from './commit-checker.js';
 
 const silent = createLogger('cc-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
-const spec = { repository: 'https://github.com/org/app', branches: ['main'], commits: { gitsign: [{ identity: 'a@example.com', issuer: 'https://accounts.google.com' }] } };
+const spec = {
+  repository: 'https://github.com/org/app',
+  branches: ['main'],
+  commits: { gitsign: [{ identity: 'a@example.com', issuer: 'https://accounts.google.com' }] },
+};
 const obj = (kind: string, metadata: Record<string, unknown>) => ({ apiVersion: 'gitops-gate.io/v1alpha1', kind, metadata, spec });
 
 let server: TestRedis;
@@ -59,14 +63,41 @@ describe('SSH certificates and revocation reach the verifier through published G
     const dir = mkdtempSync(join(tmpdir(), 'cc-ssh-'));
     const ca = generateSshKey(dir, 'ca');
     const user = generateSshKey(dir, 'user');
-    execFileSync('ssh-keygen', ['-q', '-s', ca.privateKeyPath, '-I', 'dev-laptop', '-n', 'dev@example.com', '-z', '77', `${user.privateKeyPath}.pub`]);
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-s',
+      ca.privateKeyPath,
+      '-I',
+      'dev-laptop',
+      '-n',
+      'dev@example.com',
+      '-z',
+      '77',
+      `${user.privateKeyPath}.pub`,
+    ]);
     const repo = createTestRepo(join(dir, 'r'));
     const sha = repo.commit('via certificate', { signWith: { ...user, privateKeyPath: `${user.privateKeyPath}-cert.pub` } });
     const raw = Buffer.from(repo.git('cat-file', 'commit', sha) + '\n');
-    execFileSync('sh', ['-c', `printf 'serial: 77\\n' > ${join(dir, 'spec')} && ssh-keygen -q -k -f ${join(dir, 'krl')} -s ${ca.privateKeyPath}.pub ${join(dir, 'spec')}`]);
+    execFileSync('sh', [
+      '-c',
+      `printf 'serial: 77\\n' > ${join(dir, 'spec')} && ssh-keygen -q -k -f ${join(dir, 'krl')} -s ${ca.privateKeyPath}.pub ${join(dir, 'spec')}`,
+    ]);
     const ssh = { allowedSigners: `dev@example.com cert-authority ${ca.publicKey}\n` };
     const policy = (revision: string, extra: Record<string, unknown>) =>
-      redis.set(policySnapshotKey('cc-ssh'), JSON.stringify({ revision, policies: [{ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'p', namespace: 'team-a', uid: 'u', generation: 1 }, spec: { repository: '*', branches: ['main'], commits: { ssh: { ...ssh, ...extra } } } }] }));
+      redis.set(
+        policySnapshotKey('cc-ssh'),
+        JSON.stringify({
+          revision,
+          policies: [
+            {
+              apiVersion: 'gitops-gate.io/v1alpha1',
+              kind: 'GatePolicy',
+              metadata: { name: 'p', namespace: 'team-a', uid: 'u', generation: 1 },
+              spec: { repository: '*', branches: ['main'], commits: { ssh: { ...ssh, ...extra } } },
+            },
+          ],
+        }),
+      );
     const check = createCommitChecker(createPolicySource(redis, 'cc-ssh', [], silent), {});
     const job = { repoUrl: 'https://github.com/org/app', branch: 'main', sha } as never;
     await policy('r1', {});

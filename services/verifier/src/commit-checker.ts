@@ -70,13 +70,18 @@ export function createPolicySource(redis: Redis, prefix: string, filePolicies: C
         for (const obj of snap.data.policies) {
           try {
             // Published objects keep their identity (kind → scope, namespace, uid, generation) for the gate's checks.
-            compiled.push(await compilePolicy(obj, `${String(obj.kind)} ${String((obj.metadata as { name?: unknown } | undefined)?.name)}`, 'object'));
+            compiled.push(
+              await compilePolicy(obj, `${String(obj.kind)} ${String((obj.metadata as { name?: unknown } | undefined)?.name)}`, 'object'),
+            );
           } catch (err) {
             logger.error({ err: (err as Error).message }, 'published policy does not compile');
           }
         }
         cached = { revision: snap.data.revision, policies: compiled };
-        logger.info({ revision: snap.data.revision, policies: compiled.map((p) => `${p.name}@${p.generation ?? '-'}`) }, 'policies reloaded');
+        logger.info(
+          { revision: snap.data.revision, policies: compiled.map((p) => `${p.name}@${p.generation ?? '-'}`) },
+          'policies reloaded',
+        );
       }
       return [...cached.policies, ...filePolicies];
     },
@@ -102,6 +107,11 @@ export function loadVerifyEnvironment(config: Config): VerifyEnvironment {
 export function createCommitChecker(source: PolicySource, env: VerifyEnvironment, cache?: VerdictCache): CommitVerifierFn {
   return async (raw, job) => {
     const policies = await source.current();
-    return evaluatePolicies(raw, policiesFor(policies, job.repoUrl, job.branch, normalizeRepoUrl), { expectedSha: job.sha, env }, cache?.verify);
+    return evaluatePolicies(
+      raw,
+      policiesFor(policies, job.repoUrl, job.branch, normalizeRepoUrl),
+      { expectedSha: job.sha, env },
+      cache?.verify,
+    );
   };
 }

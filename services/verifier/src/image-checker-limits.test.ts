@@ -46,7 +46,17 @@ describe('costly image rejections are cached for a limited time', () => {
         repository: 'https://github.com/org/app',
         branches: ['main'],
         commits: { gitsign: [{ identity: 'a@example.com', issuer: 'https://accounts.google.com' }] },
-        images: [{ repository: image, keyless: [{ identity: 'https://github.com/org/app/.github/workflows/r.yml@refs/heads/main', issuer: 'https://token.actions.githubusercontent.com' }] }],
+        images: [
+          {
+            repository: image,
+            keyless: [
+              {
+                identity: 'https://github.com/org/app/.github/workflows/r.yml@refs/heads/main',
+                issuer: 'https://token.actions.githubusercontent.com',
+              },
+            ],
+          },
+        ],
       },
     });
     const lookups: boolean[] = [];
@@ -57,7 +67,17 @@ describe('costly image rejections are cached for a limited time', () => {
       limits: { deadlineMs: 300 },
       cache: { redis: conn, prefix: 't', rejectionTtlSeconds: 120, onLookup: (hit) => lookups.push(hit) },
     });
-    const job = (hex: string) => ({ v: 1 as const, kind: 'image' as const, deliveryId: `d-${hex.slice(0, 4)}`, repoUrl: 'https://github.com/org/app', repoFullName: 'org/app', image, digest: `sha256:${hex}`, tags: [], receivedAt: new Date().toISOString() });
+    const job = (hex: string) => ({
+      v: 1 as const,
+      kind: 'image' as const,
+      deliveryId: `d-${hex.slice(0, 4)}`,
+      repoUrl: 'https://github.com/org/app',
+      repoFullName: 'org/app',
+      image,
+      digest: `sha256:${hex}`,
+      tags: [],
+      receivedAt: new Date().toISOString(),
+    });
 
     const first = await check(job(STALLS));
     expect(first).toMatchObject({ ok: false, code: 'IMAGE_VERIFY_DEADLINE' });

@@ -10,7 +10,14 @@ import { compilePolicy, type CompiledPolicy } from '@gitops-gate/policy';
 import type { VerifyImageJob } from '@gitops-gate/contracts';
 import { GITHUB_ISSUER, slsaV1Statement, startPrivateSigstore, type PrivateSigstore } from '@gitops-gate/oci/testing';
 import { createRedisConnection } from '@gitops-gate/queue';
-import { pushReferrerBundle, pushTestImage, startTestRedis, startTestRegistry, type TestRedis, type TestRegistry } from '@gitops-gate/testing';
+import {
+  pushReferrerBundle,
+  pushTestImage,
+  startTestRedis,
+  startTestRegistry,
+  type TestRedis,
+  type TestRegistry,
+} from '@gitops-gate/testing';
 import { createImageChecker } from './image-checker.js';
 
 const REPO = 'https://github.com/org/app';
@@ -25,24 +32,59 @@ let redis: TestRedis;
 let conn: Redis;
 
 function policy(name: string, mode: 'Enforce' | 'Audit', images: object[], generation = 1, repository = REPO): Promise<CompiledPolicy> {
-  return compilePolicy({
-    apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name, namespace: 'argocd', generation },
-    spec: { mode, repository, branches: ['main'], commits: { gitsign: [{ identity: 'dev@example.com', issuer: 'https://accounts.google.com' }] }, images },
-  }, 'policy', 'object');
+  return compilePolicy(
+    {
+      apiVersion: 'gitops-gate.io/v1alpha1',
+      kind: 'GatePolicy',
+      metadata: { name, namespace: 'argocd', generation },
+      spec: {
+        mode,
+        repository,
+        branches: ['main'],
+        commits: { gitsign: [{ identity: 'dev@example.com', issuer: 'https://accounts.google.com' }] },
+        images,
+      },
+    },
+    'policy',
+    'object',
+  );
 }
 // Dev policy: any workflow of any repository may build, no provenance needed.
-const lax = () => policy('dev-lax', 'Audit', [{ repository: IMAGE, keyless: [{ identityRegExp: '.*', issuer: GITHUB_ISSUER }], requireProvenance: false }]);
-const strict = (generation = 1) => policy('prod-strict', 'Enforce', [{ repository: IMAGE, keyless: [{ identity: TRUSTED, issuer: GITHUB_ISSUER }], requireProvenance: true }], generation);
+const lax = () =>
+  policy('dev-lax', 'Audit', [{ repository: IMAGE, keyless: [{ identityRegExp: '.*', issuer: GITHUB_ISSUER }], requireProvenance: false }]);
+const strict = (generation = 1) =>
+  policy(
+    'prod-strict',
+    'Enforce',
+    [{ repository: IMAGE, keyless: [{ identity: TRUSTED, issuer: GITHUB_ISSUER }], requireProvenance: true }],
+    generation,
+  );
 
 async function publish(builder: string): Promise<string> {
   const img = await pushTestImage(reg.url, 'org/app');
-  const bundle = await sigstore.signStatement(slsaV1Statement({ digest: img.digest, name: IMAGE, commit: COMMIT, repository: REPO }), { san: builder, issuer: GITHUB_ISSUER, sha: COMMIT });
-  await pushReferrerBundle(reg.url, 'org/app', img.digest, bundle, { annotations: { 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' } });
+  const bundle = await sigstore.signStatement(slsaV1Statement({ digest: img.digest, name: IMAGE, commit: COMMIT, repository: REPO }), {
+    san: builder,
+    issuer: GITHUB_ISSUER,
+    sha: COMMIT,
+  });
+  await pushReferrerBundle(reg.url, 'org/app', img.digest, bundle, {
+    annotations: { 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' },
+  });
   return img.digest;
 }
 
 function job(digest: string): VerifyImageJob {
-  return { v: 1, kind: 'image', deliveryId: randomUUID(), repoUrl: REPO, repoFullName: 'org/app', image: IMAGE, digest, tags: [], receivedAt: new Date().toISOString() };
+  return {
+    v: 1,
+    kind: 'image',
+    deliveryId: randomUUID(),
+    repoUrl: REPO,
+    repoFullName: 'org/app',
+    image: IMAGE,
+    digest,
+    tags: [],
+    receivedAt: new Date().toISOString(),
+  };
 }
 
 function checker(policies: CompiledPolicy[], cache?: { prefix: string; lookups: boolean[] }) {
@@ -68,11 +110,23 @@ afterAll(async () => {
 describe('image checker: one result per governing policy', () => {
   it('a build only the Audit dev policy trusts is rejected under the Enforce policy, whichever policy is listed first', async () => {
     const digest = await publish(UNTRUSTED);
-    for (const order of [[await lax(), await strict()], [await strict(), await lax()]]) {
+    for (const order of [
+      [await lax(), await strict()],
+      [await strict(), await lax()],
+    ]) {
       const v = await checker(order)(job(digest));
       expect(v.ok).toBe(false);
-      expect(v.policies?.find((p) => p.name === 'argocd/prod-strict')).toMatchObject({ mode: 'Enforce', ok: false, generation: 1, namespace: 'argocd', scope: 'Namespaced' });
-      expect(v.policies?.find((p) => p.name === 'argocd/dev-lax'), JSON.stringify(v.policies)).toMatchObject({ mode: 'Audit', ok: true });
+      expect(v.policies?.find((p) => p.name === 'argocd/prod-strict')).toMatchObject({
+        mode: 'Enforce',
+        ok: false,
+        generation: 1,
+        namespace: 'argocd',
+        scope: 'Namespaced',
+      });
+      expect(
+        v.policies?.find((p) => p.name === 'argocd/dev-lax'),
+        JSON.stringify(v.policies),
+      ).toMatchObject({ mode: 'Audit', ok: true });
       expect(v.reason).toMatch(/^policy argocd\/prod-strict: /);
     }
   });
@@ -81,7 +135,10 @@ describe('image checker: one result per governing policy', () => {
     const digest = await publish(TRUSTED);
     const v = await checker([await lax(), await strict()])(job(digest));
     expect(v).toMatchObject({ ok: true, code: 'VERIFIED', sourceCommit: COMMIT });
-    expect(v.policies?.map((p) => [p.name, p.ok])).toEqual([['argocd/dev-lax', true], ['argocd/prod-strict', true]]);
+    expect(v.policies?.map((p) => [p.name, p.ok])).toEqual([
+      ['argocd/dev-lax', true],
+      ['argocd/prod-strict', true],
+    ]);
   });
 
   it('a governing policy without a rule for the image says so (NO_IMAGE_RULE); with no rule anywhere: NO_IMAGE_POLICY', async () => {
@@ -94,7 +151,13 @@ describe('image checker: one result per governing policy', () => {
     const none = await checker([commitsOnly])(job(digest));
     expect(none).toMatchObject({ ok: false, code: 'NO_IMAGE_POLICY' });
     // A policy for another repository does not govern this image at all.
-    const elsewhere = await policy('other', 'Enforce', [{ repository: IMAGE, keyless: [{ identityRegExp: '.*', issuer: GITHUB_ISSUER }], requireProvenance: false }], 1, 'https://github.com/org/playground');
+    const elsewhere = await policy(
+      'other',
+      'Enforce',
+      [{ repository: IMAGE, keyless: [{ identityRegExp: '.*', issuer: GITHUB_ISSUER }], requireProvenance: false }],
+      1,
+      'https://github.com/org/playground',
+    );
     expect((await checker([elsewhere])(job(digest))).policies).toEqual([]);
   });
 

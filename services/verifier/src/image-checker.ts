@@ -4,13 +4,23 @@ import { createBundleTrust, createBundleVerifier } from '@gitops-gate/bundle-ver
 import type { BundleTrust } from '@gitops-gate/bundle-verify';
 import type { CompiledPolicy } from '@gitops-gate/policy';
 import { normalizeRepoUrl, policyKey, type PolicyIdentity, type PolicyResult, type VerifyImageJob } from '@gitops-gate/contracts';
-import { COSTLY_REJECTIONS, createImageVerifier, createRegistryClient, type ImageVerifierOptions, type RegistryCredential } from '@gitops-gate/oci';
+import {
+  COSTLY_REJECTIONS,
+  createImageVerifier,
+  createRegistryClient,
+  type ImageVerifierOptions,
+  type RegistryCredential,
+} from '@gitops-gate/oci';
 import type { ImageCheckerFn, PolicySource } from './checks.js';
 
 type ImageRule = CompiledPolicy['images'][number];
 
 /** Every policy that governs the image's repository (any branch), with its rule for this image when it has one. */
-export function imagePoliciesFor(policies: CompiledPolicy[], repoUrl: string, image: string): { policy: CompiledPolicy; requirement?: ImageRule }[] {
+export function imagePoliciesFor(
+  policies: CompiledPolicy[],
+  repoUrl: string,
+  image: string,
+): { policy: CompiledPolicy; requirement?: ImageRule }[] {
   const repo = normalizeRepoUrl(repoUrl);
   return policies
     .filter((p) => p.repository === '*' || normalizeRepoUrl(p.repository) === repo)
@@ -20,7 +30,13 @@ export function imagePoliciesFor(policies: CompiledPolicy[], repoUrl: string, im
 /** The policy object and generation a result is computed under (scope and uid where the policy source knows them). */
 function identityOf(policy: CompiledPolicy): PolicyIdentity {
   const known = policy as CompiledPolicy & Partial<Pick<PolicyIdentity, 'scope' | 'uid'>>;
-  return { name: policy.name, scope: known.scope ?? 'Namespaced', namespace: policy.namespace, uid: known.uid, generation: policy.generation };
+  return {
+    name: policy.name,
+    scope: known.scope ?? 'Namespaced',
+    namespace: policy.namespace,
+    uid: known.uid,
+    generation: policy.generation,
+  };
 }
 
 /** One policy's outcome for one image digest, as cached. */
@@ -66,7 +82,11 @@ export function createImageChecker(opts: {
     return to ? `${to}${image.slice(slash)}` : image;
   };
   const verifier = createImageVerifier({
-    registry: createRegistryClient({ credentials: opts.credentials, insecureHosts: opts.insecureHosts, ...(opts.tokenRealms ? { tokenRealms: opts.tokenRealms } : {}) }),
+    registry: createRegistryClient({
+      credentials: opts.credentials,
+      insecureHosts: opts.insecureHosts,
+      ...(opts.tokenRealms ? { tokenRealms: opts.tokenRealms } : {}),
+    }),
     bundleVerifier: createBundleVerifier(trust),
     ...opts.limits,
   });
@@ -78,25 +98,51 @@ export function createImageChecker(opts: {
       governing.map(async ({ policy, requirement }) => {
         const id = identityOf(policy);
         const base = { ...id, mode: policy.mode, selector: policy.selector };
-        if (!requirement) return { ...base, ok: false, code: 'NO_IMAGE_RULE', reason: `policy ${policy.name} has no rule for image ${job.image}` } satisfies PolicyResult;
+        if (!requirement)
+          return {
+            ...base,
+            ok: false,
+            code: 'NO_IMAGE_RULE',
+            reason: `policy ${policy.name} has no rule for image ${job.image}`,
+          } satisfies PolicyResult;
         const outcome = await outcomeUnder(job, id, requirement, policy.branches, byRule);
-        return { ...base, ok: outcome.ok, code: outcome.code, reason: outcome.reason, signer: outcome.signer, outcome } satisfies PolicyResult & { outcome: RuleOutcome };
+        return {
+          ...base,
+          ok: outcome.ok,
+          code: outcome.code,
+          reason: outcome.reason,
+          signer: outcome.signer,
+          outcome,
+        } satisfies PolicyResult & { outcome: RuleOutcome };
       }),
     );
     const ruled = outcomes.filter((o) => 'outcome' in o);
     if (ruled.length === 0) {
-      return { image: job.image, digest: job.digest, ok: false, code: 'NO_IMAGE_POLICY', reason: `no policy for ${job.repoUrl} lists image ${job.image}`, policies: outcomes };
+      return {
+        image: job.image,
+        digest: job.digest,
+        ok: false,
+        code: 'NO_IMAGE_POLICY',
+        reason: `no policy for ${job.repoUrl} lists image ${job.image}`,
+        policies: outcomes,
+      };
     }
     // One verdict names one source commit. Enforce results choose it; a pass naming another commit (provenance only a
     // laxer rule trusts) does not count for this one.
     const ranked = [...ruled].sort((a, b) => (a.mode === b.mode ? 0 : a.mode === 'Enforce' ? -1 : 1));
     // A pass that vouches for no commit (a rule without provenance: any tenant can write one for this repository) never
     // chooses: otherwise it would turn every provenance-backed pass into a SOURCE_COMMIT_CONFLICT.
-    const chosen = ranked.find((o) => o.ok && o.outcome.sourceCommit !== undefined) ?? ranked.find((o) => o.outcome.sourceCommit !== undefined);
+    const chosen =
+      ranked.find((o) => o.ok && o.outcome.sourceCommit !== undefined) ?? ranked.find((o) => o.outcome.sourceCommit !== undefined);
     const sourceCommit = chosen?.outcome.sourceCommit;
     const policies: PolicyResult[] = outcomes.map(({ outcome, ...r }: PolicyResult & { outcome?: RuleOutcome }) =>
       r.ok && outcome?.sourceCommit !== sourceCommit
-        ? { ...r, ok: false, code: 'SOURCE_COMMIT_CONFLICT', reason: `provenance trusted by this policy names ${outcome?.sourceCommit ?? 'no commit'}, not ${sourceCommit ?? 'none'}` }
+        ? {
+            ...r,
+            ok: false,
+            code: 'SOURCE_COMMIT_CONFLICT',
+            reason: `provenance trusted by this policy names ${outcome?.sourceCommit ?? 'no commit'}, not ${sourceCommit ?? 'none'}`,
+          }
         : r,
     );
     const failing = ranked.map((o) => policies[outcomes.indexOf(o)]!).find((r) => !r.ok);
@@ -115,10 +161,18 @@ export function createImageChecker(opts: {
     };
   };
 
-  async function outcomeUnder(job: VerifyImageJob, id: PolicyIdentity, requirement: ImageRule, branches: string[], byRule: Map<string, Promise<RuleOutcome>>): Promise<RuleOutcome> {
+  async function outcomeUnder(
+    job: VerifyImageJob,
+    id: PolicyIdentity,
+    requirement: ImageRule,
+    branches: string[],
+    byRule: Map<string, Promise<RuleOutcome>>,
+  ): Promise<RuleOutcome> {
     // The cache key names the policy object at its generation: a result never outlives the policy it was computed under.
     const cacheKey = opts.cache
-      ? `${opts.cache.prefix}:image-verdict-cache:${createHash('sha256').update(JSON.stringify([job.image, job.digest, policyKey(id), requirement, trustRevision])).digest('hex')}`
+      ? `${opts.cache.prefix}:image-verdict-cache:${createHash('sha256')
+          .update(JSON.stringify([job.image, job.digest, policyKey(id), requirement, trustRevision]))
+          .digest('hex')}`
       : undefined;
     if (opts.cache && cacheKey) {
       const hit = await opts.cache.redis.get(cacheKey).catch(() => null);
@@ -134,8 +188,13 @@ export function createImageChecker(opts: {
     const outcome = await pending;
     // Costly rejections (budget, deadline) are remembered for a while too: otherwise every package event for the
     // digest would make a verifier read the whole budget again. Other rejections are never cached.
-    const ttl = outcome.ok ? (opts.cache?.ttlSeconds ?? 7 * 24 * 3600) : COSTLY_REJECTIONS.has(outcome.code) ? (opts.cache?.rejectionTtlSeconds ?? 600) : undefined;
-    if (ttl !== undefined && opts.cache && cacheKey) await opts.cache.redis.set(cacheKey, JSON.stringify(outcome), 'EX', ttl).catch(() => undefined);
+    const ttl = outcome.ok
+      ? (opts.cache?.ttlSeconds ?? 7 * 24 * 3600)
+      : COSTLY_REJECTIONS.has(outcome.code)
+        ? (opts.cache?.rejectionTtlSeconds ?? 600)
+        : undefined;
+    if (ttl !== undefined && opts.cache && cacheKey)
+      await opts.cache.redis.set(cacheKey, JSON.stringify(outcome), 'EX', ttl).catch(() => undefined);
     return outcome;
   }
 

@@ -8,7 +8,15 @@ import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
 import { gitHttpToken, gitHubClientFromConfig } from '@gitops-gate/github';
-import { createFollowedRepoReader, createGateQueue, createRedisConnection, createServiceWorker, createVerifyQueue, installShutdown, queueGaugeSource } from '@gitops-gate/queue';
+import {
+  createFollowedRepoReader,
+  createGateQueue,
+  createRedisConnection,
+  createServiceWorker,
+  createVerifyQueue,
+  installShutdown,
+  queueGaugeSource,
+} from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, createOpsApp, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
@@ -22,17 +30,31 @@ const tracing = setupTracing({ service: 'gitops-gate-verifier', endpoint: config
 // Trust material and policies are built once per process and reused for every job.
 const filePolicies = await loadCommitPolicies(config);
 const verifyEnv = loadVerifyEnvironment(config);
-logger.info({ policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) }, 'file policies loaded');
+logger.info(
+  { policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) },
+  'file policies loaded',
+);
 const registry = createMetricsRegistry('verifier');
 const connection = createRedisConnection(config.redis, 'worker');
 const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
-const cacheLookups = new Counter({ name: 'gitops_gate_verdict_cache_lookups_total', help: 'Verdict cache lookups by kind and result', labelNames: ['kind', 'result'] as const, registers: [registry] });
+const cacheLookups = new Counter({
+  name: 'gitops_gate_verdict_cache_lookups_total',
+  help: 'Verdict cache lookups by kind and result',
+  labelNames: ['kind', 'result'] as const,
+  registers: [registry],
+});
 const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
-  trustRevision: createHash('sha256').update(JSON.stringify(verifyEnv.trust?.json ?? null)).digest('hex'),
+  trustRevision: createHash('sha256')
+    .update(JSON.stringify(verifyEnv.trust?.json ?? null))
+    .digest('hex'),
   onLookup: (hit) => cacheLookups.inc({ kind: 'commit', result: hit ? 'hit' : 'miss' }),
 });
 // Verifications run here vs verdicts taken from another replica's in-flight one (bench: duplicate verifications coalesced).
-new Gauge({ name: 'gitops_gate_commit_verifications', help: 'Commit signature verifications run by this process, and verdicts coalesced from another in-flight verification', labelNames: ['result'] as const, registers: [registry],
+new Gauge({
+  name: 'gitops_gate_commit_verifications',
+  help: 'Commit signature verifications run by this process, and verdicts coalesced from another in-flight verification',
+  labelNames: ['result'] as const,
+  registers: [registry],
   collect() {
     const c = verdictCache.coalescing();
     this.set({ result: 'verified' }, c.verified);
@@ -41,7 +63,14 @@ new Gauge({ name: 'gitops_gate_commit_verifications', help: 'Commit signature ve
 });
 const policySource = createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger);
 const processor = createVerifyProcessor({
-  mirror: createGitMirror({ cacheDir: config.GIT_CACHE_DIR, urlRewrites: config.GIT_URL_REWRITES, httpToken: await gitHttpToken(config, gitHubClientFromConfig(config), (err) => logger.error({ err }, 'GitHub App installation token unavailable')), credentialPrefixes: config.GIT_CREDENTIAL_HOSTS }),
+  mirror: createGitMirror({
+    cacheDir: config.GIT_CACHE_DIR,
+    urlRewrites: config.GIT_URL_REWRITES,
+    httpToken: await gitHttpToken(config, gitHubClientFromConfig(config), (err) =>
+      logger.error({ err }, 'GitHub App installation token unavailable'),
+    ),
+    credentialPrefixes: config.GIT_CREDENTIAL_HOSTS,
+  }),
   // The gate's followed repositories (what to fetch, from where); re-read at most once a second.
   followed: (() => {
     const reader = createFollowedRepoReader(connection, config.QUEUE_PREFIX, { cacheMs: 1_000 });
@@ -56,7 +85,11 @@ const processor = createVerifyProcessor({
     insecureHosts: config.REGISTRY_INSECURE_HOSTS,
     mirrors: config.REGISTRY_MIRRORS,
     tokenRealms: config.REGISTRY_TOKEN_REALMS,
-    limits: { maxImageBytes: config.IMAGE_MATERIAL_BUDGET_BYTES, maxSignatureBytes: config.IMAGE_SIGNATURE_MAX_BYTES, deadlineMs: config.IMAGE_VERIFY_DEADLINE_SECONDS * 1000 },
+    limits: {
+      maxImageBytes: config.IMAGE_MATERIAL_BUDGET_BYTES,
+      maxSignatureBytes: config.IMAGE_SIGNATURE_MAX_BYTES,
+      deadlineMs: config.IMAGE_VERIFY_DEADLINE_SECONDS * 1000,
+    },
     cache: {
       redis: connection,
       prefix: config.QUEUE_PREFIX,
@@ -88,7 +121,10 @@ const ops = createOpsApp({ registry, ready: async () => (await connection.ping()
 await ops.listen({ host: '0.0.0.0', port: config.VERIFIER_HTTP_PORT });
 {
   const addr = ops.server.address();
-  logger.info({ port: typeof addr === 'object' && addr ? addr.port : config.VERIFIER_HTTP_PORT, concurrency: config.VERIFIER_CONCURRENCY }, 'verifier started');
+  logger.info(
+    { port: typeof addr === 'object' && addr ? addr.port : config.VERIFIER_HTTP_PORT, concurrency: config.VERIFIER_CONCURRENCY },
+    'verifier started',
+  );
 }
 
 // close() on the worker waits for jobs in progress; anything not started stays in the queue for another replica.

@@ -26,12 +26,29 @@ const dir = mkdtempSync(join(tmpdir(), 'gg-verifier-'));
 const key = generateSshKey(dir, 'k');
 const repo = createTestRepo(join(dir, 'repo'));
 const policy = { name: 'test-signers', ssh: { allowedSigners: parseAllowedSigners(key.allowedSignersLine('dev@example.com')) } };
-const compiled = { name: 'test-signers', mode: 'Enforce', repository: '*', branches: ['*'], selector: {}, commit: policy, images: [] } as unknown as CompiledPolicy;
+const compiled = {
+  name: 'test-signers',
+  mode: 'Enforce',
+  repository: '*',
+  branches: ['*'],
+  selector: {},
+  commit: policy,
+  images: [],
+} as unknown as CompiledPolicy;
 
 function job(sha: string, cloneUrl = GH, over: Partial<VerifyCommitJob> = {}): Job {
   const data: VerifyCommitJob = {
-    v: 1, kind: 'commit', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl, repoFullName: 'org/app',
-    branch: 'main', sha, forced: false, receivedAt: new Date().toISOString(), ...over,
+    v: 1,
+    kind: 'commit',
+    deliveryId: randomUUID(),
+    repoUrl: 'https://github.com/org/app',
+    cloneUrl,
+    repoFullName: 'org/app',
+    branch: 'main',
+    sha,
+    forced: false,
+    receivedAt: new Date().toISOString(),
+    ...over,
   };
   return { id: 'x', data } as unknown as Job;
 }
@@ -43,7 +60,11 @@ function later(j: Job, made: number, of: number): Job {
 
 const FOLLOWED: FollowedRepo = { repoUrl: 'https://github.com/org/app', fetchUrl: GH, branches: ['main'] };
 
-function processor(urlRewrites: Record<string, string> = { [GH]: repo.url }, followed: (u: string) => Promise<FollowedRepo | null | undefined> = async (u) => (u === FOLLOWED.repoUrl ? FOLLOWED : null), mirror?: GitMirror) {
+function processor(
+  urlRewrites: Record<string, string> = { [GH]: repo.url },
+  followed: (u: string) => Promise<FollowedRepo | null | undefined> = async (u) => (u === FOLLOWED.repoUrl ? FOLLOWED : null),
+  mirror?: GitMirror,
+) {
   return createVerifyProcessor({
     followed,
     mirror: mirror ?? createGitMirror({ cacheDir: join(dir, `cache-${randomUUID()}`), urlRewrites }),
@@ -74,7 +95,14 @@ describe('verify processor', () => {
     const out = (await processor()(j)) as { outcome: string };
     expect(out.outcome).toBe('verified');
     const queued = await gateQueue.getJob(verdictJobId((j.data as VerifyCommitJob).deliveryId, sha, (j.data as VerifyCommitJob).repoUrl));
-    expect(queued?.data).toMatchObject({ kind: 'commit-verdict', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' }, rule: 'test-signers' });
+    expect(queued?.data).toMatchObject({
+      kind: 'commit-verdict',
+      sha,
+      outcome: 'verified',
+      method: 'ssh',
+      signer: { identity: 'dev@example.com' },
+      rule: 'test-signers',
+    });
     // The verdict carries the commit's recent history (itself first) for the gate's ancestry check.
     expect(queued?.data.ancestors[0]).toBe(sha);
     expect(queued?.data.ancestors[1]).toBe(base);
@@ -108,11 +136,16 @@ describe('verify processor', () => {
   it('an unreachable repository throws, so BullMQ retries with backoff', async () => {
     const gone = async () => ({ ...FOLLOWED, fetchUrl: 'file:///nonexistent/repo.git' });
     await expect(processor({}, gone)(later(job('f'.repeat(40)), 0, 8))).rejects.toMatchObject({ transient: true });
-    expect(await processor({}, gone)(later(job('f'.repeat(40)), 7, 8))).toMatchObject({ outcome: 'deferred', code: 'GIT_REPOSITORY_UNAVAILABLE' });
+    expect(await processor({}, gone)(later(job('f'.repeat(40)), 7, 8))).toMatchObject({
+      outcome: 'deferred',
+      code: 'GIT_REPOSITORY_UNAVAILABLE',
+    });
   });
 
   it('a malformed job fails permanently', async () => {
-    await expect(processor()({ id: 'bad', data: { v: 1, kind: 'commit', sha: 'nope' } } as unknown as Job)).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(processor()({ id: 'bad', data: { v: 1, kind: 'commit', sha: 'nope' } } as unknown as Job)).rejects.toBeInstanceOf(
+      UnrecoverableError,
+    );
   });
 
   it('bytes that do not hash to the job sha are never verified', async () => {
@@ -134,7 +167,15 @@ describe('where the verifier fetches from, and the branch proof (issue #10)', ()
     };
     return {
       urls,
-      mirror: { resolveUrl: (u) => u, ensureCommit: fail, readCommit: fail, isAncestor: fail, listHeads: fail, recentAncestors: fail, proveOnBranch: fail },
+      mirror: {
+        resolveUrl: (u) => u,
+        ensureCommit: fail,
+        readCommit: fail,
+        isAncestor: fail,
+        listHeads: fail,
+        recentAncestors: fail,
+        proveOnBranch: fail,
+      },
     };
   }
   async function queued(deliveryId: string, sha: string): Promise<CommitVerdictJob | undefined> {
@@ -146,7 +187,13 @@ describe('where the verifier fetches from, and the branch proof (issue #10)', ()
     repo.push();
     // The attacker's clone_url is not even reachable: only the followed URL (rewritten to the local remote) is.
     const out = (await processor()(job(sha, 'https://attacker.example/org/app.git'))) as CommitVerdictJob;
-    expect(out).toMatchObject({ outcome: 'verified', cloneUrl: GH, repoUrl: 'https://github.com/org/app', onBranch: true, branchHead: sha });
+    expect(out).toMatchObject({
+      outcome: 'verified',
+      cloneUrl: GH,
+      repoUrl: 'https://github.com/org/app',
+      onBranch: true,
+      branchHead: sha,
+    });
   });
 
   it('a repository nobody follows: no fetch, no verdict, no retry', async () => {
@@ -168,7 +215,10 @@ describe('where the verifier fetches from, and the branch proof (issue #10)', ()
 
   it('before the gate published the set: transient (retried), nothing fetched', async () => {
     const rec = recordingMirror();
-    await expect(processor({}, async () => undefined, rec.mirror)(job('d'.repeat(40)))).rejects.toMatchObject({ code: 'FOLLOWED_SET_MISSING', transient: true });
+    await expect(processor({}, async () => undefined, rec.mirror)(job('d'.repeat(40)))).rejects.toMatchObject({
+      code: 'FOLLOWED_SET_MISSING',
+      transient: true,
+    });
     expect(rec.urls).toEqual([]);
   });
 

@@ -7,7 +7,18 @@
 import { BaseError } from '@gitops-gate/contracts/errors';
 import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { commitVerdictJob, imageVerdictJob, imageVerdictJobId, verdictJobId, verifyJob, type CommitVerdictJob, type FollowedRepo, type ImageVerdictJob, type VerifyCommitJob, type VerifyImageJob } from '@gitops-gate/contracts';
+import {
+  commitVerdictJob,
+  imageVerdictJob,
+  imageVerdictJobId,
+  verdictJobId,
+  verifyJob,
+  type CommitVerdictJob,
+  type FollowedRepo,
+  type ImageVerdictJob,
+  type VerifyCommitJob,
+  type VerifyImageJob,
+} from '@gitops-gate/contracts';
 import type { CommitVerifierFn, ImageCheckerFn } from './checks.js';
 import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict } from '@gitops-gate/commit-verify';
 import { type PolicyEvaluation } from '@gitops-gate/policy';
@@ -90,7 +101,12 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       deps.logger.info({ deliveryId: job.deliveryId, repo: job.repoUrl, sha: job.sha }, 'repository not followed: job dropped');
       return null;
     }
-    return inSpan('verify.commit', { 'git.sha': job.sha, 'git.branch': job.branch, 'github.delivery': job.deliveryId }, () => verifyInSpan(job, repo, lastAttempt), job.trace);
+    return inSpan(
+      'verify.commit',
+      { 'git.sha': job.sha, 'git.branch': job.branch, 'github.delivery': job.deliveryId },
+      () => verifyInSpan(job, repo, lastAttempt),
+      job.trace,
+    );
   }
 
   async function verifyInSpan(job: VerifyCommitJob, repo: FollowedRepo, lastAttempt: boolean): Promise<CommitVerdictJob> {
@@ -111,7 +127,9 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       // branch in flight together share it (one fetch per batch of pushes, none for a job whose branch was just read).
       const receivedAt = Date.parse(job.receivedAt);
       const freshSince = Number.isFinite(receivedAt) ? receivedAt : undefined;
-      proof = await inSpan('git.fetch', { 'git.sha': job.sha, 'git.branch': job.branch }, () => deps.mirror.proveOnBranch(url, job.sha, job.branch, { freshSince }));
+      proof = await inSpan('git.fetch', { 'git.sha': job.sha, 'git.branch': job.branch }, () =>
+        deps.mirror.proveOnBranch(url, job.sha, job.branch, { freshSince }),
+      );
       const raw = await deps.mirror.readCommit(url, job.sha);
       ({ verdict, results } = await inSpan('signature.verify', {}, async (span) => {
         const out = await deps.verifyCommit(raw, job);
@@ -174,7 +192,17 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     });
     verdicts.inc({ kind: 'commit', method: out.method, outcome: out.outcome });
     deps.logger.info(
-      { deliveryId: job.deliveryId, repo: job.repoFullName, branch: job.branch, sha: job.sha, outcome: out.outcome, method: out.method, code: out.code, signer: out.signer?.identity, onBranch: out.onBranch },
+      {
+        deliveryId: job.deliveryId,
+        repo: job.repoFullName,
+        branch: job.branch,
+        sha: job.sha,
+        outcome: out.outcome,
+        method: out.method,
+        code: out.code,
+        signer: out.signer?.identity,
+        onBranch: out.onBranch,
+      },
       'commit verdict',
     );
     // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
@@ -192,7 +220,12 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     const data = parsed.data;
     const lastAttempt = !hasAttemptsLeft(job);
     if (data.kind === 'commit') return processCommit(data, lastAttempt);
-    return inSpan('verify.image', { 'oci.image': data.image, 'oci.digest': data.digest, 'github.delivery': data.deliveryId }, () => processImage(data, lastAttempt), data.trace);
+    return inSpan(
+      'verify.image',
+      { 'oci.image': data.image, 'oci.digest': data.digest, 'github.delivery': data.deliveryId },
+      () => processImage(data, lastAttempt),
+      data.trace,
+    );
   };
 
   async function processImage(job: VerifyImageJob, lastAttempt: boolean): Promise<ImageVerdictJob> {
@@ -203,7 +236,13 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     try {
       result = deps.verifyImage
         ? await deps.verifyImage(job)
-        : { image: job.image, digest: job.digest, ok: false, code: 'IMAGE_VERIFICATION_DISABLED', reason: 'this verifier has no image verification configured' };
+        : {
+            image: job.image,
+            digest: job.digest,
+            ok: false,
+            code: 'IMAGE_VERIFICATION_DISABLED',
+            reason: 'this verifier has no image verification configured',
+          };
     } catch (err) {
       if (!markedTransient(err) || !lastAttempt) throw err;
       const code = typeof err.code === 'string' ? err.code : 'REGISTRY_UNAVAILABLE';
@@ -211,10 +250,19 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
     }
     seconds.observe({ method: 'image' }, Number(process.hrtime.bigint() - started) / 1e9);
     const out = imageVerdictJob.parse({
-      v: 1, kind: 'image-verdict', deliveryId: job.deliveryId, repoUrl: job.repoUrl, verifiedAt: now().toISOString(), trace: injectTrace() ?? job.trace, ...result,
+      v: 1,
+      kind: 'image-verdict',
+      deliveryId: job.deliveryId,
+      repoUrl: job.repoUrl,
+      verifiedAt: now().toISOString(),
+      trace: injectTrace() ?? job.trace,
+      ...result,
     });
     verdicts.inc({ kind: 'image', method: 'sigstore', outcome: out.deferred ? 'deferred' : out.ok ? 'verified' : 'rejected' });
-    deps.logger.info({ deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit }, 'image verdict');
+    deps.logger.info(
+      { deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit },
+      'image verdict',
+    );
     await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl) });
     return out;
   }

@@ -15,7 +15,10 @@ const SSH_SHA = '1473882a7cce225d15f1a2226399a0802251b756';
 const sshRaw = readFileSync(join(FIX, `ssh/${SSH_SHA}.commit`));
 
 const doc = (name: string, commits: Record<string, unknown>) => ({
-  apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name }, spec: { repository: '*', branches: ['*'], commits },
+  apiVersion: 'gitops-gate.io/v1alpha1',
+  kind: 'GatePolicy',
+  metadata: { name },
+  spec: { repository: '*', branches: ['*'], commits },
 });
 
 let redis: TestRedis;
@@ -52,7 +55,10 @@ describe('verdict cache (Redis, shared by replicas)', () => {
     const cache = createVerdictCache(conn, prefix, { trustRevision: 't' });
     expect((await cache.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })).ok).toBe(true);
     const [key] = await conn.keys(`${prefix}:verdict:*`);
-    await conn.set(key!, JSON.stringify({ ok: false, method: 'ssh', code: 'SSH_CERT_UNSUPPORTED', reason: 'old verifier', policy: 'ssh', sha: SSH_SHA }));
+    await conn.set(
+      key!,
+      JSON.stringify({ ok: false, method: 'ssh', code: 'SSH_CERT_UNSUPPORTED', reason: 'old verifier', policy: 'ssh', sha: SSH_SHA }),
+    );
     expect((await cache.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })).ok).toBe(true);
     expect(cache.stats()).toEqual({ hits: 0, misses: 2 });
   });
@@ -64,7 +70,11 @@ describe('verdict cache (Redis, shared by replicas)', () => {
     const mutated = Buffer.from(sshRaw);
     mutated[mutated.length - 2] ^= 1;
     expect((await cache.verify(mutated, ssh.commit)).ok).toBe(false);
-    const other = await compilePolicy(doc('ssh', { ssh: { allowedSigners: 'nobody@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGB6o1eNs6ysA1bq8fU5J8mKqj7Xx1c2Y6k3mXh3R1Xx' } }));
+    const other = await compilePolicy(
+      doc('ssh', {
+        ssh: { allowedSigners: 'nobody@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGB6o1eNs6ysA1bq8fU5J8mKqj7Xx1c2Y6k3mXh3R1Xx' },
+      }),
+    );
     expect((await cache.verify(sshRaw, other.commit)).ok).toBe(false);
     await createVerdictCache(conn, prefix, { trustRevision: 'other-root' }).verify(sshRaw, ssh.commit);
     await cache.verify(sshRaw, ssh.commit, { expectedSha: 'f'.repeat(40) });
@@ -72,7 +82,13 @@ describe('verdict cache (Redis, shared by replicas)', () => {
   });
 
   it('a rejection that depends on the clock or on Rekor being up is never cached; the next lookup verifies again', async () => {
-    for (const code of ['GPG_SIGNATURE_FROM_FUTURE', 'GPG_SIGNATURE_EXPIRED', 'REKOR_UNAVAILABLE', 'GITSIGN_REKOR_LOOKUP_FAILED', 'GITSIGN_TLOG_ENTRY_NOT_FOUND']) {
+    for (const code of [
+      'GPG_SIGNATURE_FROM_FUTURE',
+      'GPG_SIGNATURE_EXPIRED',
+      'REKOR_UNAVAILABLE',
+      'GITSIGN_REKOR_LOOKUP_FAILED',
+      'GITSIGN_TLOG_ENTRY_NOT_FOUND',
+    ]) {
       // The first verification happens before the signature's time has come (or while Rekor is down); the second after.
       const answers = [
         { ok: false as const, method: 'gpg' as const, code, reason: 'not now', policy: 'ssh', sha: SSH_SHA },
@@ -90,7 +106,14 @@ describe('verdict cache (Redis, shared by replicas)', () => {
     let calls = 0;
     const cache = createVerdictCache(conn, `c-${randomUUID()}`, {
       trustRevision: 't',
-      verify: async () => ({ ok: false, method: 'gpg', code: (calls++, 'GPG_UNKNOWN_KEY'), reason: 'not in the keyring', policy: 'ssh', sha: SSH_SHA }),
+      verify: async () => ({
+        ok: false,
+        method: 'gpg',
+        code: (calls++, 'GPG_UNKNOWN_KEY'),
+        reason: 'not in the keyring',
+        policy: 'ssh',
+        sha: SSH_SHA,
+      }),
     });
     await cache.verify(sshRaw, ssh.commit);
     await cache.verify(sshRaw, ssh.commit);
@@ -115,13 +138,22 @@ describe('verdict cache (Redis, shared by replicas)', () => {
 });
 
 describe('coalescing across replicas (in-flight marker in Redis)', () => {
-  const ok = { ok: true as const, method: 'ssh' as const, signer: { identity: 'dev@example.com' }, evidence: [], policy: 'ssh', sha: SSH_SHA };
-  /** A verification that takes a while, counted: what two replicas would each repeat without the marker. */
-  const slow = (counter: { n: number }, ms = 150, verdict: Awaited<ReturnType<typeof verifyCommit>> = ok) => async () => {
-    counter.n += 1;
-    await new Promise((r) => setTimeout(r, ms));
-    return verdict;
+  const ok = {
+    ok: true as const,
+    method: 'ssh' as const,
+    signer: { identity: 'dev@example.com' },
+    evidence: [],
+    policy: 'ssh',
+    sha: SSH_SHA,
   };
+  /** A verification that takes a while, counted: what two replicas would each repeat without the marker. */
+  const slow =
+    (counter: { n: number }, ms = 150, verdict: Awaited<ReturnType<typeof verifyCommit>> = ok) =>
+    async () => {
+      counter.n += 1;
+      await new Promise((r) => setTimeout(r, ms));
+      return verdict;
+    };
 
   it('50 simultaneous verifications of one (commit, policy, trust) on 2 replicas: 1 verification, 49 answered from it', async () => {
     const prefix = `c-${randomUUID()}`;
@@ -130,7 +162,9 @@ describe('coalescing across replicas (in-flight marker in Redis)', () => {
       const counter = { n: 0 };
       const a = createVerdictCache(conn, prefix, { trustRevision: 't', verify: slow(counter) });
       const b = createVerdictCache(conn2, prefix, { trustRevision: 't', verify: slow(counter) });
-      const all = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })));
+      const all = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA })),
+      );
       expect(all.every((v) => v.ok)).toBe(true);
       expect(counter.n).toBe(1);
       expect(a.coalescing().coalesced + b.coalescing().coalesced).toBe(49);
@@ -143,7 +177,11 @@ describe('coalescing across replicas (in-flight marker in Redis)', () => {
   it("a dead owner's marker expires and another replica takes over", async () => {
     const prefix = `c-${randomUUID()}`;
     const counter = { n: 0 };
-    const dead = createVerdictCache(conn, prefix, { trustRevision: 't', inflightMs: 300, verify: async () => new Promise<never>(() => undefined) });
+    const dead = createVerdictCache(conn, prefix, {
+      trustRevision: 't',
+      inflightMs: 300,
+      verify: async () => new Promise<never>(() => undefined),
+    });
     // The owner starts and never finishes (a crashed process holds its marker until it expires).
     void dead.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA });
     await new Promise((r) => setTimeout(r, 30));
@@ -158,9 +196,19 @@ describe('coalescing across replicas (in-flight marker in Redis)', () => {
   it('attacker: the same commit under a changed policy or another trust root is verified again, never answered from the first', async () => {
     const prefix = `c-${randomUUID()}`;
     const counter = { n: 0 };
-    const narrowed = await compilePolicy(doc('ssh', { ssh: { allowedSigners: 'nobody@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGB6o1eNs6ysA1bq8fU5J8mKqj7Xx1c2Y6k3mXh3R1Xx' } }));
-    const real = createVerdictCache(conn, prefix, { trustRevision: 't', verify: async (raw, policy, o) => (counter.n++, await new Promise((r) => setTimeout(r, 100)), verifyCommit(raw, policy, o)) });
-    const otherRoot = createVerdictCache(conn, prefix, { trustRevision: 'another-root', verify: slow(counter, 10, { ok: false, method: 'ssh', code: 'SSH_UNKNOWN_KEY', reason: 'other root', policy: 'ssh', sha: SSH_SHA }) });
+    const narrowed = await compilePolicy(
+      doc('ssh', {
+        ssh: { allowedSigners: 'nobody@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGB6o1eNs6ysA1bq8fU5J8mKqj7Xx1c2Y6k3mXh3R1Xx' },
+      }),
+    );
+    const real = createVerdictCache(conn, prefix, {
+      trustRevision: 't',
+      verify: async (raw, policy, o) => (counter.n++, await new Promise((r) => setTimeout(r, 100)), verifyCommit(raw, policy, o)),
+    });
+    const otherRoot = createVerdictCache(conn, prefix, {
+      trustRevision: 'another-root',
+      verify: slow(counter, 10, { ok: false, method: 'ssh', code: 'SSH_UNKNOWN_KEY', reason: 'other root', policy: 'ssh', sha: SSH_SHA }),
+    });
     // All in flight together: the first one's marker must not cover the others.
     const [first, changed, rooted] = await Promise.all([
       real.verify(sshRaw, ssh.commit, { expectedSha: SSH_SHA }),

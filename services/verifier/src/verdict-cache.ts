@@ -14,7 +14,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { isCacheableRejection, verifyCommit, type CommitPolicy, type CommitVerdict, type VerifyCommitOptions } from '@gitops-gate/commit-verify';
+import {
+  isCacheableRejection,
+  verifyCommit,
+  type CommitPolicy,
+  type CommitVerdict,
+  type VerifyCommitOptions,
+} from '@gitops-gate/commit-verify';
 
 export interface VerdictCache {
   verify: typeof verifyCommit;
@@ -92,7 +98,14 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: VerdictCa
   }
 
   /** The owner of the marker: verifies, then stores the verdict and releases the marker in one round trip. */
-  async function own(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions, key: string, marker: string, token: string): Promise<CommitVerdict> {
+  async function own(
+    raw: Uint8Array,
+    policy: CommitPolicy,
+    options: VerifyCommitOptions,
+    key: string,
+    marker: string,
+    token: string,
+  ): Promise<CommitVerdict> {
     let verdict: CommitVerdict | undefined;
     try {
       verdict = await run(raw, policy, options);
@@ -106,7 +119,15 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: VerdictCa
   }
 
   /** Waits for the owner's verdict (polling, bounded), or takes the marker over when it is gone. */
-  async function coalesce(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions, key: string, marker: string, token: string, first: [string, string]): Promise<CommitVerdict> {
+  async function coalesce(
+    raw: Uint8Array,
+    policy: CommitPolicy,
+    options: VerifyCommitOptions,
+    key: string,
+    marker: string,
+    token: string,
+    first: [string, string],
+  ): Promise<CommitVerdict> {
     const deadline = Date.now() + maxWaitMs;
     let sawOwner = false;
     let polled: [string, string] | null = first;
@@ -140,7 +161,15 @@ export function createVerdictCache(redis: Redis, prefix: string, opts: VerdictCa
     coalescing: () => ({ verified, coalesced }),
     async verify(raw: Uint8Array, policy: CommitPolicy, options: VerifyCommitOptions = {}): Promise<CommitVerdict> {
       if (!policy.fingerprint) return run(raw, policy, options);
-      const digest = createHash('sha256').update(raw).update('\0').update(policy.fingerprint).update('\0').update(opts.trustRevision).update('\0').update(options.expectedSha ?? '').digest('hex');
+      const digest = createHash('sha256')
+        .update(raw)
+        .update('\0')
+        .update(policy.fingerprint)
+        .update('\0')
+        .update(opts.trustRevision)
+        .update('\0')
+        .update(options.expectedSha ?? '')
+        .digest('hex');
       const key = `${prefix}:verdict:${digest}`;
       const marker = `${prefix}:verdict-inflight:${digest}`;
       // A plain GET first: a hit (the common case) costs what it did before coalescing; a Lua call is several times

@@ -7,7 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkpointOrigin, createAuditTrail, formatCheckpoint, parseSigningKey, recordHash, type CheckpointSigner, type DecisionRecord } from '@gitops-gate/gate-core';
+import {
+  checkpointOrigin,
+  createAuditTrail,
+  formatCheckpoint,
+  parseSigningKey,
+  recordHash,
+  type CheckpointSigner,
+  type DecisionRecord,
+} from '@gitops-gate/gate-core';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { main } from './main.js';
@@ -31,14 +39,27 @@ let conn: Redis;
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { REDIS_URL: redis.url } });
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    env: { REDIS_URL: redis.url },
+  });
   return { code, out, err };
 }
 
 async function decide(signer: CheckpointSigner | undefined, app: string, n: number): Promise<void> {
   const audit = createAuditTrail(conn, PREFIX, undefined, undefined, signer ? { signer, cluster: 'test' } : undefined);
   for (let i = 0; i < n; i++) {
-    await audit.record({ deliveryId: randomUUID(), repo: 'https://github.com/org/app', branch: 'main', sha: randomUUID().replace(/-/g, '').padEnd(40, '0'), app, action: 'pin', reason: 'verified', verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', signer: 'dev@example.com', reasons: [] } });
+    await audit.record({
+      deliveryId: randomUUID(),
+      repo: 'https://github.com/org/app',
+      branch: 'main',
+      sha: randomUUID().replace(/-/g, '').padEnd(40, '0'),
+      app,
+      action: 'pin',
+      reason: 'verified',
+      verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', signer: 'dev@example.com', reasons: [] },
+    });
   }
 }
 
@@ -86,7 +107,9 @@ describe('gitops-gate audit --verify-chain --public-key', () => {
     expect((await run('audit', '--verify-chain')).code).toBe(0);
     const r = await run('audit', '--verify-chain', '--public-key', k.pubFile);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^tampered: argocd\/a: records were rewritten: the signed checkpoint of 3 records names head [0-9a-f]{64}, the chain has [0-9a-f]{64}\n$/);
+    expect(r.err).toMatch(
+      /^tampered: argocd\/a: records were rewritten: the signed checkpoint of 3 records names head [0-9a-f]{64}, the chain has [0-9a-f]{64}\n$/,
+    );
   });
 
   it('attacker: a checkpoint re-signed with a key of their own is refused', async () => {
@@ -100,7 +123,9 @@ describe('gitops-gate audit --verify-chain --public-key', () => {
     await conn.hset(`${PREFIX}:audit-checkpoint`, 'argocd/a', mallory.signer.sign(body));
     const r = await run('audit', '--verify-chain', '--public-key', k.pubFile);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('tampered: argocd/a: signed checkpoint rejected: signed by none of the trusted keys (signatures by: gitops-gate-audit)');
+    expect(r.err).toContain(
+      'tampered: argocd/a: signed checkpoint rejected: signed by none of the trusted keys (signatures by: gitops-gate-audit)',
+    );
   });
 
   it('attacker: deleting the checkpoint, appending an unsigned record, or dropping the newest records is reported', async () => {
@@ -141,7 +166,16 @@ describe('gitops-gate audit --verify-chain --public-key', () => {
     const logged: string[] = [];
     const audit = createAuditTrail(conn, PREFIX, undefined, (_r, cp) => logged.push(cp!), { signer: k.signer, cluster: 'test' });
     const record = (app: string) =>
-      audit.record({ deliveryId: randomUUID(), repo: 'https://github.com/org/app', branch: 'main', sha: 'a'.repeat(40), app, action: 'pin', reason: 'verified', verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', reasons: [] } });
+      audit.record({
+        deliveryId: randomUUID(),
+        repo: 'https://github.com/org/app',
+        branch: 'main',
+        sha: 'a'.repeat(40),
+        app,
+        action: 'pin',
+        reason: 'verified',
+        verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', reasons: [] },
+      });
     await record('argocd/a');
     const second = await record('argocd/a');
     const signedAtTwo = await conn.hget(`${PREFIX}:audit-checkpoint`, 'argocd/a');
@@ -176,9 +210,17 @@ describe('gitops-gate audit --verify-chain --public-key', () => {
     // An external checkpoint must be signed by a trusted key too.
     const mallory = newKey('mallory');
     const forged = join(dir, 'forged.txt');
-    writeFileSync(forged, mallory.signer.sign(formatCheckpoint({ origin: checkpointOrigin('test', 'argocd/a'), size: 9, rootHash: second.hash })));
-    expect((await run('audit', '--verify-chain', '--public-key', k.pubFile, '--checkpoint', forged)).err).toContain('argocd/a: signed checkpoint rejected: signed by none of the trusted keys');
-    expect(await run('audit', '--verify-chain', '--checkpoint', notes)).toMatchObject({ code: 2, err: expect.stringContaining('--checkpoint needs --public-key') });
+    writeFileSync(
+      forged,
+      mallory.signer.sign(formatCheckpoint({ origin: checkpointOrigin('test', 'argocd/a'), size: 9, rootHash: second.hash })),
+    );
+    expect((await run('audit', '--verify-chain', '--public-key', k.pubFile, '--checkpoint', forged)).err).toContain(
+      'argocd/a: signed checkpoint rejected: signed by none of the trusted keys',
+    );
+    expect(await run('audit', '--verify-chain', '--checkpoint', notes)).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--checkpoint needs --public-key'),
+    });
   });
 
   it('key rotation: checkpoints by the old and the new key both verify when both keys are given', async () => {
@@ -207,8 +249,17 @@ describe('gitops-gate audit --verify-chain --public-key', () => {
   it('bad key files are usage errors naming the file', async () => {
     const bad = join(dir, 'bad.pub');
     writeFileSync(bad, 'not a key\n');
-    expect(await run('audit', '--verify-chain', '--public-key', bad)).toMatchObject({ code: 2, err: expect.stringContaining(`--public-key ${bad}: expected <name>+<8 hex digits>+<base64 key>`) });
-    expect(await run('audit', '--verify-chain', '--public-key', join(dir, 'missing.pub'))).toMatchObject({ code: 2, err: expect.stringContaining('ENOENT') });
-    expect(await run('audit', '--public-key', bad)).toMatchObject({ code: 2, err: expect.stringContaining('--public-key needs --verify-chain') });
+    expect(await run('audit', '--verify-chain', '--public-key', bad)).toMatchObject({
+      code: 2,
+      err: expect.stringContaining(`--public-key ${bad}: expected <name>+<8 hex digits>+<base64 key>`),
+    });
+    expect(await run('audit', '--verify-chain', '--public-key', join(dir, 'missing.pub'))).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('ENOENT'),
+    });
+    expect(await run('audit', '--public-key', bad)).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--public-key needs --verify-chain'),
+    });
   });
 });

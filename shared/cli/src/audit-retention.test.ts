@@ -8,7 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { auditKeys, checkpointOrigin, createAuditTrail, formatCheckpoint, parseSigningKey, trimAuditTrail, trimOrigin, type CheckpointSigner, type DecisionRecord } from '@gitops-gate/gate-core';
+import {
+  auditKeys,
+  checkpointOrigin,
+  createAuditTrail,
+  formatCheckpoint,
+  parseSigningKey,
+  trimAuditTrail,
+  trimOrigin,
+  type CheckpointSigner,
+  type DecisionRecord,
+} from '@gitops-gate/gate-core';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { main } from './main.js';
@@ -31,7 +41,11 @@ let conn: Redis;
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { REDIS_URL: redis.url } });
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    env: { REDIS_URL: redis.url },
+  });
   return { code, out, err };
 }
 
@@ -41,7 +55,18 @@ async function decide(signer: CheckpointSigner, apps: string[], n: number): Prom
   const out: DecisionRecord[] = [];
   for (let i = 0; i < n; i++) {
     const app = apps[i % apps.length]!;
-    out.push(await audit.record({ deliveryId: randomUUID(), repo: 'https://github.com/org/app', branch: 'main', sha: randomUUID().replace(/-/g, '').padEnd(40, '0'), app, action: 'pin', reason: 'verified', verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', reasons: [] } }));
+    out.push(
+      await audit.record({
+        deliveryId: randomUUID(),
+        repo: 'https://github.com/org/app',
+        branch: 'main',
+        sha: randomUUID().replace(/-/g, '').padEnd(40, '0'),
+        app,
+        action: 'pin',
+        reason: 'verified',
+        verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', reasons: [] },
+      }),
+    );
   }
   return out;
 }
@@ -64,7 +89,11 @@ describe('audit retention', () => {
     const r = await trimAuditTrail(conn, PREFIX, { ...policy, maxRecords: 4 }, new Date(), { signer: k.signer, cluster: 'test' });
     expect(r).toEqual({ trimmed: 5, apps: 2, heldForExport: false });
     expect(await conn.xlen(K.stream)).toBe(4);
-    expect(await run('audit', '--verify-chain', '--public-key', k.pubFile)).toEqual({ code: 0, out: 'audit chain intact: 4 records checked, 2 signed checkpoints verified\n', err: '' });
+    expect(await run('audit', '--verify-chain', '--public-key', k.pubFile)).toEqual({
+      code: 0,
+      out: 'audit chain intact: 4 records checked, 2 signed checkpoints verified\n',
+      err: '',
+    });
     // The newest trimmed decision of each Application still answers has(); older trimmed ids are gone (bounded).
     const audit = createAuditTrail(conn, PREFIX);
     expect(await audit.has(recs[4]!.id)).toBe(true);
@@ -79,12 +108,19 @@ describe('audit retention', () => {
     const k = newKey('gate');
     await decide(k.signer, ['argocd/a', 'argocd/b'], 4);
     const later = new Date(Date.now() + 3_600_000);
-    expect((await trimAuditTrail(conn, PREFIX, { ...policy, maxAgeSeconds: 60 }, later, { signer: k.signer, cluster: 'test' })).trimmed).toBe(4);
+    expect(
+      (await trimAuditTrail(conn, PREFIX, { ...policy, maxAgeSeconds: 60 }, later, { signer: k.signer, cluster: 'test' })).trimmed,
+    ).toBe(4);
     expect(await conn.xlen(K.stream)).toBe(0);
     expect((await run('audit', '--verify-chain', '--public-key', k.pubFile)).code).toBe(0);
     await decide(k.signer, ['argocd/a'], 3);
-    expect((await trimAuditTrail(conn, PREFIX, { ...policy, maxRecords: 1 }, new Date(), { signer: k.signer, cluster: 'test' })).trimmed).toBe(2);
-    expect(await run('audit', '--verify-chain', '--public-key', k.pubFile)).toMatchObject({ code: 0, out: 'audit chain intact: 1 records checked, 2 signed checkpoints verified\n' });
+    expect(
+      (await trimAuditTrail(conn, PREFIX, { ...policy, maxRecords: 1 }, new Date(), { signer: k.signer, cluster: 'test' })).trimmed,
+    ).toBe(2);
+    expect(await run('audit', '--verify-chain', '--public-key', k.pubFile)).toMatchObject({
+      code: 0,
+      out: 'audit chain intact: 1 records checked, 2 signed checkpoints verified\n',
+    });
   });
 
   it('attacker: deleting the oldest records with a forged trim base is detected', async () => {
@@ -127,11 +163,18 @@ describe('audit retention', () => {
     const file = join(dir, `export-${randomUUID()}.jsonl`);
     const ex = await run('audit', 'export', '--output', file, '--mark');
     expect(ex.code).toBe(0);
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as DecisionRecord);
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as DecisionRecord);
     expect(lines.map((l) => l.app)).toEqual(['argocd/a', 'argocd/a', 'argocd/a', 'argocd/a']);
     await decide(k.signer, ['argocd/a'], 2);
     // The 4 exported records go; of the 2 new ones the count would trim one, but it is not exported yet.
-    expect(await trimAuditTrail(conn, PREFIX, strict, new Date(), { signer: k.signer, cluster: 'test' })).toEqual({ trimmed: 4, apps: 1, heldForExport: true });
+    expect(await trimAuditTrail(conn, PREFIX, strict, new Date(), { signer: k.signer, cluster: 'test' })).toEqual({
+      trimmed: 4,
+      apps: 1,
+      heldForExport: true,
+    });
     expect(await conn.xlen(K.stream)).toBe(2);
     // --since-mark to stdout: only what came after.
     const next = await run('audit', 'export', '--since-mark');

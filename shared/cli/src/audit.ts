@@ -4,7 +4,14 @@
 import { createWriteStream, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, redactRedisUrl } from '@gitops-gate/config';
-import { CheckpointError, createAuditTrail, exportAuditRecords, parseVerifierKey, type CheckpointVerifier, type DecisionRecord } from '@gitops-gate/gate-core';
+import {
+  CheckpointError,
+  createAuditTrail,
+  exportAuditRecords,
+  parseVerifierKey,
+  type CheckpointVerifier,
+  type DecisionRecord,
+} from '@gitops-gate/gate-core';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { UsageError, type Io } from './io.js';
 
@@ -30,7 +37,12 @@ function readVerifierKeys(paths: string[]): CheckpointVerifier[] {
     } catch (err) {
       throw new UsageError(`--public-key: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    const entries = text.includes('-----BEGIN') ? [text] : text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const entries = text.includes('-----BEGIN')
+      ? [text]
+      : text
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l !== '' && !l.startsWith('#'));
     if (entries.length === 0) throw new UsageError(`--public-key: ${path} holds no key`);
     try {
       keys.push(...entries.map((e) => parseVerifierKey(e, `--public-key ${path}`)));
@@ -107,10 +119,18 @@ async function exportCommand(argv: string[], io: Io): Promise<number> {
     await redis.connect().catch((err: Error) => {
       throw new UsageError(`cannot reach Redis at ${config.REDIS_URL}: ${err.message}`);
     });
-    const write = out ? (l: string) => new Promise<void>((resolve, reject) => out.write(l, (err) => (err ? reject(err) : resolve()))) : (l: string) => void io.stdout.write(l);
+    const write = out
+      ? (l: string) => new Promise<void>((resolve, reject) => out.write(l, (err) => (err ? reject(err) : resolve())))
+      : (l: string) => void io.stdout.write(l);
     // The mark advances only after every line reached the file (the write callbacks): a crash never marks unwritten records.
-    const result = await exportAuditRecords(redis, config.QUEUE_PREFIX, write, { sinceMark: values['since-mark'] ?? false, mark: values.mark ?? false });
-    if (out) io.stderr.write(`exported ${result.exported} records to ${values.output}${values.mark && result.lastId ? ` (mark ${result.lastId})` : ''}\n`);
+    const result = await exportAuditRecords(redis, config.QUEUE_PREFIX, write, {
+      sinceMark: values['since-mark'] ?? false,
+      mark: values.mark ?? false,
+    });
+    if (out)
+      io.stderr.write(
+        `exported ${result.exported} records to ${values.output}${values.mark && result.lastId ? ` (mark ${result.lastId})` : ''}\n`,
+      );
     return 0;
   } finally {
     if (out) await new Promise<void>((resolve) => out.end(resolve));
@@ -135,7 +155,8 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
     },
   });
   if (values['public-key'] && !values['verify-chain']) throw new UsageError('--public-key needs --verify-chain');
-  if (values.checkpoint && !values['public-key']) throw new UsageError('--checkpoint needs --public-key (a checkpoint counts only if its signature verifies)');
+  if (values.checkpoint && !values['public-key'])
+    throw new UsageError('--checkpoint needs --public-key (a checkpoint counts only if its signature verifies)');
   const external = values.checkpoint ? values.checkpoint.flatMap(readCheckpointFile) : undefined;
   const verifiers = values['public-key'] ? readVerifierKeys(values['public-key']) : undefined;
   const config = loadConfig({ ...io.env, ...(values['redis-url'] ? { REDIS_URL: values['redis-url'] } : {}) });
@@ -150,12 +171,21 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
     if (values['verify-chain']) {
       const check = await audit.verifyChain(values.app, { verifiers, external });
       if (values.json) io.stdout.write(`${JSON.stringify(check, null, 2)}\n`);
-      else if (check.ok && verifiers) io.stdout.write(`audit chain intact: ${check.checked} records checked, ${check.checkpoints ?? 0} signed checkpoints verified\n`);
-      else if (check.ok) io.stdout.write(`audit chain intact: ${check.checked} records checked (hash chain only: add --public-key to check the signed checkpoints)\n`);
+      else if (check.ok && verifiers)
+        io.stdout.write(`audit chain intact: ${check.checked} records checked, ${check.checkpoints ?? 0} signed checkpoints verified\n`);
+      else if (check.ok)
+        io.stdout.write(
+          `audit chain intact: ${check.checked} records checked (hash chain only: add --public-key to check the signed checkpoints)\n`,
+        );
       for (const p of check.problems) io.stderr.write(`tampered: ${p}\n`);
       return check.ok ? 0 : 1;
     }
-    const records = await audit.query({ app: values.app, sha: values.sha, since: values.since ? parseSince(values.since) : undefined, limit });
+    const records = await audit.query({
+      app: values.app,
+      sha: values.sha,
+      since: values.since ? parseSince(values.since) : undefined,
+      limit,
+    });
     if (values.json) io.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
     else for (const r of records) io.stdout.write(`${line(r)}\n`);
     return 0;

@@ -21,24 +21,75 @@ const UNSIGNED = join(FIX, 'unsigned/037fe43ba90fbcfca32b020588dacacc901b0df3.co
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { REDIS_URL: redisUrl } });
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    env: { REDIS_URL: redisUrl },
+  });
   return { code, out, err };
 }
 let redisUrl = 'redis://127.0.0.1:1';
 
 describe('gitops-gate verify-commit', () => {
   it('gitsign: exact identity and issuer → exit 0', async () => {
-    const r = await run('verify-commit', GITSIGN, '--certificate-identity', 'billy@chainguard.dev', '--certificate-oidc-issuer', 'https://accounts.google.com');
+    const r = await run(
+      'verify-commit',
+      GITSIGN,
+      '--certificate-identity',
+      'billy@chainguard.dev',
+      '--certificate-oidc-issuer',
+      'https://accounts.google.com',
+    );
     expect(r).toMatchObject({ code: 0 });
     expect(r.out).toMatch(/verified: 200ca864.* billy@chainguard.dev .*via gitsign/);
   });
   it('gitsign: a prefix of the identity is not a match; an explicit anchored regexp is', async () => {
-    expect((await run('verify-commit', GITSIGN, '--certificate-identity', 'billy@chainguard', '--certificate-oidc-issuer', 'https://accounts.google.com')).code).toBe(1);
-    expect((await run('verify-commit', GITSIGN, '--certificate-identity-regexp', 'billy@', '--certificate-oidc-issuer', 'https://accounts.google.com')).code).toBe(1);
-    expect((await run('verify-commit', GITSIGN, '--certificate-identity-regexp', '.*@chainguard\\.dev', '--certificate-oidc-issuer', 'https://accounts.google.com')).code).toBe(0);
+    expect(
+      (
+        await run(
+          'verify-commit',
+          GITSIGN,
+          '--certificate-identity',
+          'billy@chainguard',
+          '--certificate-oidc-issuer',
+          'https://accounts.google.com',
+        )
+      ).code,
+    ).toBe(1);
+    expect(
+      (
+        await run(
+          'verify-commit',
+          GITSIGN,
+          '--certificate-identity-regexp',
+          'billy@',
+          '--certificate-oidc-issuer',
+          'https://accounts.google.com',
+        )
+      ).code,
+    ).toBe(1);
+    expect(
+      (
+        await run(
+          'verify-commit',
+          GITSIGN,
+          '--certificate-identity-regexp',
+          '.*@chainguard\\.dev',
+          '--certificate-oidc-issuer',
+          'https://accounts.google.com',
+        )
+      ).code,
+    ).toBe(0);
   });
   it('gitsign: wrong issuer → exit 1 with one line', async () => {
-    const r = await run('verify-commit', GITSIGN, '--certificate-identity', 'billy@chainguard.dev', '--certificate-oidc-issuer', 'https://github.com/login/oauth');
+    const r = await run(
+      'verify-commit',
+      GITSIGN,
+      '--certificate-identity',
+      'billy@chainguard.dev',
+      '--certificate-oidc-issuer',
+      'https://github.com/login/oauth',
+    );
     expect(r.code).toBe(1);
     expect(r.err.trim().split('\n')).toHaveLength(1);
   });
@@ -46,7 +97,11 @@ describe('gitops-gate verify-commit', () => {
     expect((await run('verify-commit', SSH, '--allowed-signers', join(FIX, 'ssh/allowed_signers'))).code).toBe(0);
     const r = await run('verify-commit', PGP, '--gpg-key', join(FIX, 'pgp/github-web-flow-2017.asc'), '--json');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ ok: true, method: 'gpg', signer: { keyFingerprint: '5de3e0509c47ea3cf04a42d34aee18f83afdeb23' } });
+    expect(JSON.parse(r.out)).toMatchObject({
+      ok: true,
+      method: 'gpg',
+      signer: { keyFingerprint: '5de3e0509c47ea3cf04a42d34aee18f83afdeb23' },
+    });
   });
   it('an unsigned commit → exit 1, UNSIGNED', async () => {
     const r = await run('verify-commit', UNSIGNED, '--allowed-signers', join(FIX, 'ssh/allowed_signers'));
@@ -76,7 +131,9 @@ describe('gitops-gate verify-commit', () => {
   it('a policy file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cli-pol-'));
     const policy = join(dir, 'policy.yaml');
-    writeFileSync(policy, `apiVersion: gitops-gate.io/v1alpha1
+    writeFileSync(
+      policy,
+      `apiVersion: gitops-gate.io/v1alpha1
 kind: GatePolicy
 metadata: {name: gitsign-team}
 spec:
@@ -84,7 +141,8 @@ spec:
   branches: [main]
   commits:
     gitsign: [{identity: billy@chainguard.dev, issuer: https://accounts.google.com}]
-`);
+`,
+    );
     expect((await run('verify-commit', GITSIGN, '--policy', policy)).code).toBe(0);
     expect((await run('verify-commit', SSH, '--policy', policy)).code).toBe(1);
   });
@@ -98,7 +156,7 @@ spec:
     [[SSH, '--bogus'], /Unknown option/],
     [[SSH, '--policy', SSH], /POLICY_INVALID|not valid YAML|apiVersion|GatePolicy/],
   ])('bad input → exit 2, one line naming it (%#)', async (args, message) => {
-    const r = await run('verify-commit', ...(args));
+    const r = await run('verify-commit', ...args);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
     expect(r.err).not.toMatch(/\n\s+at /);
@@ -111,7 +169,14 @@ spec:
       for (let j = 0; j < 20; j++) g[Math.floor(Math.random() * g.length)] = Math.floor(Math.random() * 256);
       const f = join(dir, `g${i}`);
       writeFileSync(f, i % 2 ? g : g.subarray(0, Math.floor(Math.random() * g.length)));
-      const r = await run('verify-commit', f, '--certificate-identity', 'billy@chainguard.dev', '--certificate-oidc-issuer', 'https://accounts.google.com');
+      const r = await run(
+        'verify-commit',
+        f,
+        '--certificate-identity',
+        'billy@chainguard.dev',
+        '--certificate-oidc-issuer',
+        'https://accounts.google.com',
+      );
       expect([1]).toContain(r.code);
     }
   });
@@ -125,7 +190,10 @@ describe('--help', () => {
   ])('gitops-gate %s --help / -h prints its usage to stdout and exits 0', async (command, usage) => {
     for (const flag of ['--help', '-h']) {
       // Also after other flags, and without touching Redis, git or files.
-      for (const argv of [[command, flag], [command, '--json', flag]]) {
+      for (const argv of [
+        [command, flag],
+        [command, '--json', flag],
+      ]) {
         const r = await run(...argv);
         expect(r, argv.join(' ')).toEqual({ code: 0, out: expect.stringMatching(usage), err: '' });
       }
@@ -155,10 +223,29 @@ describe('--help', () => {
 
 describe('gitops-gate verify-bundle', () => {
   it('follows the conformance protocol', async () => {
-    const id = 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
-    const ok = await run('verify-bundle', '--bundle', join(CONF, 'happy-path-v0.3/bundle.sigstore.json'), '--certificate-identity', id, '--certificate-oidc-issuer', 'https://token.actions.githubusercontent.com', join(CONF, 'a.txt'));
+    const id =
+      'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
+    const ok = await run(
+      'verify-bundle',
+      '--bundle',
+      join(CONF, 'happy-path-v0.3/bundle.sigstore.json'),
+      '--certificate-identity',
+      id,
+      '--certificate-oidc-issuer',
+      'https://token.actions.githubusercontent.com',
+      join(CONF, 'a.txt'),
+    );
     expect(ok.code).toBe(0);
-    const bad = await run('verify-bundle', '--bundle', join(CONF, 'signature-mismatch_fail/bundle.sigstore.json'), '--certificate-identity', id, '--certificate-oidc-issuer', 'https://token.actions.githubusercontent.com', join(CONF, 'a.txt'));
+    const bad = await run(
+      'verify-bundle',
+      '--bundle',
+      join(CONF, 'signature-mismatch_fail/bundle.sigstore.json'),
+      '--certificate-identity',
+      id,
+      '--certificate-oidc-issuer',
+      'https://token.actions.githubusercontent.com',
+      join(CONF, 'a.txt'),
+    );
     expect(bad.code).not.toBe(0);
   });
 });
@@ -170,8 +257,21 @@ describe('gitops-gate audit', () => {
     redisUrl = redis.url;
     const conn = createRedisConnection(redis.url, 'worker');
     const audit = createAuditTrail(conn, 'gitops-gate');
-    for (const [app, sha, action] of [['argocd/a', 'a'.repeat(40), 'pin'], ['argocd/b', 'b'.repeat(40), 'refuse-unverified'], ['argocd/a', 'c'.repeat(40), 'pin']] as const) {
-      await audit.record({ deliveryId: randomUUID(), repo: 'https://github.com/org/app', branch: 'main', sha, app, action, reason: 'r', verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', signer: 'dev@example.com', reasons: [] } });
+    for (const [app, sha, action] of [
+      ['argocd/a', 'a'.repeat(40), 'pin'],
+      ['argocd/b', 'b'.repeat(40), 'refuse-unverified'],
+      ['argocd/a', 'c'.repeat(40), 'pin'],
+    ] as const) {
+      await audit.record({
+        deliveryId: randomUUID(),
+        repo: 'https://github.com/org/app',
+        branch: 'main',
+        sha,
+        app,
+        action,
+        reason: 'r',
+        verdict: { outcome: 'verified', method: 'ssh', code: 'VERIFIED', signer: 'dev@example.com', reasons: [] },
+      });
     }
     conn.disconnect();
   });
@@ -194,9 +294,15 @@ describe('gitops-gate audit', () => {
     const rec = JSON.parse(fields[fields.indexOf('record') + 1]);
     rec.verdict.signer = 'mallory@example.com';
     // Rewrite the record in place: same stream id, edited content.
-    await conn.multi().xdel('gitops-gate:audit', id).xadd('gitops-gate:audit', id, 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec)).exec().catch(() => undefined);
+    await conn
+      .multi()
+      .xdel('gitops-gate:audit', id)
+      .xadd('gitops-gate:audit', id, 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec))
+      .exec()
+      .catch(() => undefined);
     const entries = await conn.xrange('gitops-gate:audit', '-', '+');
-    if (!entries.some(([i]) => i === id)) await conn.xadd('gitops-gate:audit', '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec));
+    if (!entries.some(([i]) => i === id))
+      await conn.xadd('gitops-gate:audit', '*', 'app', rec.app, 'sha', rec.sha, 'record', JSON.stringify(rec));
     conn.disconnect();
     const r = await run('audit', '--verify-chain');
     expect(r.code).toBe(1);

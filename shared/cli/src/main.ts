@@ -49,7 +49,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case 'verify-commit':
         return await verifyCommitCommand(rest, io);
       case 'verify-bundle':
-        return await runConformanceCli(['verify-bundle', ...rest], { stdout: (l) => io.stdout.write(`${l}\n`), stderr: (l) => io.stderr.write(`${l}\n`) });
+        return await runConformanceCli(['verify-bundle', ...rest], {
+          stdout: (l) => io.stdout.write(`${l}\n`),
+          stderr: (l) => io.stderr.write(`${l}\n`),
+        });
       case 'audit':
         return await auditCommand(rest, io);
       case 'webhook':
@@ -66,7 +69,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
   } catch (err) {
     // Bad input gets one line naming what is wrong; only genuine bugs would show more.
-    if (err instanceof UsageError || err instanceof CommitVerifyError || err instanceof PolicyError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof UsageError ||
+      err instanceof CommitVerifyError ||
+      err instanceof PolicyError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       io.stderr.write(`gitops-gate ${command}: ${(err as Error).message}\n`);
       return 2;
     }

@@ -44,15 +44,31 @@ describe('verify-commit --revoked-keys', () => {
     execFileSync('ssh-keygen', ['-q', '-k', '-f', join(dir, 'krl'), join(dir, 'spec')]);
     expect((await verify('--allowed-signers', allowed, '--revoked-keys', join(dir, 'krl'))).err).toMatch(/SSH_KEY_REVOKED/);
     const policy = join(dir, 'policy.json');
-    writeFileSync(policy, JSON.stringify({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'p' }, spec: { repository: '*', branches: ['*'], commits: { ssh: { allowedSigners: `${key.allowedSignersLine('dev@example.com')}\n` } } } }));
+    writeFileSync(
+      policy,
+      JSON.stringify({
+        apiVersion: 'gitops-gate.io/v1alpha1',
+        kind: 'GatePolicy',
+        metadata: { name: 'p' },
+        spec: { repository: '*', branches: ['*'], commits: { ssh: { allowedSigners: `${key.allowedSignersLine('dev@example.com')}\n` } } },
+      }),
+    );
     expect((await verify('--policy', policy)).code).toBe(0);
     expect((await verify('--policy', policy, '--revoked-keys', join(dir, 'krl'))).code).toBe(1);
   });
 
   it('usage errors name the problem: unreadable file, malformed list, no SSH signers', async () => {
-    expect(await verify('--allowed-signers', allowed, '--revoked-keys', join(dir, 'nope'))).toMatchObject({ code: 2, err: expect.stringMatching(/--revoked-keys: cannot read/) });
+    expect(await verify('--allowed-signers', allowed, '--revoked-keys', join(dir, 'nope'))).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/--revoked-keys: cannot read/),
+    });
     writeFileSync(join(dir, 'bad'), 'ssh-ed25519 AAAA\n');
-    expect(await verify('--allowed-signers', allowed, '--revoked-keys', join(dir, 'bad'))).toMatchObject({ code: 2, err: expect.stringMatching(/--revoked-keys: .*bad: line 1/) });
-    expect(await verify('--certificate-identity', 'a@b', '--certificate-oidc-issuer', 'https://x', '--revoked-keys', join(dir, 'revoked'))).toMatchObject({ code: 2, err: expect.stringMatching(/needs SSH signers/) });
+    expect(await verify('--allowed-signers', allowed, '--revoked-keys', join(dir, 'bad'))).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/--revoked-keys: .*bad: line 1/),
+    });
+    expect(
+      await verify('--certificate-identity', 'a@b', '--certificate-oidc-issuer', 'https://x', '--revoked-keys', join(dir, 'revoked')),
+    ).toMatchObject({ code: 2, err: expect.stringMatching(/needs SSH signers/) });
   });
 });

@@ -26,7 +26,10 @@ function readFlagFile(path: string, flag: string): string {
 function loadCommit(target: string, repo: string | undefined): { raw: Buffer; sha?: string } {
   if (repo) {
     try {
-      const sha = execFileSync('git', ['-C', repo, 'rev-parse', '--verify', '--end-of-options', `${target}^{commit}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+      const sha = execFileSync('git', ['-C', repo, 'rev-parse', '--verify', '--end-of-options', `${target}^{commit}`], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).trim();
       return { raw: execFileSync('git', ['-C', repo, 'cat-file', 'commit', sha], { stdio: ['ignore', 'pipe', 'pipe'] }), sha };
     } catch {
       throw new UsageError(`${target} is not a commit in ${repo}`);
@@ -58,7 +61,8 @@ export async function verifyCommitCommand(argv: string[], io: Io): Promise<numbe
       json: { type: 'boolean' },
     },
   });
-  if (positionals.length !== 1) throw new UsageError(`expected exactly one commit (file or sha), got ${positionals.length}\n${VERIFY_COMMIT_USAGE}`);
+  if (positionals.length !== 1)
+    throw new UsageError(`expected exactly one commit (file or sha), got ${positionals.length}\n${VERIFY_COMMIT_USAGE}`);
   if (values['certificate-identity'] && values['certificate-identity-regexp']) {
     throw new UsageError('--certificate-identity and --certificate-identity-regexp are mutually exclusive');
   }
@@ -86,11 +90,18 @@ export async function verifyCommitCommand(argv: string[], io: Io): Promise<numbe
       commits.gpg = [...keyring.byFingerprint.values()].map((e) => ({ fingerprint: e.fingerprint, publicKey: e.key.armor() }));
     }
     if (Object.keys(commits).length === 0) {
-      throw new UsageError('no signers given: use --certificate-identity/--certificate-oidc-issuer, --allowed-signers, --gpg-key or --policy');
+      throw new UsageError(
+        'no signers given: use --certificate-identity/--certificate-oidc-issuer, --allowed-signers, --gpg-key or --policy',
+      );
     }
     policies = [
       await compilePolicy(
-        { apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'command-line' }, spec: { repository: '*', branches: ['*'], commits } },
+        {
+          apiVersion: 'gitops-gate.io/v1alpha1',
+          kind: 'GatePolicy',
+          metadata: { name: 'command-line' },
+          spec: { repository: '*', branches: ['*'], commits },
+        },
         'flags',
       ),
     ];
@@ -125,9 +136,13 @@ export async function verifyCommitCommand(argv: string[], io: Io): Promise<numbe
   };
   const { raw, sha } = loadCommit(positionals[0]!, values.repo);
   const { verdict, results } = await evaluatePolicies(raw, policies, { expectedSha: sha, env });
-  if (values.json) io.stdout.write(`${JSON.stringify({ ...verdict, policies: results.map((r) => ({ mode: r.mode, ...r.verdict })) }, null, 2)}\n`);
+  if (values.json)
+    io.stdout.write(`${JSON.stringify({ ...verdict, policies: results.map((r) => ({ mode: r.mode, ...r.verdict })) }, null, 2)}\n`);
   if (verdict.ok) {
-    if (!values.json) io.stdout.write(`verified: ${verdict.sha} signed by ${verdict.signer.identity}${verdict.signer.issuer ? ` (${verdict.signer.issuer})` : ''} via ${verdict.method} [policy ${verdict.policy}]\n`);
+    if (!values.json)
+      io.stdout.write(
+        `verified: ${verdict.sha} signed by ${verdict.signer.identity}${verdict.signer.issuer ? ` (${verdict.signer.issuer})` : ''} via ${verdict.method} [policy ${verdict.policy}]\n`,
+      );
     return 0;
   }
   io.stderr.write(`not verified: ${verdict.code}: ${verdict.reason}\n`);

@@ -39,7 +39,22 @@ describe('gitops-gate webhook push', () => {
     const key = generateSshKey(repo.workDir.replace(/\/work$/, ''), 'k');
     const before = repo.head();
     const sha = repo.commit('second', { signWith: key });
-    const r = await run(['webhook', 'push', '--repo', repo.workDir, '--url', url, '--secret', 's3cret', '--clone-url', 'https://github.com/org/app.git', '--repository-id', '42', '--installation-id', '7']);
+    const r = await run([
+      'webhook',
+      'push',
+      '--repo',
+      repo.workDir,
+      '--url',
+      url,
+      '--secret',
+      's3cret',
+      '--clone-url',
+      'https://github.com/org/app.git',
+      '--repository-id',
+      '42',
+      '--installation-id',
+      '7',
+    ]);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`push main ${sha} → 202`);
     const { headers, body } = received.at(-1)!;
@@ -67,8 +82,12 @@ describe('gitops-gate webhook push', () => {
     const noSecret = await run(['webhook', 'push', '--repo', repo.workDir, '--url', url]);
     expect(noSecret.code).toBe(2);
     expect(noSecret.err).toContain('--secret');
-    expect((await run(['webhook', 'push', '--repo', repo.workDir, '--url', url, '--secret', 's', '--branch', 'nope'])).err).toContain('git log');
-    expect((await run(['webhook', 'push', '--repo', repo.workDir, '--url', url, '--secret', 's', '--repository-id', 'abc'])).err).toContain('--repository-id must be a positive integer');
+    expect((await run(['webhook', 'push', '--repo', repo.workDir, '--url', url, '--secret', 's', '--branch', 'nope'])).err).toContain(
+      'git log',
+    );
+    expect((await run(['webhook', 'push', '--repo', repo.workDir, '--url', url, '--secret', 's', '--repository-id', 'abc'])).err).toContain(
+      '--repository-id must be a positive integer',
+    );
     expect((await run(['webhook', 'pull'])).code).toBe(2);
     expect((await run(['webhook', 'push', '--help'])).code).toBe(0);
   });

@@ -15,7 +15,9 @@ function git(repo: string, args: string[]): string {
   try {
     return execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (err) {
-    throw new UsageError(`git ${args[0]} in ${repo} failed: ${String((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`);
+    throw new UsageError(
+      `git ${args[0]} in ${repo} failed: ${String((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`,
+    );
   }
 }
 
@@ -27,9 +29,23 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
 
 export function headCommit(repo: string, branch: string): PushCommit & { parent?: string } {
   const sep = '\u001f';
-  const out = git(repo, ['log', '-1', `--format=%H${sep}%T${sep}%P${sep}%cI${sep}%an${sep}%ae${sep}%cn${sep}%ce${sep}%B`, '--end-of-options', `refs/heads/${branch}`]);
+  const out = git(repo, [
+    'log',
+    '-1',
+    `--format=%H${sep}%T${sep}%P${sep}%cI${sep}%an${sep}%ae${sep}%cn${sep}%ce${sep}%B`,
+    '--end-of-options',
+    `refs/heads/${branch}`,
+  ]);
   const [id = '', treeId = '', parents = '', timestamp = '', an = '', ae = '', cn = '', ce = '', ...msg] = out.split(sep);
-  return { id, treeId, timestamp, message: msg.join(sep), author: { name: an, email: ae }, committer: { name: cn, email: ce }, parent: parents.split(' ')[0] || undefined };
+  return {
+    id,
+    treeId,
+    timestamp,
+    message: msg.join(sep),
+    author: { name: an, email: ae },
+    committer: { name: cn, email: ce },
+    parent: parents.split(' ')[0] || undefined,
+  };
 }
 
 export async function webhookCommand(args: string[], io: Io, fetchImpl: typeof fetch = fetch): Promise<number> {
@@ -66,12 +82,22 @@ export async function webhookCommand(args: string[], io: Io, fetchImpl: typeof f
   let cloneUrl = values['clone-url'];
   if (!cloneUrl) {
     try {
-      cloneUrl = execFileSync('git', ['-C', repo, 'config', '--get', 'remote.origin.url'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      cloneUrl = execFileSync('git', ['-C', repo, 'config', '--get', 'remote.origin.url'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
     } catch {
       cloneUrl = `file://${git(repo, ['rev-parse', '--absolute-git-dir']).replace(/\/\.git$/, '')}`;
     }
   }
-  const fullName = values['full-name'] ?? cloneUrl.replace(/\.git$/, '').split(/[/:]/).filter(Boolean).slice(-2).join('/');
+  const fullName =
+    values['full-name'] ??
+    cloneUrl
+      .replace(/\.git$/, '')
+      .split(/[/:]/)
+      .filter(Boolean)
+      .slice(-2)
+      .join('/');
   const payload = pushDeliveryPayload({
     cloneUrl,
     fullName,

@@ -90,16 +90,30 @@ export interface HarnessOptions {
 
 /** `redis` of the harness for a Sentinel topology: the initial master's process. */
 function masterAsTestRedis(t: SentinelTopology): TestRedis {
-  return { url: `redis://127.0.0.1:${t.master.port}`, port: t.master.port, dir: t.master.dir, stop: t.master.stop, start: t.master.start, close: t.close };
+  return {
+    url: `redis://127.0.0.1:${t.master.port}`,
+    port: t.master.port,
+    dir: t.master.dir,
+    stop: t.master.stop,
+    start: t.master.start,
+    close: t.close,
+  };
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-faults-'));
   const fx = createDemoFixture(workDir);
   const redis = opts.sentinel ? masterAsTestRedis(opts.sentinel) : await startTestRedis({ appendfsync: opts.appendfsync });
-  const sentinelEnv: Record<string, string> = opts.sentinel ? { REDIS_SENTINELS: opts.sentinel.sentinelList, REDIS_SENTINEL_MASTER: opts.sentinel.masterName } : {};
+  const sentinelEnv: Record<string, string> = opts.sentinel
+    ? { REDIS_SENTINELS: opts.sentinel.sentinelList, REDIS_SENTINEL_MASTER: opts.sentinel.masterName }
+    : {};
   const clientOptions = opts.sentinel
-    ? { sentinels: opts.sentinel.sentinels.map((n) => ({ host: '127.0.0.1', port: n.port })), name: opts.sentinel.masterName, sentinelRetryStrategy: () => 200, reconnectOnError: () => true }
+    ? {
+        sentinels: opts.sentinel.sentinels.map((n) => ({ host: '127.0.0.1', port: n.port })),
+        name: opts.sentinel.masterName,
+        sentinelRetryStrategy: () => 200,
+        reconnectOnError: () => true,
+      }
     : {};
   // The fixture's bare remote is <workDir>/demo/repo/remote.git: serve <workDir>/demo/repo.
   const git = await startGitHttpServer(join(workDir, 'demo', 'repo'));
@@ -121,7 +135,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     // Short worker locks: a killed worker's jobs move on in ~15 s instead of ~45 s (the defaults), keeping the suite short.
     // Verdicts carry no history, so the gate fetches for its ancestry check — that fetch is where the git server parks
     // a gate mid-decision.
-    env: { GATE_RECONCILE_SECONDS: '0', WORKER_LOCK_DURATION_MS: '10000', WORKER_STALLED_INTERVAL_MS: '5000', VERDICT_HISTORY_DEPTH: '0', ...sentinelEnv, ...opts.env },
+    env: {
+      GATE_RECONCILE_SECONDS: '0',
+      WORKER_LOCK_DURATION_MS: '10000',
+      WORKER_STALLED_INTERVAL_MS: '5000',
+      VERDICT_HISTORY_DEPTH: '0',
+      ...sentinelEnv,
+      ...opts.env,
+    },
     onLog: (service, line) => {
       if (keep(line)) logs.push(`${service} ${line}`);
     },
@@ -188,7 +209,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         if (page.length < 1000) return out;
       }
     },
-    patches: () => (stack.sandbox?.requests() ?? []).filter((r) => r.method === 'PATCH' && r.path === APP_PATH).map((r) => ({ status: r.status })),
+    patches: () =>
+      (stack.sandbox?.requests() ?? []).filter((r) => r.method === 'PATCH' && r.path === APP_PATH).map((r) => ({ status: r.status })),
     gateUrl() {
       const gate = stack.processes.find((p) => p.service === 'gate' && p.child.exitCode === null && p.child.signalCode === null);
       if (!gate) throw new Error('no live gate process');
@@ -282,7 +304,12 @@ export function tcpLocalPorts(pid: number): Set<number> {
 }
 
 /** Polls `check` until it returns a value other than undefined/false; throws naming `what` after timeoutMs. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false> | T | undefined | false, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -292,7 +319,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
     await sleep(everyMs);
   }
 }
@@ -353,7 +381,12 @@ export async function deliverPush(h: Harness, d: { sha: string; before?: string;
   const headers = deliveryHeaders(h.stack.secrets[0]!, 'push', body, d.delivery);
   const t0 = performance.now();
   try {
-    const res = await fetch(`${h.stack.receiverUrl}/webhooks/github`, { method: 'POST', headers, body, signal: AbortSignal.timeout(15_000) });
+    const res = await fetch(`${h.stack.receiverUrl}/webhooks/github`, {
+      method: 'POST',
+      headers,
+      body,
+      signal: AbortSignal.timeout(15_000),
+    });
     return { status: res.status, body: await res.text(), retryAfter: res.headers.get('retry-after'), ms: performance.now() - t0 };
   } catch (err) {
     return { status: 0, body: String((err as Error).message), retryAfter: null, ms: performance.now() - t0 };

@@ -46,17 +46,41 @@ const shots = keepShots ?? mkdtempSync(join(tmpdir(), 'gg-ui-shots-'));
 
 function verdict(repoUrl: string, sha: string, ok: boolean, identity: string): CommitVerdictJob {
   return {
-    v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl, cloneUrl: repoUrl, repoFullName: repoUrl.replace('https://github.com/', '').replace('.git', ''),
-    branch: 'main', sha, outcome: ok ? 'verified' : 'rejected', method: 'ssh', signer: { identity },
-    code: ok ? 'TRUSTED_SIGNER' : 'UNTRUSTED_SIGNER', reasons: ok ? [] : [`key of ${identity} is not in allowed_signers`],
-    rule: ok ? 'release-engineers' : 'no rule matched', verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha,
+    v: 1,
+    kind: 'commit-verdict',
+    deliveryId: randomUUID(),
+    repoUrl,
+    cloneUrl: repoUrl,
+    repoFullName: repoUrl.replace('https://github.com/', '').replace('.git', ''),
+    branch: 'main',
+    sha,
+    outcome: ok ? 'verified' : 'rejected',
+    method: 'ssh',
+    signer: { identity },
+    code: ok ? 'TRUSTED_SIGNER' : 'UNTRUSTED_SIGNER',
+    reasons: ok ? [] : [`key of ${identity} is not in allowed_signers`],
+    rule: ok ? 'release-engineers' : 'no rule matched',
+    verifiedAt: new Date().toISOString(),
+    onBranch: true,
+    branchHead: sha,
     // One Enforce policy selecting every Application: the gate's default deny would refuse anything else.
-    policies: [{ name: 'release-engineers', generation: 1, mode: 'Enforce', selector: {}, ok, code: ok ? 'VERIFIED' : 'UNTRUSTED_SIGNER', signer: identity }],
+    policies: [
+      {
+        name: 'release-engineers',
+        generation: 1,
+        mode: 'Enforce',
+        selector: {},
+        ok,
+        code: ok ? 'VERIFIED' : 'UNTRUSTED_SIGNER',
+        signer: identity,
+      },
+    ],
   };
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install -y chromium) or set CHROMIUM_PATH`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install -y chromium) or set CHROMIUM_PATH`);
   redisServer = await startTestRedis();
   redis = createRedisConnection(redisServer.url, 'worker');
   const prefix = `ui-${randomUUID().slice(0, 8)}`;
@@ -71,7 +95,14 @@ beforeAll(async () => {
   kc.loadFromString(sandbox.kubeconfigYaml());
   const store = createKubeApplicationStore(kc);
   // The real gate writes the pins and the evidence the page reads; ancestry is not what this test is about.
-  const gate = createGate({ store, lock: createRedisLock(redis, prefix), audit, logger: silent, namespaces: [], isAncestor: async () => true });
+  const gate = createGate({
+    store,
+    lock: createRedisLock(redis, prefix),
+    audit,
+    logger: silent,
+    namespaces: [],
+    isAncestor: async () => true,
+  });
   expect((await gate.applyVerdict(verdict(SHOP_REPO, A, true, 'alice@example.com')))[0]?.action).toBe('pin');
   expect((await gate.applyVerdict(verdict(SHOP_REPO, B, false, EVIL_SIGNER)))[0]?.action).toBe('refuse-unverified');
   expect((await gate.applyVerdict(verdict(CART_REPO, C, true, 'release-bot@example.com')))[0]?.action).toBe('pin');
@@ -85,7 +116,16 @@ beforeAll(async () => {
   baseUrl = `http://127.0.0.1:${(ops.server.address() as AddressInfo).port}`;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }, 120_000);
 

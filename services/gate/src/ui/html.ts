@@ -31,11 +31,15 @@ export function escapeHtml(value: string): string {
  */
 export function text(value: unknown): SafeHtml {
   const s =
-    value === undefined || value === null ? ''
-    : typeof value === 'string' ? value
-    : typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' ? String(value)
-    : value instanceof Date ? value.toString()
-    : (JSON.stringify(value) ?? '');
+    value === undefined || value === null
+      ? ''
+      : typeof value === 'string'
+        ? value
+        : typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint'
+          ? String(value)
+          : value instanceof Date
+            ? value.toString()
+            : (JSON.stringify(value) ?? '');
   const shown = s.replace(INVISIBLE, (c) => `[U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`);
   return new SafeHtml(escapeHtml(shown));
 }

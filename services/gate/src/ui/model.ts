@@ -48,7 +48,8 @@ export function summarizeApplication(app: Application): AppSummary {
     const v = annotations[`${ANNOTATION_PREFIX}${k}`];
     return v === undefined || v === '' ? undefined : v;
   };
-  const raw = Array.isArray(app.spec?.sources) && app.spec.sources.length > 0 ? app.spec.sources : app.spec?.source ? [app.spec.source] : [];
+  const raw =
+    Array.isArray(app.spec?.sources) && app.spec.sources.length > 0 ? app.spec.sources : app.spec?.source ? [app.spec.source] : [];
   const sources = raw.map((s) => ({ repoURL: String(s.repoURL ?? ''), targetRevision: String(s.targetRevision ?? '') }));
   const evidence = {
     verifiedSha: ev('verified-sha'),

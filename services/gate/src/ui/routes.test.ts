@@ -35,7 +35,12 @@ async function setup(over: Partial<UiDeps> = {}) {
 function rows(body: string, table: 'apps' | 'decisions'): string[] {
   const m = new RegExp(`<table class="${table}">([\\s\\S]*?)</table>`).exec(body);
   if (!m?.[1]) return [];
-  return [...m[1].matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].slice(1).map((r) => (r[1] ?? '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim());
+  return [...m[1].matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].slice(1).map((r) =>
+    (r[1] ?? '')
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim(),
+  );
 }
 
 describe('GET /ui', () => {
@@ -88,7 +93,9 @@ describe('GET /ui', () => {
 
   it('escapes attacker-controlled identities, reasons, repositories and filter values', async () => {
     const { audit, store, get } = await setup();
-    store.apps.push(application({ name: 'shop', repoURL: `https://example.com/${EVIL}`, branch: EVIL, pin: { sha: A, signer: EVIL, method: 'ssh' } }));
+    store.apps.push(
+      application({ name: 'shop', repoURL: `https://example.com/${EVIL}`, branch: EVIL, pin: { sha: A, signer: EVIL, method: 'ssh' } }),
+    );
     await audit.record(
       decision({
         app: 'argocd/shop',
@@ -99,7 +106,13 @@ describe('GET /ui', () => {
         verdict: { outcome: 'rejected', method: 'ssh', code: EVIL, signer: `${EVIL}\u202Egro.elpmaxe@evil`, issuer: EVIL, reasons: [EVIL] },
       }),
     );
-    for (const path of ['/ui', `/ui?app=${encodeURIComponent(EVIL)}`, `/ui?sha=${encodeURIComponent(EVIL)}`, '/ui/app/argocd/shop', `/ui/app/argocd/shop?sha=${encodeURIComponent(EVIL)}`]) {
+    for (const path of [
+      '/ui',
+      `/ui?app=${encodeURIComponent(EVIL)}`,
+      `/ui?sha=${encodeURIComponent(EVIL)}`,
+      '/ui/app/argocd/shop',
+      `/ui/app/argocd/shop?sha=${encodeURIComponent(EVIL)}`,
+    ]) {
       const { body } = await get(path);
       expect(body, path).not.toMatch(/<script/i);
       expect(body, path).not.toMatch(/<img/i);
@@ -112,7 +125,10 @@ describe('GET /ui', () => {
 
   it('filters decisions and Applications by SHA prefix and by Application', async () => {
     const { audit, store, get } = await setup();
-    store.apps.push(application({ name: 'shop', pin: { sha: A, signer: 'dev@example.com' } }), application({ name: 'cart', pin: { sha: C, signer: 'ci@example.com' } }));
+    store.apps.push(
+      application({ name: 'shop', pin: { sha: A, signer: 'dev@example.com' } }),
+      application({ name: 'cart', pin: { sha: C, signer: 'ci@example.com' } }),
+    );
     await audit.record(decision({ app: 'argocd/shop', sha: A, action: 'pin' }));
     await audit.record(decision({ app: 'argocd/cart', sha: C, action: 'pin' }));
     await audit.record(decision({ app: 'argocd/shop', sha: B, action: 'refuse-unverified' }));
@@ -195,7 +211,9 @@ describe('GET /ui/app/<ns>/<name>', () => {
     const first = await audit.record(decision({ app: 'argocd/shop', sha: A, action: 'pin', previousRevision: 'main' }));
     const refused = await audit.record(decision({ app: 'argocd/shop', sha: B, action: 'refuse-unverified', previousRevision: A }));
     await audit.record(decision({ app: 'argocd/other', sha: C, action: 'pin' }));
-    store.apps.push(application({ name: 'shop', pin: { sha: A, signer: 'dev@example.com', method: 'ssh', decisionId: 'not-the-record-id' } }));
+    store.apps.push(
+      application({ name: 'shop', pin: { sha: A, signer: 'dev@example.com', method: 'ssh', decisionId: 'not-the-record-id' } }),
+    );
 
     const res = await get('/ui/app/argocd/shop');
     expect(res.status).toBe(200);
@@ -236,7 +254,14 @@ describe('GET /ui/app/<ns>/<name>', () => {
   it('marks pins made under an Audit-mode policy, and badges every kind of action', async () => {
     const { audit, store, get } = await setup();
     store.apps.push(application({ name: 'shop', pin: { sha: A, signer: 'dev@example.com', mode: 'audit' } }));
-    await audit.record(decision({ app: 'argocd/shop', sha: A, action: 'audit-pin', reason: 'first verified commit pinned; audit: every policy would allow it' }));
+    await audit.record(
+      decision({
+        app: 'argocd/shop',
+        sha: A,
+        action: 'audit-pin',
+        reason: 'first verified commit pinned; audit: every policy would allow it',
+      }),
+    );
     for (const action of ['refuse-no-policy', 'deferred-stale-policy', 'error-forbidden', 'skip-older']) {
       await audit.record(decision({ app: 'argocd/shop', sha: B, action, reason: action }));
     }

@@ -60,7 +60,10 @@ function parseFilter(params: URLSearchParams): { filter: Filter; error?: string 
   }
   if (app !== undefined && app.length > 507) errors.push('The application filter is too long.');
   if (rawLimit !== null && limit !== limitNum) errors.push(`limit must be a whole number from 1 to ${MAX_LIMIT}; showing ${limit}.`);
-  return { filter: { app: app && app.length <= 507 ? app : undefined, sha, limit }, error: errors.length > 0 ? errors.join(' ') : undefined };
+  return {
+    filter: { app: app && app.length <= 507 ? app : undefined, sha, limit },
+    error: errors.length > 0 ? errors.join(' ') : undefined,
+  };
 }
 
 function message(err: unknown): string {
@@ -109,10 +112,22 @@ export function createUiRoutes(deps: UiDeps): FastifyPluginAsync {
         : optedIn.filter(
             (a) =>
               (!filter.app || a.key === filter.app) &&
-              (!filter.sha || (a.evidence.verifiedSha ?? '').startsWith(filter.sha) || a.sources.some((s) => s.targetRevision.startsWith(filter.sha ?? ''))),
+              (!filter.sha ||
+                (a.evidence.verifiedSha ?? '').startsWith(filter.sha) ||
+                a.sources.some((s) => s.targetRevision.startsWith(filter.sha ?? ''))),
           );
     }
-    const body = renderOverview({ basePath: base, now: now(), filter, filterError: error, apps: shown, appKeys, decisions, namespaces: deps.namespaces, auditKey: deps.auditKey });
+    const body = renderOverview({
+      basePath: base,
+      now: now(),
+      filter,
+      filterError: error,
+      apps: shown,
+      appKeys,
+      decisions,
+      namespaces: deps.namespaces,
+      auditKey: deps.auditKey,
+    });
     return send(res, method, error ? 400 : 200, body);
   }
 
@@ -132,7 +147,12 @@ export function createUiRoutes(deps: UiDeps): FastifyPluginAsync {
       return send(res, method, 404, renderMessage(base, 'Not found', `"${ns}/${name}" is not a valid Application name.`));
     }
     if (!inScope(ns)) {
-      return send(res, method, 404, renderMessage(base, 'Not found', `Namespace ${ns} is not one the gate watches (${deps.namespaces.join(', ')}).`));
+      return send(
+        res,
+        method,
+        404,
+        renderMessage(base, 'Not found', `Namespace ${ns} is not one the gate watches (${deps.namespaces.join(', ')}).`),
+      );
     }
     const key = `${ns}/${name}`;
     const { filter, error } = parseFilter(params);
@@ -140,14 +160,20 @@ export function createUiRoutes(deps: UiDeps): FastifyPluginAsync {
     const [app, decisions] = await Promise.all([
       deps.store.get(ns, name).then(
         (a): Loaded<AppSummary | undefined> => summarizeApplication(a),
-        (err: unknown): Loaded<AppSummary | undefined> => (err instanceof KubeError && err.code === 'NOT_FOUND' ? undefined : { error: message(err) }),
+        (err: unknown): Loaded<AppSummary | undefined> =>
+          err instanceof KubeError && err.code === 'NOT_FOUND' ? undefined : { error: message(err) },
       ),
       bad ? Promise.resolve<DecisionRecord[]>([]) : load(deps.audit.query({ app: key, sha: filter.sha, limit: filter.limit })),
     ]);
     if (app === undefined && Array.isArray(decisions) && decisions.length === 0 && !filter.sha) {
       return send(res, method, 404, renderMessage(base, 'Not found', `There is no Application ${key} and no decision about it.`));
     }
-    return send(res, method, error ? 400 : 200, renderAppPage({ basePath: base, now: now(), key, filter, filterError: error, app, decisions }));
+    return send(
+      res,
+      method,
+      error ? 400 : 200,
+      renderAppPage({ basePath: base, now: now(), key, filter, filterError: error, app, decisions }),
+    );
   }
 
   // Every method reaches one handler, so anything but GET/HEAD under the base path gets the page-styled 405 with
@@ -161,7 +187,8 @@ export function createUiRoutes(deps: UiDeps): FastifyPluginAsync {
         return send(res, method, 405, renderMessage(base, 'Method not allowed', 'These pages are read-only.'), { allow: 'GET, HEAD' });
       }
       if (path === base || path === `${base}/`) return overview(method, res, url.searchParams);
-      if (path.startsWith(`${base}/app/`)) return appPage(method, res, path.slice(`${base}/app/`.length).replace(/\/$/, ''), url.searchParams);
+      if (path.startsWith(`${base}/app/`))
+        return appPage(method, res, path.slice(`${base}/app/`.length).replace(/\/$/, ''), url.searchParams);
       return send(res, method, 404, renderMessage(base, 'Not found', 'No such page.'));
     };
     const methods = [...app.supportedMethods];

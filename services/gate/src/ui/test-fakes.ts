@@ -24,7 +24,12 @@ export function memoryAudit(clock: () => Date = () => new Date()): AuditTrail & 
   return {
     records,
     async record(input: DecisionInput) {
-      const base = { ...input, id: input.id ?? randomUUID(), time: clock().toISOString(), prevHash: heads.get(input.app) ?? '0'.repeat(64) };
+      const base = {
+        ...input,
+        id: input.id ?? randomUUID(),
+        time: clock().toISOString(),
+        prevHash: heads.get(input.app) ?? '0'.repeat(64),
+      };
       const rec: DecisionRecord = { ...base, hash: recordHash(base) };
       heads.set(rec.app, rec.hash);
       records.push(rec);
@@ -32,7 +37,12 @@ export function memoryAudit(clock: () => Date = () => new Date()): AuditTrail & 
     },
     async query(filter = {}) {
       return records
-        .filter((r) => (!filter.app || r.app === filter.app) && (!filter.sha || r.sha.startsWith(filter.sha)) && (!filter.since || Date.parse(r.time) >= filter.since.getTime()))
+        .filter(
+          (r) =>
+            (!filter.app || r.app === filter.app) &&
+            (!filter.sha || r.sha.startsWith(filter.sha)) &&
+            (!filter.since || Date.parse(r.time) >= filter.since.getTime()),
+        )
         .reverse()
         .slice(0, filter.limit ?? 100);
     },
@@ -78,7 +88,15 @@ export function application(opts: {
   repoURL?: string;
   branch?: string | null;
   targetRevision?: string;
-  pin?: { sha: string; signer: string; method?: string; pinnedAt?: string; decisionId?: string; deliveryId?: string; mode?: 'audit' | 'enforce' };
+  pin?: {
+    sha: string;
+    signer: string;
+    method?: string;
+    pinnedAt?: string;
+    decisionId?: string;
+    deliveryId?: string;
+    mode?: 'audit' | 'enforce';
+  };
 }): Application {
   const annotations: Record<string, string> = {};
   if (opts.branch !== null) annotations['gitops-gate.io/branch'] = opts.branch ?? 'main';
@@ -99,7 +117,11 @@ export function application(opts: {
     kind: 'Application',
     metadata: { namespace: opts.namespace ?? 'argocd', name: opts.name, resourceVersion: '1', annotations },
     spec: {
-      source: { repoURL: opts.repoURL ?? 'https://github.com/org/shop.git', targetRevision: opts.targetRevision ?? opts.pin?.sha ?? 'main', path: '.' },
+      source: {
+        repoURL: opts.repoURL ?? 'https://github.com/org/shop.git',
+        targetRevision: opts.targetRevision ?? opts.pin?.sha ?? 'main',
+        path: '.',
+      },
     },
   };
 }

@@ -20,7 +20,7 @@ export function decodePng(buf: Buffer): DecodedPng {
   let channels = 0;
   const idat: Buffer[] = [];
   let sawEnd = false;
-  for (let off = 8; off + 8 <= buf.length; ) {
+  for (let off = 8; off + 8 <= buf.length;) {
     const len = buf.readUInt32BE(off);
     const type = buf.toString('latin1', off + 4, off + 8);
     const data = buf.subarray(off + 8, off + 8 + len);
@@ -59,10 +59,18 @@ export function decodePng(buf: Buffer): DecodedPng {
       const v = line[x] ?? 0;
       let pred: number;
       switch (filter) {
-        case 0: pred = 0; break;
-        case 1: pred = a; break;
-        case 2: pred = b; break;
-        case 3: pred = (a + b) >> 1; break;
+        case 0:
+          pred = 0;
+          break;
+        case 1:
+          pred = a;
+          break;
+        case 2:
+          pred = b;
+          break;
+        case 3:
+          pred = (a + b) >> 1;
+          break;
         case 4: {
           const p = a + b - c;
           const pa = Math.abs(p - a);
@@ -71,7 +79,8 @@ export function decodePng(buf: Buffer): DecodedPng {
           pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
           break;
         }
-        default: throw new Error(`bad PNG filter ${filter} on line ${y}`);
+        default:
+          throw new Error(`bad PNG filter ${filter} on line ${y}`);
       }
       cur[x] = (v + pred) & 0xff;
     }

@@ -43,8 +43,12 @@ describe('loadConfig', () => {
       expect(m).toContain('LOG_LEVEL');
     }
     expect(() => loadConfig({ WEBHOOK_SECRETS_FILE: '/nonexistent/x' })).toThrow(/WEBHOOK_SECRETS_FILE/);
-    expect(() => loadConfig({ REGISTRY_CREDENTIALS: '{"ghcr.io": {"user": "x"}}' })).toThrow(/REGISTRY_CREDENTIALS: must be a JSON object of registry host/);
-    expect(loadConfig({ REGISTRY_CREDENTIALS: '{"ghcr.io": {"token": "t"}}', REGISTRY_MIRRORS: '{"ghcr.io":"127.0.0.1:5000"}' })).toMatchObject({
+    expect(() => loadConfig({ REGISTRY_CREDENTIALS: '{"ghcr.io": {"user": "x"}}' })).toThrow(
+      /REGISTRY_CREDENTIALS: must be a JSON object of registry host/,
+    );
+    expect(
+      loadConfig({ REGISTRY_CREDENTIALS: '{"ghcr.io": {"token": "t"}}', REGISTRY_MIRRORS: '{"ghcr.io":"127.0.0.1:5000"}' }),
+    ).toMatchObject({
       REGISTRY_CREDENTIALS: { 'ghcr.io': { token: 't' } },
       REGISTRY_MIRRORS: { 'ghcr.io': '127.0.0.1:5000' },
     });
@@ -64,17 +68,41 @@ describe('Redis connection settings', () => {
 
   it('defaults: one plain Redis, WAIT auto with a 1 s timeout', () => {
     const { redis } = loadConfig({});
-    expect(redis).toEqual({ url: 'redis://127.0.0.1:6379', sentinels: [], sentinelMaster: 'mymaster', cluster: false, waitReplicas: 'auto', waitTimeoutMs: 1000 });
+    expect(redis).toEqual({
+      url: 'redis://127.0.0.1:6379',
+      sentinels: [],
+      sentinelMaster: 'mymaster',
+      cluster: false,
+      waitReplicas: 'auto',
+      waitTimeoutMs: 1000,
+    });
   });
 
   it('reads passwords and TLS material from files (trailing newline of Secret mounts dropped)', () => {
     const { redis } = loadConfig({
-      REDIS_URL: 'rediss://redis.example:6380', REDIS_USERNAME: 'gg', REDIS_PASSWORD_FILE: file('pw', 'p4ss\n'),
-      REDIS_TLS_CA_FILE: file('ca', 'CA-PEM'), REDIS_TLS_CERT_FILE: file('crt', 'CRT'), REDIS_TLS_KEY_FILE: file('key', 'KEY'),
-      REDIS_SENTINELS: 'a:26379, b:26379', REDIS_SENTINEL_MASTER: 'gg', REDIS_SENTINEL_PASSWORD_FILE: file('spw', 'sp\n'), REDIS_WAIT_REPLICAS: '2',
+      REDIS_URL: 'rediss://redis.example:6380',
+      REDIS_USERNAME: 'gg',
+      REDIS_PASSWORD_FILE: file('pw', 'p4ss\n'),
+      REDIS_TLS_CA_FILE: file('ca', 'CA-PEM'),
+      REDIS_TLS_CERT_FILE: file('crt', 'CRT'),
+      REDIS_TLS_KEY_FILE: file('key', 'KEY'),
+      REDIS_SENTINELS: 'a:26379, b:26379',
+      REDIS_SENTINEL_MASTER: 'gg',
+      REDIS_SENTINEL_PASSWORD_FILE: file('spw', 'sp\n'),
+      REDIS_WAIT_REPLICAS: '2',
     });
-    expect(redis).toMatchObject({ username: 'gg', password: 'p4ss', tls: { ca: 'CA-PEM', cert: 'CRT', key: 'KEY' }, sentinelPassword: 'sp', sentinelMaster: 'gg', waitReplicas: 2 });
-    expect(redis.sentinels).toEqual([{ host: 'a', port: 26379 }, { host: 'b', port: 26379 }]);
+    expect(redis).toMatchObject({
+      username: 'gg',
+      password: 'p4ss',
+      tls: { ca: 'CA-PEM', cert: 'CRT', key: 'KEY' },
+      sentinelPassword: 'sp',
+      sentinelMaster: 'gg',
+      waitReplicas: 2,
+    });
+    expect(redis.sentinels).toEqual([
+      { host: 'a', port: 26379 },
+      { host: 'b', port: 26379 },
+    ]);
   });
 
   it('refuses what would connect insecurely or half-configured, naming the variable (never a secret)', () => {

@@ -7,9 +7,12 @@ import { BaseError } from '@gitops-gate/contracts/errors';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
-const csv = z
-  .string()
-  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0));
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0),
+);
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -56,7 +59,10 @@ const envSchema = z.object({
   /** File holding the Sentinels' own password (`requirepass` of the sentinels), when they have one. */
   REDIS_SENTINEL_PASSWORD_FILE: z.string().optional(),
   /** `true` = REDIS_URL is a seed node of a Redis Cluster; QUEUE_PREFIX must then be a hash tag like `{gg}`. */
-  REDIS_CLUSTER: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  REDIS_CLUSTER: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /**
    * Replicas a write must reach before it is acknowledged (receiver 202, gate pin): `WAIT n`. `auto` = 1 when Redis
    * has replicas (Sentinel configured, or a replica ever seen in INFO replication), else 0.
@@ -65,7 +71,10 @@ const envSchema = z.object({
   /** How long a write waits for its replicas before the delivery is answered 503 + Retry-After. */
   REDIS_WAIT_TIMEOUT_MS: positiveInt.default(1_000),
   /** Prefix of every Redis key, so several installations can share one Redis; a `{hash-tag}` on Redis Cluster. */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.{}-]+$/).default('gitops-gate'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.{}-]+$/)
+    .default('gitops-gate'),
   /** OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318). Unset = tracing off, at zero cost. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 
@@ -185,7 +194,10 @@ const envSchema = z.object({
   /** Port of the gate's /healthz, /metrics and audit endpoints. */
   GATE_HTTP_PORT: port.default(8081),
   /** Watch GatePolicy objects (needs the CRD installed); `false` = policies come only from the verifiers' files. */
-  GATE_WATCH_POLICIES: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  GATE_WATCH_POLICIES: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** Lost-webhook recovery: how often the gate compares branch heads (git ls-remote) with its decisions. 0 = off. */
   GATE_RECONCILE_SECONDS: z.coerce.number().min(0).default(180),
   /** Browser-facing URL of the gate's /ui (e.g. https://gate.example.com/ui); when set, pinned Applications get an Argo CD link to their page. */
@@ -197,15 +209,25 @@ const envSchema = z.object({
    */
   AUDIT_SIGNING_KEY_FILE: z.string().optional(),
   /** Audit retention: records older than this are trimmed (keeping a signed trim base per chain). 0 = no age limit. */
-  AUDIT_RETENTION_SECONDS: z.coerce.number().int().min(0).default(90 * 24 * 3600),
+  AUDIT_RETENTION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(90 * 24 * 3600),
   /** Audit retention: at most this many records stay in the stream. 0 = no count limit. */
   AUDIT_RETENTION_RECORDS: z.coerce.number().int().min(0).default(1_000_000),
   /** How often one gate replica trims the audit stream (a batch of at most 10 000 records each time). */
   AUDIT_TRIM_INTERVAL_SECONDS: positiveInt.default(300),
   /** `true` = retention trims only records `gitops-gate audit export --mark` has written out (an unexported record stays). */
-  AUDIT_TRIM_REQUIRES_EXPORT: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  AUDIT_TRIM_REQUIRES_EXPORT: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Cluster name in the checkpoints' origin line, `gitops-gate/<cluster>/<namespace>/<name>`. */
-  GATE_CLUSTER_NAME: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, . _ - only').default('default'),
+  GATE_CLUSTER_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, . _ - only')
+    .default('default'),
 
   // --- admission webhook (services/admission) -------------------------------------------------------------------
   /** Port of the HTTPS admission endpoint (`POST /validate`) and `/healthz`. */
@@ -220,9 +242,17 @@ const envSchema = z.object({
 });
 
 type RedisVariables =
-  | 'REDIS_USERNAME' | 'REDIS_PASSWORD_FILE' | 'REDIS_TLS_CA_FILE' | 'REDIS_TLS_CERT_FILE' | 'REDIS_TLS_KEY_FILE'
-  | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_SENTINEL_PASSWORD_FILE' | 'REDIS_CLUSTER'
-  | 'REDIS_WAIT_REPLICAS' | 'REDIS_WAIT_TIMEOUT_MS';
+  | 'REDIS_USERNAME'
+  | 'REDIS_PASSWORD_FILE'
+  | 'REDIS_TLS_CA_FILE'
+  | 'REDIS_TLS_CERT_FILE'
+  | 'REDIS_TLS_KEY_FILE'
+  | 'REDIS_SENTINELS'
+  | 'REDIS_SENTINEL_MASTER'
+  | 'REDIS_SENTINEL_PASSWORD_FILE'
+  | 'REDIS_CLUSTER'
+  | 'REDIS_WAIT_REPLICAS'
+  | 'REDIS_WAIT_TIMEOUT_MS';
 
 /**
  * How to reach Redis, with secrets already read from their files. Every service and the CLI build their clients from
@@ -276,7 +306,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     } catch (err) {
       throw new ConfigError(`WEBHOOK_SECRETS_FILE: cannot read ${WEBHOOK_SECRETS_FILE}: ${(err as Error).message}`);
     }
-    secrets.push(...text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0));
+    secrets.push(
+      ...text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l.length > 0),
+    );
   }
   if ((rest.GITHUB_APP_ID === undefined) !== (rest.GITHUB_APP_PRIVATE_KEY_FILE === undefined)) {
     throw new ConfigError('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE: set both (a GitHub App) or neither');
@@ -297,8 +332,18 @@ function redisSettings<T extends Pick<z.infer<typeof envSchema>, RedisVariables 
   all: T,
 ): { redis: RedisSettings; rest: Omit<T, RedisVariables> } {
   const {
-    REDIS_USERNAME, REDIS_PASSWORD_FILE, REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE, REDIS_SENTINELS,
-    REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD_FILE, REDIS_CLUSTER, REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS, ...rest
+    REDIS_USERNAME,
+    REDIS_PASSWORD_FILE,
+    REDIS_TLS_CA_FILE,
+    REDIS_TLS_CERT_FILE,
+    REDIS_TLS_KEY_FILE,
+    REDIS_SENTINELS,
+    REDIS_SENTINEL_MASTER,
+    REDIS_SENTINEL_PASSWORD_FILE,
+    REDIS_CLUSTER,
+    REDIS_WAIT_REPLICAS,
+    REDIS_WAIT_TIMEOUT_MS,
+    ...rest
   } = all;
   if ((REDIS_TLS_CERT_FILE === undefined) !== (REDIS_TLS_KEY_FILE === undefined)) {
     throw new ConfigError('REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE: set both (mutual TLS) or neither');
@@ -332,7 +377,9 @@ function redisSettings<T extends Pick<z.infer<typeof envSchema>, RedisVariables 
       : {}),
     sentinels,
     sentinelMaster: REDIS_SENTINEL_MASTER,
-    ...(REDIS_SENTINEL_PASSWORD_FILE ? { sentinelPassword: readSecretFile('REDIS_SENTINEL_PASSWORD_FILE', REDIS_SENTINEL_PASSWORD_FILE) } : {}),
+    ...(REDIS_SENTINEL_PASSWORD_FILE
+      ? { sentinelPassword: readSecretFile('REDIS_SENTINEL_PASSWORD_FILE', REDIS_SENTINEL_PASSWORD_FILE) }
+      : {}),
     cluster: REDIS_CLUSTER,
     waitReplicas: REDIS_WAIT_REPLICAS,
     waitTimeoutMs: REDIS_WAIT_TIMEOUT_MS,

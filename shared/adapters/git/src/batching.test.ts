@@ -100,7 +100,9 @@ describe('batched git work per mirror', () => {
 describe('commit graph parsing', () => {
   it('reads parents and committer time from the header only (a "parent" line in the message is ignored)', () => {
     const p1 = 'a'.repeat(40);
-    const raw = Buffer.from(`tree ${'b'.repeat(40)}\nparent ${p1}\nauthor A <a@x> 1 +0000\ncommitter C <c@x> 1700000000 +0100\n\nparent ${'c'.repeat(40)}\n`);
+    const raw = Buffer.from(
+      `tree ${'b'.repeat(40)}\nparent ${p1}\nauthor A <a@x> 1 +0000\ncommitter C <c@x> 1700000000 +0100\n\nparent ${'c'.repeat(40)}\n`,
+    );
     expect(parseCommitNode(raw)).toEqual({ parents: [p1], time: 1700000000 });
   });
 });

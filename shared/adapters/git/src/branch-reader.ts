@@ -17,7 +17,12 @@ export interface BranchReader {
   head(fetchUrl: string, dir: string, url: string, branch: string, freshSince?: number): Promise<string | null>;
 }
 
-export function createBranchReader(deps: { run: GitRunner; serial: <T>(key: string, fn: () => Promise<T>) => Promise<T>; now?: () => number; maxRemembered?: number }): BranchReader {
+export function createBranchReader(deps: {
+  run: GitRunner;
+  serial: <T>(key: string, fn: () => Promise<T>) => Promise<T>;
+  now?: () => number;
+  maxRemembered?: number;
+}): BranchReader {
   const now = deps.now ?? Date.now;
   const max = deps.maxRemembered ?? 10_000;
   const latest = new Map<string, Read>();
@@ -25,7 +30,10 @@ export function createBranchReader(deps: { run: GitRunner; serial: <T>(key: stri
   async function readOnce(dir: string, url: string, branch: string): Promise<string | null> {
     const local = `refs/gitops-gate/heads/${branch}`;
     try {
-      await deps.run(['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', 'origin', `+refs/heads/${branch}:${local}`], dir);
+      await deps.run(
+        ['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', 'origin', `+refs/heads/${branch}:${local}`],
+        dir,
+      );
     } catch (err) {
       const e = classifyGitError(err, url, `refs/heads/${branch}`);
       if (e.code !== 'GIT_COMMIT_NOT_FOUND') throw e;

@@ -36,7 +36,10 @@ export function parseCommitNode(raw: Buffer): CommitNode {
   return { parents, time };
 }
 
-export function createCommitGraph(read: (dir: string, sha: string) => Promise<Buffer | null>, opts: { maxWalk?: number; maxRemembered?: number } = {}): CommitGraph {
+export function createCommitGraph(
+  read: (dir: string, sha: string) => Promise<Buffer | null>,
+  opts: { maxWalk?: number; maxRemembered?: number } = {},
+): CommitGraph {
   const maxWalk = opts.maxWalk ?? 20_000;
   const maxRemembered = opts.maxRemembered ?? 200_000;
   const nodes = new Map<string, CommitNode>();

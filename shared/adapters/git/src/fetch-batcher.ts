@@ -57,7 +57,11 @@ export function createFetchBatcher(deps: FetchBatcherDeps): FetchBatcher {
     const settle = async (err: unknown) => {
       for (const [sha, waiters] of batch) {
         const ok = await deps.has(entry.dir, sha).catch(() => false);
-        const e = ok ? undefined : err ? classifyGitError(err, entry.url, sha) : new GitError('GIT_COMMIT_NOT_FOUND', `commit ${sha} not found in ${entry.url}`, false);
+        const e = ok
+          ? undefined
+          : err
+            ? classifyGitError(err, entry.url, sha)
+            : new GitError('GIT_COMMIT_NOT_FOUND', `commit ${sha} not found in ${entry.url}`, false);
         for (const w of waiters) {
           if (e) w.reject(e);
           else w.resolve();

@@ -33,7 +33,11 @@ export function assertSha(sha: string): void {
   if (!SHA.test(sha)) throw new GitError('GIT_BAD_SHA', `not a full commit sha: ${JSON.stringify(sha)}`, false);
 }
 
-export type GitRunner = (args: string[], cwd?: string, encoding?: 'buffer' | 'utf8') => Promise<{ stdout: Buffer | string; stderr: string }>;
+export type GitRunner = (
+  args: string[],
+  cwd?: string,
+  encoding?: 'buffer' | 'utf8',
+) => Promise<{ stdout: Buffer | string; stderr: string }>;
 
 export interface GitExec {
   env(): NodeJS.ProcessEnv;
@@ -42,7 +46,13 @@ export interface GitExec {
 
 export function createGitExec(opts: { token: () => string | undefined; credentialPrefixes: string[]; timeoutMs: number }): GitExec {
   function env(): NodeJS.ProcessEnv {
-    const e: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' };
+    const e: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_CONFIG_NOSYSTEM: '1',
+      LC_ALL: 'C',
+    };
     // A redirect would carry the header (git sends extraHeader on every request of the session, wherever the
     // first answer sent it): a fetch follows no redirect at all, so a moved repository fails instead.
     const config: [string, string][] = [['http.followRedirects', 'false']];

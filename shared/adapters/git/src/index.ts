@@ -51,11 +51,15 @@ export interface GitMirror {
    * `freshSince` (epoch ms): a read of the branch that started at or after it may be shared with other callers
    * (default: now, i.e. only a read not started yet).
    */
-  proveOnBranch(url: string, sha: string, branch: string, opts?: { freshSince?: number }): Promise<{ head: string | null; onBranch: boolean }>;
+  proveOnBranch(
+    url: string,
+    sha: string,
+    branch: string,
+    opts?: { freshSince?: number },
+  ): Promise<{ head: string | null; onBranch: boolean }>;
   /** Up to `max` commits reachable from sha, newest first (sha itself included). */
   recentAncestors(url: string, sha: string, max: number): Promise<string[]>;
 }
-
 
 /**
  * A branch name safe to put in a refspec: git's ref rules (no `..`, `@{`, control characters, space, `~^:?*[\\`, no
@@ -110,7 +114,10 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
   async function readObject(dir: string, sha: string): Promise<Buffer | null> {
     let reader = readers.get(dir);
     if (!reader) {
-      reader = createBatchReader(dir, exec.env(), { timeoutMs: options.timeoutMs ?? 30_000, onSpawn: () => options.onSpawn?.(['cat-file', '--batch']) });
+      reader = createBatchReader(dir, exec.env(), {
+        timeoutMs: options.timeoutMs ?? 30_000,
+        onSpawn: () => options.onSpawn?.(['cat-file', '--batch']),
+      });
       readers.set(dir, reader);
       // One process per mirror, for the mirrors in use: beyond 64, the longest-open one is closed.
       if (readers.size > 64) {
@@ -170,7 +177,8 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
           await git(['merge-base', '--is-ancestor', ancestor, descendant], dir);
           result = true;
         } catch (err) {
-          if ((err as { exitCode?: unknown }).exitCode !== 1) throw new GitError('GIT_ANCESTRY_FAILED', `merge-base failed: ${(err as Error).message}`, true);
+          if ((err as { exitCode?: unknown }).exitCode !== 1)
+            throw new GitError('GIT_ANCESTRY_FAILED', `merge-base failed: ${(err as Error).message}`, true);
           result = false;
         }
       }
@@ -184,11 +192,14 @@ export function createGitMirror(options: GitMirrorOptions): GitMirror {
       const walked = await graph.recent(dir, sha, n);
       if (walked) return walked;
       const { stdout } = await git(['rev-list', `--max-count=${n}`, sha], dir);
-      return String(stdout).split('\n').filter((l) => SHA.test(l));
+      return String(stdout)
+        .split('\n')
+        .filter((l) => SHA.test(l));
     },
     async proveOnBranch(url, sha, branch, opts) {
       assertSha(sha);
-      if (!isSafeBranchName(branch)) throw new GitError('GIT_BAD_BRANCH', `not a branch name git accepts: ${JSON.stringify(branch)}`, false);
+      if (!isSafeBranchName(branch))
+        throw new GitError('GIT_BAD_BRANCH', `not a branch name git accepts: ${JSON.stringify(branch)}`, false);
       const fetchUrl = rewriteUrl(url, rewrites);
       // The remote's own ref, never the webhook's word: fetched into a namespace of the gate's (a fetch by SHA writes
       // no ref), forced so a rewritten branch is seen as it is now. Fetched first: a commit on the branch arrives with

@@ -106,7 +106,11 @@ describe('credential scope (a local HTTP server that records Authorization heade
     expect(hits.every((h) => h.auth === undefined)).toBe(true);
   });
   it('a configured prefix receives it, a sibling path on the same host does not', async () => {
-    const m = createGitMirror({ cacheDir: mkdtempSync(join(tmpdir(), 'gg-cred-')), httpToken: token, credentialPrefixes: [`http://127.0.0.1:${port}/trusted/`] });
+    const m = createGitMirror({
+      cacheDir: mkdtempSync(join(tmpdir(), 'gg-cred-')),
+      httpToken: token,
+      credentialPrefixes: [`http://127.0.0.1:${port}/trusted/`],
+    });
     await m.listHeads(`http://127.0.0.1:${port}/trusted/repo.git`).catch(() => undefined);
     await m.listHeads(`http://127.0.0.1:${port}/untrusted/repo.git`).catch(() => undefined);
     const trusted = seen.filter((s) => s.path.startsWith('/trusted/'));
@@ -128,7 +132,11 @@ describe('credential scope (a local HTTP server that records Authorization heade
     expect(hits.every((h) => h.auth === undefined)).toBe(true);
   });
   it('a credentialed server cannot redirect the token elsewhere: redirects are not followed', async () => {
-    const m = createGitMirror({ cacheDir: mkdtempSync(join(tmpdir(), 'gg-cred-')), httpToken: token, credentialPrefixes: [`http://127.0.0.1:${port}/redirect/`] });
+    const m = createGitMirror({
+      cacheDir: mkdtempSync(join(tmpdir(), 'gg-cred-')),
+      httpToken: token,
+      credentialPrefixes: [`http://127.0.0.1:${port}/redirect/`],
+    });
     await m.listHeads(`http://127.0.0.1:${port}/redirect/repo.git`).catch(() => undefined);
     expect(seen.some((s) => s.path.startsWith('/redirect/'))).toBe(true);
     expect(seen.filter((s) => s.path.startsWith('/elsewhere/'))).toEqual([]);

@@ -64,7 +64,10 @@ export function repoCoordinates(repoUrl: string): { owner: string; repo: string 
   } catch {
     throw new GitHubError('GITHUB_BAD_REPO_URL', `repository URL ${JSON.stringify(repoUrl)} is not a URL`);
   }
-  const parts = path.replace(/\.git$/, '').split('/').filter(Boolean);
+  const parts = path
+    .replace(/\.git$/, '')
+    .split('/')
+    .filter(Boolean);
   const owner = parts.at(-2);
   const repo = parts.at(-1);
   if (!owner || !repo) throw new GitHubError('GITHUB_BAD_REPO_URL', `repository URL ${repoUrl} does not name an owner and a repository`);
@@ -121,7 +124,8 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
   const clients = new Map<number, GitHubOctokit>();
 
   async function token(installationId = app.installationId): Promise<string> {
-    if (installationId === undefined) throw new GitHubError('GITHUB_NO_INSTALLATION', 'no installation id: set GITHUB_APP_INSTALLATION_ID or send installation.id');
+    if (installationId === undefined)
+      throw new GitHubError('GITHUB_NO_INSTALLATION', 'no installation id: set GITHUB_APP_INSTALLATION_ID or send installation.id');
     const cached = tokens.get(installationId);
     if (cached && cached.expiresAt - now() > refreshBefore) return cached.token;
     let p = pending.get(installationId);
@@ -163,10 +167,12 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
       const known = installations.get(key);
       if (known !== undefined) return known;
       const { token: jwt } = await appAuth({ type: 'app' });
-      const res = await new Client({ ...base, auth: jwt }).request('GET /repos/{owner}/{repo}/installation', { owner, repo }).catch((err: { status?: number }) => {
-        if (err.status === 404) return undefined;
-        throw err;
-      });
+      const res = await new Client({ ...base, auth: jwt })
+        .request('GET /repos/{owner}/{repo}/installation', { owner, repo })
+        .catch((err: { status?: number }) => {
+          if (err.status === 404) return undefined;
+          throw err;
+        });
       const id = (res?.data as { id?: number } | undefined)?.id;
       if (id !== undefined) installations.set(key, id);
       return id;

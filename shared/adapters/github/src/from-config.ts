@@ -12,15 +12,23 @@ export function gitHubMode(config: Config): 'app' | 'token' | 'off' {
 export function gitHubClientFromConfig(config: Config): GitHubClient | undefined {
   const mode = gitHubMode(config);
   if (mode === 'off') return undefined;
-  if (mode === 'token') return createGitHubClient({ apiUrl: config.GITHUB_API_URL, token: config.GITHUB_TOKEN, writeMinTimeMs: config.GITHUB_WRITE_INTERVAL_MS });
+  if (mode === 'token')
+    return createGitHubClient({
+      apiUrl: config.GITHUB_API_URL,
+      token: config.GITHUB_TOKEN,
+      writeMinTimeMs: config.GITHUB_WRITE_INTERVAL_MS,
+    });
   const file = config.GITHUB_APP_PRIVATE_KEY_FILE ?? '';
   let privateKey: string;
   try {
     privateKey = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`GITHUB_APP_PRIVATE_KEY_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(
+      `GITHUB_APP_PRIVATE_KEY_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
-  if (!/-----BEGIN (RSA )?PRIVATE KEY-----/.test(privateKey)) throw new ConfigError(`GITHUB_APP_PRIVATE_KEY_FILE: ${file} is not a PEM private key`);
+  if (!/-----BEGIN (RSA )?PRIVATE KEY-----/.test(privateKey))
+    throw new ConfigError(`GITHUB_APP_PRIVATE_KEY_FILE: ${file} is not a PEM private key`);
   return createGitHubClient({
     apiUrl: config.GITHUB_API_URL,
     app: { appId: config.GITHUB_APP_ID!, privateKey, installationId: config.GITHUB_APP_INSTALLATION_ID },
@@ -33,7 +41,11 @@ export function gitHubClientFromConfig(config: Config): GitHubClient | undefined
  * set, else the App installation's token (GITHUB_APP_INSTALLATION_ID), asked for per git command so a renewed token
  * is used as soon as it exists. The first token is fetched now; failing that, fetches go without one and retry.
  */
-export async function gitHttpToken(config: Config, client: GitHubClient | undefined, onError: (err: unknown) => void): Promise<string | (() => string | undefined) | undefined> {
+export async function gitHttpToken(
+  config: Config,
+  client: GitHubClient | undefined,
+  onError: (err: unknown) => void,
+): Promise<string | (() => string | undefined) | undefined> {
   if (config.GIT_HTTP_TOKEN) return config.GIT_HTTP_TOKEN;
   if (client?.mode !== 'app' || config.GITHUB_APP_INSTALLATION_ID === undefined) return undefined;
   await client.start().catch(onError);

@@ -30,11 +30,20 @@ beforeAll(async () => {
   repo.push();
   mkdirSync(join(root, 'srv', 'org'), { recursive: true });
   execFileSync('git', ['clone', '--quiet', '--bare', repo.bareDir, join(root, 'srv', 'org', 'app.git')]);
-  gh = await startGitHubEmulator({ appId: 3, appPublicKey: publicKey, installations: [{ id: 30, account: 'org', repositories: [{ id: 1, owner: 'org', name: 'app' }] }], tokenTtlSeconds: 2 });
+  gh = await startGitHubEmulator({
+    appId: 3,
+    appPublicKey: publicKey,
+    installations: [{ id: 30, account: 'org', repositories: [{ id: 1, owner: 'org', name: 'app' }] }],
+    tokenTtlSeconds: 2,
+  });
   host = await startGitHost({ projectRoot: join(root, 'srv'), tokenValid: gh.tokenValid });
   // Another (public) git host: it must never see the token.
   other = await startGitHost({ projectRoot: join(root, 'srv'), tokenValid: () => false, anonymous: true });
-  client = createGitHubClient({ apiUrl: gh.url, app: { appId: 3, privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(), installationId: 30 }, refreshBeforeMs: 1_000 });
+  client = createGitHubClient({
+    apiUrl: gh.url,
+    app: { appId: 3, privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(), installationId: 30 },
+    refreshBeforeMs: 1_000,
+  });
   await client.start();
 });
 afterAll(async () => {

@@ -9,7 +9,14 @@ import { startGitHubEmulator, checkAppJwt, type GitHubEmulator } from '@gitops-g
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createGitHubClient, type GitHubClient } from './client.js';
 import { createIdentityCheck, deliveryIdentity } from './identity.js';
-import { checkRunFor, createReportProcessor, createReportQueue, createReportWorker, reportJobFromRecord, type ReportJob } from './report.js';
+import {
+  checkRunFor,
+  createReportProcessor,
+  createReportQueue,
+  createReportWorker,
+  reportJobFromRecord,
+  type ReportJob,
+} from './report.js';
 
 const APP_ID = 4242;
 const INSTALLATION = 77;
@@ -41,7 +48,14 @@ beforeEach(async () => {
     appId: APP_ID,
     appPublicKey: publicKey,
     installations: [
-      { id: INSTALLATION, account: 'org', repositories: [{ id: 101, owner: 'org', name: 'app' }, { id: 102, owner: 'org', name: 'other' }] },
+      {
+        id: INSTALLATION,
+        account: 'org',
+        repositories: [
+          { id: 101, owner: 'org', name: 'app' },
+          { id: 102, owner: 'org', name: 'other' },
+        ],
+      },
       { id: 88, account: 'evil', repositories: [{ id: 201, owner: 'evil', name: 'app' }] },
     ],
   });
@@ -60,7 +74,9 @@ describe('App JWT rules (emulator)', () => {
   it('accepts a JWT signed with the App key; refuses another key, expired, too long, future iat, wrong issuer, alg none', () => {
     expect(checkAppJwt(sign({ iss: APP_ID, iat: now - 30, exp: now + 540 }), APP_ID, publicKey, now)).toBeUndefined();
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-    expect(checkAppJwt(sign({ iss: APP_ID, iat: now - 30, exp: now + 540 }, other), APP_ID, publicKey, now)).toMatch(/could not be decoded/);
+    expect(checkAppJwt(sign({ iss: APP_ID, iat: now - 30, exp: now + 540 }, other), APP_ID, publicKey, now)).toMatch(
+      /could not be decoded/,
+    );
     expect(checkAppJwt(sign({ iss: APP_ID, iat: now - 700, exp: now - 100 }), APP_ID, publicKey, now)).toMatch(/exp/);
     expect(checkAppJwt(sign({ iss: APP_ID, iat: now - 30, exp: now + 900 }), APP_ID, publicKey, now)).toMatch(/too far/);
     expect(checkAppJwt(sign({ iss: APP_ID, iat: now + 300, exp: now + 500 }), APP_ID, publicKey, now)).toMatch(/iat/);
@@ -92,9 +108,19 @@ describe('App authentication (real @octokit/auth-app)', () => {
   });
 
   it('an expired installation token is refused by the API (401)', async () => {
-    const e = await startGitHubEmulator({ appId: APP_ID, appPublicKey: publicKey, installations: [{ id: 1, account: 'o', repositories: [{ id: 5, owner: 'o', name: 'r' }] }], tokenTtlSeconds: 1 });
+    const e = await startGitHubEmulator({
+      appId: APP_ID,
+      appPublicKey: publicKey,
+      installations: [{ id: 1, account: 'o', repositories: [{ id: 5, owner: 'o', name: 'r' }] }],
+      tokenTtlSeconds: 1,
+    });
     try {
-      const client = createGitHubClient({ apiUrl: e.url, app: { appId: APP_ID, privateKey: keyPem, installationId: 1 }, ...fast, refreshBeforeMs: 0 });
+      const client = createGitHubClient({
+        apiUrl: e.url,
+        app: { appId: APP_ID, privateKey: keyPem, installationId: 1 },
+        ...fast,
+        refreshBeforeMs: 0,
+      });
       const t = await client.token();
       await new Promise((r) => setTimeout(r, 1_100));
       const res = await fetch(`${e.url}/repos/o/r`, { headers: { authorization: `token ${t}` } });
@@ -115,7 +141,9 @@ describe('App authentication (real @octokit/auth-app)', () => {
     expect(res.headers['x-ratelimit-limit']).toBe('5000');
     expect(Number(res.headers['x-ratelimit-remaining'])).toBeLessThan(5000);
     gh.secondaryLimit(2, 1);
-    const created = await c2.octokit(INSTALLATION).request('POST /repos/{owner}/{repo}/check-runs', { owner: 'org', repo: 'app', name: 'x', head_sha: SHA, status: 'in_progress' });
+    const created = await c2
+      .octokit(INSTALLATION)
+      .request('POST /repos/{owner}/{repo}/check-runs', { owner: 'org', repo: 'app', name: 'x', head_sha: SHA, status: 'in_progress' });
     expect(created.status).toBe(201);
     expect(limits).toEqual(['secondary', 'secondary']);
     gh.failNext(2, 502);
@@ -123,7 +151,9 @@ describe('App authentication (real @octokit/auth-app)', () => {
     expect(again.status).toBe(200);
     gh.setRemaining(0, 1);
     // Primary limit: the plugin waits until x-ratelimit-reset (+1 s), in real seconds.
-    const afterReset = await appClient({ retryAfterBaseValue: 1000, onLimit: (kind) => limits.push(kind) }).octokit(INSTALLATION).request('GET /repos/{owner}/{repo}', { owner: 'org', repo: 'app' });
+    const afterReset = await appClient({ retryAfterBaseValue: 1000, onLimit: (kind) => limits.push(kind) })
+      .octokit(INSTALLATION)
+      .request('GET /repos/{owner}/{repo}', { owner: 'org', repo: 'app' });
     expect(afterReset.status).toBe(200);
     expect(limits).toContain('primary');
   });
@@ -187,7 +217,9 @@ describe('repository identity', () => {
     expect(await check().check(url, { installationId: INSTALLATION })).toMatchObject({ ok: false, code: 'NO_REPOSITORY_ID' });
     expect(await check().check(url, { repositoryId: 101 })).toMatchObject({ ok: false, code: 'NO_INSTALLATION' });
     gh.failNext(100, 503);
-    expect(await check(appClient({ retryAfterBaseValue: 1 })).check(url, { installationId: INSTALLATION, repositoryId: 101 })).toMatchObject({ ok: false, status: 503 });
+    expect(
+      await check(appClient({ retryAfterBaseValue: 1 })).check(url, { installationId: INSTALLATION, repositoryId: 101 }),
+    ).toMatchObject({ ok: false, status: 503 });
   });
 
   it('with a personal token only the repository id is compared', async () => {
@@ -211,7 +243,12 @@ const job = (i: number, action: string, extra: Partial<ReportJob> = {}): ReportJ
 
 describe('check runs', () => {
   it('maps decisions: pin → success, refuse-* → failure with code and signer, skip-older → neutral, waits → in_progress', () => {
-    expect(checkRunFor(job(1, 'pin', { signer: 'dev@example.com' }), 'https://gate.example/ui/')).toMatchObject({ name: 'gitops-gate / argocd/web', status: 'completed', conclusion: 'success', detailsUrl: 'https://gate.example/ui/app/argocd/web#d-' + prefix + '-1' });
+    expect(checkRunFor(job(1, 'pin', { signer: 'dev@example.com' }), 'https://gate.example/ui/')).toMatchObject({
+      name: 'gitops-gate / argocd/web',
+      status: 'completed',
+      conclusion: 'success',
+      detailsUrl: 'https://gate.example/ui/app/argocd/web#d-' + prefix + '-1',
+    });
     const refused = checkRunFor(job(2, 'refuse-unverified', { code: 'UNSIGNED', signer: 'mallory@example.com' }));
     expect(refused).toMatchObject({ conclusion: 'failure', title: 'Refused: UNSIGNED' });
     expect(refused?.summary).toContain('`mallory@example.com`');
@@ -219,7 +256,18 @@ describe('check runs', () => {
     expect(checkRunFor(job(4, 'wait-images'))).toMatchObject({ status: 'in_progress' });
     expect(checkRunFor(job(5, 'deferred-transient'))).toMatchObject({ status: 'in_progress' });
     expect(checkRunFor(job(6, 'error-conflict'))).toBeUndefined();
-    expect(reportJobFromRecord({ id: 'x', time: 't', repo: 'https://github.com/org/app', sha: SHA, app: 'a/b', action: 'pin', reason: 'r', verdict: { code: '', method: 'ssh' } })).toMatchObject({ method: 'ssh', code: undefined });
+    expect(
+      reportJobFromRecord({
+        id: 'x',
+        time: 't',
+        repo: 'https://github.com/org/app',
+        sha: SHA,
+        app: 'a/b',
+        action: 'pin',
+        reason: 'r',
+        verdict: { code: '', method: 'ssh' },
+      }),
+    ).toMatchObject({ method: 'ssh', code: undefined });
   });
 
   it('attacker: a signer, issuer or reason written as Markdown/HTML shows as text on the commit page', () => {
@@ -264,7 +312,15 @@ describe('check runs', () => {
 
   it('a replica that created the run but died before storing its id: the next finds it, no duplicate', async () => {
     const client = appClient();
-    await client.octokit(INSTALLATION).request('POST /repos/{owner}/{repo}/check-runs', { owner: 'org', repo: 'app', name: 'gitops-gate / argocd/web', head_sha: SHA, status: 'in_progress' });
+    await client
+      .octokit(INSTALLATION)
+      .request('POST /repos/{owner}/{repo}/check-runs', {
+        owner: 'org',
+        repo: 'app',
+        name: 'gitops-gate / argocd/web',
+        head_sha: SHA,
+        status: 'in_progress',
+      });
     await createReportProcessor({ client, redis: conn, prefix })(job(3, 'refuse-unverified', { code: 'UNSIGNED' }));
     expect(gh.checkRuns).toHaveLength(1);
     expect(gh.checkRuns[0]).toMatchObject({ conclusion: 'failure' });
@@ -275,8 +331,16 @@ describe('check runs', () => {
     // The emulator accepts installation tokens only: hand the "personal" client one.
     const token = await appClient().token(INSTALLATION);
     const client = createGitHubClient({ apiUrl: gh.url, token, ...fast });
-    await createReportProcessor({ client, redis: conn, prefix, uiUrl: 'https://gate.example/ui' })(job(4, 'refuse-unverified', { code: 'UNSIGNED' }));
-    expect(gh.statuses).toEqual([expect.objectContaining({ state: 'failure', context: 'gitops-gate / argocd/web', target_url: `https://gate.example/ui/app/argocd/web#d-${prefix}-4` })]);
+    await createReportProcessor({ client, redis: conn, prefix, uiUrl: 'https://gate.example/ui' })(
+      job(4, 'refuse-unverified', { code: 'UNSIGNED' }),
+    );
+    expect(gh.statuses).toEqual([
+      expect.objectContaining({
+        state: 'failure',
+        context: 'gitops-gate / argocd/web',
+        target_url: `https://gate.example/ui/app/argocd/web#d-${prefix}-4`,
+      }),
+    ]);
     expect(gh.checkRuns).toHaveLength(0);
   });
 

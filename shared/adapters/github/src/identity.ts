@@ -23,7 +23,12 @@ export function deliveryIdentity(payload: unknown): DeliveryIdentity {
 export type IdentityVerdict =
   | { ok: true }
   /** `status`: 403 = the delivery is not for the followed repository; 503 = GitHub could not be asked (retry). */
-  | { ok: false; status: 403 | 503; code: 'NO_REPOSITORY_ID' | 'NO_INSTALLATION' | 'NOT_IN_INSTALLATION' | 'REPOSITORY_ID_MISMATCH' | 'GITHUB_UNAVAILABLE'; reason: string };
+  | {
+      ok: false;
+      status: 403 | 503;
+      code: 'NO_REPOSITORY_ID' | 'NO_INSTALLATION' | 'NOT_IN_INSTALLATION' | 'REPOSITORY_ID_MISMATCH' | 'GITHUB_UNAVAILABLE';
+      reason: string;
+    };
 
 export interface IdentityCheck {
   /** `repoUrl`: the followed repository (normalised URL) the delivery would be queued for. */
@@ -94,24 +99,44 @@ export function createIdentityCheck(deps: {
   return {
     async check(repoUrl, ids) {
       if (ids.repositoryId === undefined) {
-        return { ok: false, status: 403, code: 'NO_REPOSITORY_ID', reason: 'delivery carries no repository.id: cannot tell which repository it is for' };
+        return {
+          ok: false,
+          status: 403,
+          code: 'NO_REPOSITORY_ID',
+          reason: 'delivery carries no repository.id: cannot tell which repository it is for',
+        };
       }
       let installationId: number | undefined;
       try {
         if (deps.client.mode === 'app') {
           installationId = ids.installationId;
           if (installationId === undefined) {
-            return { ok: false, status: 403, code: 'NO_INSTALLATION', reason: 'delivery carries no installation.id (App webhooks always do)' };
+            return {
+              ok: false,
+              status: 403,
+              code: 'NO_INSTALLATION',
+              reason: 'delivery carries no installation.id (App webhooks always do)',
+            };
           }
           const deniedAt = unknownInstallations.get(installationId);
           if (deniedAt !== undefined && now() - deniedAt < minRefresh * 6) {
-            return { ok: false, status: 403, code: 'NOT_IN_INSTALLATION', reason: `installation ${installationId} is not an installation of this App` };
+            return {
+              ok: false,
+              status: 403,
+              code: 'NOT_IN_INSTALLATION',
+              reason: `installation ${installationId} is not an installation of this App`,
+            };
           }
           let repos = await installationRepos(installationId, false);
           // A repository added to the installation since the list was read: list once more before refusing.
           if (!repos.has(ids.repositoryId)) repos = await installationRepos(installationId, true);
           if (!repos.has(ids.repositoryId)) {
-            return { ok: false, status: 403, code: 'NOT_IN_INSTALLATION', reason: `repository ${ids.repositoryId} is not in installation ${installationId}` };
+            return {
+              ok: false,
+              status: 403,
+              code: 'NOT_IN_INSTALLATION',
+              reason: `repository ${ids.repositoryId} is not in installation ${installationId}`,
+            };
           }
         }
         const expected = await followedId(repoUrl, installationId);
@@ -131,10 +156,20 @@ export function createIdentityCheck(deps: {
           const cause = (err.cause as { status?: number } | undefined)?.status;
           if (cause === 404 || cause === 401 || cause === 403) {
             if (installationId !== undefined) unknownInstallations.set(installationId, now());
-            return { ok: false, status: 403, code: 'NOT_IN_INSTALLATION', reason: `installation ${installationId ?? '?'} is not an installation of this App` };
+            return {
+              ok: false,
+              status: 403,
+              code: 'NOT_IN_INSTALLATION',
+              reason: `installation ${installationId ?? '?'} is not an installation of this App`,
+            };
           }
         }
-        return { ok: false, status: 503, code: 'GITHUB_UNAVAILABLE', reason: `GitHub API unavailable${status ? ` (${status})` : ''}: repository identity not checked` };
+        return {
+          ok: false,
+          status: 503,
+          code: 'GITHUB_UNAVAILABLE',
+          reason: `GitHub API unavailable${status ? ` (${status})` : ''}: repository identity not checked`,
+        };
       }
     },
   };

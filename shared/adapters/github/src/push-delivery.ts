@@ -77,7 +77,12 @@ export function pushDeliveryPayload(i: PushDeliveryInput): Record<string, unknow
 }
 
 /** Headers of a delivery: event, a fresh delivery id, and `X-Hub-Signature-256` over the exact body bytes. */
-export function signedDeliveryHeaders(secret: string, event: string, body: string, delivery: string = randomUUID()): Record<string, string> {
+export function signedDeliveryHeaders(
+  secret: string,
+  event: string,
+  body: string,
+  delivery: string = randomUUID(),
+): Record<string, string> {
   return {
     'content-type': 'application/json',
     'user-agent': 'GitHub-Hookshot/gitops-gate',

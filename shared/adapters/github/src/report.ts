@@ -80,17 +80,40 @@ export function checkRunFor(job: ReportJob, uiUrl?: string): CheckRunUpdate | un
     `- decision: ${code(job.decisionId)} at ${code(job.time)}`,
   ].join('\n');
   const base = { name: checkRunName(job.app), summary: evidence.slice(0, 60_000), detailsUrl: detailsUrl(uiUrl, job.app, job.decisionId) };
-  if (a === 'pin' || a === 'audit-pin') return { ...base, status: 'completed', conclusion: 'success', title: a === 'pin' ? 'Deployed: pinned' : 'Deployed: pinned (audit mode)' };
-  if (a === 'skip-older' || a === 'skip-same') return { ...base, status: 'completed', conclusion: 'neutral', title: a === 'skip-older' ? 'Not deployed: a newer commit is pinned' : 'Already pinned' };
+  if (a === 'pin' || a === 'audit-pin')
+    return {
+      ...base,
+      status: 'completed',
+      conclusion: 'success',
+      title: a === 'pin' ? 'Deployed: pinned' : 'Deployed: pinned (audit mode)',
+    };
+  if (a === 'skip-older' || a === 'skip-same')
+    return {
+      ...base,
+      status: 'completed',
+      conclusion: 'neutral',
+      title: a === 'skip-older' ? 'Not deployed: a newer commit is pinned' : 'Already pinned',
+    };
   if (a.startsWith('refuse-')) return { ...base, status: 'completed', conclusion: 'failure', title: `Refused: ${job.code ?? a}` };
-  if (a === 'wait-images' || a.startsWith('deferred-')) return { ...base, status: 'in_progress', title: a === 'wait-images' ? 'Waiting for verified images' : 'Verifying again' };
+  if (a === 'wait-images' || a.startsWith('deferred-'))
+    return { ...base, status: 'in_progress', title: a === 'wait-images' ? 'Waiting for verified images' : 'Verifying again' };
   return undefined;
 }
 
 /** The same as a commit status (personal token): statuses have no neutral, so a skip is a success that says so. */
-export function commitStatusFor(update: CheckRunUpdate): { state: 'success' | 'failure' | 'pending'; context: string; description: string; target_url?: string } {
+export function commitStatusFor(update: CheckRunUpdate): {
+  state: 'success' | 'failure' | 'pending';
+  context: string;
+  description: string;
+  target_url?: string;
+} {
   const state = update.status === 'in_progress' ? 'pending' : update.conclusion === 'failure' ? 'failure' : 'success';
-  return { state, context: update.name, description: update.title.slice(0, 140), ...(update.detailsUrl ? { target_url: update.detailsUrl } : {}) };
+  return {
+    state,
+    context: update.name,
+    description: update.title.slice(0, 140),
+    ...(update.detailsUrl ? { target_url: update.detailsUrl } : {}),
+  };
 }
 
 export interface ReportEnqueuer {
@@ -140,12 +163,15 @@ export function createReportProcessor(deps: ReporterDeps): (job: ReportJob, atte
     const { owner, repo } = repoCoordinates(job.repoUrl);
     const base = `${deps.prefix}:github:check:${owner}/${repo}:${job.sha}:${job.app}`.toLowerCase();
     const lock = `${base}:lock`;
-    if ((await deps.redis.set(lock, attempt, 'PX', lockMs, 'NX')) !== 'OK') throw new GitHubError('GITHUB_REPORT_BUSY', `check run ${base} busy (another replica reports it)`);
+    if ((await deps.redis.set(lock, attempt, 'PX', lockMs, 'NX')) !== 'OK')
+      throw new GitHubError('GITHUB_REPORT_BUSY', `check run ${base} busy (another replica reports it)`);
     try {
       const last = await deps.redis.get(`${base}:at`);
       if (last !== null && last > job.time) return 'stale';
       if (deps.client.mode === 'token') {
-        await deps.client.octokit().request('POST /repos/{owner}/{repo}/statuses/{sha}', { owner, repo, sha: job.sha, ...commitStatusFor(update) });
+        await deps.client
+          .octokit()
+          .request('POST /repos/{owner}/{repo}/statuses/{sha}', { owner, repo, sha: job.sha, ...commitStatusFor(update) });
       } else {
         const installationId = await deps.client.installationFor(owner, repo);
         if (installationId === undefined) return 'skipped';
@@ -160,11 +186,23 @@ export function createReportProcessor(deps: ReporterDeps): (job: ReportJob, atte
         let id = await deps.redis.get(`${base}:id`);
         if (id === null) {
           // A replica that died after creating it but before storing the id left it on GitHub: reuse, not duplicate.
-          const listed = await octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', { owner, repo, ref: job.sha, check_name: update.name, filter: 'all' });
+          const listed = await octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', {
+            owner,
+            repo,
+            ref: job.sha,
+            check_name: update.name,
+            filter: 'all',
+          });
           const existing = (listed.data as { check_runs: { id: number }[] }).check_runs[0];
           if (existing) id = String(existing.id);
           else {
-            const created = await octokit.request('POST /repos/{owner}/{repo}/check-runs', { owner, repo, name: update.name, head_sha: job.sha, ...body });
+            const created = await octokit.request('POST /repos/{owner}/{repo}/check-runs', {
+              owner,
+              repo,
+              name: update.name,
+              head_sha: job.sha,
+              ...body,
+            });
             id = String((created.data as { id: number }).id);
             await deps.redis.set(`${base}:id`, id, 'EX', 30 * 86_400, 'NX');
             await deps.redis.set(`${base}:at`, job.time, 'EX', 30 * 86_400);
@@ -182,7 +220,9 @@ export function createReportProcessor(deps: ReporterDeps): (job: ReportJob, atte
   };
 }
 
-export function createReportWorker(deps: ReporterDeps & { connection: ConnectionOptions; onError?: (err: Error, job?: Job) => void }): Worker {
+export function createReportWorker(
+  deps: ReporterDeps & { connection: ConnectionOptions; onError?: (err: Error, job?: Job) => void },
+): Worker {
   const report = createReportProcessor(deps);
   // One at a time per replica: reports for a commit reach GitHub in the order the gate decided them.
   const worker = new Worker(QUEUE_REPORT, (job: Job) => report(reportJob.parse(job.data), `${job.id}-${job.attemptsMade}`), {

@@ -109,7 +109,12 @@ function tlogEntryFromAnnotation(text: string): Record<string, unknown> {
   if (typeof body !== 'string' || typeof logID !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(logID)) {
     throw new MaterialError('MATERIAL_INVALID', 'Rekor bundle annotation payload is malformed');
   }
-  if (!Number.isSafeInteger(integratedTime) || !Number.isSafeInteger(logIndex) || (integratedTime as number) < 0 || (logIndex as number) < 0) {
+  if (
+    !Number.isSafeInteger(integratedTime) ||
+    !Number.isSafeInteger(logIndex) ||
+    (integratedTime as number) < 0 ||
+    (logIndex as number) < 0
+  ) {
     throw new MaterialError('MATERIAL_INVALID', 'Rekor bundle annotation has a bad integrated time or log index');
   }
   let entry: unknown;
@@ -167,10 +172,19 @@ function layersOf(m: FetchedManifest): Descriptor[] {
 }
 
 function isImageManifest(m: FetchedManifest): boolean {
-  return m.mediaType === MEDIA_TYPES.ociManifest || m.mediaType === MEDIA_TYPES.dockerManifest || (m.mediaType === '' && Array.isArray(m.json['layers']));
+  return (
+    m.mediaType === MEDIA_TYPES.ociManifest ||
+    m.mediaType === MEDIA_TYPES.dockerManifest ||
+    (m.mediaType === '' && Array.isArray(m.json['layers']))
+  );
 }
 
-export async function discoverSigstoreMaterial(registry: RegistryClient, image: string, digest: string, opts: DiscoverOptions = {}): Promise<Discovery> {
+export async function discoverSigstoreMaterial(
+  registry: RegistryClient,
+  image: string,
+  digest: string,
+  opts: DiscoverOptions = {},
+): Promise<Discovery> {
   const hex = parseSha256Digest(digest);
   const maxItems = opts.maxItems ?? 32;
   const maxSig = opts.maxSignatureBytes ?? DEFAULT_MAX_SIGNATURE_BYTES;
@@ -186,7 +200,8 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
       await f();
     } catch (e) {
       if (e instanceof OciError && (e.transient || COSTLY_REJECTIONS.has(e.code))) throw e;
-      if (e instanceof OciError && e.code === 'TOO_LARGE') problems.push({ source, location, code: 'MATERIAL_TOO_LARGE', reason: e.message });
+      if (e instanceof OciError && e.code === 'TOO_LARGE')
+        problems.push({ source, location, code: 'MATERIAL_TOO_LARGE', reason: e.message });
       else if (e instanceof OciError || e instanceof MaterialError) problems.push({ source, location, code: e.code, reason: e.message });
       else throw e;
     }
@@ -195,14 +210,20 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
   // 1. OCI referrers (API or tag schema).
   /** Signature blobs: refused by their declared size before a byte is read, and read with at most that many bytes. */
   const signatureBlob = async (d: Descriptor): Promise<Buffer> => {
-    if (d.size > maxSig) throw new OciError('TOO_LARGE', `blob ${d.digest} is ${d.size} bytes, over the ${maxSig}-byte limit for signature material`);
+    if (d.size > maxSig)
+      throw new OciError('TOO_LARGE', `blob ${d.digest} is ${d.size} bytes, over the ${maxSig}-byte limit for signature material`);
     return registry.getBlob(image, d.digest, { maxBytes: d.size, ...limits });
   };
 
   const referrers = await registry.getReferrers(image, digest, limits);
   const candidates = referrers.manifests.filter((d) => d.artifactType === SIGSTORE_BUNDLE_V03 || d.artifactType === undefined);
   if (candidates.length > maxItems) {
-    problems.push({ source: 'referrer', location: `referrers of ${digest}`, code: 'TOO_MANY', reason: `${candidates.length} referrers; only the first ${maxItems} are looked at` });
+    problems.push({
+      source: 'referrer',
+      location: `referrers of ${digest}`,
+      code: 'TOO_MANY',
+      reason: `${candidates.length} referrers; only the first ${maxItems} are looked at`,
+    });
   }
   for (const d of candidates.slice(0, maxItems)) {
     const location = `referrer ${d.digest}`;
@@ -226,7 +247,13 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
       }
       if (!isObject(bundle)) throw new MaterialError('MATERIAL_INVALID', 'bundle layer is not a JSON object');
       const env = bundle['dsseEnvelope'];
-      const item: SigstoreMaterial = { source: 'referrer', location, kind: isObject(env) ? 'attestation' : 'signature', bundle, artifact: imageArtifact };
+      const item: SigstoreMaterial = {
+        source: 'referrer',
+        location,
+        kind: isObject(env) ? 'attestation' : 'signature',
+        bundle,
+        artifact: imageArtifact,
+      };
       const pt = isObject(env) ? claimedPredicateType(env['payload'], env['payloadType']) : undefined;
       if (pt !== undefined) item.claimedPredicateType = pt;
       materials.push(item);
@@ -234,7 +261,10 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
   }
 
   // 2. cosign legacy tags.
-  for (const [suffix, source] of [['sig', 'cosign-signature'], ['att', 'cosign-attestation']] as const) {
+  for (const [suffix, source] of [
+    ['sig', 'cosign-signature'],
+    ['att', 'cosign-attestation'],
+  ] as const) {
     const tag = `sha256-${hex}.${suffix}`;
     let m: FetchedManifest | undefined;
     await attempt(source, tag, async () => {
@@ -250,7 +280,12 @@ export async function discoverSigstoreMaterial(registry: RegistryClient, image: 
     const wantedType = source === 'cosign-signature' ? COSIGN_SIMPLE_SIGNING : DSSE_ENVELOPE;
     const layers = layersOf(m).filter((l) => l.mediaType === wantedType);
     if (layers.length > maxItems) {
-      problems.push({ source, location: tag, code: 'TOO_MANY', reason: `${layers.length} layers; only the first ${maxItems} are looked at` });
+      problems.push({
+        source,
+        location: tag,
+        code: 'TOO_MANY',
+        reason: `${layers.length} layers; only the first ${maxItems} are looked at`,
+      });
     }
     for (const layer of layers.slice(0, maxItems)) {
       const location = `${tag} layer ${layer.digest}`;

@@ -41,7 +41,12 @@ function envelopeBlob(bytes: number): Buffer {
  * cosign's legacy layout, hostile: `sha256-<hex>.sig` and `.att` with `layers` layers each, all pointing at one large
  * blob (stored once, served every time). `declare` is the size the descriptors claim (the attacker may lie).
  */
-async function pushHostileLayout(repo: string, blobBytes: number, layers: number, declare?: number): Promise<{ image: string; digest: string }> {
+async function pushHostileLayout(
+  repo: string,
+  blobBytes: number,
+  layers: number,
+  declare?: number,
+): Promise<{ image: string; digest: string }> {
   const img = await pushTestImage(reg.url, repo);
   const blob = await pushBlob(reg.url, repo, envelopeBlob(blobBytes));
   const config = await pushBlob(reg.url, repo, Buffer.from('{}'));
@@ -60,7 +65,13 @@ async function pushHostileLayout(repo: string, blobBytes: number, layers: number
         annotations: { [COSIGN_ANNOTATIONS.signature]: `MEUCIQ${i}` },
       })),
     };
-    await pushManifest(reg.url, repo, `${img.digest.replace(':', '-')}.${suffix}`, Buffer.from(JSON.stringify(manifest)), 'application/vnd.oci.image.manifest.v1+json');
+    await pushManifest(
+      reg.url,
+      repo,
+      `${img.digest.replace(':', '-')}.${suffix}`,
+      Buffer.from(JSON.stringify(manifest)),
+      'application/vnd.oci.image.manifest.v1+json',
+    );
   }
   return { image: img.image, digest: img.digest };
 }
@@ -169,7 +180,11 @@ describe('one slow registry cannot hold a verifier', () => {
 
   it('a stalled response ends the job at its deadline with IMAGE_VERIFY_DEADLINE', { timeout: 10_000 }, async () => {
     const registry = createRegistryClient({ insecureHosts: [host] });
-    const verifier = createImageVerifier({ registry, bundleVerifier: createBundleVerifier(createBundleTrust(sigstore.trustedRoot)), deadlineMs: 500 });
+    const verifier = createImageVerifier({
+      registry,
+      bundleVerifier: createBundleVerifier(createBundleTrust(sigstore.trustedRoot)),
+      deadlineMs: 500,
+    });
     const started = performance.now();
     const v = await verifier.verifyImage({
       image: `${host}/org/app`,

@@ -19,12 +19,19 @@ describe('image names', () => {
     expect(parseImageName(image)).toMatchObject(expected);
   });
 
-  it.each(['', 'ghcr.io/org/app:latest', 'ghcr.io/org/app@sha256:' + 'a'.repeat(64), 'ghcr.io/Org/app', 'ghcr.io/org//app', 'ghcr.io/org/app/', 'ghcr.io/-org/app', 'bad host!/x', 'a'.repeat(256)])(
-    'rejects %j',
-    (image) => {
-      expect(() => parseImageName(image)).toThrow(OciError);
-    },
-  );
+  it.each([
+    '',
+    'ghcr.io/org/app:latest',
+    'ghcr.io/org/app@sha256:' + 'a'.repeat(64),
+    'ghcr.io/Org/app',
+    'ghcr.io/org//app',
+    'ghcr.io/org/app/',
+    'ghcr.io/-org/app',
+    'bad host!/x',
+    'a'.repeat(256),
+  ])('rejects %j', (image) => {
+    expect(() => parseImageName(image)).toThrow(OciError);
+  });
 
   it('digests are sha256 with 64 lower-case hex digits', () => {
     expect(parseSha256Digest(`sha256:${'a'.repeat(64)}`)).toBe('a'.repeat(64));

@@ -46,7 +46,8 @@ describe('SLSA provenance content', () => {
   });
 
   it('v0.2: builder id and invocation.configSource.digest.sha1', () => {
-    const builderId = 'https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0';
+    const builderId =
+      'https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0';
     expect(readProvenance(st(slsaV02Statement({ digest: DIGEST, builderId, commit: C2 })))).toEqual({
       predicateType: 'https://slsa.dev/provenance/v0.2',
       builderId,
@@ -61,8 +62,12 @@ describe('SLSA provenance content', () => {
     delete noBuilder.predicate.runDetails.builder.id;
     expect(code(() => readProvenance(st(noBuilder)))).toBe('PROVENANCE_INVALID');
     expect(code(() => readProvenance(st(slsaV1Statement({ digest: DIGEST, commit: 'abc' }))))).toBe('PROVENANCE_INVALID');
-    expect(code(() => readProvenance(st({ predicateType: 'https://slsa.dev/provenance/v1', subject: [], predicate: 'x' })))).toBe('PROVENANCE_INVALID');
-    expect(code(() => readProvenance(st({ predicateType: 'https://example.com/other', subject: [], predicate: {} })))).toBe('PROVENANCE_INVALID');
+    expect(code(() => readProvenance(st({ predicateType: 'https://slsa.dev/provenance/v1', subject: [], predicate: 'x' })))).toBe(
+      'PROVENANCE_INVALID',
+    );
+    expect(code(() => readProvenance(st({ predicateType: 'https://example.com/other', subject: [], predicate: {} })))).toBe(
+      'PROVENANCE_INVALID',
+    );
     const badDeps = slsaV1Statement({ digest: DIGEST }) as { predicate: { buildDefinition: { resolvedDependencies: unknown } } };
     badDeps.predicate.buildDefinition.resolvedDependencies = 'nope';
     expect(code(() => readProvenance(st(badDeps)))).toBe('PROVENANCE_INVALID');
@@ -78,7 +83,9 @@ describe('SLSA provenance content', () => {
   it('a workflow builder id must be the signing workflow; a hosted-runner builder id defers to the certificate', () => {
     const wf = 'https://github.com/org/app/.github/workflows/release.yml@refs/heads/main';
     expect(builderMatchesSigner(wf, { identity: wf })).toBe(true);
-    expect(builderMatchesSigner(wf, { identity: 'https://github.com/org/app/.github/workflows/other.yml@refs/heads/main', buildSignerURI: wf })).toBe(true);
+    expect(
+      builderMatchesSigner(wf, { identity: 'https://github.com/org/app/.github/workflows/other.yml@refs/heads/main', buildSignerURI: wf }),
+    ).toBe(true);
     expect(builderMatchesSigner(wf, { identity: `${wf}x` })).toBe(false);
     expect(builderMatchesSigner('https://github.com/actions/runner/github-hosted', { identity: wf })).toBe(true);
   });

@@ -88,7 +88,13 @@ function v1Source(predicate: unknown): Source {
     }
     if (commit === undefined) continue;
     const split = splitSourceUri(uri);
-    found.push(split === undefined ? { commit } : split.ref === undefined ? { repo: split.repository, commit } : { repo: split.repository, ref: split.ref, commit });
+    found.push(
+      split === undefined
+        ? { commit }
+        : split.ref === undefined
+          ? { repo: split.repository, commit }
+          : { repo: split.repository, ref: split.ref, commit },
+    );
   }
   const distinct = new Set(found.map((f) => f.commit));
   if (distinct.size === 0) return {};
@@ -128,7 +134,8 @@ function v02Source(predicate: unknown): Source {
 /** Reads builder and source from a SLSA v1 or v0.2 provenance statement; throws ProvenanceError when malformed. */
 export function readProvenance(statement: Statement): ProvenanceFacts {
   const { predicateType, predicate } = statement;
-  if (!SLSA_PROVENANCE_TYPES.has(predicateType)) throw new ProvenanceError('PROVENANCE_INVALID', `${predicateType} is not an SLSA provenance type`);
+  if (!SLSA_PROVENANCE_TYPES.has(predicateType))
+    throw new ProvenanceError('PROVENANCE_INVALID', `${predicateType} is not an SLSA provenance type`);
   if (!isObject(predicate)) throw new ProvenanceError('PROVENANCE_INVALID', 'provenance predicate is not an object');
   const builderId = builderIdOf(predicate, predicateType);
   const source = predicateType === SLSA_PROVENANCE_V1 ? v1Source(predicate) : v02Source(predicate);

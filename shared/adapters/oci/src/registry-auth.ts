@@ -74,7 +74,10 @@ export function createRegistryAuth(opts: RegistryAuthOptions): RegistryAuth {
       // token service configured for it, never to a host the registry (or a redirect) merely points at.
       const own = new URL(baseUrl(n)).origin;
       if (url.origin !== own && !(tokenRealms.get(n.host)?.has(url.origin) ?? false)) {
-        throw new OciError('REGISTRY_UNAUTHORIZED', `${n.host}: bearer realm ${url.origin} is neither the registry nor a configured token service for it`);
+        throw new OciError(
+          'REGISTRY_UNAUTHORIZED',
+          `${n.host}: bearer realm ${url.origin} is neither the registry nor a configured token service for it`,
+        );
       }
       headers['authorization'] = `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}`;
     }
@@ -85,7 +88,10 @@ export function createRegistryAuth(opts: RegistryAuthOptions): RegistryAuth {
     }
     if (res.status === 429 || res.status >= 500) {
       await discard(res);
-      throw new OciError('REGISTRY_UNAVAILABLE', `${n.host}: token service answered ${res.status}`, { transient: true, status: res.status });
+      throw new OciError('REGISTRY_UNAVAILABLE', `${n.host}: token service answered ${res.status}`, {
+        transient: true,
+        status: res.status,
+      });
     }
     if (res.status !== 200) {
       await discard(res);
@@ -132,9 +138,13 @@ export function createRegistryAuth(opts: RegistryAuthOptions): RegistryAuth {
     if (challenges.some((c) => c.scheme === 'basic') && cred !== undefined && 'username' in cred) {
       return `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}`;
     }
-    throw new OciError('REGISTRY_UNAUTHORIZED', `${n.host}: authentication required${cred === undefined ? ' and no credentials are configured' : ''}`, {
-      status: 401,
-    });
+    throw new OciError(
+      'REGISTRY_UNAUTHORIZED',
+      `${n.host}: authentication required${cred === undefined ? ' and no credentials are configured' : ''}`,
+      {
+        status: 401,
+      },
+    );
   }
 
   return { cachedAuthorization, answerChallenge };

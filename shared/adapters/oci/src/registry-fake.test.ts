@@ -17,7 +17,11 @@ async function serve(route: Route): Promise<{ host: string; close(): Promise<voi
     route(req, res, new URL(req.url ?? '/', 'http://fake'));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 async function caught(p: Promise<unknown>): Promise<OciError> {
@@ -67,7 +71,9 @@ describe('referrers API (fake registry)', () => {
           headers['link'] = `<http://169.254.169.254/v2/org/app/referrers/${SUBJECT}?last=3>; rel="next"`;
         }
       }
-      res.writeHead(200, headers).end(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
+      res
+        .writeHead(200, headers)
+        .end(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
     });
   });
   afterAll(async () => {
@@ -123,7 +129,10 @@ describe('auth, rate limits and redirects (fake registry)', () => {
         res.writeHead(429).end();
       } else if (url.pathname === '/v2/org/app/tags/list') {
         const last = url.searchParams.get('last');
-        if (last === null) res.writeHead(200, { link: '</v2/org/app/tags/list?n=2&last=b>; rel="next"' }).end(JSON.stringify({ name: 'org/app', tags: ['a', 'b'] }));
+        if (last === null)
+          res
+            .writeHead(200, { link: '</v2/org/app/tags/list?n=2&last=b>; rel="next"' })
+            .end(JSON.stringify({ name: 'org/app', tags: ['a', 'b'] }));
         else res.writeHead(200).end(JSON.stringify({ name: 'org/app', tags: ['c'] }));
       } else {
         res.writeHead(404).end();
@@ -138,12 +147,18 @@ describe('auth, rate limits and redirects (fake registry)', () => {
   it('answers a Basic challenge with the configured credentials', async () => {
     const anon = createRegistryClient({ insecureHosts: [reg.host, storage.host] });
     expect(await caught(anon.listTags(`${reg.host}/org/app`))).toMatchObject({ code: 'REGISTRY_UNAUTHORIZED', transient: false });
-    const c = createRegistryClient({ insecureHosts: [reg.host, storage.host], credentials: { [reg.host]: { username: 'u', password: 'p' } } });
+    const c = createRegistryClient({
+      insecureHosts: [reg.host, storage.host],
+      credentials: { [reg.host]: { username: 'u', password: 'p' } },
+    });
     expect(await c.listTags(`${reg.host}/org/app`)).toEqual(['a', 'b', 'c']);
   });
 
   it('follows a blob redirect to another origin without sending the Authorization header there', async () => {
-    const c = createRegistryClient({ insecureHosts: [reg.host, storage.host], credentials: { [reg.host]: { username: 'u', password: 'p' } } });
+    const c = createRegistryClient({
+      insecureHosts: [reg.host, storage.host],
+      credentials: { [reg.host]: { username: 'u', password: 'p' } },
+    });
     expect((await c.getBlob(`${reg.host}/org/app`, blobDigest)).equals(blob)).toBe(true);
     const atStorage = storage.seen.at(-1)!;
     expect(atStorage.url).toBe('/storage/object?sig=abc');
@@ -152,11 +167,17 @@ describe('auth, rate limits and redirects (fake registry)', () => {
 
   it('refuses a redirect to plain http on a host not listed as insecure', async () => {
     const c = createRegistryClient({ insecureHosts: [reg.host], credentials: { [reg.host]: { username: 'u', password: 'p' } } });
-    expect(await caught(c.getBlob(`${reg.host}/org/app`, `sha256:${'c'.repeat(64)}`))).toMatchObject({ code: 'INSECURE_REDIRECT', transient: false });
+    expect(await caught(c.getBlob(`${reg.host}/org/app`, `sha256:${'c'.repeat(64)}`))).toMatchObject({
+      code: 'INSECURE_REDIRECT',
+      transient: false,
+    });
   });
 
   it('429 is transient', async () => {
     const c = createRegistryClient({ insecureHosts: [reg.host], credentials: { [reg.host]: { username: 'u', password: 'p' } } });
-    expect(await caught(c.getManifest(`${reg.host}/org/limited`, 'latest'))).toMatchObject({ code: 'REGISTRY_RATE_LIMITED', transient: true });
+    expect(await caught(c.getManifest(`${reg.host}/org/limited`, 'latest'))).toMatchObject({
+      code: 'REGISTRY_RATE_LIMITED',
+      transient: true,
+    });
   });
 });

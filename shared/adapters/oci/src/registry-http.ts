@@ -29,7 +29,10 @@ export function deadlineError(what: string): OciError {
 }
 
 function budgetError(what: string, limits: JobLimits): OciError {
-  return new OciError(IMAGE_MATERIAL_TOO_LARGE, `${what}: the image job's registry material is over its ${limits.budget?.limit ?? 0}-byte budget`);
+  return new OciError(
+    IMAGE_MATERIAL_TOO_LARGE,
+    `${what}: the image job's registry material is over its ${limits.budget?.limit ?? 0}-byte budget`,
+  );
 }
 
 /** The body, at most `max` bytes (TOO_LARGE beyond) and charged to the job's budget as it arrives. */
@@ -110,7 +113,10 @@ export function createFetchFollow(doFetch: typeof fetch, isInsecure: (host: stri
       let res: Response;
       if (aborted(signal)) throw deadlineError(current.host);
       try {
-        res = await doFetch(current, signal === undefined ? { headers: hdrs, redirect: 'manual' } : { headers: hdrs, redirect: 'manual', signal });
+        res = await doFetch(
+          current,
+          signal === undefined ? { headers: hdrs, redirect: 'manual' } : { headers: hdrs, redirect: 'manual', signal },
+        );
       } catch (e) {
         if (aborted(signal)) throw deadlineError(current.host);
         throw new OciError('REGISTRY_NETWORK', `${current.host}: ${describeCause(e)}`, { transient: true, cause: e });
@@ -118,7 +124,8 @@ export function createFetchFollow(doFetch: typeof fetch, isInsecure: (host: stri
       if (res.status < 300 || res.status > 399 || res.status === 304) return { res, url: current };
       const location = res.headers.get('location');
       await discard(res);
-      if (location === null) throw new OciError('INVALID_RESPONSE', `${current.host} sent a redirect without a location`, { status: res.status });
+      if (location === null)
+        throw new OciError('INVALID_RESPONSE', `${current.host} sent a redirect without a location`, { status: res.status });
       let next: URL;
       try {
         next = new URL(location, current);

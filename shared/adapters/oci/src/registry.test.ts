@@ -90,10 +90,15 @@ describe('registry client against a real registry', () => {
     const all = await c.getReferrers(img.image, img.digest);
     expect(all.via).toBe('tag-schema');
     expect(all.manifests.map((m) => m.digest)).toEqual([d1, d2]);
-    expect(all.manifests[0]).toMatchObject({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' });
+    expect(all.manifests[0]).toMatchObject({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    });
     // The artifactType filter is applied client-side on this path.
     expect((await c.getReferrers(img.image, img.digest, { artifactType: 'application/spdx+json' })).manifests).toEqual([]);
-    expect((await c.getReferrers(img.image, img.digest, { artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' })).manifests).toHaveLength(2);
+    expect(
+      (await c.getReferrers(img.image, img.digest, { artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' })).manifests,
+    ).toHaveLength(2);
   });
 
   it('a registry 5xx is transient (real 500: a stored file the registry cannot stat)', async () => {
@@ -101,7 +106,11 @@ describe('registry client against a real registry', () => {
     const path = reg.blobPath(img.digest);
     unlinkSync(path);
     symlinkSync(path, path); // ELOOP → distribution answers 500 UNKNOWN
-    expect(await caught(client().getManifest(img.image, img.digest))).toMatchObject({ code: 'REGISTRY_UNAVAILABLE', transient: true, status: 500 });
+    expect(await caught(client().getManifest(img.image, img.digest))).toMatchObject({
+      code: 'REGISTRY_UNAVAILABLE',
+      transient: true,
+      status: 500,
+    });
   });
 
   it('an unreachable registry is transient', async () => {
@@ -109,7 +118,10 @@ describe('registry client against a real registry', () => {
     const url = other.url;
     await other.stop();
     const c = createRegistryClient({ insecureHosts: [url] });
-    expect(await caught(c.getManifest(`${url}/org/app`, `sha256:${'3'.repeat(64)}`))).toMatchObject({ code: 'REGISTRY_NETWORK', transient: true });
+    expect(await caught(c.getManifest(`${url}/org/app`, `sha256:${'3'.repeat(64)}`))).toMatchObject({
+      code: 'REGISTRY_NETWORK',
+      transient: true,
+    });
   });
 
   it('https is the default: a host not listed as insecure is never spoken to over http', async () => {
@@ -136,7 +148,14 @@ interface TokenServer {
 }
 
 /** A token server like the ones in front of GHCR/Docker Hub: basic credentials in, a signed JWT (ES256, x5c) out. */
-async function startTokenServer(opts: { keyPem: string; certDer: Buffer; issuer: string; service: string; username: string; password: string }): Promise<TokenServer> {
+async function startTokenServer(opts: {
+  keyPem: string;
+  certDer: Buffer;
+  issuer: string;
+  service: string;
+  username: string;
+  password: string;
+}): Promise<TokenServer> {
   const key = createPrivateKey(opts.keyPem);
   const b64url = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
   const issue = (scope: string): string => {
@@ -149,7 +168,16 @@ async function startTokenServer(opts: { keyPem: string; certDer: Buffer; issuer:
       });
     const now = Math.floor(Date.now() / 1000);
     const header = b64url({ typ: 'JWT', alg: 'ES256', x5c: [opts.certDer.toString('base64')] });
-    const claims = b64url({ iss: opts.issuer, sub: opts.username, aud: opts.service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access });
+    const claims = b64url({
+      iss: opts.issuer,
+      sub: opts.username,
+      aud: opts.service,
+      exp: now + 300,
+      nbf: now - 10,
+      iat: now,
+      jti: randomBytes(8).toString('hex'),
+      access,
+    });
     const sig = sign('sha256', Buffer.from(`${header}.${claims}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
     return `${header}.${claims}.${sig}`;
   };
@@ -163,7 +191,9 @@ async function startTokenServer(opts: { keyPem: string; certDer: Buffer; issuer:
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"incorrect username or password"}');
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: issue(u.searchParams.get('scope') ?? ''), expires_in: 300 }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token: issue(u.searchParams.get('scope') ?? ''), expires_in: 300 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -180,13 +210,37 @@ describe('bearer-token auth against the real registry (auth: token)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gg-token-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=gg-token-signer', '-days', '2',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=gg-token-signer',
+        '-days',
+        '2',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     const certPem = readFileSync(join(dir, 'cert.pem'), 'utf8');
     const certDer = Buffer.from(certPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-    tokens = await startTokenServer({ keyPem: readFileSync(join(dir, 'key.pem'), 'utf8'), certDer, issuer: 'gg-token-issuer', service, username: 'ci', password: 's3cret' });
+    tokens = await startTokenServer({
+      keyPem: readFileSync(join(dir, 'key.pem'), 'utf8'),
+      certDer,
+      issuer: 'gg-token-issuer',
+      service,
+      username: 'ci',
+      password: 's3cret',
+    });
     reg = await startTestRegistry({ tokenAuth: { realm: tokens.realm, service, issuer: 'gg-token-issuer', rootCertBundlePem: certPem } });
     const push = { authorization: `Bearer ${tokens.issue('repository:org/private:pull,push')}` };
     const img = await pushTestImage(reg.url, 'org/private', push);
@@ -201,7 +255,11 @@ describe('bearer-token auth against the real registry (auth: token)', () => {
   });
 
   it('follows the WWW-Authenticate challenge: basic credentials at the realm, bearer token at the registry, cached per scope', async () => {
-    const c = createRegistryClient({ insecureHosts: [reg.url, tokens.host], credentials: { [reg.url]: { username: 'ci', password: 's3cret' } }, tokenRealms: { [reg.url]: [tokens.realm] } });
+    const c = createRegistryClient({
+      insecureHosts: [reg.url, tokens.host],
+      credentials: { [reg.url]: { username: 'ci', password: 's3cret' } },
+      tokenRealms: { [reg.url]: [tokens.realm] },
+    });
     const m = await c.getManifest(image, digest);
     expect(m.digest).toBe(digest);
     expect(tokens.requests).toEqual([{ scope: 'repository:org/private:pull', service, authorized: true }]);
@@ -216,7 +274,11 @@ describe('bearer-token auth against the real registry (auth: token)', () => {
   it('anonymous and wrong credentials are refused as REGISTRY_UNAUTHORIZED (not transient)', async () => {
     const anon = createRegistryClient({ insecureHosts: [reg.url, tokens.host] });
     expect(await caught(anon.getManifest(image, digest))).toMatchObject({ code: 'REGISTRY_UNAUTHORIZED', transient: false });
-    const wrong = createRegistryClient({ insecureHosts: [reg.url, tokens.host], credentials: { [reg.url]: { username: 'ci', password: 'nope' } }, tokenRealms: { [reg.url]: [tokens.realm] } });
+    const wrong = createRegistryClient({
+      insecureHosts: [reg.url, tokens.host],
+      credentials: { [reg.url]: { username: 'ci', password: 'nope' } },
+      tokenRealms: { [reg.url]: [tokens.realm] },
+    });
     expect(await caught(wrong.getManifest(image, digest))).toMatchObject({ code: 'REGISTRY_UNAUTHORIZED', transient: false });
     tokens.requests.length = 0;
   });
@@ -282,7 +344,9 @@ describe('credentials never follow a redirect to another origin', () => {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"stolen"}');
         return;
       }
-      res.writeHead(401, { 'www-authenticate': `Bearer realm="${self.origin}/token",service="evil",scope="repository:org/app:pull"` }).end();
+      res
+        .writeHead(401, { 'www-authenticate': `Bearer realm="${self.origin}/token",service="evil",scope="repository:org/app:pull"` })
+        .end();
     });
     // The registry: redirects blob downloads to the other origin; its own challenges name a foreign realm when asked.
     registry = await startServer((req, res) => {

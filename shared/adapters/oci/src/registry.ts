@@ -7,7 +7,15 @@
  * Failures are `OciError`s; `transient` ones (5xx, 429, network) are worth retrying, the others are answers.
  */
 import { OciError, type JobLimits } from './errors.js';
-import { MEDIA_TYPES, descriptorsOf, manifestMediaType, parseJsonObject, parseTagList, type Descriptor, type FetchedManifest } from './oci-documents.js';
+import {
+  MEDIA_TYPES,
+  descriptorsOf,
+  manifestMediaType,
+  parseJsonObject,
+  parseTagList,
+  type Descriptor,
+  type FetchedManifest,
+} from './oci-documents.js';
 import { parseImageName, parseSha256Digest, type ImageName } from './reference.js';
 import { createRegistryAuth, type RegistryCredential } from './registry-auth.js';
 import { createFetchFollow, discard, nextLink, readLimited, sha256Hex } from './registry-http.js';
@@ -105,9 +113,13 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
         // A 401 from wherever a redirect led is that host's challenge, not the registry's: answering it would hand the
         // registry's credentials to a realm of its choosing.
         await discard(out.res);
-        throw new OciError('REGISTRY_UNAUTHORIZED', `${n.name}: GET ${spec.path.split('?')[0]}: authentication asked by ${out.url.origin} after a redirect is not answered`, {
-          status: 401,
-        });
+        throw new OciError(
+          'REGISTRY_UNAUTHORIZED',
+          `${n.name}: GET ${spec.path.split('?')[0]}: authentication asked by ${out.url.origin} after a redirect is not answered`,
+          {
+            status: 401,
+          },
+        );
       }
       const authorization = await answerChallenge(n, out.res, spec.limits);
       await discard(out.res);
@@ -122,7 +134,8 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     if (res.status === 401) throw new OciError('REGISTRY_UNAUTHORIZED', `${where}: unauthorized`, { status: 401 });
     if (res.status === 403) throw new OciError('REGISTRY_FORBIDDEN', `${where}: forbidden`, { status: 403 });
     if (res.status === 429) throw new OciError('REGISTRY_RATE_LIMITED', `${where}: rate limited`, { transient: true, status: 429 });
-    if (res.status >= 500) throw new OciError('REGISTRY_UNAVAILABLE', `${where}: registry answered ${res.status}`, { transient: true, status: res.status });
+    if (res.status >= 500)
+      throw new OciError('REGISTRY_UNAVAILABLE', `${where}: registry answered ${res.status}`, { transient: true, status: res.status });
     throw new OciError('REGISTRY_ERROR', `${where}: registry answered ${res.status}`, { status: res.status });
   }
 
@@ -130,7 +143,8 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     const n = nameOf(image);
     const byDigest = reference.includes(':');
     const hex = byDigest ? parseSha256Digest(reference) : undefined;
-    if (!byDigest && !TAG.test(reference)) throw new OciError('INVALID_REFERENCE', `invalid tag ${JSON.stringify(reference.slice(0, 200))}`);
+    if (!byDigest && !TAG.test(reference))
+      throw new OciError('INVALID_REFERENCE', `invalid tag ${JSON.stringify(reference.slice(0, 200))}`);
     const { res } = await request(n, { path: `manifests/${reference}`, accept: MANIFEST_ACCEPT, limits });
     const bytes = await readLimited(res, maxManifest, `manifest ${n.name}@${reference}`, limits);
     const actual = sha256Hex(bytes);
@@ -147,7 +161,8 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     const { res } = await request(n, { path: `blobs/${digest}`, limits: o });
     const bytes = await readLimited(res, o?.maxBytes ?? maxBlob, `blob ${n.name}@${digest}`, o);
     const actual = sha256Hex(bytes);
-    if (actual !== hex) throw new OciError('DIGEST_MISMATCH', `blob ${n.name}@${digest}: the registry returned bytes with digest sha256:${actual}`);
+    if (actual !== hex)
+      throw new OciError('DIGEST_MISMATCH', `blob ${n.name}@${digest}: the registry returned bytes with digest sha256:${actual}`);
     return bytes;
   }
 
@@ -195,7 +210,12 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     throw new OciError('TOO_LARGE', `referrers of ${n.name}@${digest} have more than ${MAX_PAGES} pages`);
   }
 
-  async function referrersFromTag(image: string, hex: string, keep: (ds: Descriptor[]) => Descriptor[], limits: JobLimits | undefined): Promise<Descriptor[]> {
+  async function referrersFromTag(
+    image: string,
+    hex: string,
+    keep: (ds: Descriptor[]) => Descriptor[],
+    limits: JobLimits | undefined,
+  ): Promise<Descriptor[]> {
     let index: FetchedManifest;
     try {
       index = await getManifest(image, `sha256-${hex}`, limits);

@@ -36,7 +36,12 @@ const WORKFLOW = 'https://github.com/org/app/.github/workflows/release.yml@refs/
 const COMMIT = 'c0ffee0000000000000000000000000000000001';
 const OTHER_COMMIT = 'badc0de000000000000000000000000000000002';
 const SOURCE = { repository: 'https://github.com/org/app.git', branches: ['main'] };
-const ID: WorkflowIdentity = { san: WORKFLOW, sha: COMMIT, jobWorkflowRef: 'org/app/.github/workflows/release.yml@refs/heads/main', ref: 'refs/heads/main' };
+const ID: WorkflowIdentity = {
+  san: WORKFLOW,
+  sha: COMMIT,
+  jobWorkflowRef: 'org/app/.github/workflows/release.yml@refs/heads/main',
+  ref: 'refs/heads/main',
+};
 const GENERATOR_REF = 'slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0';
 const GENERATOR = `https://github.com/${GENERATOR_REF}`;
 
@@ -76,7 +81,10 @@ async function pushLegacySignature(img: PushedImage & { repo: string }, id: Work
 
 async function pushLegacyAttestation(img: PushedImage & { repo: string }, statement: object, id: WorkflowIdentity = ID): Promise<void> {
   const pieces = cosignAttestationFromBundle(await sigstore.signStatement(statement, id));
-  await pushCosignAttestation(reg.url, img.repo, img.digest, { ...pieces, predicateType: (statement as { predicateType: string }).predicateType });
+  await pushCosignAttestation(reg.url, img.repo, img.digest, {
+    ...pieces,
+    predicateType: (statement as { predicateType: string }).predicateType,
+  });
 }
 
 async function pushKeyedLegacySignature(img: PushedImage & { repo: string }, key: KeyObject, at: Date): Promise<void> {
@@ -116,9 +124,17 @@ describe('accepted', () => {
     const img = await freshImage();
     const bundle = await sigstore.signStatement(slsaV1Statement({ digest: img.digest, name: img.image, commit: COMMIT }), ID);
     await pushReferrerBundle(reg.url, img.repo, img.digest, bundle, {
-      annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' },
+      annotations: {
+        'dev.sigstore.bundle.content': 'dsse-envelope',
+        'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1',
+      },
     });
-    const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img, { requireProvenance: true }), source: SOURCE });
+    const v = await verifier.verifyImage({
+      image: img.image,
+      digest: img.digest,
+      requirement: keyless(img, { requireProvenance: true }),
+      source: SOURCE,
+    });
     expect(v).toMatchObject({
       ok: true,
       sourceCommit: COMMIT,
@@ -137,7 +153,10 @@ describe('accepted', () => {
     const img = await freshImage();
     await pushLegacySignature(img);
     const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE });
-    expect(v).toMatchObject({ ok: true, signatures: [{ source: 'cosign-signature', kind: 'signature', ok: true, signer: { identity: WORKFLOW } }] });
+    expect(v).toMatchObject({
+      ok: true,
+      signatures: [{ source: 'cosign-signature', kind: 'signature', ok: true, signer: { identity: WORKFLOW } }],
+    });
     expect(v.signatures[0]!.location).toMatch(/^sha256-[0-9a-f]{64}\.sig layer sha256:/);
   });
 
@@ -145,8 +164,17 @@ describe('accepted', () => {
     const img = await freshImage();
     await pushLegacySignature(img);
     await pushLegacyAttestation(img, slsaV1Statement({ digest: img.digest, commit: COMMIT }));
-    const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img, { requireProvenance: true }), source: SOURCE });
-    expect(v).toMatchObject({ ok: true, sourceCommit: COMMIT, provenance: { predicateType: 'https://slsa.dev/provenance/v1', sourceCommit: COMMIT } });
+    const v = await verifier.verifyImage({
+      image: img.image,
+      digest: img.digest,
+      requirement: keyless(img, { requireProvenance: true }),
+      source: SOURCE,
+    });
+    expect(v).toMatchObject({
+      ok: true,
+      sourceCommit: COMMIT,
+      provenance: { predicateType: 'https://slsa.dev/provenance/v1', sourceCommit: COMMIT },
+    });
     expect(v.signatures.map((s) => [s.source, s.ok])).toEqual([
       ['cosign-signature', true],
       ['cosign-attestation', true],
@@ -164,12 +192,21 @@ describe('accepted', () => {
       ref: 'refs/heads/main',
     };
     await pushLegacyAttestation(img, slsaV02Statement({ digest: img.digest, builderId: GENERATOR, commit: COMMIT }), gen);
-    const requirement: ImageRequirement = { repository: img.image, keyless: [{ identity: GENERATOR, issuer: GITHUB_ISSUER }], requireProvenance: true };
+    const requirement: ImageRequirement = {
+      repository: img.image,
+      keyless: [{ identity: GENERATOR, issuer: GITHUB_ISSUER }],
+      requireProvenance: true,
+    };
     const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement, source: SOURCE });
     expect(v).toMatchObject({
       ok: true,
       sourceCommit: COMMIT,
-      provenance: { predicateType: 'https://slsa.dev/provenance/v0.2', builderId: GENERATOR, signerIdentity: GENERATOR, sourceRepository: 'https://github.com/org/app' },
+      provenance: {
+        predicateType: 'https://slsa.dev/provenance/v0.2',
+        builderId: GENERATOR,
+        signerIdentity: GENERATOR,
+        sourceRepository: 'https://github.com/org/app',
+      },
     });
   });
 
@@ -177,7 +214,16 @@ describe('accepted', () => {
     const img = await freshImage();
     await pushLegacySignature(img);
     const re = (identityRegExp: string) => keyless(img, { keyless: [{ identityRegExp, issuer: GITHUB_ISSUER }] });
-    expect((await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: re('https://github\\.com/org/app/\\.github/workflows/[^/]+@refs/heads/main'), source: SOURCE })).ok).toBe(true);
+    expect(
+      (
+        await verifier.verifyImage({
+          image: img.image,
+          digest: img.digest,
+          requirement: re('https://github\\.com/org/app/\\.github/workflows/[^/]+@refs/heads/main'),
+          source: SOURCE,
+        })
+      ).ok,
+    ).toBe(true);
     for (const bad of ['https://github\\.com/org/app', 'org/app', 'https://github\\.com/org/ap']) {
       const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: re(bad), source: SOURCE });
       expect(v, bad).toMatchObject({ ok: false, code: 'SIGNATURE_UNVERIFIED', signatures: [{ code: 'IDENTITY_MISMATCH' }] });
@@ -188,7 +234,11 @@ describe('accepted', () => {
     const img = await freshImage();
     await pushLegacySignature(img);
     await pushLegacySignature(img);
-    const capped = createImageVerifier({ registry, bundleVerifier: createBundleVerifier(createBundleTrust(sigstore.trustedRoot)), maxItems: 1 });
+    const capped = createImageVerifier({
+      registry,
+      bundleVerifier: createBundleVerifier(createBundleTrust(sigstore.trustedRoot)),
+      maxItems: 1,
+    });
     const v = await capped.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE });
     expect(v.ok).toBe(true);
     expect(v.signatures.map((s) => [s.ok, s.code])).toEqual([
@@ -218,7 +268,10 @@ describe('keys with rotation windows', () => {
     const img = await freshImage();
     await pushKeyedLegacySignature(img, keyA.privateKey, BEFORE);
     const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: rotation(img), source: SOURCE });
-    expect(v).toMatchObject({ ok: true, signatures: [{ source: 'cosign-signature', ok: true, signer: { signedAt: BEFORE.toISOString() } }] });
+    expect(v).toMatchObject({
+      ok: true,
+      signatures: [{ source: 'cosign-signature', ok: true, signer: { signedAt: BEFORE.toISOString() } }],
+    });
     expect(v.signatures[0]!.signer?.keyId).toMatch(/^[0-9a-f]{64}$/);
   });
 
@@ -231,14 +284,23 @@ describe('keys with rotation windows', () => {
       signatures: [{ ok: false, code: 'KEY_OUTSIDE_VALIDITY' }],
     });
     const img2 = await freshImage();
-    await pushReferrerBundle(reg.url, img2.repo, img2.digest, await sigstore.signMessageWithKey(img2.manifest, keyB.privateKey, { at: AFTER }));
-    expect(await verifier.verifyImage({ image: img2.image, digest: img2.digest, requirement: rotation(img2), source: SOURCE })).toMatchObject({ ok: true });
+    await pushReferrerBundle(
+      reg.url,
+      img2.repo,
+      img2.digest,
+      await sigstore.signMessageWithKey(img2.manifest, keyB.privateKey, { at: AFTER }),
+    );
+    expect(
+      await verifier.verifyImage({ image: img2.image, digest: img2.digest, requirement: rotation(img2), source: SOURCE }),
+    ).toMatchObject({ ok: true });
   });
 
   it('a revoked key counts for nothing', async () => {
     const img = await freshImage();
     await pushKeyedLegacySignature(img, keyA.privateKey, BEFORE);
-    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: rotation(img, true), source: SOURCE })).toMatchObject({
+    expect(
+      await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: rotation(img, true), source: SOURCE }),
+    ).toMatchObject({
       ok: false,
       code: 'SIGNATURE_UNVERIFIED',
       signatures: [{ code: 'SIGNATURE_INVALID' }],
@@ -249,8 +311,17 @@ describe('keys with rotation windows', () => {
     const img = await freshImage();
     const b = await sigstore.signStatementWithKey(slsaV1Statement({ digest: img.digest, commit: COMMIT }), keyB.privateKey, { at: AFTER });
     await pushCosignAttestation(reg.url, img.repo, img.digest, cosignAttestationFromBundle(b));
-    const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: { ...rotation(img), requireProvenance: true }, source: SOURCE });
-    expect(v).toMatchObject({ ok: false, code: 'PROVENANCE_UNVERIFIED', signatures: [{ ok: true, predicateType: 'https://slsa.dev/provenance/v1' }] });
+    const v = await verifier.verifyImage({
+      image: img.image,
+      digest: img.digest,
+      requirement: { ...rotation(img), requireProvenance: true },
+      source: SOURCE,
+    });
+    expect(v).toMatchObject({
+      ok: false,
+      code: 'PROVENANCE_UNVERIFIED',
+      signatures: [{ ok: true, predicateType: 'https://slsa.dev/provenance/v1' }],
+    });
     expect(v.sourceCommit).toBeUndefined();
   });
 });
@@ -258,7 +329,11 @@ describe('keys with rotation windows', () => {
 describe('rejected', () => {
   it('no signatures at all', async () => {
     const img = await freshImage();
-    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE })).toMatchObject({ ok: false, code: 'NO_SIGNATURES', signatures: [] });
+    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE })).toMatchObject({
+      ok: false,
+      code: 'NO_SIGNATURES',
+      signatures: [],
+    });
   });
 
   it('a signature made for another digest (legacy layout and referrer)', async () => {
@@ -267,7 +342,11 @@ describe('rejected', () => {
     // A valid .sig for `other`, copied under this image's .sig tag.
     await pushLegacySignature(img, ID, other.digest);
     let v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE });
-    expect(v).toMatchObject({ ok: false, code: 'SIGNATURE_UNVERIFIED', signatures: [{ source: 'cosign-signature', code: 'SIGNED_DIGEST_MISMATCH' }] });
+    expect(v).toMatchObject({
+      ok: false,
+      code: 'SIGNATURE_UNVERIFIED',
+      signatures: [{ source: 'cosign-signature', code: 'SIGNED_DIGEST_MISMATCH' }],
+    });
 
     const img2 = await freshImage();
     await pushReferrerBundle(reg.url, img2.repo, img2.digest, await sigstore.signStatement(cosignSignStatement(other.digest), ID));
@@ -281,7 +360,9 @@ describe('rejected', () => {
     const img = await freshImage();
     const other = await freshImage();
     const bundle = await sigstore.signStatement(cosignSignStatement(img.digest), ID);
-    await pushReferrerBundle(reg.url, img.repo, img.digest, bundle, { subjectOverride: { digest: other.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: other.size } });
+    await pushReferrerBundle(reg.url, img.repo, img.digest, bundle, {
+      subjectOverride: { digest: other.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: other.size },
+    });
     const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE });
     expect(v).toMatchObject({ ok: false, code: 'NO_SIGNATURES', signatures: [{ source: 'referrer', code: 'SUBJECT_MISMATCH' }] });
   });
@@ -291,9 +372,18 @@ describe('rejected', () => {
     const other = await freshImage();
     await pushLegacySignature(img);
     await pushLegacyAttestation(img, slsaV1Statement({ digest: other.digest, commit: COMMIT }));
-    const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img, { requireProvenance: true }), source: SOURCE });
+    const v = await verifier.verifyImage({
+      image: img.image,
+      digest: img.digest,
+      requirement: keyless(img, { requireProvenance: true }),
+      source: SOURCE,
+    });
     expect(v).toMatchObject({ ok: false, code: 'PROVENANCE_UNVERIFIED' });
-    expect(v.signatures.find((s) => s.source === 'cosign-attestation')).toMatchObject({ ok: false, code: 'SUBJECT_MISMATCH', predicateType: 'https://slsa.dev/provenance/v1' });
+    expect(v.signatures.find((s) => s.source === 'cosign-attestation')).toMatchObject({
+      ok: false,
+      code: 'SUBJECT_MISMATCH',
+      predicateType: 'https://slsa.dev/provenance/v1',
+    });
   });
 
   it('untrusted workflow identities: prefix, extension, substring or another repository is no match', async () => {
@@ -315,7 +405,12 @@ describe('rejected', () => {
   it('the right workflow with the wrong OIDC issuer', async () => {
     const img = await freshImage();
     await pushLegacySignature(img, { ...ID, issuer: 'https://accounts.google.com' });
-    await pushReferrerBundle(reg.url, img.repo, img.digest, await sigstore.signStatement(cosignSignStatement(img.digest), { ...ID, issuer: 'https://token.actions.githubusercontent.com.evil' }));
+    await pushReferrerBundle(
+      reg.url,
+      img.repo,
+      img.digest,
+      await sigstore.signStatement(cosignSignStatement(img.digest), { ...ID, issuer: 'https://token.actions.githubusercontent.com.evil' }),
+    );
     const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE });
     expect(v).toMatchObject({ ok: false, code: 'SIGNATURE_UNVERIFIED' });
     expect(v.signatures.map((s) => s.code)).toEqual(['IDENTITY_MISMATCH', 'IDENTITY_MISMATCH']);
@@ -326,7 +421,10 @@ describe('rejected', () => {
     try {
       const img = await freshImage();
       const payload = simpleSigningPayload(img.image, img.digest);
-      await pushCosignSignature(reg.url, img.repo, img.digest, { payload, ...cosignSignatureFromBundle(await foreign.signMessage(payload, ID)) });
+      await pushCosignSignature(reg.url, img.repo, img.digest, {
+        payload,
+        ...cosignSignatureFromBundle(await foreign.signMessage(payload, ID)),
+      });
       const v = await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE });
       expect(v).toMatchObject({ ok: false, code: 'SIGNATURE_UNVERIFIED', signatures: [{ code: 'TLOG_UNTRUSTED' }] });
     } finally {
@@ -338,7 +436,11 @@ describe('rejected', () => {
     const img = await freshImage();
     const payload = simpleSigningPayload(img.image, img.digest);
     const pieces = cosignSignatureFromBundle(await sigstore.signMessage(payload, ID));
-    await pushCosignSignature(reg.url, img.repo, img.digest, { payload, signatureBase64: pieces.signatureBase64, certificatePem: pieces.certificatePem! });
+    await pushCosignSignature(reg.url, img.repo, img.digest, {
+      payload,
+      signatureBase64: pieces.signatureBase64,
+      certificatePem: pieces.certificatePem!,
+    });
     const sig = Buffer.from(pieces.signatureBase64, 'base64');
     sig[sig.length - 1]! ^= 1;
     await pushCosignSignature(reg.url, img.repo, img.digest, { payload, ...pieces, signatureBase64: sig.toString('base64') });
@@ -350,7 +452,14 @@ describe('rejected', () => {
   it('provenance naming a different commit than the certificate extension (v1 and v0.2)', async () => {
     const img = await freshImage();
     await pushLegacyAttestation(img, slsaV1Statement({ digest: img.digest, commit: OTHER_COMMIT }));
-    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img, { requireProvenance: true }), source: SOURCE })).toMatchObject({
+    expect(
+      await verifier.verifyImage({
+        image: img.image,
+        digest: img.digest,
+        requirement: keyless(img, { requireProvenance: true }),
+        source: SOURCE,
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'PROVENANCE_COMMIT_MISMATCH',
     });
@@ -364,14 +473,24 @@ describe('rejected', () => {
     const gen: WorkflowIdentity = { san: GENERATOR, sha: COMMIT };
     await pushLegacyAttestation(img2, slsaV02Statement({ digest: img2.digest, builderId: GENERATOR, commit: OTHER_COMMIT }), gen);
     const req: ImageRequirement = { repository: img2.image, keyless: [{ identity: GENERATOR, issuer: GITHUB_ISSUER }] };
-    expect(await verifier.verifyImage({ image: img2.image, digest: img2.digest, requirement: req, source: SOURCE })).toMatchObject({ ok: false, code: 'PROVENANCE_COMMIT_MISMATCH' });
+    expect(await verifier.verifyImage({ image: img2.image, digest: img2.digest, requirement: req, source: SOURCE })).toMatchObject({
+      ok: false,
+      code: 'PROVENANCE_COMMIT_MISMATCH',
+    });
   });
 
   it('provenance whose builder id names another workflow than the signer', async () => {
     const img = await freshImage();
     const builderId = 'https://github.com/org/app/.github/workflows/other.yml@refs/heads/main';
     await pushLegacyAttestation(img, slsaV1Statement({ digest: img.digest, commit: COMMIT, builderId }));
-    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img, { requireProvenance: true }), source: SOURCE })).toMatchObject({
+    expect(
+      await verifier.verifyImage({
+        image: img.image,
+        digest: img.digest,
+        requirement: keyless(img, { requireProvenance: true }),
+        source: SOURCE,
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'PROVENANCE_BUILDER_MISMATCH',
     });
@@ -381,7 +500,14 @@ describe('rejected', () => {
     const img = await freshImage();
     await pushLegacyAttestation(img, slsaV1Statement({ digest: img.digest, commit: COMMIT }));
     await pushLegacyAttestation(img, slsaV1Statement({ digest: img.digest, commit: OTHER_COMMIT }), { ...ID, sha: OTHER_COMMIT });
-    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img, { requireProvenance: true }), source: SOURCE })).toMatchObject({
+    expect(
+      await verifier.verifyImage({
+        image: img.image,
+        digest: img.digest,
+        requirement: keyless(img, { requireProvenance: true }),
+        source: SOURCE,
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'PROVENANCE_CONFLICT',
     });
@@ -390,13 +516,23 @@ describe('rejected', () => {
   it('provenance required but only a signature is published', async () => {
     const img = await freshImage();
     await pushLegacySignature(img);
-    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img, { requireProvenance: true }), source: SOURCE })).toMatchObject({
+    expect(
+      await verifier.verifyImage({
+        image: img.image,
+        digest: img.digest,
+        requirement: keyless(img, { requireProvenance: true }),
+        source: SOURCE,
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'PROVENANCE_MISSING',
     });
     // requireProvenance defaults to true.
     const { requireProvenance: _omit, ...rest } = keyless(img);
-    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: rest, source: SOURCE })).toMatchObject({ ok: false, code: 'PROVENANCE_MISSING' });
+    expect(await verifier.verifyImage({ image: img.image, digest: img.digest, requirement: rest, source: SOURCE })).toMatchObject({
+      ok: false,
+      code: 'PROVENANCE_MISSING',
+    });
   });
 
   it('manifest bytes in the registry that do not match the digest (storage tampered after signing)', async () => {
@@ -435,29 +571,45 @@ describe('rejected', () => {
       symlinkSync(path, path); // ELOOP: distribution answers 500
     };
     breakFile(reg.blobPath(bundleLayer.digest));
-    await expect(verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE })).rejects.toMatchObject({
+    await expect(
+      verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE }),
+    ).rejects.toMatchObject({
       code: 'REGISTRY_UNAVAILABLE',
       transient: true,
     });
     breakFile(reg.blobPath(img.digest));
-    await expect(verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE })).rejects.toMatchObject({ transient: true });
+    await expect(
+      verifier.verifyImage({ image: img.image, digest: img.digest, requirement: keyless(img), source: SOURCE }),
+    ).rejects.toMatchObject({ transient: true });
   });
 
   it('an image that is not in the registry', async () => {
     const img = await freshImage();
-    const v = await verifier.verifyImage({ image: img.image, digest: `sha256:${'e'.repeat(64)}`, requirement: keyless(img), source: SOURCE });
+    const v = await verifier.verifyImage({
+      image: img.image,
+      digest: `sha256:${'e'.repeat(64)}`,
+      requirement: keyless(img),
+      source: SOURCE,
+    });
     expect(v).toMatchObject({ ok: false, code: 'IMAGE_NOT_FOUND' });
   });
 
   it('requirements for another repository, or trusting nobody, or malformed', async () => {
     const img = await freshImage();
     await pushLegacySignature(img);
-    const run = (requirement: ImageRequirement, image = img.image, digest = img.digest) => verifier.verifyImage({ image, digest, requirement, source: SOURCE });
+    const run = (requirement: ImageRequirement, image = img.image, digest = img.digest) =>
+      verifier.verifyImage({ image, digest, requirement, source: SOURCE });
     expect(await run(keyless(img, { repository: `${reg.url}/org/other` }))).toMatchObject({ ok: false, code: 'REQUIREMENT_MISMATCH' });
     expect(await run({ repository: img.image, keyless: [], keys: [] })).toMatchObject({ ok: false, code: 'REQUIREMENT_INVALID' });
-    expect(await run({ repository: img.image, keys: [{ publicKeyPem: 'x', revoked: true }] })).toMatchObject({ ok: false, code: 'REQUIREMENT_INVALID' });
+    expect(await run({ repository: img.image, keys: [{ publicKeyPem: 'x', revoked: true }] })).toMatchObject({
+      ok: false,
+      code: 'REQUIREMENT_INVALID',
+    });
     expect(await run(keyless(img, { keyless: [{ issuer: GITHUB_ISSUER }] }))).toMatchObject({ ok: false, code: 'REQUIREMENT_INVALID' });
-    expect(await run({ repository: img.image, keys: [{ publicKeyPem: 'x', validFrom: 'yesterday' }] })).toMatchObject({ ok: false, code: 'REQUIREMENT_INVALID' });
+    expect(await run({ repository: img.image, keys: [{ publicKeyPem: 'x', validFrom: 'yesterday' }] })).toMatchObject({
+      ok: false,
+      code: 'REQUIREMENT_INVALID',
+    });
     expect(await run(keyless(img), img.image, 'sha256:ABC')).toMatchObject({ ok: false, code: 'INVALID_DIGEST' });
     expect(await run(keyless(img), `${img.image}:latest`)).toMatchObject({ ok: false, code: 'INVALID_REFERENCE' });
   });
@@ -480,16 +632,25 @@ describe('provenance vouches only for a commit of the followed repository, branc
     runnerEnvironment: 'github-hosted',
     ...over,
   });
-  async function attest(img: PushedImage & { repo: string }, id: WorkflowIdentity, st: { repository?: string; ref?: string; commit?: string } = {}): Promise<void> {
+  async function attest(
+    img: PushedImage & { repo: string },
+    id: WorkflowIdentity,
+    st: { repository?: string; ref?: string; commit?: string } = {},
+  ): Promise<void> {
     const statement = slsaV1Statement({ digest: img.digest, name: img.image, commit: COMMIT, ...st });
     await pushReferrerBundle(reg.url, img.repo, img.digest, await sigstore.signStatement(statement, id));
   }
-  const verify = (img: PushedImage, requirement: ImageRequirement, source = SOURCE) => verifier.verifyImage({ image: img.image, digest: img.digest, requirement, source });
+  const verify = (img: PushedImage, requirement: ImageRequirement, source = SOURCE) =>
+    verifier.verifyImage({ image: img.image, digest: img.digest, requirement, source });
 
   it('the release build on a policy branch counts', async () => {
     const img = await freshImage();
     await attest(img, orgRun());
-    expect(await verify(img, orgWide(img))).toMatchObject({ ok: true, sourceCommit: COMMIT, provenance: { sourceRepository: 'https://github.com/org/app' } });
+    expect(await verify(img, orgWide(img))).toMatchObject({
+      ok: true,
+      sourceCommit: COMMIT,
+      provenance: { sourceRepository: 'https://github.com/org/app' },
+    });
   });
 
   it('a fork (attacker/evil) running the trusted reusable generator at refs/pull/7/merge on the same SHA vouches for nothing', async () => {
@@ -502,8 +663,22 @@ describe('provenance vouches only for a commit of the followed repository, branc
       ref: 'refs/pull/7/merge',
       eventName: 'pull_request',
     };
-    await pushLegacyAttestation(img, slsaV02Statement({ digest: img.digest, builderId: GENERATOR, commit: COMMIT, repository: 'https://github.com/attacker/evil', ref: 'refs/pull/7/merge' }), fork);
-    const v = await verify(img, { repository: img.image, keyless: [{ identity: GENERATOR, issuer: GITHUB_ISSUER }], requireProvenance: true });
+    await pushLegacyAttestation(
+      img,
+      slsaV02Statement({
+        digest: img.digest,
+        builderId: GENERATOR,
+        commit: COMMIT,
+        repository: 'https://github.com/attacker/evil',
+        ref: 'refs/pull/7/merge',
+      }),
+      fork,
+    );
+    const v = await verify(img, {
+      repository: img.image,
+      keyless: [{ identity: GENERATOR, issuer: GITHUB_ISSUER }],
+      requireProvenance: true,
+    });
     expect(v).toMatchObject({ ok: false, code: 'PROVENANCE_REPOSITORY_MISMATCH' });
     expect(v.reason).toContain('attacker/evil');
     expect(v.sourceCommit).toBeUndefined();
@@ -520,7 +695,10 @@ describe('provenance vouches only for a commit of the followed repository, branc
   it('a pull-request merge ref of the followed repository is no policy branch', async () => {
     const img = await freshImage();
     await attest(img, orgRun({ ref: 'refs/pull/7/merge', eventName: 'pull_request' }), { ref: 'refs/pull/7/merge' });
-    expect(await verify(img, orgWide(img, { allowPullRequestTriggers: true }))).toMatchObject({ ok: false, code: 'PROVENANCE_REF_NOT_ALLOWED' });
+    expect(await verify(img, orgWide(img, { allowPullRequestTriggers: true }))).toMatchObject({
+      ok: false,
+      code: 'PROVENANCE_REF_NOT_ALLOWED',
+    });
   });
 
   it('branch globs and tags: release/* matches one segment; tags count only when the rule names them', async () => {
@@ -543,7 +721,10 @@ describe('provenance vouches only for a commit of the followed repository, branc
       const img = await freshImage();
       await attest(img, orgRun({ eventName }));
       expect(await verify(img, orgWide(img)), eventName).toMatchObject({ ok: false, code: 'PROVENANCE_TRIGGER_NOT_ALLOWED' });
-      expect(await verify(img, orgWide(img, { allowPullRequestTriggers: true })), eventName).toMatchObject({ ok: true, sourceCommit: COMMIT });
+      expect(await verify(img, orgWide(img, { allowPullRequestTriggers: true })), eventName).toMatchObject({
+        ok: true,
+        sourceCommit: COMMIT,
+      });
     }
     const unknown = await freshImage();
     await attest(unknown, orgRun({ eventName: null }));

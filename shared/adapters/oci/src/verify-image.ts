@@ -80,7 +80,13 @@ export interface ImageVerdict {
 
 export interface ImageVerifier {
   /** `signal` (optional) ends the job early, like its own deadline. */
-  verifyImage(input: { image: string; digest: string; requirement: ImageRequirement; source: ImageSource; signal?: AbortSignal }): Promise<ImageVerdict>;
+  verifyImage(input: {
+    image: string;
+    digest: string;
+    requirement: ImageRequirement;
+    source: ImageSource;
+    signal?: AbortSignal;
+  }): Promise<ImageVerdict>;
 }
 
 export interface ImageVerifierOptions {
@@ -126,7 +132,12 @@ class Refusal extends Reject {}
 
 // GitHub's pull-request events, and GitLab's (its Fulcio trigger is CI_PIPELINE_SOURCE): runs whose inputs the
 // author of a pull/merge request controls.
-const PULL_REQUEST_TRIGGERS: ReadonlySet<string> = new Set(['pull_request', 'pull_request_target', 'merge_request_event', 'external_pull_request_event']);
+const PULL_REQUEST_TRIGGERS: ReadonlySet<string> = new Set([
+  'pull_request',
+  'pull_request_target',
+  'merge_request_event',
+  'external_pull_request_event',
+]);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -144,7 +155,8 @@ function policiesOf(req: ImageRequirement): SignerPolicy[] {
   if (!isObject(req)) throw new Reject('REQUIREMENT_INVALID', 'requirement is not an object');
   const out: SignerPolicy[] = [];
   for (const [i, r] of (req.keyless ?? []).entries()) {
-    if (!isObject(r) || typeof r.issuer !== 'string' || r.issuer === '') throw new Reject('REQUIREMENT_INVALID', `keyless[${i}] has no issuer`);
+    if (!isObject(r) || typeof r.issuer !== 'string' || r.issuer === '')
+      throw new Reject('REQUIREMENT_INVALID', `keyless[${i}] has no issuer`);
     const hasId = typeof r.identity === 'string' && r.identity !== '';
     const hasRe = typeof r.identityRegExp === 'string' && r.identityRegExp !== '';
     if (!hasId && !hasRe) throw new Reject('REQUIREMENT_INVALID', `keyless[${i}] names no identity`);
@@ -190,7 +202,10 @@ function checkSimpleSigning(payload: Buffer, digest: string): void {
   const signed = isObject(img) ? img['docker-manifest-digest'] : undefined;
   if (type !== SIMPLE_SIGNING_TYPE) throw new Reject('SIMPLE_SIGNING_INVALID', 'signed payload is not a cosign container image signature');
   if (signed !== digest) {
-    throw new Reject('SIGNED_DIGEST_MISMATCH', `the signature is for ${typeof signed === 'string' ? signed.slice(0, 80) : 'no digest'}, not ${digest}`);
+    throw new Reject(
+      'SIGNED_DIGEST_MISMATCH',
+      `the signature is for ${typeof signed === 'string' ? signed.slice(0, 80) : 'no digest'}, not ${digest}`,
+    );
   }
 }
 
@@ -270,7 +285,12 @@ const sameSourceRepository = (a: string, b: string): boolean => normalizeRepoUrl
  * A provenance that contradicts its own certificate is fatal (Reject); one that is merely out of scope is not counted
  * (Refusal), so a pull-request build of the same bytes cannot block the release build's provenance.
  */
-function checkProvenance(statement: Statement, signer: BundleSigner, requirement: ImageRequirement, source: ImageSource): ProvenanceOutcome {
+function checkProvenance(
+  statement: Statement,
+  signer: BundleSigner,
+  requirement: ImageRequirement,
+  source: ImageSource,
+): ProvenanceOutcome {
   let facts;
   try {
     facts = readProvenance(statement);
@@ -307,10 +327,16 @@ function checkProvenance(statement: Statement, signer: BundleSigner, requirement
   }
   const certRef = signer.sourceRepositoryRef;
   if (certRef !== undefined && facts.sourceRef !== undefined && certRef !== facts.sourceRef) {
-    throw new Reject('PROVENANCE_REF_MISMATCH', `provenance names source ref ${facts.sourceRef.slice(0, 200)} but the signing certificate was issued for ${certRef.slice(0, 200)}`);
+    throw new Reject(
+      'PROVENANCE_REF_MISMATCH',
+      `provenance names source ref ${facts.sourceRef.slice(0, 200)} but the signing certificate was issued for ${certRef.slice(0, 200)}`,
+    );
   }
   if (!sameSourceRepository(certRepo, source.repository)) {
-    throw new Refusal('PROVENANCE_REPOSITORY_MISMATCH', `built from ${certRepo.slice(0, 200)}, not from the followed repository ${source.repository.slice(0, 200)}`);
+    throw new Refusal(
+      'PROVENANCE_REPOSITORY_MISMATCH',
+      `built from ${certRepo.slice(0, 200)}, not from the followed repository ${source.repository.slice(0, 200)}`,
+    );
   }
   if (certRef === undefined || !refAllowed(certRef, source, requirement.tags ?? [])) {
     throw new Refusal(
@@ -322,14 +348,18 @@ function checkProvenance(statement: Statement, signer: BundleSigner, requirement
   if (requirement.allowPullRequestTriggers !== true && (trigger === undefined || PULL_REQUEST_TRIGGERS.has(trigger))) {
     throw new Refusal(
       'PROVENANCE_TRIGGER_NOT_ALLOWED',
-      trigger === undefined ? 'the signing certificate names no build trigger' : `built by a ${trigger} run (allowPullRequestTriggers is off)`,
+      trigger === undefined
+        ? 'the signing certificate names no build trigger'
+        : `built by a ${trigger} run (allowPullRequestTriggers is off)`,
     );
   }
   const runner = signer.runnerEnvironment;
   if (requirement.allowSelfHostedRunners !== true && (runner === undefined || runner === 'self-hosted')) {
     throw new Refusal(
       'PROVENANCE_RUNNER_NOT_ALLOWED',
-      runner === undefined ? 'the signing certificate names no runner environment' : 'built on a self-hosted runner (allowSelfHostedRunners is off)',
+      runner === undefined
+        ? 'the signing certificate names no runner environment'
+        : 'built on a self-hosted runner (allowSelfHostedRunners is off)',
     );
   }
   const summary: ProvenanceSummary = {
@@ -346,7 +376,14 @@ function checkProvenance(statement: Statement, signer: BundleSigner, requirement
 export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
   const { registry, bundleVerifier } = opts;
 
-  async function run(image: string, digest: string, requirement: ImageRequirement, source: ImageSource, limits: JobLimits, verdict: ImageVerdict): Promise<ImageVerdict> {
+  async function run(
+    image: string,
+    digest: string,
+    requirement: ImageRequirement,
+    source: ImageSource,
+    limits: JobLimits,
+    verdict: ImageVerdict,
+  ): Promise<ImageVerdict> {
     const reject = (code: string, reason: string): ImageVerdict => ({ ...verdict, ok: false, code, reason });
     try {
       parseImageName(image);
@@ -412,8 +449,14 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
     checks.push(...materialChecks);
     verdict.signatures = checks;
     if (materialChecks.length === 0) {
-      if (checks.some((c) => c.code === 'MATERIAL_TOO_LARGE')) return reject(IMAGE_MATERIAL_TOO_LARGE, `only oversized Sigstore material: ${summarize(checks)}`);
-      return reject('NO_SIGNATURES', checks.length === 0 ? `no Sigstore signatures or attestations found for ${digest}` : `no usable Sigstore material: ${summarize(checks)}`);
+      if (checks.some((c) => c.code === 'MATERIAL_TOO_LARGE'))
+        return reject(IMAGE_MATERIAL_TOO_LARGE, `only oversized Sigstore material: ${summarize(checks)}`);
+      return reject(
+        'NO_SIGNATURES',
+        checks.length === 0
+          ? `no Sigstore signatures or attestations found for ${digest}`
+          : `no usable Sigstore material: ${summarize(checks)}`,
+      );
     }
     if (verified.length === 0) return reject('SIGNATURE_UNVERIFIED', `no signature verifies against the requirement: ${summarize(checks)}`);
 
@@ -446,13 +489,16 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
       }
     }
     const commits = new Set(provenances.map((p) => p.sourceCommit));
-    if (commits.size > 1) return reject('PROVENANCE_CONFLICT', `trusted provenances name different source commits: ${[...commits].join(', ')}`);
+    if (commits.size > 1)
+      return reject('PROVENANCE_CONFLICT', `trusted provenances name different source commits: ${[...commits].join(', ')}`);
     if (provenances.length === 0 && requireProvenance) {
       const claimed = checks.filter((c) => c.predicateType !== undefined && SLSA_PROVENANCE_TYPES.has(c.predicateType));
       if (claimed.length === 0) return reject('PROVENANCE_MISSING', `no SLSA provenance found for ${digest}`);
       const first = refused[0]?.provenanceRefused;
       if (first !== undefined) {
-        const why = refused.map((c) => `${c.location}: ${c.provenanceRefused!.code} (${c.provenanceRefused!.reason.slice(0, 200)})`).slice(0, 4);
+        const why = refused
+          .map((c) => `${c.location}: ${c.provenanceRefused!.code} (${c.provenanceRefused!.reason.slice(0, 200)})`)
+          .slice(0, 4);
         return reject(first.code, `no SLSA provenance vouches for a commit of ${source.repository.slice(0, 200)}: ${why.join('; ')}`);
       }
       const why = keySigned > 0 ? 'provenance is signed with a key, not by a trusted workflow identity' : summarize(claimed);

@@ -22,13 +22,57 @@ function pem(name: string, subj: string, signer?: { cert: string; key: string })
   const key = join(dir, `${name}.key`);
   const cert = join(dir, `${name}.crt`);
   if (!signer) {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', subj], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        subj,
+      ],
+      { stdio: 'ignore' },
+    );
   } else {
     const csr = join(dir, `${name}.csr`);
     const ext = join(dir, `${name}.ext`);
     writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', subj], { stdio: 'ignore' });
-    execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', signer.cert, '-CAkey', signer.key, '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', ext], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', subj],
+      { stdio: 'ignore' },
+    );
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        signer.cert,
+        '-CAkey',
+        signer.key,
+        '-CAcreateserial',
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-extfile',
+        ext,
+      ],
+      { stdio: 'ignore' },
+    );
   }
   return { cert, key };
 }
@@ -45,8 +89,28 @@ beforeAll(async () => {
   writeFileSync(passwordFile(), `${PASSWORD}\n`);
   // TLS only (plain port 0), an ACL user `gg` and no default user access.
   const tlsArgs = (auth: 'yes' | 'no') => (port: number) => [
-    '--port', '0', '--tls-port', String(port), '--tls-cert-file', server.cert, '--tls-key-file', server.key,
-    '--tls-ca-cert-file', ca.cert, '--tls-auth-clients', auth, '--user', 'default', 'off', '--user', 'gg', 'on', `>${PASSWORD}`, '~*', '&*', '+@all',
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    server.cert,
+    '--tls-key-file',
+    server.key,
+    '--tls-ca-cert-file',
+    ca.cert,
+    '--tls-auth-clients',
+    auth,
+    '--user',
+    'default',
+    'off',
+    '--user',
+    'gg',
+    'on',
+    `>${PASSWORD}`,
+    '~*',
+    '&*',
+    '+@all',
   ];
   tlsNode = await startRedisNode({ args: tlsArgs('no') });
   mtlsNode = await startRedisNode({ args: tlsArgs('yes') });
@@ -60,7 +124,12 @@ afterAll(async () => {
 
 describe('createRedisConnection', () => {
   it('rediss:// with the CA file, an ACL user and the password from a file', async () => {
-    const config = loadConfig({ REDIS_URL: `rediss://127.0.0.1:${tlsNode.port}`, REDIS_USERNAME: 'gg', REDIS_PASSWORD_FILE: passwordFile(), REDIS_TLS_CA_FILE: ca.cert });
+    const config = loadConfig({
+      REDIS_URL: `rediss://127.0.0.1:${tlsNode.port}`,
+      REDIS_USERNAME: 'gg',
+      REDIS_PASSWORD_FILE: passwordFile(),
+      REDIS_TLS_CA_FILE: ca.cert,
+    });
     const redis = createRedisConnection(config.redis, 'producer', { lazyConnect: true });
     await redis.connect();
     expect(await redis.acl('WHOAMI')).toBe('gg');
@@ -73,7 +142,11 @@ describe('createRedisConnection', () => {
     const without = createRedisConnection(loadConfig(base).redis, 'producer', { lazyConnect: true, retryStrategy: () => null });
     await expect(without.connect().then(() => without.ping())).rejects.toThrow();
     without.disconnect();
-    const withCert = createRedisConnection(loadConfig({ ...base, REDIS_TLS_CERT_FILE: client.cert, REDIS_TLS_KEY_FILE: client.key }).redis, 'producer', { lazyConnect: true });
+    const withCert = createRedisConnection(
+      loadConfig({ ...base, REDIS_TLS_CERT_FILE: client.cert, REDIS_TLS_KEY_FILE: client.key }).redis,
+      'producer',
+      { lazyConnect: true },
+    );
     await withCert.connect();
     expect(await withCert.ping()).toBe('PONG');
     withCert.disconnect();
@@ -81,7 +154,12 @@ describe('createRedisConnection', () => {
 
   it('a server certificate from another CA is refused (no silent fallback to unverified TLS)', async () => {
     const other = pem('other-ca', '/CN=other CA');
-    const config = loadConfig({ REDIS_URL: `rediss://127.0.0.1:${tlsNode.port}`, REDIS_USERNAME: 'gg', REDIS_PASSWORD_FILE: passwordFile(), REDIS_TLS_CA_FILE: other.cert });
+    const config = loadConfig({
+      REDIS_URL: `rediss://127.0.0.1:${tlsNode.port}`,
+      REDIS_USERNAME: 'gg',
+      REDIS_PASSWORD_FILE: passwordFile(),
+      REDIS_TLS_CA_FILE: other.cert,
+    });
     const redis = createRedisConnection(config.redis, 'producer', { lazyConnect: true, retryStrategy: () => null });
     await expect(redis.connect().then(() => redis.ping())).rejects.toThrow();
     redis.disconnect();
@@ -92,9 +170,20 @@ describe('createRedisConnection', () => {
     const lines: string[] = [];
     const logger = createLogger('test', 'debug', { write: (s: string) => void lines.push(s) } as unknown as NodeJS.WritableStream);
     for (const file of [passwordFile(), join(dir, 'wrong')]) {
-      const config = loadConfig({ REDIS_URL: `rediss://127.0.0.1:${tlsNode.port}`, REDIS_USERNAME: 'nobody', REDIS_PASSWORD_FILE: file, REDIS_TLS_CA_FILE: ca.cert });
+      const config = loadConfig({
+        REDIS_URL: `rediss://127.0.0.1:${tlsNode.port}`,
+        REDIS_USERNAME: 'nobody',
+        REDIS_PASSWORD_FILE: file,
+        REDIS_TLS_CA_FILE: ca.cert,
+      });
       const redis = createRedisConnection(config.redis, 'producer', { lazyConnect: true, retryStrategy: () => null });
-      const err = await redis.connect().then(() => redis.ping()).then(() => undefined, (e: unknown) => e as Error);
+      const err = await redis
+        .connect()
+        .then(() => redis.ping())
+        .then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
       expect(err).toBeInstanceOf(Error);
       logger.error({ err }, 'redis connection failed');
       const text = `${String(err)} ${err?.stack ?? ''} ${JSON.stringify(err)}`;
@@ -140,16 +229,37 @@ describe('replication WAIT', () => {
     const wait = createReplicationWait(redis, { replicas: 'auto', timeoutMs: 300, probeMs: 0 });
     await redis.set('k', '2');
     // A replica still in its initial sync is counted but acknowledges nothing yet: WAIT succeeds once it is online.
-    await expect.poll(async () => wait.wait().then(() => 'ok', () => 'timeout'), { timeout: 15_000, interval: 200 }).toBe('ok');
+    await expect
+      .poll(
+        async () =>
+          wait.wait().then(
+            () => 'ok',
+            () => 'timeout',
+          ),
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe('ok');
     expect(await wait.required()).toBe(1);
 
     await replica.stop(true);
     await redis.set('k', '3');
-    const err = await wait.wait().then(() => undefined, (e: unknown) => e);
+    const err = await wait.wait().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ReplicationError);
     expect((err as ReplicationError).code).toBe('REDIS_NOT_REPLICATED');
     await replica.start();
-    await expect.poll(async () => wait.wait().then(() => 'ok', () => 'timeout'), { timeout: 15_000, interval: 200 }).toBe('ok');
+    await expect
+      .poll(
+        async () =>
+          wait.wait().then(
+            () => 'ok',
+            () => 'timeout',
+          ),
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe('ok');
     redis.disconnect();
   }, 40_000);
 

@@ -56,7 +56,9 @@ export function redisOptions(settings: RedisSettings): RedisOptions {
  */
 export function createRedisConnection(target: string | RedisSettings, role: ConnectionRole, extra: RedisOptions = {}): Redis {
   const settings: RedisSettings =
-    typeof target === 'string' ? { url: target, sentinels: [], sentinelMaster: 'mymaster', cluster: false, waitReplicas: 'auto', waitTimeoutMs: 1_000 } : target;
+    typeof target === 'string'
+      ? { url: target, sentinels: [], sentinelMaster: 'mymaster', cluster: false, waitReplicas: 'auto', waitTimeoutMs: 1_000 }
+      : target;
   const base = { ...roleOptions(role), ...redisOptions(settings), ...extra };
   if (settings.cluster) return createCluster(settings, base) as unknown as Redis;
   // With Sentinel the URL names no server (the sentinels do); its credentials and TLS flag still apply.

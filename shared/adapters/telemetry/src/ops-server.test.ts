@@ -40,7 +40,11 @@ describe('/healthz and /metrics', () => {
     const head = await a.inject({ method: 'HEAD', url: '/healthz' });
     expect(head.statusCode).toBe(200);
     expect(head.body).toBe('');
-    for (const req of [{ method: 'POST' as const, url: '/metrics' }, { method: 'GET' as const, url: '/nope' }, { method: 'DELETE' as const, url: '/readyz' }]) {
+    for (const req of [
+      { method: 'POST' as const, url: '/metrics' },
+      { method: 'GET' as const, url: '/nope' },
+      { method: 'DELETE' as const, url: '/readyz' },
+    ]) {
       const res = await a.inject(req);
       expect(res.statusCode, `${req.method} ${req.url}`).toBe(404);
       expect(res.json()).toEqual({ error: 'not found' });

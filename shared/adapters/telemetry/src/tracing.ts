@@ -56,9 +56,17 @@ export function injectTrace(): TraceCarrier | undefined {
  * Runs fn inside a span that continues the trace carried by a job (or starts one), ending it when fn settles and
  * recording a thrown error on it.
  */
-export async function inSpan<T>(name: string, attributes: Record<string, string | number | boolean | undefined>, fn: (span: Span) => Promise<T>, carrier?: TraceCarrier): Promise<T> {
+export async function inSpan<T>(
+  name: string,
+  attributes: Record<string, string | number | boolean | undefined>,
+  fn: (span: Span) => Promise<T>,
+  carrier?: TraceCarrier,
+): Promise<T> {
   const parent = carrier ? propagation.extract(context.active(), carrier) : context.active();
-  const clean = Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined)) as Record<string, string | number | boolean>;
+  const clean = Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined)) as Record<
+    string,
+    string | number | boolean
+  >;
   return tracer().startActiveSpan(name, { attributes: clean }, parent, async (span) => {
     try {
       return await fn(span);

@@ -28,7 +28,9 @@ const ours: Contender = {
   bundles: cases.map((c) => {
     const verifier = createBundleVerifier(createBundleTrust(c.trustedRoot));
     const policy: SignerPolicy =
-      c.keyPem !== undefined ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] } : { kind: 'keyless', identity: c.identity, issuer: c.issuer };
+      c.keyPem !== undefined
+        ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] }
+        : { kind: 'keyless', identity: c.identity, issuer: c.issuer };
     return () => () => {
       const v = verifier.verify(JSON.parse(c.bundleText), { data: c.artifact }, policy);
       if (!v.ok) throw new Error(`ours rejected ${c.name}: ${v.reason}`);
@@ -40,7 +42,10 @@ const ours: Contender = {
 const theirsFull: Contender = {
   name: '@sigstore/verify pipeline (+fixes)',
   bundles: cases.map((c) => {
-    const ref = createReferenceVerifier(c.trustedRoot ?? publicGood, c.keyPem !== undefined ? { publicKeyPem: c.keyPem } : { identity: c.identity, issuer: c.issuer });
+    const ref = createReferenceVerifier(
+      c.trustedRoot ?? publicGood,
+      c.keyPem !== undefined ? { publicKeyPem: c.keyPem } : { identity: c.identity, issuer: c.issuer },
+    );
     return () => () => {
       const v = ref.verify(JSON.parse(c.bundleText), c.artifact);
       if (!v.ok) throw new Error(`reference rejected ${c.name}: ${v.reason}`);
@@ -54,9 +59,12 @@ const theirsVerify: Contender = {
   bundles: cases.map((c) => {
     const root = TrustedRoot.fromJSON(c.trustedRoot ?? publicGood);
     const trust =
-      c.keyPem !== undefined ? toTrustMaterial(root, () => ({ publicKey: createPublicKey(c.keyPem!), validFor: () => true })) : toTrustMaterial(root);
+      c.keyPem !== undefined
+        ? toTrustMaterial(root, () => ({ publicKey: createPublicKey(c.keyPem!), validFor: () => true }))
+        : toTrustMaterial(root);
     const verifier = new Verifier(trust);
-    const policy = c.keyPem !== undefined ? undefined : { subjectAlternativeName: `^${escape(c.identity)}$`, extensions: { issuer: c.issuer } };
+    const policy =
+      c.keyPem !== undefined ? undefined : { subjectAlternativeName: `^${escape(c.identity)}$`, extensions: { issuer: c.issuer } };
     return () => {
       const entity = toSignedEntity(bundleFromJSON(JSON.parse(c.bundleText)), c.artifact);
       return () => {
@@ -84,7 +92,9 @@ while (process.hrtime.bigint() < deadline) {
 }
 
 const rates = totals.map((t) => t.n / (Number(t.ns) / 1e9));
-console.log(`${cases.length} passing conformance bundles (Rekor v1 + v2, message + DSSE, keyless + key), ~${seconds}s, node ${process.version}`);
+console.log(
+  `${cases.length} passing conformance bundles (Rekor v1 + v2, message + DSSE, keyless + key), ~${seconds}s, node ${process.version}`,
+);
 contenders.forEach((c, i) => console.log(`${c.name.padEnd(40)} ${rates[i]!.toFixed(0).padStart(6)} verifications/s`));
 console.log(`ratio vs @sigstore/verify pipeline:       ${(rates[0]! / rates[1]!).toFixed(1)}x`);
 console.log(`ratio vs @sigstore/verify Verifier.verify: ${(rates[0]! / rates[2]!).toFixed(1)}x`);

@@ -129,7 +129,8 @@ function parseEntry(e: unknown, i: number, version: BundleVersion): TlogEntry {
     logId: nonEmpty(decodeBase64(obj(o['logId'], `${what}.logId`)['keyId'], `${what}.logId.keyId`), `${what}.logId`),
     kind: str(kv['kind'], `${what}.kindVersion.kind`),
     version: str(kv['version'], `${what}.kindVersion.version`),
-    integratedTime: o['integratedTime'] === undefined || o['integratedTime'] === null ? 0n : parseUint(o['integratedTime'], `${what}.integratedTime`),
+    integratedTime:
+      o['integratedTime'] === undefined || o['integratedTime'] === null ? 0n : parseUint(o['integratedTime'], `${what}.integratedTime`),
     body: nonEmpty(decodeBase64(o['canonicalizedBody'], `${what}.canonicalizedBody`), `${what}.canonicalizedBody`),
   };
   if (o['inclusionPromise'] !== undefined && o['inclusionPromise'] !== null) {
@@ -159,7 +160,8 @@ export function parseBundle(json: unknown): Bundle {
   const b = obj(json, 'bundle');
   const mediaType = b['mediaType'];
   const version = typeof mediaType === 'string' ? MEDIA_TYPES[mediaType] : undefined;
-  if (version === undefined) reject('BUNDLE_UNSUPPORTED_VERSION', `unsupported bundle mediaType ${JSON.stringify(mediaType)?.slice(0, 100)}`);
+  if (version === undefined)
+    reject('BUNDLE_UNSUPPORTED_VERSION', `unsupported bundle mediaType ${JSON.stringify(mediaType)?.slice(0, 100)}`);
   const vm = obj(b['verificationMaterial'], 'verificationMaterial');
   const entries = vm['tlogEntries'] ?? [];
   if (!Array.isArray(entries)) invalid('tlogEntries is not an array');
@@ -168,7 +170,9 @@ export function parseBundle(json: unknown): Bundle {
   if (tsd !== undefined && tsd !== null) {
     const list = obj(tsd, 'timestampVerificationData')['rfc3161Timestamps'] ?? [];
     if (!Array.isArray(list)) invalid('rfc3161Timestamps is not an array');
-    timestamps = list.map((t, i) => nonEmpty(decodeBase64(obj(t, `rfc3161Timestamps[${i}]`)['signedTimestamp'], 'signedTimestamp'), 'signedTimestamp'));
+    timestamps = list.map((t, i) =>
+      nonEmpty(decodeBase64(obj(t, `rfc3161Timestamps[${i}]`)['signedTimestamp'], 'signedTimestamp'), 'signedTimestamp'),
+    );
   }
   return {
     version,

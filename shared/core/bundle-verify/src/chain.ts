@@ -62,7 +62,8 @@ export function verifyLeafChain(leaf: Certificate, times: number[], trust: Bundl
       reject('CERTIFICATE_CHAIN_INVALID', `no trusted CA chain is valid for the signing certificate at ${new Date(t).toISOString()}`);
     }
     // The SCT check needs one issuer; different CAs for different times would mean different issuer keys.
-    if (issuer !== undefined && !Buffer.from(issuer.der).equals(found.der)) reject('CERTIFICATE_CHAIN_INVALID', 'ambiguous certificate issuer');
+    if (issuer !== undefined && !Buffer.from(issuer.der).equals(found.der))
+      reject('CERTIFICATE_CHAIN_INVALID', 'ambiguous certificate issuer');
     issuer = found;
   }
   if (issuer === undefined) reject('TIMESTAMP_MISSING', 'no verified time to check the certificate chain at');

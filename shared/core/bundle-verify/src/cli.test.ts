@@ -49,7 +49,18 @@ describe('conformance verify-bundle protocol', () => {
       ['sign-bundle'],
       ['verify-bundle', '--bundle', c.bundlePath, c.artifactPath],
       ['verify-bundle', '--bundle', c.bundlePath, '--certificate-identity', 'x', c.artifactPath],
-      ['verify-bundle', '--bundle', c.bundlePath, '--key', 'k', '--certificate-identity', 'x', '--certificate-oidc-issuer', 'y', c.artifactPath],
+      [
+        'verify-bundle',
+        '--bundle',
+        c.bundlePath,
+        '--key',
+        'k',
+        '--certificate-identity',
+        'x',
+        '--certificate-oidc-issuer',
+        'y',
+        c.artifactPath,
+      ],
       ['verify-bundle', '--bundle', c.bundlePath, '--certificate-identity', 'x', '--certificate-oidc-issuer', 'y'],
       ['verify-bundle', '--bundle', c.bundlePath, '--unknown', 'x', c.artifactPath],
       ['verify-bundle', '--bundle'],
@@ -63,7 +74,16 @@ describe('conformance verify-bundle protocol', () => {
 
   it('missing files are a rejection, not a crash', async () => {
     const c = cases.find((x) => x.name === 'happy-path-v0.3')!;
-    const r = await cli(['verify-bundle', '--bundle', '/nonexistent/bundle.json', '--certificate-identity', c.identity, '--certificate-oidc-issuer', c.issuer, c.artifactPath]);
+    const r = await cli([
+      'verify-bundle',
+      '--bundle',
+      '/nonexistent/bundle.json',
+      '--certificate-identity',
+      c.identity,
+      '--certificate-oidc-issuer',
+      c.issuer,
+      c.artifactPath,
+    ]);
     expect(r.code).toBe(1);
     expect(r.err).toHaveLength(1);
   });

@@ -56,7 +56,12 @@ export async function runConformanceCli(argv: string[], io: CliIo = {}): Promise
   const issuer = flags.get('--certificate-oidc-issuer');
   const keyPath = flags.get('--key');
   const keyless = identity !== undefined || issuer !== undefined;
-  if (bundlePath === undefined || positional.length !== 1 || keyless === (keyPath !== undefined) || (keyless && (identity === undefined || issuer === undefined))) {
+  if (
+    bundlePath === undefined ||
+    positional.length !== 1 ||
+    keyless === (keyPath !== undefined) ||
+    (keyless && (identity === undefined || issuer === undefined))
+  ) {
     err(USAGE);
     return 2;
   }

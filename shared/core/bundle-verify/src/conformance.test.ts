@@ -14,7 +14,9 @@ function verifyCase(c: ConformanceCase): BundleVerdict {
     return { ok: false, code: (e as { code?: string }).code ?? 'ERROR', reason: (e as Error).message };
   }
   const policy: SignerPolicy =
-    c.keyPem !== undefined ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] } : { kind: 'keyless', identity: c.identity, issuer: c.issuer };
+    c.keyPem !== undefined
+      ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] }
+      : { kind: 'keyless', identity: c.identity, issuer: c.issuer };
   return createBundleVerifier(trust).verify(c.bundleText, { data: c.artifact }, policy);
 }
 

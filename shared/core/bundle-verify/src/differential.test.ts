@@ -40,7 +40,9 @@ function ours(c: ConformanceCase): (bundle: unknown, artifact: Buffer) => boolea
   }
   const v = createBundleVerifier(trust);
   const policy: SignerPolicy =
-    c.keyPem !== undefined ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] } : { kind: 'keyless', identity: c.identity, issuer: c.issuer };
+    c.keyPem !== undefined
+      ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] }
+      : { kind: 'keyless', identity: c.identity, issuer: c.issuer };
   return (bundle, artifact) => v.verify(bundle, { data: artifact }, policy).ok;
 }
 

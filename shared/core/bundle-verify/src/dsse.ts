@@ -4,12 +4,7 @@ import { reject } from './errors.js';
 
 export function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffer {
   const type = Buffer.from(payloadType, 'utf8');
-  return Buffer.concat([
-    Buffer.from(`DSSEv1 ${type.length} `, 'utf8'),
-    type,
-    Buffer.from(` ${payload.length} `, 'utf8'),
-    payload,
-  ]);
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `, 'utf8'), type, Buffer.from(` ${payload.length} `, 'utf8'), payload]);
 }
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';

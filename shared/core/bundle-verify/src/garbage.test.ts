@@ -7,7 +7,14 @@ import { loadConformanceCases } from './testing/conformance-cases.js';
 
 const all = loadConformanceCases();
 const byName = new Map(all.map((c) => [c.name, c]));
-const REPRESENTATIVE = ['happy-path-v0.1', 'happy-path-intoto-in-dsse-v3', 'rekor2-happy-path', 'managed-key-happy-path', 'intoto-with-custom-trust-root', 'rekor2-dsse-happy-path'];
+const REPRESENTATIVE = [
+  'happy-path-v0.1',
+  'happy-path-intoto-in-dsse-v3',
+  'rekor2-happy-path',
+  'managed-key-happy-path',
+  'intoto-with-custom-trust-root',
+  'rekor2-dsse-happy-path',
+];
 
 function expectRejected(v: BundleVerdict): void {
   expect(v.ok).toBe(false);
@@ -19,7 +26,9 @@ function setup(name: string) {
   const c = byName.get(name)!;
   const verifier = createBundleVerifier(createBundleTrust(c.trustedRoot));
   const policy: SignerPolicy =
-    c.keyPem !== undefined ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] } : { kind: 'keyless', identity: c.identity, issuer: c.issuer };
+    c.keyPem !== undefined
+      ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] }
+      : { kind: 'keyless', identity: c.identity, issuer: c.issuer };
   return { c, verifier, policy, artifact: { data: c.artifact } as Artifact };
 }
 
@@ -36,9 +45,31 @@ function mulberry32(seed: number): () => number {
 
 function randomJson(rnd: () => number, depth: number): unknown {
   const r = rnd();
-  const keys = ['mediaType', 'verificationMaterial', 'messageSignature', 'dsseEnvelope', 'tlogEntries', 'certificate', 'rawBytes', 'x', 'signature'];
+  const keys = [
+    'mediaType',
+    'verificationMaterial',
+    'messageSignature',
+    'dsseEnvelope',
+    'tlogEntries',
+    'certificate',
+    'rawBytes',
+    'x',
+    'signature',
+  ];
   if (depth <= 0 || r < 0.3) {
-    const leaves: unknown[] = [null, true, false, 0, -1, 1e300, '', 'AAAA', 'application/vnd.dev.sigstore.bundle.v0.3+json', '\u0000', rnd() * 1e9];
+    const leaves: unknown[] = [
+      null,
+      true,
+      false,
+      0,
+      -1,
+      1e300,
+      '',
+      'AAAA',
+      'application/vnd.dev.sigstore.bundle.v0.3+json',
+      '\u0000',
+      rnd() * 1e9,
+    ];
     return leaves[Math.floor(rnd() * leaves.length)];
   }
   if (r < 0.6) return Array.from({ length: Math.floor(rnd() * 4) }, () => randomJson(rnd, depth - 1));
@@ -107,7 +138,10 @@ describe('garbage never throws and never verifies', () => {
         checked++;
         if (verdict.ok) {
           const key = path.join('.').replace(/\.\d+/g, '.N');
-          expect(BENIGN.some((re) => re.test(key)), `${key} := ${JSON.stringify(r)} still verifies`).toBe(true);
+          expect(
+            BENIGN.some((re) => re.test(key)),
+            `${key} := ${JSON.stringify(r)} still verifies`,
+          ).toBe(true);
         } else {
           expect(typeof verdict.code).toBe('string');
         }
@@ -133,23 +167,62 @@ describe('garbage never throws and never verifies', () => {
         },
       },
     );
-    const weird = { toString: () => { throw new Error('x'); } };
-    for (const b of [undefined, null, 42, Symbol('s'), () => 1, throwingGetter, proxy, weird, [], '{"a":', '[]', `${'['.repeat(20000)}${']'.repeat(20000)}`]) {
+    const weird = {
+      toString: () => {
+        throw new Error('x');
+      },
+    };
+    for (const b of [
+      undefined,
+      null,
+      42,
+      Symbol('s'),
+      () => 1,
+      throwingGetter,
+      proxy,
+      weird,
+      [],
+      '{"a":',
+      '[]',
+      `${'['.repeat(20000)}${']'.repeat(20000)}`,
+    ]) {
       expectRejected(verifier.verify(b, artifact, policy));
     }
   });
 
   it('garbage artifacts and policies', () => {
     const good = JSON.parse(byName.get('happy-path-v0.3')!.bundleText) as unknown;
-    const artifacts: unknown[] = [null, undefined, 'a.txt', { data: 'string' }, { digest: { algorithm: 'md5', hex: '00' } }, { digest: { algorithm: 'sha256', hex: 'zz'.repeat(32) } }, { digest: null }, {}];
+    const artifacts: unknown[] = [
+      null,
+      undefined,
+      'a.txt',
+      { data: 'string' },
+      { digest: { algorithm: 'md5', hex: '00' } },
+      { digest: { algorithm: 'sha256', hex: 'zz'.repeat(32) } },
+      { digest: null },
+      {},
+    ];
     for (const a of artifacts) expectRejected(verifier.verify(good, a as Artifact, policy));
-    const policies: unknown[] = [null, undefined, {}, { kind: 'other' }, { kind: 'keyless', issuer: 5 }, { kind: 'keyless', identity: 5, issuer: 'x' }, { kind: 'key', keys: 'pem' }, { kind: 'key', keys: [{ publicKeyPem: 7 }] }];
+    const policies: unknown[] = [
+      null,
+      undefined,
+      {},
+      { kind: 'other' },
+      { kind: 'keyless', issuer: 5 },
+      { kind: 'keyless', identity: 5, issuer: 'x' },
+      { kind: 'key', keys: 'pem' },
+      { kind: 'key', keys: [{ publicKeyPem: 7 }] },
+    ];
     for (const p of policies) expectRejected(verifier.verify(good, artifact, p as SignerPolicy));
   });
 
   it('a throwing clock is a rejection', () => {
     const c = byName.get('happy-path-v0.3')!;
-    const v = createBundleVerifier(createBundleTrust(), { now: () => { throw new Error('clock'); } });
+    const v = createBundleVerifier(createBundleTrust(), {
+      now: () => {
+        throw new Error('clock');
+      },
+    });
     expectRejected(v.verify(c.bundleText, { data: c.artifact }, policy));
     const nan = createBundleVerifier(createBundleTrust(), { now: () => new Date(Number.NaN) });
     expectRejected(nan.verify(c.bundleText, { data: c.artifact }, policy));

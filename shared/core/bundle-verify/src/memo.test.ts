@@ -18,10 +18,16 @@ function leafDer(c: ConformanceCase): Buffer | undefined {
 }
 
 // A passing keyless bundle from the public-good root (Fulcio leaf + embedded SCT).
-const keyless = loadConformanceCases().find((c) => c.expectOk && c.keyPem === undefined && c.trustedRoot === undefined && leafDer(c) !== undefined)!;
+const keyless = loadConformanceCases().find(
+  (c) => c.expectOk && c.keyPem === undefined && c.trustedRoot === undefined && leafDer(c) !== undefined,
+)!;
 
 function verifyOnce(c: ConformanceCase, bundle: unknown = JSON.parse(c.bundleText)) {
-  return createBundleVerifier(createBundleTrust(c.trustedRoot)).verify(bundle, { data: c.artifact }, { kind: 'keyless', identity: c.identity, issuer: c.issuer });
+  return createBundleVerifier(createBundleTrust(c.trustedRoot)).verify(
+    bundle,
+    { data: c.artifact },
+    { kind: 'keyless', identity: c.identity, issuer: c.issuer },
+  );
 }
 
 function issuerOf(leaf: Certificate): Certificate {
@@ -59,7 +65,9 @@ describe('memoised certificate checks', () => {
     clearMemo(); // issuerOf verified (leaf, issuer); start from nothing remembered
     // The forgery is checked first: its failure must not be stored, and must not poison the good pair either.
     // Same DER bytes as the cached good pair would be a hit, so a forgery must differ in DER — and then it misses.
-    const tampered = parseCertificateCached(Buffer.concat([leaf.der.subarray(0, leaf.der.length - 1), Buffer.from([leaf.der[leaf.der.length - 1]! ^ 1])])).cert;
+    const tampered = parseCertificateCached(
+      Buffer.concat([leaf.der.subarray(0, leaf.der.length - 1), Buffer.from([leaf.der[leaf.der.length - 1]! ^ 1])]),
+    ).cert;
     expect(certSignedBy(tampered, issuer, issuerKey)).toBe(false);
     expect(certSignedBy(tampered, issuer, issuerKey)).toBe(false);
     expect(certSignedBy(leaf, issuer, issuerKey)).toBe(true);

@@ -10,7 +10,10 @@ const passing = loadConformanceCases().filter((c) => c.expectOk);
 function setup(c: ConformanceCase): { verifier: BundleVerifier; policy: SignerPolicy } {
   return {
     verifier: createBundleVerifier(createBundleTrust(c.trustedRoot)),
-    policy: c.keyPem !== undefined ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] } : { kind: 'keyless', identity: c.identity, issuer: c.issuer },
+    policy:
+      c.keyPem !== undefined
+        ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] }
+        : { kind: 'keyless', identity: c.identity, issuer: c.issuer },
   };
 }
 
@@ -27,7 +30,16 @@ describe('every single-point corruption of a passing bundle is rejected', () => 
 
   it('covers every mutation class from the brief on some bundle', () => {
     const names = new Set(passing.flatMap((c) => mutationsOf(c).map((m) => m.name.replace(/@.*/, ''))));
-    for (const k of ['signature', 'certificate', 'tlog-body', 'inclusion-proof-hash', 'integrated-time+1', 'log-index+1', 'dsse-payload', 'artifact']) {
+    for (const k of [
+      'signature',
+      'certificate',
+      'tlog-body',
+      'inclusion-proof-hash',
+      'integrated-time+1',
+      'log-index+1',
+      'dsse-payload',
+      'artifact',
+    ]) {
       expect(names).toContain(k);
     }
   });

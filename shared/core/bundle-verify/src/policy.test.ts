@@ -14,7 +14,12 @@ function get(name: string) {
 function run(name: string, policy: SignerPolicy, artifact?: Buffer | { sha256: string }): BundleVerdict {
   const c = get(name);
   const v = createBundleVerifier(createBundleTrust(c.trustedRoot));
-  const a = artifact === undefined ? { data: c.artifact } : Buffer.isBuffer(artifact) ? { data: artifact } : { digest: { algorithm: 'sha256' as const, hex: artifact.sha256 } };
+  const a =
+    artifact === undefined
+      ? { data: c.artifact }
+      : Buffer.isBuffer(artifact)
+        ? { data: artifact }
+        : { digest: { algorithm: 'sha256' as const, hex: artifact.sha256 } };
   return v.verify(c.bundleText, a, policy);
 }
 
@@ -27,7 +32,10 @@ const keyless = (p: { identity?: string; identityRegExp?: string; issuer?: strin
 describe('certificate identity is matched exactly (anchored)', () => {
   const bundles = ['happy-path-v0.3', 'rekor2-happy-path', 'happy-path-intoto-in-dsse-v3'];
   it.each(bundles)('%s: the exact SAN verifies', (name) => {
-    expect(run(name, keyless({ identity: DEFAULT_IDENTITY }))).toMatchObject({ ok: true, signer: { identity: DEFAULT_IDENTITY, issuer: DEFAULT_ISSUER } });
+    expect(run(name, keyless({ identity: DEFAULT_IDENTITY }))).toMatchObject({
+      ok: true,
+      signer: { identity: DEFAULT_IDENTITY, issuer: DEFAULT_ISSUER },
+    });
   });
 
   const near: Array<[string, string]> = [
@@ -43,9 +51,14 @@ describe('certificate identity is matched exactly (anchored)', () => {
   });
 
   it('identity is not a regular expression: metacharacters are literal', () => {
-    expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY.replace(/\./g, '\\.') }))).toMatchObject({ ok: false, code: 'IDENTITY_MISMATCH' });
+    expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY.replace(/\./g, '\\.') }))).toMatchObject({
+      ok: false,
+      code: 'IDENTITY_MISMATCH',
+    });
     expect(run('happy-path-v0.3', keyless({ identity: '.*' }))).toMatchObject({ ok: false, code: 'IDENTITY_MISMATCH' });
-    expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY.replace('github.com', 'github.co.') }))).toMatchObject({ ok: false });
+    expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY.replace('github.com', 'github.co.') }))).toMatchObject({
+      ok: false,
+    });
   });
 
   it('identityRegExp must match the whole SAN', () => {
@@ -63,14 +76,20 @@ describe('certificate identity is matched exactly (anchored)', () => {
       'https://github\\.com|nothing', // alternation must stay inside the anchors
       '.*@refs/heads/mai',
     ];
-    for (const re of bad) expect(run('happy-path-v0.3', keyless({ identityRegExp: re })), re).toMatchObject({ ok: false, code: 'IDENTITY_MISMATCH' });
+    for (const re of bad)
+      expect(run('happy-path-v0.3', keyless({ identityRegExp: re })), re).toMatchObject({ ok: false, code: 'IDENTITY_MISMATCH' });
   });
 
   it('identityRegExp is compiled with the u flag it is validated with (commit-verify policy schema)', () => {
     // Unicode property escapes mean what they say only under `u`; without it `\p{Ll}` is the literal "p{Ll}".
-    expect(run('happy-path-v0.3', keyless({ identityRegExp: 'https://github\\.com/\\p{Ll}+(?:-\\p{Ll}+)*/.*' }))).toMatchObject({ ok: true });
+    expect(run('happy-path-v0.3', keyless({ identityRegExp: 'https://github\\.com/\\p{Ll}+(?:-\\p{Ll}+)*/.*' }))).toMatchObject({
+      ok: true,
+    });
     // Identity escapes that `u` forbids are refused as the schema refuses them, not silently given another meaning.
-    expect(run('happy-path-v0.3', keyless({ identityRegExp: 'https://github\\.com/sigstore\\-conformance/.*' }))).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
+    expect(run('happy-path-v0.3', keyless({ identityRegExp: 'https://github\\.com/sigstore\\-conformance/.*' }))).toMatchObject({
+      ok: false,
+      code: 'POLICY_INVALID',
+    });
   });
 
   it('identity and identityRegExp together must both hold', () => {
@@ -79,15 +98,26 @@ describe('certificate identity is matched exactly (anchored)', () => {
   });
 
   it('issuer is matched exactly', () => {
-    for (const issuer of ['https://token.actions.githubusercontent.co', `${DEFAULT_ISSUER}/`, 'https://accounts.google.com', DEFAULT_ISSUER.toUpperCase()]) {
-      expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY, issuer })), issuer).toMatchObject({ ok: false, code: 'IDENTITY_MISMATCH' });
+    for (const issuer of [
+      'https://token.actions.githubusercontent.co',
+      `${DEFAULT_ISSUER}/`,
+      'https://accounts.google.com',
+      DEFAULT_ISSUER.toUpperCase(),
+    ]) {
+      expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY, issuer })), issuer).toMatchObject({
+        ok: false,
+        code: 'IDENTITY_MISMATCH',
+      });
     }
   });
 
   it('malformed keyless policies are rejected, not treated as match-all', () => {
     expect(run('happy-path-v0.3', keyless({}))).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
     expect(run('happy-path-v0.3', keyless({ identity: '' }))).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
-    expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY, issuer: '' }))).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
+    expect(run('happy-path-v0.3', keyless({ identity: DEFAULT_IDENTITY, issuer: '' }))).toMatchObject({
+      ok: false,
+      code: 'POLICY_INVALID',
+    });
     expect(run('happy-path-v0.3', keyless({ identityRegExp: '(' }))).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
   });
 
@@ -109,9 +139,15 @@ describe('certificate identity is matched exactly (anchored)', () => {
   });
 
   it('a keyless policy never accepts a key-signed bundle and vice versa', () => {
-    expect(run('managed-key-happy-path', keyless({ identity: DEFAULT_IDENTITY }))).toMatchObject({ ok: false, code: 'POLICY_MATERIAL_MISMATCH' });
+    expect(run('managed-key-happy-path', keyless({ identity: DEFAULT_IDENTITY }))).toMatchObject({
+      ok: false,
+      code: 'POLICY_MATERIAL_MISMATCH',
+    });
     const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
-    expect(run('happy-path-v0.3', { kind: 'key', keys: [{ publicKeyPem: pem }] })).toMatchObject({ ok: false, code: 'POLICY_MATERIAL_MISMATCH' });
+    expect(run('happy-path-v0.3', { kind: 'key', keys: [{ publicKeyPem: pem }] })).toMatchObject({
+      ok: false,
+      code: 'POLICY_MATERIAL_MISMATCH',
+    });
   });
 });
 
@@ -122,11 +158,19 @@ describe('DSSE attestations are tied to the artifact through the statement subje
     expect(ok).toMatchObject({ ok: true, statement: { predicateType: 'https://slsa.dev/provenance/v1' } });
     const subjectDigest = ok.statement!.subject[0]!.digest['sha256']!;
     // The same attestation for a different artifact (data or digest) is rejected.
-    expect(run(name, keyless({ identity: c.identity, issuer: c.issuer }), Buffer.from('not the subject'))).toMatchObject({ ok: false, code: 'SUBJECT_MISMATCH' });
+    expect(run(name, keyless({ identity: c.identity, issuer: c.issuer }), Buffer.from('not the subject'))).toMatchObject({
+      ok: false,
+      code: 'SUBJECT_MISMATCH',
+    });
     const other = subjectDigest.replace(/^./, (ch) => (ch === '0' ? '1' : '0'));
-    expect(run(name, keyless({ identity: c.identity, issuer: c.issuer }), { sha256: other })).toMatchObject({ ok: false, code: 'SUBJECT_MISMATCH' });
+    expect(run(name, keyless({ identity: c.identity, issuer: c.issuer }), { sha256: other })).toMatchObject({
+      ok: false,
+      code: 'SUBJECT_MISMATCH',
+    });
     // Given only the digest of the subject, it verifies.
-    expect(run(name, keyless({ identity: c.identity, issuer: c.issuer }), { sha256: subjectDigest.toUpperCase() })).toMatchObject({ ok: true });
+    expect(run(name, keyless({ identity: c.identity, issuer: c.issuer }), { sha256: subjectDigest.toUpperCase() })).toMatchObject({
+      ok: true,
+    });
   });
 });
 
@@ -138,13 +182,23 @@ describe('key policies with rotation windows', () => {
   const day = 86_400_000;
 
   it('accepts when every verified time is inside the window (bounds inclusive)', () => {
-    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validFrom: new Date(signedAt), validUntil: new Date(signedAt + day) }] })).toMatchObject({ ok: true });
-    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validFrom: new Date(signedAt - day) }] })).toMatchObject({ ok: true });
+    expect(
+      run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validFrom: new Date(signedAt), validUntil: new Date(signedAt + day) }] }),
+    ).toMatchObject({ ok: true });
+    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validFrom: new Date(signedAt - day) }] })).toMatchObject({
+      ok: true,
+    });
   });
 
   it('rejects a key used before its window opens or after it closes', () => {
-    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validFrom: new Date(signedAt + 1) }] })).toMatchObject({ ok: false, code: 'KEY_OUTSIDE_VALIDITY' });
-    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validUntil: new Date(signedAt - 1) }] })).toMatchObject({ ok: false, code: 'KEY_OUTSIDE_VALIDITY' });
+    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validFrom: new Date(signedAt + 1) }] })).toMatchObject({
+      ok: false,
+      code: 'KEY_OUTSIDE_VALIDITY',
+    });
+    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validUntil: new Date(signedAt - 1) }] })).toMatchObject({
+      ok: false,
+      code: 'KEY_OUTSIDE_VALIDITY',
+    });
   });
 
   it('rotation: picks the key whose signature verifies and whose window holds', () => {
@@ -155,7 +209,10 @@ describe('key policies with rotation windows', () => {
         { publicKeyPem: realKey, validFrom: new Date(signedAt - day), validUntil: new Date(signedAt + day) },
       ],
     });
-    expect(v).toMatchObject({ ok: true, signer: { keyId: '4cb32c4837c6dda8cfb1681efb3fef5f94ffce5b979e6bdb9139302c857af139', logIndex: '771488337' } });
+    expect(v).toMatchObject({
+      ok: true,
+      signer: { keyId: '4cb32c4837c6dda8cfb1681efb3fef5f94ffce5b979e6bdb9139302c857af139', logIndex: '771488337' },
+    });
     // The retired copy of the right key does not help, the current one does.
     expect(
       run(c.name, {
@@ -175,7 +232,10 @@ describe('key policies with rotation windows', () => {
   it('rejects malformed key policies', () => {
     expect(run(c.name, { kind: 'key', keys: [] })).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
     expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: 'not a pem' }] })).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
-    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validFrom: new Date(Number.NaN) }] })).toMatchObject({ ok: false, code: 'POLICY_INVALID' });
+    expect(run(c.name, { kind: 'key', keys: [{ publicKeyPem: realKey, validFrom: new Date(Number.NaN) }] })).toMatchObject({
+      ok: false,
+      code: 'POLICY_INVALID',
+    });
   });
 });
 
@@ -189,7 +249,8 @@ describe('digest-only artifacts', () => {
   });
 
   it.each(messageCases.map((c) => [c.name, c] as const))('%s: sha256 digest gives the same verdict as the bytes', (_n, c) => {
-    const policy: SignerPolicy = c.keyPem !== undefined ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] } : keyless({ identity: c.identity, issuer: c.issuer });
+    const policy: SignerPolicy =
+      c.keyPem !== undefined ? { kind: 'key', keys: [{ publicKeyPem: c.keyPem }] } : keyless({ identity: c.identity, issuer: c.issuer });
     let trust;
     try {
       trust = createBundleTrust(c.trustedRoot);
@@ -207,7 +268,9 @@ describe('digest-only artifacts', () => {
   it('a wrong digest is rejected', () => {
     const c = get('happy-path-v0.3');
     const v = createBundleVerifier(createBundleTrust());
-    expect(v.verify(c.bundleText, { digest: { algorithm: 'sha256', hex: '00'.repeat(32) } }, keyless({ identity: DEFAULT_IDENTITY }))).toMatchObject({
+    expect(
+      v.verify(c.bundleText, { digest: { algorithm: 'sha256', hex: '00'.repeat(32) } }, keyless({ identity: DEFAULT_IDENTITY })),
+    ).toMatchObject({
       ok: false,
       code: 'ARTIFACT_MISMATCH',
     });

@@ -46,7 +46,10 @@ describe('Merkle inclusion (RFC 9162 2.1.3.2)', () => {
           expect(merkleRoot(BigInt(m), BigInt(n), lh, bad)?.equals(root)).toBe(false);
           expect(merkleRoot(BigInt(m), BigInt(n), lh, proof.slice(1))?.equals(root) ?? false).toBe(false);
         }
-        expect(merkleRoot(BigInt(m), BigInt(n), lh, [...proof, root]) === undefined || !merkleRoot(BigInt(m), BigInt(n), lh, [...proof, root])!.equals(root)).toBe(true);
+        expect(
+          merkleRoot(BigInt(m), BigInt(n), lh, [...proof, root]) === undefined ||
+            !merkleRoot(BigInt(m), BigInt(n), lh, [...proof, root])!.equals(root),
+        ).toBe(true);
         const bigger = merkleRoot(BigInt(m), BigInt(n + 1), lh, proof);
         expect(bigger === undefined || !bigger.equals(mth([...data, Buffer.from('x')]))).toBe(true);
       }
@@ -57,8 +60,13 @@ describe('Merkle inclusion (RFC 9162 2.1.3.2)', () => {
 
 function makeLog(host: string): { tlog: TlogInstance; privateKey: KeyObject } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const logId = createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest();
-  return { tlog: { logId, checkpointKeyId: logId, baseUrl: `https://${host}`, host, key: publicKey, start: 0, end: Number.MAX_SAFE_INTEGER }, privateKey };
+  const logId = createHash('sha256')
+    .update(publicKey.export({ format: 'der', type: 'spki' }))
+    .digest();
+  return {
+    tlog: { logId, checkpointKeyId: logId, baseUrl: `https://${host}`, host, key: publicKey, start: 0, end: Number.MAX_SAFE_INTEGER },
+    privateKey,
+  };
 }
 
 function signNote(text: string, name: string, log: { tlog: TlogInstance; privateKey: KeyObject }): string {
@@ -95,8 +103,17 @@ describe('checkpoints (signed notes)', () => {
     expect(code(() => verifyCheckpoint(`${text}\n`, log.tlog))).toBe('CHECKPOINT_INVALID');
     expect(code(() => verifyCheckpoint(`${text}\n${sig.trimEnd()}`, log.tlog))).toBe('CHECKPOINT_INVALID');
     expect(code(() => verifyCheckpoint(`${text}\n${sig}garbage line\n`, log.tlog))).toBe('CHECKPOINT_INVALID');
-    for (const body of [`42\n${root}\n`, `rekor.example.dev - 123\n${root}\n`, `rekor.example.dev - 123\n42\n`, `rekor.example.dev - 123\n042\n${root}\n`, `rekor.example.dev - 123\n42\nAAAA\n`]) {
-      expect(code(() => parseSignedNote(`${body}\n${signNote(body, 'rekor.example.dev', log)}`)), body).toBe('CHECKPOINT_INVALID');
+    for (const body of [
+      `42\n${root}\n`,
+      `rekor.example.dev - 123\n${root}\n`,
+      `rekor.example.dev - 123\n42\n`,
+      `rekor.example.dev - 123\n042\n${root}\n`,
+      `rekor.example.dev - 123\n42\nAAAA\n`,
+    ]) {
+      expect(
+        code(() => parseSignedNote(`${body}\n${signNote(body, 'rekor.example.dev', log)}`)),
+        body,
+      ).toBe('CHECKPOINT_INVALID');
     }
   });
 });

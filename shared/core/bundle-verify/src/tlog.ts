@@ -79,9 +79,7 @@ export function verifyCheckpoint(envelope: string, tlog: TlogInstance): Checkpoi
   const data = Buffer.from(note.text, 'utf8');
   const hash = defaultHash(tlog.key);
   // Lines from unknown keys (witness cosignatures, other logs) are ignored; one valid log signature is required.
-  const ok = note.signatures.some(
-    (s) => s.name === tlog.host && s.hint.equals(hint) && verifySignature(tlog.key, hash, data, s.signature),
-  );
+  const ok = note.signatures.some((s) => s.name === tlog.host && s.hint.equals(hint) && verifySignature(tlog.key, hash, data, s.signature));
   if (!ok) cpFail('no valid checkpoint signature from the transparency log');
   return note.checkpoint;
 }
@@ -90,11 +88,18 @@ export function verifyCheckpoint(envelope: string, tlog: TlogInstance): Checkpoi
 // RFC 6962 / RFC 9162 Merkle inclusion
 
 function leafHash(body: Uint8Array): Buffer {
-  return createHash('sha256').update(Buffer.from([0])).update(body).digest();
+  return createHash('sha256')
+    .update(Buffer.from([0]))
+    .update(body)
+    .digest();
 }
 
 function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(Buffer.from([1])).update(left).update(right).digest();
+  return createHash('sha256')
+    .update(Buffer.from([1]))
+    .update(left)
+    .update(right)
+    .digest();
 }
 
 /** RFC 9162 2.1.3.2. */

@@ -3,7 +3,7 @@ import { VerifyError, createBundleTrust, createBundleVerifier, loadPublicGoodTru
 import { loadConformanceCases } from './testing/conformance-cases.js';
 
 const cases = new Map(loadConformanceCases().map((c) => [c.name, c]));
-type Json = Record<string, any>;  
+type Json = Record<string, any>;
 
 function rootCode(root: unknown): string {
   try {
@@ -48,7 +48,16 @@ describe('trusted root', () => {
 
   it('rejects malformed roots with a code', () => {
     const base = loadPublicGoodTrustedRoot() as Json;
-    for (const r of [{}, { mediaType: 'x' }, { ...base, tlogs: 'x' }, { ...base, tlogs: [{}] }, { ...base, certificateAuthorities: [{ validFor: { start: '2020-01-01T00:00:00Z' }, certChain: { certificates: [{ rawBytes: 'AAAA' }] } }] }]) {
+    for (const r of [
+      {},
+      { mediaType: 'x' },
+      { ...base, tlogs: 'x' },
+      { ...base, tlogs: [{}] },
+      {
+        ...base,
+        certificateAuthorities: [{ validFor: { start: '2020-01-01T00:00:00Z' }, certChain: { certificates: [{ rawBytes: 'AAAA' }] } }],
+      },
+    ]) {
       expect(rootCode(r)).toBe('TRUSTED_ROOT_INVALID');
     }
   });
@@ -94,7 +103,10 @@ describe('bundle structure', () => {
         delete b['verificationMaterial']['certificate'];
       }),
     ).toMatchObject({ ok: false, code: 'BUNDLE_INVALID' });
-    expect(edit((b) => (b['dsseEnvelope'] = { payload: 'AA==', payloadType: 'x', signatures: [] }))).toMatchObject({ ok: false, code: 'BUNDLE_INVALID' });
+    expect(edit((b) => (b['dsseEnvelope'] = { payload: 'AA==', payloadType: 'x', signatures: [] }))).toMatchObject({
+      ok: false,
+      code: 'BUNDLE_INVALID',
+    });
     expect(edit((b) => (b['verificationMaterial']['publicKey'] = { hint: 'x' }))).toMatchObject({ ok: false, code: 'BUNDLE_INVALID' });
     expect(edit((b) => (b['verificationMaterial']['tlogEntries'] = []))).toMatchObject({ ok: false, code: 'TLOG_MISSING' });
     expect(edit((b) => (b['messageSignature']['messageDigest']['algorithm'] = 'SHA3_256'))).toMatchObject({ ok: false });

@@ -215,7 +215,10 @@ export function createBundleTrust(trustedRootJson?: object): BundleTrust {
     if (typeof t['baseUrl'] !== 'string') invalid(`${what}.baseUrl is missing`);
     const { key, range } = parseLogKey(t['publicKey'], what);
     const logId = parseKeyId(t['logId'], `${what}.logId`);
-    const checkpointKeyId = t['checkpointKeyId'] === undefined || t['checkpointKeyId'] === null ? logId : parseKeyId(t['checkpointKeyId'], `${what}.checkpointKeyId`);
+    const checkpointKeyId =
+      t['checkpointKeyId'] === undefined || t['checkpointKeyId'] === null
+        ? logId
+        : parseKeyId(t['checkpointKeyId'], `${what}.checkpointKeyId`);
     return { ...range, logId, checkpointKeyId, baseUrl: t['baseUrl'], host: hostOf(t['baseUrl'], what), key };
   });
 

@@ -124,7 +124,8 @@ function checkPolicyShape(policy: SignerPolicy): void {
     for (const k of policy.keys) {
       policyKey(k.publicKeyPem);
       for (const d of [k.validFrom, k.validUntil]) {
-        if (d !== undefined && (!(d instanceof Date) || Number.isNaN(d.getTime()))) reject('POLICY_INVALID', 'key validity bounds must be valid Dates');
+        if (d !== undefined && (!(d instanceof Date) || Number.isNaN(d.getTime())))
+          reject('POLICY_INVALID', 'key validity bounds must be valid Dates');
       }
     }
     return;
@@ -253,7 +254,8 @@ function verifyBundle(trust: BundleTrust, nowMs: number, bundleJson: unknown, ar
     verifyScts(leaf, issuer, trust);
     key = parsedLeaf.key;
     if (keyKind(key) === 'unsupported') reject('KEY_UNSUPPORTED', 'signing certificate key type is not supported');
-    if (!contentSignatureValid(content, key, artifact)) reject('SIGNATURE_INVALID', 'signature does not verify with the signing certificate');
+    if (!contentSignatureValid(content, key, artifact))
+      reject('SIGNATURE_INVALID', 'signature does not verify with the signing certificate');
   } else {
     if (policy.kind !== 'key') return reject('POLICY_MATERIAL_MISMATCH', 'unreachable');
     let matched: KeyObject | undefined;
@@ -275,7 +277,9 @@ function verifyBundle(trust: BundleTrust, nowMs: number, bundleJson: unknown, ar
         : reject('SIGNATURE_INVALID', 'signature does not verify with any policy key');
     }
     key = matched;
-    signer.keyId = createHash('sha256').update(key.export({ format: 'der', type: 'spki' })).digest('hex');
+    signer.keyId = createHash('sha256')
+      .update(key.export({ format: 'der', type: 'spki' }))
+      .digest('hex');
   }
 
   for (const l of logged) checkLoggedVerifier(l, leaf?.der, key);
@@ -283,7 +287,8 @@ function verifyBundle(trust: BundleTrust, nowMs: number, bundleJson: unknown, ar
   if (leaf !== undefined && policy.kind === 'keyless') {
     const identity = signerIdentity(leaf);
     const issuer = fulcioIssuer(leaf);
-    if (issuer !== policy.issuer) reject('IDENTITY_MISMATCH', `certificate issuer ${JSON.stringify(issuer ?? null)} is not the policy issuer`);
+    if (issuer !== policy.issuer)
+      reject('IDENTITY_MISMATCH', `certificate issuer ${JSON.stringify(issuer ?? null)} is not the policy issuer`);
     if (policy.identity !== undefined && policy.identity !== '' && identity !== policy.identity) {
       reject('IDENTITY_MISMATCH', `certificate identity ${JSON.stringify(identity)} is not the policy identity`);
     }

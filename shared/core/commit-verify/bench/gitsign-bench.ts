@@ -14,7 +14,10 @@ import { verifyGitsignCommitSignature } from '../dist/gitsign/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const fixtures = join(here, '../../../../../shared/fixtures/git-commits');
-const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as Record<string, { kind: string; valid: unknown; san?: string; issuer?: string }>;
+const manifest = JSON.parse(readFileSync(join(fixtures, 'manifest.json'), 'utf8')) as Record<
+  string,
+  { kind: string; valid: unknown; san?: string; issuer?: string }
+>;
 const valid = Object.entries(manifest).filter(([, m]) => m.kind === 'gitsign-offline' && m.valid === true);
 const commits = valid.map(([sha]) => parseCommit(readFileSync(join(fixtures, 'gitsign-offline', `${sha}.commit`))));
 const identities = [...new Set(valid.map(([, m]) => `${m.san}\n${m.issuer}`))].map((s) => {
@@ -43,4 +46,6 @@ while (process.hrtime.bigint() < deadline) {
   n += commits.length;
 }
 const elapsed = Number(process.hrtime.bigint() - t) / 1e9;
-console.log(`${n} verifications of ${commits.length} fixtures in ${elapsed.toFixed(2)} s: ${(n / elapsed).toFixed(0)} verifications/s (${((elapsed / n) * 1e3).toFixed(3)} ms each, single thread)`);
+console.log(
+  `${n} verifications of ${commits.length} fixtures in ${elapsed.toFixed(2)} s: ${(n / elapsed).toFixed(0)} verifications/s (${((elapsed / n) * 1e3).toFixed(3)} ms each, single thread)`,
+);

@@ -86,6 +86,10 @@ const inProcessRate = (inProcess / inProcessMs) * 1000;
 const gpgRate = (gpgRuns / gpgMs) * 1000;
 console.log(`node ${process.version}, ${commits.length} web-flow fixture commits (RSA-2048/SHA-256)`);
 console.log(`createGpgKeyring (1 key):        ${keyringMs.toFixed(1)} ms`);
-console.log(`in-process verifyGpgCommitSignature: ${inProcessRate.toFixed(0)} verifications/s (${inProcess} in ${(inProcessMs / 1000).toFixed(2)} s, ${((inProcessMs / inProcess) * 1000).toFixed(0)} µs each)`);
-console.log(`spawn gpg --verify per commit:       ${gpgRate.toFixed(1)} verifications/s (${gpgRuns} in ${(gpgMs / 1000).toFixed(2)} s, ${(gpgMs / gpgRuns).toFixed(1)} ms each)`);
+console.log(
+  `in-process verifyGpgCommitSignature: ${inProcessRate.toFixed(0)} verifications/s (${inProcess} in ${(inProcessMs / 1000).toFixed(2)} s, ${((inProcessMs / inProcess) * 1000).toFixed(0)} µs each)`,
+);
+console.log(
+  `spawn gpg --verify per commit:       ${gpgRate.toFixed(1)} verifications/s (${gpgRuns} in ${(gpgMs / 1000).toFixed(2)} s, ${(gpgMs / gpgRuns).toFixed(1)} ms each)`,
+);
 console.log(`speed-up: ${(inProcessRate / gpgRate).toFixed(1)}x`);

@@ -83,7 +83,8 @@ export function parseCommit(raw: Uint8Array): ParsedCommit {
   }
   const rest = buf.subarray(headerEnd + 1);
   kept.push(rest);
-  if (!tree || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(tree)) throw new CommitVerifyError('COMMIT_MALFORMED', 'commit has no valid tree header');
+  if (!tree || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(tree))
+    throw new CommitVerifyError('COMMIT_MALFORMED', 'commit has no valid tree header');
   if (!author) throw new CommitVerifyError('COMMIT_MALFORMED', 'commit has no author');
   if (!committer) throw new CommitVerifyError('COMMIT_MALFORMED', 'commit has no committer');
   return {
@@ -102,7 +103,12 @@ export function parseCommit(raw: Uint8Array): ParsedCommit {
 export function detectMethod(signature: string): 'ssh' | 'gitsign' | 'gpg' | 'unknown' {
   const first = signature.trimStart().split('\n', 1)[0] ?? '';
   if (first.startsWith('-----BEGIN SSH SIGNATURE-----')) return 'ssh';
-  if (first.startsWith('-----BEGIN SIGNED MESSAGE-----') || first.startsWith('-----BEGIN PKCS7-----') || first.startsWith('-----BEGIN CMS-----')) return 'gitsign';
+  if (
+    first.startsWith('-----BEGIN SIGNED MESSAGE-----') ||
+    first.startsWith('-----BEGIN PKCS7-----') ||
+    first.startsWith('-----BEGIN CMS-----')
+  )
+    return 'gitsign';
   if (first.startsWith('-----BEGIN PGP SIGNATURE-----')) return 'gpg';
   return 'unknown';
 }

@@ -48,5 +48,10 @@ export function isRetryableVerdictCode(code: string): boolean {
 
 /** Whether a rejection with this code may be cached under the commit bytes, policy and trust root alone. */
 export function isCacheableRejection(code: string): boolean {
-  return !isRetryableVerdictCode(code) && !TIME_DEPENDENT_VERDICT_CODES.has(code) && !ENVIRONMENT_VERDICT_CODES.has(code) && !VERSION_DEPENDENT_VERDICT_CODES.has(code);
+  return (
+    !isRetryableVerdictCode(code) &&
+    !TIME_DEPENDENT_VERDICT_CODES.has(code) &&
+    !ENVIRONMENT_VERDICT_CODES.has(code) &&
+    !VERSION_DEPENDENT_VERDICT_CODES.has(code)
+  );
 }

@@ -103,7 +103,8 @@ export async function verifyCommit(raw: Uint8Array, policy: CommitPolicy, option
       break;
     case 'gitsign':
       if (!policy.gitsign) return notAllowed('gitsign');
-      if (!options.env?.trust) return rejectCommit(policy.name, sha, 'gitsign', 'GITSIGN_NO_TRUST_ROOT', 'no Sigstore trusted root configured');
+      if (!options.env?.trust)
+        return rejectCommit(policy.name, sha, 'gitsign', 'GITSIGN_NO_TRUST_ROOT', 'no Sigstore trusted root configured');
       result = await verifyGitsignCommitSignature({
         payload: parsed.payload,
         signature: parsed.signature,
@@ -128,7 +129,13 @@ export async function verifyCommit(raw: Uint8Array, policy: CommitPolicy, option
         // Rotation: a retired key keeps verifying what it signed inside its window. The signature time is the
         // signer's own claim (OpenPGP has no log), so revocation, not expiry, is the answer to a stolen key.
         if (!rule || !at || !within(at, rule.validFrom, rule.validUntil)) {
-          return rejectCommit(policy.name, sha, 'gpg', 'GPG_KEY_OUTSIDE_POLICY_WINDOW', `key ${result.signer.keyFingerprint} is not valid for signatures made at ${result.signer.signedAt ?? 'an unknown time'} under policy ${policy.name}`);
+          return rejectCommit(
+            policy.name,
+            sha,
+            'gpg',
+            'GPG_KEY_OUTSIDE_POLICY_WINDOW',
+            `key ${result.signer.keyFingerprint} is not valid for signatures made at ${result.signer.signedAt ?? 'an unknown time'} under policy ${policy.name}`,
+          );
         }
       } else if (result.code === 'GPG_SIGNER_NOT_ALLOWED' && policy.gpg.keys.some((k) => k.revoked)) {
         result = { ...result, reason: `${result.reason} (revoked keys in policy ${policy.name} verify nothing)` };

@@ -61,6 +61,8 @@ describe('job schemas', () => {
     const sha = 'a'.repeat(40);
     expect(verdictJobId('x-1', sha, 'https://github.com/org/app')).not.toBe(verdictJobId('x-1', sha, 'https://github.com/evil/app'));
     const digest = `sha256:${'b'.repeat(64)}`;
-    expect(imageVerdictJobId('x-1', digest, 'https://github.com/org/app')).not.toBe(imageVerdictJobId('x-1', digest, 'https://github.com/evil/app'));
+    expect(imageVerdictJobId('x-1', digest, 'https://github.com/org/app')).not.toBe(
+      imageVerdictJobId('x-1', digest, 'https://github.com/evil/app'),
+    );
   });
 });

@@ -195,7 +195,10 @@ export function normalizeRepoUrl(url: string): string {
     }
   }
   host = host.toLowerCase();
-  path = path.replace(/^\/+/, '').replace(/\/+$/, '').replace(/\.git$/, '');
+  path = path
+    .replace(/^\/+/, '')
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '');
   if (host === 'github.com' || host === 'www.github.com') {
     host = 'github.com';
     path = path.toLowerCase();

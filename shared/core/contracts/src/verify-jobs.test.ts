@@ -1,6 +1,15 @@
 /** The one verify-job builder: strict repository names (attacker inputs), canonical URLs, schema-checked jobs. */
 import { describe, expect, it } from 'vitest';
-import { CONTRACT_ERROR_CODES, ContractError, buildCommitVerifyJob, buildImageVerifyJob, parseRepoFullName, repoFullNameOf, reverifyCommitJob, reverifyImageJob } from './verify-jobs.js';
+import {
+  CONTRACT_ERROR_CODES,
+  ContractError,
+  buildCommitVerifyJob,
+  buildImageVerifyJob,
+  parseRepoFullName,
+  repoFullNameOf,
+  reverifyCommitJob,
+  reverifyImageJob,
+} from './verify-jobs.js';
 
 const SHA = 'a'.repeat(40);
 const DIGEST = `sha256:${'b'.repeat(64)}`;
@@ -60,7 +69,13 @@ describe('repoFullNameOf', () => {
     expect(repoFullNameOf('https://git.example.com:8443/team/svc').fullName).toBe('team/svc');
   });
   it('attacker: refuses nested paths, traversal and non-https URLs', () => {
-    for (const url of ['https://gitlab.com/a/b/c', 'https://github.com/../x', 'file:///srv/git/app', 'https://github.com/org', 'not a url']) {
+    for (const url of [
+      'https://gitlab.com/a/b/c',
+      'https://github.com/../x',
+      'file:///srv/git/app',
+      'https://github.com/org',
+      'not a url',
+    ]) {
       expect(() => repoFullNameOf(url), url).toThrow(ContractError);
     }
   });
@@ -68,12 +83,30 @@ describe('repoFullNameOf', () => {
 
 describe('buildCommitVerifyJob', () => {
   it('builds a schema-valid job with the canonical URL and the delivery job id', () => {
-    const { data, jobId } = buildCommitVerifyJob({ deliveryId: 'd-1', cloneUrl: 'https://github.com/Org/App.git', repoFullName: 'Org/App', branch: 'main', sha: SHA, receivedAt: now });
-    expect(data).toMatchObject({ v: 1, kind: 'commit', repoUrl: 'https://github.com/org/app', cloneUrl: 'https://github.com/Org/App.git', repoFullName: 'Org/App', forced: false, receivedAt: now.toISOString() });
+    const { data, jobId } = buildCommitVerifyJob({
+      deliveryId: 'd-1',
+      cloneUrl: 'https://github.com/Org/App.git',
+      repoFullName: 'Org/App',
+      branch: 'main',
+      sha: SHA,
+      receivedAt: now,
+    });
+    expect(data).toMatchObject({
+      v: 1,
+      kind: 'commit',
+      repoUrl: 'https://github.com/org/app',
+      cloneUrl: 'https://github.com/Org/App.git',
+      repoFullName: 'Org/App',
+      forced: false,
+      receivedAt: now.toISOString(),
+    });
     expect(jobId).toBe('gh-d-1');
   });
   it('derives the name from the URL when the caller has none (reconcile)', () => {
-    expect(buildCommitVerifyJob({ deliveryId: 'r-1', cloneUrl: 'https://github.com/org/shop', branch: 'main', sha: SHA, receivedAt: now }).data.repoFullName).toBe('org/shop');
+    expect(
+      buildCommitVerifyJob({ deliveryId: 'r-1', cloneUrl: 'https://github.com/org/shop', branch: 'main', sha: SHA, receivedAt: now }).data
+        .repoFullName,
+    ).toBe('org/shop');
   });
   it('attacker: a hostile name, sha or delivery id never becomes a job', () => {
     const base = { deliveryId: 'd-1', cloneUrl: 'https://github.com/org/app', branch: 'main', sha: SHA, receivedAt: now };
@@ -86,17 +119,38 @@ describe('buildCommitVerifyJob', () => {
 
 describe('re-verification jobs', () => {
   it('a commit re-verification carries the revision and a job id per (delivery, sha, revision)', () => {
-    const verdict = { deliveryId: 'd-1', repoUrl: 'https://github.com/org/app', cloneUrl: 'https://github.com/org/app.git', repoFullName: 'org/app', branch: 'main', sha: SHA, trace: { traceparent: 'x' } };
+    const verdict = {
+      deliveryId: 'd-1',
+      repoUrl: 'https://github.com/org/app',
+      cloneUrl: 'https://github.com/org/app.git',
+      repoFullName: 'org/app',
+      branch: 'main',
+      sha: SHA,
+      trace: { traceparent: 'x' },
+    };
     const { data, jobId } = reverifyCommitJob(verdict, 'rev1', now);
     expect(data).toMatchObject({ reverify: 'rev1', trace: { traceparent: 'x' }, repoUrl: 'https://github.com/org/app' });
     expect(jobId).toBe(`reverify-d-1-${SHA}-rev1`);
   });
   it('an image re-verification is one job per (digest, revision), named from the repository URL', () => {
-    const { data, jobId } = reverifyImageJob({ repoUrl: 'https://github.com/org/app', image: 'ghcr.io/org/app', digest: DIGEST }, 'rev1', now);
+    const { data, jobId } = reverifyImageJob(
+      { repoUrl: 'https://github.com/org/app', image: 'ghcr.io/org/app', digest: DIGEST },
+      'rev1',
+      now,
+    );
     expect(data).toMatchObject({ kind: 'image', repoFullName: 'org/app', deliveryId: `reverify-${'b'.repeat(16)}-rev1` });
     expect(jobId).toBe(`reverify-image-${'b'.repeat(16)}-rev1`);
   });
   it('image jobs go through the same strict parser', () => {
-    expect(() => buildImageVerifyJob({ deliveryId: 'd', repoUrl: 'https://github.com/org/app', repoFullName: 'a/b/c', image: 'ghcr.io/a/b', digest: DIGEST, receivedAt: now })).toThrow(ContractError);
+    expect(() =>
+      buildImageVerifyJob({
+        deliveryId: 'd',
+        repoUrl: 'https://github.com/org/app',
+        repoFullName: 'a/b/c',
+        image: 'ghcr.io/a/b',
+        digest: DIGEST,
+        receivedAt: now,
+      }),
+    ).toThrow(ContractError);
   });
 });

@@ -29,7 +29,15 @@ const NAME = /^[A-Za-z0-9._-]{1,100}$/;
 export function parseRepoFullName(input: string): RepoFullName {
   const parts = input.split('/');
   const [owner, name] = parts;
-  if (parts.length !== 2 || owner === undefined || name === undefined || !OWNER.test(owner) || !NAME.test(name) || name === '.' || name === '..') {
+  if (
+    parts.length !== 2 ||
+    owner === undefined ||
+    name === undefined ||
+    !OWNER.test(owner) ||
+    !NAME.test(name) ||
+    name === '.' ||
+    name === '..'
+  ) {
     throw new ContractError('REPO_NAME_INVALID', `not a repository full name (owner/name): ${JSON.stringify(input.slice(0, 200))}`);
   }
   return { owner, name, fullName: `${owner}/${name}` };
@@ -38,7 +46,8 @@ export function parseRepoFullName(input: string): RepoFullName {
 /** The `owner/name` of a repository URL of the form https://host/owner/name (after normalisation); throws otherwise. */
 export function repoFullNameOf(repoUrl: string): RepoFullName {
   const m = /^https:\/\/[^/]+\/([^/]+\/[^/]+)$/.exec(normalizeRepoUrl(repoUrl));
-  if (!m?.[1]) throw new ContractError('REPO_NAME_INVALID', `repository URL is not https://host/owner/name: ${JSON.stringify(repoUrl.slice(0, 200))}`);
+  if (!m?.[1])
+    throw new ContractError('REPO_NAME_INVALID', `repository URL is not https://host/owner/name: ${JSON.stringify(repoUrl.slice(0, 200))}`);
   return parseRepoFullName(m[1]);
 }
 
@@ -127,7 +136,14 @@ export function reverifyCommitJob(
 }
 
 /** The gate asks again for an image: one request per (digest, policy revision), so a still-stale result does not loop. */
-export function reverifyImageJob(build: { repoUrl: string; image: string; digest: string }, revision: string, now: Date): VerifyJobRequest<VerifyImageJob> {
+export function reverifyImageJob(
+  build: { repoUrl: string; image: string; digest: string },
+  revision: string,
+  now: Date,
+): VerifyJobRequest<VerifyImageJob> {
   const id = `${build.digest.slice(7, 23)}-${revision}`;
-  return buildImageVerifyJob({ deliveryId: `reverify-${id}`, repoUrl: build.repoUrl, image: build.image, digest: build.digest, receivedAt: now }, `reverify-image-${id}`);
+  return buildImageVerifyJob(
+    { deliveryId: `reverify-${id}`, repoUrl: build.repoUrl, image: build.image, digest: build.digest, receivedAt: now },
+    `reverify-image-${id}`,
+  );
 }

@@ -21,7 +21,10 @@ async function until(fn: () => Promise<boolean>): Promise<void> {
 
 beforeEach(async () => {
   sandbox = await createSandboxApiServer({
-    seed: [demoApplication({ name: 'a', namespace: 'argocd', repoURL: 'https://github.com/org/a', branch: 'main' }), demoApplication({ name: 'b', namespace: 'team', repoURL: 'https://github.com/org/b', branch: 'main' })],
+    seed: [
+      demoApplication({ name: 'a', namespace: 'argocd', repoURL: 'https://github.com/org/a', branch: 'main' }),
+      demoApplication({ name: 'b', namespace: 'team', repoURL: 'https://github.com/org/b', branch: 'main' }),
+    ],
   });
   const kc = new KubeConfig();
   kc.loadFromString(sandbox.kubeconfigYaml());
@@ -36,12 +39,22 @@ afterEach(async () => {
 describe('cached application store', () => {
   it('lists from the informer cache: no LIST per call, and sees changes through the watch', async () => {
     await store.start();
-    const before = sandbox.requests().filter((r) => r.method === 'GET' && r.path.endsWith('/applications') && !r.query.includes('watch')).length;
+    const before = sandbox
+      .requests()
+      .filter((r) => r.method === 'GET' && r.path.endsWith('/applications') && !r.query.includes('watch')).length;
     for (let i = 0; i < 5; i++) expect((await store.list([])).map((a) => a.metadata.name).sort()).toEqual(['a', 'b']);
     expect((await store.list(['team'])).map((a) => a.metadata.name)).toEqual(['b']);
-    const after = sandbox.requests().filter((r) => r.method === 'GET' && r.path.endsWith('/applications') && !r.query.includes('watch')).length;
+    const after = sandbox
+      .requests()
+      .filter((r) => r.method === 'GET' && r.path.endsWith('/applications') && !r.query.includes('watch')).length;
     expect(after).toBe(before);
-    await api.createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body: demoApplication({ name: 'c', namespace: 'argocd', repoURL: 'https://github.com/org/c', branch: 'main' }) });
+    await api.createNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace: 'argocd',
+      plural: 'applications',
+      body: demoApplication({ name: 'c', namespace: 'argocd', repoURL: 'https://github.com/org/c', branch: 'main' }),
+    });
     await until(async () => (await store.list([])).length === 3);
   });
 

@@ -14,7 +14,12 @@ export interface CachedApplicationStore extends ApplicationStore {
   stop(): Promise<void>;
 }
 
-export function createCachedApplicationStore(kc: KubeConfig, base: ApplicationStore, namespaces: string[], logger: Logger): CachedApplicationStore {
+export function createCachedApplicationStore(
+  kc: KubeConfig,
+  base: ApplicationStore,
+  namespaces: string[],
+  logger: Logger,
+): CachedApplicationStore {
   const api = kc.makeApiClient(CustomObjectsApi);
   const scopes = namespaces.length > 0 ? namespaces : [undefined];
   let stopped = false;

@@ -12,12 +12,16 @@ describe('findTrackingApps', () => {
     app('other-branch', { [BRANCH_ANNOTATION]: 'release' }, { source: { repoURL: REPO, targetRevision: 'release' } }),
     app('not-opted-in', {}, { source: { repoURL: REPO, targetRevision: 'main' } }),
     app('other-repo', { [BRANCH_ANNOTATION]: 'main' }, { source: { repoURL: 'https://github.com/org/app2', targetRevision: 'main' } }),
-    app('multi', { [BRANCH_ANNOTATION]: 'main' }, {
-      sources: [
-        { repoURL: 'https://charts.example.com', targetRevision: '1.2.3' },
-        { repoURL: 'https://github.com/org/app.git', targetRevision: 'main' },
-      ],
-    }),
+    app(
+      'multi',
+      { [BRANCH_ANNOTATION]: 'main' },
+      {
+        sources: [
+          { repoURL: 'https://charts.example.com', targetRevision: '1.2.3' },
+          { repoURL: 'https://github.com/org/app.git', targetRevision: 'main' },
+        ],
+      },
+    ),
     // `sources` wins over `source` in Argo CD, so a stale `source` must not count.
     app('sources-win', { [BRANCH_ANNOTATION]: 'main' }, { source: { repoURL: REPO }, sources: [{ repoURL: 'https://x.example/y' }] }),
   ];
@@ -47,7 +51,10 @@ describe('findTrackingApps', () => {
     expect(() => pinPatch(a, [{ kind: 'source' }], 'b'.repeat(40), {}, 'main')).toThrow(PinPatchError);
     a.metadata.resourceVersion = '7';
     const ops = pinPatch(a, [{ kind: 'source' }], 'b'.repeat(40), {}, 'main');
-    expect(ops.filter((o) => o.op === 'test').map((o) => o.path)).toEqual(['/metadata/annotations/gitops-gate.io~1branch', '/spec/source/repoURL']);
+    expect(ops.filter((o) => o.op === 'test').map((o) => o.path)).toEqual([
+      '/metadata/annotations/gitops-gate.io~1branch',
+      '/spec/source/repoURL',
+    ]);
   });
   it('pinTestsHold tells a moved precondition from an unchanged one', () => {
     const a = app('x', { [BRANCH_ANNOTATION]: 'main' }, { source: { repoURL: REPO, targetRevision: 'main' } });
@@ -57,6 +64,8 @@ describe('findTrackingApps', () => {
     expect(pinTestsHold({ ...a, spec: { source: { repoURL: REPO, targetRevision: 'd'.repeat(40) } } }, ops)).toBe(false);
     expect(pinTestsHold({ ...a, metadata: { ...a.metadata, annotations: {} } }, ops)).toBe(false);
     // An unrelated change (syncPolicy, status) leaves the tests holding: only the resourceVersion tells it apart.
-    expect(pinTestsHold({ ...a, spec: { ...a.spec, syncPolicy: { automated: {} } }, status: { sync: { status: 'Synced' } } }, ops)).toBe(true);
+    expect(pinTestsHold({ ...a, spec: { ...a.spec, syncPolicy: { automated: {} } }, status: { sync: { status: 'Synced' } } }, ops)).toBe(
+      true,
+    );
   });
 });

@@ -71,9 +71,7 @@ export function findTrackingApps(apps: Application[], repoUrl: string, branch: s
 }
 
 /** One RFC 6902 operation, as far as the gate writes them. */
-export type JsonPatchOp =
-  | { op: 'test'; path: string; value: string }
-  | { op: 'add' | 'replace'; path: string; value: string };
+export type JsonPatchOp = { op: 'test'; path: string; value: string } | { op: 'add' | 'replace'; path: string; value: string };
 
 export class PinPatchError extends BaseError<'NO_RESOURCE_VERSION'> {
   constructor(message: string) {
@@ -105,7 +103,13 @@ function sourcePath(ref: SourceRef): string {
  *   require-images, …) — the same optimistic lock as controller-runtime's MergeFromWithOptimisticLock.
  * Without a resourceVersion there is no precondition to write, so nothing is written (fail closed).
  */
-export function pinPatch(app: Application, refs: SourceRef[], sha: string, annotations: Record<string, string>, branch: string): JsonPatchOp[] {
+export function pinPatch(
+  app: Application,
+  refs: SourceRef[],
+  sha: string,
+  annotations: Record<string, string>,
+  branch: string,
+): JsonPatchOp[] {
   const rv = app.metadata.resourceVersion;
   if (!rv) throw new PinPatchError(`Application ${appKey(app)} was read without metadata.resourceVersion: refusing an unconditional write`);
   const ops: JsonPatchOp[] = [{ op: 'test', path: `/metadata/annotations/${pointerToken(BRANCH_ANNOTATION)}`, value: branch }];
@@ -113,7 +117,8 @@ export function pinPatch(app: Application, refs: SourceRef[], sha: string, annot
     const source = ref.kind === 'source' ? app.spec?.source : app.spec?.sources?.[ref.index];
     if (typeof source?.repoURL === 'string') ops.push({ op: 'test', path: `${sourcePath(ref)}/repoURL`, value: source.repoURL });
     // An absent targetRevision (Argo CD's HEAD) has no value to test; the resourceVersion still guards it.
-    if (typeof source?.targetRevision === 'string') ops.push({ op: 'test', path: `${sourcePath(ref)}/targetRevision`, value: source.targetRevision });
+    if (typeof source?.targetRevision === 'string')
+      ops.push({ op: 'test', path: `${sourcePath(ref)}/targetRevision`, value: source.targetRevision });
   }
   ops.push({ op: 'replace', path: '/metadata/resourceVersion', value: rv });
   // `add` on an object member sets it whether or not it exists (RFC 6902 §4.1).
@@ -127,7 +132,8 @@ function valueAt(doc: unknown, path: string): unknown {
   for (const raw of path.slice(1).split('/')) {
     const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
     if (Array.isArray(cur)) cur = /^(0|[1-9][0-9]*)$/.test(key) ? cur[Number(key)] : undefined;
-    else if (typeof cur === 'object' && cur !== null && Object.prototype.hasOwnProperty.call(cur, key)) cur = (cur as Record<string, unknown>)[key];
+    else if (typeof cur === 'object' && cur !== null && Object.prototype.hasOwnProperty.call(cur, key))
+      cur = (cur as Record<string, unknown>)[key];
     else return undefined;
   }
   return cur;

@@ -42,7 +42,13 @@ function nextId(id: string): string {
  * Trims one batch. Must run in one process at a time (the gate holds a lease): two trims could both advance a base.
  * Records written meanwhile get newer stream ids than the cut, so the gate's record() needs no coordination.
  */
-export async function trimAuditTrail(redis: Redis, prefix: string, policy: RetentionPolicy, now: Date, signing?: AuditSigning): Promise<TrimResult> {
+export async function trimAuditTrail(
+  redis: Redis,
+  prefix: string,
+  policy: RetentionPolicy,
+  now: Date,
+  signing?: AuditSigning,
+): Promise<TrimResult> {
   const keys = auditKeys(prefix);
   const length = await redis.xlen(keys.stream);
   const overCount = policy.maxRecords > 0 ? Math.max(0, length - policy.maxRecords) : 0;
@@ -79,7 +85,9 @@ export async function trimAuditTrail(redis: Redis, prefix: string, policy: Reten
   if (!lastTrimmed) return { trimmed: 0, apps: 0, heldForExport };
   const tx = redis.multi();
   for (const [app, base] of changed) {
-    const note = signing ? signing.signer.sign(formatCheckpoint({ origin: trimOrigin(signing.cluster, app), size: base.size, rootHash: base.hash })) : undefined;
+    const note = signing
+      ? signing.signer.sign(formatCheckpoint({ origin: trimOrigin(signing.cluster, app), size: base.size, rootHash: base.hash }))
+      : undefined;
     tx.hset(keys.base, app, JSON.stringify({ ...base, ...(note ? { note } : {}) }));
   }
   const keep = new Set([...changed.values()].map((b) => keys.id(b.lastId)));

@@ -110,7 +110,9 @@ export function isFinalAction(action: string): boolean {
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -247,16 +249,22 @@ export function createAuditTrail(
           const { hash, ...rest } = rec;
           if (recordHash(rest) !== hash) problems.push(`${id}: record ${rec.id} of ${rec.app} was modified (hash mismatch)`);
           const expectedPrev = heads.get(rec.app) ?? GENESIS;
-          if (rec.prevHash !== expectedPrev) problems.push(`${id}: record ${rec.id} of ${rec.app} does not follow the previous record (deleted or reordered)`);
+          if (rec.prevHash !== expectedPrev)
+            problems.push(`${id}: record ${rec.id} of ${rec.app} does not follow the previous record (deleted or reordered)`);
           heads.set(rec.app, hash);
           const n = (sizes.get(rec.app) ?? 0) + 1;
           sizes.set(rec.app, n);
           const cp = signed?.get(rec.app);
           if (cp && cp.size === n && cp.rootHash !== hash) {
-            problems.push(`${rec.app}: records were rewritten: the signed checkpoint of ${n} records names head ${cp.rootHash}, the chain has ${hash}`);
+            problems.push(
+              `${rec.app}: records were rewritten: the signed checkpoint of ${n} records names head ${cp.rootHash}, the chain has ${hash}`,
+            );
           }
           for (const e of external.get(rec.app) ?? []) {
-            if (e.size === n && e.rootHash !== hash) problems.push(`${rec.app}: records were rewritten: an external checkpoint of ${n} records names head ${e.rootHash}, the chain has ${hash}`);
+            if (e.size === n && e.rootHash !== hash)
+              problems.push(
+                `${rec.app}: records were rewritten: an external checkpoint of ${n} records names head ${e.rootHash}, the chain has ${hash}`,
+              );
           }
         }
         if (page.length < 1000) break;
@@ -270,7 +278,8 @@ export function createAuditTrail(
       for (const [a, list] of external) {
         const longest = Math.max(...list.map((e) => e.size));
         const n = sizes.get(a) ?? 0;
-        if (n < longest) problems.push(`${a}: records were deleted or rolled back: an external checkpoint covers ${longest}, the chain has ${n}`);
+        if (n < longest)
+          problems.push(`${a}: records were deleted or rolled back: an external checkpoint covers ${longest}, the chain has ${n}`);
       }
       return { ok: problems.length === 0, checked, problems, ...(signed ? { checkpoints: signed.size } : {}) };
     },
@@ -376,7 +385,8 @@ export function createAuditTrail(
         if (fresh && fresh.size === n && fresh.rootHash === heads.get(a)) cp = fresh;
       }
       if (!cp) {
-        if (!problems.some((p) => p.startsWith(`${a}: signed checkpoint`))) problems.push(`${a}: no signed checkpoint covers its ${n} records`);
+        if (!problems.some((p) => p.startsWith(`${a}: signed checkpoint`)))
+          problems.push(`${a}: no signed checkpoint covers its ${n} records`);
       } else if (n > cp.size) {
         problems.push(`${a}: ${n - cp.size} of ${n} records are not covered by the signed checkpoint (added without the key)`);
       }

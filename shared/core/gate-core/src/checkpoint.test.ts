@@ -12,7 +12,10 @@ const ROOT = 'ab'.repeat(32);
 
 function pemPair() {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { priv: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), pub: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
+  return {
+    priv: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    pub: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  };
 }
 
 describe('signed-note keys and signatures', () => {
@@ -75,7 +78,9 @@ describe('checkpoints', () => {
   it('attacker: an altered size or root hash breaks the signature', () => {
     expect(() => openCheckpoint(note.replace('\n7\n', '\n8\n'), [signer.verifier])).toThrow(/does not verify/);
     const otherRoot = Buffer.from('cd'.repeat(32), 'hex').toString('base64');
-    expect(() => openCheckpoint(note.replace(Buffer.from(ROOT, 'hex').toString('base64'), otherRoot), [signer.verifier])).toThrow(/does not verify/);
+    expect(() => openCheckpoint(note.replace(Buffer.from(ROOT, 'hex').toString('base64'), otherRoot), [signer.verifier])).toThrow(
+      /does not verify/,
+    );
   });
 
   it.each([

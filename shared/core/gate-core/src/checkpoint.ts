@@ -47,12 +47,16 @@ export interface Checkpoint {
 
 function checkName(name: string, what: string): string {
   // signed-note: a key name is non-empty and has no Unicode spaces and no plus signs.
-  if (name === '' || /[\s+]/u.test(name)) throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: invalid key name ${JSON.stringify(name)}`);
+  if (name === '' || /[\s+]/u.test(name))
+    throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: invalid key name ${JSON.stringify(name)}`);
   return name;
 }
 
 function keyHashOf(name: string, rawPublic: Buffer): Buffer {
-  return createHash('sha256').update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([ED25519]), rawPublic])).digest().subarray(0, 4);
+  return createHash('sha256')
+    .update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([ED25519]), rawPublic]))
+    .digest()
+    .subarray(0, 4);
 }
 
 function rawPublicKey(key: KeyObject): Buffer {
@@ -62,7 +66,12 @@ function rawPublicKey(key: KeyObject): Buffer {
 function makeVerifier(name: string, publicKey: KeyObject): CheckpointVerifier {
   const raw = rawPublicKey(publicKey);
   const keyHash = keyHashOf(name, raw);
-  return { name, keyHash, publicKey, text: `${name}+${keyHash.toString('hex')}+${Buffer.concat([Buffer.from([ED25519]), raw]).toString('base64')}` };
+  return {
+    name,
+    keyHash,
+    publicKey,
+    text: `${name}+${keyHash.toString('hex')}+${Buffer.concat([Buffer.from([ED25519]), raw]).toString('base64')}`,
+  };
 }
 
 /** `<name>+<8 hex digits of key hash>+<base64(0x01 || 32 bytes)>` (the base64 may itself contain `+`). */
@@ -93,7 +102,8 @@ export function parseSigningKey(text: string, what: string): CheckpointSigner {
     name = note.name;
     privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, note.raw]), format: 'der', type: 'pkcs8' });
     const verifier = makeVerifier(name, createPublicKey(privateKey));
-    if (verifier.keyHash.toString('hex') !== note.keyHash) throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: key hash does not match the key`);
+    if (verifier.keyHash.toString('hex') !== note.keyHash)
+      throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: key hash does not match the key`);
   } else if (trimmed.includes('-----BEGIN PRIVATE KEY-----')) {
     try {
       privateKey = createPrivateKey({ key: trimmed, format: 'pem' });
@@ -124,7 +134,10 @@ export function readSigningKeyFile(path: string, variable: string): CheckpointSi
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${variable}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CheckpointError(
+      'CHECKPOINT_KEY_INVALID',
+      `${variable}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   return parseSigningKey(text, `${variable} ${path}`);
 }
@@ -142,12 +155,14 @@ export function parseVerifierKey(text: string, what: string): CheckpointVerifier
     } catch (err) {
       throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: not a readable PEM public key (${(err as Error).message})`);
     }
-    if (key.asymmetricKeyType !== 'ed25519') throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: the key is ${key.asymmetricKeyType}, not Ed25519`);
+    if (key.asymmetricKeyType !== 'ed25519')
+      throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: the key is ${key.asymmetricKeyType}, not Ed25519`);
     return makeVerifier(DEFAULT_CHECKPOINT_KEY_NAME, key);
   }
   const note = parseNoteKey(trimmed, what);
   const verifier = makeVerifier(note.name, createPublicKey({ key: Buffer.concat([SPKI_PREFIX, note.raw]), format: 'der', type: 'spki' }));
-  if (verifier.keyHash.toString('hex') !== note.keyHash) throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: key hash does not match the key`);
+  if (verifier.keyHash.toString('hex') !== note.keyHash)
+    throw new CheckpointError('CHECKPOINT_KEY_INVALID', `${what}: key hash does not match the key`);
   return verifier;
 }
 
@@ -173,7 +188,8 @@ export function openCheckpoint(note: string, verifiers: CheckpointVerifier[]): C
   if (split < 0) throw new CheckpointError('CHECKPOINT_MALFORMED', 'not a signed note (no empty line before the signatures)');
   const body = note.slice(0, split + 1);
   const sigLines = note.slice(split + 2).split('\n');
-  if (sigLines.pop() !== '' || sigLines.length === 0) throw new CheckpointError('CHECKPOINT_MALFORMED', 'signature lines must end with a newline');
+  if (sigLines.pop() !== '' || sigLines.length === 0)
+    throw new CheckpointError('CHECKPOINT_MALFORMED', 'signature lines must end with a newline');
   const signedBy: string[] = [];
   for (const line of sigLines) {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/u.exec(line);
@@ -194,7 +210,14 @@ export function openCheckpoint(note: string, verifiers: CheckpointVerifier[]): C
   }
   const [origin, size, root, ...rest] = body.split('\n');
   const rootHash = Buffer.from(root ?? '', 'base64');
-  if (!origin || !size || !/^(0|[1-9][0-9]{0,15})$/.test(size) || rootHash.length !== 32 || rootHash.toString('base64') !== root || rest.at(-1) !== '') {
+  if (
+    !origin ||
+    !size ||
+    !/^(0|[1-9][0-9]{0,15})$/.test(size) ||
+    rootHash.length !== 32 ||
+    rootHash.toString('base64') !== root ||
+    rest.at(-1) !== ''
+  ) {
     throw new CheckpointError('CHECKPOINT_MALFORMED', 'signed text is not a checkpoint (origin, tree size, base64 root hash)');
   }
   return { origin, size: Number(size), rootHash: rootHash.toString('hex'), signedBy };

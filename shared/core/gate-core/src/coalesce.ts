@@ -59,7 +59,13 @@ export interface Coalescer {
 
 /** `newer` is a descendant of `older` by the history `newer` carries (same repository and branch). */
 function supersedes(newer: CommitVerdictJob, older: CommitVerdictJob): boolean {
-  return newer !== older && newer.sha !== older.sha && newer.repoUrl === older.repoUrl && newer.branch === older.branch && (newer.ancestors ?? []).includes(older.sha);
+  return (
+    newer !== older &&
+    newer.sha !== older.sha &&
+    newer.repoUrl === older.repoUrl &&
+    newer.branch === older.branch &&
+    (newer.ancestors ?? []).includes(older.sha)
+  );
 }
 
 export function createCoalescer(): Coalescer {

@@ -34,6 +34,15 @@ describe('decide', () => {
     expect(d).toEqual({ action: 'refuse-unverified', reason: 'commit not verified: UNSIGNED: commit is not signed' });
   });
   it('fails closed when ancestry cannot be established', async () => {
-    await expect(decide({ ...base, current: [sha('a')], sha: sha('b'), isAncestor: async () => { throw new Error('git down'); } })).rejects.toThrow('git down');
+    await expect(
+      decide({
+        ...base,
+        current: [sha('a')],
+        sha: sha('b'),
+        isAncestor: async () => {
+          throw new Error('git down');
+        },
+      }),
+    ).rejects.toThrow('git down');
   });
 });

@@ -38,9 +38,24 @@ let cached: CachedApplicationStore | undefined;
 
 function verdict(sha: string, ancestors: string[] = []): CommitVerdictJob {
   return {
-    v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl: REPO,
-    repoFullName: 'org/app', branch: 'main', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' },
-    code: 'VERIFIED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha, ancestors,
+    v: 1,
+    kind: 'commit-verdict',
+    deliveryId: randomUUID(),
+    repoUrl: 'https://github.com/org/app',
+    cloneUrl: REPO,
+    repoFullName: 'org/app',
+    branch: 'main',
+    sha,
+    outcome: 'verified',
+    method: 'ssh',
+    signer: { identity: 'dev@example.com' },
+    code: 'VERIFIED',
+    reasons: [],
+    rule: 'test',
+    verifiedAt: new Date().toISOString(),
+    onBranch: true,
+    branchHead: sha,
+    ancestors,
     policies: [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: true, code: 'VERIFIED' }],
   };
 }
@@ -59,7 +74,14 @@ function counting(store: ApplicationStore): ApplicationStore & { counts: { get: 
 
 function makeGate(store: ApplicationStore) {
   const mirror = createGitMirror({ cacheDir: mkdtempSync(join(tmpdir(), 'gg-fan-git-')), urlRewrites: { [REPO]: repo.url } });
-  return createGate({ store, lock: createRedisLock(redis, prefix), audit: createAuditTrail(redis, prefix), logger: silent, namespaces: [], isAncestor: (url, a, d) => mirror.isAncestor(url, a, d) });
+  return createGate({
+    store,
+    lock: createRedisLock(redis, prefix),
+    audit: createAuditTrail(redis, prefix),
+    logger: silent,
+    namespaces: [],
+    isAncestor: (url, a, d) => mirror.isAncestor(url, a, d),
+  });
 }
 
 async function startCache(): Promise<CachedApplicationStore> {
@@ -76,7 +98,8 @@ async function rev(name = 'app'): Promise<string | undefined> {
 
 /** Waits until the watch cache shows `name` at `sha` (the informer follows the API server within milliseconds). */
 async function cacheShows(store: CachedApplicationStore, name: string, sha: string): Promise<void> {
-  for (let i = 0; i < 200 && store.peek?.('argocd', name)?.spec?.source?.targetRevision !== sha; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 200 && store.peek?.('argocd', name)?.spec?.source?.targetRevision !== sha; i++)
+    await new Promise((r) => setTimeout(r, 10));
 }
 
 beforeAll(async () => {
@@ -184,10 +207,18 @@ describe('coalescing per Application', { timeout: 30_000 }, () => {
     let gitCalls = 0;
     const mirror = createGitMirror({ cacheDir: mkdtempSync(join(tmpdir(), 'gg-fan-git-')), urlRewrites: { [REPO]: repo.url } });
     const gate = createGate({
-      store, lock: createRedisLock(redis, prefix), audit: createAuditTrail(redis, prefix), logger: silent, namespaces: [],
+      store,
+      lock: createRedisLock(redis, prefix),
+      audit: createAuditTrail(redis, prefix),
+      logger: silent,
+      namespaces: [],
       isAncestor: (url, x, y) => ((gitCalls += 1), mirror.isAncestor(url, x, y)),
     });
-    const outs = await Promise.all([gate.applyVerdict(verdict(a)), gate.applyVerdict(verdict(b, [a])), gate.applyVerdict(verdict(c, [b, a]))]);
+    const outs = await Promise.all([
+      gate.applyVerdict(verdict(a)),
+      gate.applyVerdict(verdict(b, [a])),
+      gate.applyVerdict(verdict(c, [b, a])),
+    ]);
     expect(outs.map((o) => o[0]?.action)).toEqual(['skip-older', 'skip-older', 'pin']);
     expect(await rev()).toBe(c);
     await cacheShows(cache, 'app', c);
@@ -201,7 +232,14 @@ describe('coalescing per Application', { timeout: 30_000 }, () => {
     const b = repo.commit('b');
     repo.push();
     const gate = makeGate(cached!);
-    const refused: CommitVerdictJob = { ...verdict(b, [a]), outcome: 'rejected', code: 'UNSIGNED', method: 'none', signer: undefined, policies: [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: false, code: 'UNSIGNED' }] };
+    const refused: CommitVerdictJob = {
+      ...verdict(b, [a]),
+      outcome: 'rejected',
+      code: 'UNSIGNED',
+      method: 'none',
+      signer: undefined,
+      policies: [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: false, code: 'UNSIGNED' }],
+    };
     const outs = await Promise.all([gate.applyVerdict(verdict(a)), gate.applyVerdict(refused)]);
     expect(outs.map((o) => o[0]?.action)).toEqual(['pin', 'refuse-unverified']);
     expect(await rev()).toBe(a);

@@ -44,19 +44,27 @@ describe('collectFollowedRepos', () => {
     ]);
   });
   it('an Application on a host outside the credential hosts is refused by default (an Application editor picks no server)', () => {
-    const [evil, ok] = collectFollowedRepos([app('e', 'http://127.0.0.1:9/steal.git', 'main'), app('f', 'https://github.com/org/app.git', 'main')], opts);
+    const [evil, ok] = collectFollowedRepos(
+      [app('e', 'http://127.0.0.1:9/steal.git', 'main'), app('f', 'https://github.com/org/app.git', 'main')],
+      opts,
+    );
     expect(evil).toMatchObject({ repoUrl: 'https://127.0.0.1:9/steal', refused: expect.stringContaining('127.0.0.1:9') });
     expect(ok?.refused).toBeUndefined();
     expect(collectFollowedRepos([app('g', 'file:///etc/repo.git', 'main')], opts)[0]?.refused).toBeDefined();
   });
-  it('the fetch URL is rebuilt from the parsed host and path: an editor\'s userinfo, fragment or query cannot steer git', () => {
+  it("the fetch URL is rebuilt from the parsed host and path: an editor's userinfo, fragment or query cannot steer git", () => {
     const [r] = collectFollowedRepos([app('a', 'https://evil.example@github.com/org/app.git#@evil.example', 'main')], opts);
     expect(r).toMatchObject({ repoUrl: 'https://github.com/org/app', fetchUrl: 'https://github.com/org/app.git' });
-    expect(collectFollowedRepos([app('h', 'http://git.internal/x/y', 'main')], { ...opts, otherHosts: 'anonymous' })[0]?.fetchUrl).toBe('http://git.internal/x/y.git');
+    expect(collectFollowedRepos([app('h', 'http://git.internal/x/y', 'main')], { ...opts, otherHosts: 'anonymous' })[0]?.fetchUrl).toBe(
+      'http://git.internal/x/y.git',
+    );
   });
   it('a URL-prefix entry allows only repositories under that prefix, not its whole host', () => {
     const scoped = { credentialHosts: ['http://127.0.0.1:9/trusted/'], otherHosts: 'refuse' as const };
-    const [other, trusted] = collectFollowedRepos([app('t', 'http://127.0.0.1:9/trusted/repo.git', 'main'), app('o', 'http://127.0.0.1:9/appurl/repo.git', 'main')], scoped);
+    const [other, trusted] = collectFollowedRepos(
+      [app('t', 'http://127.0.0.1:9/trusted/repo.git', 'main'), app('o', 'http://127.0.0.1:9/appurl/repo.git', 'main')],
+      scoped,
+    );
     expect(other?.refused).toBeDefined();
     expect(trusted?.refused).toBeUndefined();
   });
@@ -88,7 +96,11 @@ describe('published set and reconcile (real Redis)', () => {
 
   it('reconcile lists heads only of followed, allowed repositories, from their followed URL', async () => {
     const prefix = `r-${randomUUID().slice(0, 8)}`;
-    const apps = [app('a', 'git@github.com:org/app.git', 'main'), app('b', 'https://github.com/org/app.git', 'main'), app('evil', 'http://127.0.0.1:9/steal.git', 'main')];
+    const apps = [
+      app('a', 'git@github.com:org/app.git', 'main'),
+      app('b', 'https://github.com/org/app.git', 'main'),
+      app('evil', 'http://127.0.0.1:9/steal.git', 'main'),
+    ];
     const contacted: string[] = [];
     const reconciler = createReconciler({
       store: { list: async () => apps, get: async () => apps[0]!, patch: async () => apps[0]! },
@@ -106,6 +118,8 @@ describe('published set and reconcile (real Redis)', () => {
     });
     const queued = await reconciler.runOnce();
     expect(contacted).toEqual(['https://github.com/org/app.git']);
-    expect(queued).toMatchObject([{ repoUrl: 'https://github.com/org/app', cloneUrl: 'https://github.com/org/app.git', branch: 'main', sha: 'a'.repeat(40) }]);
+    expect(queued).toMatchObject([
+      { repoUrl: 'https://github.com/org/app', cloneUrl: 'https://github.com/org/app.git', branch: 'main', sha: 'a'.repeat(40) },
+    ]);
   });
 });

@@ -9,7 +9,15 @@ import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CommitVerdictJob, PolicyResult } from '@gitops-gate/contracts';
-import { argoApplicationKind, clusterGatePolicyKind, createSandboxApiServer, demoApplication, gatePolicyKind, namespaceKind, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
+import {
+  argoApplicationKind,
+  clusterGatePolicyKind,
+  createSandboxApiServer,
+  demoApplication,
+  gatePolicyKind,
+  namespaceKind,
+  type SandboxApiServer,
+} from '@gitops-gate/k8s-sandbox';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
@@ -37,19 +45,46 @@ let gate: Gate;
 const G = (namespace: string) => ({ group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace });
 const C = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'clustergatepolicies' };
 function gp(name: string, namespace: string, spec: Record<string, unknown> = {}) {
-  return { apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name, namespace }, spec: { repository: 'https://github.com/org/app', branches: ['main'], commits: gitsign, ...spec } };
+  return {
+    apiVersion: 'gitops-gate.io/v1alpha1',
+    kind: 'GatePolicy',
+    metadata: { name, namespace },
+    spec: { repository: 'https://github.com/org/app', branches: ['main'], commits: gitsign, ...spec },
+  };
 }
 
 /** One result per policy in force that governs the branch, as a verifier holding the published snapshot computes it. */
 function verdictFromSnapshot(ok: (name: string) => boolean): CommitVerdictJob {
   const policies: PolicyResult[] = watcher.current().compiled.map((p) => ({
-    name: p.name, scope: p.scope, namespace: p.namespace, uid: p.uid, generation: p.generation, mode: p.mode, selector: p.selector,
-    ok: ok(p.name), code: ok(p.name) ? 'VERIFIED' : 'UNSIGNED', reason: ok(p.name) ? undefined : 'commit is not signed',
+    name: p.name,
+    scope: p.scope,
+    namespace: p.namespace,
+    uid: p.uid,
+    generation: p.generation,
+    mode: p.mode,
+    selector: p.selector,
+    ok: ok(p.name),
+    code: ok(p.name) ? 'VERIFIED' : 'UNSIGNED',
+    reason: ok(p.name) ? undefined : 'commit is not signed',
   }));
   return {
-    v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl: REPO, repoFullName: 'org/app', branch: 'main',
-    sha: SHA, outcome: policies.every((p) => p.ok) && policies.length > 0 ? 'verified' : 'rejected', method: 'ssh', code: 'X', reasons: [], verifiedAt: new Date().toISOString(),
-    policies, ancestors: [], onBranch: true, branchHead: SHA,
+    v: 1,
+    kind: 'commit-verdict',
+    deliveryId: randomUUID(),
+    repoUrl: 'https://github.com/org/app',
+    cloneUrl: REPO,
+    repoFullName: 'org/app',
+    branch: 'main',
+    sha: SHA,
+    outcome: policies.every((p) => p.ok) && policies.length > 0 ? 'verified' : 'rejected',
+    method: 'ssh',
+    code: 'X',
+    reasons: [],
+    verifiedAt: new Date().toISOString(),
+    policies,
+    ancestors: [],
+    onBranch: true,
+    branchHead: SHA,
   };
 }
 
@@ -88,7 +123,11 @@ beforeEach(async () => {
   const prefix = `gp-${randomUUID().slice(0, 8)}`;
   gate = createGate({
     images: createImageState(redis, prefix),
-    store, lock: createRedisLock(redis, prefix), audit: createAuditTrail(redis, prefix), logger: silent, namespaces: [],
+    store,
+    lock: createRedisLock(redis, prefix),
+    audit: createAuditTrail(redis, prefix),
+    logger: silent,
+    namespaces: [],
     isAncestor: async () => true,
     livePolicies: () => watcher.live(),
     livePolicyRevision: () => watcher.current().revision,
@@ -104,7 +143,10 @@ const outcome = (outs: Awaited<ReturnType<Gate['applyVerdict']>>, app: string) =
 
 describe('namespaces are tenant boundaries (#10.4)', () => {
   it('attacker: an Audit GatePolicy in team-a selecting argocd does not audit-pin an unsigned commit into argocd/shop', async () => {
-    await api.createNamespacedCustomObject({ ...G('team-a'), body: gp('yolo', 'team-a', { mode: 'Audit', selector: { namespaces: ['argocd', 'team-a'] } }) });
+    await api.createNamespacedCustomObject({
+      ...G('team-a'),
+      body: gp('yolo', 'team-a', { mode: 'Audit', selector: { namespaces: ['argocd', 'team-a'] } }),
+    });
     await watcher.start();
     const outs = await gate.applyVerdict(verdictFromSnapshot(() => false));
     expect(outcome(outs, 'argocd/shop')).toBe('refuse-no-policy');
@@ -123,7 +165,10 @@ describe('namespaces are tenant boundaries (#10.4)', () => {
   });
 
   it('a ClusterGatePolicy governs Applications in every namespace', async () => {
-    await api.createClusterCustomObject({ ...C, body: { ...gp('platform', ''), kind: 'ClusterGatePolicy', metadata: { name: 'platform' } } });
+    await api.createClusterCustomObject({
+      ...C,
+      body: { ...gp('platform', ''), kind: 'ClusterGatePolicy', metadata: { name: 'platform' } },
+    });
     await watcher.start();
     const outs = await gate.applyVerdict(verdictFromSnapshot(() => true));
     expect([outcome(outs, 'argocd/shop'), outcome(outs, 'team-a/web')]).toEqual(['pin', 'pin']);
@@ -167,15 +212,26 @@ describe('a verdict counts only under the live policy generation (#10.3)', () =>
   it('attacker: a commit waiting for its image is not pinned when the image arrives after its policy was deleted', async () => {
     const IMAGE = 'ghcr.io/org/app';
     const app = await store.get('argocd', 'shop');
-    await store.patch('argocd', 'shop', { metadata: { resourceVersion: app.metadata.resourceVersion, annotations: { 'gitops-gate.io/require-images': IMAGE } } });
+    await store.patch('argocd', 'shop', {
+      metadata: { resourceVersion: app.metadata.resourceVersion, annotations: { 'gitops-gate.io/require-images': IMAGE } },
+    });
     await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('p', 'argocd') });
     await watcher.start();
     expect(outcome(await gate.applyVerdict(verdictFromSnapshot(() => true)), 'argocd/shop')).toBe('wait-images');
     await api.deleteNamespacedCustomObject({ ...G('argocd'), name: 'p' });
     await settle();
     const outs = await gate.applyImageVerdict({
-      v: 1, kind: 'image-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', image: IMAGE, digest: `sha256:${'b'.repeat(64)}`,
-      ok: true, code: 'VERIFIED', sourceCommit: SHA, policies: [], verifiedAt: new Date().toISOString(),
+      v: 1,
+      kind: 'image-verdict',
+      deliveryId: randomUUID(),
+      repoUrl: 'https://github.com/org/app',
+      image: IMAGE,
+      digest: `sha256:${'b'.repeat(64)}`,
+      ok: true,
+      code: 'VERIFIED',
+      sourceCommit: SHA,
+      policies: [],
+      verifiedAt: new Date().toISOString(),
     });
     expect(outcome(outs, 'argocd/shop')).toBe('refuse-no-policy');
     expect(await rev()).toBe('main');
@@ -192,7 +248,10 @@ describe('a verdict counts only under the live policy generation (#10.3)', () =>
 describe('fail closed (#10.6)', () => {
   it('attacker: a never-valid Enforce policy refuses even though an Audit policy also selects the Application', async () => {
     await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('rollout', 'argocd', { mode: 'Audit' }) });
-    await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('strict', 'argocd', { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } }) });
+    await api.createNamespacedCustomObject({
+      ...G('argocd'),
+      body: gp('strict', 'argocd', { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } }),
+    });
     await watcher.start();
     const outs = await gate.applyVerdict(verdictFromSnapshot(() => false));
     expect(outcome(outs, 'argocd/shop')).toBe('refuse-invalid-policy');
@@ -204,8 +263,21 @@ describe('fail closed (#10.6)', () => {
     await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('rollout', 'argocd', { mode: 'Audit' }) });
     await api.createNamespacedCustomObject({ ...G('argocd'), body: gp('strict', 'argocd') });
     await watcher.start();
-    await api.patchNamespacedCustomObject({ ...G('argocd'), name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } }, merge);
-    for (let i = 0; i < 100 && (await api.getNamespacedCustomObject({ ...G('argocd'), name: 'strict' }) as { status?: { observedGeneration?: number } }).status?.observedGeneration !== 2; i++) {
+    await api.patchNamespacedCustomObject(
+      {
+        ...G('argocd'),
+        name: 'strict',
+        body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } },
+      },
+      merge,
+    );
+    for (
+      let i = 0;
+      i < 100 &&
+      ((await api.getNamespacedCustomObject({ ...G('argocd'), name: 'strict' })) as { status?: { observedGeneration?: number } }).status
+        ?.observedGeneration !== 2;
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 30));
     }
     const outs = await gate.applyVerdict(verdictFromSnapshot((n) => n !== 'argocd/strict'));

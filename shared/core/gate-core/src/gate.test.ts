@@ -36,11 +36,33 @@ let prefix: string;
 
 function verdict(sha: string, outcome: 'verified' | 'rejected' = 'verified'): CommitVerdictJob {
   return {
-    v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl: REPO,
-    repoFullName: 'org/app', branch: 'main', sha, outcome, method: outcome === 'verified' ? 'ssh' : 'none',
+    v: 1,
+    kind: 'commit-verdict',
+    deliveryId: randomUUID(),
+    repoUrl: 'https://github.com/org/app',
+    cloneUrl: REPO,
+    repoFullName: 'org/app',
+    branch: 'main',
+    sha,
+    outcome,
+    method: outcome === 'verified' ? 'ssh' : 'none',
     signer: outcome === 'verified' ? { identity: 'dev@example.com' } : undefined,
-    code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha,
-    policies: [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: outcome === 'verified', code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED' }],
+    code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED',
+    reasons: [],
+    rule: 'test',
+    verifiedAt: new Date().toISOString(),
+    onBranch: true,
+    branchHead: sha,
+    policies: [
+      {
+        name: 'test',
+        namespace: 'argocd',
+        mode: 'Enforce',
+        selector: {},
+        ok: outcome === 'verified',
+        code: outcome === 'verified' ? 'VERIFIED' : 'UNSIGNED',
+      },
+    ],
   };
 }
 
@@ -66,16 +88,20 @@ async function createApp(obj: object): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromString(sandbox.kubeconfigYaml());
   const { CustomObjectsApi } = await import('@kubernetes/client-node');
-  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body: obj });
+  await kc
+    .makeApiClient(CustomObjectsApi)
+    .createNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', body: obj });
 }
 
 /** `multi`: a chart source (index 0, not ours) and the tracked repository (index 1). */
 function createMultiSourceApp(): Promise<void> {
   return createApp({
-    apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Application',
     metadata: { name: 'multi', namespace: 'argocd', annotations: { 'gitops-gate.io/branch': 'main' } },
     spec: {
-      project: 'default', destination: { server: 'https://kubernetes.default.svc', namespace: 'default' },
+      project: 'default',
+      destination: { server: 'https://kubernetes.default.svc', namespace: 'default' },
       sources: [
         { repoURL: 'https://charts.example.com', chart: 'x', targetRevision: '1.2.3' },
         { repoURL: 'git@github.com:org/app.git', path: 'deploy', targetRevision: 'main' },
@@ -119,7 +145,11 @@ describe('gate', () => {
     const b = repo.commit('b');
     repo.push();
     await makeGate().applyVerdict(verdict(a));
-    const noGit = makeGate({ isAncestor: async () => { throw new Error('the gate should not need git here'); } });
+    const noGit = makeGate({
+      isAncestor: async () => {
+        throw new Error('the gate should not need git here');
+      },
+    });
     const out = await noGit.applyVerdict({ ...verdict(b), ancestors: [b, a] });
     expect(out[0]?.action).toBe('pin');
     expect(await rev()).toBe(b);
@@ -195,7 +225,10 @@ describe('gate', () => {
         if (!injected) {
           injected = true;
           const cur = await store.get(ns, name);
-          await store.patch(ns, name, { metadata: { resourceVersion: cur.metadata.resourceVersion }, spec: { ...cur.spec, source: { ...cur.spec?.source, targetRevision: b } } });
+          await store.patch(ns, name, {
+            metadata: { resourceVersion: cur.metadata.resourceVersion },
+            spec: { ...cur.spec, source: { ...cur.spec?.source, targetRevision: b } },
+          });
         }
         return store.patch(ns, name, body);
       },
@@ -287,7 +320,9 @@ describe('gate', () => {
       expect(Array.isArray(body)).toBe(true);
       const ops = body as { op: string; path: string; value: string }[];
       for (const o of ops.filter((x) => x.op !== 'test')) {
-        expect(o.path).toMatch(/^\/spec\/source\/targetRevision$|^\/metadata\/annotations\/gitops-gate\.io~1|^\/metadata\/resourceVersion$/);
+        expect(o.path).toMatch(
+          /^\/spec\/source\/targetRevision$|^\/metadata\/annotations\/gitops-gate\.io~1|^\/metadata\/resourceVersion$/,
+        );
       }
       expect(ops).toContainEqual({ op: 'test', path: '/spec/source/targetRevision', value: 'main' });
       expect(ops).toContainEqual({ op: 'add', path: '/spec/source/targetRevision', value: a });
@@ -300,7 +335,10 @@ describe('gate', () => {
       let conflicts = 0;
       // Argo CD's controller writes status with a merge patch that carries no resourceVersion (no status subresource).
       const argo = racingStore(async () => {
-        await store.patch('argocd', 'app', { status: { sync: { status: 'OutOfSync' }, health: { status: 'Progressing' } }, spec: { syncPolicy: { automated: { prune: true } } } });
+        await store.patch('argocd', 'app', {
+          status: { sync: { status: 'OutOfSync' }, health: { status: 'Progressing' } },
+          spec: { syncPolicy: { automated: { prune: true } } },
+        });
       });
       const out = await makeGate({ store: argo, onConflict: () => (conflicts += 1) }).applyVerdict(verdict(a));
       expect(out[0]?.action).toBe('pin');
@@ -334,7 +372,10 @@ describe('gate', () => {
       repo.push();
       let conflicts = 0;
       const repoint = racingStore(async (cur) => {
-        await store.patch('argocd', 'app', { metadata: { resourceVersion: cur.metadata.resourceVersion }, spec: { source: { repoURL: 'https://github.com/evil/fork.git' } } });
+        await store.patch('argocd', 'app', {
+          metadata: { resourceVersion: cur.metadata.resourceVersion },
+          spec: { source: { repoURL: 'https://github.com/evil/fork.git' } },
+        });
       });
       const out = await makeGate({ store: repoint, onConflict: () => (conflicts += 1) }).applyVerdict(verdict(a));
       expect(out[0]?.action).toBe('not-found');
@@ -398,7 +439,12 @@ describe('gate', () => {
     const a = repo.commit('a');
     repo.push();
     const audit = createAuditTrail(redis, prefix);
-    const lossy = { ...audit, record: async () => { throw new Error('gate killed before the audit write'); } };
+    const lossy = {
+      ...audit,
+      record: async () => {
+        throw new Error('gate killed before the audit write');
+      },
+    };
     await expect(makeGate({ audit: lossy }).applyVerdict(verdict(a))).rejects.toThrow(/killed/);
     const app = await store.get('argocd', 'app');
     expect(app.spec?.source?.targetRevision).toBe(a);
@@ -414,7 +460,10 @@ describe('gate', () => {
   it('default deny: no policy selects the Application → refused, not moved', async () => {
     const a = repo.commit('a');
     repo.push();
-    const v = { ...verdict(a), policies: [{ name: 'other-apps', mode: 'Enforce' as const, selector: { names: ['somebody-else'] }, ok: true, code: 'VERIFIED' }] };
+    const v = {
+      ...verdict(a),
+      policies: [{ name: 'other-apps', mode: 'Enforce' as const, selector: { names: ['somebody-else'] }, ok: true, code: 'VERIFIED' }],
+    };
     const out = await makeGate().applyVerdict(v);
     expect(out[0]).toMatchObject({ action: 'refuse-no-policy' });
     expect(await rev()).toBe('main');
@@ -423,7 +472,10 @@ describe('gate', () => {
   it('audit mode pins as before and records what enforce would have done', async () => {
     const a = repo.commit('a');
     repo.push();
-    const v = { ...verdict(a, 'rejected'), policies: [{ name: 'rollout', mode: 'Audit' as const, selector: {}, ok: false, code: 'UNSIGNED', reason: 'commit is not signed' }] };
+    const v = {
+      ...verdict(a, 'rejected'),
+      policies: [{ name: 'rollout', mode: 'Audit' as const, selector: {}, ok: false, code: 'UNSIGNED', reason: 'commit is not signed' }],
+    };
     const out = await makeGate().applyVerdict(v);
     expect(out[0]?.action).toBe('audit-pin');
     expect(out[0]?.reason).toMatch(/audit: policy rollout would refuse: UNSIGNED/);
@@ -441,32 +493,45 @@ describe('gate', () => {
         asked.push(`${v.sha}:${reason}`);
       },
     });
-    const v = { ...verdict(a), policies: [{ name: 'test', generation: 1, mode: 'Enforce' as const, selector: {}, ok: true, code: 'VERIFIED' }] };
+    const v = {
+      ...verdict(a),
+      policies: [{ name: 'test', generation: 1, mode: 'Enforce' as const, selector: {}, ok: true, code: 'VERIFIED' }],
+    };
     const out = await gate.applyVerdict(v);
     expect(out[0]?.action).toBe('deferred-stale-policy');
     expect(asked).toHaveLength(1);
     expect(await rev()).toBe('main');
   });
 
-  describe('deferred verdicts (transient trouble outlasted the verifier\'s retries)', () => {
+  describe("deferred verdicts (transient trouble outlasted the verifier's retries)", () => {
     const live: LivePolicy[] = [{ name: 'test', namespace: 'argocd', mode: 'Enforce', selector: {}, governs: () => true }];
     function deferred(sha: string, code: string, policies: PolicyResult[] = []): CommitVerdictJob {
       return { ...verdict(sha, 'rejected'), outcome: 'deferred', code, reasons: [`${code}: the cause`], signer: undefined, policies };
     }
 
-    for (const [label, livePolicies] of [['with the policy watch', () => live], ['with file policies only', undefined]] as const) {
+    for (const [label, livePolicies] of [
+      ['with the policy watch', () => live],
+      ['with file policies only', undefined],
+    ] as const) {
       it(`commit not found: one deferred-transient record naming GIT_COMMIT_NOT_FOUND, no re-verification (${label})`, async () => {
         const a = repo.commit('a');
         repo.push();
         const audit = createAuditTrail(redis, prefix);
         const asked: string[] = [];
-        const gate = makeGate({ audit, livePolicies, livePolicyRevision: livePolicies && (() => 'r1'), requestReverify: async (v) => void asked.push(v.sha) });
+        const gate = makeGate({
+          audit,
+          livePolicies,
+          livePolicyRevision: livePolicies && (() => 'r1'),
+          requestReverify: async (v) => void asked.push(v.sha),
+        });
         const out = await gate.applyVerdict(deferred(a, 'GIT_COMMIT_NOT_FOUND'));
         // Before: deferred-stale-policy plus a second fetch (watch), or a final refuse-no-policy (files).
         expect(out.map((o) => o.action)).toEqual(['deferred-transient']);
         expect(out[0]?.reason).toMatch(/^GIT_COMMIT_NOT_FOUND: /);
         expect(asked).toEqual([]);
-        expect((await audit.query({ sha: a })).map((r) => [r.action, r.verdict.outcome, r.verdict.code])).toEqual([['deferred-transient', 'deferred', 'GIT_COMMIT_NOT_FOUND']]);
+        expect((await audit.query({ sha: a })).map((r) => [r.action, r.verdict.outcome, r.verdict.code])).toEqual([
+          ['deferred-transient', 'deferred', 'GIT_COMMIT_NOT_FOUND'],
+        ]);
         // Not final: reconcile will queue this head again.
         expect(await audit.decidedApps(a)).toEqual(new Set());
         expect(await rev()).toBe('main');
@@ -476,8 +541,25 @@ describe('gate', () => {
     it('Rekor unavailable for a policy selecting the Application: deferred, not refused; its other policies alone would pin', async () => {
       const a = repo.commit('a');
       repo.push();
-      const pass: PolicyResult = { name: 'test', scope: 'Namespaced', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: true, code: 'VERIFIED' };
-      const rekor: PolicyResult = { name: 'keyless', scope: 'Namespaced', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: false, code: 'REKOR_UNAVAILABLE', reason: 'Rekor is unreachable' };
+      const pass: PolicyResult = {
+        name: 'test',
+        scope: 'Namespaced',
+        namespace: 'argocd',
+        mode: 'Enforce',
+        selector: {},
+        ok: true,
+        code: 'VERIFIED',
+      };
+      const rekor: PolicyResult = {
+        name: 'keyless',
+        scope: 'Namespaced',
+        namespace: 'argocd',
+        mode: 'Enforce',
+        selector: {},
+        ok: false,
+        code: 'REKOR_UNAVAILABLE',
+        reason: 'Rekor is unreachable',
+      };
       // Before: enforce-fail → refuse-unsigned, final.
       const out = await makeGate().applyVerdict(deferred(a, 'REKOR_UNAVAILABLE', [pass, rekor]));
       expect(out.map((o) => o.action)).toEqual(['deferred-transient']);
@@ -494,17 +576,38 @@ describe('gate', () => {
     const IMAGE = 'ghcr.io/org/app';
     function imageVerdict(sourceCommit: string, ok = true, extra: Partial<ImageVerdictJob> = {}): ImageVerdictJob {
       return {
-        v: 1, kind: 'image-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', image: IMAGE,
-        digest: `sha256:${createHash('sha256').update(randomUUID()).digest('hex')}`, ok, code: ok ? 'VERIFIED' : 'BUILDER_NOT_TRUSTED',
-        reason: ok ? undefined : 'built by an untrusted workflow', sourceCommit, builder: 'https://github.com/org/app/.github/workflows/release.yml@refs/heads/main',
+        v: 1,
+        kind: 'image-verdict',
+        deliveryId: randomUUID(),
+        repoUrl: 'https://github.com/org/app',
+        image: IMAGE,
+        digest: `sha256:${createHash('sha256').update(randomUUID()).digest('hex')}`,
+        ok,
+        code: ok ? 'VERIFIED' : 'BUILDER_NOT_TRUSTED',
+        reason: ok ? undefined : 'built by an untrusted workflow',
+        sourceCommit,
+        builder: 'https://github.com/org/app/.github/workflows/release.yml@refs/heads/main',
         verifiedAt: new Date().toISOString(),
-        policies: [{ name: 'test', scope: 'Namespaced', namespace: 'argocd', mode: 'Enforce', selector: {}, ok, code: ok ? 'VERIFIED' : 'BUILDER_NOT_TRUSTED', reason: ok ? undefined : 'built by an untrusted workflow' }],
+        policies: [
+          {
+            name: 'test',
+            scope: 'Namespaced',
+            namespace: 'argocd',
+            mode: 'Enforce',
+            selector: {},
+            ok,
+            code: ok ? 'VERIFIED' : 'BUILDER_NOT_TRUSTED',
+            reason: ok ? undefined : 'built by an untrusted workflow',
+          },
+        ],
         ...extra,
       };
     }
     async function requireImages(): Promise<void> {
       const app = await store.get('argocd', 'app');
-      await store.patch('argocd', 'app', { metadata: { resourceVersion: app.metadata.resourceVersion, annotations: { 'gitops-gate.io/require-images': IMAGE } } });
+      await store.patch('argocd', 'app', {
+        metadata: { resourceVersion: app.metadata.resourceVersion, annotations: { 'gitops-gate.io/require-images': IMAGE } },
+      });
     }
     const gateWithImages = () => makeGate({ images: createImageState(redis, prefix) });
 
@@ -542,7 +645,14 @@ describe('gate', () => {
       repo.push();
       const pass = imageVerdict(a);
       await gate.applyImageVerdict(pass);
-      const later = { ...imageVerdict(a, false), digest: pass.digest, deferred: true, code: 'REGISTRY_UNAVAILABLE', reason: 'registry answered HTTP 503', policies: [] };
+      const later = {
+        ...imageVerdict(a, false),
+        digest: pass.digest,
+        deferred: true,
+        code: 'REGISTRY_UNAVAILABLE',
+        reason: 'registry answered HTTP 503',
+        policies: [],
+      };
       expect(await gate.applyImageVerdict(later)).toEqual([]);
       // Before: recorded as image-rejected, a final rejection of a digest nobody could read.
       expect((await audit.query({ app: `image:${IMAGE}` })).map((r) => r.action)).toEqual(['deferred-image', 'image-verified']);
@@ -587,12 +697,37 @@ describe('gate', () => {
 
     describe('judged by the live Enforce policies of the Application, for its repository (attacker cases)', () => {
       type P = Omit<PolicyResult, 'ok' | 'code'>;
-      const STRICT: P = { name: 'argocd/strict', scope: 'Namespaced', namespace: 'argocd', uid: 'u-strict', generation: 1, mode: 'Enforce', selector: {} };
+      const STRICT: P = {
+        name: 'argocd/strict',
+        scope: 'Namespaced',
+        namespace: 'argocd',
+        uid: 'u-strict',
+        generation: 1,
+        mode: 'Enforce',
+        selector: {},
+      };
       // A dev policy: any workflow may build, no provenance; it selects the same Application but only audits.
-      const LAX: P = { name: 'argocd/dev-lax', scope: 'Namespaced', namespace: 'argocd', uid: 'u-lax', generation: 1, mode: 'Audit', selector: {} };
+      const LAX: P = {
+        name: 'argocd/dev-lax',
+        scope: 'Namespaced',
+        namespace: 'argocd',
+        uid: 'u-lax',
+        generation: 1,
+        mode: 'Audit',
+        selector: {},
+      };
       const pass = (p: P): PolicyResult => ({ ...p, ok: true, code: 'VERIFIED' });
-      const fail = (p: P, code = 'BUILDER_NOT_TRUSTED'): PolicyResult => ({ ...p, ok: false, code, reason: 'built by an untrusted workflow' });
-      const commitUnder = (sha: string, ...policies: PolicyResult[]): CommitVerdictJob => ({ ...verdict(sha), rule: policies[0]?.name, policies });
+      const fail = (p: P, code = 'BUILDER_NOT_TRUSTED'): PolicyResult => ({
+        ...p,
+        ok: false,
+        code,
+        reason: 'built by an untrusted workflow',
+      });
+      const commitUnder = (sha: string, ...policies: PolicyResult[]): CommitVerdictJob => ({
+        ...verdict(sha),
+        rule: policies[0]?.name,
+        policies,
+      });
       const live = (...ps: P[]): LivePolicy[] => ps.map((p) => ({ ...p, governs: () => true }));
       const digestOf = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 
@@ -612,7 +747,11 @@ describe('gate', () => {
       it('an image verdict computed for another repository (org/playground) never counts for org/app', async () => {
         await requireImages();
         const reverify: string[] = [];
-        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => live(STRICT), requestImageReverify: async (b) => void reverify.push(b.digest) });
+        const gate = makeGate({
+          images: createImageState(redis, prefix),
+          livePolicies: () => live(STRICT),
+          requestImageReverify: async (b) => void reverify.push(b.digest),
+        });
         const a = repo.commit('a');
         repo.push();
         await gate.applyImageVerdict(imageVerdict(a, true, { repoUrl: 'https://github.com/org/playground', policies: [pass(STRICT)] }));
@@ -629,7 +768,11 @@ describe('gate', () => {
         await requireImages();
         const reverify: { digest: string; repoUrl: string }[] = [];
         const gen2 = { ...STRICT, generation: 2 };
-        const gate = makeGate({ images: createImageState(redis, prefix), livePolicies: () => live(gen2), requestImageReverify: async (b) => void reverify.push(b) });
+        const gate = makeGate({
+          images: createImageState(redis, prefix),
+          livePolicies: () => live(gen2),
+          requestImageReverify: async (b) => void reverify.push(b),
+        });
         const a = repo.commit('a');
         repo.push();
         const digest = digestOf('gen');
@@ -653,7 +796,15 @@ describe('gate', () => {
         const t0 = Date.now();
         const at = (ms: number) => new Date(t0 + ms).toISOString();
         await gate.applyImageVerdict(imageVerdict(a, true, { digest, policies: [pass(STRICT)], verifiedAt: at(0) }));
-        await gate.applyImageVerdict(imageVerdict(a, false, { digest, sourceCommit: undefined, code: 'SIGNATURE_UNVERIFIED', policies: [fail(STRICT, 'SIGNATURE_UNVERIFIED')], verifiedAt: at(1000) }));
+        await gate.applyImageVerdict(
+          imageVerdict(a, false, {
+            digest,
+            sourceCommit: undefined,
+            code: 'SIGNATURE_UNVERIFIED',
+            policies: [fail(STRICT, 'SIGNATURE_UNVERIFIED')],
+            verifiedAt: at(1000),
+          }),
+        );
         // A pass from a verification that finished before the rejection (a slow replica) does not bring it back.
         await gate.applyImageVerdict(imageVerdict(a, true, { digest, policies: [pass(STRICT)], verifiedAt: at(500) }));
         const out = await gate.applyVerdict(commitUnder(a, pass(STRICT)));
@@ -683,7 +834,12 @@ describe('gate', () => {
         let policies = live(STRICT);
         const asked: string[] = [];
         const images = createImageState(redis, prefix);
-        const gate = makeGate({ images, livePolicies: () => policies, livePolicyRevision: () => 'r2', requestReverify: async (v) => void asked.push(v.sha) });
+        const gate = makeGate({
+          images,
+          livePolicies: () => policies,
+          livePolicyRevision: () => 'r2',
+          requestReverify: async (v) => void asked.push(v.sha),
+        });
         const a = repo.commit('a');
         repo.push();
         const first = commitUnder(a, pass(STRICT));
@@ -695,7 +851,9 @@ describe('gate', () => {
         expect(asked).toEqual([a]);
         // The commit's re-verification under generation 2 and a build verified under it pin; nothing waits any more.
         await gate.applyImageVerdict(imageVerdict(a, true, { policies: [pass({ ...STRICT, generation: 2 })] }));
-        expect((await gate.applyVerdict({ ...first, policies: [pass({ ...STRICT, generation: 2 })], reverify: 'r2' }))[0]?.action).toBe('pin');
+        expect((await gate.applyVerdict({ ...first, policies: [pass({ ...STRICT, generation: 2 })], reverify: 'r2' }))[0]?.action).toBe(
+          'pin',
+        );
         expect(await images.pendingShas()).toEqual([]);
       });
 
@@ -726,7 +884,7 @@ describe('gate', () => {
   });
 });
 
-describe('the commit must be on the branch (issue #10.1): the gate pins nothing without the verifier\'s proof', () => {
+describe("the commit must be on the branch (issue #10.1): the gate pins nothing without the verifier's proof", () => {
   it('a verified commit the branch does not contain is refused, the record naming both SHAs', async () => {
     const gate = makeGate();
     const head = repo.commit('main head');
@@ -755,7 +913,12 @@ describe('the commit must be on the branch (issue #10.1): the gate pins nothing 
     const gate = makeGate();
     const sha = repo.commit('audit');
     repo.push();
-    const v = { ...verdict(sha, 'rejected'), onBranch: false, branchHead: 'c'.repeat(40), policies: [{ name: 'rollout', scope: 'File' as const, mode: 'Audit' as const, selector: {}, ok: false, code: 'UNSIGNED' }] };
+    const v = {
+      ...verdict(sha, 'rejected'),
+      onBranch: false,
+      branchHead: 'c'.repeat(40),
+      policies: [{ name: 'rollout', scope: 'File' as const, mode: 'Audit' as const, selector: {}, ok: false, code: 'UNSIGNED' }],
+    };
     const [o] = await gate.applyVerdict(v);
     expect(o).toMatchObject({ action: 'refuse-not-on-branch' });
     expect(await rev()).toBe('main');

@@ -6,7 +6,16 @@
  */
 import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
 import { inSpan, type Logger } from '@gitops-gate/telemetry';
-import { ANNOTATION_PREFIX, appKey, findTrackingApps, pinPatch, pinTestsHold, readRevision, type Application, type SourceRef } from './applications.js';
+import {
+  ANNOTATION_PREFIX,
+  appKey,
+  findTrackingApps,
+  pinPatch,
+  pinTestsHold,
+  readRevision,
+  type Application,
+  type SourceRef,
+} from './applications.js';
 import type { AuditTrail, DecisionInput, DecisionRecord } from './audit.js';
 import { createAncestryMemo, createCoalescer, YIELDED, type AncestryMemo } from './coalesce.js';
 import { decide, type DecisionAction } from './decide.js';
@@ -48,7 +57,15 @@ export interface GateDeps {
 }
 
 /** Every action the gate records: the history rules' and the policy rules' (default deny, audit mode, staleness). */
-export type GateAction = DecisionAction | 'audit-pin' | 'refuse-no-policy' | 'refuse-invalid-policy' | 'refuse-not-on-branch' | 'deferred-stale-policy' | 'deferred-transient' | 'wait-images';
+export type GateAction =
+  | DecisionAction
+  | 'audit-pin'
+  | 'refuse-no-policy'
+  | 'refuse-invalid-policy'
+  | 'refuse-not-on-branch'
+  | 'deferred-stale-policy'
+  | 'deferred-transient'
+  | 'wait-images';
 
 /**
  * Why a verdict proves no branch membership, naming both SHAs. The webhook's `ref` is a claim (anyone with the
@@ -124,7 +141,13 @@ async function changedUnderUs(ctx: GateCtx, ns: string, name: string, patch: Ret
 }
 
 /** The history and policy rules for one Application as read (before images). */
-async function decideRules(ctx: GateCtx, verdict: CommitVerdictJob, current: (string | undefined)[], policy: ReturnType<typeof evaluateForApp>, tentative: boolean): Promise<{ action: GateAction; reason: string }> {
+async function decideRules(
+  ctx: GateCtx,
+  verdict: CommitVerdictJob,
+  current: (string | undefined)[],
+  policy: ReturnType<typeof evaluateForApp>,
+  tentative: boolean,
+): Promise<{ action: GateAction; reason: string }> {
   const { deps } = ctx;
   const offBranch = notOnBranchReason(verdict);
   if (verdict.outcome === 'deferred' && !settledDespiteDeferral(policy)) {
@@ -139,7 +162,10 @@ async function decideRules(ctx: GateCtx, verdict: CommitVerdictJob, current: (st
     if (revision !== undefined && verdict.reverify === revision) {
       // Not final: the verifier may have read an older snapshot (another gate replica published last). Reconcile
       // queues the head again later; nothing moves meanwhile (fail closed), and nothing is lost.
-      return { action: 'deferred-stale-policy', reason: `${policy.reason}: re-verification for policy revision ${revision} did not cover it` };
+      return {
+        action: 'deferred-stale-policy',
+        reason: `${policy.reason}: re-verification for policy revision ${revision} did not cover it`,
+      };
     }
     if (!tentative) await deps.requestReverify?.(verdict, policy.reason);
     return { action: 'deferred-stale-policy', reason: policy.reason };
@@ -163,11 +189,21 @@ async function decideRules(ctx: GateCtx, verdict: CommitVerdictJob, current: (st
 }
 
 /** A pin that needs images: pending first, then look (an image verdict landing in between sees this commit). */
-async function checkImages(ctx: GateCtx, verdict: CommitVerdictJob, app: Application, decision: { action: GateAction; reason: string }, tentative: boolean): Promise<{ decision: { action: GateAction; reason: string }; imageEvidence: string[] }> {
+async function checkImages(
+  ctx: GateCtx,
+  verdict: CommitVerdictJob,
+  app: Application,
+  decision: { action: GateAction; reason: string },
+  tentative: boolean,
+): Promise<{ decision: { action: GateAction; reason: string }; imageEvidence: string[] }> {
   const { deps } = ctx;
   const required = requiredImages(app);
   if ((decision.action !== 'pin' && decision.action !== 'audit-pin') || required.length === 0) return { decision, imageEvidence: [] };
-  if (!deps.images) return { decision: { action: 'wait-images', reason: 'Application requires images but image verification is not configured' }, imageEvidence: [] };
+  if (!deps.images)
+    return {
+      decision: { action: 'wait-images', reason: 'Application requires images but image verification is not configured' },
+      imageEvidence: [],
+    };
   await deps.images.addPending(verdict);
   const auditOnly = decision.action === 'audit-pin';
   // Enforce: the live Enforce policies selecting this Application decide; an Audit policy never does.
@@ -179,7 +215,8 @@ async function checkImages(ctx: GateCtx, verdict: CommitVerdictJob, app: Applica
     builds: await deps.images.buildsFor(verdict.sha),
   });
   if (check.complete) return { decision, imageEvidence: check.satisfiedBy };
-  if (!auditOnly && !tentative) for (const build of check.reverify) await deps.requestImageReverify?.(build, 'image verdict predates a live policy generation');
+  if (!auditOnly && !tentative)
+    for (const build of check.reverify) await deps.requestImageReverify?.(build, 'image verdict predates a live policy generation');
   return {
     decision: auditOnly
       ? { action: 'audit-pin', reason: `${decision.reason}; audit: images would block: ${check.missing.join('; ')}` }
@@ -193,7 +230,13 @@ async function checkImages(ctx: GateCtx, verdict: CommitVerdictJob, app: Applica
  * from the cache; only a pin is acted on, anything else is decided again on a fresh read, so no re-verification is
  * requested from this one.
  */
-async function decideOnApp(ctx: GateCtx, verdict: CommitVerdictJob, app: Application, refs: SourceRef[], tentative: boolean): Promise<AppDecision> {
+async function decideOnApp(
+  ctx: GateCtx,
+  verdict: CommitVerdictJob,
+  app: Application,
+  refs: SourceRef[],
+  tentative: boolean,
+): Promise<AppDecision> {
   const current = refs.map((r) => readRevision(app, r));
   const policy = evaluateForApp(app, verdict, ctx.deps.livePolicies?.());
   const rules = await decideRules(ctx, verdict, current, policy, tentative);
@@ -216,7 +259,10 @@ async function decideOnApp(ctx: GateCtx, verdict: CommitVerdictJob, app: Applica
       logIndex: verdict.signer?.logIndex,
       reasons: verdict.reasons,
     },
-    policy: policyNames.length > 0 ? policyNames.map((n) => `${n}@${verdict.policies.find((p) => p.name === n)?.generation ?? '-'}`).join(',') : verdict.rule,
+    policy:
+      policyNames.length > 0
+        ? policyNames.map((n) => `${n}@${verdict.policies.find((p) => p.name === n)?.generation ?? '-'}`).join(',')
+        : verdict.rule,
     previousRevision: current.join(','),
   };
   return { decision, imageEvidence, recordInput };
@@ -226,7 +272,12 @@ async function decideOnApp(ctx: GateCtx, verdict: CommitVerdictJob, app: Applica
  * A gate that died between its PATCH and its audit write left a pin without a record: write it now, with the decision
  * id the Application carries, so the trail and the evidence agree again. Undefined when there is nothing to recover.
  */
-async function recoverOrphanPin(ctx: GateCtx, verdict: CommitVerdictJob, app: Application, recordInput: DecisionInput): Promise<AppOutcome | undefined> {
+async function recoverOrphanPin(
+  ctx: GateCtx,
+  verdict: CommitVerdictJob,
+  app: Application,
+  recordInput: DecisionInput,
+): Promise<AppOutcome | undefined> {
   const ann = app.metadata.annotations ?? {};
   const orphan = ann[`${ANNOTATION_PREFIX}decision-id`];
   if (!orphan || ann[`${ANNOTATION_PREFIX}verified-sha`] !== verdict.sha || (await ctx.deps.audit.has(orphan))) return undefined;
@@ -248,7 +299,14 @@ async function recoverOrphanPin(ctx: GateCtx, verdict: CommitVerdictJob, app: Ap
  * The guarded JSON patch of a pin decision, then its record. 'retry' = the Application changed under us (409, or
  * 422 from a `test` that no longer holds): read it again and decide again.
  */
-async function writePin(ctx: GateCtx, verdict: CommitVerdictJob, app: Application, refs: SourceRef[], d: AppDecision, canRetry: boolean): Promise<AppOutcome | 'retry'> {
+async function writePin(
+  ctx: GateCtx,
+  verdict: CommitVerdictJob,
+  app: Application,
+  refs: SourceRef[],
+  d: AppDecision,
+  canRetry: boolean,
+): Promise<AppOutcome | 'retry'> {
   const { deps } = ctx;
   const key = appKey(app);
   const ns = app.metadata.namespace ?? 'default';
@@ -271,7 +329,11 @@ async function writePin(ctx: GateCtx, verdict: CommitVerdictJob, app: Applicatio
   } catch (err) {
     // 409: the resourceVersion moved. 422 with a precondition that no longer holds: a field the decision rests
     // on moved (a real API server answers a failed JSON-patch `test` with 422). Both: re-read, decide again.
-    if (err instanceof KubeError && canRetry && (err.code === 'CONFLICT' || (err.code === 'INVALID' && (await changedUnderUs(ctx, ns, name, patch))))) {
+    if (
+      err instanceof KubeError &&
+      canRetry &&
+      (err.code === 'CONFLICT' || (err.code === 'INVALID' && (await changedUnderUs(ctx, ns, name, patch))))
+    ) {
       deps.onConflict?.();
       deps.logger.debug({ app: key, status: err.status }, 'application changed under us, re-reading');
       return 'retry';
@@ -280,14 +342,27 @@ async function writePin(ctx: GateCtx, verdict: CommitVerdictJob, app: Applicatio
       const action = err.code === 'FORBIDDEN' ? 'forbidden' : err.code === 'INVALID' ? 'invalid' : 'not-found';
       const record = await deps.audit.record({ ...d.recordInput, action: `error-${action}`, reason: err.message });
       deps.onDecision?.('error', key);
-      deps.logger.error({ app: key, sha: verdict.sha, status: err.status, err, decisionId: record.id }, 'gate patch refused by the API server');
+      deps.logger.error(
+        { app: key, sha: verdict.sha, status: err.status, err, decisionId: record.id },
+        'gate patch refused by the API server',
+      );
       return { app: key, action, reason: err.message, record };
     }
     throw err;
   }
   const record = await deps.audit.record({ ...d.recordInput, id: decisionId, newRevision: verdict.sha });
   deps.onDecision?.(d.decision.action, key);
-  deps.logger.info({ app: key, sha: verdict.sha, signer: verdict.signer?.identity, method: verdict.method, previous: d.recordInput.previousRevision, decisionId: record.id }, 'application pinned');
+  deps.logger.info(
+    {
+      app: key,
+      sha: verdict.sha,
+      signer: verdict.signer?.identity,
+      method: verdict.method,
+      previous: d.recordInput.previousRevision,
+      decisionId: record.id,
+    },
+    'application pinned',
+  );
   return { app: key, action: d.decision.action, reason: d.decision.reason, record };
 }
 
@@ -297,7 +372,12 @@ async function writePin(ctx: GateCtx, verdict: CommitVerdictJob, app: Applicatio
  * decision (a refusal or a skip writes nothing, but would keep a pin from happening) is made again on a fresh read
  * before it is recorded, so a lagging cache cannot lose a pin either.
  */
-async function applyToApp(ctx: GateCtx, verdict: CommitVerdictJob, first: Application, shouldYield: () => boolean = () => false): Promise<AppOutcome | typeof YIELDED> {
+async function applyToApp(
+  ctx: GateCtx,
+  verdict: CommitVerdictJob,
+  first: Application,
+  shouldYield: () => boolean = () => false,
+): Promise<AppOutcome | typeof YIELDED> {
   const { deps } = ctx;
   const key = appKey(first);
   const ns = first.metadata.namespace ?? 'default';
@@ -340,7 +420,10 @@ async function applyToApp(ctx: GateCtx, verdict: CommitVerdictJob, first: Applic
       if (!pins) {
         const record = await deps.audit.record(d.recordInput);
         deps.onDecision?.(d.decision.action, key);
-        deps.logger.info({ app: key, sha: verdict.sha, action: d.decision.action, reason: d.decision.reason, decisionId: record.id }, 'gate decision');
+        deps.logger.info(
+          { app: key, sha: verdict.sha, action: d.decision.action, reason: d.decision.reason, decisionId: record.id },
+          'gate decision',
+        );
         return { app: key, action: d.decision.action, reason: d.decision.reason, record };
       }
       // A write refused for a stale cached copy is not one of the conflicts the retry budget is for.
@@ -370,7 +453,12 @@ async function eachLimited<T, R>(items: T[], limit: number, fn: (item: T) => Pro
 }
 
 export function createGate(deps: GateDeps): Gate {
-  const ctx: GateCtx = { deps, now: deps.now ?? (() => new Date()), maxRetries: deps.maxConflictRetries ?? 8, ancestry: createAncestryMemo() };
+  const ctx: GateCtx = {
+    deps,
+    now: deps.now ?? (() => new Date()),
+    maxRetries: deps.maxConflictRetries ?? 8,
+    ancestry: createAncestryMemo(),
+  };
   const coalescer = createCoalescer();
   const fanOut = deps.fanOutConcurrency ?? 32;
 
@@ -388,8 +476,15 @@ export function createGate(deps: GateDeps): Gate {
       // earlier pass or count as a rejection; one record with the cause.
       await deps.lock.withLock(key, () =>
         deps.audit.record({
-          deliveryId: v.deliveryId, repo: v.repoUrl, branch: '-', sha: v.sourceCommit ?? '-', app: key, action: 'deferred-image',
-          reason: `${v.code}: ${v.reason ?? ''}`, verdict: { outcome: 'deferred', method: 'image', code: v.code, reasons: v.reason ? [v.reason] : [] }, newRevision: v.digest,
+          deliveryId: v.deliveryId,
+          repo: v.repoUrl,
+          branch: '-',
+          sha: v.sourceCommit ?? '-',
+          app: key,
+          action: 'deferred-image',
+          reason: `${v.code}: ${v.reason ?? ''}`,
+          verdict: { outcome: 'deferred', method: 'image', code: v.code, reasons: v.reason ? [v.reason] : [] },
+          newRevision: v.digest,
         }),
       );
       deps.logger.warn({ image: v.image, digest: v.digest, code: v.code }, 'image verification deferred');
@@ -400,13 +495,28 @@ export function createGate(deps: GateDeps): Gate {
     await deps.lock.withLock(key, async () => {
       await images.recordImage(v);
       await deps.audit.record({
-        deliveryId: v.deliveryId, repo: v.repoUrl, branch: '-', sha: v.sourceCommit ?? '-', app: key,
-        action: v.ok ? 'image-verified' : 'image-rejected', reason: v.ok ? `built from ${v.sourceCommit ?? 'unknown'} by ${v.builder ?? v.signer ?? '?'}` : `${v.code}: ${v.reason ?? ''}`,
-        verdict: { outcome: v.ok ? 'verified' : 'rejected', method: 'image', code: v.code, signer: v.signer, reasons: v.reason ? [v.reason] : [] },
-        policy: policies || v.policy, newRevision: v.digest,
+        deliveryId: v.deliveryId,
+        repo: v.repoUrl,
+        branch: '-',
+        sha: v.sourceCommit ?? '-',
+        app: key,
+        action: v.ok ? 'image-verified' : 'image-rejected',
+        reason: v.ok ? `built from ${v.sourceCommit ?? 'unknown'} by ${v.builder ?? v.signer ?? '?'}` : `${v.code}: ${v.reason ?? ''}`,
+        verdict: {
+          outcome: v.ok ? 'verified' : 'rejected',
+          method: 'image',
+          code: v.code,
+          signer: v.signer,
+          reasons: v.reason ? [v.reason] : [],
+        },
+        policy: policies || v.policy,
+        newRevision: v.digest,
       });
     });
-    deps.logger.info({ image: v.image, digest: v.digest, ok: v.ok, code: v.code, sourceCommit: v.sourceCommit, policies }, 'image verdict recorded');
+    deps.logger.info(
+      { image: v.image, digest: v.digest, ok: v.ok, code: v.code, sourceCommit: v.sourceCommit, policies },
+      'image verdict recorded',
+    );
     if (!v.sourceCommit) return [];
     const out: AppOutcome[] = [];
     for (const pending of await images.pendingFor(v.sourceCommit)) out.push(...(await gate.applyVerdict(pending)));
@@ -453,7 +563,11 @@ export function createGate(deps: GateDeps): Gate {
       });
       if (transient) throw transient;
       // Only a verdict still waiting stays pending: re-deciding a decided one on every image or policy change is noise.
-      if (deps.images && tracking.some((t) => requiredImages(t.app).length > 0) && !results.some((r) => r.action === 'wait-images' || r.action === 'deferred-stale-policy')) {
+      if (
+        deps.images &&
+        tracking.some((t) => requiredImages(t.app).length > 0) &&
+        !results.some((r) => r.action === 'wait-images' || r.action === 'deferred-stale-policy')
+      ) {
         await deps.images.removePending(verdict);
       }
       return results;

@@ -52,7 +52,12 @@ function appliesTo(p: PolicyLike, app: Application): boolean {
  * The policies (at the generation that must be met) whose image rules decide for `app` at `verdict`'s commit.
  * `live` undefined = the gate does not watch policies: the verdict's own results are all there is.
  */
-export function imagePoliciesFor(app: Application, verdict: CommitVerdictJob, live: LivePolicy[] | undefined, mode: 'Enforce' | 'Audit'): PolicyIdentity[] {
+export function imagePoliciesFor(
+  app: Application,
+  verdict: CommitVerdictJob,
+  live: LivePolicy[] | undefined,
+  mode: 'Enforce' | 'Audit',
+): PolicyIdentity[] {
   const fromVerdict = verdict.policies.filter((p) => p.mode === mode && appliesTo(p, app));
   if (!live) return fromVerdict.map(identityOf);
   return [
@@ -106,7 +111,8 @@ export function checkImageRequirement(input: {
         const r = results.find((x) => policyObjectKey(x) === policyObjectKey(p));
         if (!r || r.generation !== p.generation) stale.push(`${p.name}@${p.generation ?? '-'}`);
         else if (!r.ok) rejected.push(`${r.code}${r.reason ? `: ${r.reason}` : ''} (policy ${p.name})`);
-        else if (r.sourceCommit !== input.sha) rejected.push(`built from ${r.sourceCommit?.slice(0, 12) ?? 'an unknown commit'} (policy ${p.name})`);
+        else if (r.sourceCommit !== input.sha)
+          rejected.push(`built from ${r.sourceCommit?.slice(0, 12) ?? 'an unknown commit'} (policy ${p.name})`);
       }
       if (stale.length === 0 && rejected.length === 0) {
         satisfied = build;

@@ -16,7 +16,12 @@ export const REQUIRE_IMAGES_ANNOTATION = 'gitops-gate.io/require-images';
 
 export function requiredImages(app: Application): string[] {
   const v = app.metadata.annotations?.[REQUIRE_IMAGES_ANNOTATION];
-  return v ? v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) : [];
+  return v
+    ? v
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean)
+    : [];
 }
 
 export interface ImageState {
@@ -87,8 +92,16 @@ export function createImageState(redis: Redis, prefix: string, ttlSeconds = 7 * 
       const writes: Record<string, string> = {};
       for (const p of v.policies) {
         const next: StoredImageResult = {
-          ...identityOf(p), mode: p.mode, ok: p.ok, code: p.code, reason: p.reason,
-          repoUrl, image: v.image.toLowerCase(), digest: v.digest, sourceCommit: v.sourceCommit, verifiedAt: v.verifiedAt,
+          ...identityOf(p),
+          mode: p.mode,
+          ok: p.ok,
+          code: p.code,
+          reason: p.reason,
+          repoUrl,
+          image: v.image.toLowerCase(),
+          digest: v.digest,
+          sourceCommit: v.sourceCommit,
+          verifiedAt: v.verifiedAt,
         };
         // Per repository: a verdict computed for another repository neither satisfies nor revokes this one's.
         const field = `${repoUrl} ${policyObjectKey(p)}`;
@@ -104,7 +117,10 @@ export function createImageState(redis: Redis, prefix: string, ttlSeconds = 7 * 
       const builds = await redis.smembers(buildsKey(sha));
       const out = new Map<string, StoredImageResult[]>();
       for (const build of builds) {
-        out.set(build, Object.values(await redis.hgetall(resultsKey(build))).map((j) => JSON.parse(j) as StoredImageResult));
+        out.set(
+          build,
+          Object.values(await redis.hgetall(resultsKey(build))).map((j) => JSON.parse(j) as StoredImageResult),
+        );
       }
       return out;
     },

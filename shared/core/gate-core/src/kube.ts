@@ -56,13 +56,19 @@ function toKubeError(err: unknown, what: string): KubeError {
       // body was not JSON; keep the status line
     }
     const code: KubeErrorCode =
-      status === 409 ? 'CONFLICT'
-      : status === 404 ? 'NOT_FOUND'
-      : status === 403 ? 'FORBIDDEN'
-      : status === 401 ? 'UNAUTHORIZED'
-      : status === 422 ? 'INVALID'
-      : status === 429 || status >= 500 ? 'UNAVAILABLE'
-      : 'ERROR';
+      status === 409
+        ? 'CONFLICT'
+        : status === 404
+          ? 'NOT_FOUND'
+          : status === 403
+            ? 'FORBIDDEN'
+            : status === 401
+              ? 'UNAUTHORIZED'
+              : status === 422
+                ? 'INVALID'
+                : status === 429 || status >= 500
+                  ? 'UNAVAILABLE'
+                  : 'ERROR';
     return new KubeError(code, status, message);
   }
   // Connection refused, reset, DNS: the API server is away for now.

@@ -26,9 +26,23 @@ const B = 'b'.repeat(40);
 
 function verdict(sha: string): CommitVerdictJob {
   return {
-    v: 1, kind: 'commit-verdict', deliveryId: randomUUID(), repoUrl: 'https://github.com/org/app', cloneUrl: REPO,
-    repoFullName: 'org/app', branch: 'main', sha, outcome: 'verified', method: 'ssh', signer: { identity: 'dev@example.com' },
-    code: 'VERIFIED', reasons: [], rule: 'test', verifiedAt: new Date().toISOString(), onBranch: true, branchHead: sha,
+    v: 1,
+    kind: 'commit-verdict',
+    deliveryId: randomUUID(),
+    repoUrl: 'https://github.com/org/app',
+    cloneUrl: REPO,
+    repoFullName: 'org/app',
+    branch: 'main',
+    sha,
+    outcome: 'verified',
+    method: 'ssh',
+    signer: { identity: 'dev@example.com' },
+    code: 'VERIFIED',
+    reasons: [],
+    rule: 'test',
+    verifiedAt: new Date().toISOString(),
+    onBranch: true,
+    branchHead: sha,
     policies: [{ name: 'test', scope: 'Namespaced', namespace: 'argocd', mode: 'Enforce', selector: {}, ok: true, code: 'VERIFIED' }],
   };
 }
@@ -86,7 +100,14 @@ describe('two gates holding "the" lock after a failover', () => {
     const order = [A, B];
     const isAncestor = async (_url: string, a: string, d: string) => order.indexOf(a) <= order.indexOf(d) && order.indexOf(a) >= 0;
     const gateOn = (name: string, redis: typeof onMaster) =>
-      createGate({ store: racing(name), lock: createRedisLock(redis, prefix, { waitMs: 2_000 }), audit: createAuditTrail(redis, prefix), logger: silent, namespaces: [], isAncestor });
+      createGate({
+        store: racing(name),
+        lock: createRedisLock(redis, prefix, { waitMs: 2_000 }),
+        audit: createAuditTrail(redis, prefix),
+        logger: silent,
+        namespaces: [],
+        isAncestor,
+      });
 
     const held: string[] = [];
     const lockA = createRedisLock(onMaster, prefix);
@@ -95,7 +116,10 @@ describe('two gates holding "the" lock after a failover', () => {
     await lockA.withLock('argocd/app', () => lockB.withLock('argocd/app', async () => void held.push('both')));
     expect(held).toEqual(['both']);
 
-    const [outA, outB] = await Promise.all([gateOn('A', onMaster).applyVerdict(verdict(A)), gateOn('B', onReplica).applyVerdict(verdict(B))]);
+    const [outA, outB] = await Promise.all([
+      gateOn('A', onMaster).applyVerdict(verdict(A)),
+      gateOn('B', onReplica).applyVerdict(verdict(B)),
+    ]);
     const firstRound = patches.slice(0, 2);
     // Exactly one of the two racing patches landed; the other was refused (409/422), not written over it.
     expect(firstRound.filter((p) => p.ok)).toHaveLength(1);
@@ -106,7 +130,9 @@ describe('two gates holding "the" lock after a failover', () => {
     const actions = [outA[0]?.action, outB[0]?.action];
     expect(actions).toContain('pin');
     const winner = firstRound.find((p) => p.ok)!.gate;
-    console.log(`two lock holders: ${winner} wrote first, the other got ${firstRound.find((p) => !p.ok)?.status}; decisions A=${actions[0]} B=${actions[1]}; ${patches.filter((p) => p.ok).length} patch(es) landed`);
+    console.log(
+      `two lock holders: ${winner} wrote first, the other got ${firstRound.find((p) => !p.ok)?.status}; decisions A=${actions[0]} B=${actions[1]}; ${patches.filter((p) => p.ok).length} patch(es) landed`,
+    );
     onMaster.disconnect();
     onReplica.disconnect();
   });

@@ -5,7 +5,15 @@
  */
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '@gitops-gate/telemetry';
-import { POLICY_GROUP, POLICY_VERSION, policyDisplayOf, policyIdOf, type Condition, type KindInfo, type PolicyObject } from '@gitops-gate/policy';
+import {
+  POLICY_GROUP,
+  POLICY_VERSION,
+  policyDisplayOf,
+  policyIdOf,
+  type Condition,
+  type KindInfo,
+  type PolicyObject,
+} from '@gitops-gate/policy';
 
 /** How many Application names status.selectedApplications lists (the count is always complete). */
 const SELECTED_NAMES_MAX = 10;
@@ -22,7 +30,14 @@ export function createPolicyStatusWriter(opts: { api: CustomObjectsApi; logger: 
   /** The status last written per object. */
   const lastWritten = new Map<string, string>();
   return {
-    async write(kind: KindInfo, obj: PolicyObject, ok: boolean, reason: string, message: string, selected: string[] | undefined): Promise<void> {
+    async write(
+      kind: KindInfo,
+      obj: PolicyObject,
+      ok: boolean,
+      reason: string,
+      message: string,
+      selected: string[] | undefined,
+    ): Promise<void> {
       const generation = obj.metadata?.generation;
       const prev = obj.status?.conditions?.find((c) => c.type === 'Ready');
       const status = ok ? 'True' : 'False';
@@ -45,16 +60,28 @@ export function createPolicyStatusWriter(opts: { api: CustomObjectsApi; logger: 
         observedGeneration: generation,
         lastTransitionTime: prev?.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : now().toISOString(),
       };
-      const body = { status: { observedGeneration: generation, conditions: [condition], ...(selectedApplications ? { selectedApplications } : {}) } };
+      const body = {
+        status: { observedGeneration: generation, conditions: [condition], ...(selectedApplications ? { selectedApplications } : {}) },
+      };
       const name = obj.metadata?.name ?? '';
       try {
         if (kind.scope === 'Namespaced') {
           await api.patchNamespacedCustomObjectStatus(
-            { group: POLICY_GROUP, version: POLICY_VERSION, plural: kind.plural, namespace: obj.metadata?.namespace ?? 'default', name, body },
+            {
+              group: POLICY_GROUP,
+              version: POLICY_VERSION,
+              plural: kind.plural,
+              namespace: obj.metadata?.namespace ?? 'default',
+              name,
+              body,
+            },
             mergePatch,
           );
         } else {
-          await api.patchClusterCustomObjectStatus({ group: POLICY_GROUP, version: POLICY_VERSION, plural: kind.plural, name, body }, mergePatch);
+          await api.patchClusterCustomObjectStatus(
+            { group: POLICY_GROUP, version: POLICY_VERSION, plural: kind.plural, name, body },
+            mergePatch,
+          );
         }
         lastWritten.set(id, wanted);
       } catch (err) {

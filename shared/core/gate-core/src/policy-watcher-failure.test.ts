@@ -9,7 +9,10 @@ if (!gatePolicy) throw new Error('no GatePolicy kind');
 describe('describeWatchFailure', () => {
   it('a 404 before the first list means the CRD is missing; after it, the objects stay in force', () => {
     expect(describeWatchFailure(gatePolicy, { code: 404 }, false)).toMatchObject({ missing: true });
-    expect(describeWatchFailure(gatePolicy, { code: 404 }, true)).toMatchObject({ missing: false, problem: expect.stringContaining('keeping') });
+    expect(describeWatchFailure(gatePolicy, { code: 404 }, true)).toMatchObject({
+      missing: false,
+      problem: expect.stringContaining('keeping'),
+    });
     expect(describeWatchFailure(gatePolicy, { code: 403 }, false).problem).toContain('ClusterRoleBinding');
   });
 });

@@ -1,7 +1,13 @@
 import { Writable } from 'node:stream';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { argoApplicationKind, clusterGatePolicyKind, createSandboxApiServer, gatePolicyKind, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
+import {
+  argoApplicationKind,
+  clusterGatePolicyKind,
+  createSandboxApiServer,
+  gatePolicyKind,
+  type SandboxApiServer,
+} from '@gitops-gate/k8s-sandbox';
 import { createLogger } from '@gitops-gate/telemetry';
 import type { Application } from './applications.js';
 import { createPolicyWatcher, type PolicySet, type PolicyWatcher } from './policy-watcher.js';
@@ -11,7 +17,9 @@ const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies'
 
 function policy(name: string, commits: Record<string, unknown>, mode = 'Enforce') {
   return {
-    apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name, namespace: 'argocd' },
+    apiVersion: 'gitops-gate.io/v1alpha1',
+    kind: 'GatePolicy',
+    metadata: { name, namespace: 'argocd' },
     spec: { mode, repository: 'https://github.com/org/app', branches: ['main'], commits },
   };
 }
@@ -34,7 +42,9 @@ async function until<T>(fn: () => T | undefined | false | Promise<T | undefined 
   }
 }
 async function readyCondition(name: string) {
-  const obj = (await api.getNamespacedCustomObject({ ...G, name })) as { status?: { conditions?: { status: string; message: string }[]; observedGeneration?: number } };
+  const obj = (await api.getNamespacedCustomObject({ ...G, name })) as {
+    status?: { conditions?: { status: string; message: string }[]; observedGeneration?: number };
+  };
   return obj.status;
 }
 
@@ -55,7 +65,13 @@ beforeEach(async () => {
   api = kc.makeApiClient(CustomObjectsApi);
   sets = [];
   apps = [];
-  watcher = createPolicyWatcher({ kc, logger: silent, onChange: (s) => void sets.push(s), applications: async () => apps, backoff: { initialMs: 50, maxMs: 400 } });
+  watcher = createPolicyWatcher({
+    kc,
+    logger: silent,
+    onChange: (s) => void sets.push(s),
+    applications: async () => apps,
+    backoff: { initialMs: 50, maxMs: 400 },
+  });
 });
 afterEach(async () => {
   await watcher.stop();
@@ -78,7 +94,10 @@ describe('GatePolicy watch', () => {
   it('an invalid policy is not applied and its status names the problem', async () => {
     await watcher.start();
     // Anchored, so the CRD (and the sandbox, like a real API server) accepts it; only the gate finds it invalid.
-    await api.createNamespacedCustomObject({ ...G, body: policy('bad', { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] }) });
+    await api.createNamespacedCustomObject({
+      ...G,
+      body: policy('bad', { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] }),
+    });
     const s = await waitStatus('bad');
     expect(s?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'InvalidRefusing' });
     expect(s?.conditions?.[0]?.message).toMatch(/identityRegExp is not a valid regular expression/);
@@ -92,7 +111,10 @@ describe('GatePolicy watch', () => {
     await api.createNamespacedCustomObject({ ...G, body: policy('p2', gitsign) });
     await watcher.start();
     expect(watcher.current().compiled.map((p) => p.name)).toEqual(['argocd/p2']);
-    await api.patchNamespacedCustomObject({ ...G, name: 'p2', body: { spec: { mode: 'Audit' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await api.patchNamespacedCustomObject(
+      { ...G, name: 'p2', body: { spec: { mode: 'Audit' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await until(() => watcher.current().compiled[0]?.mode === 'Audit');
     expect(watcher.current().compiled[0]?.generation).toBe(2);
     await api.deleteNamespacedCustomObject({ ...G, name: 'p2' });
@@ -121,7 +143,14 @@ describe('fail closed: an Enforce policy that becomes invalid keeps its last val
     await watcher.start();
     expect(watcher.live()).toMatchObject([{ name: 'argocd/strict', generation: 1, mode: 'Enforce' }]);
     // A namespace editor (or a typo) makes it invalid: generation 2 does not compile.
-    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    await api.patchNamespacedCustomObject(
+      {
+        ...G,
+        name: 'strict',
+        body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } },
+      },
+      merge,
+    );
     await until(async () => (await readyCondition('strict'))?.observedGeneration === 2);
     const s = await readyCondition('strict');
     expect(s?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'InvalidLastValidInForce' });
@@ -135,7 +164,10 @@ describe('fail closed: an Enforce policy that becomes invalid keeps its last val
   });
 
   it('an invalid Audit policy is not applied and refuses nothing', async () => {
-    await api.createNamespacedCustomObject({ ...G, body: policy('a', { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] }, 'Audit') });
+    await api.createNamespacedCustomObject({
+      ...G,
+      body: policy('a', { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] }, 'Audit'),
+    });
     await watcher.start();
     const s = await waitStatus('a');
     expect(s?.conditions?.[0]).toMatchObject({ status: 'False', reason: 'Invalid' });
@@ -146,13 +178,31 @@ describe('fail closed: an Enforce policy that becomes invalid keeps its last val
 describe('ClusterGatePolicy and status.selectedApplications', () => {
   it('watches ClusterGatePolicies (scope Cluster) next to GatePolicies (scope Namespaced, own namespace only)', async () => {
     apps = [optedIn('shop', 'argocd'), optedIn('web', 'team-a'), { metadata: { name: 'not-opted-in', namespace: 'argocd' } }];
-    await api.createNamespacedCustomObject({ ...G, body: { ...policy('ns', gitsign), spec: { ...policy('ns', gitsign).spec, selector: { namespaces: ['team-a'] } } } });
-    await api.createClusterCustomObject({ ...C, body: { ...policy('platform', gitsign), kind: 'ClusterGatePolicy', metadata: { name: 'platform' } } });
+    await api.createNamespacedCustomObject({
+      ...G,
+      body: { ...policy('ns', gitsign), spec: { ...policy('ns', gitsign).spec, selector: { namespaces: ['team-a'] } } },
+    });
+    await api.createClusterCustomObject({
+      ...C,
+      body: { ...policy('platform', gitsign), kind: 'ClusterGatePolicy', metadata: { name: 'platform' } },
+    });
     await watcher.start();
-    expect(watcher.live().map((l) => `${l.scope}:${l.name}:${l.namespace ?? '-'}`).sort()).toEqual(['Cluster:platform:-', 'Namespaced:argocd/ns:argocd']);
-    expect(watcher.current().objects.map((o) => (o as { kind: string }).kind).sort()).toEqual(['ClusterGatePolicy', 'GatePolicy']);
+    expect(
+      watcher
+        .live()
+        .map((l) => `${l.scope}:${l.name}:${l.namespace ?? '-'}`)
+        .sort(),
+    ).toEqual(['Cluster:platform:-', 'Namespaced:argocd/ns:argocd']);
+    expect(
+      watcher
+        .current()
+        .objects.map((o) => (o as { kind: string }).kind)
+        .sort(),
+    ).toEqual(['ClusterGatePolicy', 'GatePolicy']);
     const cluster = await until(async () => {
-      const o = (await api.getClusterCustomObject({ ...C, name: 'platform' })) as { status?: { selectedApplications?: { count: number; names: string[] }; conditions?: { status: string }[] } };
+      const o = (await api.getClusterCustomObject({ ...C, name: 'platform' })) as {
+        status?: { selectedApplications?: { count: number; names: string[] }; conditions?: { status: string }[] };
+      };
       return o.status?.selectedApplications ? o.status : undefined;
     });
     expect(cluster.conditions?.[0]?.status).toBe('True');
@@ -176,7 +226,10 @@ describe('ClusterGatePolicy and status.selectedApplications', () => {
     expect(patches()).toBe(before);
     apps = [optedIn('shop', 'argocd'), optedIn('cart', 'argocd')];
     await watcher.resync();
-    await until(async () => ((await readyCondition('quiet')) as { selectedApplications?: { count: number } } | undefined)?.selectedApplications?.count === 2);
+    await until(
+      async () =>
+        ((await readyCondition('quiet')) as { selectedApplications?: { count: number } } | undefined)?.selectedApplications?.count === 2,
+    );
   });
 });
 
@@ -189,7 +242,11 @@ describe('list errors are detected, reported and retried with backoff (#18.4)', 
     await api.createNamespacedCustomObject({ ...G, body: policy('p', gitsign) });
     watcher = createPolicyWatcher({ kc, logger: silent, onChange: (s) => void sets.push(s), backoff: { initialMs: 50, maxMs: 200 } });
     await watcher.start();
-    expect(watcher.health()).toMatchObject({ synced: true, ok: false, problems: [expect.stringMatching(/ClusterGatePolicy CRD not installed \(404/)] });
+    expect(watcher.health()).toMatchObject({
+      synced: true,
+      ok: false,
+      problems: [expect.stringMatching(/ClusterGatePolicy CRD not installed \(404/)],
+    });
     expect(watcher.live().map((l) => l.name)).toEqual(['argocd/p']);
     sandbox.registerKind(clusterGatePolicyKind);
     await until(() => watcher.health().ok, 5_000);
@@ -222,7 +279,14 @@ describe('last valid generation across a gate restart', () => {
   it('an Enforce policy invalid at start-up keeps the valid generation from the previous snapshot (same uid, older)', async () => {
     await api.createNamespacedCustomObject({ ...G, body: policy('strict', gitsign) });
     const valid = await api.getNamespacedCustomObject({ ...G, name: 'strict' });
-    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    await api.patchNamespacedCustomObject(
+      {
+        ...G,
+        name: 'strict',
+        body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } },
+      },
+      merge,
+    );
     // Another object's snapshot entry (other uid) must not stand in for it.
     const impostor = { ...(valid as object), metadata: { ...(valid as { metadata: object }).metadata, uid: 'someone-else' } };
     watcher = createPolicyWatcher({ kc, logger: silent, onChange: () => undefined, previous: [valid, impostor] });
@@ -234,7 +298,14 @@ describe('last valid generation across a gate restart', () => {
 
   it('without it, the same policy refuses (never valid in this process)', async () => {
     await api.createNamespacedCustomObject({ ...G, body: policy('strict', gitsign) });
-    await api.patchNamespacedCustomObject({ ...G, name: 'strict', body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } } }, merge);
+    await api.patchNamespacedCustomObject(
+      {
+        ...G,
+        name: 'strict',
+        body: { spec: { commits: { gitsign: [{ identityRegExp: '^($', issuer: 'https://accounts.google.com' }] } } },
+      },
+      merge,
+    );
     await watcher.start();
     expect(watcher.live()).toMatchObject([{ name: 'argocd/strict', broken: expect.any(String) }]);
   });

@@ -89,16 +89,23 @@ export function describeWatchFailure(info: KindInfo, err: unknown, listedBefore:
   const status = httpStatusOf(err);
   const where = `${info.plural}.${POLICY_GROUP}`;
   if (status === 404 && listedBefore) {
-    return { problem: `${info.kind} list answered 404 after it was listed: keeping the ${info.kind} objects in force until it answers again`, missing: false };
+    return {
+      problem: `${info.kind} list answered 404 after it was listed: keeping the ${info.kind} objects in force until it answers again`,
+      missing: false,
+    };
   }
-  if (status === 404) return { problem: `${info.kind} CRD not installed (404 listing ${where}): no ${info.kind} objects are in force`, missing: true };
+  if (status === 404)
+    return { problem: `${info.kind} CRD not installed (404 listing ${where}): no ${info.kind} objects are in force`, missing: true };
   if (status === 403) {
     return {
       problem: `forbidden to list/watch ${where} cluster-wide (403): the gate needs the ClusterRole of deploy/base/cluster bound with a ClusterRoleBinding`,
       missing: false,
     };
   }
-  return { problem: `cannot list/watch ${where}${status ? ` (${status})` : ''}: ${(err as Error | undefined)?.message ?? String(err)}`, missing: false };
+  return {
+    problem: `cannot list/watch ${where}${status ? ` (${status})` : ''}: ${(err as Error | undefined)?.message ?? String(err)}`,
+    missing: false,
+  };
 }
 
 export function createPolicyWatcher(opts: {
@@ -171,7 +178,8 @@ export function createPolicyWatcher(opts: {
         opts.logger.warn({ err }, 'applications not listed for policy status');
       }
     }
-    for (const o of outcomes) await statusWriter.write(o.kind, o.obj, o.ok, o.reason, o.message, apps && o.live ? selectedBy(o.live, apps) : undefined);
+    for (const o of outcomes)
+      await statusWriter.write(o.kind, o.obj, o.ok, o.reason, o.message, apps && o.live ? selectedBy(o.live, apps) : undefined);
   }
 
   // Events arrive faster than compiling; run recomputes one after another, each over the whole cache.
@@ -240,7 +248,16 @@ export function createPolicyWatcher(opts: {
     },
     current: () => set,
     live() {
-      if (!published) throw new PolicyWatchError('POLICIES_NOT_SYNCED', `policies not listed yet: ${kinds.map((k) => k.problem).filter(Boolean).join('; ') || 'starting'}`);
+      if (!published)
+        throw new PolicyWatchError(
+          'POLICIES_NOT_SYNCED',
+          `policies not listed yet: ${
+            kinds
+              .map((k) => k.problem)
+              .filter(Boolean)
+              .join('; ') || 'starting'
+          }`,
+        );
       return [...set.compiled.map(toLivePolicy), ...set.broken];
     },
     health() {

@@ -19,7 +19,8 @@ export interface Clock {
 const realClock: Clock = { now: () => performance.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
 
 export function createTokenBucket(opts: { qps: number; burst: number }, clock: Clock = realClock): TokenBucket {
-  if (!(opts.qps > 0) || !(opts.burst >= 1)) throw new RangeError(`token bucket needs qps > 0 and burst ≥ 1 (got ${opts.qps}/${opts.burst})`);
+  if (!(opts.qps > 0) || !(opts.burst >= 1))
+    throw new RangeError(`token bucket needs qps > 0 and burst ≥ 1 (got ${opts.qps}/${opts.burst})`);
   let tokens = opts.burst;
   let at = clock.now();
   // A reservation chain: each caller reserves the next token time, so waiters are FIFO and none starves.

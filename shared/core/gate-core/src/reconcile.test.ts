@@ -36,7 +36,8 @@ let audit: AuditTrail;
 
 function app(name: string, repoURL: string, branch: string, targetRevision: string): Application {
   return {
-    apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Application',
     metadata: { name, namespace: 'argocd', resourceVersion: '1', annotations: { 'gitops-gate.io/branch': branch } },
     spec: { source: { repoURL, targetRevision } },
   };
@@ -55,7 +56,10 @@ function storeOf(apps: Application[]): ApplicationStore {
 }
 
 function reconciler(apps: Application[], extra: Partial<Parameters<typeof createReconciler>[0]> = {}) {
-  const mirror = createGitMirror({ cacheDir: mkdtempSync(join(tmpdir(), 'gg-rec-git-')), urlRewrites: { [SHOP]: repo.url, [FORK]: `file://${forkBare}` } });
+  const mirror = createGitMirror({
+    cacheDir: mkdtempSync(join(tmpdir(), 'gg-rec-git-')),
+    urlRewrites: { [SHOP]: repo.url, [FORK]: `file://${forkBare}` },
+  });
   return createReconciler({
     store: storeOf(apps),
     namespaces: [],
@@ -67,7 +71,11 @@ function reconciler(apps: Application[], extra: Partial<Parameters<typeof create
     // Every opted-in repository is followed, fetched from the URL the Application names (followed-repos.test.ts
     // covers how the gate builds the set).
     followed: (list) =>
-      list.flatMap((a) => (a.spec?.source?.repoURL ? [{ repoUrl: normalizeRepoUrl(a.spec.source.repoURL), fetchUrl: a.spec.source.repoURL, branches: [] }] : [])),
+      list.flatMap((a) =>
+        a.spec?.source?.repoURL
+          ? [{ repoUrl: normalizeRepoUrl(a.spec.source.repoURL), fetchUrl: a.spec.source.repoURL, branches: [] }]
+          : [],
+      ),
     // As the gate's main.ts does it.
     enqueue: async (t) => {
       const { data, jobId } = reconcileJob(t);
@@ -78,12 +86,23 @@ function reconciler(apps: Application[], extra: Partial<Parameters<typeof create
 }
 
 async function queuedJobs() {
-  return (await queue.getJobs(['waiting', 'delayed', 'active', 'completed'])).map((j) => ({ id: j.id ?? '', repoUrl: j.data.repoUrl as string, branch: j.data.branch as string, sha: j.data.sha as string }));
+  return (await queue.getJobs(['waiting', 'delayed', 'active', 'completed'])).map((j) => ({
+    id: j.id ?? '',
+    repoUrl: j.data.repoUrl as string,
+    branch: j.data.branch as string,
+    sha: j.data.sha as string,
+  }));
 }
 
 function record(appName: string, sha: string, action: string) {
   return audit.record({
-    deliveryId: 'd', repo: SHOP, branch: 'main', sha, app: `argocd/${appName}`, action, reason: action,
+    deliveryId: 'd',
+    repo: SHOP,
+    branch: 'main',
+    sha,
+    app: `argocd/${appName}`,
+    action,
+    reason: action,
     verdict: { outcome: 'deferred', method: 'none', code: 'X', reasons: [] },
   });
 }
@@ -116,7 +135,11 @@ describe('reconcile', () => {
     repo.git('push', '--quiet', forkBare, 'HEAD:refs/heads/main');
     const r = reconciler([app('shop', SHOP, 'main', base), app('shop-release', SHOP, 'release', base), app('fork', FORK, 'main', base)]);
     const queued = await r.runOnce();
-    expect(queued.map((t) => `${t.repoUrl}#${t.branch}@${t.sha}`).sort()).toEqual([`${SHOP}#main@${head}`, `${SHOP}#release@${head}`, `${FORK}#main@${head}`]);
+    expect(queued.map((t) => `${t.repoUrl}#${t.branch}@${t.sha}`).sort()).toEqual([
+      `${SHOP}#main@${head}`,
+      `${SHOP}#release@${head}`,
+      `${FORK}#main@${head}`,
+    ]);
     // Before: every one was `gh-reconcile-<sha>`, so BullMQ kept the first and silently dropped the other two.
     const jobs = await queuedJobs();
     expect(jobs.map((j) => `${j.repoUrl}#${j.branch}`).sort()).toEqual([`${SHOP}#main`, `${SHOP}#release`, `${FORK}#main`]);

@@ -28,7 +28,10 @@ export interface ReconcileTarget {
  * main) or repositories (a fork): a key of the SHA alone let the first one's job stand in for all of them.
  */
 export function reconcileKey(t: { repoUrl: string; branch: string; sha: string }): string {
-  return createHash('sha256').update(`${normalizeRepoUrl(t.repoUrl)}\0${t.branch}\0${t.sha}`).digest('hex').slice(0, 24);
+  return createHash('sha256')
+    .update(`${normalizeRepoUrl(t.repoUrl)}\0${t.branch}\0${t.sha}`)
+    .digest('hex')
+    .slice(0, 24);
 }
 
 /**
@@ -42,7 +45,14 @@ export function reconcileDeliveryId(t: { repoUrl: string; branch: string; sha: s
 
 /** The verify job for a reconciled head, and its BullMQ job id. */
 export function reconcileJob(t: ReconcileTarget, now: Date = new Date()): { data: VerifyCommitJob; jobId: string } {
-  return buildCommitVerifyJob({ deliveryId: t.deliveryId, repoUrl: t.repoUrl, cloneUrl: t.cloneUrl, branch: t.branch, sha: t.sha, receivedAt: now });
+  return buildCommitVerifyJob({
+    deliveryId: t.deliveryId,
+    repoUrl: t.repoUrl,
+    cloneUrl: t.cloneUrl,
+    branch: t.branch,
+    sha: t.sha,
+    receivedAt: now,
+  });
 }
 
 export interface Reconciler {

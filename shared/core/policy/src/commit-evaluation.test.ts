@@ -11,7 +11,15 @@ import { verifyCommit } from '@gitops-gate/commit-verify';
 import { evaluatePolicies, policiesFor } from './commit-evaluation.js';
 
 const FIX = new URL('../../../../../shared/fixtures/git-commits/', import.meta.url).pathname;
-type Entry = { kind: string; valid: boolean | string; san?: string; issuer?: string; logIndex?: string; integratedTime?: string; fingerprint?: string };
+type Entry = {
+  kind: string;
+  valid: boolean | string;
+  san?: string;
+  issuer?: string;
+  logIndex?: string;
+  integratedTime?: string;
+  fingerprint?: string;
+};
 const manifest = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8')) as Record<string, Entry>;
 const raw = (sha: string) => readFileSync(join(FIX, manifest[sha]!.kind, `${sha}.commit`));
 const WEB_FLOW_FPR = '5DE3E0509C47EA3CF04A42D34AEE18F83AFDEB23';
@@ -32,7 +40,13 @@ let trust: BundleTrust;
 
 beforeAll(async () => {
   trust = createBundleTrust();
-  const identities = [...new Set(Object.values(manifest).filter((e) => e.san).map((e) => `${e.san}|${e.issuer}`))].map((s) => {
+  const identities = [
+    ...new Set(
+      Object.values(manifest)
+        .filter((e) => e.san)
+        .map((e) => `${e.san}|${e.issuer}`),
+    ),
+  ].map((s) => {
     const [identity, issuer] = s.split('|');
     return { identity, issuer };
   });
@@ -63,7 +77,8 @@ describe('every fixture commit gets its manifest verdict, offline', () => {
       if (e.valid === 'unsigned') expect(v).toMatchObject({ code: 'UNSIGNED' });
       if (e.valid === 'unknown-key') expect(v).toMatchObject({ code: 'GPG_UNKNOWN_KEY' });
       // Signed by identities outside this policy; either rejection is right (the gitsign suite checks the lookup code).
-      if (e.valid === 'needs-online-rekor') expect(['GITSIGN_NEEDS_ONLINE_LOOKUP', 'GITSIGN_IDENTITY_MISMATCH']).toContain(v.ok ? '' : v.code);
+      if (e.valid === 'needs-online-rekor')
+        expect(['GITSIGN_NEEDS_ONLINE_LOOKUP', 'GITSIGN_IDENTITY_MISMATCH']).toContain(v.ok ? '' : v.code);
     }
   });
 });
@@ -81,9 +96,13 @@ describe('policies', () => {
   it('GPG keys: revoked verify nothing; a retired key verifies only inside its window', async () => {
     const revoked = await compilePolicy(policyDoc({ gpg: [{ fingerprint: WEB_FLOW_FPR, publicKey: webFlowKey, revoked: true }] }));
     expect(await verifyCommit(raw(pgpSha), revoked.commit)).toMatchObject({ ok: false, code: 'GPG_SIGNER_NOT_ALLOWED' });
-    const retiredLongAgo = await compilePolicy(policyDoc({ gpg: [{ fingerprint: WEB_FLOW_FPR, publicKey: webFlowKey, validUntil: '2017-01-01T00:00:00Z' }] }));
+    const retiredLongAgo = await compilePolicy(
+      policyDoc({ gpg: [{ fingerprint: WEB_FLOW_FPR, publicKey: webFlowKey, validUntil: '2017-01-01T00:00:00Z' }] }),
+    );
     expect(await verifyCommit(raw(pgpSha), retiredLongAgo.commit)).toMatchObject({ ok: false, code: 'GPG_KEY_OUTSIDE_POLICY_WINDOW' });
-    const retiredLater = await compilePolicy(policyDoc({ gpg: [{ fingerprint: WEB_FLOW_FPR, publicKey: webFlowKey, validUntil: '2100-01-01T00:00:00Z' }] }));
+    const retiredLater = await compilePolicy(
+      policyDoc({ gpg: [{ fingerprint: WEB_FLOW_FPR, publicKey: webFlowKey, validUntil: '2100-01-01T00:00:00Z' }] }),
+    );
     expect(await verifyCommit(raw(pgpSha), retiredLater.commit)).toMatchObject({ ok: true });
   });
 
@@ -94,8 +113,14 @@ describe('policies', () => {
 
   it('every Enforce policy must pass; Audit policies are reported only', async () => {
     const good = await compilePolicy({ ...policyDoc({ ssh: { allowedSigners } }), metadata: { name: 'good' } });
-    const strict = await compilePolicy({ ...policyDoc({ gitsign: [{ identity: 'nobody@example.com', issuer: 'https://accounts.google.com' }] }), metadata: { name: 'strict' } });
-    const audit = await compilePolicy({ ...policyDoc({ gitsign: [{ identity: 'nobody@example.com', issuer: 'https://accounts.google.com' }] }, { mode: 'Audit' }), metadata: { name: 'audit' } });
+    const strict = await compilePolicy({
+      ...policyDoc({ gitsign: [{ identity: 'nobody@example.com', issuer: 'https://accounts.google.com' }] }),
+      metadata: { name: 'strict' },
+    });
+    const audit = await compilePolicy({
+      ...policyDoc({ gitsign: [{ identity: 'nobody@example.com', issuer: 'https://accounts.google.com' }] }, { mode: 'Audit' }),
+      metadata: { name: 'audit' },
+    });
     expect((await evaluatePolicies(raw(sshSha), [good, strict])).verdict).toMatchObject({ ok: false, policy: 'strict' });
     const withAudit = await evaluatePolicies(raw(sshSha), [good, audit]);
     expect(withAudit.verdict).toMatchObject({ ok: true, policy: 'good' });
@@ -148,8 +173,13 @@ spec:
     gitsign: [{identityRegExp: "^https://github.com/org/.*$", issuer: "https://token.actions.githubusercontent.com"}]
 `;
     const ps = await parsePolicyFile(yaml);
-    expect(ps.map((p) => [p.name, p.mode])).toEqual([['a', 'Enforce'], ['b', 'Audit']]);
-    const json = JSON.stringify([ps[0]!.spec].map((spec) => ({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'j' }, spec })));
+    expect(ps.map((p) => [p.name, p.mode])).toEqual([
+      ['a', 'Enforce'],
+      ['b', 'Audit'],
+    ]);
+    const json = JSON.stringify(
+      [ps[0]!.spec].map((spec) => ({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'j' }, spec })),
+    );
     expect(await parsePolicyFile(json)).toHaveLength(1);
     await expect(parsePolicyFile(`${yaml}---\n${yaml.split('---')[0]}`)).rejects.toThrow(/two policies named a/);
     await expect(parsePolicyFile('a: [')).rejects.toThrow(/not valid YAML/);

@@ -6,7 +6,10 @@ import { gitCommitId, rejectCommit, verifyCommit, type CommitVerdict, type Verif
 import type { CompiledPolicy } from './policy.js';
 
 function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const escaped = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
   return new RegExp(`^${escaped}$`);
 }
 
@@ -14,9 +17,16 @@ function globToRegExp(glob: string): RegExp {
  * Policies that govern (repository, branch): repository compared normalised (`*` = every repository), branches
  * exact or `*` globs.
  */
-export function policiesFor(policies: CompiledPolicy[], repoUrl: string, branch: string, normalize: (u: string) => string): CompiledPolicy[] {
+export function policiesFor(
+  policies: CompiledPolicy[],
+  repoUrl: string,
+  branch: string,
+  normalize: (u: string) => string,
+): CompiledPolicy[] {
   const want = normalize(repoUrl);
-  return policies.filter((p) => (p.repository === '*' || normalize(p.repository) === want) && p.branches.some((b) => globToRegExp(b).test(branch)));
+  return policies.filter(
+    (p) => (p.repository === '*' || normalize(p.repository) === want) && p.branches.some((b) => globToRegExp(b).test(branch)),
+  );
 }
 
 export interface PolicyResult {
@@ -49,11 +59,23 @@ export async function evaluatePolicies(
 ): Promise<PolicyEvaluation> {
   const sha = gitCommitId(raw, options.expectedSha?.length === 64 ? 'sha256' : 'sha1');
   if (governing.length === 0) {
-    return { verdict: rejectCommit('-', sha, 'none', 'NO_POLICY', 'no policy governs this repository and branch (default deny)'), results: [] };
+    return {
+      verdict: rejectCommit('-', sha, 'none', 'NO_POLICY', 'no policy governs this repository and branch (default deny)'),
+      results: [],
+    };
   }
   const results: PolicyResult[] = [];
   for (const p of governing) {
-    results.push({ policy: p.name, mode: p.mode, scope: p.scope, namespace: p.namespace, uid: p.uid, generation: p.generation, selector: p.selector, verdict: await verify(raw, p.commit, options) });
+    results.push({
+      policy: p.name,
+      mode: p.mode,
+      scope: p.scope,
+      namespace: p.namespace,
+      uid: p.uid,
+      generation: p.generation,
+      selector: p.selector,
+      verdict: await verify(raw, p.commit, options),
+    });
   }
   const enforce = results.filter((r) => r.mode === 'Enforce');
   const failing = enforce.find((r) => !r.verdict.ok);
@@ -61,7 +83,13 @@ export async function evaluatePolicies(
   if (enforce.length === 0) {
     const v = results[0]!.verdict;
     return {
-      verdict: rejectCommit(results.map((r) => r.policy).join(','), sha, v.method, 'AUDIT_ONLY', `only Audit policies govern this branch (would have been ${v.ok ? 'verified' : `rejected: ${v.code}`})`),
+      verdict: rejectCommit(
+        results.map((r) => r.policy).join(','),
+        sha,
+        v.method,
+        'AUDIT_ONLY',
+        `only Audit policies govern this branch (would have been ${v.ok ? 'verified' : `rejected: ${v.code}`})`,
+      ),
       results,
     };
   }

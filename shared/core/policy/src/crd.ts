@@ -49,7 +49,8 @@ const DROPPED = new Set(['$schema', 'propertyNames', 'const']);
  */
 export function toStructural(node: Node, path = 'spec'): Node {
   const unsupported = Object.keys(node).filter((k) => !KEY_ORDER.includes(k) && !DROPPED.has(k));
-  if (unsupported.length > 0) throw new PolicyError('POLICY_INVALID', `${path}: no structural-schema translation for ${unsupported.join(', ')}`);
+  if (unsupported.length > 0)
+    throw new PolicyError('POLICY_INVALID', `${path}: no structural-schema translation for ${unsupported.join(', ')}`);
   const src: Node = { ...node };
   if ('const' in src) {
     src['enum'] = [src['const']];
@@ -63,7 +64,10 @@ export function toStructural(node: Node, path = 'spec'): Node {
   for (const k of KEY_ORDER) {
     const v = src[k];
     if (v === undefined) continue;
-    if (k === 'properties') out[k] = Object.fromEntries(Object.entries(v as Record<string, Node>).map(([name, sub]) => [name, toStructural(sub, `${path}.${name}`)]));
+    if (k === 'properties')
+      out[k] = Object.fromEntries(
+        Object.entries(v as Record<string, Node>).map(([name, sub]) => [name, toStructural(sub, `${path}.${name}`)]),
+      );
     else if (k === 'items') out[k] = toStructural(v as Node, `${path}[]`);
     else if (k === 'additionalProperties' && typeof v === 'object') out[k] = toStructural(v as Node, `${path}{}`);
     else out[k] = v;
@@ -124,7 +128,7 @@ const NAMES: Record<PolicyCrdScope, { kind: string; plural: string; singular: st
     shortNames: ['gp'],
     header:
       '# GatePolicy: who may sign the commits (and build the images) that gitops-gate pins for a set of Argo CD\n' +
-      '# Applications. The same format is accepted by the verifier\'s POLICY_FILE (YAML or JSON).\n',
+      "# Applications. The same format is accepted by the verifier's POLICY_FILE (YAML or JSON).\n",
   },
   Cluster: {
     kind: 'ClusterGatePolicy',
@@ -143,11 +147,21 @@ export function policyCrd(scope: PolicyCrdScope): Node {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${n.plural}.gitops-gate.io`, labels: { 'app.kubernetes.io/name': 'gitops-gate', 'app.kubernetes.io/component': 'crd' } },
+    metadata: {
+      name: `${n.plural}.gitops-gate.io`,
+      labels: { 'app.kubernetes.io/name': 'gitops-gate', 'app.kubernetes.io/component': 'crd' },
+    },
     spec: {
       group: 'gitops-gate.io',
       scope,
-      names: { kind: n.kind, listKind: `${n.kind}List`, plural: n.plural, singular: n.singular, shortNames: n.shortNames, categories: ['gitops-gate'] },
+      names: {
+        kind: n.kind,
+        listKind: `${n.kind}List`,
+        plural: n.plural,
+        singular: n.singular,
+        shortNames: n.shortNames,
+        categories: ['gitops-gate'],
+      },
       versions: [
         {
           name: 'v1alpha1',

@@ -44,7 +44,11 @@ describe('evaluatePolicyObjects', () => {
   });
 
   it('a never-valid Enforce policy refuses what it selects; a never-valid Audit policy is not applied', async () => {
-    const r = await evaluatePolicyObjects([{ kind: gatePolicy, objects: [obj('e', 1, broken), obj('a', 1, broken, 'Audit')] }], fresh(), logger);
+    const r = await evaluatePolicyObjects(
+      [{ kind: gatePolicy, objects: [obj('e', 1, broken), obj('a', 1, broken, 'Audit')] }],
+      fresh(),
+      logger,
+    );
     expect(r.inForce).toEqual([]);
     expect(r.broken.map((b) => b.name)).toEqual(['team/e']);
     expect(r.outcomes.map((o) => o.reason)).toEqual(['InvalidRefusing', 'Invalid']);

@@ -63,12 +63,17 @@ export interface PolicyMemory {
   previous: Map<string, PolicyObject>;
 }
 
-export const policyIdOf = (kind: KindInfo, obj: PolicyObject): string => obj.metadata?.uid ?? `${kind.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`;
+export const policyIdOf = (kind: KindInfo, obj: PolicyObject): string =>
+  obj.metadata?.uid ?? `${kind.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`;
 export const policyDisplayOf = (kind: KindInfo, obj: PolicyObject): string =>
   `${kind.kind} ${kind.scope === 'Namespaced' ? `${obj.metadata?.namespace}/` : ''}${obj.metadata?.name}`;
 
 /** The same object's (same kind and uid) older generation from the previous snapshot, if it still compiles. */
-async function fromPrevious(memory: PolicyMemory, kind: KindInfo, obj: PolicyObject): Promise<{ compiled: CompiledPolicy; obj: PolicyObject } | undefined> {
+async function fromPrevious(
+  memory: PolicyMemory,
+  kind: KindInfo,
+  obj: PolicyObject,
+): Promise<{ compiled: CompiledPolicy; obj: PolicyObject } | undefined> {
   const prev = obj.metadata?.uid ? memory.previous.get(obj.metadata.uid) : undefined;
   if (!prev || prev.kind !== kind.kind || (prev.metadata?.generation ?? 0) >= (obj.metadata?.generation ?? 0)) return undefined;
   try {
@@ -81,7 +86,11 @@ async function fromPrevious(memory: PolicyMemory, kind: KindInfo, obj: PolicyObj
 }
 
 /** Compiles every listed object (reusing an unchanged generation) and decides what is in force; updates `memory`. */
-export async function evaluatePolicyObjects(listed: { kind: KindInfo; objects: readonly PolicyObject[] }[], memory: PolicyMemory, logger: Logger): Promise<PolicyObjectsEvaluation> {
+export async function evaluatePolicyObjects(
+  listed: { kind: KindInfo; objects: readonly PolicyObject[] }[],
+  memory: PolicyMemory,
+  logger: Logger,
+): Promise<PolicyObjectsEvaluation> {
   const inForce: PolicyObjectsEvaluation['inForce'] = [];
   const broken: LivePolicy[] = [];
   const outcomes: PolicyObjectOutcome[] = [];
@@ -113,7 +122,14 @@ export async function evaluatePolicyObjects(listed: { kind: KindInfo; objects: r
           const b = brokenLivePolicy(obj, kind, problem);
           if (b.mode === 'Enforce') {
             broken.push(b);
-            outcomes.push({ kind, obj, ok: false, reason: 'InvalidRefusing', message: `${problem}; never valid: refusing the Applications it selects`, live: b });
+            outcomes.push({
+              kind,
+              obj,
+              ok: false,
+              reason: 'InvalidRefusing',
+              message: `${problem}; never valid: refusing the Applications it selects`,
+              live: b,
+            });
           } else {
             outcomes.push({ kind, obj, ok: false, reason: 'Invalid', message: `${problem}; not applied` });
           }
@@ -147,7 +163,10 @@ export function brokenLivePolicy(obj: PolicyObject, kind: KindInfo, problem: str
   const spec = (typeof obj.spec === 'object' && obj.spec !== null ? obj.spec : {}) as Record<string, unknown>;
   const selector = policySelectorSchema.safeParse(spec.selector ?? {});
   const repository = typeof spec.repository === 'string' ? spec.repository : undefined;
-  const branches = Array.isArray(spec.branches) && spec.branches.length > 0 && spec.branches.every((b) => typeof b === 'string') ? (spec.branches) : undefined;
+  const branches =
+    Array.isArray(spec.branches) && spec.branches.length > 0 && spec.branches.every((b) => typeof b === 'string')
+      ? spec.branches
+      : undefined;
   const namespace = kind.scope === 'Namespaced' ? obj.metadata?.namespace : undefined;
   const rules = repository && branches ? ({ repository, branches } as CompiledPolicy) : undefined;
   return {
@@ -157,7 +176,7 @@ export function brokenLivePolicy(obj: PolicyObject, kind: KindInfo, problem: str
     uid: obj.metadata?.uid,
     generation: obj.metadata?.generation,
     mode: spec.mode === 'Audit' ? 'Audit' : 'Enforce',
-    selector: selector.success ? (selector.data) : {},
+    selector: selector.success ? selector.data : {},
     governs: (repoUrl, branch) => (rules ? policiesFor([rules], repoUrl, branch, normalizeRepoUrl).length > 0 : true),
     broken: problem,
   };
@@ -165,7 +184,10 @@ export function brokenLivePolicy(obj: PolicyObject, kind: KindInfo, problem: str
 
 export function revisionOf(inForce: { kind: string; obj: PolicyObject }[], broken: LivePolicy[]): string {
   const ids = [
-    ...inForce.map(({ kind, obj }) => `${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}/${obj.metadata?.uid ?? ''}@${obj.metadata?.generation ?? 0}`),
+    ...inForce.map(
+      ({ kind, obj }) =>
+        `${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}/${obj.metadata?.uid ?? ''}@${obj.metadata?.generation ?? 0}`,
+    ),
     ...broken.map((b) => `broken:${b.scope}/${b.namespace ?? ''}/${b.name}/${b.uid ?? ''}@${b.generation ?? 0}`),
   ].sort();
   return createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 16);

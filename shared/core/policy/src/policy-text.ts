@@ -14,7 +14,7 @@ export const POLICY_FIELD_DESCRIPTIONS = {
     'invalid keeps its last valid generation in force; one that was never valid refuses every Application it selects.',
   selector:
     'Which Applications this policy governs. Every listed criterion must match; an empty selector governs every ' +
-    'Application of the repository in the policy\'s scope. A GatePolicy selects only Applications in its own ' +
+    "Application of the repository in the policy's scope. A GatePolicy selects only Applications in its own " +
     'namespace (namespaces can only narrow within it); a ClusterGatePolicy selects across namespaces.',
   selectedApplications: 'Opted-in Applications this policy selects now: how many, and the first few as namespace/name.',
 } as const;

@@ -11,13 +11,26 @@ const doc = (extra: Record<string, unknown> = {}) => ({
   apiVersion: 'gitops-gate.io/v1alpha1',
   kind: 'GatePolicy',
   metadata: { name: 'p' },
-  spec: { repository: 'https://github.com/org/app', branches: ['main'], commits: { gitsign: [{ identity: 'a@example.com', issuer: 'https://accounts.google.com' }] } },
+  spec: {
+    repository: 'https://github.com/org/app',
+    branches: ['main'],
+    commits: { gitsign: [{ identity: 'a@example.com', issuer: 'https://accounts.google.com' }] },
+  },
   ...extra,
 });
 const meta = { name: 'p', namespace: 'team-a', uid: 'u-1', generation: 3 };
 // A commit object is not needed to see which identity a result carries: the signature check is passed in.
-const commit = new TextEncoder().encode('tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor a <a@example.com> 0 +0000\ncommitter a <a@example.com> 0 +0000\n\nx\n');
-const pass = async () => ({ ok: true as const, method: 'ssh' as const, policy: 'p', sha: 'x', signer: { identity: 'a@example.com' }, evidence: [] });
+const commit = new TextEncoder().encode(
+  'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor a <a@example.com> 0 +0000\ncommitter a <a@example.com> 0 +0000\n\nx\n',
+);
+const pass = async () => ({
+  ok: true as const,
+  method: 'ssh' as const,
+  policy: 'p',
+  sha: 'x',
+  signer: { identity: 'a@example.com' },
+  evidence: [],
+});
 
 describe('policy identity: kind, scope, namespace, uid', () => {
   it('a watched GatePolicy is Namespaced and keeps namespace, uid and generation; its results carry them', async () => {
@@ -42,7 +55,9 @@ describe('policy identity: kind, scope, namespace, uid', () => {
 
 describe('policy errors', () => {
   it('an invalid policy throws PolicyError with a listed code, naming the field', async () => {
-    const err: unknown = await compilePolicy(doc({ spec: { repository: 'https://github.com/org/app', branches: [], commits: {} } })).catch((e: unknown) => e);
+    const err: unknown = await compilePolicy(doc({ spec: { repository: 'https://github.com/org/app', branches: [], commits: {} } })).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PolicyError);
     expect(POLICY_ERROR_CODES).toContain((err as PolicyError).code);
     expect((err as PolicyError).message).toMatch(/policy\.spec\.branches/);

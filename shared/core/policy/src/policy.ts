@@ -8,7 +8,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { POLICY_FIELD_DESCRIPTIONS } from './policy-text.js';
-import { createGpgKeyring, normalizeGpgFingerprint, parseAllowedSigners, parseRevocationList, type CommitPolicy, type GpgKeyring } from '@gitops-gate/commit-verify';
+import {
+  createGpgKeyring,
+  normalizeGpgFingerprint,
+  parseAllowedSigners,
+  parseRevocationList,
+  type CommitPolicy,
+  type GpgKeyring,
+} from '@gitops-gate/commit-verify';
 import { PolicyError } from './errors.js';
 
 const dateTime = z.iso.datetime({ offset: true });
@@ -27,18 +34,16 @@ const setList = { 'x-kubernetes-list-type': 'set' } as const;
 
 const IDENTITY_RULES = [
   celRule('has(self.identity) != has(self.identityRegExp)', 'exactly one of identity or identityRegExp must be set'),
-  celRule("!has(self.identityRegExp) || (self.identityRegExp.startsWith('^') && self.identityRegExp.endsWith('$'))", 'identityRegExp must be anchored with ^ and $'),
+  celRule(
+    "!has(self.identityRegExp) || (self.identityRegExp.startsWith('^') && self.identityRegExp.endsWith('$'))",
+    'identityRegExp must be anchored with ^ and $',
+  ),
 ];
 
 const identityRule = z
   .object({
     identity: z.string().min(1).max(1024).describe('Exact certificate identity (email or workflow URI).').optional(),
-    identityRegExp: z
-      .string()
-      .min(2)
-      .max(1024)
-      .describe('Regular expression over the identity, anchored with ^ and $.')
-      .optional(),
+    identityRegExp: z.string().min(2).max(1024).describe('Regular expression over the identity, anchored with ^ and $.').optional(),
     issuer: z
       .string()
       .url()
@@ -50,7 +55,9 @@ const identityRule = z
   .refine((r) => (r.identity === undefined) !== (r.identityRegExp === undefined), {
     message: 'exactly one of identity and identityRegExp is required',
   })
-  .refine((r) => r.identityRegExp === undefined || isValidRegExp(r.identityRegExp), { message: 'identityRegExp is not a valid regular expression' })
+  .refine((r) => r.identityRegExp === undefined || isValidRegExp(r.identityRegExp), {
+    message: 'identityRegExp is not a valid regular expression',
+  })
   .describe('One signer identity; exactly one of identity and identityRegExp.')
   .meta({ 'x-kubernetes-validations': IDENTITY_RULES });
 
@@ -63,7 +70,9 @@ function isValidRegExp(s: string): boolean {
   }
 }
 
-const VALIDITY_RULES = [celRule('!has(self.validFrom) || !has(self.validUntil) || self.validFrom < self.validUntil', 'validFrom must be before validUntil')];
+const VALIDITY_RULES = [
+  celRule('!has(self.validFrom) || !has(self.validUntil) || self.validFrom < self.validUntil', 'validFrom must be before validUntil'),
+];
 
 const gpgKey = z
   .object({
@@ -92,7 +101,11 @@ const imageRequirement = z
       .max(512)
       .describe('Image repository without tag or digest, e.g. ghcr.io/org/app.')
       .meta({ pattern: '^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$' }),
-    keyless: z.array(identityRule).max(64).describe('Trusted builder identities (e.g. the release workflow) for keyless signatures.').optional(),
+    keyless: z
+      .array(identityRule)
+      .max(64)
+      .describe('Trusted builder identities (e.g. the release workflow) for keyless signatures.')
+      .optional(),
     keys: z
       .array(
         z
@@ -109,12 +122,19 @@ const imageRequirement = z
       .optional(),
     // Default true in the parser and (generated) in the CRD: the API server writes the default into the object, so
     // an omitted field means "provenance required" everywhere.
-    requireProvenance: z.boolean().default(true).describe('Also require a verified SLSA provenance attestation from a keyless identity (default true).'),
-    tags: z.array(z.string().min(1).max(255)).max(64).describe('Tags (globs) whose builds may vouch for a commit, besides the policy branches.').optional(),
+    requireProvenance: z
+      .boolean()
+      .default(true)
+      .describe('Also require a verified SLSA provenance attestation from a keyless identity (default true).'),
+    tags: z
+      .array(z.string().min(1).max(255))
+      .max(64)
+      .describe('Tags (globs) whose builds may vouch for a commit, besides the policy branches.')
+      .optional(),
     allowPullRequestTriggers: z
       .boolean()
       .default(false)
-      .describe('Let builds triggered by pull_request / pull_request_target (forks\' code, merge refs) vouch for a commit (default false).'),
+      .describe("Let builds triggered by pull_request / pull_request_target (forks' code, merge refs) vouch for a commit (default false)."),
     allowSelfHostedRunners: z.boolean().default(false).describe('Let builds on self-hosted runners vouch for a commit (default false).'),
   })
   .strict()
@@ -123,17 +143,20 @@ const imageRequirement = z
   })
   .meta({
     'x-kubernetes-validations': [
-      celRule('(has(self.keyless) && size(self.keyless) > 0) || (has(self.keys) && size(self.keys) > 0)', 'an image needs at least one keyless identity or key'),
-      celRule('!self.requireProvenance || (has(self.keyless) && size(self.keyless) > 0)', 'requireProvenance needs a keyless builder identity'),
+      celRule(
+        '(has(self.keyless) && size(self.keyless) > 0) || (has(self.keys) && size(self.keys) > 0)',
+        'an image needs at least one keyless identity or key',
+      ),
+      celRule(
+        '!self.requireProvenance || (has(self.keyless) && size(self.keyless) > 0)',
+        'requireProvenance needs a keyless builder identity',
+      ),
     ],
   });
 
 export const gatePolicySpec = z
   .object({
-    mode: z
-      .enum(['Enforce', 'Audit'])
-      .default('Enforce')
-      .describe(POLICY_FIELD_DESCRIPTIONS.mode),
+    mode: z.enum(['Enforce', 'Audit']).default('Enforce').describe(POLICY_FIELD_DESCRIPTIONS.mode),
     selector: z
       .object({
         matchLabels: z.record(z.string(), z.string().max(63)).meta({ maxProperties: 64 }).optional(),
@@ -150,7 +173,9 @@ export const gatePolicySpec = z
       .describe('Normalised repository URL: https://host/owner/repo (lower case for github.com), no trailing slash, no .git suffix.')
       .meta({
         pattern: '^(https://[^/\\s]+/[^\\s]+|file:///[^\\s]+)$',
-        'x-kubernetes-validations': [celRule("!self.endsWith('/') && !self.endsWith('.git')", 'repository must be normalised (no trailing slash, no .git suffix)')],
+        'x-kubernetes-validations': [
+          celRule("!self.endsWith('/') && !self.endsWith('.git')", 'repository must be normalised (no trailing slash, no .git suffix)'),
+        ],
       }),
     branches: z.array(z.string().min(1).max(255)).min(1).max(64).describe('Branches whose verified commits may be pinned.').meta(setList),
     commits: z
@@ -162,7 +187,11 @@ export const gatePolicySpec = z
           .default(1)
           .describe('Signatures a commit needs: only 1 is supported (a commit carries one signature).')
           .meta({ type: 'integer' }),
-        gitsign: z.array(identityRule).max(64).describe('Sigstore keyless (gitsign) signers, matched on the Fulcio certificate.').optional(),
+        gitsign: z
+          .array(identityRule)
+          .max(64)
+          .describe('Sigstore keyless (gitsign) signers, matched on the Fulcio certificate.')
+          .optional(),
         ssh: z
           .object({
             allowedSigners: z.string().min(1).max(65536).describe('Contents of a git allowed_signers file.'),
@@ -171,21 +200,29 @@ export const gatePolicySpec = z
               .min(1)
               .max(262144)
               .describe(
-                'Revoked SSH keys (as git\'s gpg.ssh.revocationFile): public keys one per line, or an OpenSSH KRL (ssh-keygen -k) base64-encoded. A revoked key, CA, certificate serial or key id verifies nothing, whatever the date.',
+                "Revoked SSH keys (as git's gpg.ssh.revocationFile): public keys one per line, or an OpenSSH KRL (ssh-keygen -k) base64-encoded. A revoked key, CA, certificate serial or key id verifies nothing, whatever the date.",
               )
               .optional(),
             requireUserPresence: z
               .boolean()
-              .describe('Security-key (sk-*) signatures must carry the user-presence (touch) flag. Stricter than git, which ignores the flags.')
+              .describe(
+                'Security-key (sk-*) signatures must carry the user-presence (touch) flag. Stricter than git, which ignores the flags.',
+              )
               .optional(),
             requireUserVerification: z
               .boolean()
-              .describe('Signatures must carry the user-verification (PIN/biometric) flag; only security keys (sk-*) can. Stricter than git.')
+              .describe(
+                'Signatures must carry the user-verification (PIN/biometric) flag; only security keys (sk-*) can. Stricter than git.',
+              )
               .optional(),
           })
           .strict()
           .optional(),
-        gpg: z.array(gpgKey).max(64).describe('OpenPGP signers; a retired key verifies what it signed before validUntil, a revoked one nothing.').optional(),
+        gpg: z
+          .array(gpgKey)
+          .max(64)
+          .describe('OpenPGP signers; a retired key verifies what it signed before validUntil, a revoked one nothing.')
+          .optional(),
       })
       .strict()
       .refine((c) => (c.gitsign?.length ?? 0) > 0 || c.ssh !== undefined || (c.gpg?.length ?? 0) > 0, {
@@ -200,7 +237,11 @@ export const gatePolicySpec = z
           ),
         ],
       }),
-    images: z.array(imageRequirement).max(64).describe('Images the governed Applications require; each must be signed as listed.').optional(),
+    images: z
+      .array(imageRequirement)
+      .max(64)
+      .describe('Images the governed Applications require; each must be signed as listed.')
+      .optional(),
   })
   .strict();
 
@@ -212,7 +253,12 @@ export const gatePolicyObject = z.object({
   apiVersion: z.literal('gitops-gate.io/v1alpha1'),
   kind: z.enum(['GatePolicy', 'ClusterGatePolicy']),
   metadata: z
-    .object({ name: z.string().min(1), namespace: z.string().optional(), uid: z.string().optional(), generation: z.number().int().optional() })
+    .object({
+      name: z.string().min(1),
+      namespace: z.string().optional(),
+      uid: z.string().optional(),
+      generation: z.number().int().optional(),
+    })
     .passthrough(),
   spec: gatePolicySpec,
 });
@@ -257,16 +303,23 @@ export async function compilePolicy(obj: unknown, where = 'policy', source: 'obj
   if (!parsed.success) throw new PolicyError('POLICY_INVALID', describe(parsed.error, where));
   const { kind, metadata, spec } = parsed.data;
   const scope: PolicyScope = source === 'file' ? 'File' : kind === 'ClusterGatePolicy' ? 'Cluster' : 'Namespaced';
-  if (scope === 'Namespaced' && !metadata.namespace) throw new PolicyError('POLICY_INVALID', `${where}.metadata.namespace: a GatePolicy object needs its namespace`);
+  if (scope === 'Namespaced' && !metadata.namespace)
+    throw new PolicyError('POLICY_INVALID', `${where}.metadata.namespace: a GatePolicy object needs its namespace`);
   // A ClusterGatePolicy has no namespace, whatever its metadata says: it must not pose as a tenant's object.
   const namespace = scope === 'Cluster' ? undefined : metadata.namespace;
   const name = namespace ? `${namespace}/${metadata.name}` : metadata.name;
-  const commit: CommitPolicy = { name, fingerprint: createHash('sha256').update(JSON.stringify([name, spec.commits])).digest('hex') };
+  const commit: CommitPolicy = {
+    name,
+    fingerprint: createHash('sha256')
+      .update(JSON.stringify([name, spec.commits]))
+      .digest('hex'),
+  };
   if (spec.commits.ssh) {
     const ssh = spec.commits.ssh;
     try {
       commit.ssh = { allowedSigners: parseAllowedSigners(ssh.allowedSigners, `${where} spec.commits.ssh.allowedSigners`) };
-      if (ssh.revokedKeys !== undefined) commit.ssh.revoked = [parseRevocationList(ssh.revokedKeys, `${where} spec.commits.ssh.revokedKeys`)];
+      if (ssh.revokedKeys !== undefined)
+        commit.ssh.revoked = [parseRevocationList(ssh.revokedKeys, `${where} spec.commits.ssh.revokedKeys`)];
       if (ssh.requireUserPresence) commit.ssh.requireUserPresence = true;
       if (ssh.requireUserVerification) commit.ssh.requireUserVerification = true;
     } catch (err) {
@@ -286,7 +339,12 @@ export async function compilePolicy(obj: unknown, where = 'policy', source: 'obj
       if (!keyring.byFingerprint.has(fp)) {
         throw new PolicyError('POLICY_INVALID', `${where} spec.commits.gpg.${i}: publicKey does not contain key ${fp}`);
       }
-      return { fingerprint: fp, validFrom: k.validFrom ? new Date(k.validFrom) : undefined, validUntil: k.validUntil ? new Date(k.validUntil) : undefined, revoked: k.revoked };
+      return {
+        fingerprint: fp,
+        validFrom: k.validFrom ? new Date(k.validFrom) : undefined,
+        validUntil: k.validUntil ? new Date(k.validUntil) : undefined,
+        revoked: k.revoked,
+      };
     });
     commit.gpg = { keyring, keys };
   }
@@ -334,5 +392,3 @@ export async function parsePolicyFile(text: string, source = 'policy file'): Pro
   }
   return out;
 }
-
-

@@ -67,7 +67,10 @@ export function selects(selector: PolicySelector, app: SelectableApp): boolean {
  * object: it selects only its own namespace whatever its selector says, and one without a namespace selects nothing.
  * Without a scope (a caller that did not parse the contract) the namespace, if any, still binds it.
  */
-export function policySelects(p: { scope?: PolicyIdentity['scope']; namespace?: string; selector: PolicySelector }, app: SelectableApp): boolean {
+export function policySelects(
+  p: { scope?: PolicyIdentity['scope']; namespace?: string; selector: PolicySelector },
+  app: SelectableApp,
+): boolean {
   const ns = app.metadata.namespace ?? 'default';
   if (p.scope === 'Namespaced' && p.namespace === undefined) return false;
   if ((p.scope === 'Namespaced' || p.scope === undefined) && p.namespace !== undefined && p.namespace !== ns) return false;
@@ -87,7 +90,13 @@ export type PolicyOutcome =
  * only) every selecting result counts. With one, a result counts only under its live generation (see isLive), and
  * file policies (scope File: the operator's, not watched) count on their own.
  */
-export function countingResults(results: PolicyResult[], app: SelectableApp, repoUrl: string, branch: string, live: LivePolicy[] | undefined): PolicyResult[] {
+export function countingResults(
+  results: PolicyResult[],
+  app: SelectableApp,
+  repoUrl: string,
+  branch: string,
+  live: LivePolicy[] | undefined,
+): PolicyResult[] {
   return results.filter((r) => {
     if (!policySelects(r, app)) return false;
     if (live === undefined || r.scope === 'File') return true;
@@ -129,7 +138,13 @@ export function evaluateForApp(app: SelectableApp, verdict: CommitVerdictJob, li
   const enforce = selecting.filter((r) => r.mode === 'Enforce');
   if (enforce.length > 0) {
     const failing = enforce.find((r) => !r.ok);
-    if (failing) return { kind: 'enforce-fail', policies: names(enforce), code: failing.code, reason: `policy ${failing.name}: ${failing.code}: ${failing.reason ?? ''}`.trim() };
+    if (failing)
+      return {
+        kind: 'enforce-fail',
+        policies: names(enforce),
+        code: failing.code,
+        reason: `policy ${failing.name}: ${failing.code}: ${failing.reason ?? ''}`.trim(),
+      };
     return { kind: 'enforce-pass', policies: names(enforce) };
   }
   const failing = selecting.find((r) => !r.ok);
@@ -137,6 +152,8 @@ export function evaluateForApp(app: SelectableApp, verdict: CommitVerdictJob, li
     kind: 'audit',
     policies: names(selecting),
     wouldPass: !failing,
-    reason: failing ? `audit: policy ${failing.name} would refuse: ${failing.code}: ${failing.reason ?? ''}`.trim() : 'audit: every policy would allow it',
+    reason: failing
+      ? `audit: policy ${failing.name} would refuse: ${failing.code}: ${failing.reason ?? ''}`.trim()
+      : 'audit: every policy would allow it',
   };
 }

@@ -16,7 +16,16 @@ beforeAll(() => {
 afterAll(() => lab?.cleanup());
 
 const policy = (ssh: Record<string, unknown>) =>
-  compilePolicy({ apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'p', namespace: 'team-a' }, spec: { repository: '*', branches: ['*'], commits: { ssh } } }, 'GatePolicy team-a/p', 'object');
+  compilePolicy(
+    {
+      apiVersion: 'gitops-gate.io/v1alpha1',
+      kind: 'GatePolicy',
+      metadata: { name: 'p', namespace: 'team-a' },
+      spec: { repository: '*', branches: ['*'], commits: { ssh } },
+    },
+    'GatePolicy team-a/p',
+    'object',
+  );
 
 async function verdict(raw: Uint8Array, ssh: Record<string, unknown>): Promise<string> {
   const { verdict: v } = await evaluatePolicies(raw, [await policy(ssh)]);
@@ -30,7 +39,9 @@ describe('GatePolicy commits.ssh', () => {
     const allowedSigners = `${EMAIL} ${key.line}\n`;
     expect(await verdict(raw, { allowedSigners })).toBe('OK');
     expect(await verdict(raw, { allowedSigners, revokedKeys: `${key.line}\n` })).toBe('SSH_KEY_REVOKED');
-    expect((await policy({ allowedSigners })).commit.fingerprint).not.toBe((await policy({ allowedSigners, revokedKeys: `${key.line}\n` })).commit.fingerprint);
+    expect((await policy({ allowedSigners })).commit.fingerprint).not.toBe(
+      (await policy({ allowedSigners, revokedKeys: `${key.line}\n` })).commit.fingerprint,
+    );
   });
 
   it('revokedKeys as a base64 KRL (ssh-keygen -k): a revoked certificate serial verifies nothing', async () => {
@@ -55,7 +66,11 @@ describe('GatePolicy commits.ssh', () => {
   });
 
   it('a bad revokedKeys is POLICY_INVALID naming the field', async () => {
-    await expect(policy({ allowedSigners: `${EMAIL} ${generateTestKey('ed25519').line}\n`, revokedKeys: 'ssh-ed25519 AAAA\n' })).rejects.toThrow(/spec\.commits\.ssh\.revokedKeys: line 1/);
-    await expect(policy({ allowedSigners: `${EMAIL} ${generateTestKey('ed25519').line}\n`, requireUserPresence: 'yes' })).rejects.toThrow(/requireUserPresence/);
+    await expect(
+      policy({ allowedSigners: `${EMAIL} ${generateTestKey('ed25519').line}\n`, revokedKeys: 'ssh-ed25519 AAAA\n' }),
+    ).rejects.toThrow(/spec\.commits\.ssh\.revokedKeys: line 1/);
+    await expect(policy({ allowedSigners: `${EMAIL} ${generateTestKey('ed25519').line}\n`, requireUserPresence: 'yes' })).rejects.toThrow(
+      /requireUserPresence/,
+    );
   });
 });

@@ -116,7 +116,8 @@ export function checkAppJwt(jwt: string, appId: number, key: KeyObject, nowSecon
   if (typeof iat !== 'number' || typeof exp !== 'number') return "'Issued at' and 'Expiration time' claims are required";
   // GitHub tolerates a minute of clock drift on iat, and no JWT may live longer than ten minutes.
   if (iat > nowSeconds + 60) return "'Issued at' claim ('iat') must be an Integer representing a time in the past";
-  if (exp <= nowSeconds) return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires";
+  if (exp <= nowSeconds)
+    return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires";
   if (exp - iat > 600) return "'Expiration time' claim ('exp') is too far in the future";
   return undefined;
 }
@@ -201,7 +202,9 @@ export async function startGitHubEmulator(opts: GitHubEmulatorOptions): Promise<
       if (problem) return send(401, { message: problem });
       if (repoInstallation) {
         const found = findRepo(repoInstallation[1]!, repoInstallation[2]!);
-        return found ? send(200, { id: found.inst.id, account: { login: found.inst.account }, app_id: opts.appId }) : send(404, { message: 'Not Found' });
+        return found
+          ? send(200, { id: found.inst.id, account: { login: found.inst.account }, app_id: opts.appId })
+          : send(404, { message: 'Not Found' });
       }
       const inst = installations.find((i) => i.id === Number(m![1]));
       if (!inst) return send(404, { message: 'Not Found' });
@@ -231,7 +234,11 @@ export async function startGitHubEmulator(opts: GitHubEmulatorOptions): Promise<
     remaining--;
     if ((method === 'POST' || method === 'PATCH') && secondary.n > 0) {
       secondary.n--;
-      return send(403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, { 'retry-after': String(secondary.retryAfter) });
+      return send(
+        403,
+        { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+        { 'retry-after': String(secondary.retryAfter) },
+      );
     }
 
     if (path === '/installation/repositories' && method === 'GET') {
@@ -239,7 +246,9 @@ export async function startGitHubEmulator(opts: GitHubEmulatorOptions): Promise<
     }
     m = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
     if (!m) return send(404, { message: 'Not Found' });
-    const repo = inst.repositories.find((x) => x.owner.toLowerCase() === m[1]!.toLowerCase() && x.name.toLowerCase() === m[2]!.toLowerCase());
+    const repo = inst.repositories.find(
+      (x) => x.owner.toLowerCase() === m[1]!.toLowerCase() && x.name.toLowerCase() === m[2]!.toLowerCase(),
+    );
     // An installation token sees only its installation's repositories: others do not exist for it.
     if (!repo) return send(404, { message: 'Not Found' });
     const full = `${repo.owner}/${repo.name}`;
@@ -247,7 +256,8 @@ export async function startGitHubEmulator(opts: GitHubEmulatorOptions): Promise<
     if (rest === '' && method === 'GET') return send(200, repoJson(repo, url));
     if (rest === '/check-runs' && method === 'POST') {
       const b = await readBody(req);
-      if (typeof b.name !== 'string' || typeof b.head_sha !== 'string') return send(422, { message: 'Invalid request: name and head_sha are required' });
+      if (typeof b.name !== 'string' || typeof b.head_sha !== 'string')
+        return send(422, { message: 'Invalid request: name and head_sha are required' });
       const run: CheckRun = {
         id: nextId++,
         repo: full,

@@ -26,7 +26,14 @@ export function basicToken(header: string | undefined): string | undefined {
  * One request through `git http-backend` (CGI): the request body is piped in, the CGI headers become the response's.
  * `onStatus` gets the status once known (500 when the CGI ended without headers). Also used by the fault tests' server.
  */
-export function serveGitHttpBackend(projectRoot: string, req: IncomingMessage, res: ServerResponse, pathInfo: string, query: string, onStatus: (status: number) => void): void {
+export function serveGitHttpBackend(
+  projectRoot: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathInfo: string,
+  query: string,
+  onStatus: (status: number) => void,
+): void {
   const cgi = spawn('git', ['http-backend'], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -41,7 +48,9 @@ export function serveGitHttpBackend(projectRoot: string, req: IncomingMessage, r
       REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
       ...(req.headers['content-length'] ? { CONTENT_LENGTH: req.headers['content-length'] } : {}),
       ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) } : {}),
-      ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']), HTTP_GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
+      ...(req.headers['git-protocol']
+        ? { GIT_PROTOCOL: String(req.headers['git-protocol']), HTTP_GIT_PROTOCOL: String(req.headers['git-protocol']) }
+        : {}),
     },
     stdio: ['pipe', 'pipe', 'ignore'],
   });
@@ -83,7 +92,11 @@ export function serveGitHttpBackend(projectRoot: string, req: IncomingMessage, r
   });
 }
 
-export async function startGitHost(opts: { projectRoot: string; tokenValid: (token: string) => boolean; anonymous?: boolean }): Promise<GitHost> {
+export async function startGitHost(opts: {
+  projectRoot: string;
+  tokenValid: (token: string) => boolean;
+  anonymous?: boolean;
+}): Promise<GitHost> {
   const log: GitHost['log'] = [];
   const server: Server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://git.invalid');

@@ -5,7 +5,13 @@
  */
 import { createServer, type Server } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandboxApiServer, createServingCertificate, validatingWebhookConfigurationKind, workloadKinds, type SandboxApiServer } from './index.js';
+import {
+  createSandboxApiServer,
+  createServingCertificate,
+  validatingWebhookConfigurationKind,
+  workloadKinds,
+  type SandboxApiServer,
+} from './index.js';
 
 const cert = createServingCertificate({ dns: ['localhost'], ips: ['127.0.0.1'] });
 let server: SandboxApiServer;
@@ -19,17 +25,38 @@ function answer(review: Record<string, any>): { status: number; body: unknown } 
   if (labels.boom === 'yes') return { status: 500, body: {} };
   const uid = labels['bad-uid'] === 'yes' ? 'other' : req.uid;
   const allowed = labels.deny !== 'yes';
-  return { status: 200, body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed, warnings: ['recorded'], ...(allowed ? {} : { status: { code: 403, reason: 'Forbidden', message: 'labelled deny' } }) } } };
+  return {
+    status: 200,
+    body: {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: {
+        uid,
+        allowed,
+        warnings: ['recorded'],
+        ...(allowed ? {} : { status: { code: 403, reason: 'Forbidden', message: 'labelled deny' } }),
+      },
+    },
+  };
 }
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any; warning: string | null }> {
   const res = await fetch(`${server.url}${path}`, {
-    method, headers: { authorization: `Bearer ${server.token}`, 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' },
+    method,
+    headers: {
+      authorization: `Bearer ${server.token}`,
+      'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   return { status: res.status, json: await res.json(), warning: res.headers.get('warning') };
 }
-const pod = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { containers: [{ name: 'c', image: 'x:1' }] } });
+const pod = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, labels },
+  spec: { containers: [{ name: 'c', image: 'x:1' }] },
+});
 
 beforeAll(async () => {
   hook = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
@@ -44,15 +71,26 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
   hookUrl = `https://localhost:${(hook.address() as { port: number }).port}/`;
-  server = await createSandboxApiServer({ kinds: [validatingWebhookConfigurationKind, ...workloadKinds], namespaces: ['default', 'kube-system', 'shop'] });
+  server = await createSandboxApiServer({
+    kinds: [validatingWebhookConfigurationKind, ...workloadKinds],
+    namespaces: ['default', 'kube-system', 'shop'],
+  });
   const created = await call('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'rec' },
-    webhooks: [{
-      name: 'rec.example.com', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 3,
-      clientConfig: { url: hookUrl, caBundle: Buffer.from(cert.caPem).toString('base64') },
-      objectSelector: { matchExpressions: [{ key: 'skip', operator: 'DoesNotExist' }] },
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods'], scope: 'Namespaced' }],
-    }],
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: 'rec' },
+    webhooks: [
+      {
+        name: 'rec.example.com',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        timeoutSeconds: 3,
+        clientConfig: { url: hookUrl, caBundle: Buffer.from(cert.caPem).toString('base64') },
+        objectSelector: { matchExpressions: [{ key: 'skip', operator: 'DoesNotExist' }] },
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['pods'], scope: 'Namespaced' }],
+      },
+    ],
   });
   expect(created.status).toBe(201);
 });
@@ -70,8 +108,14 @@ describe('validating admission webhooks', () => {
     const req = seen[0]?.request;
     expect(seen[0]).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' });
     expect(req).toMatchObject({
-      kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' },
-      name: 'a', namespace: 'shop', operation: 'CREATE', userInfo: { username: expect.any(String) }, oldObject: null, dryRun: false,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      name: 'a',
+      namespace: 'shop',
+      operation: 'CREATE',
+      userInfo: { username: expect.any(String) },
+      oldObject: null,
+      dryRun: false,
       object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', namespace: 'shop' } },
     });
     expect(req.uid).toMatch(/^[0-9a-f-]{36}$/);
@@ -82,7 +126,11 @@ describe('validating admission webhooks', () => {
     const r = await call('PATCH', '/api/v1/namespaces/shop/pods/a', { metadata: { labels: { deny: 'yes' } } });
     expect(r.status).toBe(403);
     expect(r.json.message).toBe('admission webhook "rec.example.com" denied the request: labelled deny');
-    expect(seen[0]?.request).toMatchObject({ operation: 'UPDATE', oldObject: { metadata: { name: 'a' } }, object: { metadata: { labels: { deny: 'yes' } } } });
+    expect(seen[0]?.request).toMatchObject({
+      operation: 'UPDATE',
+      oldObject: { metadata: { name: 'a' } },
+      object: { metadata: { labels: { deny: 'yes' } } },
+    });
     expect((await call('GET', '/api/v1/namespaces/shop/pods/a')).json.metadata.labels?.deny).toBeUndefined();
   });
 

@@ -67,10 +67,16 @@ const has = (list: string[] | undefined, v: string) => (list ?? []).some((x) => 
 function ruleMatches(rule: Rule, kind: ResourceKind, operation: string, sub: string | undefined): boolean {
   const resource = sub ? `${kind.plural}/${sub}` : kind.plural;
   const resources = rule.resources ?? [];
-  const resOk = resources.some((r) => r === '*' || r === resource || (r === `${kind.plural}/*` && sub !== undefined) || (r === '*/*'));
+  const resOk = resources.some((r) => r === '*' || r === resource || (r === `${kind.plural}/*` && sub !== undefined) || r === '*/*');
   const scope = rule.scope ?? '*';
   const scopeOk = scope === '*' || (scope === 'Namespaced') === kind.namespaced;
-  return has(rule.apiGroups, kind.group) && has(rule.apiVersions, kind.version) && (has(rule.operations, operation) || has(rule.operations, 'ALL')) && resOk && scopeOk;
+  return (
+    has(rule.apiGroups, kind.group) &&
+    has(rule.apiVersions, kind.version) &&
+    (has(rule.operations, operation) || has(rule.operations, 'ALL')) &&
+    resOk &&
+    scopeOk
+  );
 }
 
 function namespaceLabels(s: SandboxState, ns: string): Record<string, string> {
@@ -88,18 +94,27 @@ function call(hook: Webhook, review: object): Promise<Record<string, unknown>> {
   const timeoutMs = (hook.timeoutSeconds ?? 10) * 1000;
   const body = JSON.stringify(review);
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(u, { method: 'POST', ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), accept: 'application/json' }, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`expected response code 200, got ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      });
-    });
+    const req = httpsRequest(
+      u,
+      {
+        method: 'POST',
+        ca,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), accept: 'application/json' },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`expected response code 200, got ${res.statusCode}`));
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+      },
+    );
     const timer = setTimeout(() => req.destroy(new Error(`context deadline exceeded (timeout ${hook.timeoutSeconds ?? 10}s)`)), timeoutMs);
     req.on('close', () => clearTimeout(timer));
     req.on('error', reject);
@@ -120,14 +135,17 @@ export interface AdmissionAttributes {
 
 /** Runs every matching validating webhook; throws the StatusError the client gets when one denies or fails closed. */
 export async function runValidatingWebhooks(s: SandboxState, a: AdmissionAttributes): Promise<void> {
-  if (!s.kinds.some((k) => k.plural === validatingWebhookConfigurationKind.plural && k.group === validatingWebhookConfigurationKind.group)) return;
+  if (!s.kinds.some((k) => k.plural === validatingWebhookConfigurationKind.plural && k.group === validatingWebhookConfigurationKind.group))
+    return;
   const configs = s.store.list(resourceKey(validatingWebhookConfigurationKind));
   if (configs.length === 0) return;
   const ns = a.object.metadata.namespace;
   const nsLabels = ns ? namespaceLabels(s, ns) : {};
   const objLabels = a.object.metadata.labels ?? {};
   for (const cfg of configs) {
-    const hooks = Array.isArray((cfg as Record<string, unknown>)['webhooks']) ? ((cfg as Record<string, unknown>)['webhooks'] as Webhook[]) : [];
+    const hooks = Array.isArray((cfg as Record<string, unknown>)['webhooks'])
+      ? ((cfg as Record<string, unknown>)['webhooks'] as Webhook[])
+      : [];
     for (const hook of hooks) {
       if (!(hook.rules ?? []).some((r) => ruleMatches(r, a.kind, a.operation, a.sub))) continue;
       if (ns && !selectorMatches(hook.namespaceSelector, nsLabels)) continue;
@@ -142,8 +160,14 @@ async function callOne(s: SandboxState, a: AdmissionAttributes, hook: Webhook): 
   const gvk = { group: a.kind.group, version: a.kind.version, kind: a.kind.kind };
   const gvr = { group: a.kind.group, version: a.kind.version, resource: a.kind.plural };
   const request: Record<string, unknown> = {
-    uid, kind: gvk, resource: gvr, requestKind: gvk, requestResource: gvr,
-    name: a.object.metadata.name, namespace: a.object.metadata.namespace, operation: a.operation,
+    uid,
+    kind: gvk,
+    resource: gvr,
+    requestKind: gvk,
+    requestResource: gvr,
+    name: a.object.metadata.name,
+    namespace: a.object.metadata.namespace,
+    operation: a.operation,
     userInfo: { username: s.userName, groups: ['system:authenticated'] },
     object: { apiVersion: apiVersionOf(a.kind), kind: a.kind.kind, ...a.object },
     oldObject: a.oldObject ? { apiVersion: apiVersionOf(a.kind), kind: a.kind.kind, ...a.oldObject } : null,
@@ -154,7 +178,8 @@ async function callOne(s: SandboxState, a: AdmissionAttributes, hook: Webhook): 
   let response: Record<string, unknown>;
   try {
     const answer = await call(hook, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request });
-    if (answer['apiVersion'] !== 'admission.k8s.io/v1' || answer['kind'] !== 'AdmissionReview' || !isObject(answer['response'])) throw new Error('expected an admission.k8s.io/v1 AdmissionReview response');
+    if (answer['apiVersion'] !== 'admission.k8s.io/v1' || answer['kind'] !== 'AdmissionReview' || !isObject(answer['response']))
+      throw new Error('expected an admission.k8s.io/v1 AdmissionReview response');
     response = answer['response'];
     if (response['uid'] !== uid) throw new Error(`expected response.uid="${uid}", got "${String(response['uid'])}"`);
     if (typeof response['allowed'] !== 'boolean') throw new Error('response.allowed is not a bool');
@@ -167,7 +192,11 @@ async function callOne(s: SandboxState, a: AdmissionAttributes, hook: Webhook): 
   const st = isObject(response['status']) ? response['status'] : {};
   const code = typeof st['code'] === 'number' ? st['code'] : 403;
   const status: Status = {
-    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code,
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    code,
     reason: typeof st['reason'] === 'string' ? st['reason'] : 'Forbidden',
     message: `admission webhook "${hook.name}" denied the request${typeof st['message'] === 'string' ? `: ${st['message']}` : ' without explanation'}`,
   };

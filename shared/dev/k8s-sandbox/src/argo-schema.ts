@@ -26,7 +26,10 @@ const EXTERNAL: Record<string, SchemaNode> = {
       matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
       matchExpressions: {
         type: 'array',
-        items: { type: 'object', properties: { key: { type: 'string' }, operator: { type: 'string' }, values: { type: 'array', items: { type: 'string' } } } },
+        items: {
+          type: 'object',
+          properties: { key: { type: 'string' }, operator: { type: 'string' }, values: { type: 'array', items: { type: 'string' } } },
+        },
       },
     },
   },

@@ -23,7 +23,14 @@ const REPO = 'https://example.invalid/deploy.git';
 interface App {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace: string; resourceVersion: string; generation: number; uid: string; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion: string;
+    generation: number;
+    uid: string;
+    annotations?: Record<string, string>;
+  };
   spec: { project: string; source: { repoURL: string; targetRevision: string }; destination: unknown };
 }
 interface StatusBody {
@@ -69,8 +76,7 @@ async function failure(p: Promise<unknown>): Promise<{ code: number; body: Statu
   throw new Error('expected the call to fail');
 }
 
-const getApp = (name = 'guestbook') =>
-  api.getNamespacedCustomObject({ group, version, namespace, plural, name }) as Promise<App>;
+const getApp = (name = 'guestbook') => api.getNamespacedCustomObject({ group, version, namespace, plural, name }) as Promise<App>;
 
 const patchApp = (body: unknown, options = merge, name = 'guestbook') =>
   api.patchNamespacedCustomObject({ group, version, namespace, plural, name, body }, options) as Promise<App>;
@@ -82,7 +88,11 @@ describe('CustomObjectsApi against the sandbox', () => {
     expect(app.metadata.annotations?.['gitops-gate.io/branch']).toBe('main');
     expect(app.metadata.generation).toBe(1);
 
-    const list = (await api.listClusterCustomObject({ group, version, plural })) as { kind: string; metadata: { resourceVersion: string }; items: App[] };
+    const list = (await api.listClusterCustomObject({ group, version, plural })) as {
+      kind: string;
+      metadata: { resourceVersion: string };
+      items: App[];
+    };
     expect(list.kind).toBe('ApplicationList');
     expect(list.items.map((i) => i.metadata.name)).toEqual(['guestbook']);
     expect(Number(list.metadata.resourceVersion)).toBeGreaterThanOrEqual(Number(app.metadata.resourceVersion));
@@ -211,7 +221,9 @@ describe('CustomObjectsApi against the sandbox', () => {
   it('answers a wrong token with 401', async () => {
     const other = new KubeConfig();
     other.loadFromString(server.kubeconfigYaml().replace(server.token, 'not-the-token'));
-    const res = await failure(other.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group, version, namespace, plural, name: 'guestbook' }));
+    const res = await failure(
+      other.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group, version, namespace, plural, name: 'guestbook' }),
+    );
     expect(res.code).toBe(401);
   });
 
@@ -265,14 +277,21 @@ describe('CustomObjectsApi against the sandbox', () => {
     const plain = new KubeConfig();
     plain.loadFromString(server.kubeconfigYaml({ scheme: 'http' }));
     expect(plain.getCurrentCluster()?.server).toBe(server.url);
-    const app = (await plain.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group, version, namespace, plural, name: 'guestbook' })) as App;
+    const app = (await plain
+      .makeApiClient(CustomObjectsApi)
+      .getNamespacedCustomObject({ group, version, namespace, plural, name: 'guestbook' })) as App;
     expect(app.metadata.name).toBe('guestbook');
   });
 });
 
 interface WatchEvent {
   type: string;
-  object: { kind?: string; code?: number; reason?: string; metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string> } };
+  object: {
+    kind?: string;
+    code?: number;
+    reason?: string;
+    metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string> };
+  };
 }
 
 /** Collects watch events until `until` says so; resolves with everything seen. */
@@ -388,8 +407,10 @@ describe('Watch against the sandbox', () => {
   });
 
   it('feeds a client-node informer (list, then watch)', async () => {
-    const informer = makeInformer<KubernetesObject>(kc, path, () =>
-      api.listNamespacedCustomObject({ group, version, namespace, plural }) as never,
+    const informer = makeInformer<KubernetesObject>(
+      kc,
+      path,
+      () => api.listNamespacedCustomObject({ group, version, namespace, plural }) as never,
     );
     const seen: string[] = [];
     const updated = new Promise<void>((resolve) => {

@@ -5,7 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { duplicateJsonFields } from './http-util.js';
-import { clusterGatePolicyKind, createSandboxApiServer, demoApplication, gatePolicyKind, kindFromCrd, type SandboxApiServer } from './index.js';
+import {
+  clusterGatePolicyKind,
+  createSandboxApiServer,
+  demoApplication,
+  gatePolicyKind,
+  kindFromCrd,
+  type SandboxApiServer,
+} from './index.js';
 import { argoApplicationKind } from './kinds.js';
 
 const GP = '/apis/gitops-gate.io/v1alpha1/namespaces/argocd/gatepolicies';
@@ -49,10 +56,27 @@ function policy(spec: Record<string, unknown> = {}, extra: Record<string, unknow
 describe('kindFromCrd', () => {
   it('takes names, scope, printer columns and the status subresource from the CRD files', () => {
     const { group, version, kind, plural, singular, namespaced, shortNames, categories, statusSubresource } = gatePolicyKind;
-    expect([group, version, kind, plural, singular, namespaced, statusSubresource]).toEqual(['gitops-gate.io', 'v1alpha1', 'GatePolicy', 'gatepolicies', 'gatepolicy', true, true]);
+    expect([group, version, kind, plural, singular, namespaced, statusSubresource]).toEqual([
+      'gitops-gate.io',
+      'v1alpha1',
+      'GatePolicy',
+      'gatepolicies',
+      'gatepolicy',
+      true,
+      true,
+    ]);
     expect([shortNames, categories]).toEqual([['gp'], ['gitops-gate']]);
-    expect(gatePolicyKind.printerColumns?.map((c) => c.jsonPath)).toEqual(['.spec.mode', '.status.conditions[?(@.type=="Ready")].status', '.metadata.creationTimestamp']);
-    expect(clusterGatePolicyKind).toMatchObject({ kind: 'ClusterGatePolicy', plural: 'clustergatepolicies', namespaced: false, shortNames: ['cgp'] });
+    expect(gatePolicyKind.printerColumns?.map((c) => c.jsonPath)).toEqual([
+      '.spec.mode',
+      '.status.conditions[?(@.type=="Ready")].status',
+      '.metadata.creationTimestamp',
+    ]);
+    expect(clusterGatePolicyKind).toMatchObject({
+      kind: 'ClusterGatePolicy',
+      plural: 'clustergatepolicies',
+      namespaced: false,
+      shortNames: ['cgp'],
+    });
   });
 
   it('refuses what is not a servable CRD, naming the problem', () => {
@@ -65,7 +89,11 @@ describe('kindFromCrd', () => {
 
 describe('GatePolicy writes as a real apiserver applies the CRD', () => {
   it('writes the CRD defaults into the object: an omitted requireProvenance means provenance is required', async () => {
-    const p = policy({ images: [{ repository: 'ghcr.io/org/app', keyless: [{ identity: 'https://x/wf', issuer: 'https://token.actions.githubusercontent.com' }] }] });
+    const p = policy({
+      images: [
+        { repository: 'ghcr.io/org/app', keyless: [{ identity: 'https://x/wf', issuer: 'https://token.actions.githubusercontent.com' }] },
+      ],
+    });
     const created = await call('POST', GP, p);
     expect(created.status).toBe(201);
     expect(created.body.spec).toMatchObject({ mode: 'Enforce', selector: {}, commits: { requiredSigners: 1 } });
@@ -108,7 +136,12 @@ describe('GatePolicy writes as a real apiserver applies the CRD', () => {
   it('prunes unknown fields on merge patches too, without bumping generation', async () => {
     const p = policy();
     await call('POST', GP, p);
-    const strict = await call('PATCH', `${GP}/${p.metadata.name}?fieldValidation=Strict`, { spec: { commits: { gpgg: [] } } }, 'application/merge-patch+json');
+    const strict = await call(
+      'PATCH',
+      `${GP}/${p.metadata.name}?fieldValidation=Strict`,
+      { spec: { commits: { gpgg: [] } } },
+      'application/merge-patch+json',
+    );
     expect(strict.status).toBe(400);
     const warn = await call('PATCH', `${GP}/${p.metadata.name}`, { spec: { commits: { gpgg: [] } } }, 'application/merge-patch+json');
     expect(warn.status).toBe(200);
@@ -127,17 +160,45 @@ describe('GatePolicy writes as a real apiserver applies the CRD', () => {
   it.each<[string, Record<string, unknown>, string]>([
     ['a missing repository', { repository: undefined }, 'spec.repository: Required value'],
     ['an unknown mode', { mode: 'Warn' }, 'spec.mode: Unsupported value: "Warn": supported values: "Enforce", "Audit"'],
-    ['a repository with .git (CEL)', { repository: 'https://github.com/org/app.git' }, 'spec.repository: Invalid value: "string": repository must be normalised'],
+    [
+      'a repository with .git (CEL)',
+      { repository: 'https://github.com/org/app.git' },
+      'spec.repository: Invalid value: "string": repository must be normalised',
+    ],
     ['an ssh repository URL (pattern)', { repository: 'git@github.com:org/app' }, "spec.repository in body should match '"],
     ['no branches', { branches: [] }, 'spec.branches in body should have at least 1 items'],
     ['a branch listed twice (set)', { branches: ['main', 'main'] }, 'spec.branches[1]: Duplicate value: "main"'],
     ['no signers (CEL)', { commits: {} }, 'spec.commits: Invalid value: "object": commits needs at least one of gitsign, ssh or gpg'],
-    ['two required signers', { commits: { requiredSigners: 2, ssh: { allowedSigners: 'a@b ssh-ed25519 AAAA' } } }, 'spec.commits.requiredSigners: Unsupported value: 2'],
-    ['a v3 short GPG fingerprint', { commits: { gpg: [{ fingerprint: 'ABCDEF', publicKey: '-----BEGIN PGP PUBLIC KEY BLOCK-----' }] } }, 'spec.commits.gpg[0].fingerprint in body should match'],
-    ['a GPG key without publicKey', { commits: { gpg: [{ fingerprint: 'A'.repeat(40) }] } }, 'spec.commits.gpg[0].publicKey: Required value'],
-    ['a malformed date', { commits: { gpg: [{ fingerprint: 'A'.repeat(40), publicKey: 'BEGIN PGP PUBLIC KEY BLOCK', validUntil: 'next year' }] } }, 'must be of type date-time'],
-    ['a key-only image with the default requireProvenance', { images: [{ repository: 'ghcr.io/org/app', keys: [{ publicKeyPem: '-----BEGIN PUBLIC KEY-----' }] }] }, 'requireProvenance needs a keyless builder identity'],
-    ['a branch of the wrong type', { branches: [5] }, 'spec.branches[0]: Invalid value: "integer": spec.branches[0] in body must be of type string: "integer"'],
+    [
+      'two required signers',
+      { commits: { requiredSigners: 2, ssh: { allowedSigners: 'a@b ssh-ed25519 AAAA' } } },
+      'spec.commits.requiredSigners: Unsupported value: 2',
+    ],
+    [
+      'a v3 short GPG fingerprint',
+      { commits: { gpg: [{ fingerprint: 'ABCDEF', publicKey: '-----BEGIN PGP PUBLIC KEY BLOCK-----' }] } },
+      'spec.commits.gpg[0].fingerprint in body should match',
+    ],
+    [
+      'a GPG key without publicKey',
+      { commits: { gpg: [{ fingerprint: 'A'.repeat(40) }] } },
+      'spec.commits.gpg[0].publicKey: Required value',
+    ],
+    [
+      'a malformed date',
+      { commits: { gpg: [{ fingerprint: 'A'.repeat(40), publicKey: 'BEGIN PGP PUBLIC KEY BLOCK', validUntil: 'next year' }] } },
+      'must be of type date-time',
+    ],
+    [
+      'a key-only image with the default requireProvenance',
+      { images: [{ repository: 'ghcr.io/org/app', keys: [{ publicKeyPem: '-----BEGIN PUBLIC KEY-----' }] }] },
+      'requireProvenance needs a keyless builder identity',
+    ],
+    [
+      'a branch of the wrong type',
+      { branches: [5] },
+      'spec.branches[0]: Invalid value: "integer": spec.branches[0] in body must be of type string: "integer"',
+    ],
   ])('refuses %s with 422 worded like the apiserver', async (_what, spec, message) => {
     const r = await call('POST', GP, policy(spec));
     expect(r.status).toBe(422);

@@ -162,10 +162,17 @@ export function openApiV3(kinds: ResourceKind[], group: string, version: string)
       content: Object.fromEntries(types.map((t) => [t, { schema: { $ref: `#/components/schemas/${ref}` } }])),
       required: true,
     });
-    const okResponse = { '200': { description: 'OK', content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } } };
+    const okResponse = {
+      '200': { description: 'OK', content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } },
+    };
     const collection = k.namespaced ? `${prefix}/namespaces/{namespace}/${k.plural}` : `${prefix}/${k.plural}`;
     paths[collection] = {
-      get: { operationId: `list${k.kind}`, 'x-kubernetes-action': 'list', 'x-kubernetes-group-version-kind': gvk[0], responses: okResponse },
+      get: {
+        operationId: `list${k.kind}`,
+        'x-kubernetes-action': 'list',
+        'x-kubernetes-group-version-kind': gvk[0],
+        responses: okResponse,
+      },
       post: {
         operationId: `create${k.kind}`,
         'x-kubernetes-action': 'post',
@@ -193,7 +200,12 @@ export function openApiV3(kinds: ResourceKind[], group: string, version: string)
         requestBody: body(['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml']),
         responses: okResponse,
       },
-      delete: { operationId: `delete${k.kind}`, 'x-kubernetes-action': 'delete', 'x-kubernetes-group-version-kind': gvk[0], responses: okResponse },
+      delete: {
+        operationId: `delete${k.kind}`,
+        'x-kubernetes-action': 'delete',
+        'x-kubernetes-group-version-kind': gvk[0],
+        responses: okResponse,
+      },
     };
   }
   return {

@@ -18,4 +18,6 @@ export const SANDBOX_ERROR_CODES = [
 ] as const;
 export type SandboxErrorCode = (typeof SANDBOX_ERROR_CODES)[number];
 
-export class SandboxError extends BaseError<Exclude<SandboxErrorCode, 'INVALID_CRD' | 'K8S_STATUS' | 'PATCH_MALFORMED' | 'PATCH_NOT_APPLIED'>> {}
+export class SandboxError extends BaseError<
+  Exclude<SandboxErrorCode, 'INVALID_CRD' | 'K8S_STATUS' | 'PATCH_MALFORMED' | 'PATCH_NOT_APPLIED'>
+> {}

@@ -92,7 +92,9 @@ export function decodeObject(body: Buffer, yaml: boolean): Record<string, unknow
     throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw badRequest(`couldn't get version/kind; json parse error: cannot unmarshal ${Array.isArray(value) ? 'array' : typeof value} into Go value of type struct`);
+    throw badRequest(
+      `couldn't get version/kind; json parse error: cannot unmarshal ${Array.isArray(value) ? 'array' : typeof value} into Go value of type struct`,
+    );
   }
   return value as Record<string, unknown>;
 }

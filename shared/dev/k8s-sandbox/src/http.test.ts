@@ -26,7 +26,7 @@ interface Res {
   status: number;
   headers: Headers;
   text: string;
-  json: any;  
+  json: any;
 }
 
 async function call(
@@ -90,7 +90,9 @@ describe('discovery', () => {
     const api = await get('/api');
     expect(api.json).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     const v1 = await get('/api/v1');
-    expect(v1.json.resources).toContainEqual(expect.objectContaining({ name: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'] }));
+    expect(v1.json.resources).toContainEqual(
+      expect.objectContaining({ name: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'] }),
+    );
     const apis = await get('/apis');
     expect(apis.json.kind).toBe('APIGroupList');
     expect(apis.json.groups).toContainEqual({
@@ -145,7 +147,15 @@ describe('authentication', () => {
     expect((await call('GET', '/version', { token: null })).json.major).toBe('1');
     const anon = await call('GET', APPS, { token: null });
     expect(anon.status).toBe(401);
-    expect(anon.json).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+    expect(anon.json).toEqual({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'Unauthorized',
+      reason: 'Unauthorized',
+      code: 401,
+    });
     expect((await call('GET', '/version', { token: 'wrong' })).status).toBe(401);
     expect((await call('GET', '/apis', { token: 'wrong' })).status).toBe(401);
   });
@@ -184,7 +194,11 @@ describe('reads', () => {
     ]);
     expect(t.json.rows).toHaveLength(1);
     expect(t.json.rows[0].cells).toEqual(['guestbook', null, null, null, 'default']);
-    expect(t.json.rows[0].object).toMatchObject({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name: 'guestbook', namespace: 'argocd' } });
+    expect(t.json.rows[0].object).toMatchObject({
+      kind: 'PartialObjectMetadata',
+      apiVersion: 'meta.k8s.io/v1',
+      metadata: { name: 'guestbook', namespace: 'argocd' },
+    });
     expect(Number(t.json.metadata.resourceVersion)).toBeGreaterThan(0);
 
     const full = await get(`${APPS}?includeObject=Object`, 'application/json;as=Table;v=v1;g=meta.k8s.io');
@@ -235,7 +249,9 @@ describe('reads', () => {
     await call('POST', '/apis/argoproj.io/v1alpha1/namespaces/argocd-x/applications', {
       body: demoApplication({ name: 'x1', namespace: 'argocd-x', repoURL: REPO, branch: 'main' }),
     });
-    const all = (await get('/apis/argoproj.io/v1alpha1/applications')).json.items.map((i: any) => `${i.metadata.namespace}/${i.metadata.name}`);
+    const all = (await get('/apis/argoproj.io/v1alpha1/applications')).json.items.map(
+      (i: any) => `${i.metadata.namespace}/${i.metadata.name}`,
+    );
     const paged: string[] = [];
     let token = '';
     do {
@@ -260,7 +276,10 @@ describe('reads', () => {
 describe('writes', () => {
   it('creates with server-set metadata, generateName, and the real create errors', async () => {
     const created = await call('POST', APPS, {
-      body: { ...demoApplication({ name: '', repoURL: REPO, branch: 'main' }), metadata: { generateName: 'preview-', namespace: 'argocd' } },
+      body: {
+        ...demoApplication({ name: '', repoURL: REPO, branch: 'main' }),
+        metadata: { generateName: 'preview-', namespace: 'argocd' },
+      },
     });
     expect(created.status).toBe(201);
     expect(created.json.metadata.name).toMatch(/^preview-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
@@ -285,7 +304,11 @@ describe('writes', () => {
       body: demoApplication({ name: 'x', namespace: 'nowhere', repoURL: REPO, branch: 'main' }),
     });
     expect(noNs.status).toBe(404);
-    expect(noNs.json).toMatchObject({ message: 'namespaces "nowhere" not found', reason: 'NotFound', details: { name: 'nowhere', kind: 'namespaces' } });
+    expect(noNs.json).toMatchObject({
+      message: 'namespaces "nowhere" not found',
+      reason: 'NotFound',
+      details: { name: 'nowhere', kind: 'namespaces' },
+    });
 
     const mismatch = await call('POST', APPS, { body: demoApplication({ name: 'y', namespace: 'team-b', repoURL: REPO, branch: 'main' }) });
     expect(mismatch.status).toBe(400);
@@ -311,7 +334,9 @@ describe('writes', () => {
     delete noRv.metadata.resourceVersion;
     const r1 = await call('PUT', `${APPS}/guestbook`, { body: noRv });
     expect(r1.status).toBe(422);
-    expect(r1.json.message).toBe('applications.argoproj.io "guestbook" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update');
+    expect(r1.json.message).toBe(
+      'applications.argoproj.io "guestbook" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update',
+    );
 
     const edited = structuredClone(cur);
     edited.spec.source.targetRevision = 'v2';
@@ -329,7 +354,9 @@ describe('writes', () => {
     expect((await call('PUT', `${APPS}/guestbook`, { body: renamed })).json.message).toBe(
       'the name of the object (other) does not match the name on the URL (guestbook)',
     );
-    expect((await call('PUT', `${APPS}/absent`, { body: { ...ok.json, metadata: { ...ok.json.metadata, name: 'absent' } } })).status).toBe(404);
+    expect((await call('PUT', `${APPS}/absent`, { body: { ...ok.json, metadata: { ...ok.json.metadata, name: 'absent' } } })).status).toBe(
+      404,
+    );
   });
 
   it('bumps generation only for spec changes and leaves no-op writes without a new resourceVersion', async () => {
@@ -342,7 +369,8 @@ describe('writes', () => {
     const spec = (await mergePatch(`${APPS}/guestbook`, { spec: { source: { targetRevision: 'x' } } })).json;
     expect(spec.metadata.generation).toBe(2);
     // Server-owned fields in a patch are ignored, not applied.
-    const tamper = (await mergePatch(`${APPS}/guestbook`, { metadata: { creationTimestamp: '2000-01-01T00:00:00Z', generation: 99 } })).json;
+    const tamper = (await mergePatch(`${APPS}/guestbook`, { metadata: { creationTimestamp: '2000-01-01T00:00:00Z', generation: 99 } }))
+      .json;
     expect(tamper.metadata.creationTimestamp).toBe(before.metadata.creationTimestamp);
     expect(tamper.metadata.generation).toBe(2);
   });
@@ -359,7 +387,10 @@ describe('writes', () => {
     expect(r.status).toBe(200);
     expect(r.json.metadata.labels).toEqual({ rev: 'main', y: '1' });
     expect(r.json.spec.source.path).toBeUndefined();
-    const missing = await call('PATCH', `${APPS}/guestbook`, { body: [{ op: 'replace', path: '/spec/nothing/here', value: 1 }], contentType: 'application/json-patch+json' });
+    const missing = await call('PATCH', `${APPS}/guestbook`, {
+      body: [{ op: 'replace', path: '/spec/nothing/here', value: 1 }],
+      contentType: 'application/json-patch+json',
+    });
     expect(missing.status).toBe(422);
     const notArray = await call('PATCH', `${APPS}/guestbook`, { body: { op: 'add' }, contentType: 'application/json-patch+json' });
     expect(notArray.status).toBe(400);
@@ -432,7 +463,10 @@ describe('writes', () => {
     const r = await call('POST', `${APPS}?dryRun=All`, { body: demoApplication({ name: 'dry', repoURL: REPO, branch: 'main' }) });
     expect(r.status).toBe(201);
     expect((await get(`${APPS}/dry`)).status).toBe(404);
-    const p = await call('PATCH', `${APPS}/guestbook?dryRun=All`, { body: { spec: { project: 'p' } }, contentType: 'application/merge-patch+json' });
+    const p = await call('PATCH', `${APPS}/guestbook?dryRun=All`, {
+      body: { spec: { project: 'p' } },
+      contentType: 'application/merge-patch+json',
+    });
     expect(p.json.spec.project).toBe('p');
     expect((await get(`${APPS}/guestbook`)).json.spec.project).toBe('default');
   });
@@ -442,7 +476,9 @@ describe('writes', () => {
     expect(del.status).toBe(200);
     expect((await get('/apis/argoproj.io/v1alpha1/namespaces/team-b/applications/billing')).status).toBe(404);
     expect((await get('/api/v1/namespaces/team-b')).status).toBe(404);
-    const created = await call('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-c' } } });
+    const created = await call('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-c' } },
+    });
     expect(created.status).toBe(201);
     expect(created.json.status.phase).toBe('Active');
   });
@@ -499,7 +535,10 @@ describe('watch', () => {
 
   it('answers a too-old resourceVersion with an ERROR event carrying 410 Expired', async () => {
     await server.close();
-    server = await createSandboxApiServer({ watchHistory: 1, seed: [demoApplication({ name: 'guestbook', repoURL: REPO, branch: 'main' })] });
+    server = await createSandboxApiServer({
+      watchHistory: 1,
+      seed: [demoApplication({ name: 'guestbook', repoURL: REPO, branch: 'main' })],
+    });
     const rv = (await get(APPS)).json.metadata.resourceVersion;
     await mergePatch(`${APPS}/guestbook`, { spec: { project: 'a' } });
     await mergePatch(`${APPS}/guestbook`, { spec: { project: 'b' } });
@@ -520,7 +559,9 @@ describe('watch', () => {
 
 describe('options', () => {
   it('refuses seeds it cannot serve, with codes', async () => {
-    await expect(createSandboxApiServer({ seed: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }] })).rejects.toMatchObject({
+    await expect(
+      createSandboxApiServer({ seed: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }] }),
+    ).rejects.toMatchObject({
       code: 'UNKNOWN_KIND',
     });
     const bad = demoApplication({ name: 'b', repoURL: REPO, branch: 'main' }) as any;
@@ -577,8 +618,17 @@ describe('test controls', () => {
     };
     server.registerKind(gatePolicy);
     const base = '/apis/gitops-gate.io/v1alpha1/namespaces/argocd/gatepolicies';
-    expect((await get('/apis/gitops-gate.io/v1alpha1')).json.resources.map((r: any) => r.name)).toEqual(['gatepolicies', 'gatepolicies/status']);
-    const body = { apiVersion: 'gitops-gate.io/v1alpha1', kind: 'GatePolicy', metadata: { name: 'p' }, spec: { branches: ['main'] }, status: { ignored: true } };
+    expect((await get('/apis/gitops-gate.io/v1alpha1')).json.resources.map((r: any) => r.name)).toEqual([
+      'gatepolicies',
+      'gatepolicies/status',
+    ]);
+    const body = {
+      apiVersion: 'gitops-gate.io/v1alpha1',
+      kind: 'GatePolicy',
+      metadata: { name: 'p' },
+      spec: { branches: ['main'] },
+      status: { ignored: true },
+    };
     const created = await call('POST', base, { body });
     expect(created.status).toBe(201);
     expect(created.json.status).toBeUndefined();

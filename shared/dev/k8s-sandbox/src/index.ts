@@ -1,6 +1,14 @@
 export * from './types.js';
 export { createSandboxApiServer, SandboxError, PRODUCTION_WATCHES } from './server.js';
-export { argoApplicationKind, namespaceKind, gatePolicyKind, clusterGatePolicyKind, demoApplication, BRANCH_ANNOTATION, schemaErrorsToProblems } from './kinds.js';
+export {
+  argoApplicationKind,
+  namespaceKind,
+  gatePolicyKind,
+  clusterGatePolicyKind,
+  demoApplication,
+  BRANCH_ANNOTATION,
+  schemaErrorsToProblems,
+} from './kinds.js';
 export { StatusError, type Status, type StatusCause, type StatusDetails } from './status.js';
 export { renderKubeconfig } from './kubeconfig.js';
 export { createServingCertificate, type ServingCertificate } from './tls.js';

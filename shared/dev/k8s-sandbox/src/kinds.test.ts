@@ -22,6 +22,8 @@ describe('argoApplicationKind.validate', () => {
     const wrongType = demoApplication({ name: 'a', repoURL: 'r', branch: 'b' }) as any;
     wrongType.spec.project = 5;
     expect(validate(wrongType)).toEqual(['spec.project: Invalid value: "integer": spec.project in body must be of type string: "integer"']);
-    expect(validate({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'a' } })).toEqual(['spec: Required value']);
+    expect(validate({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'a' } })).toEqual([
+      'spec: Required value',
+    ]);
   });
 });

@@ -131,13 +131,7 @@ export const BRANCH_ANNOTATION = 'gitops-gate.io/branch';
  * A valid Argo CD Application tracking `branch` (targetRevision is the branch until the gate pins a commit SHA),
  * deploying to the in-cluster destination.
  */
-export function demoApplication(opts: {
-  name: string;
-  namespace?: string;
-  repoURL: string;
-  branch: string;
-  path?: string;
-}): object {
+export function demoApplication(opts: { name: string; namespace?: string; repoURL: string; branch: string; path?: string }): object {
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Application',
@@ -165,4 +159,3 @@ const CRD_DIR = new URL('../../../../deploy/base/crds/', import.meta.url);
 export const gatePolicyKind: ResourceKind = kindFromCrdFile(new URL('gatepolicy.yaml', CRD_DIR));
 /** The cluster-scoped variant (deploy/base/crds/clustergatepolicy.yaml): same spec, selects across namespaces. */
 export const clusterGatePolicyKind: ResourceKind = kindFromCrdFile(new URL('clustergatepolicy.yaml', CRD_DIR));
-

@@ -75,13 +75,25 @@ describe('kubectl against the sandbox', () => {
       ['guestbook', 'Synced', 'Healthy', 'main', 'default'],
     ]);
     const ns = await kubectl('get', 'namespaces');
-    expect(rows(ns.stdout).map((r) => r[0])).toEqual(['NAME', 'argocd', 'default', 'kube-node-lease', 'kube-public', 'kube-system', 'team-b']);
+    expect(rows(ns.stdout).map((r) => r[0])).toEqual([
+      'NAME',
+      'argocd',
+      'default',
+      'kube-node-lease',
+      'kube-public',
+      'kube-system',
+      'team-b',
+    ]);
   });
 
   it('gets one Application as JSON', async () => {
     const r = await kubectl('get', 'app', 'guestbook', '-n', 'argocd', '-o', 'json');
     expect(r.code).toBe(0);
-    const app = JSON.parse(r.stdout) as { kind: string; metadata: { name: string; annotations: Record<string, string> }; spec: { source: { targetRevision: string } } };
+    const app = JSON.parse(r.stdout) as {
+      kind: string;
+      metadata: { name: string; annotations: Record<string, string> };
+      spec: { source: { targetRevision: string } };
+    };
     expect(app.kind).toBe('Application');
     expect(app.metadata.name).toBe('guestbook');
     expect(app.metadata.annotations['gitops-gate.io/branch']).toBe('main');
@@ -90,14 +102,26 @@ describe('kubectl against the sandbox', () => {
 
   it('merge-patches with kubectl patch --type merge, and refuses the default strategic merge patch with 415', async () => {
     const sha = '89abcdef0123456789abcdef0123456789abcdef';
-    const r = await kubectl('patch', 'app', 'guestbook', '-n', 'argocd', '--type', 'merge', '-p', JSON.stringify({ spec: { source: { targetRevision: sha } } }));
+    const r = await kubectl(
+      'patch',
+      'app',
+      'guestbook',
+      '-n',
+      'argocd',
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ spec: { source: { targetRevision: sha } } }),
+    );
     expect(r.stdout.trim()).toBe('application.argoproj.io/guestbook patched');
     const got = await kubectl('get', 'app', 'guestbook', '-n', 'argocd', '-o', 'jsonpath={.spec.source.targetRevision}');
     expect(got.stdout).toBe(sha);
 
     const smp = await kubectl('patch', 'app', 'guestbook', '-n', 'argocd', '-p', '{"spec":{"project":"other"}}');
     expect(smp.code).not.toBe(0);
-    expect(smp.stderr).toContain('the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
+    expect(smp.stderr).toContain(
+      'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+    );
   });
 
   it('creates a new Application with kubectl apply -f and updates it with a second apply', async () => {
@@ -176,11 +200,16 @@ describe('kubectl against the sandbox', () => {
     const warned = await kubectl('create', '--validate=warn', '-f', file);
     expect(warned.code).toBe(0);
     expect(warned.stderr).toContain('Warning: unknown field "spec.source.targetRevison"');
-    const got = JSON.parse((await kubectl('get', 'app', 'typo', '-n', 'argocd', '-o', 'json')).stdout) as { spec: { source: Record<string, unknown> } };
+    const got = JSON.parse((await kubectl('get', 'app', 'typo', '-n', 'argocd', '-o', 'json')).stdout) as {
+      spec: { source: Record<string, unknown> };
+    };
     expect(got.spec.source['targetRevison']).toBeUndefined();
-    expect(server.requests().filter((q) => q.method === 'POST').map((q) => q.query)).toEqual(
-      expect.arrayContaining([expect.stringContaining('fieldValidation=Strict'), expect.stringContaining('fieldValidation=Warn')]),
-    );
+    expect(
+      server
+        .requests()
+        .filter((q) => q.method === 'POST')
+        .map((q) => q.query),
+    ).toEqual(expect.arrayContaining([expect.stringContaining('fieldValidation=Strict'), expect.stringContaining('fieldValidation=Warn')]));
   });
   it('applies the example GatePolicy (strict, as kubectl sends it), prints Mode and Ready, and refuses a broken copy', async () => {
     await server.close();
@@ -190,12 +219,21 @@ describe('kubectl against the sandbox', () => {
     const applied = await kubectl('apply', '-f', example);
     expect(applied.stderr).toBe('');
     expect(applied.stdout.trim()).toBe('gatepolicy.gitops-gate.io/shop created');
-    const got = JSON.parse((await kubectl('get', 'gp', 'shop', '-n', 'argocd', '-o', 'json')).stdout) as { spec: { images: Array<{ requireProvenance: boolean }>; commits: { gpg: Array<{ publicKey: string; revoked: boolean }> } } };
+    const got = JSON.parse((await kubectl('get', 'gp', 'shop', '-n', 'argocd', '-o', 'json')).stdout) as {
+      spec: { images: Array<{ requireProvenance: boolean }>; commits: { gpg: Array<{ publicKey: string; revoked: boolean }> } };
+    };
     expect(got.spec.commits.gpg[0]).toMatchObject({ revoked: false, publicKey: expect.stringContaining('BEGIN PGP PUBLIC KEY BLOCK') });
     const status = await fetch(`${server.url}/apis/gitops-gate.io/v1alpha1/namespaces/argocd/gatepolicies/shop/status`, {
       method: 'PATCH',
       headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/merge-patch+json' },
-      body: JSON.stringify({ status: { conditions: [{ type: 'Invalid', status: 'False' }, { type: 'Ready', status: 'True' }] } }),
+      body: JSON.stringify({
+        status: {
+          conditions: [
+            { type: 'Invalid', status: 'False' },
+            { type: 'Ready', status: 'True' },
+          ],
+        },
+      }),
     });
     expect(status.status).toBe(200);
     expect(rows((await kubectl('get', 'gatepolicies', '-n', 'argocd')).stdout).map((r) => r.slice(0, 3))).toEqual([
@@ -203,7 +241,10 @@ describe('kubectl against the sandbox', () => {
       ['shop', 'Enforce', 'True'],
     ]);
     const broken = join(dir, 'broken-policy.yaml');
-    await writeFile(broken, (await readFile(example, 'utf8')).replace('name: shop', 'name: broken').replace('requireProvenance: true', 'requireProvenence: true'));
+    await writeFile(
+      broken,
+      (await readFile(example, 'utf8')).replace('name: shop', 'name: broken').replace('requireProvenance: true', 'requireProvenence: true'),
+    );
     const refused = await kubectl('apply', '-f', broken);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('strict decoding error: unknown field "spec.images[0].requireProvenence"');

@@ -5,7 +5,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { clone, deepEqual, type Json } from './patch.js';
-import { apiVersionOf, isObject, nameProblems, problemToFieldError, randomSuffix, resourceKey, timestamp, type SandboxState } from './state.js';
+import {
+  apiVersionOf,
+  isObject,
+  nameProblems,
+  problemToFieldError,
+  randomSuffix,
+  resourceKey,
+  timestamp,
+  type SandboxState,
+} from './state.js';
 import { badRequest, invalid, unknownError } from './status.js';
 import type { Obj } from './store.js';
 import type { ResourceKind } from './types.js';
@@ -26,7 +35,13 @@ export function newNamespaceObject(name: string): Record<string, unknown> {
 }
 
 /** Fills server-set metadata on create; throws 4xx/422 Status for what the real create path rejects. */
-export function prepareCreate(s: SandboxState, kind: ResourceKind, body: Record<string, unknown>, urlNamespace: string | undefined, fields?: FieldCheck): Obj {
+export function prepareCreate(
+  s: SandboxState,
+  kind: ResourceKind,
+  body: Record<string, unknown>,
+  urlNamespace: string | undefined,
+  fields?: FieldCheck,
+): Obj {
   checkTypeMeta(kind, body);
   const obj = clone(body) as Obj;
   if (!isObject(obj.metadata)) obj.metadata = { name: '' };
@@ -76,7 +91,9 @@ function applySchema(kind: ResourceKind, obj: Obj, fields: FieldCheck | undefine
   if (kind.schema) problems.push(...kind.schema.prune(obj).map((f) => `unknown field "${f}"`));
   if (fields && problems.length > 0) {
     if (fields.mode === 'Strict') {
-      throw badRequest(`${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${problems.join(', ')}`);
+      throw badRequest(
+        `${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${problems.join(', ')}`,
+      );
     }
     if (fields.mode === 'Warn') fields.warnings.push(...problems);
   }
@@ -92,9 +109,7 @@ function checkTypeMeta(kind: ResourceKind, body: Record<string, unknown>): void 
   }
   const sameGroup = kind.group ? apiVersion.startsWith(`${kind.group}/`) : !apiVersion.includes('/');
   if (!sameGroup || k !== kind.kind) {
-    throw badRequest(
-      `the API version in the data (${apiVersion}) does not match the expected API version (${apiVersionOf(kind)})`,
-    );
+    throw badRequest(`the API version in the data (${apiVersion}) does not match the expected API version (${apiVersionOf(kind)})`);
   }
 }
 
@@ -118,7 +133,13 @@ function specChanged(kind: ResourceKind, a: Obj, b: Obj): boolean {
  * rest.BeforeUpdate: keeps server-owned metadata from the stored object, refuses a changed uid, bumps generation on
  * spec changes, and (for a status subresource) lets each endpoint change only its half.
  */
-export function prepareUpdate(kind: ResourceKind, old: Obj, candidate: Record<string, unknown>, sub: string | undefined, fields?: FieldCheck): Obj {
+export function prepareUpdate(
+  kind: ResourceKind,
+  old: Obj,
+  candidate: Record<string, unknown>,
+  sub: string | undefined,
+  fields?: FieldCheck,
+): Obj {
   checkTypeMeta(kind, candidate);
   let obj = clone(candidate) as Obj;
   if (!isObject(obj.metadata)) obj.metadata = { name: old.metadata.name };

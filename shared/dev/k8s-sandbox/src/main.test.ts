@@ -29,7 +29,9 @@ describe('node dist/main.js', () => {
         'apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: web, namespace: apps}\nspec:\n  project: default\n  source: {repoURL: "https://example.invalid/r.git", targetRevision: main}\n  destination: {server: "https://kubernetes.default.svc", namespace: web}\n',
       );
       const kubeconfig = join(dir, 'kubeconfig');
-      const child = spawn(process.execPath, [DIST_MAIN, '--port', '0', '--kubeconfig', kubeconfig, '--seed', seed], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [DIST_MAIN, '--port', '0', '--kubeconfig', kubeconfig, '--seed', seed], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       const url = await new Promise<string>((resolve, reject) => {
         child.stdout.on('data', (c: Buffer) => {
@@ -42,7 +44,9 @@ describe('node dist/main.js', () => {
       expect(out).toContain(`kubeconfig: ${kubeconfig}`);
       const config = await readFile(kubeconfig, 'utf8');
       const token = /token: "([^"]+)"/.exec(config)?.[1];
-      const res = await fetch(`${url}/apis/argoproj.io/v1alpha1/namespaces/apps/applications/web`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await fetch(`${url}/apis/argoproj.io/v1alpha1/namespaces/apps/applications/web`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect(res.status).toBe(200);
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       child.kill('SIGTERM');

@@ -21,8 +21,12 @@ export function parseSeed(text: string): object[] {
   const out: object[] = [];
   for (const d of docs) {
     if (Array.isArray(d)) out.push(...(d as object[]));
-    else if (typeof (d as { kind?: unknown }).kind === 'string' && (d as { kind: string }).kind.endsWith('List') && Array.isArray((d as { items?: unknown }).items)) {
-      out.push(...((d as { items: object[] }).items));
+    else if (
+      typeof (d as { kind?: unknown }).kind === 'string' &&
+      (d as { kind: string }).kind.endsWith('List') &&
+      Array.isArray((d as { items?: unknown }).items)
+    ) {
+      out.push(...(d as { items: object[] }).items);
     } else out.push(d);
   }
   return out;
@@ -42,7 +46,8 @@ async function main(): Promise<void> {
     strict: true,
   });
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SandboxError('INVALID_OPTION', `--port must be 0..65535, got ${values.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new SandboxError('INVALID_OPTION', `--port must be 0..65535, got ${values.port}`);
   const seed: object[] = [];
   for (const file of values.seed ?? []) seed.push(...parseSeed(await readFile(file, 'utf8')));
   const server = await createSandboxApiServer({

@@ -47,6 +47,8 @@ describe('JSON patch (RFC 6902)', () => {
     expect(notApplied([{ op: 'test', path: '/metadata/absent', value: null }])).toBe('applied');
     expect(notApplied([{ op: 'test', path: '/spec/source/targetRevision', value: null }])).toBe('PATCH_NOT_APPLIED');
     // The gate's precondition on resourceVersion: replace keeps the value it names, whatever the live one was.
-    expect(jsonPatch({ metadata: { resourceVersion: '9' } }, [{ op: 'replace', path: '/metadata/resourceVersion', value: '7' }])).toEqual({ metadata: { resourceVersion: '7' } });
+    expect(jsonPatch({ metadata: { resourceVersion: '9' } }, [{ op: 'replace', path: '/metadata/resourceVersion', value: '7' }])).toEqual({
+      metadata: { resourceVersion: '7' },
+    });
   });
 });

@@ -49,9 +49,9 @@ export function handleList(s: SandboxState, ctx: Ctx, r: ResourceRoute): void {
     const remaining = items.length - limit;
     items = items.slice(0, limit);
     if (last) {
-      listMeta['continue'] = Buffer.from(
-        JSON.stringify({ v: 'meta.k8s.io/v1', rv: s.store.currentRv(), start: listKey(last) }),
-      ).toString('base64url');
+      listMeta['continue'] = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: s.store.currentRv(), start: listKey(last) })).toString(
+        'base64url',
+      );
     }
     if (!ctx.query.get('labelSelector') && !ctx.query.get('fieldSelector')) listMeta['remainingItemCount'] = remaining;
   }
@@ -61,7 +61,12 @@ export function handleList(s: SandboxState, ctx: Ctx, r: ResourceRoute): void {
       send(ctx, 200, tableOf(r.kind, presented, rendering.version, ctx.query, listMeta));
       return;
     case 'PartialObjectMetadataList':
-      send(ctx, 200, { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: listMeta, items: presented.map(partialMetadata) });
+      send(ctx, 200, {
+        kind: 'PartialObjectMetadataList',
+        apiVersion: 'meta.k8s.io/v1',
+        metadata: listMeta,
+        items: presented.map(partialMetadata),
+      });
       return;
     default:
       send(
@@ -110,7 +115,10 @@ export function handleWatch(s: SandboxState, ctx: Ctx, r: ResourceRoute): void {
   let backlog: Array<{ type: string; object: Obj }>;
   const fromState = rvParam === '' || rvParam === '0' || sendInitial;
   if (fromState) {
-    backlog = s.store.list(resourceKey(kind)).filter(matches).map((o) => ({ type: 'ADDED', object: o }));
+    backlog = s.store
+      .list(resourceKey(kind))
+      .filter(matches)
+      .map((o) => ({ type: 'ADDED', object: o }));
   } else {
     const since = Number(rvParam);
     const events = s.store.eventsSince(resourceKey(kind), since);

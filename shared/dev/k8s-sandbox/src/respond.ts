@@ -9,7 +9,6 @@ import type { Obj } from './store.js';
 import { partialMetadata, toTable, type IncludeObject } from './table.js';
 import type { ResourceKind } from './types.js';
 
-
 export interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
@@ -21,7 +20,12 @@ export interface Ctx {
   record(status: number): void;
 }
 
-export function send(ctx: Ctx, status: number, body: unknown, opts: { contentType?: string; yaml?: boolean; headers?: Record<string, string> } = {}): void {
+export function send(
+  ctx: Ctx,
+  status: number,
+  body: unknown,
+  opts: { contentType?: string; yaml?: boolean; headers?: Record<string, string> } = {},
+): void {
   const yaml = opts.yaml === true;
   const text = yaml ? dump(body) : `${JSON.stringify(body)}\n`;
   ctx.res.writeHead(status, {
@@ -42,7 +46,10 @@ export function sendStatus(ctx: Ctx, err: StatusError): void {
 export function renderOne(kind: ResourceKind, obj: Obj, rendering: Rendering, query: URLSearchParams): { body: unknown; yaml: boolean } {
   switch (rendering.as) {
     case 'Table':
-      return { body: tableOf(kind, [present(kind, obj)], rendering.version, query, { resourceVersion: obj.metadata.resourceVersion }), yaml: false };
+      return {
+        body: tableOf(kind, [present(kind, obj)], rendering.version, query, { resourceVersion: obj.metadata.resourceVersion }),
+        yaml: false,
+      };
     case 'PartialObjectMetadata':
       return { body: partialMetadata(obj), yaml: false };
     default:
@@ -50,9 +57,20 @@ export function renderOne(kind: ResourceKind, obj: Obj, rendering: Rendering, qu
   }
 }
 
-export function tableOf(kind: ResourceKind, objs: Obj[], version: string, query: URLSearchParams, listMeta: Record<string, unknown>, noHeaders = false): object {
+export function tableOf(
+  kind: ResourceKind,
+  objs: Obj[],
+  version: string,
+  query: URLSearchParams,
+  listMeta: Record<string, unknown>,
+  noHeaders = false,
+): object {
   const include = (query.get('includeObject') ?? 'Metadata') as IncludeObject;
-  const t = toTable(kind, objs, { include: ['None', 'Metadata', 'Object'].includes(include) ? include : 'Metadata', listMeta, noHeaders }) as Record<string, unknown>;
+  const t = toTable(kind, objs, {
+    include: ['None', 'Metadata', 'Object'].includes(include) ? include : 'Metadata',
+    listMeta,
+    noHeaders,
+  }) as Record<string, unknown>;
   if (version === 'v1beta1') t['apiVersion'] = 'meta.k8s.io/v1beta1';
   return t;
 }

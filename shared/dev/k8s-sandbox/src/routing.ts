@@ -35,7 +35,10 @@ export function route(s: SandboxState, path: string): Route {
   if (path === '/openapi/v3' || path === '/openapi/v3/') return { t: 'openapi-v3-index' };
   let segs: string[];
   try {
-    segs = path.split('/').filter((seg) => seg !== '').map((seg) => decodeURIComponent(seg));
+    segs = path
+      .split('/')
+      .filter((seg) => seg !== '')
+      .map((seg) => decodeURIComponent(seg));
   } catch {
     throw pathNotFound();
   }

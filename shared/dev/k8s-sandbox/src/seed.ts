@@ -11,7 +11,7 @@ export function seedObjects(s: SandboxState, namespaces: readonly string[], seed
     // Namespace objects in a seed just confirm what ensureNamespace would create.
     const b = raw as Record<string, unknown>;
     if (b['kind'] === 'Namespace' && b['apiVersion'] === 'v1' && isObject(b['metadata'])) {
-      const name = (b['metadata'])['name'];
+      const name = b['metadata']['name'];
       if (typeof name === 'string' && namespaceExists(s, name)) continue;
     }
     seedOne(s, raw);
@@ -19,7 +19,8 @@ export function seedObjects(s: SandboxState, namespaces: readonly string[], seed
 }
 
 function ensureNamespace(s: SandboxState, ns: string): void {
-  if (!namespaceExists(s, ns)) s.store.commit(resourceKey(namespaceKind), 'ADDED', prepareCreate(s, namespaceKind, newNamespaceObject(ns), undefined));
+  if (!namespaceExists(s, ns))
+    s.store.commit(resourceKey(namespaceKind), 'ADDED', prepareCreate(s, namespaceKind, newNamespaceObject(ns), undefined));
 }
 function seedOne(s: SandboxState, raw: object): void {
   const body = raw as Record<string, unknown>;
@@ -27,7 +28,7 @@ function seedOne(s: SandboxState, raw: object): void {
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/', 2) : ['', apiVersion];
   const kind = s.kinds.find((k) => k.group === group && k.version === version && k.kind === body['kind']);
   if (!kind) throw new SandboxError('UNKNOWN_KIND', `seed object of kind ${String(body['kind'])} (${apiVersion}) is not served`);
-  const meta = isObject(body['metadata']) ? (body['metadata']) : {};
+  const meta = isObject(body['metadata']) ? body['metadata'] : {};
   const ns = kind.namespaced ? (typeof meta['namespace'] === 'string' && meta['namespace'] ? meta['namespace'] : 'default') : undefined;
   try {
     if (ns !== undefined) ensureNamespace(s, ns);

@@ -136,9 +136,7 @@ export function parseFieldSelector(selector: string | null | undefined, allowed:
     if (!m) throw badRequest(`invalid field selector: '${part}': field selector requires an operator`);
     const field = (m[1] ?? '').trim();
     if (!allowed.includes(field)) {
-      throw badRequest(
-        `"${field}" is not a known field selector: only ${allowed.map((a) => `"${a}"`).join(', ')}`,
-      );
+      throw badRequest(`"${field}" is not a known field selector: only ${allowed.map((a) => `"${a}"`).join(', ')}`);
     }
     reqs.push({ field, op: m[2] === '!=' ? '!=' : '=', value: (m[3] ?? '').trim() });
   }

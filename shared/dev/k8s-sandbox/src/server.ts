@@ -37,7 +37,10 @@ import { handleCreate, handleDelete, handleDeleteCollection, handlePatch, handle
 export { SandboxError } from './errors.js';
 
 /** A real apiserver's watch behaviour: ~75 s of resume history, every watch ended after a random 30–60 min. */
-export const PRODUCTION_WATCHES: Pick<SandboxOptions, 'watchHistoryMs' | 'watchTimeout'> = { watchHistoryMs: 75_000, watchTimeout: { minMs: 30 * 60_000, maxMs: 60 * 60_000 } };
+export const PRODUCTION_WATCHES: Pick<SandboxOptions, 'watchHistoryMs' | 'watchTimeout'> = {
+  watchHistoryMs: 75_000,
+  watchTimeout: { minMs: 30 * 60_000, maxMs: 60 * 60_000 },
+};
 
 const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'argocd'];
 
@@ -106,7 +109,8 @@ export async function createSandboxApiServer(opts: SandboxOptions = {}): Promise
     },
     registerKind: (k) => registerKind(s.kinds, k),
     injectFault(f) {
-      if (!Number.isInteger(f.status) || f.status < 100 || f.status > 599) throw new SandboxError('INVALID_FAULT', `fault status ${f.status} is not an HTTP status`);
+      if (!Number.isInteger(f.status) || f.status < 100 || f.status > 599)
+        throw new SandboxError('INVALID_FAULT', `fault status ${f.status} is not an HTTP status`);
       s.faults.push({ ...f, remaining: f.count ?? 1 });
     },
     deny(rule) {
@@ -166,7 +170,8 @@ async function dispatch(s: SandboxState, ctx: Ctx): Promise<void> {
   const verb = r.t === 'resource' ? verbOf(ctx.method, r, ctx.query) : undefined;
   const fault = takeFault(s, ctx.method, fullPath);
   if (fault) {
-    const res = r.t === 'resource' ? { group: r.kind.group, resource: r.kind.plural, name: r.name ?? '' } : { group: '', resource: '', name: '' };
+    const res =
+      r.t === 'resource' ? { group: r.kind.group, resource: r.kind.plural, name: r.name ?? '' } : { group: '', resource: '', name: '' };
     const err = faultStatus(fault.status, { ...res, watch: verb === 'watch' }, fault.reason);
     // The real server reports an expired watch inside a 200 stream, not as an HTTP 410.
     if (verb === 'watch' && fault.status === 410) return watchExpired(ctx, err.status);
@@ -182,12 +187,20 @@ async function dispatch(s: SandboxState, ctx: Ctx): Promise<void> {
       return ctx.record(200);
     case 'api': {
       const mode = discoveryMode(ctx);
-      if (mode) return send(ctx, 200, aggregatedDiscovery(s.kinds, true, mode), { contentType: mode === 'v2' ? AGGREGATED_V2 : AGGREGATED_V2BETA1, headers: { Vary: 'Accept' } });
+      if (mode)
+        return send(ctx, 200, aggregatedDiscovery(s.kinds, true, mode), {
+          contentType: mode === 'v2' ? AGGREGATED_V2 : AGGREGATED_V2BETA1,
+          headers: { Vary: 'Accept' },
+        });
       return send(ctx, 200, apiVersions(new URL(s.url).host), { headers: { Vary: 'Accept' } });
     }
     case 'apis': {
       const mode = discoveryMode(ctx);
-      if (mode) return send(ctx, 200, aggregatedDiscovery(s.kinds, false, mode), { contentType: mode === 'v2' ? AGGREGATED_V2 : AGGREGATED_V2BETA1, headers: { Vary: 'Accept' } });
+      if (mode)
+        return send(ctx, 200, aggregatedDiscovery(s.kinds, false, mode), {
+          contentType: mode === 'v2' ? AGGREGATED_V2 : AGGREGATED_V2BETA1,
+          headers: { Vary: 'Accept' },
+        });
       return send(ctx, 200, apiGroupList(s.kinds), { headers: { Vary: 'Accept' } });
     }
     case 'group': {
@@ -242,5 +255,9 @@ function discoveryMode(ctx: Ctx): 'v2' | 'v2beta1' | undefined {
 }
 
 function kindsHash(kinds: readonly ResourceKind[]): string {
-  return createHash('sha256').update(JSON.stringify(kinds.map((k) => [k.group, k.version, k.plural]))).digest('hex').slice(0, 32).toUpperCase();
+  return createHash('sha256')
+    .update(JSON.stringify(kinds.map((k) => [k.group, k.version, k.plural])))
+    .digest('hex')
+    .slice(0, 32)
+    .toUpperCase();
 }

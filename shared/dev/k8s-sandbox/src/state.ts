@@ -25,7 +25,6 @@ export interface SandboxState {
   url: string;
 }
 
-
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SUBDOMAIN_MSG =
@@ -79,10 +78,18 @@ export function nameProblems(kind: ResourceKind, name: string): FieldError[] {
   const max = label ? 63 : 253;
   const errs: FieldError[] = [];
   if (name.length > max) {
-    errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', body: `Invalid value: "${name}": must be no more than ${max} characters` });
+    errs.push({
+      type: 'FieldValueInvalid',
+      field: 'metadata.name',
+      body: `Invalid value: "${name}": must be no more than ${max} characters`,
+    });
   }
   if (!(label ? DNS1123_LABEL : DNS1123_SUBDOMAIN).test(name)) {
-    errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', body: `Invalid value: "${name}": ${label ? LABEL_MSG : SUBDOMAIN_MSG}` });
+    errs.push({
+      type: 'FieldValueInvalid',
+      field: 'metadata.name',
+      body: `Invalid value: "${name}": ${label ? LABEL_MSG : SUBDOMAIN_MSG}`,
+    });
   }
   return errs;
 }

@@ -32,7 +32,10 @@ export interface Status {
 
 /** A Status the request handlers throw; the server turns it into the HTTP response. */
 export class StatusError extends BaseError<'K8S_STATUS'> {
-  constructor(readonly status: Status, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: Status,
+    readonly headers: Record<string, string> = {},
+  ) {
     super('K8S_STATUS', status.message ?? status.reason ?? `status ${status.code}`);
   }
 }
@@ -61,9 +64,7 @@ function compactDetails(d: StatusDetails): StatusDetails {
 }
 
 export function notFound(group: string, resource: string, name: string): StatusError {
-  return new StatusError(
-    failure(404, 'NotFound', `${qualified(group, resource)} "${name}" not found`, { name, group, kind: resource }),
-  );
+  return new StatusError(failure(404, 'NotFound', `${qualified(group, resource)} "${name}" not found`, { name, group, kind: resource }));
 }
 
 /** What the mux answers for a path no handler serves. */
@@ -81,8 +82,7 @@ export function alreadyExists(group: string, resource: string, name: string): St
   );
 }
 
-export const OPTIMISTIC_LOCK_MESSAGE =
-  'the object has been modified; please apply your changes to the latest version and try again';
+export const OPTIMISTIC_LOCK_MESSAGE = 'the object has been modified; please apply your changes to the latest version and try again';
 
 export function conflict(group: string, resource: string, name: string, why = OPTIMISTIC_LOCK_MESSAGE): StatusError {
   return new StatusError(
@@ -158,9 +158,7 @@ export function unsupportedMediaType(accepted: string[]): StatusError {
 }
 
 export function notAcceptable(accepted: string[]): StatusError {
-  return new StatusError(
-    failure(406, 'NotAcceptable', `only the following media types are accepted: ${accepted.join(', ')}`),
-  );
+  return new StatusError(failure(406, 'NotAcceptable', `only the following media types are accepted: ${accepted.join(', ')}`));
 }
 
 /** errors.NewResourceExpired — what a watch from a compacted resourceVersion gets (inside an ERROR event). */

@@ -80,7 +80,8 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{
 function pruneNode(node: SchemaNode, value: unknown, path: string, out: string[]): void {
   if (node['x-kubernetes-preserve-unknown-fields']) {
     // Declared fields below still get pruned; the unknown ones at this level stay.
-    if (isRec(value)) for (const [k, sub] of Object.entries(node.properties ?? {})) if (k in value) pruneNode(sub, value[k], child(path, k), out);
+    if (isRec(value))
+      for (const [k, sub] of Object.entries(node.properties ?? {})) if (k in value) pruneNode(sub, value[k], child(path, k), out);
     return;
   }
   if (Array.isArray(value)) {
@@ -194,27 +195,37 @@ function validateNode(node: SchemaNode, v: unknown, path: string, out: string[])
     out.push(`${at}: Unsupported value: ${show(v)}: supported values: ${node.enum.map(show).join(', ')}`);
   }
   if (typeof v === 'string') {
-    if (node.maxLength !== undefined && [...v].length > node.maxLength) out.push(`${at}: Too long: may not be more than ${node.maxLength} bytes`);
+    if (node.maxLength !== undefined && [...v].length > node.maxLength)
+      out.push(`${at}: Too long: may not be more than ${node.maxLength} bytes`);
     else if (node.minLength !== undefined && [...v].length < node.minLength) {
       out.push(`${at}: Invalid value: ${show(v)}: ${at} in body should be at least ${node.minLength} chars long`);
     }
-    if (node.pattern !== undefined && !new RegExp(node.pattern, 'u').test(v)) out.push(`${at}: Invalid value: ${show(v)}: ${at} in body should match '${node.pattern}'`);
-    if (node.format === 'date-time' && !DATE_TIME.test(v)) out.push(`${at}: Invalid value: ${show(v)}: ${at} in body must be of type date-time: ${show(v)}`);
+    if (node.pattern !== undefined && !new RegExp(node.pattern, 'u').test(v))
+      out.push(`${at}: Invalid value: ${show(v)}: ${at} in body should match '${node.pattern}'`);
+    if (node.format === 'date-time' && !DATE_TIME.test(v))
+      out.push(`${at}: Invalid value: ${show(v)}: ${at} in body must be of type date-time: ${show(v)}`);
   }
   if (typeof v === 'number') {
-    if (node.minimum !== undefined && v < node.minimum) out.push(`${at}: Invalid value: ${v}: ${at} in body should be greater than or equal to ${node.minimum}`);
-    if (node.maximum !== undefined && v > node.maximum) out.push(`${at}: Invalid value: ${v}: ${at} in body should be less than or equal to ${node.maximum}`);
+    if (node.minimum !== undefined && v < node.minimum)
+      out.push(`${at}: Invalid value: ${v}: ${at} in body should be greater than or equal to ${node.minimum}`);
+    if (node.maximum !== undefined && v > node.maximum)
+      out.push(`${at}: Invalid value: ${v}: ${at} in body should be less than or equal to ${node.maximum}`);
   }
   if (Array.isArray(v)) {
-    if (node.maxItems !== undefined && v.length > node.maxItems) out.push(`${at}: Too many: ${v.length}: must have at most ${node.maxItems} items`);
-    if (node.minItems !== undefined && v.length < node.minItems) out.push(`${at}: Invalid value: ${v.length}: ${at} in body should have at least ${node.minItems} items`);
+    if (node.maxItems !== undefined && v.length > node.maxItems)
+      out.push(`${at}: Too many: ${v.length}: must have at most ${node.maxItems} items`);
+    if (node.minItems !== undefined && v.length < node.minItems)
+      out.push(`${at}: Invalid value: ${v.length}: ${at} in body should have at least ${node.minItems} items`);
     const listType = node['x-kubernetes-list-type'];
     if (listType === 'set' || listType === 'map') {
       const keys = node['x-kubernetes-list-map-keys'] ?? [];
       const seen = new Set<string>();
       v.forEach((item, i) => {
         const key = listType === 'set' ? show(item) : show(keys.map((k) => (isRec(item) ? item[k] : undefined)));
-        if (seen.has(key)) out.push(`${at}[${i}]: Duplicate value: ${listType === 'set' ? show(item) : show(Object.fromEntries(keys.map((k) => [k, isRec(item) ? item[k] : undefined])))}`);
+        if (seen.has(key))
+          out.push(
+            `${at}[${i}]: Duplicate value: ${listType === 'set' ? show(item) : show(Object.fromEntries(keys.map((k) => [k, isRec(item) ? item[k] : undefined])))}`,
+          );
         seen.add(key);
       });
     }
@@ -222,12 +233,15 @@ function validateNode(node: SchemaNode, v: unknown, path: string, out: string[])
   }
   if (isRec(v)) {
     const n = Object.keys(v).length;
-    if (node.maxProperties !== undefined && n > node.maxProperties) out.push(`${at}: Too many: ${n}: must have at most ${node.maxProperties} items`);
-    if (node.minProperties !== undefined && n < node.minProperties) out.push(`${at}: Invalid value: ${n}: ${at} in body should have at least ${node.minProperties} properties`);
+    if (node.maxProperties !== undefined && n > node.maxProperties)
+      out.push(`${at}: Too many: ${n}: must have at most ${node.maxProperties} items`);
+    if (node.minProperties !== undefined && n < node.minProperties)
+      out.push(`${at}: Invalid value: ${n}: ${at} in body should have at least ${node.minProperties} properties`);
     for (const r of node.required ?? []) if (v[r] === undefined) out.push(`${child(path, r)}: Required value`);
     for (const [k, sub] of Object.entries(node.properties ?? {})) if (v[k] !== undefined) validateNode(sub, v[k], child(path, k), out);
     const add = node.additionalProperties;
-    if (typeof add === 'object') for (const [k, x] of Object.entries(v)) if (!node.properties?.[k]) validateNode(add, x, `${path}[${k}]`, out);
+    if (typeof add === 'object')
+      for (const [k, x] of Object.entries(v)) if (!node.properties?.[k]) validateNode(add, x, `${path}[${k}]`, out);
   }
 }
 

@@ -64,7 +64,9 @@ function lookup(obj: unknown, jsonPath: string): unknown {
     else if (index !== undefined) cur = Array.isArray(cur) ? cur[Number(index)] : undefined;
     else if (key !== undefined) {
       const want = dq ?? sq;
-      cur = Array.isArray(cur) ? cur.find((x) => x !== null && typeof x === 'object' && (x as Record<string, unknown>)[key] === want) : undefined;
+      cur = Array.isArray(cur)
+        ? cur.find((x) => x !== null && typeof x === 'object' && (x as Record<string, unknown>)[key] === want)
+        : undefined;
     }
   }
   return at === path.length ? cur : undefined;

@@ -3,7 +3,14 @@
  * and a server-side limit on every watch, so clients relist as they do in production. The real client-node informer
  * must relist through both and lose nothing.
  */
-import { CustomObjectsApi, KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  KubeConfig,
+  makeInformer,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSandboxApiServer, demoApplication, SandboxError, type SandboxApiServer } from './index.js';
 import { createStore, type Obj } from './store.js';
@@ -22,7 +29,11 @@ const auth = () => ({ Authorization: `Bearer ${server!.token}` });
 const app = (name: string) => demoApplication({ name, repoURL: REPO, branch: 'main' });
 
 async function create(name: string): Promise<string> {
-  const res = await fetch(`${server!.url}${APPS}`, { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json' }, body: JSON.stringify(app(name)) });
+  const res = await fetch(`${server!.url}${APPS}`, {
+    method: 'POST',
+    headers: { ...auth(), 'Content-Type': 'application/json' },
+    body: JSON.stringify(app(name)),
+  });
   const body = (await res.json()) as { metadata: { resourceVersion: string } };
   return body.metadata.resourceVersion;
 }
@@ -69,7 +80,7 @@ describe('resume history', () => {
     expect(store.eventsSince('g/r', second)).toEqual([]);
   });
 
-  it('keeps resumes of one resource valid while only other resources\' events were dropped (per-resource caches)', () => {
+  it("keeps resumes of one resource valid while only other resources' events were dropped (per-resource caches)", () => {
     const store = createStore({ watchHistory: 2, startRv: 10 });
     const obj = (name: string) => ({ metadata: { name, namespace: 'a' } }) as Obj;
     const policyRv = store.commit('g/policies', 'ADDED', obj('p')).rv;
@@ -144,10 +155,17 @@ describe('the client-node informer through expiries', () => {
       }
       await new Promise((r) => setTimeout(r, 25));
     }
-    const truth = async () => new Map(((await api.listNamespacedCustomObject(ref)) as { items: KubernetesObject[] }).items.map((o) => [o.metadata!.name!, o.metadata!.resourceVersion!]));
+    const truth = async () =>
+      new Map(
+        ((await api.listNamespacedCustomObject(ref)) as { items: KubernetesObject[] }).items.map((o) => [
+          o.metadata!.name!,
+          o.metadata!.resourceVersion!,
+        ]),
+      );
     const want = await truth();
     const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && JSON.stringify([...seenRv].sort()) !== JSON.stringify([...want].sort())) await new Promise((r) => setTimeout(r, 100));
+    while (Date.now() < deadline && JSON.stringify([...seenRv].sort()) !== JSON.stringify([...want].sort()))
+      await new Promise((r) => setTimeout(r, 100));
     await informer.stop();
     expect([...seenRv].sort()).toEqual([...want].sort());
     expect(new Map(informer.list().map((o) => [o.metadata!.name!, o.metadata!.resourceVersion!]))).toEqual(want);

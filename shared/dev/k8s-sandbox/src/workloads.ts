@@ -8,7 +8,16 @@ import type { ResourceKind } from './types.js';
 const age = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' } as const;
 
 function kind(group: string, k: string, plural: string, shortNames?: string[]): ResourceKind {
-  return { group, version: 'v1', kind: k, plural, singular: k.toLowerCase(), namespaced: true, ...(shortNames ? { shortNames } : {}), printerColumns: [age] };
+  return {
+    group,
+    version: 'v1',
+    kind: k,
+    plural,
+    singular: k.toLowerCase(),
+    namespaced: true,
+    ...(shortNames ? { shortNames } : {}),
+    printerColumns: [age],
+  };
 }
 
 export const podKind = kind('', 'Pod', 'pods', ['po']);

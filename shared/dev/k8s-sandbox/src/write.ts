@@ -30,7 +30,8 @@ const BUILTIN_PATCH_TYPES = [JSON_PATCH, MERGE, SMP, APPLY];
 
 function isDryRun(query: URLSearchParams, bodyDryRun?: unknown): boolean {
   const all = query.getAll('dryRun');
-  if (all.some((v) => v !== 'All')) throw badRequest(`dryRun: Unsupported value: "${all.find((v) => v !== 'All')}": supported values: "All"`);
+  if (all.some((v) => v !== 'All'))
+    throw badRequest(`dryRun: Unsupported value: "${all.find((v) => v !== 'All')}": supported values: "All"`);
   return all.length > 0 || (Array.isArray(bodyDryRun) && bodyDryRun.includes('All'));
 }
 
@@ -40,7 +41,7 @@ function fieldCheck(ctx: Ctx, jsonBody: Buffer | undefined): FieldCheck {
     throw badRequest(`fieldValidation: Unsupported value: "${v}": supported values: "Ignore", "Warn", "Strict"`);
   }
   const mode = v === '' ? 'Warn' : v;
-  const isJson = jsonBody !== undefined && (contentTypeOf(ctx.req) !== 'application/yaml');
+  const isJson = jsonBody !== undefined && contentTypeOf(ctx.req) !== 'application/yaml';
   return { mode, duplicates: mode !== 'Ignore' && isJson ? duplicateJsonFields(jsonBody.toString('utf8')) : [], warnings: ctx.warnings };
 }
 
@@ -64,7 +65,8 @@ export async function handleCreate(s: SandboxState, ctx: Ctx, r: ResourceRoute):
   }
   // Validating admission runs after defaulting and validation, before the object is stored (as in kube-apiserver).
   await runValidatingWebhooks(s, { kind: r.kind, operation: 'CREATE', object: obj, dryRun, warnings: ctx.warnings });
-  if (s.store.get(resourceKey(r.kind), obj.metadata.namespace ?? '', obj.metadata.name)) throw alreadyExists(r.kind.group, r.kind.plural, obj.metadata.name);
+  if (s.store.get(resourceKey(r.kind), obj.metadata.namespace ?? '', obj.metadata.name))
+    throw alreadyExists(r.kind.group, r.kind.plural, obj.metadata.name);
   const out = dryRun ? obj : s.store.commit(resourceKey(r.kind), 'ADDED', obj).object;
   send(ctx, 201, present(r.kind, out));
 }
@@ -83,7 +85,7 @@ export function existing(s: SandboxState, r: ResourceRoute): Obj {
 
 /** The optimistic-concurrency check every update path shares (s.store.Update). */
 function checkResourceVersion(r: ResourceRoute, old: Obj, candidate: Record<string, unknown>): void {
-  const meta = isObject(candidate['metadata']) ? (candidate['metadata']) : {};
+  const meta = isObject(candidate['metadata']) ? candidate['metadata'] : {};
   const rv = meta['resourceVersion'];
   if (rv === undefined || rv === null || rv === '') {
     // Custom resources do not allow unconditional updates; the error names the resource, not the kind.
@@ -91,13 +93,16 @@ function checkResourceVersion(r: ResourceRoute, old: Obj, candidate: Record<stri
       { type: 'FieldValueInvalid', field: 'metadata.resourceVersion', body: 'Invalid value: 0x0: must be specified for an update' },
     ]);
   }
-  if ((typeof rv === 'string' ? rv : JSON.stringify(rv)) !== old.metadata.resourceVersion) throw conflict(r.kind.group, r.kind.plural, r.name ?? '');
+  if ((typeof rv === 'string' ? rv : JSON.stringify(rv)) !== old.metadata.resourceVersion)
+    throw conflict(r.kind.group, r.kind.plural, r.name ?? '');
 }
 
 function checkName(r: ResourceRoute, candidate: Record<string, unknown>): void {
-  const meta = isObject(candidate['metadata']) ? (candidate['metadata']) : {};
+  const meta = isObject(candidate['metadata']) ? candidate['metadata'] : {};
   if (meta['name'] !== undefined && meta['name'] !== r.name) {
-    throw badRequest(`the name of the object (${typeof meta['name'] === 'string' ? meta['name'] : JSON.stringify(meta['name'])}) does not match the name on the URL (${r.name ?? ''})`);
+    throw badRequest(
+      `the name of the object (${typeof meta['name'] === 'string' ? meta['name'] : JSON.stringify(meta['name'])}) does not match the name on the URL (${r.name ?? ''})`,
+    );
   }
   if (r.kind.namespaced && meta['namespace'] !== undefined && meta['namespace'] !== '' && meta['namespace'] !== r.namespace) {
     throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
@@ -113,7 +118,15 @@ export async function handleUpdate(s: SandboxState, ctx: Ctx, r: ResourceRoute):
   const old = existing(s, r);
   checkResourceVersion(r, old, body);
   const next = prepareUpdate(r.kind, old, body, r.sub, fields);
-  await runValidatingWebhooks(s, { kind: r.kind, operation: 'UPDATE', object: next, oldObject: old, sub: r.sub, dryRun, warnings: ctx.warnings });
+  await runValidatingWebhooks(s, {
+    kind: r.kind,
+    operation: 'UPDATE',
+    object: next,
+    oldObject: old,
+    sub: r.sub,
+    dryRun,
+    warnings: ctx.warnings,
+  });
   stillCurrent(s, r, old);
   send(ctx, 200, present(r.kind, commitUpdate(s, r.kind, old, next, dryRun)));
 }
@@ -149,7 +162,15 @@ export async function handlePatch(s: SandboxState, ctx: Ctx, r: ResourceRoute): 
   checkName(r, patched);
   checkResourceVersion(r, old, patched);
   const next = prepareUpdate(r.kind, old, patched, r.sub, fields);
-  await runValidatingWebhooks(s, { kind: r.kind, operation: 'UPDATE', object: next, oldObject: old, sub: r.sub, dryRun, warnings: ctx.warnings });
+  await runValidatingWebhooks(s, {
+    kind: r.kind,
+    operation: 'UPDATE',
+    object: next,
+    oldObject: old,
+    sub: r.sub,
+    dryRun,
+    warnings: ctx.warnings,
+  });
   stillCurrent(s, r, old);
   send(ctx, 200, present(r.kind, commitUpdate(s, r.kind, old, next, dryRun)));
 }
@@ -180,10 +201,19 @@ async function handleApply(s: SandboxState, ctx: Ctx, r: ResourceRoute, raw: Buf
   }
   const merged = applyMerge(live as unknown as Json, applied as unknown as Json) as Record<string, unknown>;
   const appliedMeta = isObject(applied['metadata']) ? applied['metadata'] : {};
-  if (appliedMeta['resourceVersion'] === undefined) (merged['metadata'] as Record<string, unknown>)['resourceVersion'] = live.metadata.resourceVersion;
+  if (appliedMeta['resourceVersion'] === undefined)
+    (merged['metadata'] as Record<string, unknown>)['resourceVersion'] = live.metadata.resourceVersion;
   checkResourceVersion(r, live, merged);
   const next = prepareUpdate(r.kind, live, merged, r.sub, fields);
-  await runValidatingWebhooks(s, { kind: r.kind, operation: 'UPDATE', object: next, oldObject: live, sub: r.sub, dryRun, warnings: ctx.warnings });
+  await runValidatingWebhooks(s, {
+    kind: r.kind,
+    operation: 'UPDATE',
+    object: next,
+    oldObject: live,
+    sub: r.sub,
+    dryRun,
+    warnings: ctx.warnings,
+  });
   stillCurrent(s, r, live);
   send(ctx, 200, present(r.kind, commitUpdate(s, r.kind, live, next, dryRun)));
 }
@@ -210,7 +240,12 @@ export async function handleDelete(s: SandboxState, ctx: Ctx, r: ResourceRoute):
   const old = existing(s, r);
   const pre = isObject(options['preconditions']) ? options['preconditions'] : {};
   if (typeof pre['uid'] === 'string' && pre['uid'] !== old.metadata.uid) {
-    throw conflict(r.kind.group, r.kind.plural, r.name ?? '', `Precondition failed: UID in precondition: ${pre['uid']}, UID in object meta: ${old.metadata.uid ?? ''}`);
+    throw conflict(
+      r.kind.group,
+      r.kind.plural,
+      r.name ?? '',
+      `Precondition failed: UID in precondition: ${pre['uid']}, UID in object meta: ${old.metadata.uid ?? ''}`,
+    );
   }
   if (typeof pre['resourceVersion'] === 'string' && pre['resourceVersion'] !== old.metadata.resourceVersion) {
     throw conflict(

@@ -27,12 +27,16 @@ function client(kc: KubeConfig) {
   const at = (name: string) => ({ group: 'argoproj.io', version: 'v1alpha1', namespace: 'argocd', plural: 'applications', name });
   return {
     get: async (_ns: string, name: string) => (await api.getNamespacedCustomObject(at(name))) as App,
-    patch: (_ns: string, name: string, body: object[]) => api.patchNamespacedCustomObject({ ...at(name), body }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)),
+    patch: (_ns: string, name: string, body: object[]) =>
+      api.patchNamespacedCustomObject({ ...at(name), body }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)),
   };
 }
 
 async function setup(): Promise<{ kubeconfig: string; store: ReturnType<typeof client> }> {
-  sandbox = await createSandboxApiServer({ kinds: [argoApplicationKind], seed: [demoApplication({ name: 'app', namespace: 'argocd', repoURL: 'https://github.com/org/app.git', branch: 'main' })] });
+  sandbox = await createSandboxApiServer({
+    kinds: [argoApplicationKind],
+    seed: [demoApplication({ name: 'app', namespace: 'argocd', repoURL: 'https://github.com/org/app.git', branch: 'main' })],
+  });
   const kubeconfig = join(mkdtempSync(join(tmpdir(), 'gg-argo-writer-')), 'kubeconfig');
   await sandbox.writeKubeconfig(kubeconfig);
   const kc = new KubeConfig();
@@ -57,7 +61,16 @@ describe('argo writer', () => {
   it("writes status, sync bursts and operation state, and never the gate's fields", async () => {
     const { kubeconfig, store } = await setup();
     const before = await store.get('argocd', 'app');
-    writer = await startArgoWriter({ kubeconfig, namespace: 'argocd', intervalMs: [5, 10], syncProbability: 0.5, burst: 2, burstGapMs: 2, putProbability: 0.3, putDelayMs: 1 });
+    writer = await startArgoWriter({
+      kubeconfig,
+      namespace: 'argocd',
+      intervalMs: [5, 10],
+      syncProbability: 0.5,
+      burst: 2,
+      burstGapMs: 2,
+      putProbability: 0.3,
+      putDelayMs: 1,
+    });
     const deadline = Date.now() + 10_000;
     while (writer.stats().syncs < 3 && Date.now() < deadline) await sleep(20);
     await writer.stop();
@@ -75,7 +88,15 @@ describe('argo writer', () => {
   it('a PUT of a copy read before a pin is refused (409) and re-read: the pin stays', async () => {
     const { kubeconfig, store } = await setup();
     // Every write a PUT, with a long pause between its GET and its PUT: the pin lands in that pause.
-    writer = await startArgoWriter({ kubeconfig, namespace: 'argocd', intervalMs: [10_000, 10_000], syncProbability: 0, putProbability: 1, putDelayMs: 300, random: () => 0.05 });
+    writer = await startArgoWriter({
+      kubeconfig,
+      namespace: 'argocd',
+      intervalMs: [10_000, 10_000],
+      syncProbability: 0,
+      putProbability: 1,
+      putDelayMs: 300,
+      random: () => 0.05,
+    });
     const deadline = Date.now() + 15_000;
     // The first refresh starts within one interval; wait until its GET has been served, then pin.
     const gets = () => sandbox!.requests().filter((r) => r.method === 'GET' && r.path.endsWith('/applications/app')).length;

@@ -87,7 +87,8 @@ class WriterHttpError extends StackError {
 
 export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWriter> {
   const [min, max] = opts.intervalMs ?? [120_000, 180_000];
-  if (!(min > 0 && max >= min)) throw new StackError('ARGO_WRITER_INVALID', `argo writer: intervalMs must be [min, max] with 0 < min <= max, got [${min}, ${max}]`);
+  if (!(min > 0 && max >= min))
+    throw new StackError('ARGO_WRITER_INVALID', `argo writer: intervalMs must be [min, max] with 0 < min <= max, got [${min}, ${max}]`);
   const random = opts.random ?? Math.random;
   const kc = new KubeConfig();
   kc.loadFromFile(opts.kubeconfig);
@@ -95,7 +96,14 @@ export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWrit
   if (!server) throw new StackError('ARGO_WRITER_INVALID', `argo writer: no cluster server in ${opts.kubeconfig}`);
   const tls: RequestOptions = {};
   await kc.applyToHTTPSOptions(tls);
-  const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized });
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: 8,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    rejectUnauthorized: tls.rejectUnauthorized,
+  });
   const ns = opts.namespace;
   const base = `${server.replace(/\/$/, '')}/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(ns)}/${PLURAL}`;
 
@@ -103,19 +111,31 @@ export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWrit
   function call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<[number, unknown]> {
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const req = request(`${base}${path}`, { method, agent, headers: { ...tls.headers, accept: 'application/json', ...(data ? { 'content-type': contentType, 'content-length': data.length } : {}) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          try {
-            resolve([res.statusCode ?? 0, text ? JSON.parse(text) : undefined]);
-          } catch {
-            resolve([res.statusCode ?? 0, text]);
-          }
-        });
-        res.on('error', reject);
-      });
+      const req = request(
+        `${base}${path}`,
+        {
+          method,
+          agent,
+          headers: {
+            ...tls.headers,
+            accept: 'application/json',
+            ...(data ? { 'content-type': contentType, 'content-length': data.length } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            try {
+              resolve([res.statusCode ?? 0, text ? JSON.parse(text) : undefined]);
+            } catch {
+              resolve([res.statusCode ?? 0, text]);
+            }
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(data);
     });
@@ -131,14 +151,22 @@ export async function startArgoWriter(opts: ArgoWriterOptions): Promise<ArgoWrit
   const stopped = () => abort.signal.aborted;
 
   const get = async (name: string) => (await ok('GET', `/${encodeURIComponent(name)}`)) as AppObject;
-  const revisionOf = (app: AppObject) => app.spec?.source?.targetRevision ?? app.spec?.sources?.map((s) => s.targetRevision ?? '').join(',') ?? '';
+  const revisionOf = (app: AppObject) =>
+    app.spec?.source?.targetRevision ?? app.spec?.sources?.map((s) => s.targetRevision ?? '').join(',') ?? '';
   const statusFor = (app: AppObject, phase: 'Refresh' | 'Running' | 'Succeeded') => ({
     reconciledAt: new Date().toISOString(),
     sync: { status: phase === 'Running' ? 'OutOfSync' : 'Synced', revision: revisionOf(app) },
     health: { status: phase === 'Running' ? 'Progressing' : 'Healthy' },
     ...(phase === 'Refresh'
       ? {}
-      : { operationState: { operation: SYNC_OPERATION, phase, startedAt: new Date().toISOString(), syncResult: { revision: revisionOf(app) } } }),
+      : {
+          operationState: {
+            operation: SYNC_OPERATION,
+            phase,
+            startedAt: new Date().toISOString(),
+            syncResult: { revision: revisionOf(app) },
+          },
+        }),
   });
 
   /** One write: usually the controller's unconditional status patch, sometimes a whole-object PUT of what was read. */

@@ -15,9 +15,21 @@ const keepState = args.has('--keep-state');
 const workDir = join(REPO_ROOT, '.gitops-gate');
 const print = (line: string) => process.stdout.write(`${line}\n`);
 // Handed to the services as set: a real GitHub webhook (its secret) or App can be pointed at `npm start`.
-const PASSED_THROUGH = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_APP_INSTALLATION_ID', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'GITHUB_WRITE_INTERVAL_MS', 'WEBHOOK_REPO_SECRETS', 'GIT_HTTP_TOKEN'];
+const PASSED_THROUGH = [
+  'GITHUB_APP_ID',
+  'GITHUB_APP_PRIVATE_KEY_FILE',
+  'GITHUB_APP_INSTALLATION_ID',
+  'GITHUB_API_URL',
+  'GITHUB_TOKEN',
+  'GITHUB_WRITE_INTERVAL_MS',
+  'WEBHOOK_REPO_SECRETS',
+  'GIT_HTTP_TOKEN',
+];
 const passedEnv = Object.fromEntries(PASSED_THROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
-const envSecrets = (process.env.WEBHOOK_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const envSecrets = (process.env.WEBHOOK_SECRETS ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const githubBanner = process.env.GITHUB_APP_ID
   ? `GitHub App ${process.env.GITHUB_APP_ID} at ${process.env.GITHUB_API_URL || 'https://api.github.com'}: decisions reported as check runs`
   : process.env.GITHUB_TOKEN
@@ -28,7 +40,9 @@ function formatLog(service: string, line: string): void {
   try {
     const rec = JSON.parse(line) as Record<string, unknown>;
     const { level, time: _t, pid: _p, hostname: _h, service: _s, msg, ...rest } = rec;
-    const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+    const fields = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
     const lvl = typeof level === 'number' && level >= 50 ? 'ERROR ' : typeof level === 'number' && level >= 40 ? 'WARN ' : '';
     process.stdout.write(`  [${service}] ${lvl}${String(msg)} ${fields}\n`);
   } catch {
@@ -89,13 +103,22 @@ try {
   print(`Audit page:   http://127.0.0.1:${gate?.port}/ui   (JSON: /api/decisions)`);
   print(`Audit check:  npx gitops-gate audit --verify-chain --public-key ${stack.auditPublicKeyFile} --redis-url ${stack.redisUrl}`);
   print(`Watch it:     kubectl --kubeconfig ${stack.kubeconfig} get applications -A -w`);
-  print(`              kubectl --kubeconfig ${stack.kubeconfig} get application ${DEMO_APP.name} -n ${DEMO_APP.namespace} -o jsonpath='{.spec.source.targetRevision}'`);
-  print(`Policies:     kubectl --kubeconfig ${stack.kubeconfig} get gatepolicies -A   (edit them live: kubectl edit gatepolicy demo-signers -n ${DEMO_APP.namespace})`);
+  print(
+    `              kubectl --kubeconfig ${stack.kubeconfig} get application ${DEMO_APP.name} -n ${DEMO_APP.namespace} -o jsonpath='{.spec.source.targetRevision}'`,
+  );
+  print(
+    `Policies:     kubectl --kubeconfig ${stack.kubeconfig} get gatepolicies -A   (edit them live: kubectl edit gatepolicy demo-signers -n ${DEMO_APP.namespace})`,
+  );
   if (stack.admissionUrl) {
     // The demo Application deploys into its own namespace, which its GatePolicy therefore guards at admission.
     const podFile = join(workDir, 'unverified-pod.yaml');
-    writeFileSync(podFile, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: unverified\n  namespace: ${DEMO_APP.name}\nspec:\n  containers:\n    - name: web\n      image: nginx:1.27\n`);
-    print(`Admission:    kubectl --kubeconfig ${stack.kubeconfig} apply -f ${podFile}   (denied: not by digest, no verdict; webhook ${stack.admissionUrl})`);
+    writeFileSync(
+      podFile,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: unverified\n  namespace: ${DEMO_APP.name}\nspec:\n  containers:\n    - name: web\n      image: nginx:1.27\n`,
+    );
+    print(
+      `Admission:    kubectl --kubeconfig ${stack.kubeconfig} apply -f ${podFile}   (denied: not by digest, no verdict; webhook ${stack.admissionUrl})`,
+    );
   }
   print('');
   if (runTheDemo) {

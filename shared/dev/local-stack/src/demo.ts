@@ -59,7 +59,12 @@ export function createDemoFixture(workDir: string): DemoFixture {
 }
 
 /** Sends a signed `push` webhook for `sha` like GitHub does; returns the HTTP status. */
-export async function sendPush(stack: Stack, sha: string, before?: string, delivery?: string): Promise<{ status: number; delivery: string; body: string }> {
+export async function sendPush(
+  stack: Stack,
+  sha: string,
+  before?: string,
+  delivery?: string,
+): Promise<{ status: number; delivery: string; body: string }> {
   const body = JSON.stringify(pushPayload({ repoUrl: DEMO_REPO_URL, fullName: 'demo/app', after: sha, before }));
   const headers = deliveryHeaders(stack.secrets[0] ?? '', 'push', body, delivery);
   const res = await fetch(`${stack.receiverUrl}/webhooks/github`, { method: 'POST', headers, body });
@@ -77,11 +82,21 @@ export function createAppReader(kubeconfig: string): (ns: string, name: string) 
   kc.loadFromFile(kubeconfig);
   const api = kc.makeApiClient(CustomObjectsApi);
   return async (namespace, name) => {
-    const app = (await api.getNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace, plural: 'applications', name })) as {
+    const app = (await api.getNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace,
+      plural: 'applications',
+      name,
+    })) as {
       metadata: { annotations?: Record<string, string>; resourceVersion?: string };
       spec: { source?: { targetRevision?: string } };
     };
-    return { revision: app.spec.source?.targetRevision, annotations: app.metadata.annotations ?? {}, resourceVersion: app.metadata.resourceVersion };
+    return {
+      revision: app.spec.source?.targetRevision,
+      annotations: app.metadata.annotations ?? {},
+      resourceVersion: app.metadata.resourceVersion,
+    };
   };
 }
 
@@ -96,7 +111,11 @@ export interface DecisionView {
 }
 
 /** Polls the gate's audit endpoint until a decision for sha (optionally from one delivery) appears. */
-export async function waitForDecision(gateUrl: string, sha: string, opts: { deliveryId?: string; timeoutMs?: number; app?: string } = {}): Promise<DecisionView> {
+export async function waitForDecision(
+  gateUrl: string,
+  sha: string,
+  opts: { deliveryId?: string; timeoutMs?: number; app?: string } = {},
+): Promise<DecisionView> {
   const app = opts.app ?? `${DEMO_APP.namespace}/${DEMO_APP.name}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   while (Date.now() < deadline) {
@@ -122,7 +141,9 @@ export async function runDemo(stack: Stack, fx: DemoFixture, print: (line: strin
   const readApp = createAppReader(stack.kubeconfig);
   const gateUrl = gateUrlOf(stack);
   const before = await readApp(DEMO_APP.namespace, DEMO_APP.name);
-  print(`Application ${DEMO_APP.namespace}/${DEMO_APP.name} follows branch main of ${DEMO_REPO_URL}; targetRevision is now "${before.revision}".`);
+  print(
+    `Application ${DEMO_APP.namespace}/${DEMO_APP.name} follows branch main of ${DEMO_REPO_URL}; targetRevision is now "${before.revision}".`,
+  );
 
   const signed = fx.repo.commit('deploy v1 (signed)', { signWith: fx.key });
   fx.repo.push();
@@ -132,7 +153,9 @@ export async function runDemo(stack: Stack, fx: DemoFixture, print: (line: strin
   const d1 = await waitForDecision(gateUrl, signed);
   const after = await readApp(DEMO_APP.namespace, DEMO_APP.name);
   print(`Gate: ${d1.action} (${d1.reason}); signer ${d1.verdict.signer ?? '-'} via ${d1.verdict.method}.`);
-  print(`Application targetRevision is now ${after.revision}${after.revision === signed ? ' ✔ pinned to the signed commit' : ' ✘ NOT pinned'}.`);
+  print(
+    `Application targetRevision is now ${after.revision}${after.revision === signed ? ' ✔ pinned to the signed commit' : ' ✘ NOT pinned'}.`,
+  );
 
   const unsigned = fx.repo.commit('sneaky change (unsigned)');
   fx.repo.push();
@@ -142,7 +165,9 @@ export async function runDemo(stack: Stack, fx: DemoFixture, print: (line: strin
   const d2 = await waitForDecision(gateUrl, unsigned);
   const after2 = await readApp(DEMO_APP.namespace, DEMO_APP.name);
   print(`Gate: ${d2.action} (${d2.reason}).`);
-  print(`Application targetRevision stays ${after2.revision}${after2.revision === signed ? ' ✔ the unsigned commit was refused' : ' ✘ unexpected'}.`);
+  print(
+    `Application targetRevision stays ${after2.revision}${after2.revision === signed ? ' ✔ the unsigned commit was refused' : ' ✘ unexpected'}.`,
+  );
   return { signed, unsigned };
 }
 
@@ -152,9 +177,16 @@ export async function runDemo(stack: Stack, fx: DemoFixture, print: (line: strin
  */
 export async function demoAdmission(stack: Stack, print: (line: string) => void): Promise<boolean> {
   if (!stack.sandbox || !stack.admissionUrl) return true;
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'unverified-demo', namespace: DEMO_APP.name }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } };
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'unverified-demo', namespace: DEMO_APP.name },
+    spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] },
+  };
   const res = await fetch(`${stack.sandbox.url}/api/v1/namespaces/${DEMO_APP.name}/pods`, {
-    method: 'POST', headers: { authorization: `Bearer ${stack.sandbox.token}`, 'content-type': 'application/json' }, body: JSON.stringify(pod),
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.sandbox.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(pod),
   });
   const body = (await res.json()) as { message?: string };
   if (res.status === 403) {

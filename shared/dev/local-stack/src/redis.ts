@@ -31,11 +31,17 @@ function hasCommand(cmd: string): boolean {
 export function ensureRedisServer(log: (line: string) => void): void {
   if (hasCommand('redis-server')) return;
   if (process.getuid?.() !== 0) {
-    throw new StackError('REDIS_MISSING', 'redis-server is not installed: run `sudo apt-get install -y redis-server` (or set REDIS_URL to an existing Redis)');
+    throw new StackError(
+      'REDIS_MISSING',
+      'redis-server is not installed: run `sudo apt-get install -y redis-server` (or set REDIS_URL to an existing Redis)',
+    );
   }
   log('redis-server is missing: installing Debian package redis-server (apt-get)…');
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'redis-server'], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 }
 
 /**
@@ -55,5 +61,5 @@ export async function startLocalRedis(dataDir: string, fresh = false): Promise<R
 /** What the banner says about Redis state: fresh by default, kept with --keep-state, never wiped in a given REDIS_URL. */
 export function redisStateBanner(external: boolean, keep: boolean): string {
   if (external) return 'kept (REDIS_URL is yours: never wiped)';
-  return keep ? 'kept from earlier runs (--keep-state)' : 'fresh: earlier runs\' Redis data deleted (--keep-state keeps it)';
+  return keep ? 'kept from earlier runs (--keep-state)' : "fresh: earlier runs' Redis data deleted (--keep-state keeps it)";
 }

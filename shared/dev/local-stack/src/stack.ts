@@ -132,18 +132,40 @@ async function waitForHttps(port: number, caPem: string, child: ChildProcess, ti
 
 /** The deploy/optional/admission registration, pointed at the local webhook by URL (the sandbox has no Services). */
 async function registerWebhook(sandbox: SandboxApiServer, url: string, caPem: string): Promise<void> {
-  const rule = (apiGroups: string[], resources: string[]) => ({ apiGroups, apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources, scope: 'Namespaced' });
+  const rule = (apiGroups: string[], resources: string[]) => ({
+    apiGroups,
+    apiVersions: ['v1'],
+    operations: ['CREATE', 'UPDATE'],
+    resources,
+    scope: 'Namespaced',
+  });
   const body = {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'gitops-gate-admission' },
-    webhooks: [{
-      name: 'images.admission.gitops-gate.io', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 5,
-      clientConfig: { url, caBundle: Buffer.from(caPem).toString('base64') },
-      namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['gitops-gate', 'kube-system'] }] },
-      rules: [rule([''], ['pods']), rule(['apps'], ['deployments', 'statefulsets', 'daemonsets', 'replicasets']), rule(['batch'], ['jobs', 'cronjobs'])],
-    }],
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: 'gitops-gate-admission' },
+    webhooks: [
+      {
+        name: 'images.admission.gitops-gate.io',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        timeoutSeconds: 5,
+        clientConfig: { url, caBundle: Buffer.from(caPem).toString('base64') },
+        namespaceSelector: {
+          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['gitops-gate', 'kube-system'] }],
+        },
+        rules: [
+          rule([''], ['pods']),
+          rule(['apps'], ['deployments', 'statefulsets', 'daemonsets', 'replicasets']),
+          rule(['batch'], ['jobs', 'cronjobs']),
+        ],
+      },
+    ],
   };
   const res = await fetch(`${sandbox.url}/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations`, {
-    method: 'POST', headers: { authorization: `Bearer ${sandbox.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    method: 'POST',
+    headers: { authorization: `Bearer ${sandbox.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
   });
   if (!res.ok) throw new StackError('SERVICE_EXITED', `registering the admission webhook: HTTP ${res.status} ${await res.text()}`);
 }
@@ -182,8 +204,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (!kubeconfig) {
       // Watches as on a real cluster (75 s resume history, watches ended after 30–60 min): the gate must relist.
       const extra = opts.admission ? [validatingWebhookConfigurationKind, ...workloadKinds] : [];
-      const namespaces = opts.namespaces ? ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'argocd', ...opts.namespaces] : undefined;
-      sandbox = await createSandboxApiServer({ kinds: [argoApplicationKind, gatePolicyKind, clusterGatePolicyKind, ...extra], seed: opts.seed ?? [], ...(namespaces ? { namespaces } : {}), ...PRODUCTION_WATCHES });
+      const namespaces = opts.namespaces
+        ? ['default', 'kube-system', 'kube-public', 'kube-node-lease', 'argocd', ...opts.namespaces]
+        : undefined;
+      sandbox = await createSandboxApiServer({
+        kinds: [argoApplicationKind, gatePolicyKind, clusterGatePolicyKind, ...extra],
+        seed: opts.seed ?? [],
+        ...(namespaces ? { namespaces } : {}),
+        ...PRODUCTION_WATCHES,
+      });
       kubeconfig = join(opts.workDir, 'kubeconfig');
       await sandbox.writeKubeconfig(kubeconfig);
       const s = sandbox;
@@ -213,7 +242,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       counters[service] += 1;
       const name = `${service}-${counters[service]}`;
       const port = service === 'receiver' && counters.receiver === 1 ? receiverPort : await freePort();
-      const portVar = { receiver: 'RECEIVER_PORT', verifier: 'VERIFIER_HTTP_PORT', gate: 'GATE_HTTP_PORT', admission: 'ADMISSION_PORT' }[service];
+      const portVar = { receiver: 'RECEIVER_PORT', verifier: 'VERIFIER_HTTP_PORT', gate: 'GATE_HTTP_PORT', admission: 'ADMISSION_PORT' }[
+        service
+      ];
       const child = spawn(process.execPath, [join(REPO_ROOT, 'services', service, 'dist', 'main.js')], {
         env: {
           ...env,

@@ -36,7 +36,9 @@ async function portOpen(port: number): Promise<boolean> {
 }
 
 /** One redis-server (or `redis-sentinel` when `sentinel`) with `args`; ready once its port accepts connections. */
-export async function startRedisNode(opts: { args?: (port: number, dir: string) => string[]; sentinel?: boolean; port?: number; dir?: string } = {}): Promise<RedisNode> {
+export async function startRedisNode(
+  opts: { args?: (port: number, dir: string) => string[]; sentinel?: boolean; port?: number; dir?: string } = {},
+): Promise<RedisNode> {
   const port = opts.port ?? (await freePort());
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'gg-rnode-'));
   let proc: ChildProcess | undefined;
@@ -54,7 +56,11 @@ export async function startRedisNode(opts: { args?: (port: number, dir: string) 
         writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\n${extra.join('\n')}\n`);
         proc = spawn('redis-sentinel', [conf], { stdio: 'ignore' });
       } else {
-        proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', ...extra], { stdio: 'ignore' });
+        proc = spawn(
+          'redis-server',
+          ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', ...extra],
+          { stdio: 'ignore' },
+        );
       }
       for (let i = 0; i < 400; i++) {
         if (await portOpen(port)) return;
@@ -93,7 +99,18 @@ export interface SentinelTopology {
  */
 export async function startSentinelTopology(opts: { replicas?: number; downAfterMs?: number } = {}): Promise<SentinelTopology> {
   const masterName = 'ggmaster';
-  const base = (port: number, dir: string) => ['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--dir', dir, '--port', String(port)];
+  const base = (port: number, dir: string) => [
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+    '--dir',
+    dir,
+    '--port',
+    String(port),
+  ];
   const master = await startRedisNode({ args: base });
   const replicas: RedisNode[] = [];
   for (let i = 0; i < (opts.replicas ?? 1); i++) {
@@ -142,8 +159,12 @@ export async function startSentinelTopology(opts: { replicas?: number; downAfter
   // Sentinels learn about the replicas from the master within a second or two (INFO every 10 s at first; the
   // hello channel is faster); wait until they agree on it, so a kill right after start is a real failover.
   for (let i = 0; i < 200; i++) {
-    const { stdout } = await run('redis-cli', ['-p', String(sentinels[0]!.port), 'sentinel', 'replicas', masterName]).catch(() => ({ stdout: '' }));
-    const { stdout: peers } = await run('redis-cli', ['-p', String(sentinels[0]!.port), 'sentinel', 'sentinels', masterName]).catch(() => ({ stdout: '' }));
+    const { stdout } = await run('redis-cli', ['-p', String(sentinels[0]!.port), 'sentinel', 'replicas', masterName]).catch(() => ({
+      stdout: '',
+    }));
+    const { stdout: peers } = await run('redis-cli', ['-p', String(sentinels[0]!.port), 'sentinel', 'sentinels', masterName]).catch(() => ({
+      stdout: '',
+    }));
     const known = stdout.split('\n').filter((l) => l.trim() === 'name').length;
     const others = peers.split('\n').filter((l) => l.trim() === 'name').length;
     if (known >= replicas.length && others >= 2) return topology;
@@ -170,7 +191,18 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
     nodes.push(
       await startRedisNode({
         dir,
-        args: () => ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '2000', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
+        args: () => [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, 'nodes.conf'),
+          '--cluster-node-timeout',
+          '2000',
+          '--appendonly',
+          'no',
+          '--maxmemory-policy',
+          'noeviction',
+        ],
       }),
     );
   }
@@ -181,7 +213,13 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
   try {
     await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
     for (let i = 0; i < 200; i++) {
-      const states = await Promise.all(nodes.map((n) => run('redis-cli', ['-p', String(n.port), 'cluster', 'info']).then((r) => r.stdout).catch(() => '')));
+      const states = await Promise.all(
+        nodes.map((n) =>
+          run('redis-cli', ['-p', String(n.port), 'cluster', 'info'])
+            .then((r) => r.stdout)
+            .catch(() => ''),
+        ),
+      );
       if (states.every((s) => s.includes('cluster_state:ok'))) return { url: `redis://127.0.0.1:${nodes[0]!.port}`, nodes, close };
       await sleep(100);
     }

@@ -45,7 +45,11 @@ export interface RedisServer {
  * A real redis-server on loopback configured as production wants it: AOF on and `noeviction`. Used by the tests
  * (`startTestRedis`) and by `npm start`.
  */
-export async function startRedisServer(opts: { dir: string; port?: number; appendfsync?: 'always' | 'everysec' | 'no' }): Promise<RedisServer> {
+export async function startRedisServer(opts: {
+  dir: string;
+  port?: number;
+  appendfsync?: 'always' | 'everysec' | 'no';
+}): Promise<RedisServer> {
   const port = opts.port ?? (await freePort());
   const dir = opts.dir;
   let proc: ChildProcess | undefined;
@@ -53,8 +57,22 @@ export async function startRedisServer(opts: { dir: string; port?: number; appen
     proc = spawn(
       'redis-server',
       [
-        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes',
-        '--appendfsync', opts.appendfsync ?? 'everysec', '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        opts.appendfsync ?? 'everysec',
+        '--maxmemory-policy',
+        'noeviction',
+        '--daemonize',
+        'no',
       ],
       { stdio: 'ignore' },
     );

@@ -127,7 +127,12 @@ async function expectStatus(res: Response, ok: number[], what: string): Promise<
   if (!ok.includes(res.status)) throw new Error(`${what}: HTTP ${res.status} ${(await res.text()).slice(0, 500)}`);
 }
 
-export async function pushBlob(registry: string, repository: string, bytes: Uint8Array, o?: PushOptions): Promise<{ digest: string; size: number }> {
+export async function pushBlob(
+  registry: string,
+  repository: string,
+  bytes: Uint8Array,
+  o?: PushOptions,
+): Promise<{ digest: string; size: number }> {
   const digest = sha256(bytes);
   const base = `http://${registry}`;
   const start = await fetch(`${base}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: headersOf(o) });
@@ -202,10 +207,16 @@ export interface PushedImage {
 }
 
 /** A small single-layer OCI image (config + one random or given layer + manifest), tagged `tag` (default latest). */
-export async function pushTestImage(registry: string, repository: string, o: PushOptions & { tag?: string; layer?: Uint8Array } = {}): Promise<PushedImage> {
+export async function pushTestImage(
+  registry: string,
+  repository: string,
+  o: PushOptions & { tag?: string; layer?: Uint8Array } = {},
+): Promise<PushedImage> {
   const layer = o.layer ?? randomBytes(64);
   const l = await pushBlob(registry, repository, layer, o);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [l.digest] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [l.digest] } }),
+  );
   const c = await pushBlob(registry, repository, config, o);
   const manifest = Buffer.from(
     JSON.stringify({
@@ -231,7 +242,12 @@ export interface PushReferrerOptions extends PushOptions {
   subjectOverride?: { digest: string; mediaType: string; size: number };
 }
 
-async function subjectDescriptor(registry: string, repository: string, digest: string, o?: PushOptions): Promise<{ digest: string; mediaType: string; size: number }> {
+async function subjectDescriptor(
+  registry: string,
+  repository: string,
+  digest: string,
+  o?: PushOptions,
+): Promise<{ digest: string; mediaType: string; size: number }> {
   const m = await getTestManifest(registry, repository, digest, o);
   if (m === undefined) throw new Error(`subject ${digest} is not in ${repository}`);
   return { digest, mediaType: m.mediaType, size: m.bytes.length };
@@ -299,7 +315,11 @@ export async function pushReferrerBundle(
 export function simpleSigningPayload(dockerReference: string, digest: string): Buffer {
   return Buffer.from(
     JSON.stringify({
-      critical: { identity: { 'docker-reference': dockerReference }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' },
+      critical: {
+        identity: { 'docker-reference': dockerReference },
+        image: { 'docker-manifest-digest': digest },
+        type: 'cosign container image signature',
+      },
       optional: null,
     }),
   );
@@ -334,7 +354,14 @@ async function appendCosignLayer(
     JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((x) => x['digest']) } }),
   );
   const c = await pushBlob(registry, repository, config, o);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, size: c.size, digest: c.digest }, layers }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, size: c.size, digest: c.digest },
+      layers,
+    }),
+  );
   return pushManifest(registry, repository, tag, manifest, OCI_MANIFEST, o);
 }
 
@@ -342,7 +369,8 @@ function cosignAnnotations(m: CosignLayerMaterial): Record<string, string> {
   const a: Record<string, string> = {};
   if (m.certificatePem !== undefined) a['dev.sigstore.cosign/certificate'] = m.certificatePem;
   if (m.chainPem !== undefined) a['dev.sigstore.cosign/chain'] = m.chainPem;
-  if (m.rekorBundle !== undefined) a['dev.sigstore.cosign/bundle'] = typeof m.rekorBundle === 'string' ? m.rekorBundle : JSON.stringify(m.rekorBundle);
+  if (m.rekorBundle !== undefined)
+    a['dev.sigstore.cosign/bundle'] = typeof m.rekorBundle === 'string' ? m.rekorBundle : JSON.stringify(m.rekorBundle);
   return { ...a, ...m.annotations };
 }
 

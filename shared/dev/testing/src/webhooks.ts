@@ -27,7 +27,21 @@ export function pushPayload(o: PushPayloadOptions): Record<string, unknown> {
     base_ref: null,
     compare: `https://github.com/${fullName}/compare`,
     commits: [],
-    head_commit: o.deleted ? null : { id: o.after, tree_id: 'f'.repeat(40), distinct: true, message: 'm', timestamp: new Date().toISOString(), url: '', author: { name: 'a', email: 'a@x' }, committer: { name: 'a', email: 'a@x' }, added: [], removed: [], modified: [] },
+    head_commit: o.deleted
+      ? null
+      : {
+          id: o.after,
+          tree_id: 'f'.repeat(40),
+          distinct: true,
+          message: 'm',
+          timestamp: new Date().toISOString(),
+          url: '',
+          author: { name: 'a', email: 'a@x' },
+          committer: { name: 'a', email: 'a@x' },
+          added: [],
+          removed: [],
+          modified: [],
+        },
     repository: {
       id: 1,
       node_id: 'R_1',

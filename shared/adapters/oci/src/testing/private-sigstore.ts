@@ -110,7 +110,8 @@ export async function startPrivateSigstore(): Promise<PrivateSigstore> {
         const body = Buffer.concat(chunks).toString('utf8');
         let handler;
         if (req.method === 'POST' && req.url === fulcio.path) handler = fulcio;
-        else if (req.method === 'POST' && req.url === '/api/v1/log/entries') handler = rekorHandler(await initializeTLog(baseUrl, logKeys, logClock));
+        else if (req.method === 'POST' && req.url === '/api/v1/log/entries')
+          handler = rekorHandler(await initializeTLog(baseUrl, logKeys, logClock));
         if (handler === undefined) {
           res.writeHead(404).end();
           return;
@@ -141,7 +142,15 @@ export async function startPrivateSigstore(): Promise<PrivateSigstore> {
       {
         subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
         uri: baseUrl,
-        certChain: { certificates: [{ rawBytes: Buffer.from(ca.rootCertificate.buffer, ca.rootCertificate.byteOffset, ca.rootCertificate.byteLength).toString('base64') }] },
+        certChain: {
+          certificates: [
+            {
+              rawBytes: Buffer.from(ca.rootCertificate.buffer, ca.rootCertificate.byteOffset, ca.rootCertificate.byteLength).toString(
+                'base64',
+              ),
+            },
+          ],
+        },
         validFor: since,
       },
     ],
@@ -188,7 +197,10 @@ export async function startPrivateSigstore(): Promise<PrivateSigstore> {
     return b;
   };
   const dsse = async (signer: Signer, statement: object): Promise<SerializedBundle> => {
-    const b = await new DSSEBundleBuilder({ signer, witnesses: [witness()] }).create({ data: Buffer.from(JSON.stringify(statement)), type: IN_TOTO });
+    const b = await new DSSEBundleBuilder({ signer, witnesses: [witness()] }).create({
+      data: Buffer.from(JSON.stringify(statement)),
+      type: IN_TOTO,
+    });
     return withExplicitZeros(bundleToJSON(b));
   };
   const message = async (signer: Signer, data: Uint8Array): Promise<SerializedBundle> => {
@@ -233,7 +245,10 @@ function rekorBundleOf(b: SerializedBundle): RekorSetBundle {
 }
 
 function certificatePemOf(b: SerializedBundle): string | undefined {
-  const vm = b.verificationMaterial as unknown as { certificate?: { rawBytes: string }; x509CertificateChain?: { certificates: Array<{ rawBytes: string }> } };
+  const vm = b.verificationMaterial as unknown as {
+    certificate?: { rawBytes: string };
+    x509CertificateChain?: { certificates: Array<{ rawBytes: string }> };
+  };
   const der = vm.certificate?.rawBytes ?? vm.x509CertificateChain?.certificates[0]?.rawBytes;
   if (der === undefined) return undefined;
   return `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
@@ -244,14 +259,22 @@ export function cosignSignatureFromBundle(b: SerializedBundle): { signatureBase6
   const ms = (b as unknown as { messageSignature?: { signature: string } }).messageSignature;
   if (ms === undefined) throw new Error('not a message-signature bundle');
   const pem = certificatePemOf(b);
-  return pem === undefined ? { signatureBase64: ms.signature, rekorBundle: rekorBundleOf(b) } : { signatureBase64: ms.signature, certificatePem: pem, rekorBundle: rekorBundleOf(b) };
+  return pem === undefined
+    ? { signatureBase64: ms.signature, rekorBundle: rekorBundleOf(b) }
+    : { signatureBase64: ms.signature, certificatePem: pem, rekorBundle: rekorBundleOf(b) };
 }
 
 /** The DSSE envelope and annotations cosign puts on an `.att` layer, from a DSSE bundle. */
 export function cosignAttestationFromBundle(b: SerializedBundle): { envelope: object; certificatePem?: string; rekorBundle: object } {
-  const env = (b as unknown as { dsseEnvelope?: { payload: string; payloadType: string; signatures: Array<{ sig: string; keyid: string }> } }).dsseEnvelope;
+  const env = (
+    b as unknown as { dsseEnvelope?: { payload: string; payloadType: string; signatures: Array<{ sig: string; keyid: string }> } }
+  ).dsseEnvelope;
   if (env === undefined) throw new Error('not a DSSE bundle');
-  const envelope = { payloadType: env.payloadType, payload: env.payload, signatures: env.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) };
+  const envelope = {
+    payloadType: env.payloadType,
+    payload: env.payload,
+    signatures: env.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })),
+  };
   const pem = certificatePemOf(b);
   return pem === undefined ? { envelope, rekorBundle: rekorBundleOf(b) } : { envelope, certificatePem: pem, rekorBundle: rekorBundleOf(b) };
 }
@@ -285,12 +308,22 @@ export function slsaV1Statement(opts: {
         internalParameters: { github: { event_name: 'push' } },
         resolvedDependencies: deps,
       },
-      runDetails: { builder: { id: opts.builderId ?? 'https://github.com/actions/runner/github-hosted' }, metadata: { invocationId: `${repo}/actions/runs/1/attempts/1` } },
+      runDetails: {
+        builder: { id: opts.builderId ?? 'https://github.com/actions/runner/github-hosted' },
+        metadata: { invocationId: `${repo}/actions/runs/1/attempts/1` },
+      },
     },
   };
 }
 
-export function slsaV02Statement(opts: { digest: string; name?: string; builderId: string; repository?: string; commit?: string; ref?: string }): object {
+export function slsaV02Statement(opts: {
+  digest: string;
+  name?: string;
+  builderId: string;
+  repository?: string;
+  commit?: string;
+  ref?: string;
+}): object {
   const repo = opts.repository ?? 'https://github.com/org/app';
   const ref = opts.ref ?? 'refs/heads/main';
   const configSource: Record<string, unknown> = { uri: `git+${repo}@${ref}`, entryPoint: '.github/workflows/release.yml' };

@@ -3,7 +3,9 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-export const CONFORMANCE_DIR = fileURLToPath(new URL('../../../../../../shared/fixtures/sigstore-conformance/bundle-verify/', import.meta.url));
+export const CONFORMANCE_DIR = fileURLToPath(
+  new URL('../../../../../../shared/fixtures/sigstore-conformance/bundle-verify/', import.meta.url),
+);
 
 // Defaults documented in the suite's README.
 export const DEFAULT_IDENTITY =

@@ -62,7 +62,8 @@ export function decodeSignaturePem(text: string): Buffer {
     throw new CmsError('GITSIGN_SIGNATURE_MALFORMED', 'signature is not a PEM "SIGNED MESSAGE" block');
   }
   const body = lines.slice(1, -1);
-  if (!body.every((l) => /^[A-Za-z0-9+/=]+$/.test(l))) throw new CmsError('GITSIGN_SIGNATURE_MALFORMED', 'signature PEM body is not base64');
+  if (!body.every((l) => /^[A-Za-z0-9+/=]+$/.test(l)))
+    throw new CmsError('GITSIGN_SIGNATURE_MALFORMED', 'signature PEM body is not base64');
   const b64 = body.join('');
   const der = Buffer.from(b64, 'base64');
   if (der.toString('base64') !== b64) throw new CmsError('GITSIGN_SIGNATURE_MALFORMED', 'signature PEM body is not canonical base64');
@@ -90,13 +91,16 @@ function parseSignedData(der: Buffer): GitsignCms {
 
   let i = 0;
   const version = smallInteger(expectTag(sd[i++], TAG.INTEGER, 'SignedData.version'));
-  const digestAlgorithms = children(expectTag(sd[i++], TAG.SET, 'SignedData.digestAlgorithms')).map((a) => algorithmOid(a, 'digestAlgorithms'));
+  const digestAlgorithms = children(expectTag(sd[i++], TAG.SET, 'SignedData.digestAlgorithms')).map((a) =>
+    algorithmOid(a, 'digestAlgorithms'),
+  );
   const encap = children(expectTag(sd[i++], TAG.SEQUENCE, 'EncapsulatedContentInfo'));
   if (decodeOid(expectTag(encap[0], TAG.OID, 'eContentType')) !== OID.data) {
     throw new CmsError('GITSIGN_CMS_UNSUPPORTED', 'encapsulated content type is not id-data');
   }
   // Attached content would be a second, unverified copy of the commit: gitsign signs detached, so insist on it.
-  if (encap.length !== 1) throw new CmsError('GITSIGN_CMS_UNSUPPORTED', 'CMS carries attached content; gitsign commit signatures are detached');
+  if (encap.length !== 1)
+    throw new CmsError('GITSIGN_CMS_UNSUPPORTED', 'CMS carries attached content; gitsign commit signatures are detached');
 
   const certificates: Buffer[] = [];
   if (sd[i]?.tag === ctx(0, true)) {
@@ -114,7 +118,8 @@ function parseSignedData(der: Buffer): GitsignCms {
   const signer = parseSignerInfo(signerInfos[0]!);
   // RFC 5652 §5.1: version 1 for an issuer-and-serial signer over id-data, 3 for a subject-key-id signer. Checking it
   // (and the digest algorithm list) leaves no byte of the envelope that could change without a rejection.
-  if (version !== ('subjectKeyId' in signer.sid ? 3 : 1)) throw new CmsError('GITSIGN_CMS_UNSUPPORTED', `unexpected SignedData version ${version}`);
+  if (version !== ('subjectKeyId' in signer.sid ? 3 : 1))
+    throw new CmsError('GITSIGN_CMS_UNSUPPORTED', `unexpected SignedData version ${version}`);
   if (!digestAlgorithms.includes(signer.digestAlgorithm)) {
     throw new CmsError('GITSIGN_CMS_UNSUPPORTED', 'SignedData.digestAlgorithms does not list the signer digest algorithm');
   }
@@ -141,7 +146,8 @@ function parseSignerInfo(tlv: Tlv): Omit<GitsignCms, 'certificates'> {
   } else {
     throw new DerError('SignerInfo.sid is neither IssuerAndSerialNumber nor SubjectKeyIdentifier');
   }
-  if (version !== ('subjectKeyId' in sid ? 3 : 1)) throw new CmsError('GITSIGN_CMS_UNSUPPORTED', `unexpected SignerInfo version ${version}`);
+  if (version !== ('subjectKeyId' in sid ? 3 : 1))
+    throw new CmsError('GITSIGN_CMS_UNSUPPORTED', `unexpected SignerInfo version ${version}`);
   const digestAlgorithm = algorithmOid(si[i++], 'digestAlgorithm');
 
   const signedAttrsTlv = si[i];

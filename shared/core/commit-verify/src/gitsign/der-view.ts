@@ -47,7 +47,8 @@ export function children(tlv: Tlv): Tlv[] {
 }
 
 export function expectTag(tlv: Tlv | undefined, tag: number, what: string): Tlv {
-  if (!tlv || tlv.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, got ${tlv ? '0x' + tlv.tag.toString(16) : 'nothing'}`);
+  if (!tlv || tlv.tag !== tag)
+    throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, got ${tlv ? '0x' + tlv.tag.toString(16) : 'nothing'}`);
   return tlv;
 }
 

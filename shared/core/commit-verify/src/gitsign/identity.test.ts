@@ -59,7 +59,10 @@ describe('gitsign identity policy', () => {
 
   for (const re of ['billy@chainguard\\.dev', '[a-z]+@chainguard\\.dev', '.*@chainguard\\.dev', 'billy@(chainguard|example)\\.dev']) {
     it(`accepts a whole-identity regex: ${re}`, async () => {
-      expect(await verifyWith([{ identityRegExp: re, issuer: GOOGLE }])).toMatchObject({ ok: true, signer: { identity: 'billy@chainguard.dev' } });
+      expect(await verifyWith([{ identityRegExp: re, issuer: GOOGLE }])).toMatchObject({
+        ok: true,
+        signer: { identity: 'billy@chainguard.dev' },
+      });
     });
   }
 
@@ -77,7 +80,10 @@ describe('gitsign identity policy', () => {
 
   it('an empty identity list rejects everything (never "any identity")', async () => {
     expect(await verifyWith([])).toMatchObject({ ok: false, code: 'GITSIGN_NO_IDENTITY_POLICY' });
-    expect(await verifyWith(undefined as unknown as GitsignIdentityRule[])).toMatchObject({ ok: false, code: 'GITSIGN_NO_IDENTITY_POLICY' });
+    expect(await verifyWith(undefined as unknown as GitsignIdentityRule[])).toMatchObject({
+      ok: false,
+      code: 'GITSIGN_NO_IDENTITY_POLICY',
+    });
   });
 
   const invalid: Array<[string, unknown]> = [

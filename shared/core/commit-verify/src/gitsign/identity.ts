@@ -91,7 +91,8 @@ function oidcIssuer(cert: Certificate): string {
   if (v2) {
     // 57264.1.8 holds a DER UTF8String.
     const s = parseDer(v2);
-    if (s.tag !== TAG.UTF8_STRING) throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', 'OIDC issuer extension (1.8) is not a UTF8String');
+    if (s.tag !== TAG.UTF8_STRING)
+      throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', 'OIDC issuer extension (1.8) is not a UTF8String');
     return nonEmpty(utf8(s.content));
   }
   const v1 = extensionValue(cert, OID_ISSUER_V1);
@@ -106,7 +107,8 @@ function nonEmpty(s: string): string {
 }
 
 function ia5(b: Buffer): string {
-  for (const c of b) if (c > 0x7e || c < 0x20) throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', 'SAN contains non-printable characters');
+  for (const c of b)
+    if (c > 0x7e || c < 0x20) throw new IdentityError('GITSIGN_CERTIFICATE_INVALID', 'SAN contains non-printable characters');
   return b.toString('latin1');
 }
 
@@ -130,7 +132,8 @@ const compiledCache = new WeakMap<GitsignIdentityRule, CompiledRule>();
 
 /** Validates and compiles one rule; an unusable rule is an error, never a wildcard. */
 export function compileRule(rule: GitsignIdentityRule): CompiledRule {
-  if (rule === null || typeof rule !== 'object') throw new IdentityError('GITSIGN_IDENTITY_POLICY_INVALID', 'identity rule is not an object');
+  if (rule === null || typeof rule !== 'object')
+    throw new IdentityError('GITSIGN_IDENTITY_POLICY_INVALID', 'identity rule is not an object');
   const { identity, identityRegExp, issuer } = rule;
   const cached = compiledCache.get(rule);
   if (cached && cached.source.identity === identity && cached.source.identityRegExp === identityRegExp && cached.source.issuer === issuer) {
@@ -146,8 +149,13 @@ export function compileRule(rule: GitsignIdentityRule): CompiledRule {
   }
   let compiled: CompiledRule;
   if (hasIdentity) {
-    if (typeof identity !== 'string' || identity.length === 0) throw new IdentityError('GITSIGN_IDENTITY_POLICY_INVALID', 'identity rule has an empty identity');
-    compiled = { source: { identity, issuer }, matches: (id) => id.san === identity && id.issuer === issuer, describe: `identity=${identity} issuer=${issuer}` };
+    if (typeof identity !== 'string' || identity.length === 0)
+      throw new IdentityError('GITSIGN_IDENTITY_POLICY_INVALID', 'identity rule has an empty identity');
+    compiled = {
+      source: { identity, issuer },
+      matches: (id) => id.san === identity && id.issuer === issuer,
+      describe: `identity=${identity} issuer=${issuer}`,
+    };
   } else {
     if (typeof identityRegExp !== 'string' || identityRegExp.length === 0) {
       throw new IdentityError('GITSIGN_IDENTITY_POLICY_INVALID', 'identity rule has an empty identityRegExp');
@@ -162,7 +170,11 @@ export function compileRule(rule: GitsignIdentityRule): CompiledRule {
     } catch (err) {
       throw new IdentityError('GITSIGN_IDENTITY_POLICY_INVALID', `identityRegExp does not compile: ${(err as Error).message}`);
     }
-    compiled = { source: { identityRegExp, issuer }, matches: (id) => id.issuer === issuer && re.test(id.san), describe: `identityRegExp=^(?:${identityRegExp})$ issuer=${issuer}` };
+    compiled = {
+      source: { identityRegExp, issuer },
+      matches: (id) => id.issuer === issuer && re.test(id.san),
+      describe: `identityRegExp=^(?:${identityRegExp})$ issuer=${issuer}`,
+    };
   }
   compiledCache.set(rule, compiled);
   return compiled;

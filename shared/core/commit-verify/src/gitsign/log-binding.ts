@@ -56,8 +56,7 @@ export interface LogBindingInput {
 }
 
 export type LogBindingResult =
-  | { ok: true; integratedTime: Date; logIndex: string; logIdHex: string; evidence: string[] }
-  | { ok: false; code: string; reason: string };
+  { ok: true; integratedTime: Date; logIndex: string; logIdHex: string; evidence: string[] } | { ok: false; code: string; reason: string };
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -142,7 +141,10 @@ function bind(input: LogBindingInput): LogBindingResult {
   } catch (err) {
     if (!(err instanceof VerifyError)) throw err;
     const code = codeFor(err.code);
-    const what = code === 'GITSIGN_TLOG_INCLUSION_PROOF_INVALID' ? 'inclusion proof does not verify' : `signed entry timestamp does not verify against a key of log ${logIdHex} valid at ${integratedTime.toISOString()}`;
+    const what =
+      code === 'GITSIGN_TLOG_INCLUSION_PROOF_INVALID'
+        ? 'inclusion proof does not verify'
+        : `signed entry timestamp does not verify against a key of log ${logIdHex} valid at ${integratedTime.toISOString()}`;
     return fail(code, `${what}: ${err.message}`);
   }
 
@@ -151,7 +153,10 @@ function bind(input: LogBindingInput): LogBindingResult {
     ({ issuer } = verifyLeafChain(leaf.cert, [integratedMs], trust));
   } catch (err) {
     if (!(err instanceof VerifyError)) throw err;
-    return fail('GITSIGN_CERT_CHAIN_UNTRUSTED', `certificate does not chain to a trusted Fulcio CA at ${integratedTime.toISOString()}: ${err.message}`);
+    return fail(
+      'GITSIGN_CERT_CHAIN_UNTRUSTED',
+      `certificate does not chain to a trusted Fulcio CA at ${integratedTime.toISOString()}: ${err.message}`,
+    );
   }
   // A trusted root without CT logs (a private deployment) cannot demand SCTs; the public-good root has them, and then
   // every Fulcio certificate must carry a verifiable one.
@@ -170,7 +175,9 @@ function bind(input: LogBindingInput): LogBindingResult {
     `signed entry timestamp verified against the trusted log key: integrated ${integratedTime.toISOString()}`,
   ];
   if (entry.inclusionProof) {
-    evidence.push(`inclusion proof verified against a signed checkpoint (tree size ${entry.inclusionProof.treeSize}, leaf ${entry.inclusionProof.logIndex})`);
+    evidence.push(
+      `inclusion proof verified against a signed checkpoint (tree size ${entry.inclusionProof.treeSize}, leaf ${entry.inclusionProof.logIndex})`,
+    );
   }
   evidence.push(
     'certificate chains to a trusted Fulcio CA at the integrated time' +

@@ -123,7 +123,7 @@ describe('gitsign mutations (never accept, never throw)', () => {
       42,
       { toString: () => commit.signature },
     ];
-    for (let i = 0; i < 200; i++) garbage.push(armor(randomBytes(1 + (i * 37) % 3000)));
+    for (let i = 0; i < 200; i++) garbage.push(armor(randomBytes(1 + ((i * 37) % 3000))));
     // Structurally plausible garbage: a valid outer SEQUENCE header around random bytes.
     for (let i = 0; i < 100; i++) {
       const body = randomBytes(200 + i);

@@ -19,7 +19,10 @@ import { verifyGitsignCommitSignature } from './index.js';
 import { decodeTransparencyLogEntry, hashedRekordBody, sha256 } from './tlog-entry.js';
 
 const FIXTURES = join(fileURLToPath(new URL('.', import.meta.url)), '../../../../../../shared/fixtures/git-commits');
-const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<string, { kind: string; valid: unknown; san?: string; issuer?: string }>;
+const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<
+  string,
+  { kind: string; valid: unknown; san?: string; issuer?: string }
+>;
 const valid = Object.entries(manifest).filter(([, m]) => m.kind === 'gitsign-offline' && m.valid === true);
 const trust = createBundleTrust();
 // The oracle builds its own trust model from the same trusted_root.json, with @sigstore/verify's own parser.
@@ -60,13 +63,18 @@ function reference(material: TrustMaterial, der: Buffer): boolean | undefined {
         ],
         timestampVerificationData: undefined,
       },
-      content: { $case: 'messageSignature', messageSignature: { messageDigest: { algorithm: HashAlgorithm.SHA2_256, digest: sha256(artifact) }, signature: cms.signature } },
+      content: {
+        $case: 'messageSignature',
+        messageSignature: { messageDigest: { algorithm: HashAlgorithm.SHA2_256, digest: sha256(artifact) }, signature: cms.signature },
+      },
     };
   } catch {
     return undefined;
   }
   try {
-    new Verifier(material, { tlogThreshold: 1, ctlogThreshold: material.ctlogs.length > 0 ? 1 : 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, artifact));
+    new Verifier(material, { tlogThreshold: 1, ctlogThreshold: material.ctlogs.length > 0 ? 1 : 0, timestampThreshold: 1 }).verify(
+      toSignedEntity(bundle, artifact),
+    );
     return true;
   } catch {
     return false;

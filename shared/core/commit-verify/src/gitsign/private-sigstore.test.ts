@@ -41,7 +41,7 @@ const OID_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
 type EcCurve = 'P-256' | 'P-384';
 
 async function ecKeys(curve: EcCurve = 'P-384'): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify']));
+  return await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify']);
 }
 
 interface TestCA {
@@ -117,11 +117,11 @@ function utf8StringDer(s: string): Buffer {
 async function makeLeaf(ca: TestCA, opts: LeafOptions = {}): Promise<Leaf> {
   const keys =
     opts.key === 'RSA'
-      ? ((await crypto.subtle.generateKey(
+      ? await crypto.subtle.generateKey(
           { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
           true,
           ['sign', 'verify'],
-        )))
+        )
       : await ecKeys(opts.key ?? 'P-256');
   const notBefore = opts.notBefore ?? T0;
   const notAfter = new Date(notBefore.getTime() + 10 * 60_000);
@@ -153,8 +153,17 @@ async function makeLeaf(ca: TestCA, opts: LeafOptions = {}): Promise<Leaf> {
 
 // --- a Rekor-like log ---------------------------------------------------------------------------------------------
 
-const leafHash = (data: Buffer) => createHash('sha256').update(Buffer.from([0])).update(data).digest();
-const nodeHash = (l: Buffer, r: Buffer) => createHash('sha256').update(Buffer.from([1])).update(l).update(r).digest();
+const leafHash = (data: Buffer) =>
+  createHash('sha256')
+    .update(Buffer.from([0]))
+    .update(data)
+    .digest();
+const nodeHash = (l: Buffer, r: Buffer) =>
+  createHash('sha256')
+    .update(Buffer.from([1]))
+    .update(l)
+    .update(r)
+    .digest();
 
 function largestPow2Below(n: number): number {
   let k = 1;
@@ -169,7 +178,9 @@ function mth(leaves: Buffer[]): Buffer {
 function auditPath(m: number, leaves: Buffer[]): Buffer[] {
   if (leaves.length <= 1) return [];
   const k = largestPow2Below(leaves.length);
-  return m < k ? [...auditPath(m, leaves.slice(0, k)), mth(leaves.slice(k))] : [...auditPath(m - k, leaves.slice(k)), mth(leaves.slice(0, k))];
+  return m < k
+    ? [...auditPath(m, leaves.slice(0, k)), mth(leaves.slice(k))]
+    : [...auditPath(m - k, leaves.slice(k)), mth(leaves.slice(0, k))];
 }
 
 interface LoggedEntry {
@@ -394,7 +405,9 @@ function withUnsignedAttribute(parts: CmsParts, oid: string, value: asn1js.BaseB
 }
 
 function armor(der: Buffer): string {
-  return ['-----BEGIN SIGNED MESSAGE-----', ...(der.toString('base64').match(/.{1,64}/g) ?? []), '-----END SIGNED MESSAGE-----', ''].join('\n');
+  return ['-----BEGIN SIGNED MESSAGE-----', ...(der.toString('base64').match(/.{1,64}/g) ?? []), '-----END SIGNED MESSAGE-----', ''].join(
+    '\n',
+  );
 }
 
 let commitCounter = 0;
@@ -466,8 +479,18 @@ async function signOnline(
   return { ...commit, commitId, ...(logged ? { logged } : {}) };
 }
 
-async function verify(c: { payload: Buffer; signature: string }, trust: BundleTrust, extra: { rekor?: RekorLookup; identities?: GitsignIdentityRule[] } = {}) {
-  return verifyGitsignCommitSignature({ payload: c.payload, signature: c.signature, trust, identities: extra.identities ?? policy, ...(extra.rekor ? { rekor: extra.rekor } : {}) });
+async function verify(
+  c: { payload: Buffer; signature: string },
+  trust: BundleTrust,
+  extra: { rekor?: RekorLookup; identities?: GitsignIdentityRule[] } = {},
+) {
+  return verifyGitsignCommitSignature({
+    payload: c.payload,
+    signature: c.signature,
+    trust,
+    identities: extra.identities ?? policy,
+    ...(extra.rekor ? { rekor: extra.rekor } : {}),
+  });
 }
 
 function expectReject(result: MethodResult, code: string): void {
@@ -496,7 +519,11 @@ async function startRekor(log: TestLog): Promise<FakeRekor> {
       };
       if (state.mode === 'error') return send(500, { message: 'down' });
       if (req.method === 'POST' && req.url === '/api/v1/index/retrieve') {
-        const q = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { hash?: string; publicKey?: { content: string }; operator?: string };
+        const q = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          hash?: string;
+          publicKey?: { content: string };
+          operator?: string;
+        };
         const hits = [...log.entries.values()].filter((e) => {
           const body = JSON.parse(e.body.toString('utf8'));
           const byHash = q.hash === undefined ? undefined : `sha256:${body.spec.data.hash.value}` === q.hash;
@@ -504,7 +531,10 @@ async function startRekor(log: TestLog): Promise<FakeRekor> {
           const tests = [byHash, byKey].filter((t) => t !== undefined);
           return q.operator === 'and' ? tests.every(Boolean) : tests.some(Boolean);
         });
-        return send(200, hits.map((e) => e.uuid));
+        return send(
+          200,
+          hits.map((e) => e.uuid),
+        );
       }
       const m = /^\/api\/v1\/log\/entries\/([0-9a-f]+)$/.exec(req.url ?? '');
       const e = m ? log.entries.get(m[1]!) : undefined;
@@ -563,7 +593,9 @@ describe('gitsign against a private Sigstore', () => {
 
     it('prefers the 1.8 issuer extension over 1.1', async () => {
       const v2 = await makeLeaf(ca, { issuerExtensions: 'v2', issuer: 'https://other-issuer.test' });
-      expect(await verify(await signOffline(v2, log), trust, { identities: [{ identity: SIGNER, issuer: 'https://other-issuer.test' }] })).toMatchObject({
+      expect(
+        await verify(await signOffline(v2, log), trust, { identities: [{ identity: SIGNER, issuer: 'https://other-issuer.test' }] }),
+      ).toMatchObject({
         ok: true,
         signer: { issuer: 'https://other-issuer.test' },
       });
@@ -578,11 +610,18 @@ describe('gitsign against a private Sigstore', () => {
       const uri = 'https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main';
       const wf = await makeLeaf(ca, { san: { type: 'url', value: uri } });
       const c = await signOffline(wf, log);
-      expect(await verify(c, trust, { identities: [{ identityRegExp: 'https://github\\.com/org/repo/\\.github/workflows/.*', issuer: ISSUER }] })).toMatchObject({
+      expect(
+        await verify(c, trust, {
+          identities: [{ identityRegExp: 'https://github\\.com/org/repo/\\.github/workflows/.*', issuer: ISSUER }],
+        }),
+      ).toMatchObject({
         ok: true,
         signer: { identity: uri },
       });
-      expectReject(await verify(c, trust, { identities: [{ identityRegExp: 'https://github\\.com/org/repo', issuer: ISSUER }] }), 'GITSIGN_IDENTITY_MISMATCH');
+      expectReject(
+        await verify(c, trust, { identities: [{ identityRegExp: 'https://github\\.com/org/repo', issuer: ISSUER }] }),
+        'GITSIGN_IDENTITY_MISMATCH',
+      );
     });
 
     it('accepts P-384 and RSA signer keys', async () => {
@@ -593,11 +632,17 @@ describe('gitsign against a private Sigstore', () => {
     });
 
     it('rejects a certificate that had expired at the integrated time', async () => {
-      expectReject(await verify(await signOffline(leaf, log, { integratedAfter: 11 * 60 }), trust), 'GITSIGN_CERT_NOT_VALID_AT_INTEGRATED_TIME');
+      expectReject(
+        await verify(await signOffline(leaf, log, { integratedAfter: 11 * 60 }), trust),
+        'GITSIGN_CERT_NOT_VALID_AT_INTEGRATED_TIME',
+      );
     });
 
     it('rejects a certificate not yet valid at the integrated time', async () => {
-      expectReject(await verify(await signOffline(leaf, log, { integratedAfter: -60 }), trust), 'GITSIGN_CERT_NOT_VALID_AT_INTEGRATED_TIME');
+      expectReject(
+        await verify(await signOffline(leaf, log, { integratedAfter: -60 }), trust),
+        'GITSIGN_CERT_NOT_VALID_AT_INTEGRATED_TIME',
+      );
     });
 
     it('rejects a certificate from a CA outside the trust root, even one with the same names and key id', async () => {
@@ -608,7 +653,9 @@ describe('gitsign against a private Sigstore', () => {
     });
 
     it('rejects when the CA is outside its trusted-root validity window at the integrated time', async () => {
-      const closed = createBundleTrust(trustedRootJson({ cas: [{ ca, validFor: { start: '2025-01-01T00:00:00Z', end: '2025-12-31T00:00:00Z' } }], logs: [{ log }] }));
+      const closed = createBundleTrust(
+        trustedRootJson({ cas: [{ ca, validFor: { start: '2025-01-01T00:00:00Z', end: '2025-12-31T00:00:00Z' } }], logs: [{ log }] }),
+      );
       expectReject(await verify(await signOffline(leaf, log), closed), 'GITSIGN_CERT_CHAIN_UNTRUSTED');
     });
 
@@ -620,25 +667,38 @@ describe('gitsign against a private Sigstore', () => {
 
     it('rejects a bad inclusion proof', async () => {
       const flipHash = await signOffline(leaf, log, {
-        tamper: (e) => ({ ...e, proof: { ...e.proof!, hashes: e.proof!.hashes.map((h, i) => (i === 1 ? Buffer.from(h).fill(7, 0, 1) : h)) } }),
+        tamper: (e) => ({
+          ...e,
+          proof: { ...e.proof!, hashes: e.proof!.hashes.map((h, i) => (i === 1 ? Buffer.from(h).fill(7, 0, 1) : h)) },
+        }),
       });
       expectReject(await verify(flipHash, trust), 'GITSIGN_TLOG_INCLUSION_PROOF_INVALID');
       const otherLeaf = await signOffline(leaf, log, { tamper: (e) => ({ ...e, proof: log.proofFor(0) }) });
       expectReject(await verify(otherLeaf, trust), 'GITSIGN_TLOG_INCLUSION_PROOF_INVALID');
       const foreignCheckpoint = await signOffline(leaf, log, {
-        tamper: (e, logged) => ({ ...e, proof: log.proofFor(logged.treeIndex, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey) }),
+        tamper: (e, logged) => ({
+          ...e,
+          proof: log.proofFor(logged.treeIndex, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey),
+        }),
       });
       expectReject(await verify(foreignCheckpoint, trust), 'GITSIGN_TLOG_INCLUSION_PROOF_INVALID');
-      const shortProof = await signOffline(leaf, log, { tamper: (e) => ({ ...e, proof: { ...e.proof!, hashes: e.proof!.hashes.slice(1) } }) });
+      const shortProof = await signOffline(leaf, log, {
+        tamper: (e) => ({ ...e, proof: { ...e.proof!, hashes: e.proof!.hashes.slice(1) } }),
+      });
       expectReject(await verify(shortProof, trust), 'GITSIGN_TLOG_INCLUSION_PROOF_INVALID');
     });
 
     it('rejects a bad signed entry timestamp', async () => {
       const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
-      const foreign = await signOffline(leaf, log, { tamper: (e, logged) => ({ ...e, set: log.signSet(logged.body, e.integratedTime, e.logIndex, otherKey) }) });
+      const foreign = await signOffline(leaf, log, {
+        tamper: (e, logged) => ({ ...e, set: log.signSet(logged.body, e.integratedTime, e.logIndex, otherKey) }),
+      });
       expectReject(await verify(foreign, trust), 'GITSIGN_TLOG_SET_INVALID');
       // A different integrated time than the log signed (e.g. moved into the certificate's window).
-      const moved = await signOffline(leaf, log, { integratedAfter: 11 * 60, tamper: (e) => ({ ...e, integratedTime: e.integratedTime - 10 * 60 }) });
+      const moved = await signOffline(leaf, log, {
+        integratedAfter: 11 * 60,
+        tamper: (e) => ({ ...e, integratedTime: e.integratedTime - 10 * 60 }),
+      });
       expectReject(await verify(moved, trust), 'GITSIGN_TLOG_SET_INVALID');
       const otherIndex = await signOffline(leaf, log, { tamper: (e) => ({ ...e, logIndex: e.logIndex + 1 }) });
       expectReject(await verify(otherIndex, trust), 'GITSIGN_TLOG_SET_INVALID');
@@ -650,7 +710,9 @@ describe('gitsign against a private Sigstore', () => {
     });
 
     it('rejects when the log key is outside its validity window at the integrated time', async () => {
-      const expiredKey = createBundleTrust(trustedRootJson({ cas: [{ ca }], logs: [{ log, validFor: { start: '2025-01-01T00:00:00Z', end: '2025-06-01T00:00:00Z' } }] }));
+      const expiredKey = createBundleTrust(
+        trustedRootJson({ cas: [{ ca }], logs: [{ log, validFor: { start: '2025-01-01T00:00:00Z', end: '2025-06-01T00:00:00Z' } }] }),
+      );
       expectReject(await verify(await signOffline(leaf, log), expiredKey), 'GITSIGN_TLOG_SET_INVALID');
     });
 
@@ -672,7 +734,11 @@ describe('gitsign against a private Sigstore', () => {
       const der = withUnsignedAttribute(second, '1.3.6.1.4.1.57264.3.1', new asn1js.OctetString({ valueHex: encodeTlogEntry(entry) }));
       expectReject(await verify(asCommit(payload, armor(der)), trust), 'GITSIGN_TLOG_SET_INVALID');
       // Spelling the other body out in the entry does not help: it is not about this signature.
-      const withBody = withUnsignedAttribute(second, '1.3.6.1.4.1.57264.3.1', new asn1js.OctetString({ valueHex: encodeTlogEntry({ ...entry, body }) }));
+      const withBody = withUnsignedAttribute(
+        second,
+        '1.3.6.1.4.1.57264.3.1',
+        new asn1js.OctetString({ valueHex: encodeTlogEntry({ ...entry, body }) }),
+      );
       expectReject(await verify(asCommit(payload, armor(withBody)), trust), 'GITSIGN_TLOG_ENTRY_MISMATCH');
       // And the first signature, with its own entry, still verifies.
       const good = withUnsignedAttribute(first, '1.3.6.1.4.1.57264.3.1', new asn1js.OctetString({ valueHex: encodeTlogEntry(entry) }));
@@ -684,7 +750,9 @@ describe('gitsign against a private Sigstore', () => {
       const c = await signOffline(leaf, log, {
         loggedBody: (own) => {
           const b = JSON.parse(own.toString('utf8'));
-          b.spec.signature.publicKey.content = Buffer.from(`-----BEGIN CERTIFICATE-----\n${other.der.toString('base64')}\n-----END CERTIFICATE-----\n`).toString('base64');
+          b.spec.signature.publicKey.content = Buffer.from(
+            `-----BEGIN CERTIFICATE-----\n${other.der.toString('base64')}\n-----END CERTIFICATE-----\n`,
+          ).toString('base64');
           return Buffer.from(sigstoreJson.canonicalize(b));
         },
       });
@@ -692,7 +760,10 @@ describe('gitsign against a private Sigstore', () => {
     });
 
     it('rejects entries of another kind', async () => {
-      expectReject(await verify(await signOffline(leaf, log, { tamper: (e) => ({ ...e, kind: 'rekord' }) }), trust), 'GITSIGN_TLOG_ENTRY_UNSUPPORTED');
+      expectReject(
+        await verify(await signOffline(leaf, log, { tamper: (e) => ({ ...e, kind: 'rekord' }) }), trust),
+        'GITSIGN_TLOG_ENTRY_UNSUPPORTED',
+      );
     });
 
     it('requires a verifiable SCT when the trust root lists CT logs', async () => {
@@ -703,7 +774,11 @@ describe('gitsign against a private Sigstore', () => {
           {
             baseUrl: 'https://ctfe.sigstore.test',
             hashAlgorithm: 'SHA2_256',
-            publicKey: { rawBytes: ct.toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start: '2025-01-01T00:00:00Z' } },
+            publicKey: {
+              rawBytes: ct.toString('base64'),
+              keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+              validFor: { start: '2025-01-01T00:00:00Z' },
+            },
             logId: { keyId: createHash('sha256').update(ct).digest('base64') },
           },
         ],
@@ -712,7 +787,10 @@ describe('gitsign against a private Sigstore', () => {
     });
 
     it('rejects leaf certificates that are not for code signing, or are CAs', async () => {
-      expectReject(await verify(await signOffline(await makeLeaf(ca, { eku: ['1.3.6.1.5.5.7.3.1'] }), log), trust), 'GITSIGN_CERTIFICATE_INVALID');
+      expectReject(
+        await verify(await signOffline(await makeLeaf(ca, { eku: ['1.3.6.1.5.5.7.3.1'] }), log), trust),
+        'GITSIGN_CERTIFICATE_INVALID',
+      );
       expectReject(await verify(await signOffline(await makeLeaf(ca, { isCA: true }), log), trust), 'GITSIGN_CERTIFICATE_INVALID');
     });
 
@@ -778,7 +856,9 @@ describe('gitsign against a private Sigstore', () => {
     });
 
     it('rejects an entry by this certificate whose logged signature is not over this commit id', async () => {
-      const c = await signOnline(leaf, log, { loggedSignature: () => cryptoSign('sha256', Buffer.from('some other commit'), leaf.privateKey) });
+      const c = await signOnline(leaf, log, {
+        loggedSignature: () => cryptoSign('sha256', Buffer.from('some other commit'), leaf.privateKey),
+      });
       expectReject(await verify(c, trust, { rekor: createRekorClient({ url: rekor.url }) }), 'GITSIGN_TLOG_ENTRY_MISMATCH');
     });
 
@@ -790,7 +870,9 @@ describe('gitsign against a private Sigstore', () => {
     it('rejects what a lying Rekor serves (bad SET, bad proof)', async () => {
       const c = await signOnline(leaf, log);
       const good = log.toApi(c.logged!);
-      const lying = (mutate: (e: RekorLogEntry) => RekorLogEntry): RekorLookup => ({ findEntries: async () => [mutate(structuredClone(good))] });
+      const lying = (mutate: (e: RekorLogEntry) => RekorLogEntry): RekorLookup => ({
+        findEntries: async () => [mutate(structuredClone(good))],
+      });
       expectReject(
         await verify(c, trust, { rekor: lying((e) => ({ ...e, integratedTime: e.integratedTime + 1 })) }),
         'GITSIGN_TLOG_SET_INVALID',
@@ -806,7 +888,10 @@ describe('gitsign against a private Sigstore', () => {
       );
       expectReject(await verify(c, trust, { rekor: lying(({ verification: _v, ...e }) => e) }), 'GITSIGN_TLOG_NO_SIGNED_TIME');
       expectReject(await verify(c, trust, { rekor: { findEntries: async () => [] } }), 'GITSIGN_TLOG_ENTRY_NOT_FOUND');
-      expectReject(await verify(c, trust, { rekor: { findEntries: async () => [null, 'x', {}] as unknown as RekorLogEntry[] } }), 'GITSIGN_TLOG_ENTRY_NOT_FOUND');
+      expectReject(
+        await verify(c, trust, { rekor: { findEntries: async () => [null, 'x', {}] as unknown as RekorLogEntry[] } }),
+        'GITSIGN_TLOG_ENTRY_NOT_FOUND',
+      );
     });
 
     it('Rekor down or failing: REKOR_UNAVAILABLE (transient), never an accept', async () => {
@@ -844,7 +929,13 @@ describe('gitsign against a private Sigstore', () => {
     it('an identity the policy does not allow is rejected before any Rekor traffic', async () => {
       const c = await signOnline(leaf, log);
       const before = rekor.requests.length;
-      expectReject(await verify(c, trust, { rekor: createRekorClient({ url: rekor.url }), identities: [{ identity: 'other@sigstore.test', issuer: ISSUER }] }), 'GITSIGN_IDENTITY_MISMATCH');
+      expectReject(
+        await verify(c, trust, {
+          rekor: createRekorClient({ url: rekor.url }),
+          identities: [{ identity: 'other@sigstore.test', issuer: ISSUER }],
+        }),
+        'GITSIGN_IDENTITY_MISMATCH',
+      );
       expect(rekor.requests.length).toBe(before);
     });
   });

@@ -7,7 +7,13 @@ import { RekorLookupError, createRekorClient } from './index.js';
 
 const UUID = 'ab'.repeat(32);
 const TREE_UUID = '24296fb24b8ad77a' + UUID;
-const ENTRY = { body: 'e30=', integratedTime: 1700000000, logID: 'cd'.repeat(32), logIndex: 42, verification: { signedEntryTimestamp: 'AAAA' } };
+const ENTRY = {
+  body: 'e30=',
+  integratedTime: 1700000000,
+  logID: 'cd'.repeat(32),
+  logIndex: 42,
+  verification: { signedEntryTimestamp: 'AAAA' },
+};
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -77,7 +83,12 @@ describe('createRekorClient', () => {
 
   it('fetches at most maxEntries entries', async () => {
     handler = (req, _b, res) => {
-      if (req.url === '/api/v1/index/retrieve') return json(res, 200, Array.from({ length: 10 }, (_, i) => i.toString(16).padStart(64, '0')));
+      if (req.url === '/api/v1/index/retrieve')
+        return json(
+          res,
+          200,
+          Array.from({ length: 10 }, (_, i) => i.toString(16).padStart(64, '0')),
+        );
       const id = req.url!.split('/').pop()!;
       json(res, 200, { [id]: ENTRY });
     };
@@ -110,7 +121,9 @@ describe('createRekorClient', () => {
       (req, _b, res) =>
         req.url === '/api/v1/index/retrieve'
           ? json(res, 200, [UUID])
-          : json(res, 200, { [UUID]: { ...ENTRY, verification: { inclusionProof: { logIndex: -1, rootHash: 'x', treeSize: 1, hashes: [] } } } }),
+          : json(res, 200, {
+              [UUID]: { ...ENTRY, verification: { inclusionProof: { logIndex: -1, rootHash: 'x', treeSize: 1, hashes: [] } } },
+            }),
       /malformed inclusion proof/,
     ],
   ];
@@ -142,7 +155,9 @@ describe('createRekorClient', () => {
       calls.push(input instanceof Request ? input.url : String(input));
       return new Response(JSON.stringify([]), { status: 200, headers: { 'content-type': 'application/json' } });
     }) as typeof fetch;
-    expect(await createRekorClient({ url: 'https://rekor.example.test', fetch: fakeFetch }).findEntries({ hash: `sha256:${'7'.repeat(64)}` })).toEqual([]);
+    expect(
+      await createRekorClient({ url: 'https://rekor.example.test', fetch: fakeFetch }).findEntries({ hash: `sha256:${'7'.repeat(64)}` }),
+    ).toEqual([]);
     expect(calls).toEqual(['https://rekor.example.test/api/v1/index/retrieve']);
   });
 

@@ -177,7 +177,13 @@ function parseEntryResponse(uuid: string, res: unknown): RekorLogEntry {
     const p = verification['inclusionProof'];
     if (isObject(p)) {
       const { logIndex: pIndex, rootHash, treeSize, hashes, checkpoint } = p;
-      if (!isCount(pIndex) || typeof rootHash !== 'string' || !isCount(treeSize) || !Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string')) {
+      if (
+        !isCount(pIndex) ||
+        typeof rootHash !== 'string' ||
+        !isCount(treeSize) ||
+        !Array.isArray(hashes) ||
+        !hashes.every((h) => typeof h === 'string')
+      ) {
         throw new RekorLookupError(`Rekor entry ${uuid} has a malformed inclusion proof`);
       }
       v.inclusionProof = { logIndex: pIndex, rootHash, treeSize, hashes: hashes };

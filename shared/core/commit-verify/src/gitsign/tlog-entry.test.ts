@@ -11,7 +11,11 @@ const varint = (n: number) => {
   } while (n > 0);
   return out;
 };
-const field = (num: number, wire: number, payload: number[]) => [...varint((num << 3) | wire), ...(wire === 2 ? varint(payload.length) : []), ...payload];
+const field = (num: number, wire: number, payload: number[]) => [
+  ...varint((num << 3) | wire),
+  ...(wire === 2 ? varint(payload.length) : []),
+  ...payload,
+];
 const logId = field(2, 2, field(1, 2, Array(32).fill(7)));
 
 describe('TransparencyLogEntry decoding', () => {
@@ -23,7 +27,14 @@ describe('TransparencyLogEntry decoding', () => {
         ...field(3, 2, [...field(1, 2, [...Buffer.from('hashedrekord')]), ...field(2, 2, [...Buffer.from('0.0.1')])]),
         ...field(4, 0, varint(1785347784)),
         ...field(5, 2, field(1, 2, [1, 2, 3])),
-        ...field(6, 2, [...field(1, 0, varint(5)), ...field(2, 2, Array(32).fill(1)), ...field(3, 0, varint(9)), ...field(4, 2, [4]), ...field(4, 2, [5]), ...field(5, 2, field(1, 2, [...Buffer.from('cp\n')]))]),
+        ...field(6, 2, [
+          ...field(1, 0, varint(5)),
+          ...field(2, 2, Array(32).fill(1)),
+          ...field(3, 0, varint(9)),
+          ...field(4, 2, [4]),
+          ...field(4, 2, [5]),
+          ...field(5, 2, field(1, 2, [...Buffer.from('cp\n')])),
+        ]),
       ]),
     );
     expect(e.logIndex).toBe(2281687355n);
@@ -71,7 +82,11 @@ describe('hashedrekord body', () => {
     });
     const pemText = Buffer.from(body.spec.signature.publicKey.content, 'base64').toString('utf8');
     const b64 = cert.toString('base64');
-    expect(pemText).toBe(`-----BEGIN CERTIFICATE-----\n${b64.slice(0, 64)}\n${b64.slice(64, 128)}\n${b64.slice(128)}\n-----END CERTIFICATE-----\n`);
-    expect(hashedRekordBody(Buffer.alloc(32, 1), Buffer.from([9, 9]), cert).toString('utf8')).toMatch(/^\{"apiVersion":"0\.0\.1","kind":"hashedrekord","spec":\{"data"/);
+    expect(pemText).toBe(
+      `-----BEGIN CERTIFICATE-----\n${b64.slice(0, 64)}\n${b64.slice(64, 128)}\n${b64.slice(128)}\n-----END CERTIFICATE-----\n`,
+    );
+    expect(hashedRekordBody(Buffer.alloc(32, 1), Buffer.from([9, 9]), cert).toString('utf8')).toMatch(
+      /^\{"apiVersion":"0\.0\.1","kind":"hashedrekord","spec":\{"data"/,
+    );
   });
 });

@@ -97,7 +97,9 @@ async function verifyOrThrow(input: GitsignVerifyInput): Promise<MethodResult> {
   const binding = tlogValue ? verifyEmbeddedEntry(trust, cms, leaf, tlogValue) : await verifyOnlineEntry(input, leaf);
   if (!binding.ok) throw new Rejection(binding.code, binding.reason);
   evidence.push(...binding.evidence);
-  evidence.push(`certificate identity ${identity.san} (${identity.sanType}), issuer ${identity.issuer}, allowed by policy rule ${rule.describe}`);
+  evidence.push(
+    `certificate identity ${identity.san} (${identity.sanType}), issuer ${identity.issuer}, allowed by policy rule ${rule.describe}`,
+  );
 
   return {
     ok: true,
@@ -109,7 +111,10 @@ async function verifyOrThrow(input: GitsignVerifyInput): Promise<MethodResult> {
 
 function compilePolicy(identities: GitsignIdentityRule[]): CompiledRule[] {
   if (!Array.isArray(identities) || identities.length === 0) {
-    throw new Rejection('GITSIGN_NO_IDENTITY_POLICY', 'no gitsign identities are allowed by policy, so no gitsign signature can be accepted');
+    throw new Rejection(
+      'GITSIGN_NO_IDENTITY_POLICY',
+      'no gitsign identities are allowed by policy, so no gitsign signature can be accepted',
+    );
   }
   return identities.map((r) => compileRule(r));
 }
@@ -123,10 +128,14 @@ function checkSignedAttributes(cms: GitsignCms, payload: Buffer): void {
     throw new Rejection('GITSIGN_CMS_UNSUPPORTED', 'signed contentType attribute is missing or not id-data');
   }
   const digest = singleAttributeValue(cms.signedAttrs, OID.messageDigest, 'messageDigest');
-  if (!digest || digest.tag !== TAG.OCTET_STRING) throw new Rejection('GITSIGN_CMS_UNSUPPORTED', 'signed messageDigest attribute is missing');
+  if (!digest || digest.tag !== TAG.OCTET_STRING)
+    throw new Rejection('GITSIGN_CMS_UNSUPPORTED', 'signed messageDigest attribute is missing');
   const actual = sha256(payload);
   if (digest.content.length !== actual.length || !timingSafeEqual(digest.content, actual)) {
-    throw new Rejection('GITSIGN_PAYLOAD_DIGEST_MISMATCH', 'signature is not over this commit: messageDigest differs from sha256 of the payload');
+    throw new Rejection(
+      'GITSIGN_PAYLOAD_DIGEST_MISMATCH',
+      'signature is not over this commit: messageDigest differs from sha256 of the payload',
+    );
   }
 }
 
@@ -148,7 +157,10 @@ function signerCertificate(cms: GitsignCms): SignerCertificate {
     if (matches) candidates.push({ der: Buffer.from(cert.der), cert, key: parsed.key });
   }
   if (candidates.length !== 1) {
-    throw new Rejection('GITSIGN_CERTIFICATE_MISSING', `CMS holds ${candidates.length} well-formed certificates matching the signer identifier; exactly one is required`);
+    throw new Rejection(
+      'GITSIGN_CERTIFICATE_MISSING',
+      `CMS holds ${candidates.length} well-formed certificates matching the signer identifier; exactly one is required`,
+    );
   }
   const leaf = candidates[0]!;
   // The Fulcio leaf profile (not a CA, digitalSignature, codeSigning, no unknown critical extension): bundle-verify's.
@@ -164,10 +176,13 @@ function signerCertificate(cms: GitsignCms): SignerCertificate {
   if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
     if (curve !== 'prime256v1' && curve !== 'secp384r1') throw new Rejection('GITSIGN_CMS_UNSUPPORTED', `unsupported EC curve ${curve}`);
-    if (alg !== OID.ecdsaWithSha256 && alg !== OID.ecPublicKey) throw new Rejection('GITSIGN_CMS_UNSUPPORTED', `signature algorithm ${alg} does not fit an EC key`);
+    if (alg !== OID.ecdsaWithSha256 && alg !== OID.ecPublicKey)
+      throw new Rejection('GITSIGN_CMS_UNSUPPORTED', `signature algorithm ${alg} does not fit an EC key`);
   } else if (key.asymmetricKeyType === 'rsa') {
-    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Rejection('GITSIGN_CMS_UNSUPPORTED', 'RSA key shorter than 2048 bits');
-    if (alg !== OID.sha256WithRsa && alg !== OID.rsaEncryption) throw new Rejection('GITSIGN_CMS_UNSUPPORTED', `signature algorithm ${alg} does not fit an RSA key`);
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048)
+      throw new Rejection('GITSIGN_CMS_UNSUPPORTED', 'RSA key shorter than 2048 bits');
+    if (alg !== OID.sha256WithRsa && alg !== OID.rsaEncryption)
+      throw new Rejection('GITSIGN_CMS_UNSUPPORTED', `signature algorithm ${alg} does not fit an RSA key`);
   } else {
     throw new Rejection('GITSIGN_CMS_UNSUPPORTED', `unsupported signer key type ${key.asymmetricKeyType}`);
   }
@@ -201,11 +216,16 @@ function verifyEmbeddedEntry(
   try {
     decoded = decodeTransparencyLogEntry(value.content);
   } catch (err) {
-    if (err instanceof TlogEntryDecodeError) return { ok: false, code: 'GITSIGN_TLOG_ENTRY_MALFORMED', reason: `embedded Rekor entry is malformed: ${err.message}` };
+    if (err instanceof TlogEntryDecodeError)
+      return { ok: false, code: 'GITSIGN_TLOG_ENTRY_MALFORMED', reason: `embedded Rekor entry is malformed: ${err.message}` };
     throw err;
   }
   if ((decoded.kind ?? 'hashedrekord') !== 'hashedrekord' || (decoded.version ?? '0.0.1') !== '0.0.1') {
-    return { ok: false, code: 'GITSIGN_TLOG_ENTRY_UNSUPPORTED', reason: `embedded Rekor entry kind ${decoded.kind}/${decoded.version} is not hashedrekord/0.0.1` };
+    return {
+      ok: false,
+      code: 'GITSIGN_TLOG_ENTRY_UNSUPPORTED',
+      reason: `embedded Rekor entry kind ${decoded.kind}/${decoded.version} is not hashedrekord/0.0.1`,
+    };
   }
   if (decoded.inclusionProof && decoded.inclusionProof.checkpoint === undefined) {
     return { ok: false, code: 'GITSIGN_TLOG_INCLUSION_PROOF_INVALID', reason: 'embedded inclusion proof has no signed checkpoint' };
@@ -213,7 +233,11 @@ function verifyEmbeddedEntry(
   // The body is recomputed from what we verified; a log proof over any other body cannot verify against it.
   const body = hashedRekordBody(sha256(cms.signedAttrsDer), cms.signature, leaf.der);
   if (decoded.canonicalizedBody !== undefined && !decoded.canonicalizedBody.equals(body)) {
-    return { ok: false, code: 'GITSIGN_TLOG_ENTRY_MISMATCH', reason: 'embedded Rekor entry body is not about this signature and certificate' };
+    return {
+      ok: false,
+      code: 'GITSIGN_TLOG_ENTRY_MISMATCH',
+      reason: 'embedded Rekor entry body is not about this signature and certificate',
+    };
   }
   const entry: LogEntryToVerify = {
     logIndex: decoded.logIndex,
@@ -224,7 +248,15 @@ function verifyEmbeddedEntry(
     canonicalizedBody: body,
   };
   // The logged signature is the CMS signature over the signed attributes, verified with leaf.key in step 2.
-  return verifyLogBinding({ trust, leaf, artifact: cms.signedAttrsDer, signature: cms.signature, entry, artifactName: 'signed attributes', signatureVerified: true });
+  return verifyLogBinding({
+    trust,
+    leaf,
+    artifact: cms.signedAttrsDer,
+    signature: cms.signature,
+    entry,
+    artifactName: 'signed attributes',
+    signatureVerified: true,
+  });
 }
 
 // --- online log lookup ---------------------------------------------------------------------------------------------
@@ -297,7 +329,10 @@ function verifyOnlineCandidate(
   const b = body as {
     kind?: unknown;
     apiVersion?: unknown;
-    spec?: { data?: { hash?: { algorithm?: unknown; value?: unknown } }; signature?: { content?: unknown; publicKey?: { content?: unknown } } };
+    spec?: {
+      data?: { hash?: { algorithm?: unknown; value?: unknown } };
+      signature?: { content?: unknown; publicKey?: { content?: unknown } };
+    };
   };
   if (b?.kind !== 'hashedrekord' || b.apiVersion !== '0.0.1') return undefined;
   const hash = b.spec?.data?.hash;
@@ -351,7 +386,10 @@ export function commitObjectId(payload: Uint8Array, signature: string): string |
   const text = signature.endsWith('\n') ? signature.slice(0, -1) : signature;
   const header = Buffer.from(`${sha256Repo ? 'gpgsig-sha256' : 'gpgsig'} ${text.split('\n').join('\n ')}\n`, 'latin1');
   const raw = Buffer.concat([buf.subarray(0, headerEnd + 1), header, buf.subarray(headerEnd + 1)]);
-  return createHash(sha256Repo ? 'sha256' : 'sha1').update(`commit ${raw.length}\0`).update(raw).digest('hex');
+  return createHash(sha256Repo ? 'sha256' : 'sha1')
+    .update(`commit ${raw.length}\0`)
+    .update(raw)
+    .digest('hex');
 }
 
 function reject(code: string, reason: string): Reject {

@@ -121,7 +121,10 @@ describe('pgp fixture commits', () => {
       expect(await verifyGpgCommitSignature({ ...input, allowedFingerprints: [spaced] })).toMatchObject({ ok: true });
       const other = await verifyGpgCommitSignature({ ...input, allowedFingerprints: ['0'.repeat(39) + '1'] });
       expect(other).toMatchObject({ ok: false, code: 'GPG_SIGNER_NOT_ALLOWED' });
-      expect(await verifyGpgCommitSignature({ ...input, allowedFingerprints: [] })).toMatchObject({ ok: false, code: 'GPG_SIGNER_NOT_ALLOWED' });
+      expect(await verifyGpgCommitSignature({ ...input, allowedFingerprints: [] })).toMatchObject({
+        ok: false,
+        code: 'GPG_SIGNER_NOT_ALLOWED',
+      });
     }
   });
 

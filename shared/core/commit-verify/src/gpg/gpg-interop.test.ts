@@ -90,10 +90,22 @@ class Lab {
     this.must(
       'git',
       [
-        '-C', this.repo,
-        '-c', 'user.name=Lab User', '-c', 'user.email=lab@example.com',
-        '-c', `user.signingkey=${key}`, '-c', `gpg.program=${this.wrapper}`,
-        'commit', '--allow-empty', '-q', '-S', '-m', `commit ${n}\n\nbody line\n`,
+        '-C',
+        this.repo,
+        '-c',
+        'user.name=Lab User',
+        '-c',
+        'user.email=lab@example.com',
+        '-c',
+        `user.signingkey=${key}`,
+        '-c',
+        `gpg.program=${this.wrapper}`,
+        'commit',
+        '--allow-empty',
+        '-q',
+        '-S',
+        '-m',
+        `commit ${n}\n\nbody line\n`,
       ],
       { extra },
     );
@@ -252,7 +264,10 @@ describe('revoked keys', () => {
 
   it("gpg's stored revocation certificate (colon removed) revokes the key, in either order", async () => {
     const cert = lab.storedRevocation(fpr).replace(/^:-----BEGIN/m, '-----BEGIN');
-    for (const keys of [[before, cert], [cert, before]]) {
+    for (const keys of [
+      [before, cert],
+      [cert, before],
+    ]) {
       const result = await verify(raw, keys);
       expect(result).toMatchObject({ ok: false, code: 'GPG_KEY_REVOKED' });
       if (!result.ok) expect(result.reason).toContain(fpr.toLowerCase());

@@ -193,7 +193,14 @@ export async function createGpgKeyring(armoredKeys: string[]): Promise<GpgKeyrin
     for (const target of targets) {
       const repairs = await repairRevocationQuickCheck(sig, target.key);
       try {
-        await sig.verify(target.key.keyPacket, enums.signature.keyRevocation, { key: target.key.keyPacket }, NO_TIME_CHECK, false, OPENPGP_CONFIG);
+        await sig.verify(
+          target.key.keyPacket,
+          enums.signature.keyRevocation,
+          { key: target.key.keyPacket },
+          NO_TIME_CHECK,
+          false,
+          OPENPGP_CONFIG,
+        );
       } catch {
         continue;
       }

@@ -102,12 +102,23 @@ describe('signature mutations', () => {
     const date = new Date('2025-06-01T00:00:00Z');
     const v4 = (await openpgp.generateKey({ userIDs: [{ email: 'v4@example.com' }], date, format: 'object' })).privateKey;
     const v6 = (
-      await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'v6@example.com' }], date, config: { v6Keys: true }, format: 'object' })
+      await openpgp.generateKey({
+        type: 'curve25519',
+        userIDs: [{ email: 'v6@example.com' }],
+        date,
+        config: { v6Keys: true },
+        format: 'object',
+      })
     ).privateKey;
     keyring = await createGpgKeyring([WEB_FLOW_KEY, v4.toPublic().armor(), v6.toPublic().armor()]);
     const payload = FIXTURE.payload;
     const signWith = async (key: openpgp.PrivateKey) =>
-      (await openpgp.sign({ message: await openpgp.createMessage({ binary: payload }), signingKeys: key, detached: true, date: new Date('2025-06-02T00:00:00Z') })) as string;
+      (await openpgp.sign({
+        message: await openpgp.createMessage({ binary: payload }),
+        signingKeys: key,
+        detached: true,
+        date: new Date('2025-06-02T00:00:00Z'),
+      })) as string;
     for (const [name, signature] of [
       ['web-flow RSA (fixture)', FIXTURE.signature!],
       ['openpgp.js v4 EdDSA', await signWith(v4)],
@@ -207,7 +218,9 @@ describe('signature mutations', () => {
         if (mutated === base.signature) continue;
         const result = await verifyNoThrow(base.payload, mutated, keyring);
         if (result.ok) {
-          expect(await sameSignature(mutated, base.packet), `${base.name} seed ${seed} accepted a changed signature:\n${mutated}`).toBe(true);
+          expect(await sameSignature(mutated, base.packet), `${base.name} seed ${seed} accepted a changed signature:\n${mutated}`).toBe(
+            true,
+          );
           equivalentAccepted++;
         } else {
           codes.set(result.code, (codes.get(result.code) ?? 0) + 1);
@@ -219,6 +232,8 @@ describe('signature mutations', () => {
     const deep = rejected - (codes.get('GPG_SIGNATURE_MALFORMED') ?? 0);
     expect(deep).toBeGreaterThan(rejected * 0.15);
     expect(codes.has('GPG_VERIFY_FAILED')).toBe(false);
-    console.info(`signature mutations: ${rejected} rejected ${JSON.stringify(Object.fromEntries(codes))}, ${equivalentAccepted} unchanged signatures accepted`);
+    console.info(
+      `signature mutations: ${rejected} rejected ${JSON.stringify(Object.fromEntries(codes))}, ${equivalentAccepted} unchanged signatures accepted`,
+    );
   });
 });

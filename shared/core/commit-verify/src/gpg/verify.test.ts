@@ -58,7 +58,8 @@ describe('openpgp.js-made keys', () => {
   let ring: GpgKeyring;
 
   beforeAll(async () => {
-    alice = (await openpgp.generateKey({ userIDs: [{ name: 'Alice', email: 'alice@example.com' }], date: T0, format: 'object' })).privateKey;
+    alice = (await openpgp.generateKey({ userIDs: [{ name: 'Alice', email: 'alice@example.com' }], date: T0, format: 'object' }))
+      .privateKey;
     bob = (await openpgp.generateKey({ userIDs: [{ name: 'Bob', email: 'bob@example.com' }], date: T0, format: 'object' })).privateKey;
     ring = await keyringOf(alice, bob);
   });
@@ -88,7 +89,12 @@ describe('openpgp.js-made keys', () => {
     expect((await openpgp.readSignature({ armoredSignature: armored })).packets[0]!.issuerKeyID.toHex()).toBe(bob.getKeyID().toHex());
     const result = await verifyGpgCommitSignature({ payload: PAYLOAD, signature: armored, keyring: ring });
     expect(result).toMatchObject({ ok: true, signer: { keyFingerprint: bob.getFingerprint() } });
-    const onlyAlice = await verifyGpgCommitSignature({ payload: PAYLOAD, signature: armored, keyring: ring, allowedFingerprints: [alice.getFingerprint()] });
+    const onlyAlice = await verifyGpgCommitSignature({
+      payload: PAYLOAD,
+      signature: armored,
+      keyring: ring,
+      allowedFingerprints: [alice.getFingerprint()],
+    });
     expect(onlyAlice).toMatchObject({ ok: false, code: 'GPG_SIGNER_NOT_ALLOWED' });
   });
 
@@ -96,8 +102,12 @@ describe('openpgp.js-made keys', () => {
     const future = await verifyGpgCommitSignature({ payload: PAYLOAD, signature: await sign(alice, at(5)), keyring: ring, now: at(4) });
     expect(future).toMatchObject({ ok: false, code: 'GPG_SIGNATURE_FROM_FUTURE' });
 
-    const expiring = armorPackets([await craft(alice.keyPacket as openpgp.SecretKeyPacket, at(1), { signatureExpirationTime: 3600, signatureNeverExpires: false })]);
-    expect(await verifyGpgCommitSignature({ payload: PAYLOAD, signature: expiring, keyring: ring, now: at(1.5) })).toMatchObject({ ok: true });
+    const expiring = armorPackets([
+      await craft(alice.keyPacket as openpgp.SecretKeyPacket, at(1), { signatureExpirationTime: 3600, signatureNeverExpires: false }),
+    ]);
+    expect(await verifyGpgCommitSignature({ payload: PAYLOAD, signature: expiring, keyring: ring, now: at(1.5) })).toMatchObject({
+      ok: true,
+    });
     expect(await verifyGpgCommitSignature({ payload: PAYLOAD, signature: expiring, keyring: ring, now: at(2) })).toMatchObject({
       ok: false,
       code: 'GPG_SIGNATURE_EXPIRED',
@@ -124,7 +134,9 @@ describe('openpgp.js-made keys', () => {
       ok: false,
       code: 'GPG_SIGNATURE_MALFORMED',
     });
-    const standalone = armorPackets([await craft(alice.keyPacket as openpgp.SecretKeyPacket, at(1), { signatureType: enums.signature.standalone })]);
+    const standalone = armorPackets([
+      await craft(alice.keyPacket as openpgp.SecretKeyPacket, at(1), { signatureType: enums.signature.standalone }),
+    ]);
     expect(await verifyGpgCommitSignature({ payload: PAYLOAD, signature: standalone, keyring: ring })).toMatchObject({
       ok: false,
       code: 'GPG_SIGNATURE_MALFORMED',
@@ -166,12 +178,16 @@ describe('openpgp.js-made keys', () => {
 
     const revokedSub = await subkey.revoke(withSub.keyPacket as openpgp.SecretKeyPacket, undefined, at(3));
     const revokedKey = await openpgp.readKey({ armoredKey: withSub.toPublic().armor() });
-    revokedKey.subkeys.find((s) => s.getFingerprint() === subkey.getFingerprint())!.revocationSignatures.push(...revokedSub.revocationSignatures);
+    revokedKey.subkeys
+      .find((s) => s.getFingerprint() === subkey.getFingerprint())!
+      .revocationSignatures.push(...revokedSub.revocationSignatures);
     const revoked = await verifyGpgCommitSignature({ payload: PAYLOAD, signature: sig, keyring: await keyringOf(revokedKey) });
     expect(revoked).toMatchObject({ ok: false, code: 'GPG_KEY_REVOKED' });
 
     const shortSub = await alice.addSubkey({ sign: true, date: at(1), keyExpirationTime: 1800 });
-    const short = shortSub.subkeys.find((s) => s.getFingerprint() !== subkey.getFingerprint() && s.getCreationTime().getTime() === at(1).getTime())!;
+    const short = shortSub.subkeys.find(
+      (s) => s.getFingerprint() !== subkey.getFingerprint() && s.getCreationTime().getTime() === at(1).getTime(),
+    )!;
     const late = armorPackets([await craft(short.keyPacket as openpgp.SecretSubkeyPacket, at(2))]);
     const expired = await verifyGpgCommitSignature({ payload: PAYLOAD, signature: late, keyring: await keyringOf(shortSub) });
     expect(expired).toMatchObject({ ok: false, code: 'GPG_KEY_EXPIRED' });
@@ -189,11 +205,16 @@ describe('openpgp.js-made keys', () => {
     expect(fpr).toMatch(/^[0-9a-f]{64}$/);
     const signature = await sign(v6, at(1));
     const keyring = await keyringOf(v6, alice);
-    expect(await verifyGpgCommitSignature({ payload: PAYLOAD, signature, keyring, allowedFingerprints: [fpr.toUpperCase()] })).toMatchObject({
+    expect(
+      await verifyGpgCommitSignature({ payload: PAYLOAD, signature, keyring, allowedFingerprints: [fpr.toUpperCase()] }),
+    ).toMatchObject({
       ok: true,
       signer: { keyFingerprint: fpr, identity: 'Six <six@example.com>' },
     });
-    expect(await verifyGpgCommitSignature({ payload: PAYLOAD.subarray(1), signature, keyring })).toMatchObject({ ok: false, code: 'GPG_SIGNATURE_INVALID' });
+    expect(await verifyGpgCommitSignature({ payload: PAYLOAD.subarray(1), signature, keyring })).toMatchObject({
+      ok: false,
+      code: 'GPG_SIGNATURE_INVALID',
+    });
   });
 });
 
@@ -211,7 +232,11 @@ describe('input handling never throws', () => {
   it.each([
     ['null input', null, 'GPG_INPUT_INVALID'],
     ['payload as string', { payload: 'x', signature: '', keyring: null }, 'GPG_INPUT_INVALID'],
-    ['forged keyring', { payload: PAYLOAD, signature: '', keyring: { byFingerprint: new Map(), byKeyId: new Map() } }, 'GPG_KEYRING_INVALID'],
+    [
+      'forged keyring',
+      { payload: PAYLOAD, signature: '', keyring: { byFingerprint: new Map(), byKeyId: new Map() } },
+      'GPG_KEYRING_INVALID',
+    ],
   ])('%s', async (_name, input, code) => {
     expect(await verifyGpgCommitSignature(input as never)).toMatchObject({ ok: false, method: 'gpg', code });
   });
@@ -227,9 +252,15 @@ describe('input handling never throws', () => {
       ['x'.repeat(100_000), 'GPG_SIGNATURE_MALFORMED'],
     ];
     for (const [signature, code] of cases) {
-      expect(await verifyGpgCommitSignature({ ...base, signature } as never), String(signature).slice(0, 40)).toMatchObject({ ok: false, code });
+      expect(await verifyGpgCommitSignature({ ...base, signature } as never), String(signature).slice(0, 40)).toMatchObject({
+        ok: false,
+        code,
+      });
     }
-    expect(await verifyGpgCommitSignature({ ...base, signature: good, now: new Date(NaN) })).toMatchObject({ ok: false, code: 'GPG_INPUT_INVALID' });
+    expect(await verifyGpgCommitSignature({ ...base, signature: good, now: new Date(NaN) })).toMatchObject({
+      ok: false,
+      code: 'GPG_INPUT_INVALID',
+    });
     const keyId = alice.getKeyID().toHex();
     expect(await verifyGpgCommitSignature({ ...base, signature: good, allowedFingerprints: [keyId] })).toMatchObject({
       ok: false,

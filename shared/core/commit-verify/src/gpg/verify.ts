@@ -40,7 +40,8 @@ function iso(date: Date | number): string {
 }
 
 function algorithmName(sig: SignaturePacket): string {
-  const pk = sig.publicKeyAlgorithm === null ? 'unknown' : String(enums.read(enums.publicKey, sig.publicKeyAlgorithm) ?? sig.publicKeyAlgorithm);
+  const pk =
+    sig.publicKeyAlgorithm === null ? 'unknown' : String(enums.read(enums.publicKey, sig.publicKeyAlgorithm) ?? sig.publicKeyAlgorithm);
   return `${pk}/${hashName(sig)}`;
 }
 
@@ -194,7 +195,10 @@ async function checkWithKey(c: KeyCheck): Promise<MethodResult> {
 
   // 2. A signature cannot predate the key that made it (gpg reports such a key as "newer than the signature").
   if (signingKey.getCreationTime().getTime() > created.getTime()) {
-    return reject('GPG_KEY_NOT_YET_VALID', `signature made at ${iso(created)}, before ${signerText} was created at ${iso(signingKey.getCreationTime())}`);
+    return reject(
+      'GPG_KEY_NOT_YET_VALID',
+      `signature made at ${iso(created)}, before ${signerText} was created at ${iso(signingKey.getCreationTime())}`,
+    );
   }
 
   // 3. Revocation. openpgp.js would honour a "superseded"/"retired" revocation only for signatures made after it; the
@@ -229,7 +233,10 @@ async function checkWithKey(c: KeyCheck): Promise<MethodResult> {
 
   // 5. Policy: only after the signature is known to be genuine, so the reason names a real signer.
   if (c.allowed !== null && !c.allowed.has(fpr)) {
-    return reject('GPG_SIGNER_NOT_ALLOWED', `valid signature by ${fpr} (${identity}), which is not among the ${c.allowed.size} allowed fingerprint(s)`);
+    return reject(
+      'GPG_SIGNER_NOT_ALLOWED',
+      `valid signature by ${fpr} (${identity}), which is not among the ${c.allowed.size} allowed fingerprint(s)`,
+    );
   }
 
   const keyExpiry = await entry.key.getExpirationTime(undefined, OPENPGP_CONFIG).catch(() => null);
@@ -260,7 +267,14 @@ function revocationReason(sig: SignaturePacket): string {
 async function findSubkeyRevocation(key: Key, subkey: Subkey): Promise<SignaturePacket | null> {
   for (const sig of subkey.revocationSignatures) {
     try {
-      await sig.verify(key.keyPacket, enums.signature.subkeyRevocation, { key: key.keyPacket, bind: subkey.keyPacket }, NO_TIME_CHECK, false, OPENPGP_CONFIG);
+      await sig.verify(
+        key.keyPacket,
+        enums.signature.subkeyRevocation,
+        { key: key.keyPacket, bind: subkey.keyPacket },
+        NO_TIME_CHECK,
+        false,
+        OPENPGP_CONFIG,
+      );
       return sig;
     } catch {
       // Not a valid revocation by the primary key: ignored.
@@ -275,7 +289,10 @@ async function classifyKeyFailure(e: unknown, c: KeyCheck, signerText: string): 
   const at = iso(c.created);
   if (/expired/i.test(message)) {
     const primaryExpiry = await c.entry.key.getExpirationTime(undefined, OPENPGP_CONFIG).catch(() => null);
-    return reject('GPG_KEY_EXPIRED', `signature made at ${at}, when ${signerText} was expired (key expiry ${expiryText(primaryExpiry)}): ${message}`);
+    return reject(
+      'GPG_KEY_EXPIRED',
+      `signature made at ${at}, when ${signerText} was expired (key expiry ${expiryText(primaryExpiry)}): ${message}`,
+    );
   }
   if (/creation time is in the future/i.test(message)) {
     return reject(

@@ -41,10 +41,24 @@ describe('parseAllowedSigners: entries', () => {
   });
 
   it('skips blank lines and comments, handles CRLF, leading blanks and key comments, numbers lines from 1', () => {
-    const text = ['# team keys', '', '   ', `  alice@example.com ${ED.line} alice laptop`, '\t# indented comment', `bob@example.com,carol@example.com ${P256.line}\r`, ''].join('\n');
+    const text = [
+      '# team keys',
+      '',
+      '   ',
+      `  alice@example.com ${ED.line} alice laptop`,
+      '\t# indented comment',
+      `bob@example.com,carol@example.com ${P256.line}\r`,
+      '',
+    ].join('\n');
     const signers = parseAllowedSigners(text);
     expect(signers).toHaveLength(2);
-    expect(signers[0]).toMatchObject({ principals: ['alice@example.com'], keyType: 'ssh-ed25519', comment: 'alice laptop', line: 4, source: 'allowed_signers' });
+    expect(signers[0]).toMatchObject({
+      principals: ['alice@example.com'],
+      keyType: 'ssh-ed25519',
+      comment: 'alice laptop',
+      line: 4,
+      source: 'allowed_signers',
+    });
     expect(signers[0]!.namespaces).toBeUndefined();
     expect(signers[0]!.validAfter).toBeUndefined();
     expect(signers[1]).toMatchObject({ principals: ['bob@example.com', 'carol@example.com'], keyType: 'ecdsa-sha2-nistp256', line: 6 });
@@ -58,7 +72,10 @@ describe('parseAllowedSigners: entries', () => {
   });
 
   it('unquotes quoted principals (which may contain blanks), still splitting on commas', () => {
-    expect(parseAllowedSigners(`"alice smith@example.com,bob@example.com" ${ED.line}`)[0]!.principals).toEqual(['alice smith@example.com', 'bob@example.com']);
+    expect(parseAllowedSigners(`"alice smith@example.com,bob@example.com" ${ED.line}`)[0]!.principals).toEqual([
+      'alice smith@example.com',
+      'bob@example.com',
+    ]);
     expect(parseAllowedSigners(`alice@example.com,"b c@example.com" namespaces="git" ${ED.line}`)[0]).toMatchObject({
       principals: ['alice@example.com', 'b c@example.com'],
       namespaces: ['git'],
@@ -92,7 +109,9 @@ describe('parseAllowedSigners: entries', () => {
   });
 
   it('cert-authority and all options together; option keywords are case-insensitive', () => {
-    const [s] = parseAllowedSigners(`*@example.com CERT-Authority,Namespaces="git",VALID-AFTER="20240101",valid-before="20250101Z" ${ED.line} ca`);
+    const [s] = parseAllowedSigners(
+      `*@example.com CERT-Authority,Namespaces="git",VALID-AFTER="20240101",valid-before="20250101Z" ${ED.line} ca`,
+    );
     expect(s).toMatchObject({ certAuthority: true, namespaces: ['git'], comment: 'ca' });
     expect(s!.validAfter!.toISOString()).toBe('2024-01-01T00:00:00.000Z');
     expect(s!.validBefore!.toISOString()).toBe('2025-01-01T00:00:00.000Z');
@@ -144,7 +163,10 @@ describe('parseAllowedSigners: errors name source and line', () => {
     [`alice@example.com ssh-ed25519 ${ED.line.split(' ')[1]!.slice(0, -4)}`, /invalid key/],
     [`alice@example.com ssh-rsa ${ED.line.split(' ')[1]}`, /declared as ssh-rsa but the blob is "ssh-ed25519"/],
     [`alice@example.com ecdsa-sha2-nistp384 ${P256.line.split(' ')[1]}`, /declared as ecdsa-sha2-nistp384/],
-    [`alice@example.com ssh-ed25519 ${Buffer.concat([sshString('ssh-ed25519'), sshString(Buffer.alloc(31))]).toString('base64')}`, /not 32/],
+    [
+      `alice@example.com ssh-ed25519 ${Buffer.concat([sshString('ssh-ed25519'), sshString(Buffer.alloc(31))]).toString('base64')}`,
+      /not 32/,
+    ],
     [`alice@example.com ssh-foo AAAA`, /unknown option "ssh-foo"/],
     [`"alice@example.com ${ED.line}`, /unterminated quote/],
     [`"alice"@example.com ${ED.line}`, /after the closing quote/],
@@ -173,7 +195,19 @@ describe('parseSshTime', () => {
     expect(parseSshTime('00500101Z')).toBe(new Date('0050-01-01T00:00:00Z').getTime() / 1000);
   });
   it('refuses malformed and impossible dates', () => {
-    for (const s of ['', 'Z', 'UTC', '2024', '202401011', '2024010112345', '21000229', '20240431', '20240101126000', '+0240101', '2024 101']) {
+    for (const s of [
+      '',
+      'Z',
+      'UTC',
+      '2024',
+      '202401011',
+      '2024010112345',
+      '21000229',
+      '20240431',
+      '20240101126000',
+      '+0240101',
+      '2024 101',
+    ]) {
       expect(parseSshTime(s), s).toBeNull();
     }
   });
@@ -254,7 +288,11 @@ describe('sshPublicKeyFingerprint', () => {
     // e = 65537 is encoded as 00 00 00 03 01 00 01 right after the type string; add a leading zero byte.
     const typeEnd = 4 + 'ssh-rsa'.length;
     const e = blob.subarray(typeEnd + 4, typeEnd + 4 + blob.readUInt32BE(typeEnd));
-    const padded = Buffer.concat([blob.subarray(0, typeEnd), sshString(Buffer.concat([Buffer.from([0]), e])), blob.subarray(typeEnd + 4 + e.length)]);
+    const padded = Buffer.concat([
+      blob.subarray(0, typeEnd),
+      sshString(Buffer.concat([Buffer.from([0]), e])),
+      blob.subarray(typeEnd + 4 + e.length),
+    ]);
     expect(sshPublicKeyFingerprint(`ssh-rsa ${padded.toString('base64')}`)).toBe(sshPublicKeyFingerprint(RSA.line));
   });
 
@@ -275,7 +313,32 @@ describe('parseAllowedSigners: fuzz', () => {
       t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
       return ((t ^ (t >>> 14)) >>> 0) % n;
     };
-    const parts = ['a@x', '*', ',', ' ', '\t', '"', '\\"', '=', 'namespaces', 'valid-after', 'valid-before', 'cert-authority', '"20240101"', '"git"', ED.line, P256.line, 'ssh-ed25519', 'AAAA', '#', '\r', '\n', '!', 'é', '\0'];
+    const parts = [
+      'a@x',
+      '*',
+      ',',
+      ' ',
+      '\t',
+      '"',
+      '\\"',
+      '=',
+      'namespaces',
+      'valid-after',
+      'valid-before',
+      'cert-authority',
+      '"20240101"',
+      '"git"',
+      ED.line,
+      P256.line,
+      'ssh-ed25519',
+      'AAAA',
+      '#',
+      '\r',
+      '\n',
+      '!',
+      'é',
+      '\0',
+    ];
     let parsed = 0;
     for (let i = 0; i < 3000; i++) {
       let line = '';

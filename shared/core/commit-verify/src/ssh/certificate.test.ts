@@ -52,7 +52,14 @@ function issue(certArgs: string[], o: { caKey?: SshKey; keyId?: string; keyType?
 
 function ours(raw: Uint8Array, signers: string, extra: Partial<SshVerifyInput> = {}): MethodResult {
   const c = parseCommit(raw);
-  return verifySshCommitSignature({ payload: c.payload, signature: c.signature!, allowedSigners: parseAllowedSigners(signers), principal: c.committer.email, at: new Date(c.committer.timestamp * 1000), ...extra });
+  return verifySshCommitSignature({
+    payload: c.payload,
+    signature: c.signature!,
+    allowedSigners: parseAllowedSigners(signers),
+    principal: c.committer.email,
+    at: new Date(c.committer.timestamp * 1000),
+    ...extra,
+  });
 }
 
 function code(r: MethodResult): string {
@@ -128,7 +135,7 @@ describe('certificates issued by ssh-keygen -s, commits signed by git through ss
     expect(both(issue(['-n', EMAIL, '-V20200101:20200201'], { time: 1_578_000_000 }).raw)).toEqual(['OK', true]);
   });
 
-  it('the cert-authority line\'s own options still apply: valid-before and namespaces — rejected by both', () => {
+  it("the cert-authority line's own options still apply: valid-before and namespaces — rejected by both", () => {
     const { raw } = issue(['-n', EMAIL, VALID]);
     expect(both(raw, `*@example.com cert-authority,valid-before="20231101" ${ca.line}\n`)).toEqual(['SSH_KEY_EXPIRED', false]);
     expect(both(raw, `*@example.com cert-authority,namespaces="file" ${ca.line}\n`)).toEqual(['SSH_SIGNER_NAMESPACE_NOT_ALLOWED', false]);
@@ -139,7 +146,7 @@ describe('certificates issued by ssh-keygen -s, commits signed by git through ss
     expect(both(issue(['-h', '-n', EMAIL, VALID]).raw)).toEqual(['SSH_CERT_NOT_USER', false]);
   });
 
-  it('mutation: principal not the committer — refused (stricter than git: git verifies it as the certificate\'s principal)', () => {
+  it("mutation: principal not the committer — refused (stricter than git: git verifies it as the certificate's principal)", () => {
     const { raw } = issue(['-n', 'bob@example.com', VALID]);
     // git asks ssh-keygen -Y find-principals, which names bob@example.com from the certificate, and verifies as bob:
     // a certificate for bob would vouch for a commit claiming to be alice's. The committer binding refuses it.
@@ -147,11 +154,17 @@ describe('certificates issued by ssh-keygen -s, commits signed by git through ss
   });
 
   it('unknown critical option: refused (stricter than git, which ignores critical options for signatures)', () => {
-    expect(both(issue(['-n', EMAIL, VALID, '-O', 'critical:example@corp.com=x']).raw)).toEqual(['SSH_CERT_CRITICAL_OPTION_UNSUPPORTED', true]);
+    expect(both(issue(['-n', EMAIL, VALID, '-O', 'critical:example@corp.com=x']).raw)).toEqual([
+      'SSH_CERT_CRITICAL_OPTION_UNSUPPORTED',
+      true,
+    ]);
   });
 
   it('source-address / force-command: refused (stricter than git: a signature carries no address or command to check)', () => {
-    expect(both(issue(['-n', EMAIL, VALID, '-O', 'source-address=10.0.0.0/8']).raw)).toEqual(['SSH_CERT_CRITICAL_OPTION_UNSUPPORTED', true]);
+    expect(both(issue(['-n', EMAIL, VALID, '-O', 'source-address=10.0.0.0/8']).raw)).toEqual([
+      'SSH_CERT_CRITICAL_OPTION_UNSUPPORTED',
+      true,
+    ]);
     expect(both(issue(['-n', EMAIL, VALID, '-O', 'force-command=/bin/true']).raw)).toEqual(['SSH_CERT_CRITICAL_OPTION_UNSUPPORTED', true]);
   });
 
@@ -192,7 +205,10 @@ describe('security-key certificates (software token key, certified by ssh-keygen
   });
 
   it('verify-required certificate: a touch without user verification is refused (stricter than git), with UV it verifies', () => {
-    expect(both(skCertCommit('sk-ed25519', ['-n', EMAIL, VALID, '-O', 'verify-required'], 0x01).raw)).toEqual(['SSH_SK_USER_VERIFICATION_REQUIRED', true]);
+    expect(both(skCertCommit('sk-ed25519', ['-n', EMAIL, VALID, '-O', 'verify-required'], 0x01).raw)).toEqual([
+      'SSH_SK_USER_VERIFICATION_REQUIRED',
+      true,
+    ]);
     expect(both(skCertCommit('sk-ed25519', ['-n', EMAIL, VALID, '-O', 'verify-required'], 0x05).raw)).toEqual(['OK', true]);
   });
 });
@@ -273,7 +289,9 @@ describe('revocation (git: gpg.ssh.revocationFile): a revoked key verifies nothi
 describe('revocation list input', () => {
   it('bad input names the source and what is wrong', () => {
     expect(() => parseRevocationList('ssh-ed25519 AAAA\n', 'policy.revokedKeys')).toThrow(/policy\.revokedKeys: line 1: /);
-    expect(() => parseRevocationList(Buffer.concat([Buffer.from('SSHKRL\n\0', 'latin1'), Buffer.from([0, 0, 0, 2])]), 'x')).toThrow(/x: malformed KRL|format version 2/);
+    expect(() => parseRevocationList(Buffer.concat([Buffer.from('SSHKRL\n\0', 'latin1'), Buffer.from([0, 0, 0, 2])]), 'x')).toThrow(
+      /x: malformed KRL|format version 2/,
+    );
     expect(() => parseRevocationList(Buffer.from([1, 2, 0, 3]), 'bin')).toThrow(/bin: neither an OpenSSH KRL nor a text list/);
   });
 
@@ -294,7 +312,13 @@ describe('attacker: every single-bit change of a certificate or security-key sig
       for (const bit of [0x01, 0x80]) {
         const mutated = Buffer.from(blob);
         mutated[i] = mutated[i]! ^ bit;
-        const r = verifySshCommitSignature({ payload: c.payload, signature: armor(mutated), allowedSigners: parseAllowedSigners(signers), principal: EMAIL, at: new Date(c.committer.timestamp * 1000) });
+        const r = verifySshCommitSignature({
+          payload: c.payload,
+          signature: armor(mutated),
+          allowedSigners: parseAllowedSigners(signers),
+          principal: EMAIL,
+          at: new Date(c.committer.timestamp * 1000),
+        });
         const k = r.ok ? `ACCEPTED at byte ${i}` : r.code;
         codes.set(k, (codes.get(k) ?? 0) + 1);
       }

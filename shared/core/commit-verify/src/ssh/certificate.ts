@@ -19,7 +19,10 @@ export function verifyCertificateSignature(cert: SshCertificate): string {
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'SSH_SIGNATURE_INVALID' || code === 'SSH_SIGNATURE_ALGORITHM_UNSUPPORTED') {
-      reject('SSH_CERT_SIGNATURE_INVALID', `certificate signature by CA ${cert.signatureKey.fingerprint} does not verify: ${(e as Error).message}`);
+      reject(
+        'SSH_CERT_SIGNATURE_INVALID',
+        `certificate signature by CA ${cert.signatureKey.fingerprint} does not verify: ${(e as Error).message}`,
+      );
     }
     throw e;
   }
@@ -43,14 +46,19 @@ export interface CertificateAuthority {
  */
 export function checkCertificateAuthority(cert: SshCertificate, principal: string, atSeconds: number): CertificateAuthority {
   const id = `certificate serial ${cert.serial} key id ${JSON.stringify(cert.keyId)}`;
-  if (cert.certType !== USER_CERT) reject('SSH_CERT_NOT_USER', `${id} is a ${cert.certType === 2 ? 'host' : `type-${cert.certType}`} certificate, not a user certificate`);
+  if (cert.certType !== USER_CERT)
+    reject('SSH_CERT_NOT_USER', `${id} is a ${cert.certType === 2 ? 'host' : `type-${cert.certType}`} certificate, not a user certificate`);
   const t = BigInt(atSeconds);
   const at = new Date(atSeconds * 1000).toISOString();
   if (t < cert.validAfter) reject('SSH_CERT_NOT_YET_VALID', `${id} is not yet valid at ${at} (valid after ${isoSeconds(cert.validAfter)})`);
   if (t >= cert.validBefore) reject('SSH_CERT_EXPIRED', `${id} has expired at ${at} (valid before ${isoSeconds(cert.validBefore)})`);
-  if (cert.principals.length === 0) reject('SSH_CERT_PRINCIPAL_MISMATCH', `${id} lists no principals (a certificate for anyone vouches for no one)`);
+  if (cert.principals.length === 0)
+    reject('SSH_CERT_PRINCIPAL_MISMATCH', `${id} lists no principals (a certificate for anyone vouches for no one)`);
   if (!cert.principals.includes(principal)) {
-    reject('SSH_CERT_PRINCIPAL_MISMATCH', `${id} is for ${cert.principals.map((p) => JSON.stringify(p)).join(', ')}, not ${JSON.stringify(principal)}`);
+    reject(
+      'SSH_CERT_PRINCIPAL_MISMATCH',
+      `${id} is for ${cert.principals.map((p) => JSON.stringify(p)).join(', ')}, not ${JSON.stringify(principal)}`,
+    );
   }
   let requireUserVerification = false;
   for (const o of cert.criticalOptions) {

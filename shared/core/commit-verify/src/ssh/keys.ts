@@ -140,7 +140,8 @@ export function parsePublicKeyBlob(blob: Uint8Array): SshPublicKey {
     r.end('ecdsa key');
     if (curveName !== curve.sshName) throw new SshWireError(`ecdsa key type ${type} carries curve ${curveName}`);
     // Only the uncompressed form: it is what every SSH implementation writes, and the only one OpenSSH re-encodes to.
-    if (point.length !== 1 + 2 * curve.size || point[0] !== 0x04) throw new SshWireError(`ecdsa public point is not an uncompressed ${curve.sshName} point`);
+    if (point.length !== 1 + 2 * curve.size || point[0] !== 0x04)
+      throw new SshWireError(`ecdsa public point is not an uncompressed ${curve.sshName} point`);
     const x = point.subarray(1, 1 + curve.size);
     const y = point.subarray(1 + curve.size);
     const canonical = Buffer.concat([sshString(type), sshString(curve.sshName), sshString(point)]);
@@ -177,7 +178,8 @@ export function parsePublicKeyBlob(blob: Uint8Array): SshPublicKey {
     const application = r.text('sk application');
     r.end('sk-ecdsa key');
     if (curveName !== curve.sshName) throw new SshWireError(`sk-ecdsa key carries curve ${curveName}, not nistp256`);
-    if (point.length !== 1 + 2 * curve.size || point[0] !== 0x04) throw new SshWireError('sk-ecdsa public point is not an uncompressed nistp256 point');
+    if (point.length !== 1 + 2 * curve.size || point[0] !== 0x04)
+      throw new SshWireError('sk-ecdsa public point is not an uncompressed nistp256 point');
     const canonical = Buffer.concat([sshString(type), sshString(curveName), sshString(point), sshString(application)]);
     return {
       type,
@@ -186,7 +188,10 @@ export function parsePublicKeyBlob(blob: Uint8Array): SshPublicKey {
       bits: 256,
       curve,
       application,
-      keyObject: importKey({ kty: 'EC', crv: curve.jwkCurve, x: b64url(point.subarray(1, 33)), y: b64url(point.subarray(33)) }, 'sk-ecdsa key'),
+      keyObject: importKey(
+        { kty: 'EC', crv: curve.jwkCurve, x: b64url(point.subarray(1, 33)), y: b64url(point.subarray(33)) },
+        'sk-ecdsa key',
+      ),
     };
   }
 
@@ -202,7 +207,8 @@ export function parsePublicKeyBlob(blob: Uint8Array): SshPublicKey {
     // by the verifier so that allowed_signers files with old keys still load.
     if (bits < 1024) throw new SshWireError(`rsa modulus of ${bits} bits is below OpenSSH's 1024-bit minimum`);
     if (bits > 16384) throw new SshWireError(`rsa modulus of ${bits} bits is above OpenSSH's 16384-bit maximum`);
-    if (e.length === 0 || (e[e.length - 1]! & 1) === 0 || (e.length === 1 && e[0] === 1)) throw new SshWireError('rsa exponent is not an odd number above 1');
+    if (e.length === 0 || (e[e.length - 1]! & 1) === 0 || (e.length === 1 && e[0] === 1))
+      throw new SshWireError('rsa exponent is not an odd number above 1');
     const canonical = Buffer.concat([sshString(type), sshMpint(e), sshMpint(n)]);
     return {
       type,
@@ -266,7 +272,8 @@ function optionList(b: Buffer, what: string): { name: string; data: Buffer }[] {
 function parseCertificate(raw: Buffer, r: WireReader, type: string, certified: string): SshPublicKey {
   r.string('certificate nonce');
   const fields: Buffer[] = [];
-  for (const f of CERT_KEY_FIELDS[certified]!) fields.push(sshString(f === 'm' ? r.string('certified key mpint') : r.string('certified key field')));
+  for (const f of CERT_KEY_FIELDS[certified]!)
+    fields.push(sshString(f === 'm' ? r.string('certified key mpint') : r.string('certified key field')));
   const key = parsePublicKeyBlob(Buffer.concat([sshString(certified), ...fields]));
   const serial = u64(r, 'certificate serial');
   const certType = r.u32('certificate type');
@@ -285,8 +292,28 @@ function parseCertificate(raw: Buffer, r: WireReader, type: string, certified: s
   // OpenSSH refuses a certificate signed by a certificate (SSH_ERR_KEY_CERT_INVALID_SIGN_KEY): a CA is a plain key.
   if (signatureKey.cert) throw new SshWireError('certificate is signed by a certificate, not a plain CA key');
   if (validBefore < validAfter) throw new SshWireError('certificate valid before precedes valid after');
-  const cert: SshCertificate = { key, serial, certType, keyId, principals, validAfter, validBefore, criticalOptions, extensions, signatureKey, signedPart: raw.subarray(0, signedLength), signature };
-  return { type, blob: raw, fingerprint: key.fingerprint, bits: key.bits, cert, ...(key.unsupported ? { unsupported: key.unsupported } : {}) };
+  const cert: SshCertificate = {
+    key,
+    serial,
+    certType,
+    keyId,
+    principals,
+    validAfter,
+    validBefore,
+    criticalOptions,
+    extensions,
+    signatureKey,
+    signedPart: raw.subarray(0, signedLength),
+    signature,
+  };
+  return {
+    type,
+    blob: raw,
+    fingerprint: key.fingerprint,
+    bits: key.bits,
+    cert,
+    ...(key.unsupported ? { unsupported: key.unsupported } : {}),
+  };
 }
 
 /**
@@ -294,15 +321,21 @@ function parseCertificate(raw: Buffer, r: WireReader, type: string, certified: s
  * carry. The rsa-sha2-* signature names are accepted as aliases of ssh-rsa, as OpenSSH does.
  */
 const TEXT_KEY_TYPES: ReadonlyMap<string, string> = new Map([
-  ...['ssh-ed25519', 'ssh-rsa', 'ssh-dss', ...Object.keys(EC_CURVES), 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com', 'ssh-xmss@openssh.com'].flatMap(
-    (t): [string, string][] => {
-      const cert = t.endsWith('@openssh.com') ? t.replace(/@openssh\.com$/, CERT_SUFFIX) : `${t}${CERT_SUFFIX}`;
-      return [
-        [t, t],
-        [cert, cert],
-      ];
-    },
-  ),
+  ...[
+    'ssh-ed25519',
+    'ssh-rsa',
+    'ssh-dss',
+    ...Object.keys(EC_CURVES),
+    'sk-ssh-ed25519@openssh.com',
+    'sk-ecdsa-sha2-nistp256@openssh.com',
+    'ssh-xmss@openssh.com',
+  ].flatMap((t): [string, string][] => {
+    const cert = t.endsWith('@openssh.com') ? t.replace(/@openssh\.com$/, CERT_SUFFIX) : `${t}${CERT_SUFFIX}`;
+    return [
+      [t, t],
+      [cert, cert],
+    ];
+  }),
   ['rsa-sha2-256', 'ssh-rsa'],
   ['rsa-sha2-512', 'ssh-rsa'],
   [`rsa-sha2-256${CERT_SUFFIX}`, `ssh-rsa${CERT_SUFFIX}`],
@@ -332,7 +365,8 @@ export function parseKeyText(text: string): { key: SshPublicKey; comment: string
   } catch (e) {
     throw new CommitVerifyError('SSH_KEY_INVALID', `invalid ${declared} key: ${(e as Error).message}`, { cause: e });
   }
-  if (key.type !== expected) throw new CommitVerifyError('SSH_KEY_INVALID', `key declared as ${declared} but the blob is ${JSON.stringify(key.type)}`);
+  if (key.type !== expected)
+    throw new CommitVerifyError('SSH_KEY_INVALID', `key declared as ${declared} but the blob is ${JSON.stringify(key.type)}`);
   return { key, comment: (m[3] ?? '').trim() };
 }
 

@@ -82,7 +82,8 @@ function parseCertSection(data: Buffer, source: string): CertRevocations {
       while (sub.remaining > 0) out.keyIds.add(sub.text('key id'));
     } else if (type === 0x39) {
       const name = sub.text('extension name');
-      if (sub.bytes(1, 'extension criticality')[0] !== 0) fail(source, `KRL has unsupported critical certificate extension ${JSON.stringify(name)}`);
+      if (sub.bytes(1, 'extension criticality')[0] !== 0)
+        fail(source, `KRL has unsupported critical certificate extension ${JSON.stringify(name)}`);
     } else {
       fail(source, `KRL has unknown certificate subsection type 0x${type.toString(16)}`);
     }
@@ -173,7 +174,9 @@ function serialRevoked(c: CertRevocations, serial: bigint): boolean {
 
 function plainKeyRevoked(list: SshRevocationList, key: SshPublicKey): boolean {
   if (list.keys.has(key.blob.toString('hex'))) return true;
-  return list.sha256.has(createHash('sha256').update(key.blob).digest('hex')) || list.sha1.has(createHash('sha1').update(key.blob).digest('hex'));
+  return (
+    list.sha256.has(createHash('sha256').update(key.blob).digest('hex')) || list.sha1.has(createHash('sha1').update(key.blob).digest('hex'))
+  );
 }
 
 /** Why `key` (a plain key or a certificate) is revoked by `list`, or undefined when it is not. */
@@ -187,8 +190,10 @@ export function revocationOf(list: SshRevocationList, key: SshPublicKey): string
   for (const c of list.certs) {
     if (c.ca !== null && c.ca !== ca) continue;
     // OpenSSH ignores serial 0 here: it is what a CA writes when it does not number its certificates.
-    if (cert.serial !== 0n && serialRevoked(c, cert.serial)) return `certificate serial ${cert.serial} of CA ${cert.signatureKey.fingerprint} is revoked by ${list.source} (${c.caFingerprint})`;
-    if (c.keyIds.has(cert.keyId)) return `certificate key id ${JSON.stringify(cert.keyId)} is revoked by ${list.source} (${c.caFingerprint})`;
+    if (cert.serial !== 0n && serialRevoked(c, cert.serial))
+      return `certificate serial ${cert.serial} of CA ${cert.signatureKey.fingerprint} is revoked by ${list.source} (${c.caFingerprint})`;
+    if (c.keyIds.has(cert.keyId))
+      return `certificate key id ${JSON.stringify(cert.keyId)} is revoked by ${list.source} (${c.caFingerprint})`;
   }
   return undefined;
 }

@@ -54,9 +54,13 @@ function checkSkSignature(key: SshPublicKey, sigType: string, r: WireReader, sig
   if (sigType === WEBAUTHN) {
     // ssh-keygen accepts these, git never makes them: a browser lets any page of the key's web origin request an
     // assertion over any challenge, so accepting them would let that website (or a script injected into it) sign.
-    reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `${WEBAUTHN} signatures (made through a web browser's WebAuthn API) are not accepted; sign with ssh-keygen -Y sign (plain ${SK_ECDSA})`);
+    reject(
+      'SSH_SIGNATURE_ALGORITHM_UNSUPPORTED',
+      `${WEBAUTHN} signatures (made through a web browser's WebAuthn API) are not accepted; sign with ssh-keygen -Y sign (plain ${SK_ECDSA})`,
+    );
   }
-  if (sigType !== key.type) reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `signature algorithm ${JSON.stringify(sigType)} does not belong to a ${key.type} key`);
+  if (sigType !== key.type)
+    reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `signature algorithm ${JSON.stringify(sigType)} does not belong to a ${key.type} key`);
   const inner = r.string(`${key.type} signature`);
   const flags = r.bytes(1, 'sk flags')[0]!;
   const counter = r.u32('sk counter');
@@ -65,7 +69,8 @@ function checkSkSignature(key: SshPublicKey, sigType: string, r: WireReader, sig
   const tokenSigned = skSignedData(key.application!, sk, signedData);
   if (key.type === SK_ED25519) {
     if (inner.length !== 64) reject('SSH_SIGNATURE_INVALID', `sk-ed25519 signature is ${inner.length} bytes, not 64`);
-    if (!safeVerify(null, tokenSigned, key.keyObject!, inner)) reject('SSH_SIGNATURE_INVALID', `${key.type} signature does not verify (for application ${JSON.stringify(key.application)})`);
+    if (!safeVerify(null, tokenSigned, key.keyObject!, inner))
+      reject('SSH_SIGNATURE_INVALID', `${key.type} signature does not verify (for application ${JSON.stringify(key.application)})`);
   } else if (!ecdsaVerify(key, inner, tokenSigned)) {
     reject('SSH_SIGNATURE_INVALID', `${key.type} signature does not verify (for application ${JSON.stringify(key.application)})`);
   }
@@ -79,9 +84,17 @@ export function checkSignature(key: SshPublicKey, sigBlob: Buffer, signedData: B
   const sigType = r.text('signature type');
 
   if (key.type === 'ssh-rsa') {
-    if (sigType === 'ssh-rsa') reject('SSH_RSA_SHA1_REJECTED', 'legacy ssh-rsa signature (RSA with SHA-1) is not accepted; re-sign with rsa-sha2-512 or rsa-sha2-256');
+    if (sigType === 'ssh-rsa')
+      reject(
+        'SSH_RSA_SHA1_REJECTED',
+        'legacy ssh-rsa signature (RSA with SHA-1) is not accepted; re-sign with rsa-sha2-512 or rsa-sha2-256',
+      );
     const hash = RSA_SIG_HASH[sigType];
-    if (!hash) reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `RSA signature algorithm ${JSON.stringify(sigType)} is not accepted (rsa-sha2-512, rsa-sha2-256)`);
+    if (!hash)
+      reject(
+        'SSH_SIGNATURE_ALGORITHM_UNSUPPORTED',
+        `RSA signature algorithm ${JSON.stringify(sigType)} is not accepted (rsa-sha2-512, rsa-sha2-256)`,
+      );
     const sig = r.string('rsa signature');
     r.end('rsa signature');
     const modBytes = Math.ceil(key.bits / 8);
@@ -96,7 +109,8 @@ export function checkSignature(key: SshPublicKey, sigBlob: Buffer, signedData: B
 
   if (key.type === SK_ED25519 || key.type === SK_ECDSA) return checkSkSignature(key, sigType, r, signedData);
 
-  if (sigType !== key.type) reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `signature algorithm ${JSON.stringify(sigType)} does not belong to a ${key.type} key`);
+  if (sigType !== key.type)
+    reject('SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', `signature algorithm ${JSON.stringify(sigType)} does not belong to a ${key.type} key`);
 
   if (key.type === 'ssh-ed25519') {
     const sig = r.string('ed25519 signature');
@@ -116,5 +130,6 @@ export function checkSignature(key: SshPublicKey, sigBlob: Buffer, signedData: B
 export function refuseUnusableKey(key: SshPublicKey, role?: string): void {
   const prefix = role === undefined ? '' : `${role}: `;
   if (key.unsupported) reject(key.unsupported.code, `${prefix}${key.unsupported.reason}`);
-  if (key.type === 'ssh-rsa' && key.bits < MIN_RSA_BITS) reject('SSH_KEY_TOO_WEAK', `${prefix}RSA key ${key.fingerprint} has ${key.bits} bits; at least ${MIN_RSA_BITS} are required`);
+  if (key.type === 'ssh-rsa' && key.bits < MIN_RSA_BITS)
+    reject('SSH_KEY_TOO_WEAK', `${prefix}RSA key ${key.fingerprint} has ${key.bits} bits; at least ${MIN_RSA_BITS} are required`);
 }

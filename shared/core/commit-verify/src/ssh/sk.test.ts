@@ -43,7 +43,14 @@ function signCommit(key: TestKey, opts: SshSigOptions = {}, extra: Partial<SshVe
   const armored = armor(sshsigSign(key, unsigned, opts));
   const raw = commitWithSignature(unsigned, armored);
   const c = parseCommit(raw);
-  const ours = verifySshCommitSignature({ payload: c.payload, signature: c.signature!, allowedSigners: parseAllowedSigners(allowed), principal: EMAIL, at: new Date(c.committer.timestamp * 1000), ...extra });
+  const ours = verifySshCommitSignature({
+    payload: c.payload,
+    signature: c.signature!,
+    allowedSigners: parseAllowedSigners(allowed),
+    principal: EMAIL,
+    at: new Date(c.committer.timestamp * 1000),
+    ...extra,
+  });
   return { raw, allowed, ours, git: lab.gitVerify(raw, allowed).ok, keygen: lab.sshVerify(c.payload, armored, allowed, EMAIL) };
 }
 
@@ -67,8 +74,18 @@ describe.each([['sk-ed25519'], ['sk-p256']] as const)('%s software token, cross-
     const raw = commitWithSignature(edited, armored);
     const allowed = `${EMAIL} ${k.line}\n`;
     const c = parseCommit(raw);
-    const ours = verifySshCommitSignature({ payload: c.payload, signature: c.signature!, allowedSigners: parseAllowedSigners(allowed), principal: EMAIL, at: new Date(c.committer.timestamp * 1000) });
-    expect([code(ours), lab.sshVerify(c.payload, armored, allowed, EMAIL), lab.gitVerify(raw, allowed).ok]).toEqual(['SSH_SIGNATURE_INVALID', false, false]);
+    const ours = verifySshCommitSignature({
+      payload: c.payload,
+      signature: c.signature!,
+      allowedSigners: parseAllowedSigners(allowed),
+      principal: EMAIL,
+      at: new Date(c.committer.timestamp * 1000),
+    });
+    expect([code(ours), lab.sshVerify(c.payload, armored, allowed, EMAIL), lab.gitVerify(raw, allowed).ok]).toEqual([
+      'SSH_SIGNATURE_INVALID',
+      false,
+      false,
+    ]);
   });
 
   it('mutation: the token signed for another application (a website) — rejected by all three', () => {
@@ -125,10 +142,20 @@ describe('OpenSSH regression vectors (signatures made by real security keys)', (
   const namespace = vector('namespace').trim();
   const verify = (pub: string, sig: string, principal = 'test@example.com'): MethodResult => {
     const line = vector(pub).trim().split(' ').slice(0, 2).join(' ');
-    return verifySshCommitSignature({ payload: data, signature: vector(sig), allowedSigners: parseAllowedSigners(`${principal} ${line}\n`), principal, at: new Date(), namespace });
+    return verifySshCommitSignature({
+      payload: data,
+      signature: vector(sig),
+      allowedSigners: parseAllowedSigners(`${principal} ${line}\n`),
+      principal,
+      at: new Date(),
+      namespace,
+    });
   };
 
-  it.each([['ed25519_sk.pub', 'ed25519_sk.sig'], ['ecdsa_sk.pub', 'ecdsa_sk.sig']])('%s verifies, and so does ssh-keygen -Y verify', (pub, sig) => {
+  it.each([
+    ['ed25519_sk.pub', 'ed25519_sk.sig'],
+    ['ecdsa_sk.pub', 'ecdsa_sk.sig'],
+  ])('%s verifies, and so does ssh-keygen -Y verify', (pub, sig) => {
     const r = verify(pub, sig);
     expect(code(r)).toBe('OK');
     const line = vector(pub).trim().split(' ').slice(0, 2).join(' ');
@@ -138,7 +165,14 @@ describe('OpenSSH regression vectors (signatures made by real security keys)', (
 
   it('the vector over other data: SSH_SIGNATURE_INVALID', () => {
     const line = vector('ed25519_sk.pub').trim().split(' ').slice(0, 2).join(' ');
-    const r = verifySshCommitSignature({ payload: Buffer.concat([data, Buffer.from('!')]), signature: vector('ed25519_sk.sig'), allowedSigners: parseAllowedSigners(`a@x ${line}`), principal: 'a@x', at: new Date(), namespace });
+    const r = verifySshCommitSignature({
+      payload: Buffer.concat([data, Buffer.from('!')]),
+      signature: vector('ed25519_sk.sig'),
+      allowedSigners: parseAllowedSigners(`a@x ${line}`),
+      principal: 'a@x',
+      at: new Date(),
+      namespace,
+    });
     expect(code(r)).toBe('SSH_SIGNATURE_INVALID');
   });
 

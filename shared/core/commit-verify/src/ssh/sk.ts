@@ -30,6 +30,9 @@ export function skSignedData(application: string, details: SkSignatureDetails, m
 }
 
 export function describeSkFlags(flags: number): string {
-  const named = [flags & SK_FLAG_USER_PRESENT ? 'user present' : 'no user presence', flags & SK_FLAG_USER_VERIFIED ? 'user verified' : 'no user verification'];
+  const named = [
+    flags & SK_FLAG_USER_PRESENT ? 'user present' : 'no user presence',
+    flags & SK_FLAG_USER_VERIFIED ? 'user verified' : 'no user verification',
+  ];
   return `flags 0x${flags.toString(16).padStart(2, '0')} (${named.join(', ')})`;
 }

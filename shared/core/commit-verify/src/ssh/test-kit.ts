@@ -36,7 +36,11 @@ export function publicKeyBlob(publicKey: KeyObject): Buffer {
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return Buffer.concat([sshString('ssh-ed25519'), sshString(d(jwk.x))]);
   if (jwk.kty === 'EC') {
     const name = jwk.crv === 'P-256' ? 'nistp256' : jwk.crv === 'P-384' ? 'nistp384' : 'nistp521';
-    return Buffer.concat([sshString(`ecdsa-sha2-${name}`), sshString(name), sshString(Buffer.concat([Buffer.from([4]), d(jwk.x), d(jwk.y)]))]);
+    return Buffer.concat([
+      sshString(`ecdsa-sha2-${name}`),
+      sshString(name),
+      sshString(Buffer.concat([Buffer.from([4]), d(jwk.x), d(jwk.y)])),
+    ]);
   }
   if (jwk.kty === 'RSA') return Buffer.concat([sshString('ssh-rsa'), sshMpint(d(jwk.e)), sshMpint(d(jwk.n))]);
   throw new Error(`unsupported test key ${String(jwk.kty)}`);
@@ -47,7 +51,8 @@ export function publicKeyBlob(publicKey: KeyObject): Buffer {
  * the exact signed-data layout a FIDO token makes (cross-checked with `ssh-keygen -Y verify`).
  */
 function generateSkKey(kind: 'sk-ed25519' | 'sk-p256', application: string): TestKey {
-  const { privateKey, publicKey } = kind === 'sk-ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const { privateKey, publicKey } =
+    kind === 'sk-ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const plain = publicKeyBlob(publicKey);
   const type = kind === 'sk-ed25519' ? 'sk-ssh-ed25519@openssh.com' : 'sk-ecdsa-sha2-nistp256@openssh.com';
   // The plain blob minus its type string, then the application: sk keys are the plain key plus string(application).

@@ -58,7 +58,11 @@ export class Lab {
     const path = join(this.dir, name);
     this.must('ssh-keygen', ['-q', ...args, '-N', '', '-C', name, '-f', path]);
     const pub = readFileSync(`${path}.pub`, 'utf8').trim();
-    return { path, line: pub.split(' ').slice(0, 2).join(' '), fingerprint: this.must('ssh-keygen', ['-lf', `${path}.pub`]).split(' ')[1]! };
+    return {
+      path,
+      line: pub.split(' ').slice(0, 2).join(' '),
+      fingerprint: this.must('ssh-keygen', ['-lf', `${path}.pub`]).split(' ')[1]!,
+    };
   }
 
   /** A commit signed by `git commit -S` with gpg.format=ssh; returns the raw object bytes. */
@@ -90,17 +94,51 @@ export class Lab {
   }
 
   /** `ssh-keygen -Y verify`, the primitive git uses. */
-  sshVerify(data: Uint8Array, armored: string, allowedSigners: string, principal: string, namespace = 'git', time = COMMIT_TIME, revocationFile?: string): boolean {
+  sshVerify(
+    data: Uint8Array,
+    armored: string,
+    allowedSigners: string,
+    principal: string,
+    namespace = 'git',
+    time = COMMIT_TIME,
+    revocationFile?: string,
+  ): boolean {
     const n = ++this.counter;
     writeFileSync(join(this.dir, `as.${n}`), allowedSigners);
     writeFileSync(join(this.dir, `sig.${n}`), armored);
     const t = new Date(time * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
-    return this.run('ssh-keygen', ['-Y', 'verify', '-n', namespace, '-f', join(this.dir, `as.${n}`), '-I', principal, '-s', join(this.dir, `sig.${n}`), `-Overify-time=${t}`, ...(revocationFile ? ['-r', revocationFile] : [])], data).status === 0;
+    return (
+      this.run(
+        'ssh-keygen',
+        [
+          '-Y',
+          'verify',
+          '-n',
+          namespace,
+          '-f',
+          join(this.dir, `as.${n}`),
+          '-I',
+          principal,
+          '-s',
+          join(this.dir, `sig.${n}`),
+          `-Overify-time=${t}`,
+          ...(revocationFile ? ['-r', revocationFile] : []),
+        ],
+        data,
+      ).status === 0
+    );
   }
 
   /** The bytes of an unsigned commit by `email` at `time`, to carry signatures made outside git. */
   unsignedCommit(email = EMAIL, time = COMMIT_TIME, message = 'unsigned'): Buffer {
-    const env = { GIT_COMMITTER_DATE: `@${time} +0000`, GIT_AUTHOR_DATE: `@${time} +0000`, GIT_AUTHOR_NAME: 'Test', GIT_COMMITTER_NAME: 'Test', GIT_AUTHOR_EMAIL: email, GIT_COMMITTER_EMAIL: email };
+    const env = {
+      GIT_COMMITTER_DATE: `@${time} +0000`,
+      GIT_AUTHOR_DATE: `@${time} +0000`,
+      GIT_AUTHOR_NAME: 'Test',
+      GIT_COMMITTER_NAME: 'Test',
+      GIT_AUTHOR_EMAIL: email,
+      GIT_COMMITTER_EMAIL: email,
+    };
     const tree = this.run('git', ['mktree'], '').stdout.trim();
     const c = this.run('git', ['commit-tree', tree, '-m', `${message} ${++this.counter}`], undefined, env);
     if (c.status !== 0) throw new Error(`commit-tree failed: ${c.stderr}`);

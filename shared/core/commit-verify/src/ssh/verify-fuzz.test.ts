@@ -39,7 +39,13 @@ interface Case {
 }
 
 function dearmoredBlob(signature: string): Buffer {
-  return Buffer.from(signature.split('\n').filter((l) => !l.startsWith('-----')).join(''), 'base64');
+  return Buffer.from(
+    signature
+      .split('\n')
+      .filter((l) => !l.startsWith('-----'))
+      .join(''),
+    'base64',
+  );
 }
 
 function cases(): Case[] {
@@ -59,7 +65,15 @@ function cases(): Case[] {
   for (const kind of ['ed25519', 'p256', 'p384', 'p521', 'rsa2048'] as TestKeyKind[]) {
     const key = generateTestKey(kind);
     const blob = sshsigSign(key, payload);
-    out.push({ name: kind, payload, signature: armor(blob), blob, allowedSigners: parseAllowedSigners(`a@example.com ${key.line}`), principal: 'a@example.com', at: new Date(1_700_000_000_000) });
+    out.push({
+      name: kind,
+      payload,
+      signature: armor(blob),
+      blob,
+      allowedSigners: parseAllowedSigners(`a@example.com ${key.line}`),
+      principal: 'a@example.com',
+      at: new Date(1_700_000_000_000),
+    });
   }
   return out;
 }

@@ -21,7 +21,11 @@ import type { SshKey } from './test-lab.js';
 const FIXTURES = new URL('../../../../../../shared/fixtures/git-commits/', import.meta.url).pathname;
 const SSH_FIXTURES = join(FIXTURES, 'ssh');
 
-function verifyRaw(raw: Uint8Array, allowedSigners: AllowedSigner[], opts: { principal?: string; at?: Date; namespace?: string } = {}): MethodResult {
+function verifyRaw(
+  raw: Uint8Array,
+  allowedSigners: AllowedSigner[],
+  opts: { principal?: string; at?: Date; namespace?: string } = {},
+): MethodResult {
   const c = parseCommit(raw);
   return verifySshCommitSignature({
     payload: c.payload,
@@ -49,14 +53,21 @@ beforeAll(() => {
 afterAll(() => lab?.cleanup());
 
 describe('fixture commits (sigstore/gitsign history, signed by gittuf with ssh-rsa)', () => {
-  const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<string, { kind: string; valid: boolean; fingerprint?: string; committer?: string }>;
+  const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Record<
+    string,
+    { kind: string; valid: boolean; fingerprint?: string; committer?: string }
+  >;
   const allowedText = readFileSync(join(SSH_FIXTURES, 'allowed_signers'), 'utf8');
   const signers = parseAllowedSigners(allowedText, 'fixtures/ssh/allowed_signers');
   const files = readdirSync(SSH_FIXTURES).filter((f) => f.endsWith('.commit'));
 
   it('has the fixture commits listed in the manifest', () => {
     expect(files.length).toBeGreaterThanOrEqual(10);
-    expect(files.map((f) => f.slice(0, -7)).sort()).toEqual(Object.keys(manifest).filter((k) => manifest[k]!.kind === 'ssh').sort());
+    expect(files.map((f) => f.slice(0, -7)).sort()).toEqual(
+      Object.keys(manifest)
+        .filter((k) => manifest[k]!.kind === 'ssh')
+        .sort(),
+    );
   });
 
   for (const f of files) {
@@ -83,7 +94,13 @@ describe('fixture commits (sigstore/gitsign history, signed by gittuf with ssh-r
     for (let i = 0; i < c.payload.length; i++) {
       const p = Buffer.from(c.payload);
       p[i] = p[i]! ^ 0x01;
-      const r = verifySshCommitSignature({ payload: p, signature: c.signature!, allowedSigners: signers, principal: c.committer.email, at: new Date(c.committer.timestamp * 1000) });
+      const r = verifySshCommitSignature({
+        payload: p,
+        signature: c.signature!,
+        allowedSigners: signers,
+        principal: c.committer.email,
+        at: new Date(c.committer.timestamp * 1000),
+      });
       expectReject(r, 'SSH_SIGNATURE_INVALID');
     }
   });
@@ -127,7 +144,13 @@ describe('commits signed by git commit -S with keys from ssh-keygen', () => {
   it('the evidence names the checks that were made', () => {
     const key = lab.keygen('key-evidence', ['-t', 'ed25519']);
     const raw = lab.signedCommit(key.path);
-    const r = verifyRaw(raw, parseAllowedSigners(`# team\n${EMAIL} namespaces="git",valid-after="20230101",valid-before="20250101" ${key.line}\n`, 'team.allowed_signers'));
+    const r = verifyRaw(
+      raw,
+      parseAllowedSigners(
+        `# team\n${EMAIL} namespaces="git",valid-after="20230101",valid-before="20250101" ${key.line}\n`,
+        'team.allowed_signers',
+      ),
+    );
     if (!r.ok) throw new Error(r.reason);
     const text = r.evidence.join('\n');
     expect(text).toContain('SSHSIG v1');
@@ -164,7 +187,16 @@ describe('rejections (each compared with git verify-commit)', () => {
       for (const mask of [0x01, 0x80, 0xff]) {
         const p = Buffer.from(c.payload);
         p[i] = p[i]! ^ mask;
-        expectReject(verifySshCommitSignature({ payload: p, signature: c.signature!, allowedSigners: signers, principal: EMAIL, at: new Date(COMMIT_TIME * 1000) }), 'SSH_SIGNATURE_INVALID');
+        expectReject(
+          verifySshCommitSignature({
+            payload: p,
+            signature: c.signature!,
+            allowedSigners: signers,
+            principal: EMAIL,
+            at: new Date(COMMIT_TIME * 1000),
+          }),
+          'SSH_SIGNATURE_INVALID',
+        );
       }
     }
     // git agrees on a mutated message (the only part that still forms a valid commit object for hash-object).
@@ -177,7 +209,10 @@ describe('rejections (each compared with git verify-commit)', () => {
     const c = parseCommit(raw);
     const signers = parseAllowedSigners(`${EMAIL} ${key.line}`);
     for (const p of [Buffer.concat([c.payload, Buffer.from('\n')]), c.payload.subarray(0, -1), c.payload.subarray(1), Buffer.alloc(0)]) {
-      expectReject(verifySshCommitSignature({ payload: p, signature: c.signature!, allowedSigners: signers, principal: EMAIL, at: new Date() }), 'SSH_SIGNATURE_INVALID');
+      expectReject(
+        verifySshCommitSignature({ payload: p, signature: c.signature!, allowedSigners: signers, principal: EMAIL, at: new Date() }),
+        'SSH_SIGNATURE_INVALID',
+      );
     }
   });
 
@@ -288,7 +323,9 @@ describe('rejections (each compared with git verify-commit)', () => {
 });
 
 describe('crafted signatures (node:crypto signer), checked against ssh-keygen -Y verify', () => {
-  const payload = Buffer.from('tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <alice@example.com> 1700000000 +0000\ncommitter A <alice@example.com> 1700000000 +0000\n\nmsg\n');
+  const payload = Buffer.from(
+    'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <alice@example.com> 1700000000 +0000\ncommitter A <alice@example.com> 1700000000 +0000\n\nmsg\n',
+  );
   let rsa: TestKey;
   let ed: TestKey;
   let edOther: TestKey;
@@ -299,10 +336,23 @@ describe('crafted signatures (node:crypto signer), checked against ssh-keygen -Y
   });
   const at = new Date(COMMIT_TIME * 1000);
 
-  function check(key: TestKey, blob: Buffer, code: string | null, sshKeygenOk: boolean, allowedKey: TestKey = key, message: Buffer = payload): void {
+  function check(
+    key: TestKey,
+    blob: Buffer,
+    code: string | null,
+    sshKeygenOk: boolean,
+    allowedKey: TestKey = key,
+    message: Buffer = payload,
+  ): void {
     const allowed = `${EMAIL} ${allowedKey.line}\n`;
     const sig = armor(blob);
-    const r = verifySshCommitSignature({ payload: message, signature: sig, allowedSigners: parseAllowedSigners(allowed), principal: EMAIL, at });
+    const r = verifySshCommitSignature({
+      payload: message,
+      signature: sig,
+      allowedSigners: parseAllowedSigners(allowed),
+      principal: EMAIL,
+      at,
+    });
     if (code === null) expect(r.ok, JSON.stringify(r)).toBe(true);
     else expectReject(r, code);
     expect(lab.sshVerify(message, `${sig}\n`, allowed, EMAIL)).toBe(sshKeygenOk);
@@ -373,7 +423,13 @@ describe('crafted signatures (node:crypto signer), checked against ssh-keygen -Y
       [Buffer.concat([sshString('ssh-ed25519-cert-v01@openssh.com'), sshString('nonce')]), 'SSH_SIGNATURE_MALFORMED'],
     ];
     for (const [pub, code] of cases) {
-      const r = verifySshCommitSignature({ payload, signature: armor(sshsigSign(ed, payload, { publicKeyBlob: pub })), allowedSigners: [], principal: EMAIL, at });
+      const r = verifySshCommitSignature({
+        payload,
+        signature: armor(sshsigSign(ed, payload, { publicKeyBlob: pub })),
+        allowedSigners: [],
+        principal: EMAIL,
+        at,
+      });
       expectReject(r, code);
     }
   });
@@ -382,7 +438,8 @@ describe('crafted signatures (node:crypto signer), checked against ssh-keygen -Y
     const asEcdsa = (real: Buffer): Buffer => Buffer.concat([sshString('ecdsa-sha2-nistp256'), real.subarray(4 + 'ssh-ed25519'.length)]);
     check(ed, sshsigSign(ed, payload, { mapSignature: asEcdsa }), 'SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', false);
     const p256 = generateTestKey('p256');
-    const asP384 = (real: Buffer): Buffer => Buffer.concat([sshString('ecdsa-sha2-nistp384'), real.subarray(4 + 'ecdsa-sha2-nistp256'.length)]);
+    const asP384 = (real: Buffer): Buffer =>
+      Buffer.concat([sshString('ecdsa-sha2-nistp384'), real.subarray(4 + 'ecdsa-sha2-nistp256'.length)]);
     check(p256, sshsigSign(p256, payload, { mapSignature: asP384 }), 'SSH_SIGNATURE_ALGORITHM_UNSUPPORTED', false);
     // An RSA key with an unknown RSA signature name.
     const asSha384 = (real: Buffer): Buffer => Buffer.concat([sshString('rsa-sha2-384'), real.subarray(4 + 'rsa-sha2-512'.length)]);
@@ -397,10 +454,29 @@ describe('crafted signatures (node:crypto signer), checked against ssh-keygen -Y
       (real) => Buffer.concat([real, Buffer.from([0])]), // trailing byte
       () => Buffer.alloc(0),
     ];
-    for (const map of edCases) check(ed, sshsigSign(ed, payload, { mapSignature: map }), edCases.indexOf(map) === 1 ? 'SSH_SIGNATURE_INVALID' : 'SSH_SIGNATURE_MALFORMED', false);
-    const ecInner = (r: Buffer, s: Buffer): ((real: Buffer) => Buffer) => () => Buffer.concat([sshString('ecdsa-sha2-nistp256'), sshString(Buffer.concat([sshString(r), sshString(s)]))]);
-    check(p256, sshsigSign(p256, payload, { mapSignature: ecInner(Buffer.from([0x80, 1]), Buffer.from([1])) }), 'SSH_SIGNATURE_MALFORMED', false);
-    check(p256, sshsigSign(p256, payload, { mapSignature: ecInner(Buffer.alloc(33, 0x7f), Buffer.from([1])) }), 'SSH_SIGNATURE_INVALID', false);
+    for (const map of edCases)
+      check(
+        ed,
+        sshsigSign(ed, payload, { mapSignature: map }),
+        edCases.indexOf(map) === 1 ? 'SSH_SIGNATURE_INVALID' : 'SSH_SIGNATURE_MALFORMED',
+        false,
+      );
+    const ecInner =
+      (r: Buffer, s: Buffer): ((real: Buffer) => Buffer) =>
+      () =>
+        Buffer.concat([sshString('ecdsa-sha2-nistp256'), sshString(Buffer.concat([sshString(r), sshString(s)]))]);
+    check(
+      p256,
+      sshsigSign(p256, payload, { mapSignature: ecInner(Buffer.from([0x80, 1]), Buffer.from([1])) }),
+      'SSH_SIGNATURE_MALFORMED',
+      false,
+    );
+    check(
+      p256,
+      sshsigSign(p256, payload, { mapSignature: ecInner(Buffer.alloc(33, 0x7f), Buffer.from([1])) }),
+      'SSH_SIGNATURE_INVALID',
+      false,
+    );
     check(p256, sshsigSign(p256, payload, { mapSignature: ecInner(Buffer.alloc(0), Buffer.alloc(0)) }), 'SSH_SIGNATURE_INVALID', false);
     // RSA signature longer than the modulus.
     const long = (): Buffer => Buffer.concat([sshString('rsa-sha2-512'), sshString(Buffer.alloc(385, 1))]);
@@ -462,7 +538,15 @@ describe('armor and input handling', () => {
   });
 
   it('a hand-built AllowedSigner (no parser) works when it carries the canonical key', () => {
-    const s: AllowedSigner = { principals: [EMAIL], certAuthority: false, keyType: 'ssh-ed25519', publicKey: new Uint8Array(ed.blob), fingerprint: 'x', source: 'code', line: 0 };
+    const s: AllowedSigner = {
+      principals: [EMAIL],
+      certAuthority: false,
+      keyType: 'ssh-ed25519',
+      publicKey: new Uint8Array(ed.blob),
+      fingerprint: 'x',
+      source: 'code',
+      line: 0,
+    };
     expect(v(sig, { allowedSigners: [s] }).ok).toBe(true);
   });
 });

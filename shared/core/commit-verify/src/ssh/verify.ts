@@ -85,7 +85,8 @@ interface SshSig {
 
 function parseSshSig(blob: Buffer): SshSig {
   const r = new WireReader(blob);
-  if (blob.length < MAGIC.length || !blob.subarray(0, MAGIC.length).equals(MAGIC)) reject('SSH_SIGNATURE_MALFORMED', 'signature blob does not start with the SSHSIG magic');
+  if (blob.length < MAGIC.length || !blob.subarray(0, MAGIC.length).equals(MAGIC))
+    reject('SSH_SIGNATURE_MALFORMED', 'signature blob does not start with the SSHSIG magic');
   r.bytes(MAGIC.length, 'magic');
   const version = r.u32('version');
   if (version !== 1) reject('SSH_SIGNATURE_VERSION_UNSUPPORTED', `SSHSIG version ${version} is not supported (only 1)`);
@@ -100,7 +101,10 @@ function parseSshSig(blob: Buffer): SshSig {
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return (
+    a.byteLength === b.byteLength &&
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  );
 }
 
 function where(s: AllowedSigner): string {
@@ -112,7 +116,10 @@ function lineOptions(s: AllowedSigner, namespace: string, atSeconds: number): { 
   const evidence: string[] = [];
   if (s.namespaces !== undefined) {
     if (matchPatternList(namespace, s.namespaces) !== 1) {
-      return new SshReject('SSH_SIGNER_NAMESPACE_NOT_ALLOWED', `${where(s)}: key is not permitted for namespace ${JSON.stringify(namespace)} (namespaces="${s.namespaces.join(',')}")`);
+      return new SshReject(
+        'SSH_SIGNER_NAMESPACE_NOT_ALLOWED',
+        `${where(s)}: key is not permitted for namespace ${JSON.stringify(namespace)} (namespaces="${s.namespaces.join(',')}")`,
+      );
     }
     evidence.push(`namespace "${namespace}" permitted by namespaces="${s.namespaces.join(',')}"`);
   }
@@ -124,7 +131,9 @@ function lineOptions(s: AllowedSigner, namespace: string, atSeconds: number): { 
     return new SshReject('SSH_KEY_EXPIRED', `${where(s)}: key has expired at ${at} (valid-before ${s.validBefore.toISOString()})`);
   }
   if (s.validAfter !== undefined || s.validBefore !== undefined) {
-    evidence.push(`key valid at ${at} (${s.validAfter ? `valid-after ${s.validAfter.toISOString()}` : ''}${s.validAfter && s.validBefore ? ', ' : ''}${s.validBefore ? `valid-before ${s.validBefore.toISOString()}` : ''})`);
+    evidence.push(
+      `key valid at ${at} (${s.validAfter ? `valid-after ${s.validAfter.toISOString()}` : ''}${s.validAfter && s.validBefore ? ', ' : ''}${s.validBefore ? `valid-before ${s.validBefore.toISOString()}` : ''})`,
+    );
   }
   return { evidence };
 }
@@ -141,7 +150,13 @@ interface SignerMatch {
  * certificate, which is a cert-authority line for its CA that authorises the certificate) and whose options permit
  * the namespace and time wins. When none does, the first near miss explains why.
  */
-function findSigner(signers: readonly AllowedSigner[], key: SshPublicKey, principal: string, namespace: string, atSeconds: number): SignerMatch {
+function findSigner(
+  signers: readonly AllowedSigner[],
+  key: SshPublicKey,
+  principal: string,
+  namespace: string,
+  atSeconds: number,
+): SignerMatch {
   const forPrincipal = signers.filter((s) => matchPatternList(principal, s.principals) === 1);
   const cert = key.cert;
   // A certificate is trusted only through its CA; a plain key only through a line listing exactly it.
@@ -152,8 +167,12 @@ function findSigner(signers: readonly AllowedSigner[], key: SshPublicKey, princi
     const what = cert ? `certificate CA ${cert.signatureKey.fingerprint}` : `key ${key.fingerprint}`;
     const elsewhere = signers.filter(same).map(where);
     const otherRole = forPrincipal.filter((s) => s.certAuthority !== (cert !== undefined) && bytesEqual(s.publicKey, wanted)).map(where);
-    let reason = forPrincipal.length === 0 ? `principal ${JSON.stringify(principal)} is not listed in allowed signers` : `${what} is not listed${cert ? ' as a cert-authority' : ''} for principal ${JSON.stringify(principal)}`;
-    if (otherRole.length > 0) reason += cert ? ` (only as a plain key at ${otherRole.join(', ')})` : ` (only as a cert-authority at ${otherRole.join(', ')})`;
+    let reason =
+      forPrincipal.length === 0
+        ? `principal ${JSON.stringify(principal)} is not listed in allowed signers`
+        : `${what} is not listed${cert ? ' as a cert-authority' : ''} for principal ${JSON.stringify(principal)}`;
+    if (otherRole.length > 0)
+      reason += cert ? ` (only as a plain key at ${otherRole.join(', ')})` : ` (only as a cert-authority at ${otherRole.join(', ')})`;
     else if (elsewhere.length > 0) reason += ` (listed for other principals at ${elsewhere.join(', ')})`;
     reject('SSH_SIGNER_NOT_ALLOWED', reason);
   }
@@ -184,25 +203,39 @@ function verifyOrThrow(input: SshVerifyInput): MethodResult {
   if (!(input.payload instanceof Uint8Array)) reject('SSH_INPUT_INVALID', 'payload must be bytes');
   if (typeof input.signature !== 'string') reject('SSH_INPUT_INVALID', 'signature must be a string');
   if (!Array.isArray(input.allowedSigners)) reject('SSH_INPUT_INVALID', 'allowedSigners must be an array');
-  if (input.signature.length > MAX_SIGNATURE_TEXT) reject('SSH_SIGNATURE_MALFORMED', `signature text is larger than ${MAX_SIGNATURE_TEXT} characters`);
+  if (input.signature.length > MAX_SIGNATURE_TEXT)
+    reject('SSH_SIGNATURE_MALFORMED', `signature text is larger than ${MAX_SIGNATURE_TEXT} characters`);
 
   const sig = parseSshSig(dearmor(input.signature));
   if (!sig.namespace.equals(Buffer.from(namespace, 'utf8'))) {
-    reject('SSH_NAMESPACE_MISMATCH', `signature namespace ${JSON.stringify(sig.namespace.toString('latin1'))} is not ${JSON.stringify(namespace)}`);
+    reject(
+      'SSH_NAMESPACE_MISMATCH',
+      `signature namespace ${JSON.stringify(sig.namespace.toString('latin1'))} is not ${JSON.stringify(namespace)}`,
+    );
   }
   if (sig.hashAlgorithm !== 'sha512' && sig.hashAlgorithm !== 'sha256') {
-    reject('SSH_HASH_ALGORITHM_UNSUPPORTED', `SSHSIG hash algorithm ${JSON.stringify(sig.hashAlgorithm)} is not supported (sha512, sha256)`);
+    reject(
+      'SSH_HASH_ALGORITHM_UNSUPPORTED',
+      `SSHSIG hash algorithm ${JSON.stringify(sig.hashAlgorithm)} is not supported (sha512, sha256)`,
+    );
   }
   const key = parsePublicKeyBlob(sig.publicKey);
   const signing = key.cert?.key ?? key;
   refuseUnusableKey(key);
   refuseUnusableKey(signing);
   const evidence: string[] = [];
-  if (key.cert) evidence.push(`certificate signature by CA ${key.cert.signatureKey.fingerprint} verifies (${verifyCertificateSignature(key.cert)})`);
+  if (key.cert)
+    evidence.push(`certificate signature by CA ${key.cert.signatureKey.fingerprint} verifies (${verifyCertificateSignature(key.cert)})`);
 
   // PROTOCOL.sshsig: the key signs MAGIC || string(namespace) || string(reserved) || string(hashalg) || string(H(m)).
   const digest = createHash(sig.hashAlgorithm).update(input.payload).digest();
-  const signedData = Buffer.concat([MAGIC, sshString(Buffer.from(namespace, 'utf8')), sshString(''), sshString(sig.hashAlgorithm), sshString(digest)]);
+  const signedData = Buffer.concat([
+    MAGIC,
+    sshString(Buffer.from(namespace, 'utf8')),
+    sshString(''),
+    sshString(sig.hashAlgorithm),
+    sshString(digest),
+  ]);
   const checked = checkSignature(signing, sig.signature, signedData);
 
   // After the signature verifies, before any trust decision: a revoked key verifies nothing, whatever the date.
@@ -216,12 +249,27 @@ function verifyOrThrow(input: SshVerifyInput): MethodResult {
 
   if (checked.sk) {
     const { flags, counter } = checked.sk;
-    if (input.requireUserPresence && !(flags & SK_FLAG_USER_PRESENT)) reject('SSH_SK_USER_PRESENCE_REQUIRED', `security-key signature was made without user presence (${describeSkFlags(flags)}); the policy requires a touch`);
-    const uvBy = input.requireUserVerification ? 'the policy' : match.requireUserVerification ? 'the certificate (verify-required)' : undefined;
-    if (uvBy && !(flags & SK_FLAG_USER_VERIFIED)) reject('SSH_SK_USER_VERIFICATION_REQUIRED', `security-key signature was made without user verification (${describeSkFlags(flags)}); ${uvBy} requires it`);
+    if (input.requireUserPresence && !(flags & SK_FLAG_USER_PRESENT))
+      reject(
+        'SSH_SK_USER_PRESENCE_REQUIRED',
+        `security-key signature was made without user presence (${describeSkFlags(flags)}); the policy requires a touch`,
+      );
+    const uvBy = input.requireUserVerification
+      ? 'the policy'
+      : match.requireUserVerification
+        ? 'the certificate (verify-required)'
+        : undefined;
+    if (uvBy && !(flags & SK_FLAG_USER_VERIFIED))
+      reject(
+        'SSH_SK_USER_VERIFICATION_REQUIRED',
+        `security-key signature was made without user verification (${describeSkFlags(flags)}); ${uvBy} requires it`,
+      );
     evidence.push(`security key application ${JSON.stringify(signing.application)}, ${describeSkFlags(flags)}, counter ${counter}`);
   } else if (input.requireUserVerification || match.requireUserVerification) {
-    reject('SSH_SK_USER_VERIFICATION_REQUIRED', `${input.requireUserVerification ? 'the policy' : 'the certificate (verify-required)'} requires user verification, which only a security-key (sk-*) signature can show; ${signing.type} cannot`);
+    reject(
+      'SSH_SK_USER_VERIFICATION_REQUIRED',
+      `${input.requireUserVerification ? 'the policy' : 'the certificate (verify-required)'} requires user verification, which only a security-key (sk-*) signature can show; ${signing.type} cannot`,
+    );
   }
   return {
     ok: true,
@@ -247,8 +295,14 @@ export function verifySshCommitSignature(input: SshVerifyInput): MethodResult {
     return verifyOrThrow(input);
   } catch (e) {
     if (e instanceof SshReject) return { ok: false, method: 'ssh', code: e.code, reason: e.reason };
-    if (e instanceof SshWireError) return { ok: false, method: 'ssh', code: 'SSH_SIGNATURE_MALFORMED', reason: `malformed signature: ${e.message}` };
+    if (e instanceof SshWireError)
+      return { ok: false, method: 'ssh', code: 'SSH_SIGNATURE_MALFORMED', reason: `malformed signature: ${e.message}` };
     // Unreachable for well-typed input; a verifier must still answer, and "no" is the only safe answer.
-    return { ok: false, method: 'ssh', code: 'SSH_VERIFY_ERROR', reason: `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      ok: false,
+      method: 'ssh',
+      code: 'SSH_VERIFY_ERROR',
+      reason: `verification failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`,
+    };
   }
 }
