@@ -27,11 +27,8 @@ const repository = z.object({
 
 // Git refuses control characters in ref names and GitHub caps them at 255 bytes; anything else is not from GitHub.
 // eslint-disable-next-line no-control-regex -- the rule is the point: refs with control characters are refused.
-const refName = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[^\u0000-\u001f\u007f]+$/, 'must be a git ref name (no control characters)');
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f]+$/;
+const refName = z.string().min(1).max(255).regex(NO_CONTROL_CHARACTERS, 'must be a git ref name (no control characters)');
 
 const pushPayload = z.object({
   ref: refName,
