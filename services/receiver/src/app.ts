@@ -340,12 +340,10 @@ async function handleDelivery(deps: ReceiverDeps, metrics: Metrics, now: () => D
           { deliveryId, event, repo: outcome.job.repoUrl, signer: auth.repoSigner },
           'delivery refused: per-repository secret used for another repository',
         );
-        return reply
-          .code(401)
-          .send({
-            error: `signed with the secret of ${auth.repoSigner}, which does not cover ${outcome.job.repoUrl}`,
-            code: 'SECRET_REPOSITORY_MISMATCH',
-          });
+        return reply.code(401).send({
+          error: `signed with the secret of ${auth.repoSigner}, which does not cover ${outcome.job.repoUrl}`,
+          code: 'SECRET_REPOSITORY_MISMATCH',
+        });
       }
       const refused = await admit(deps, req, event, deliveryId, outcome.job, payload);
       if (refused) {

@@ -312,15 +312,13 @@ describe('check runs', () => {
 
   it('a replica that created the run but died before storing its id: the next finds it, no duplicate', async () => {
     const client = appClient();
-    await client
-      .octokit(INSTALLATION)
-      .request('POST /repos/{owner}/{repo}/check-runs', {
-        owner: 'org',
-        repo: 'app',
-        name: 'gitops-gate / argocd/web',
-        head_sha: SHA,
-        status: 'in_progress',
-      });
+    await client.octokit(INSTALLATION).request('POST /repos/{owner}/{repo}/check-runs', {
+      owner: 'org',
+      repo: 'app',
+      name: 'gitops-gate / argocd/web',
+      head_sha: SHA,
+      status: 'in_progress',
+    });
     await createReportProcessor({ client, redis: conn, prefix })(job(3, 'refuse-unverified', { code: 'UNSIGNED' }));
     expect(gh.checkRuns).toHaveLength(1);
     expect(gh.checkRuns[0]).toMatchObject({ conclusion: 'failure' });
