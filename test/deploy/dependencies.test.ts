@@ -20,19 +20,21 @@ interface Workspace {
   devDependencies: Record<string, string>;
 }
 
+/** The root package.json's workspaces (a trailing `/*` lists a folder's packages), so no package can be skipped. */
 function workspaces(): Workspace[] {
+  const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
+  const dirs = root.workspaces.flatMap((w) =>
+    w.endsWith('/*') ? readdirSync(join(ROOT, w.slice(0, -2))).map((e) => join(ROOT, w.slice(0, -2), e)) : [join(ROOT, w)],
+  );
   const out: Workspace[] = [];
-  for (const group of ['shared', 'services']) {
-    for (const entry of readdirSync(join(ROOT, group))) {
-      const dir = join(ROOT, group, entry);
-      let pkg: { name?: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
-      try {
-        pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as typeof pkg;
-      } catch {
-        continue; // not a workspace (e.g. the fixtures symlink)
-      }
-      out.push({ dir, name: pkg.name ?? entry, dependencies: pkg.dependencies ?? {}, devDependencies: pkg.devDependencies ?? {} });
+  for (const dir of dirs) {
+    let pkg: { name?: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+    try {
+      pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as typeof pkg;
+    } catch {
+      continue; // not a workspace (e.g. the fixtures symlink)
     }
+    out.push({ dir, name: pkg.name ?? dir, dependencies: pkg.dependencies ?? {}, devDependencies: pkg.devDependencies ?? {} });
   }
   return out;
 }

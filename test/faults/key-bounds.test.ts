@@ -57,9 +57,8 @@ function sources(): string {
       else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(readFileSync(p, 'utf8'));
     }
   };
-  for (const top of ['services', 'shared'])
-    for (const pkg of readdirSync(join(ROOT, top)))
-      if (statSync(join(ROOT, top, pkg, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(ROOT, top, pkg, 'src'));
+  // Whole trees: packages sit at any depth (shared/core/<pkg>, shared/cli).
+  for (const top of ['services', 'shared']) walk(join(ROOT, top));
   return out.join('\n');
 }
 
