@@ -12,11 +12,7 @@ describe('html', () => {
 
   it('keeps nested templates and arrays as markup, drops empty values', () => {
     const items = ['<a>', 'b'].map((s) => html`<li>${s}</li>`);
-    expect(
-      html`<ul>
-        ${items}${undefined}${null}${false}
-      </ul>`.value,
-    ).toBe('<ul><li>&lt;a&gt;</li><li>b</li></ul>');
+    expect(html`<ul>${items}${undefined}${null}${false}</ul>`.value).toBe('<ul><li>&lt;a&gt;</li><li>b</li></ul>');
     expect(html`${0}`.value).toBe('0');
   });
 
@@ -28,7 +24,7 @@ describe('html', () => {
     const spoof = 'alice@corp\u202Emoc.evil\u200B\u0007';
     expect(text(spoof).value).toBe('alice@corp[U+202E]moc.evil[U+200B][U+0007]');
     // The marker has no markup, so it is safe inside an attribute too.
-    expect(html`<a title="${spoof}"></a>`.value).toBe('<a title="alice@corp[U+202E]moc.evil[U+200B][U+0007]">');
+    expect(html`<a title="${spoof}">`.value).toBe('<a title="alice@corp[U+202E]moc.evil[U+200B][U+0007]">');
     expect(text('tab\tand\nnewline').value).toBe('tab\tand\nnewline');
   });
 

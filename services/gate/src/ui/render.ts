@@ -71,22 +71,10 @@ dl.kv dd{margin:0;overflow-wrap:anywhere}
 
 function page(title: string, basePath: string, body: SafeHtml): string {
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width,initial-scale=1" />
-        <title>${title} · gitops-gate</title>
-        <style>
-          ${new SafeHtml(CSS)}
-        </style>
-      </head>
-      <body>
-        <header>
-          <a href="${basePath}">gitops-gate</a><span>which verified commit each Argo CD Application is pinned to, and who signed it</span>
-        </header>
-        <main>${body}</main>
-      </body>
-    </html>`.value;
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${title} · gitops-gate</title><style>${new SafeHtml(CSS)}</style></head>
+<body><header><a href="${basePath}">gitops-gate</a><span>which verified commit each Argo CD Application is pinned to, and who signed it</span></header>
+<main>${body}</main></body></html>`.value;
 }
 
 function appHref(basePath: string, key: string): string {
@@ -109,11 +97,9 @@ function shortSha(sha: string): string {
 function commit(basePath: string, sha: string | undefined, repo?: string): SafeHtml {
   if (!sha) return html`<span class="small">—</span>`;
   const forge = repo ? forgeCommitUrl(repo, sha) : undefined;
-  return html`<span class="nowrap"
-    ><a class="mono" href="${query(basePath, { sha })}" title="${sha}">${shortSha(sha)}</a>${
-      forge ? html` <a class="small" href="${forge}" title="open the commit on GitHub" rel="noreferrer noopener">↗</a>` : ''
-    }</span
-  >`;
+  return html`<span class="nowrap"><a class="mono" href="${query(basePath, { sha })}" title="${sha}">${shortSha(sha)}</a>${
+    forge ? html` <a class="small" href="${forge}" title="open the commit on GitHub" rel="noreferrer noopener">↗</a>` : ''
+  }</span>`;
 }
 
 function relative(ms: number): string {
@@ -130,9 +116,7 @@ function time(iso: string | undefined, now: Date): SafeHtml {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return html`${iso}`;
   const d = new Date(t).toISOString();
-  return html`<time datetime="${d}" title="${d}">${d.slice(0, 19).replace('T', ' ')}Z</time><br /><span class="small"
-      >${relative(now.getTime() - t)}</span
-    >`;
+  return html`<time datetime="${d}" title="${d}">${d.slice(0, 19).replace('T', ' ')}Z</time><br><span class="small">${relative(now.getTime() - t)}</span>`;
 }
 
 const BADGE: Record<string, string> = {
@@ -157,24 +141,20 @@ function stateBadge(state: AppSummary['state']): SafeHtml {
       : html`<span class="badge b-skip">not pinned yet</span>`;
 }
 
-const auditBadge = html` <span class="badge b-warn" title="pinned under an Audit-mode policy: the gate recorded but did not enforce"
-  >audit mode</span
->`;
+const auditBadge = html` <span class="badge b-warn" title="pinned under an Audit-mode policy: the gate recorded but did not enforce">audit mode</span>`;
 
 function signer(identity: string | undefined, method: string | undefined, issuer?: string): SafeHtml {
   if (!identity) return html`<span class="small">${method && method !== 'none' ? method : 'unsigned'}</span>`;
-  return html`<span class="mono">${identity}</span
-    >${method ? html`<br /><span class="small">${method}${issuer ? html` · ${issuer}` : ''}</span>` : ''}`;
+  return html`<span class="mono">${identity}</span>${method ? html`<br><span class="small">${method}${issuer ? html` · ${issuer}` : ''}</span>` : ''}`;
 }
 
 function reasonCell(r: DecisionRecord): SafeHtml {
   const verdict =
     r.verdict.outcome === 'verified'
       ? ''
-      : html`<br /><span class="small"
-            >verdict ${r.verdict.outcome} ·
-            ${r.verdict.code}${r.verdict.reasons.length > 0 ? html`: ${r.verdict.reasons.join('; ')}` : ''}</span
-          >`;
+      : html`<br><span class="small">verdict ${r.verdict.outcome} · ${r.verdict.code}${
+          r.verdict.reasons.length > 0 ? html`: ${r.verdict.reasons.join('; ')}` : ''
+        }</span>`;
   return html`${r.reason}${verdict}`;
 }
 
@@ -190,36 +170,16 @@ function filterForm(basePath: string, action: string, f: Filter, appKeys: string
   const limits = [50, 100, 500, 1000];
   if (!limits.includes(f.limit)) limits.push(f.limit);
   return html`<form class="filters" method="get" action="${action}" role="search">
-    ${
-      withApp
-        ? html`<label
-              >Application (namespace/name)<input
-                name="app"
-                list="apps"
-                value="${f.app ?? ''}"
-                placeholder="argocd/shop"
-                autocomplete="off"
-            /></label>
-            <datalist id="apps">${appKeys.map((k) => html`<option value="${k}"></option>`)}</datalist>`
-        : ''
-    }
-    <label
-      >Commit SHA prefix<input
-        name="sha"
-        value="${f.sha ?? ''}"
-        placeholder="e.g. 3f2a9c1"
-        pattern="[0-9a-fA-F]{1,64}"
-        maxlength="64"
-        autocomplete="off"
-        spellcheck="false"
-    /></label>
-    <label
-      >Show<select name="limit">
-        ${limits.sort((a, b) => a - b).map((n) => html`<option value="${n}" ${n === f.limit ? html` selected` : ''}>${n}</option>`)}
-      </select></label
-    >
-    <button type="submit">Filter</button>${f.app || f.sha ? html` <a href="${action}">clear</a>` : ''}
-  </form>`;
+${
+  withApp
+    ? html`<label>Application (namespace/name)<input name="app" list="apps" value="${f.app ?? ''}" placeholder="argocd/shop" autocomplete="off"></label>
+<datalist id="apps">${appKeys.map((k) => html`<option value="${k}">`)}</datalist>`
+    : ''
+}
+<label>Commit SHA prefix<input name="sha" value="${f.sha ?? ''}" placeholder="e.g. 3f2a9c1" pattern="[0-9a-fA-F]{1,64}" maxlength="64" autocomplete="off" spellcheck="false"></label>
+<label>Show<select name="limit">${limits.sort((a, b) => a - b).map((n) => html`<option value="${n}"${n === f.limit ? html` selected` : ''}>${n}</option>`)}</select></label>
+<button type="submit">Filter</button>${f.app || f.sha ? html` <a href="${action}">clear</a>` : ''}
+</form>`;
 }
 
 function decisionsTable(
@@ -239,46 +199,27 @@ function decisionsTable(
             ? html`<strong class="broken">⚠ does not follow the record below</strong>`
             : html`previous record not shown`;
     return html`<tr data-action="${r.action}">
-      <td>${time(r.time, opts.now)}</td>
-      ${opts.showApp ? html`<td><a href="${appHref(basePath, r.app)}">${r.app}</a><br /><span class="small">${r.branch}</span></td>` : ''}
-      <td>${commit(basePath, r.sha, r.repo)}${opts.showApp ? '' : html`<br /><span class="small">${r.branch}</span>`}</td>
-      <td>${actionBadge(r.action)}</td>
-      <td>${signer(r.verdict.signer, r.verdict.method, r.verdict.issuer)}</td>
-      <td>
-        ${reasonCell(r)}${
-          r.previousRevision && opts.chain
-            ? html`<div class="small">
-                revision <span class="mono">${r.previousRevision}</span> → <span class="mono">${r.newRevision ?? 'unchanged'}</span>
-              </div>`
-            : ''
-        }${opts.chain ? '' : html`<div class="small">delivery <span class="mono">${r.deliveryId}</span></div>`}
-      </td>
-      ${
-        opts.chain
-          ? html`<td class="chain mono">
-              ${r.policy ? html`policy ${r.policy}<br />` : ''}${r.verdict.logIndex ? html`log index ${r.verdict.logIndex}<br />` : ''}delivery
-              ${r.deliveryId}<br />id ${r.id}<br />prev ${r.prevHash}<br />hash ${r.hash}<br />${link}
-            </td>`
-          : ''
-      }
-    </tr>`;
+<td>${time(r.time, opts.now)}</td>
+${opts.showApp ? html`<td><a href="${appHref(basePath, r.app)}">${r.app}</a><br><span class="small">${r.branch}</span></td>` : ''}
+<td>${commit(basePath, r.sha, r.repo)}${opts.showApp ? '' : html`<br><span class="small">${r.branch}</span>`}</td>
+<td>${actionBadge(r.action)}</td>
+<td>${signer(r.verdict.signer, r.verdict.method, r.verdict.issuer)}</td>
+<td>${reasonCell(r)}${
+      r.previousRevision && opts.chain
+        ? html`<div class="small">revision <span class="mono">${r.previousRevision}</span> → <span class="mono">${r.newRevision ?? 'unchanged'}</span></div>`
+        : ''
+    }${opts.chain ? '' : html`<div class="small">delivery <span class="mono">${r.deliveryId}</span></div>`}</td>
+${
+  opts.chain
+    ? html`<td class="chain mono">${r.policy ? html`policy ${r.policy}<br>` : ''}${r.verdict.logIndex ? html`log index ${r.verdict.logIndex}<br>` : ''}delivery ${r.deliveryId}<br>id ${r.id}<br>prev ${r.prevHash}<br>hash ${r.hash}<br>${link}</td>`
+    : ''
+}
+</tr>`;
   });
-  return html`<table class="decisions">
-    <thead>
-      <tr>
-        <th style="width:150px">Time</th>
-        ${opts.showApp ? html`<th>Application</th>` : ''}
-        <th>Commit</th>
-        <th>Action</th>
-        <th>Signer</th>
-        <th>Reason</th>
-        ${opts.chain ? html`<th style="width:300px">Audit record</th>` : ''}
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table>`;
+  return html`<table class="decisions"><thead><tr><th style="width:150px">Time</th>${opts.showApp ? html`<th>Application</th>` : ''}<th>Commit</th><th>Action</th><th>Signer</th><th>Reason</th>${
+    opts.chain ? html`<th style="width:300px">Audit record</th>` : ''
+  }</tr></thead>
+<tbody>${rows}</tbody></table>`;
 }
 
 export interface OverviewData {
@@ -301,16 +242,10 @@ export interface OverviewData {
 function auditKeyPart(key: string | undefined): SafeHtml {
   return key
     ? html`<h2>Audit trail signing key</h2>
-        <p class="sub">
-          The gate signs a checkpoint of each Application's audit chain with this Ed25519 key. Save it and check the trail with
-          <code>gitops-gate audit --verify-chain --public-key FILE</code>.
-        </p>
-        <pre class="mono" id="audit-key">${key}</pre>`
+<p class="sub">The gate signs a checkpoint of each Application's audit chain with this Ed25519 key. Save it and check the trail with <code>gitops-gate audit --verify-chain --public-key FILE</code>.</p>
+<pre class="mono" id="audit-key">${key}</pre>`
     : html`<h2>Audit trail signing key</h2>
-        <p class="sub" id="audit-key">
-          None: audit checkpoints are not signed (<code>AUDIT_SIGNING_KEY_FILE</code> is unset), so whoever can write Redis could rewrite
-          the trail undetected.
-        </p>`;
+<p class="sub" id="audit-key">None: audit checkpoints are not signed (<code>AUDIT_SIGNING_KEY_FILE</code> is unset), so whoever can write Redis could rewrite the trail undetected.</p>`;
 }
 
 export function renderOverview(d: OverviewData): string {
@@ -322,43 +257,25 @@ export function renderOverview(d: OverviewData): string {
   else if (d.apps.length === 0)
     appsPart = filtered
       ? html`<p class="empty">No opted-in Application matches ${filterDescription(filter)}.</p>`
-      : html`<p class="empty">
-          No Argo CD Application opts in yet (in ${scope}). Add the annotation <code>gitops-gate.io/branch: &lt;branch&gt;</code> to an
-          Application to have the gate pin it to verified commits of that branch.
-        </p>`;
+      : html`<p class="empty">No Argo CD Application opts in yet (in ${scope}). Add the annotation <code>gitops-gate.io/branch: &lt;branch&gt;</code> to an Application to have the gate pin it to verified commits of that branch.</p>`;
   else
-    appsPart = html`<table class="apps">
-      <thead>
-        <tr>
-          <th>Application</th>
-          <th>Branch</th>
-          <th>Repository</th>
-          <th>Pinned commit</th>
-          <th>Signer</th>
-          <th>Pinned at</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${d.apps.map((a) => {
-          const repo = a.pinnedSources[0]?.repoURL;
-          const pinned =
-            a.state === 'unpinned'
-              ? html`${stateBadge(a.state)}<br /><span class="small"
-                    >follows <span class="mono">${a.sources.map((s) => s.targetRevision).join(', ')}</span></span
-                  >`
-              : html`${commit(basePath, a.evidence.verifiedSha, repo)}
-                ${a.state === 'drift' ? stateBadge(a.state) : ''}${a.evidence.mode === 'audit' ? auditBadge : ''}`;
-          return html`<tr data-app="${a.key}">
-            <td><a href="${appHref(basePath, a.key)}">${a.key}</a></td>
-            <td class="mono">${a.branch}</td>
-            <td>${a.pinnedSources.map((s, i) => html`${i > 0 ? html`<br />` : ''}<span class="mono">${s.repoURL}</span>`)}</td>
-            <td>${pinned}</td>
-            <td>${a.state === 'unpinned' ? html`<span class="small">—</span>` : signer(a.evidence.signer, a.evidence.method)}</td>
-            <td>${time(a.evidence.pinnedAt, now)}</td>
-          </tr>`;
-        })}
-      </tbody>
-    </table>`;
+    appsPart = html`<table class="apps"><thead><tr><th>Application</th><th>Branch</th><th>Repository</th><th>Pinned commit</th><th>Signer</th><th>Pinned at</th></tr></thead><tbody>${d.apps.map(
+      (a) => {
+        const repo = a.pinnedSources[0]?.repoURL;
+        const pinned =
+          a.state === 'unpinned'
+            ? html`${stateBadge(a.state)}<br><span class="small">follows <span class="mono">${a.sources.map((s) => s.targetRevision).join(', ')}</span></span>`
+            : html`${commit(basePath, a.evidence.verifiedSha, repo)} ${a.state === 'drift' ? stateBadge(a.state) : ''}${a.evidence.mode === 'audit' ? auditBadge : ''}`;
+        return html`<tr data-app="${a.key}">
+<td><a href="${appHref(basePath, a.key)}">${a.key}</a></td>
+<td class="mono">${a.branch}</td>
+<td>${a.pinnedSources.map((s, i) => html`${i > 0 ? html`<br>` : ''}<span class="mono">${s.repoURL}</span>`)}</td>
+<td>${pinned}</td>
+<td>${a.state === 'unpinned' ? html`<span class="small">—</span>` : signer(a.evidence.signer, a.evidence.method)}</td>
+<td>${time(a.evidence.pinnedAt, now)}</td>
+</tr>`;
+      },
+    )}</tbody></table>`;
 
   let decisionsPart: SafeHtml;
   if (isLoadError(d.decisions)) decisionsPart = problem('Decisions', d.decisions);
@@ -374,14 +291,13 @@ export function renderOverview(d: OverviewData): string {
     }`;
 
   const body = html`<h1>Applications</h1>
-    <p class="sub">
-      Argo CD Applications that opt in with <code>gitops-gate.io/branch</code>, in
-      ${scope}.${filtered ? html` Filtered: ${filterDescription(filter)}.` : ''}
-    </p>
-    ${filterForm(basePath, basePath, filter, d.appKeys, true)}
-    ${d.filterError ? html`<div class="notice" role="alert">${d.filterError}</div>` : ''} ${appsPart}
-    <h2>Recent decisions</h2>
-    ${decisionsPart} ${auditKeyPart(d.auditKey)}`;
+<p class="sub">Argo CD Applications that opt in with <code>gitops-gate.io/branch</code>, in ${scope}.${filtered ? html` Filtered: ${filterDescription(filter)}.` : ''}</p>
+${filterForm(basePath, basePath, filter, d.appKeys, true)}
+${d.filterError ? html`<div class="notice" role="alert">${d.filterError}</div>` : ''}
+${appsPart}
+<h2>Recent decisions</h2>
+${decisionsPart}
+${auditKeyPart(d.auditKey)}`;
   return page('Applications', basePath, body);
 }
 
@@ -403,89 +319,52 @@ export function renderAppPage(d: AppPageData): string {
   let current: SafeHtml;
   if (isLoadError(d.app)) current = problem('The Application', d.app);
   else if (d.app === undefined)
-    current = html`<div class="note">
-      This Application is not in the cluster (deleted, renamed or never created). Its recorded decisions are below.
-    </div>`;
+    current = html`<div class="note">This Application is not in the cluster (deleted, renamed or never created). Its recorded decisions are below.</div>`;
   else {
     const a = d.app;
     const ev = a.evidence;
     const pinRecord = findPinRecord(a, history);
     const optIn =
       a.branch === undefined
-        ? html`<div class="note">
-            This Application does not opt in (no <code>gitops-gate.io/branch</code> annotation): the gate does not pin it.
-          </div>`
+        ? html`<div class="note">This Application does not opt in (no <code>gitops-gate.io/branch</code> annotation): the gate does not pin it.</div>`
         : '';
     const drift =
       a.state === 'drift'
-        ? html`<div class="notice" role="alert">
-            <strong>Drift:</strong> the evidence names commit <code>${ev.verifiedSha}</code> but no source is on it
-            (${a.sources.map((s) => s.targetRevision).join(', ')}). targetRevision was changed outside the gate, so what is deployed was not
-            verified by it.
-          </div>`
+        ? html`<div class="notice" role="alert"><strong>Drift:</strong> the evidence names commit <code>${ev.verifiedSha}</code> but no source is on it (${a.sources
+            .map((s) => s.targetRevision)
+            .join(', ')}). targetRevision was changed outside the gate, so what is deployed was not verified by it.</div>`
         : '';
-    current = html`${optIn}${drift}
-      <div class="cards">
-        <section>
-          <h2>Current pin</h2>
-          <dl class="kv">
-            <dt>state</dt>
-            <dd>${stateBadge(a.state)}</dd>
-            <dt>branch</dt>
-            <dd class="mono">${a.branch ?? '—'}</dd>
-            ${a.sources.map(
-              (s, i) =>
-                html`<dt>source${a.sources.length > 1 ? html` ${i}` : ''}</dt>
-                  <dd>
-                    <span class="mono">${s.repoURL}</span><br />revision <span class="mono">${s.targetRevision}</span>${
-                      forgeCommitUrl(s.repoURL, s.targetRevision)
-                        ? html` <a class="small" href="${forgeCommitUrl(s.repoURL, s.targetRevision) ?? ''}" rel="noreferrer noopener"
-                            >↗ GitHub</a
-                          >`
-                        : ''
-                    }
-                  </dd>`,
-            )}
-          </dl>
-        </section>
-        <section>
-          <h2>Evidence</h2>
-          <dl class="kv">
-            <dt>verified commit</dt>
-            <dd class="mono">${ev.verifiedSha ?? '—'}</dd>
-            <dt>signer</dt>
-            <dd class="mono">${ev.signer ?? '—'}</dd>
-            <dt>method</dt>
-            <dd>${ev.method ?? '—'}</dd>
-            <dt>mode</dt>
-            <dd>${ev.mode ?? '—'}${ev.mode === 'audit' ? auditBadge : ''}</dd>
-            <dt>verified at</dt>
-            <dd>${time(ev.verifiedAt, now)}</dd>
-            <dt>pinned at</dt>
-            <dd>${time(ev.pinnedAt, now)}</dd>
-            <dt>delivery</dt>
-            <dd class="mono">${ev.deliveryId ?? '—'}</dd>
-            <dt>decision id</dt>
-            <dd class="mono">${ev.decisionId ?? '—'}</dd>
-            ${
-              pinRecord
-                ? html`<dt>pinned by</dt>
-                    <dd>
-                      ${time(pinRecord.time, now)} ${actionBadge(pinRecord.action)} ${pinRecord.reason}<br /><span class="small"
-                        >verdict
-                        ${pinRecord.verdict.code}${
-                          pinRecord.policy ? html` · policy ${pinRecord.policy}` : ''
-                        }${pinRecord.verdict.issuer ? html` · issuer ${pinRecord.verdict.issuer}` : ''}${pinRecord.verdict.logIndex ? html` · log index ${pinRecord.verdict.logIndex}` : ''}</span
-                      >
-                    </dd>`
-                : ev.verifiedSha
-                  ? html`<dt>pinned by</dt>
-                      <dd class="small">the pinning decision is not among the records shown below</dd>`
-                  : ''
-            }
-          </dl>
-        </section>
-      </div>`;
+    current = html`${optIn}${drift}<div class="cards"><section><h2>Current pin</h2><dl class="kv">
+<dt>state</dt><dd>${stateBadge(a.state)}</dd>
+<dt>branch</dt><dd class="mono">${a.branch ?? '—'}</dd>
+${a.sources.map(
+  (s, i) =>
+    html`<dt>source${a.sources.length > 1 ? html` ${i}` : ''}</dt><dd><span class="mono">${s.repoURL}</span><br>revision <span class="mono">${s.targetRevision}</span>${
+      forgeCommitUrl(s.repoURL, s.targetRevision)
+        ? html` <a class="small" href="${forgeCommitUrl(s.repoURL, s.targetRevision) ?? ''}" rel="noreferrer noopener">↗ GitHub</a>`
+        : ''
+    }</dd>`,
+)}
+</dl></section>
+<section><h2>Evidence</h2><dl class="kv">
+<dt>verified commit</dt><dd class="mono">${ev.verifiedSha ?? '—'}</dd>
+<dt>signer</dt><dd class="mono">${ev.signer ?? '—'}</dd>
+<dt>method</dt><dd>${ev.method ?? '—'}</dd>
+<dt>mode</dt><dd>${ev.mode ?? '—'}${ev.mode === 'audit' ? auditBadge : ''}</dd>
+<dt>verified at</dt><dd>${time(ev.verifiedAt, now)}</dd>
+<dt>pinned at</dt><dd>${time(ev.pinnedAt, now)}</dd>
+<dt>delivery</dt><dd class="mono">${ev.deliveryId ?? '—'}</dd>
+<dt>decision id</dt><dd class="mono">${ev.decisionId ?? '—'}</dd>
+${
+  pinRecord
+    ? html`<dt>pinned by</dt><dd>${time(pinRecord.time, now)} ${actionBadge(pinRecord.action)} ${pinRecord.reason}<br><span class="small">verdict ${pinRecord.verdict.code}${
+        pinRecord.policy ? html` · policy ${pinRecord.policy}` : ''
+      }${pinRecord.verdict.issuer ? html` · issuer ${pinRecord.verdict.issuer}` : ''}${pinRecord.verdict.logIndex ? html` · log index ${pinRecord.verdict.logIndex}` : ''}</span></dd>`
+    : ev.verifiedSha
+      ? html`<dt>pinned by</dt><dd class="small">the pinning decision is not among the records shown below</dd>`
+      : ''
+}
+</dl></section></div>`;
   }
 
   let historyPart: SafeHtml;
@@ -497,14 +376,13 @@ export function renderAppPage(d: AppPageData): string {
   else historyPart = decisionsTable(basePath, history, { now, showApp: false, chain: true, filtered: Boolean(filter.sha) });
 
   const body = html`<p class="small"><a href="${basePath}">← all Applications</a></p>
-    <h1 class="mono">${key}</h1>
-    <p class="sub">
-      Current pin, the evidence the gate wrote on the Application, and every decision about it (newest first, with the audit hash chain).
-    </p>
-    ${current}
-    <h2>Decision history</h2>
-    ${filterForm(basePath, self, filter, [], false)} ${d.filterError ? html`<div class="notice" role="alert">${d.filterError}</div>` : ''}
-    ${historyPart}`;
+<h1 class="mono">${key}</h1>
+<p class="sub">Current pin, the evidence the gate wrote on the Application, and every decision about it (newest first, with the audit hash chain).</p>
+${current}
+<h2>Decision history</h2>
+${filterForm(basePath, self, filter, [], false)}
+${d.filterError ? html`<div class="notice" role="alert">${d.filterError}</div>` : ''}
+${historyPart}`;
   return page(key, basePath, body);
 }
 
@@ -512,8 +390,6 @@ export function renderMessage(basePath: string, title: string, message: string):
   return page(
     title,
     basePath,
-    html`<p class="small"><a href="${basePath}">← all Applications</a></p>
-      <h1>${title}</h1>
-      <p class="empty">${message}</p>`,
+    html`<p class="small"><a href="${basePath}">← all Applications</a></p><h1>${title}</h1><p class="empty">${message}</p>`,
   );
 }
