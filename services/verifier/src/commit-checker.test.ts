@@ -124,7 +124,7 @@ describe('verifyEnvironmentRevision: what replicas must agree on to share verdic
     const withRekor = verifyEnvironmentRevision({ trust, rekor }, 'https://rekor.example');
     expect(verifyEnvironmentRevision({ trust }, undefined)).not.toBe(withRekor);
     expect(verifyEnvironmentRevision({ trust, rekor }, 'https://rekor.evil.example')).not.toBe(withRekor);
-    const other = createBundleTrust({ ...(trust.json as object), tlogs: [] });
+    const other = createBundleTrust({ ...trust.json, tlogs: [] });
     expect(verifyEnvironmentRevision({ trust: other, rekor }, 'https://rekor.example')).not.toBe(withRekor);
   });
 });
