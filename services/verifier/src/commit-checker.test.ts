@@ -14,7 +14,9 @@ import { policySnapshotKey } from '@gitops-gate/contracts';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createTestRepo, generateSshKey, startTestRedis, type TestRedis } from '@gitops-gate/testing';
-import { createCommitChecker, createPolicySource } from './commit-checker.js';
+import { createBundleTrust } from '@gitops-gate/bundle-verify';
+import { createRekorClient } from '@gitops-gate/commit-verify';
+import { createCommitChecker, createPolicySource, verifyEnvironmentRevision } from './commit-checker.js';
 
 const silent = createLogger('cc-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
 const spec = {
@@ -106,5 +108,23 @@ describe('SSH certificates and revocation reach the verifier through published G
     await policy('r2', { revokedKeys: readFileSync(join(dir, 'krl')).toString('base64') });
     const revoked = await check(raw, job);
     expect(revoked.verdict.ok ? 'OK' : revoked.verdict.code).toBe('SSH_KEY_REVOKED');
+  });
+});
+
+describe('verifyEnvironmentRevision: what replicas must agree on to share verdicts', () => {
+  const trust = createBundleTrust(undefined);
+  it('is stable for the same trust root and Rekor', () => {
+    const rekor = createRekorClient({ url: 'https://rekor.example' });
+    expect(verifyEnvironmentRevision({ trust, rekor }, 'https://rekor.example')).toBe(
+      verifyEnvironmentRevision({ trust, rekor: createRekorClient({ url: 'https://rekor.example' }) }, 'https://rekor.example'),
+    );
+  });
+  it('attacker: a replica without Rekor, with another Rekor, or on another trust root never shares a verdict key', () => {
+    const rekor = createRekorClient({ url: 'https://rekor.example' });
+    const withRekor = verifyEnvironmentRevision({ trust, rekor }, 'https://rekor.example');
+    expect(verifyEnvironmentRevision({ trust }, undefined)).not.toBe(withRekor);
+    expect(verifyEnvironmentRevision({ trust, rekor }, 'https://rekor.evil.example')).not.toBe(withRekor);
+    const other = createBundleTrust({ ...trust.json, tlogs: [] });
+    expect(verifyEnvironmentRevision({ trust: other, rekor }, 'https://rekor.example')).not.toBe(withRekor);
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createBundleTrust } from '@gitops-gate/bundle-verify';
 import { readFileSync } from 'node:fs';
 import { createRekorClient, parseAllowedSigners, type VerifyEnvironment } from '@gitops-gate/commit-verify';
@@ -102,6 +103,18 @@ export function loadVerifyEnvironment(config: Config): VerifyEnvironment {
     trust: createBundleTrust(trustedRoot),
     rekor: config.REKOR_URL ? createRekorClient({ url: config.REKOR_URL }) : undefined,
   };
+}
+
+/**
+ * What, besides the commit bytes and the policy, decides a verdict in this process: the trust root and whether (and
+ * where) Rekor is asked for signatures without an embedded log entry. Verdicts and in-flight verifications are shared
+ * between replicas only when this matches, so a replica configured without Rekor (whose rejection is "no log entry")
+ * never answers for one that has it, and a replica on another trust root never answers at all.
+ */
+export function verifyEnvironmentRevision(env: VerifyEnvironment, rekorUrl: string | undefined): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ trust: env.trust?.json ?? null, rekor: env.rekor ? (rekorUrl ?? 'configured') : null }))
+    .digest('hex');
 }
 
 export function createCommitChecker(source: PolicySource, env: VerifyEnvironment, cache?: VerdictCache): CommitVerifierFn {

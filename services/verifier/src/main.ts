@@ -2,7 +2,6 @@
  * Verifier process. Any number of these share the verify queue; BullMQ hands each job to one of them and hands it
  * to another if this one dies (stalled-job detection). SIGTERM finishes the jobs in hand before exiting.
  */
-import { createHash } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
@@ -18,7 +17,13 @@ import {
   queueGaugeSource,
 } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, createOpsApp, registerQueueGauges } from '@gitops-gate/telemetry';
-import { createCommitChecker, createPolicySource, loadCommitPolicies, loadVerifyEnvironment } from './commit-checker.js';
+import {
+  createCommitChecker,
+  createPolicySource,
+  loadCommitPolicies,
+  loadVerifyEnvironment,
+  verifyEnvironmentRevision,
+} from './commit-checker.js';
 import { createVerifyProcessor } from './processor.js';
 import { createVerdictCache } from './verdict-cache.js';
 import { createImageChecker } from './image-checker.js';
@@ -44,9 +49,7 @@ const cacheLookups = new Counter({
   registers: [registry],
 });
 const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
-  trustRevision: createHash('sha256')
-    .update(JSON.stringify(verifyEnv.trust?.json ?? null))
-    .digest('hex'),
+  trustRevision: verifyEnvironmentRevision(verifyEnv, config.REKOR_URL),
   onLookup: (hit) => cacheLookups.inc({ kind: 'commit', result: hit ? 'hit' : 'miss' }),
 });
 // Verifications run here vs verdicts taken from another replica's in-flight one (bench: duplicate verifications coalesced).
