@@ -134,7 +134,10 @@ export function formatReport(found, maxLines = DEFAULT_MAX_LINES) {
   const lines = found
     .slice()
     .sort((a, b) => b.length - a.length)
-    .map((f) => `${f.reason ? 'accepted ' : 'TOO LONG '} ${String(f.length).padStart(4)} lines  ${f.file}:${f.line}  ${f.name}${f.reason ? `  (size: ${f.reason})` : ''}`);
+    .map(
+      (f) =>
+        `${f.reason ? 'accepted ' : 'TOO LONG '} ${String(f.length).padStart(4)} lines  ${f.file}:${f.line}  ${f.name}${f.reason ? `  (size: ${f.reason})` : ''}`,
+    );
   lines.push(`${found.length} function(s) over ${maxLines} lines, ${open.length} without a // size: reason`);
   return lines.join('\n');
 }
