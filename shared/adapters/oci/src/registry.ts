@@ -19,6 +19,7 @@ import {
 import { parseImageName, parseSha256Digest, type ImageName } from './reference.js';
 import { createRegistryAuth, type RegistryCredential } from './registry-auth.js';
 import { createFetchFollow, discard, nextLink, readLimited, sha256Hex } from './registry-http.js';
+import { registryRequest, type RegistryConnection, type RequestSpec } from './registry-request.js';
 
 // The parsing module and the auth unit own these; re-exported so the client's API reads as one.
 export { MEDIA_TYPES, parseDescriptor, type Descriptor, type FetchedManifest } from './oci-documents.js';
@@ -65,14 +66,6 @@ const MANIFEST_ACCEPT = [MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex, MEDIA_TY
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const MAX_PAGES = 50;
 
-interface RequestSpec {
-  path: string;
-  limits?: JobLimits | undefined;
-  accept?: string;
-  /** Extra statuses returned to the caller instead of being turned into errors. */
-  passStatuses?: number[];
-}
-
 export function createRegistryClient(opts: RegistryClientOptions = {}): RegistryClient {
   const insecure = new Set((opts.insecureHosts ?? []).map((h) => h.toLowerCase()));
   const maxManifest = opts.maxManifestBytes ?? 4 * 1024 * 1024;
@@ -100,44 +93,8 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
     isInsecure,
     baseUrl,
   });
-
-  async function request(n: ImageName, spec: RequestSpec): Promise<{ res: Response; url: URL }> {
-    const url = new URL(`${baseUrl(n)}/v2/${n.repository}/${spec.path}`);
-    const headers: Record<string, string> = {};
-    if (spec.accept !== undefined) headers['accept'] = spec.accept;
-    const cached = cachedAuthorization(n);
-    if (cached !== undefined) headers['authorization'] = cached;
-    let out = await fetchFollow(url, headers, spec.limits);
-    if (out.res.status === 401) {
-      if (out.url.origin !== url.origin) {
-        // A 401 from wherever a redirect led is that host's challenge, not the registry's: answering it would hand the
-        // registry's credentials to a realm of its choosing.
-        await discard(out.res);
-        throw new OciError(
-          'REGISTRY_UNAUTHORIZED',
-          `${n.name}: GET ${spec.path.split('?')[0]}: authentication asked by ${out.url.origin} after a redirect is not answered`,
-          {
-            status: 401,
-          },
-        );
-      }
-      const authorization = await answerChallenge(n, out.res, spec.limits);
-      await discard(out.res);
-      out = await fetchFollow(url, { ...headers, authorization }, spec.limits);
-    }
-    const { res } = out;
-    if (res.status >= 200 && res.status < 300) return out;
-    if (spec.passStatuses?.includes(res.status)) return out;
-    await discard(res);
-    const where = `${n.name}: GET ${spec.path.split('?')[0]}`;
-    if (res.status === 404) throw new OciError('NOT_FOUND', `${where}: not found`, { status: 404 });
-    if (res.status === 401) throw new OciError('REGISTRY_UNAUTHORIZED', `${where}: unauthorized`, { status: 401 });
-    if (res.status === 403) throw new OciError('REGISTRY_FORBIDDEN', `${where}: forbidden`, { status: 403 });
-    if (res.status === 429) throw new OciError('REGISTRY_RATE_LIMITED', `${where}: rate limited`, { transient: true, status: 429 });
-    if (res.status >= 500)
-      throw new OciError('REGISTRY_UNAVAILABLE', `${where}: registry answered ${res.status}`, { transient: true, status: res.status });
-    throw new OciError('REGISTRY_ERROR', `${where}: registry answered ${res.status}`, { status: res.status });
-  }
+  const connection: RegistryConnection = { baseUrl, fetchFollow, cachedAuthorization, answerChallenge };
+  const request = (n: ImageName, spec: RequestSpec) => registryRequest(connection, n, spec);
 
   async function getManifest(image: string, reference: string, limits?: JobLimits): Promise<FetchedManifest> {
     const n = nameOf(image);

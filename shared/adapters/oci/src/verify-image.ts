@@ -373,146 +373,210 @@ function checkProvenance(
   return { summary, sourceCommit: facts.sourceCommit };
 }
 
-export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
-  const { registry, bundleVerifier } = opts;
+/** Why an image is rejected; the verdict gets these as its code and reason. */
+interface Rejection {
+  code: string;
+  reason: string;
+}
 
-  async function run(
-    image: string,
-    digest: string,
-    requirement: ImageRequirement,
-    source: ImageSource,
-    limits: JobLimits,
-    verdict: ImageVerdict,
-  ): Promise<ImageVerdict> {
-    const reject = (code: string, reason: string): ImageVerdict => ({ ...verdict, ok: false, code, reason });
-    try {
-      parseImageName(image);
-      parseSha256Digest(digest);
-    } catch (e) {
-      if (e instanceof OciError) return reject(e.code, e.message);
-      throw e;
-    }
-    let policies: SignerPolicy[];
-    try {
-      if (typeof requirement?.repository !== 'string' || !sameRepository(image, requirement.repository)) {
-        return reject('REQUIREMENT_MISMATCH', `the requirement is for ${String(requirement?.repository).slice(0, 200)}, not ${image}`);
-      }
-      policies = policiesOf(requirement);
-      if (!isObject(source) || typeof source.repository !== 'string' || source.repository === '' || !Array.isArray(source.branches)) {
-        throw new Reject('REQUIREMENT_INVALID', 'no followed repository and branches to bind provenance to');
-      }
-    } catch (e) {
-      if (e instanceof Reject) return reject(e.code, e.message);
-      throw e;
-    }
-    const requireProvenance = requirement.requireProvenance !== false;
+const isRejection = (v: object): v is Rejection => 'code' in v && 'reason' in v;
 
-    // The image itself must exist under this digest, with bytes that hash to it.
-    try {
-      await registry.getManifest(image, digest, limits);
-    } catch (e) {
-      if (!(e instanceof OciError) || e.transient) throw e;
-      if (e.code === 'NOT_FOUND') return reject('IMAGE_NOT_FOUND', `${image}@${digest} is not in the registry`);
-      if (e.code === 'DIGEST_MISMATCH') return reject('MANIFEST_DIGEST_MISMATCH', e.message);
-      return reject(e.code, e.message);
+/** A well-formed name and digest, a requirement for this very image, and signers and a source to bind to. */
+function checkRequest(image: string, digest: string, requirement: ImageRequirement, source: ImageSource): SignerPolicy[] | Rejection {
+  try {
+    parseImageName(image);
+    parseSha256Digest(digest);
+  } catch (e) {
+    if (e instanceof OciError) return { code: e.code, reason: e.message };
+    throw e;
+  }
+  try {
+    if (typeof requirement?.repository !== 'string' || !sameRepository(image, requirement.repository)) {
+      return {
+        code: 'REQUIREMENT_MISMATCH',
+        reason: `the requirement is for ${String(requirement?.repository).slice(0, 200)}, not ${image}`,
+      };
     }
+    const policies = policiesOf(requirement);
+    if (!isObject(source) || typeof source.repository !== 'string' || source.repository === '' || !Array.isArray(source.branches)) {
+      throw new Reject('REQUIREMENT_INVALID', 'no followed repository and branches to bind provenance to');
+    }
+    return policies;
+  } catch (e) {
+    if (e instanceof Reject) return { code: e.code, reason: e.message };
+    throw e;
+  }
+}
 
-    // Verify-and-drop: each item is verified as it is read and only its verdict is kept.
-    const verified: Verified[] = [];
-    const materialChecks: SignatureCheck[] = [];
-    const onMaterial = (m: SigstoreMaterial): void => {
-      const v = verifyMaterial(bundleVerifier, m, policies, digest);
-      const check: SignatureCheck = { source: m.source, location: m.location, kind: m.kind, ok: v.ok };
-      const pt = v.statement?.predicateType ?? m.claimedPredicateType;
-      if (pt !== undefined) check.predicateType = pt;
-      if (v.ok) {
-        if (v.signer !== undefined) check.signer = v.signer;
-        verified.push({ location: m.location, verdict: v });
-      } else {
-        check.code = v.code ?? 'FAILED';
-        check.reason = v.reason ?? '';
-      }
-      materialChecks.push(check);
-    };
-    const discoverOptions: DiscoverOptions = { limits, onMaterial };
-    if (opts.maxItems !== undefined) discoverOptions.maxItems = opts.maxItems;
-    if (opts.maxSignatureBytes !== undefined) discoverOptions.maxSignatureBytes = opts.maxSignatureBytes;
-    const found = await discoverSigstoreMaterial(registry, image, digest, discoverOptions);
-    const checks: SignatureCheck[] = found.problems.map((p) => ({
-      source: p.source,
-      location: p.location,
-      kind: p.source === 'cosign-attestation' ? 'attestation' : 'signature',
-      ok: false,
-      code: p.code,
-      reason: p.reason,
-    }));
-    checks.push(...materialChecks);
-    verdict.signatures = checks;
-    if (materialChecks.length === 0) {
-      if (checks.some((c) => c.code === 'MATERIAL_TOO_LARGE'))
-        return reject(IMAGE_MATERIAL_TOO_LARGE, `only oversized Sigstore material: ${summarize(checks)}`);
-      return reject(
-        'NO_SIGNATURES',
+/** The image itself must exist under this digest, with bytes that hash to it (transient trouble throws). */
+async function checkManifest(registry: RegistryClient, image: string, digest: string, limits: JobLimits): Promise<Rejection | undefined> {
+  try {
+    await registry.getManifest(image, digest, limits);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof OciError) || e.transient) throw e;
+    if (e.code === 'NOT_FOUND') return { code: 'IMAGE_NOT_FOUND', reason: `${image}@${digest} is not in the registry` };
+    if (e.code === 'DIGEST_MISMATCH') return { code: 'MANIFEST_DIGEST_MISMATCH', reason: e.message };
+    return { code: e.code, reason: e.message };
+  }
+}
+
+interface CollectedSignatures {
+  /** Every item found: unreadable ones first, then each piece of material with its verdict. */
+  checks: SignatureCheck[];
+  /** How many pieces of material were read (verified or not). */
+  material: number;
+  verified: Verified[];
+}
+
+/** Verify-and-drop: each item is verified as it is read and only its verdict is kept. */
+async function collectSignatures(
+  opts: ImageVerifierOptions,
+  image: string,
+  digest: string,
+  policies: SignerPolicy[],
+  limits: JobLimits,
+): Promise<CollectedSignatures> {
+  const verified: Verified[] = [];
+  const materialChecks: SignatureCheck[] = [];
+  const onMaterial = (m: SigstoreMaterial): void => {
+    const v = verifyMaterial(opts.bundleVerifier, m, policies, digest);
+    const check: SignatureCheck = { source: m.source, location: m.location, kind: m.kind, ok: v.ok };
+    const pt = v.statement?.predicateType ?? m.claimedPredicateType;
+    if (pt !== undefined) check.predicateType = pt;
+    if (v.ok) {
+      if (v.signer !== undefined) check.signer = v.signer;
+      verified.push({ location: m.location, verdict: v });
+    } else {
+      check.code = v.code ?? 'FAILED';
+      check.reason = v.reason ?? '';
+    }
+    materialChecks.push(check);
+  };
+  const discoverOptions: DiscoverOptions = { limits, onMaterial };
+  if (opts.maxItems !== undefined) discoverOptions.maxItems = opts.maxItems;
+  if (opts.maxSignatureBytes !== undefined) discoverOptions.maxSignatureBytes = opts.maxSignatureBytes;
+  const found = await discoverSigstoreMaterial(opts.registry, image, digest, discoverOptions);
+  const checks: SignatureCheck[] = found.problems.map((p) => ({
+    source: p.source,
+    location: p.location,
+    kind: p.source === 'cosign-attestation' ? 'attestation' : 'signature',
+    ok: false,
+    code: p.code,
+    reason: p.reason,
+  }));
+  checks.push(...materialChecks);
+  return { checks, material: materialChecks.length, verified };
+}
+
+/** No usable material, or none that verifies against the requirement. */
+function signatureRejection({ checks, material, verified }: CollectedSignatures, digest: string): Rejection | undefined {
+  if (material === 0) {
+    if (checks.some((c) => c.code === 'MATERIAL_TOO_LARGE'))
+      return { code: IMAGE_MATERIAL_TOO_LARGE, reason: `only oversized Sigstore material: ${summarize(checks)}` };
+    return {
+      code: 'NO_SIGNATURES',
+      reason:
         checks.length === 0
           ? `no Sigstore signatures or attestations found for ${digest}`
           : `no usable Sigstore material: ${summarize(checks)}`,
-      );
-    }
-    if (verified.length === 0) return reject('SIGNATURE_UNVERIFIED', `no signature verifies against the requirement: ${summarize(checks)}`);
+    };
+  }
+  if (verified.length === 0)
+    return { code: 'SIGNATURE_UNVERIFIED', reason: `no signature verifies against the requirement: ${summarize(checks)}` };
+  return undefined;
+}
 
-    // Provenance: every trusted SLSA statement is checked (an inconsistent one is fatal), those that vouch for a commit
-    // of the followed repository are counted, and the counted ones must agree.
-    const provenances: ProvenanceOutcome[] = [];
-    const refused: SignatureCheck[] = [];
-    let keySigned = 0;
-    for (const [i, { verdict: v }] of verified.entries()) {
-      const st = v.statement;
-      if (st === undefined || !SLSA_PROVENANCE_TYPES.has(st.predicateType)) continue;
-      if (v.signer?.identity === undefined) {
-        // A key says nothing about which workflow built the image; provenance must come from a workflow identity.
-        keySigned++;
+/**
+ * Provenance: every trusted SLSA statement is checked (an inconsistent one is fatal), those that vouch for a commit
+ * of the followed repository are counted, and the counted ones must agree. Refused statements are marked on their
+ * check. Returns the counted provenances, or why the image is rejected.
+ */
+function judgeProvenance(
+  { checks, verified }: CollectedSignatures,
+  requirement: ImageRequirement,
+  source: ImageSource,
+  digest: string,
+): ProvenanceOutcome[] | Rejection {
+  const provenances: ProvenanceOutcome[] = [];
+  const refused: SignatureCheck[] = [];
+  let keySigned = 0;
+  for (const [i, { verdict: v }] of verified.entries()) {
+    const st = v.statement;
+    if (st === undefined || !SLSA_PROVENANCE_TYPES.has(st.predicateType)) continue;
+    if (v.signer?.identity === undefined) {
+      // A key says nothing about which workflow built the image; provenance must come from a workflow identity.
+      keySigned++;
+      continue;
+    }
+    try {
+      provenances.push(checkProvenance(st, v.signer, requirement, source));
+    } catch (e) {
+      if (e instanceof Refusal) {
+        const check = checks.find((c) => c.location === verified[i]!.location && c.ok);
+        if (check !== undefined) {
+          check.provenanceRefused = { code: e.code, reason: e.message };
+          refused.push(check);
+        }
         continue;
       }
-      try {
-        provenances.push(checkProvenance(st, v.signer, requirement, source));
-      } catch (e) {
-        if (e instanceof Refusal) {
-          const check = checks.find((c) => c.location === verified[i]!.location && c.ok);
-          if (check !== undefined) {
-            check.provenanceRefused = { code: e.code, reason: e.message };
-            refused.push(check);
-          }
-          continue;
-        }
-        if (e instanceof Reject) return reject(e.code, e.message);
-        throw e;
-      }
+      if (e instanceof Reject) return { code: e.code, reason: e.message };
+      throw e;
     }
-    const commits = new Set(provenances.map((p) => p.sourceCommit));
-    if (commits.size > 1)
-      return reject('PROVENANCE_CONFLICT', `trusted provenances name different source commits: ${[...commits].join(', ')}`);
-    if (provenances.length === 0 && requireProvenance) {
-      const claimed = checks.filter((c) => c.predicateType !== undefined && SLSA_PROVENANCE_TYPES.has(c.predicateType));
-      if (claimed.length === 0) return reject('PROVENANCE_MISSING', `no SLSA provenance found for ${digest}`);
-      const first = refused[0]?.provenanceRefused;
-      if (first !== undefined) {
-        const why = refused
-          .map((c) => `${c.location}: ${c.provenanceRefused!.code} (${c.provenanceRefused!.reason.slice(0, 200)})`)
-          .slice(0, 4);
-        return reject(first.code, `no SLSA provenance vouches for a commit of ${source.repository.slice(0, 200)}: ${why.join('; ')}`);
-      }
-      const why = keySigned > 0 ? 'provenance is signed with a key, not by a trusted workflow identity' : summarize(claimed);
-      return reject('PROVENANCE_UNVERIFIED', `no SLSA provenance verifies against the requirement: ${why}`);
-    }
-    const out: ImageVerdict = { ...verdict, ok: true };
-    const first = provenances[0];
-    if (first !== undefined) {
-      out.provenance = first.summary;
-      out.sourceCommit = first.sourceCommit;
-    }
-    return out;
   }
+  const commits = new Set(provenances.map((p) => p.sourceCommit));
+  if (commits.size > 1)
+    return { code: 'PROVENANCE_CONFLICT', reason: `trusted provenances name different source commits: ${[...commits].join(', ')}` };
+  if (provenances.length === 0 && requirement.requireProvenance !== false) {
+    const claimed = checks.filter((c) => c.predicateType !== undefined && SLSA_PROVENANCE_TYPES.has(c.predicateType));
+    if (claimed.length === 0) return { code: 'PROVENANCE_MISSING', reason: `no SLSA provenance found for ${digest}` };
+    const first = refused[0]?.provenanceRefused;
+    if (first !== undefined) {
+      const why = refused
+        .map((c) => `${c.location}: ${c.provenanceRefused!.code} (${c.provenanceRefused!.reason.slice(0, 200)})`)
+        .slice(0, 4);
+      return {
+        code: first.code,
+        reason: `no SLSA provenance vouches for a commit of ${source.repository.slice(0, 200)}: ${why.join('; ')}`,
+      };
+    }
+    const why = keySigned > 0 ? 'provenance is signed with a key, not by a trusted workflow identity' : summarize(claimed);
+    return { code: 'PROVENANCE_UNVERIFIED', reason: `no SLSA provenance verifies against the requirement: ${why}` };
+  }
+  return provenances;
+}
 
+/** One job's checks in order; the first rejection ends it. `verdict.signatures` is filled once material was read. */
+async function run(
+  opts: ImageVerifierOptions,
+  image: string,
+  digest: string,
+  requirement: ImageRequirement,
+  source: ImageSource,
+  limits: JobLimits,
+  verdict: ImageVerdict,
+): Promise<ImageVerdict> {
+  const reject = (r: Rejection): ImageVerdict => ({ ...verdict, ok: false, code: r.code, reason: r.reason });
+  const policies = checkRequest(image, digest, requirement, source);
+  if (isRejection(policies)) return reject(policies);
+  const missing = await checkManifest(opts.registry, image, digest, limits);
+  if (missing) return reject(missing);
+  const collected = await collectSignatures(opts, image, digest, policies, limits);
+  verdict.signatures = collected.checks;
+  const unsigned = signatureRejection(collected, digest);
+  if (unsigned) return reject(unsigned);
+  const provenances = judgeProvenance(collected, requirement, source, digest);
+  if (isRejection(provenances)) return reject(provenances);
+  const out: ImageVerdict = { ...verdict, ok: true };
+  const first = provenances[0];
+  if (first !== undefined) {
+    out.provenance = first.summary;
+    out.sourceCommit = first.sourceCommit;
+  }
+  return out;
+}
+
+export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
   return {
     async verifyImage({ image, digest, requirement, source, signal }) {
       const verdict: ImageVerdict = { ok: false, image, digest, signatures: [] };
@@ -524,7 +588,7 @@ export function createImageVerifier(opts: ImageVerifierOptions): ImageVerifier {
         signal: signal === undefined ? deadline : AbortSignal.any([deadline, signal]),
       };
       try {
-        return await run(image, digest, requirement, source, limits, verdict);
+        return await run(opts, image, digest, requirement, source, limits, verdict);
       } catch (e) {
         if (e instanceof OciError && e.transient) throw e;
         if (e instanceof OciError) return { ...verdict, ok: false, code: e.code, reason: e.message };
