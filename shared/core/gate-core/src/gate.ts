@@ -19,7 +19,7 @@ import {
 import type { AuditTrail, DecisionInput, DecisionRecord } from './audit.js';
 import { createAncestryMemo, createCoalescer, YIELDED, type AncestryMemo } from './coalesce.js';
 import { decide, type DecisionAction } from './decide.js';
-import { KubeError, type ApplicationStore } from './kube.js';
+import { KubeError, type ApplicationStore } from './application-store.js';
 import type { KeyedLock } from './lock.js';
 import { evaluateForApp, type LivePolicy } from '@gitops-gate/policy';
 import { requiredImages, type ImageState } from './images.js';

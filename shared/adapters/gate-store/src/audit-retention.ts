@@ -4,8 +4,8 @@
  * `--verify-chain` still verifies the retained records. `exportRecords` streams records out (JSONL) before that.
  */
 import type { Redis } from 'ioredis';
-import { formatCheckpoint } from './checkpoint.js';
-import { auditKeys, trimOrigin, type AuditSigning, type DecisionRecord, type TrimBase } from './audit.js';
+import { trimBaseNote, type AuditSigning, type DecisionRecord, type TrimBase } from '@gitops-gate/gate-core';
+import { auditKeys } from './audit-trail.js';
 
 export interface RetentionPolicy {
   /** Records older than this go (0 = no age limit). */
@@ -85,9 +85,7 @@ export async function trimAuditTrail(
   if (!lastTrimmed) return { trimmed: 0, apps: 0, heldForExport };
   const tx = redis.multi();
   for (const [app, base] of changed) {
-    const note = signing
-      ? signing.signer.sign(formatCheckpoint({ origin: trimOrigin(signing.cluster, app), size: base.size, rootHash: base.hash }))
-      : undefined;
+    const note = signing ? trimBaseNote(signing, app, base) : undefined;
     tx.hset(keys.base, app, JSON.stringify({ ...base, ...(note ? { note } : {}) }));
   }
   const keep = new Set([...changed.values()].map((b) => keys.id(b.lastId)));
