@@ -57,15 +57,13 @@ describe('three gate processes, shuffled verdicts', () => {
     // A result counts only under the identity of the live policy object (scope, namespace, uid, generation).
     const kc = new KubeConfig();
     kc.loadFromFile(stack.kubeconfig);
-    const live = (await kc
-      .makeApiClient(CustomObjectsApi)
-      .getNamespacedCustomObject({
-        group: 'gitops-gate.io',
-        version: 'v1alpha1',
-        plural: 'gatepolicies',
-        namespace: 'argocd',
-        name: 'demo-signers',
-      })) as {
+    const live = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+      group: 'gitops-gate.io',
+      version: 'v1alpha1',
+      plural: 'gatepolicies',
+      namespace: 'argocd',
+      name: 'demo-signers',
+    })) as {
       metadata: { uid: string; generation: number };
     };
     await Promise.all(

@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
-import { createAuditTrail, parseVerifierKey } from '@gitops-gate/gate-core';
+import { parseVerifierKey } from '@gitops-gate/gate-core';
+import { createAuditTrail } from '@gitops-gate/gate-store';
 import { QUEUE_REPORT } from '@gitops-gate/github';
 import { APP_KEY, deliverPush, startHarness, waitFor, type Harness } from './lib/harness.js';
 

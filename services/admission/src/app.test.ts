@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { policySnapshotKey } from '@gitops-gate/contracts';
-import { createImageState } from '@gitops-gate/gate-core';
+import { createImageState } from '@gitops-gate/gate-store';
 import { createServingCertificate } from '@gitops-gate/k8s-sandbox';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';

@@ -16,25 +16,28 @@ import {
 import { reverifyCommitJob, reverifyImageJob } from '@gitops-gate/contracts/verify-jobs';
 import {
   collectFollowedRepos,
-  createAuditTrail,
   withReplicatedRecords,
-  createCachedApplicationStore,
   createTokenBucket,
   pacedWrites,
   createGate,
-  createImageState,
-  createKubeApplicationStore,
-  createPolicyWatcher,
   createReconciler,
-  createRedisLock,
-  loadKubeConfig,
   readSigningKeyFile,
   FINAL_INDEX_TTL_SECONDS,
   reconcileJob,
-  trimAuditTrail,
   type Gate,
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
+import {
+  createAuditTrail,
+  createCachedApplicationStore,
+  createReconcileMarks,
+  createImageState,
+  createKubeApplicationStore,
+  createPolicyWatcher,
+  createRedisLock,
+  loadKubeConfig,
+  trimAuditTrail,
+} from '@gitops-gate/gate-store';
 import { createGitMirror, GitError } from '@gitops-gate/git';
 import {
   createReportQueue,
@@ -248,8 +251,7 @@ const reconciler = createReconciler({
   listHeads: (url) => mirror.listHeads(url),
   followed: (apps) => collectFollowedRepos(apps, followedOptions),
   audit,
-  redis,
-  prefix: config.QUEUE_PREFIX,
+  marks: createReconcileMarks(redis, config.QUEUE_PREFIX),
   logger,
   enqueue: async (t) => {
     // Ids unique per repository, branch and head (and queueing): see reconcileJob.
