@@ -1,6 +1,6 @@
 /**
  * The webhook over HTTPS, as the API server calls it: AdmissionReviews built from real Pod and Deployment manifests,
- * verdicts stored by the gate's own code (images.ts recordImage), policies read from the snapshot the gate publishes.
+ * verdicts stored by the gate's own code (gate-store's image-state.ts recordImage), policies read from the snapshot the gate publishes.
  */
 import { request } from 'node:https';
 import { Redis } from 'ioredis';

@@ -260,7 +260,7 @@ const reconciler = createReconciler({
   },
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
-// Audit retention: one gate replica at a time (a lease of 80 % of the interval) trims a batch per interval; see audit-retention.ts.
+// Audit retention: one gate replica at a time (a lease of 80 % of the interval) trims a batch per interval; see gate-store's audit-retention.ts.
 const retention = {
   maxAgeSeconds: config.AUDIT_RETENTION_SECONDS,
   maxRecords: config.AUDIT_RETENTION_RECORDS,

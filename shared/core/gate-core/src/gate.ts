@@ -491,7 +491,7 @@ export function createGate(deps: GateDeps): Gate {
       return [];
     }
     const policies = v.policies.map((p) => `${p.name}@${p.generation ?? '-'}:${p.ok ? 'ok' : p.code}`).join(',');
-    // Recorded under the image's lock: a stored result is replaced only by a newer one (images.ts), read-compare-write.
+    // Recorded under the image's lock: a stored result is replaced only by a newer one (images.ts supersedesImageResult), read-compare-write.
     await deps.lock.withLock(key, async () => {
       await images.recordImage(v);
       await deps.audit.record({
