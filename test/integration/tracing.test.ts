@@ -20,7 +20,7 @@ import { createGitMirror } from '@gitops-gate/git';
 import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { createGateQueue, createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
 import { createBullIntake, createReceiverApp } from '@gitops-gate/receiver';
-import { createLogger, setupTracing, type TracingHandle } from '@gitops-gate/telemetry';
+import { createLogger, inSpan, setupTracing, type TracingHandle } from '@gitops-gate/telemetry';
 import { createTestRepo, deliveryHeaders, generateSshKey, pushPayload, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createVerifyProcessor } from '@gitops-gate/verifier';
 
@@ -95,6 +95,7 @@ describe('OpenTelemetry', () => {
       logger: silent,
       namespaces: [],
       isAncestor: (u, a, d) => mirror.isAncestor(u, a, d),
+      span: inSpan,
     });
     const [gjob] = await gateQueue.getJobs(['waiting']);
     const outcomes = await createGateProcessor(gate, silent)(gjob!);

@@ -58,7 +58,7 @@ import {
   queueGaugeSource,
   verifyJobOptions,
 } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges } from '@gitops-gate/telemetry';
+import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges, inSpan } from '@gitops-gate/telemetry';
 import { createGateOpsApp } from './ops-app.js';
 import { createGateProcessor } from './processor.js';
 import { externalLinkAnnotation } from './ui/index.js';
@@ -204,6 +204,7 @@ if (config.GATE_WATCH_POLICIES) {
 
 const gate = createGate({
   store,
+  span: inSpan,
   lock: createRedisLock(redis, config.QUEUE_PREFIX),
   audit,
   logger,
