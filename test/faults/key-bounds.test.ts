@@ -58,9 +58,17 @@ function sources(): string {
       else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(readFileSync(p, 'utf8'));
     }
   };
-  for (const top of ['services', 'shared'])
-    for (const pkg of readdirSync(join(ROOT, top)))
-      if (statSync(join(ROOT, top, pkg, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(ROOT, top, pkg, 'src'));
+  // Packages sit one level down (services/gate, shared/cli) or two (shared/core/gate-core, shared/adapters/gate-store).
+  const visit = (dir: string, depth: number) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (name === 'node_modules' || !statSync(p).isDirectory()) continue;
+      if (statSync(join(p, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(p, 'src'));
+      else if (depth > 1) visit(p, depth - 1);
+    }
+  };
+  visit(join(ROOT, 'services'), 1);
+  visit(join(ROOT, 'shared'), 2);
   return out.join('\n');
 }
 
