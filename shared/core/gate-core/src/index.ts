@@ -3,6 +3,7 @@ export * from './applications.js';
 export * from './application-store.js';
 export * from './audit.js';
 export * from './audit-verify.js';
+export * from './audit-trim.js';
 export * from './decide.js';
 export * from './gate.js';
 export * from './lock.js';
