@@ -1,22 +1,12 @@
 /**
- * The status gitops-gate writes on each policy object (Ready condition, observedGeneration, selectedApplications),
- * through the status subresource with a merge patch. Only changes are written: the write comes back as a watch
- * event, and an API server that prunes or lags must not make the gate write in a loop.
+ * Writes gate-core's policyStatusUpdate on each policy object through the status subresource with a merge patch —
+ * only changes: the write comes back as a watch event, and an API server that prunes or lags must not make the gate
+ * write in a loop.
  */
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '@gitops-gate/telemetry';
-import {
-  POLICY_GROUP,
-  POLICY_VERSION,
-  policyDisplayOf,
-  policyIdOf,
-  type Condition,
-  type KindInfo,
-  type PolicyObject,
-} from '@gitops-gate/policy';
-
-/** How many Application names status.selectedApplications lists (the count is always complete). */
-const SELECTED_NAMES_MAX = 10;
+import { policyStatusUpdate } from '@gitops-gate/gate-core';
+import { POLICY_GROUP, POLICY_VERSION, policyDisplayOf, type KindInfo, type PolicyObject } from '@gitops-gate/policy';
 
 export interface PolicyStatusWriter {
   write(kind: KindInfo, obj: PolicyObject, ok: boolean, reason: string, message: string, selected: string[] | undefined): Promise<void>;
@@ -38,31 +28,9 @@ export function createPolicyStatusWriter(opts: { api: CustomObjectsApi; logger: 
       message: string,
       selected: string[] | undefined,
     ): Promise<void> {
-      const generation = obj.metadata?.generation;
-      const prev = obj.status?.conditions?.find((c) => c.type === 'Ready');
-      const status = ok ? 'True' : 'False';
-      const selectedApplications = selected ? { count: selected.length, names: selected.slice(0, SELECTED_NAMES_MAX) } : undefined;
-      const wanted = JSON.stringify({ generation, status, reason, message, selectedApplications });
-      const id = policyIdOf(kind, obj);
-      // Writing the same status again would trigger another watch event and another write: only write changes.
-      const same =
-        obj.status?.observedGeneration === generation &&
-        prev?.status === status &&
-        prev.reason === reason &&
-        prev.message === message &&
-        (selectedApplications === undefined || JSON.stringify(obj.status?.selectedApplications) === JSON.stringify(selectedApplications));
-      if (same || lastWritten.get(id) === wanted) return;
-      const condition: Condition = {
-        type: 'Ready',
-        status,
-        reason,
-        message,
-        observedGeneration: generation,
-        lastTransitionTime: prev?.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : now().toISOString(),
-      };
-      const body = {
-        status: { observedGeneration: generation, conditions: [condition], ...(selectedApplications ? { selectedApplications } : {}) },
-      };
+      const update = policyStatusUpdate(kind, obj, { ok, reason, message, selected }, now);
+      if (update.same || lastWritten.get(update.id) === update.wanted) return;
+      const body = update.body();
       const name = obj.metadata?.name ?? '';
       try {
         if (kind.scope === 'Namespaced') {
@@ -83,7 +51,7 @@ export function createPolicyStatusWriter(opts: { api: CustomObjectsApi; logger: 
             mergePatch,
           );
         }
-        lastWritten.set(id, wanted);
+        lastWritten.set(update.id, update.wanted);
       } catch (err) {
         opts.logger.warn({ policy: policyDisplayOf(kind, obj), err }, 'policy status not written');
       }

@@ -10,6 +10,7 @@ export * from './lock.js';
 export * from '@gitops-gate/policy';
 export * from './policy-apps.js';
 export * from './policy-watch.js';
+export * from './policy-status.js';
 export * from './reconcile.js';
 export * from './images.js';
 export * from './checkpoint.js';
