@@ -5,14 +5,7 @@
  */
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import {
-  normalizeRepoUrl,
-  policySnapshotKey,
-  policySnapshotSchema,
-  QUEUE_GATE,
-  type FollowedRepo,
-  type PolicySnapshot,
-} from '@gitops-gate/contracts';
+import { normalizeRepoUrl, QUEUE_GATE, type FollowedRepo } from '@gitops-gate/contracts';
 import { reverifyCommitJob, reverifyImageJob } from '@gitops-gate/contracts/verify-jobs';
 import {
   collectFollowedRepos,
@@ -36,6 +29,8 @@ import {
   createPolicyWatcher,
   createRedisLock,
   loadKubeConfig,
+  publishPolicySnapshot,
+  readPolicySnapshot,
   trimAuditTrail,
 } from '@gitops-gate/gate-store';
 import { createGitMirror, GitError } from '@gitops-gate/git';
@@ -170,9 +165,7 @@ if (config.GATE_WATCH_POLICIES) {
   // What was in force before this start: an Enforce policy that is invalid now keeps its earlier valid generation.
   let previous: object[] = [];
   try {
-    previous = policySnapshotSchema.parse(
-      JSON.parse((await redis.get(policySnapshotKey(config.QUEUE_PREFIX))) ?? '{"revision":"","policies":[]}'),
-    ).policies;
+    previous = await readPolicySnapshot(redis, config.QUEUE_PREFIX);
   } catch (err) {
     logger.warn({ err }, 'previous policy snapshot unreadable');
   }
@@ -182,8 +175,7 @@ if (config.GATE_WATCH_POLICIES) {
     logger,
     // Verifiers have no Kubernetes access: the policies in force reach them through Redis.
     onChange: async (set) => {
-      const snapshot: PolicySnapshot = { revision: set.revision, policies: set.objects as Record<string, unknown>[] };
-      await redis.set(policySnapshotKey(config.QUEUE_PREFIX), JSON.stringify(snapshot));
+      await publishPolicySnapshot(redis, config.QUEUE_PREFIX, set);
       const g = gateForPolicies;
       if (g)
         reevaluation = reevaluation

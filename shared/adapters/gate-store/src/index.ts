@@ -6,6 +6,7 @@ export * from './audit-retention.js';
 export * from './audit-trail.js';
 export * from './image-state.js';
 export * from './kube.js';
+export * from './policy-snapshot.js';
 export * from './policy-status.js';
 export * from './policy-watcher.js';
 export * from './reconcile-marks.js';
