@@ -5,15 +5,8 @@ import { createSandboxApiServer, demoApplication } from '@gitops-gate/k8s-sandbo
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis } from '@gitops-gate/testing';
-import {
-  createAuditTrail,
-  createCachedApplicationStore,
-  createGate,
-  createKubeApplicationStore,
-  createRedisLock,
-  createTokenBucket,
-  pacedWrites,
-} from '@gitops-gate/gate-core';
+import { createGate, createTokenBucket, pacedWrites } from '@gitops-gate/gate-core';
+import { createAuditTrail, createCachedApplicationStore, createKubeApplicationStore, createRedisLock } from '@gitops-gate/gate-store';
 const REPO = 'https://github.com/org/app.git';
 const silent = createLogger('x', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
 const redisServer = await startTestRedis();

@@ -8,7 +8,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { policySnapshotKey } from '@gitops-gate/contracts';
-import { createImageState } from '@gitops-gate/gate-core';
+import { createImageState } from '@gitops-gate/gate-store';
 import { createServingCertificate } from '@gitops-gate/k8s-sandbox';
 import { buildsToLookUp, decideAdmission, policiesForNamespace, readReview } from '@gitops-gate/admission';
 import { createPolicyCache } from '@gitops-gate/admission';

@@ -19,15 +19,8 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicy } from '@gitops-gate/policy';
 import type { CommitVerdictJob } from '@gitops-gate/contracts';
-import {
-  createAuditTrail,
-  createGate,
-  createKubeApplicationStore,
-  createRedisLock,
-  KubeError,
-  type Application,
-  type ApplicationStore,
-} from '@gitops-gate/gate-core';
+import { createGate, KubeError, type Application, type ApplicationStore } from '@gitops-gate/gate-core';
+import { createAuditTrail, createKubeApplicationStore, createRedisLock } from '@gitops-gate/gate-store';
 import { createGitMirror } from '@gitops-gate/git';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';

@@ -20,21 +20,31 @@ interface Workspace {
   devDependencies: Record<string, string>;
 }
 
-/** The root package.json's workspaces (a trailing `/*` lists a folder's packages), so no package can be skipped. */
+/** The workspace globs of the root package.json (`shared/core/*`, `shared/cli`, …), each `*` one directory level. */
+function workspaceDirs(): string[] {
+  const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces?: string[] };
+  const dirs: string[] = [];
+  for (const pattern of root.workspaces ?? []) {
+    if (!pattern.endsWith('/*')) {
+      dirs.push(join(ROOT, pattern));
+      continue;
+    }
+    const parent = join(ROOT, pattern.slice(0, -2));
+    for (const entry of readdirSync(parent)) dirs.push(join(parent, entry));
+  }
+  return dirs;
+}
+
 function workspaces(): Workspace[] {
-  const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
-  const dirs = root.workspaces.flatMap((w) =>
-    w.endsWith('/*') ? readdirSync(join(ROOT, w.slice(0, -2))).map((e) => join(ROOT, w.slice(0, -2), e)) : [join(ROOT, w)],
-  );
   const out: Workspace[] = [];
-  for (const dir of dirs) {
+  for (const dir of workspaceDirs()) {
     let pkg: { name?: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
     try {
       pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as typeof pkg;
     } catch {
-      continue; // not a workspace (e.g. the fixtures symlink)
+      continue; // not a workspace (e.g. a stray directory)
     }
-    out.push({ dir, name: pkg.name ?? dir, dependencies: pkg.dependencies ?? {}, devDependencies: pkg.devDependencies ?? {} });
+    out.push({ dir, name: pkg.name ?? relative(ROOT, dir), dependencies: pkg.dependencies ?? {}, devDependencies: pkg.devDependencies ?? {} });
   }
   return out;
 }
@@ -95,6 +105,7 @@ describe('package.json dependencies match what src imports', () => {
   it('finds the workspaces and their sources', () => {
     expect(all.length).toBeGreaterThanOrEqual(10);
     expect(all.map((w) => w.name)).toContain('@gitops-gate/bundle-verify');
+    expect(all.map((w) => w.name)).toContain('@gitops-gate/gate-store');
   });
 
   for (const ws of all) {
@@ -128,4 +139,31 @@ describe('the import scanner', () => {
     ].join('\n');
     expect([...importedPackages(text)].sort()).toEqual(['@scope/pkg', 'dynamic', 'reexported', 'resolved', 'side-effect', 'typed-only']);
   });
+});
+
+/**
+ * shared/core holds pure logic: I/O goes through ports its callers implement (shared/adapters). A core package's
+ * shipped source imports no Redis, queue, Kubernetes, HTTP server or logger library (tests may, as devDependencies).
+ */
+const IO_PACKAGES = ['ioredis', 'bullmq', '@kubernetes/client-node', 'fastify', 'pino'];
+
+describe('core packages are pure', () => {
+  const cores = workspaces().filter((w) => relative(ROOT, w.dir).startsWith('shared/core/'));
+
+  it('finds the core packages', () => {
+    expect(cores.map((w) => w.name)).toEqual(expect.arrayContaining(['@gitops-gate/gate-core', '@gitops-gate/policy']));
+  });
+
+  for (const ws of cores) {
+    it(`${ws.name}: neither its shipped source nor its runtime dependencies name an I/O library`, () => {
+      const found: string[] = [];
+      for (const file of sourceFiles(ws.dir)) {
+        for (const name of importedPackages(readFileSync(file, 'utf8'))) {
+          if (IO_PACKAGES.includes(name)) found.push(`${name} (imported by ${relative(ws.dir, file)})`);
+        }
+      }
+      for (const name of Object.keys(ws.dependencies)) if (IO_PACKAGES.includes(name)) found.push(`${name} (dependency)`);
+      expect(found).toEqual([]);
+    });
+  }
 });

@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { createPolicyWatcher } from '@gitops-gate/gate-core';
+import { createPolicyWatcher } from '@gitops-gate/gate-store';
 import { argoApplicationKind, clusterGatePolicyKind, createSandboxApiServer, gatePolicyKind } from '@gitops-gate/k8s-sandbox';
 import { createLogger } from '@gitops-gate/telemetry';
 import { find, NAMESPACE, one, OVERLAYS, podTemplates, renderOverlay, renderWithComponents, type K8sObject } from './lib/render.js';

@@ -19,7 +19,7 @@ import {
   createNamespaceIndex,
 } from '@gitops-gate/admission';
 import { policySnapshotKey } from '@gitops-gate/contracts';
-import { createImageState } from '@gitops-gate/gate-core';
+import { createImageState } from '@gitops-gate/gate-store';
 import {
   argoApplicationKind,
   createSandboxApiServer,

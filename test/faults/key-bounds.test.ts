@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
-import { createAuditTrail, parseVerifierKey } from '@gitops-gate/gate-core';
+import { parseVerifierKey } from '@gitops-gate/gate-core';
+import { createAuditTrail } from '@gitops-gate/gate-store';
 import { QUEUE_REPORT } from '@gitops-gate/github';
 import { APP_KEY, deliverPush, startHarness, waitFor, type Harness } from './lib/harness.js';
 
@@ -57,8 +58,17 @@ function sources(): string {
       else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(readFileSync(p, 'utf8'));
     }
   };
-  // Whole trees: packages sit at any depth (shared/core/<pkg>, shared/cli).
-  for (const top of ['services', 'shared']) walk(join(ROOT, top));
+  // Packages sit one level down (services/gate, shared/cli) or two (shared/core/gate-core, shared/adapters/gate-store).
+  const visit = (dir: string, depth: number) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (name === 'node_modules' || !statSync(p).isDirectory()) continue;
+      if (statSync(join(p, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(p, 'src'));
+      else if (depth > 1) visit(p, depth - 1);
+    }
+  };
+  visit(join(ROOT, 'services'), 1);
+  visit(join(ROOT, 'shared'), 2);
   return out.join('\n');
 }
 

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditTrail } from '@gitops-gate/gate-core';
+import { createAuditTrail } from '@gitops-gate/gate-store';
 import { APP_KEY, countBy, deliverPush, neverBackwards, pool, startHarness, waitFor, type Answer, type Harness } from './lib/harness.js';
 
 const N = 200;

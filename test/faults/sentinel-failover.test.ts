@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditTrail } from '@gitops-gate/gate-core';
+import { createAuditTrail } from '@gitops-gate/gate-store';
 import { startSentinelTopology, type SentinelTopology } from '@gitops-gate/testing';
 import {
   APP_KEY,

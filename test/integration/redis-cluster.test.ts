@@ -11,7 +11,7 @@ import { Redis as IORedis, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@gitops-gate/config';
 import { normalizeRepoUrl, type VerifyJob } from '@gitops-gate/contracts';
-import { createAuditTrail, createRedisLock } from '@gitops-gate/gate-core';
+import { createAuditTrail, createRedisLock } from '@gitops-gate/gate-store';
 import {
   createFollowedRepoReader,
   createRedisConnection,

@@ -13,13 +13,14 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicy, evaluatePolicies } from '@gitops-gate/policy';
-import { createAuditTrail, createGate, createKubeApplicationStore, createRedisLock } from '@gitops-gate/gate-core';
+import { createGate } from '@gitops-gate/gate-core';
+import { createAuditTrail, createKubeApplicationStore, createRedisLock } from '@gitops-gate/gate-store';
 import { createGateProcessor } from '@gitops-gate/gate';
 import { createGitMirror } from '@gitops-gate/git';
 import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '@gitops-gate/k8s-sandbox';
 import { createGateQueue, createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
 import { createBullIntake, createReceiverApp } from '@gitops-gate/receiver';
-import { createLogger, setupTracing, type TracingHandle } from '@gitops-gate/telemetry';
+import { createLogger, inSpan, setupTracing, type TracingHandle } from '@gitops-gate/telemetry';
 import { createTestRepo, deliveryHeaders, generateSshKey, pushPayload, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createVerifyProcessor } from '@gitops-gate/verifier';
 
@@ -94,6 +95,7 @@ describe('OpenTelemetry', () => {
       logger: silent,
       namespaces: [],
       isAncestor: (u, a, d) => mirror.isAncestor(u, a, d),
+      span: inSpan,
     });
     const [gjob] = await gateQueue.getJobs(['waiting']);
     const outcomes = await createGateProcessor(gate, silent)(gjob!);

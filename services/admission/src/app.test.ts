@@ -1,12 +1,12 @@
 /**
  * The webhook over HTTPS, as the API server calls it: AdmissionReviews built from real Pod and Deployment manifests,
- * verdicts stored by the gate's own code (images.ts recordImage), policies read from the snapshot the gate publishes.
+ * verdicts stored by the gate's own code (gate-store's image-state.ts recordImage), policies read from the snapshot the gate publishes.
  */
 import { request } from 'node:https';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { policySnapshotKey } from '@gitops-gate/contracts';
-import { createImageState } from '@gitops-gate/gate-core';
+import { createImageState } from '@gitops-gate/gate-store';
 import { createServingCertificate } from '@gitops-gate/k8s-sandbox';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';

@@ -1,6 +1,6 @@
 /**
  * The admission decision, pure: which images a Pod (or a workload's pod template) runs, which policies guard its
- * namespace, and whether the verdicts the verifiers stored (gate-core images.ts, `image-results`) let each image in.
+ * namespace, and whether the verdicts the verifiers stored (gate-store's image-state.ts, `image-results`) let each image in.
  *
  * Rules (fail closed; each one is a reason code in the answer):
  * - every container, init container and ephemeral container image is referenced by digest (`TAG_ONLY` otherwise);

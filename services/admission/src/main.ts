@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '@gitops-gate/config';
 import { normalizeRepoUrl, verifyJobId, type VerifyImageJob } from '@gitops-gate/contracts';
-import { createCachedApplicationStore, createKubeApplicationStore, loadKubeConfig } from '@gitops-gate/gate-core';
+import { createCachedApplicationStore, createKubeApplicationStore, loadKubeConfig } from '@gitops-gate/gate-store';
 import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createAdmissionApp, type AdmissionDeps } from './app.js';

@@ -65,7 +65,7 @@ export function pinnedByNamespace(apps: Application[]): Map<string, Set<string>>
   return out;
 }
 
-/** HGETALL of every build in one pipeline (gate-core images.ts `image-results:<repository>@<digest>`). */
+/** HGETALL of every build in one pipeline (gate-store's image-state.ts `image-results:<repository>@<digest>`). */
 export function createResultLookup(redis: Redis, prefix: string): (builds: string[]) => Promise<Map<string, StoredImageResult[]>> {
   return async (builds) => {
     const p = redis.pipeline();

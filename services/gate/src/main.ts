@@ -5,36 +5,34 @@
  */
 import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
-import {
-  normalizeRepoUrl,
-  policySnapshotKey,
-  policySnapshotSchema,
-  QUEUE_GATE,
-  type FollowedRepo,
-  type PolicySnapshot,
-} from '@gitops-gate/contracts';
+import { normalizeRepoUrl, QUEUE_GATE, type FollowedRepo } from '@gitops-gate/contracts';
 import { reverifyCommitJob, reverifyImageJob } from '@gitops-gate/contracts/verify-jobs';
 import {
   collectFollowedRepos,
-  createAuditTrail,
   withReplicatedRecords,
-  createCachedApplicationStore,
   createTokenBucket,
   pacedWrites,
   createGate,
-  createImageState,
-  createKubeApplicationStore,
-  createPolicyWatcher,
   createReconciler,
-  createRedisLock,
-  loadKubeConfig,
   readSigningKeyFile,
   FINAL_INDEX_TTL_SECONDS,
   reconcileJob,
-  trimAuditTrail,
   type Gate,
   type PolicyWatcher,
 } from '@gitops-gate/gate-core';
+import {
+  createAuditTrail,
+  createCachedApplicationStore,
+  createReconcileMarks,
+  createImageState,
+  createKubeApplicationStore,
+  createPolicyWatcher,
+  createRedisLock,
+  loadKubeConfig,
+  publishPolicySnapshot,
+  readPolicySnapshot,
+  trimAuditTrail,
+} from '@gitops-gate/gate-store';
 import { createGitMirror, GitError } from '@gitops-gate/git';
 import {
   createReportQueue,
@@ -55,7 +53,7 @@ import {
   queueGaugeSource,
   verifyJobOptions,
 } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges } from '@gitops-gate/telemetry';
+import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges, inSpan } from '@gitops-gate/telemetry';
 import { createGateOpsApp } from './ops-app.js';
 import { createGateProcessor } from './processor.js';
 import { externalLinkAnnotation } from './ui/index.js';
@@ -167,9 +165,7 @@ if (config.GATE_WATCH_POLICIES) {
   // What was in force before this start: an Enforce policy that is invalid now keeps its earlier valid generation.
   let previous: object[] = [];
   try {
-    previous = policySnapshotSchema.parse(
-      JSON.parse((await redis.get(policySnapshotKey(config.QUEUE_PREFIX))) ?? '{"revision":"","policies":[]}'),
-    ).policies;
+    previous = await readPolicySnapshot(redis, config.QUEUE_PREFIX);
   } catch (err) {
     logger.warn({ err }, 'previous policy snapshot unreadable');
   }
@@ -179,8 +175,7 @@ if (config.GATE_WATCH_POLICIES) {
     logger,
     // Verifiers have no Kubernetes access: the policies in force reach them through Redis.
     onChange: async (set) => {
-      const snapshot: PolicySnapshot = { revision: set.revision, policies: set.objects as Record<string, unknown>[] };
-      await redis.set(policySnapshotKey(config.QUEUE_PREFIX), JSON.stringify(snapshot));
+      await publishPolicySnapshot(redis, config.QUEUE_PREFIX, set);
       const g = gateForPolicies;
       if (g)
         reevaluation = reevaluation
@@ -201,6 +196,7 @@ if (config.GATE_WATCH_POLICIES) {
 
 const gate = createGate({
   store,
+  span: inSpan,
   lock: createRedisLock(redis, config.QUEUE_PREFIX),
   audit,
   logger,
@@ -248,8 +244,7 @@ const reconciler = createReconciler({
   listHeads: (url) => mirror.listHeads(url),
   followed: (apps) => collectFollowedRepos(apps, followedOptions),
   audit,
-  redis,
-  prefix: config.QUEUE_PREFIX,
+  marks: createReconcileMarks(redis, config.QUEUE_PREFIX),
   logger,
   enqueue: async (t) => {
     // Ids unique per repository, branch and head (and queueing): see reconcileJob.
@@ -258,7 +253,7 @@ const reconciler = createReconciler({
   },
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
-// Audit retention: one gate replica at a time (a lease of 80 % of the interval) trims a batch per interval; see audit-retention.ts.
+// Audit retention: one gate replica at a time (a lease of 80 % of the interval) trims a batch per interval; see gate-store's audit-retention.ts.
 const retention = {
   maxAgeSeconds: config.AUDIT_RETENTION_SECONDS,
   maxRecords: config.AUDIT_RETENTION_RECORDS,

@@ -9,13 +9,13 @@ import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkpointOrigin,
-  createAuditTrail,
   formatCheckpoint,
   parseSigningKey,
   recordHash,
   type CheckpointSigner,
   type DecisionRecord,
 } from '@gitops-gate/gate-core';
+import { createAuditTrail } from '@gitops-gate/gate-store';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { main } from './main.js';

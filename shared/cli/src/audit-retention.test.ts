@@ -9,16 +9,14 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  auditKeys,
   checkpointOrigin,
-  createAuditTrail,
   formatCheckpoint,
   parseSigningKey,
-  trimAuditTrail,
   trimOrigin,
   type CheckpointSigner,
   type DecisionRecord,
 } from '@gitops-gate/gate-core';
+import { auditKeys, createAuditTrail, trimAuditTrail } from '@gitops-gate/gate-store';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { main } from './main.js';

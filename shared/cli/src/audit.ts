@@ -4,14 +4,8 @@
 import { createWriteStream, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, redactRedisUrl } from '@gitops-gate/config';
-import {
-  CheckpointError,
-  createAuditTrail,
-  exportAuditRecords,
-  parseVerifierKey,
-  type CheckpointVerifier,
-  type DecisionRecord,
-} from '@gitops-gate/gate-core';
+import { CheckpointError, parseVerifierKey, type CheckpointVerifier, type DecisionRecord } from '@gitops-gate/gate-core';
+import { createAuditTrail, exportAuditRecords } from '@gitops-gate/gate-store';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { UsageError, type Io } from './io.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuditTrail } from '@gitops-gate/gate-core';
+import { createAuditTrail } from '@gitops-gate/gate-store';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createTestRepo, generateSshKey, startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { main } from './main.js';

@@ -17,12 +17,16 @@ import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createTestRepo, startTestRedis, type TestRedis, type TestRepo } from '@gitops-gate/testing';
-import { createCachedApplicationStore, type CachedApplicationStore } from './app-cache.js';
+import {
+  createAuditTrail,
+  createCachedApplicationStore,
+  createKubeApplicationStore,
+  createRedisLock,
+  type CachedApplicationStore,
+} from '@gitops-gate/gate-store';
 import type { Application } from './applications.js';
-import { createAuditTrail } from './audit.js';
 import { createGate } from './gate.js';
-import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
-import { createRedisLock } from './lock.js';
+import type { ApplicationStore } from './application-store.js';
 import { createTokenBucket, pacedWrites } from './rate-limit.js';
 
 const REPO = 'https://github.com/org/app.git';

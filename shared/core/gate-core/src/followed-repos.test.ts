@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisConnection, createFollowedRepoReader, publishFollowedRepos } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
+import { createAuditTrail, createReconcileMarks } from '@gitops-gate/gate-store';
 import type { Application } from './applications.js';
-import { createAuditTrail } from './audit.js';
 import { collectFollowedRepos } from './followed-repos.js';
 import { createReconciler } from './reconcile.js';
 
@@ -111,8 +111,7 @@ describe('published set and reconcile (real Redis)', () => {
       },
       audit: createAuditTrail(redis, prefix),
       enqueue: async () => undefined,
-      redis,
-      prefix,
+      marks: createReconcileMarks(redis, prefix),
       logger: silent,
       followed: (list) => collectFollowedRepos(list, opts),
     });

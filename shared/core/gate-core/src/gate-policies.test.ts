@@ -21,12 +21,16 @@ import {
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
-import { createAuditTrail } from './audit.js';
+import {
+  createAuditTrail,
+  createImageState,
+  createKubeApplicationStore,
+  createPolicyWatcher,
+  createRedisLock,
+} from '@gitops-gate/gate-store';
 import { createGate, type Gate } from './gate.js';
-import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
-import { createRedisLock } from './lock.js';
-import { createPolicyWatcher, type PolicyWatcher } from './policy-watcher.js';
-import { createImageState } from './images.js';
+import type { ApplicationStore } from './application-store.js';
+import type { PolicyWatcher } from './policy-watch.js';
 
 const REPO = 'https://github.com/org/app.git';
 const SHA = 'a'.repeat(40);

@@ -16,12 +16,10 @@ import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createTestRepo, startTestRedis, type TestRedis, type TestRepo } from '@gitops-gate/testing';
-import { createAuditTrail } from './audit.js';
+import { createAuditTrail, createImageState, createKubeApplicationStore, createRedisLock } from '@gitops-gate/gate-store';
 import { createGate, type Gate } from './gate.js';
-import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
+import type { ApplicationStore } from './application-store.js';
 import type { Application } from './applications.js';
-import { createRedisLock } from './lock.js';
-import { createImageState } from './images.js';
 import type { LivePolicy } from '@gitops-gate/policy';
 
 const REPO = 'https://github.com/org/app.git';
@@ -269,12 +267,12 @@ describe('gate', () => {
     const vanishing: ApplicationStore = {
       ...store,
       async get() {
-        const { KubeError } = await import('./kube.js');
+        const { KubeError } = await import('./application-store.js');
         throw new KubeError('NOT_FOUND', 404, 'get application argocd/app: applications.argoproj.io "app" not found');
       },
       // The write that follows the (cached) list meets the deletion too.
       async patch() {
-        const { KubeError } = await import('./kube.js');
+        const { KubeError } = await import('./application-store.js');
         throw new KubeError('NOT_FOUND', 404, 'patch application argocd/app: applications.argoproj.io "app" not found');
       },
     };

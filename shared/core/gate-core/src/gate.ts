@@ -5,7 +5,7 @@
  * the gate cannot establish (ancestry, a fresh read) leaves the Application where it is.
  */
 import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
-import { inSpan, type Logger } from '@gitops-gate/telemetry';
+import type { Logger } from '@gitops-gate/telemetry';
 import {
   ANNOTATION_PREFIX,
   appKey,
@@ -19,11 +19,21 @@ import {
 import type { AuditTrail, DecisionInput, DecisionRecord } from './audit.js';
 import { createAncestryMemo, createCoalescer, YIELDED, type AncestryMemo } from './coalesce.js';
 import { decide, type DecisionAction } from './decide.js';
-import { KubeError, type ApplicationStore } from './kube.js';
+import { KubeError, type ApplicationStore } from './application-store.js';
 import type { KeyedLock } from './lock.js';
 import { evaluateForApp, type LivePolicy } from '@gitops-gate/policy';
 import { requiredImages, type ImageState } from './images.js';
 import { checkImageRequirement, imagePoliciesFor } from './image-policies.js';
+
+/**
+ * Runs fn inside a tracing span (telemetry's inSpan in the gate process): the Kubernetes write shows in the
+ * delivery's trace under `gate.apply`. A port, so the decisions load no tracing SDK.
+ */
+export type SpanRunner = <T>(
+  name: string,
+  attributes: Record<string, string | number | boolean | undefined>,
+  fn: () => Promise<T>,
+) => Promise<T>;
 
 export interface GateDeps {
   store: ApplicationStore;
@@ -52,6 +62,8 @@ export interface GateDeps {
   /** Evidence annotations beyond the gate's own (e.g. the Argo CD external link to the audit page). */
   extraAnnotations?: (app: Application) => Record<string, string>;
   onConflict?: () => void;
+  /** Traces the Application write (`kube.patch`); unset = no span. */
+  span?: SpanRunner;
   /** Applications of one verdict decided at once (each still under its own lock); default 32. */
   fanOutConcurrency?: number;
 }
@@ -325,7 +337,8 @@ async function writePin(
     verdict.branch,
   );
   try {
-    await inSpan('kube.patch', { 'k8s.application': key, 'git.sha': verdict.sha }, () => deps.store.patch(ns, name, patch));
+    const write = () => deps.store.patch(ns, name, patch);
+    await (deps.span ? deps.span('kube.patch', { 'k8s.application': key, 'git.sha': verdict.sha }, write) : write());
   } catch (err) {
     // 409: the resourceVersion moved. 422 with a precondition that no longer holds: a field the decision rests
     // on moved (a real API server answers a failed JSON-patch `test` with 422). Both: re-read, decide again.
@@ -491,7 +504,7 @@ export function createGate(deps: GateDeps): Gate {
       return [];
     }
     const policies = v.policies.map((p) => `${p.name}@${p.generation ?? '-'}:${p.ok ? 'ok' : p.code}`).join(',');
-    // Recorded under the image's lock: a stored result is replaced only by a newer one (images.ts), read-compare-write.
+    // Recorded under the image's lock: a stored result is replaced only by a newer one (images.ts supersedesImageResult), read-compare-write.
     await deps.lock.withLock(key, async () => {
       await images.recordImage(v);
       await deps.audit.record({

@@ -15,7 +15,7 @@ import { policySelects, type LivePolicy } from '@gitops-gate/policy';
 type Named = Pick<PolicyResult, 'name'> & Partial<Pick<PolicyResult, 'scope' | 'namespace' | 'uid' | 'generation'>>;
 type PolicyLike = Named & Pick<PolicyResult, 'mode' | 'selector'>;
 
-/** One policy's stored result for one image digest, as the gate keeps it (see images.ts). */
+/** One policy's stored result for one image digest, as the gate keeps it (see images.ts; stored by gate-store's image-state.ts). */
 export interface StoredImageResult extends PolicyIdentity {
   mode: 'Enforce' | 'Audit';
   ok: boolean;

@@ -1,15 +1,18 @@
-import { KUBE_ERROR_CODES } from './kube.js';
+import { KUBE_ERROR_CODES } from './application-store.js';
 export * from './applications.js';
+export * from './application-store.js';
 export * from './audit.js';
+export * from './audit-verify.js';
+export * from './audit-trim.js';
 export * from './decide.js';
 export * from './gate.js';
-export * from './kube.js';
 export * from './lock.js';
 export * from '@gitops-gate/policy';
-export * from './policy-watcher.js';
+export * from './policy-apps.js';
+export * from './policy-watch.js';
+export * from './policy-status.js';
 export * from './reconcile.js';
 export * from './images.js';
-export * from './app-cache.js';
 export * from './checkpoint.js';
 export * from './image-policies.js';
 export * from './followed-repos.js';
@@ -25,6 +28,5 @@ export const GATE_CORE_ERROR_CODES = [
   'LOCK_TIMEOUT',
   'POLICIES_NOT_SYNCED',
 ] as const;
-export * from './audit-retention.js';
 export * from './rate-limit.js';
 export * from './coalesce.js';

@@ -1,7 +1,7 @@
 /** How the watcher reads a failed list/watch: a missing CRD, lost RBAC, or a transient error. */
 import { describe, expect, it } from 'vitest';
 import { POLICY_KINDS } from '@gitops-gate/policy';
-import { describeWatchFailure } from './policy-watcher.js';
+import { describeWatchFailure } from './policy-watch.js';
 
 const [gatePolicy] = POLICY_KINDS;
 if (!gatePolicy) throw new Error('no GatePolicy kind');

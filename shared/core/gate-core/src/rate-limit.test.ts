@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Application } from './applications.js';
-import type { ApplicationStore } from './kube.js';
+import type { ApplicationStore } from './application-store.js';
 import { createTokenBucket, pacedWrites, type Clock } from './rate-limit.js';
 
 /** A fake clock: sleeping advances it, so the test reads exactly when each token was granted. */

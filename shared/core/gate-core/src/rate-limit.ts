@@ -4,7 +4,7 @@
  * when the bucket is empty. One fan-out (a push followed by hundreds of Applications) then writes at a rate the API
  * server and its priority-and-fairness settings expect, instead of as fast as the gate can decide.
  */
-import type { ApplicationStore } from './kube.js';
+import type { ApplicationStore } from './application-store.js';
 
 export interface TokenBucket {
   /** Resolves when a token was taken (at once while the bucket holds one). Waiters are served in arrival order. */

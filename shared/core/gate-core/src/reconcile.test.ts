@@ -17,9 +17,10 @@ import { createGitMirror } from '@gitops-gate/git';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { createTestRepo, startTestRedis, type TestRedis, type TestRepo } from '@gitops-gate/testing';
+import { createAuditTrail, createReconcileMarks } from '@gitops-gate/gate-store';
 import type { Application } from './applications.js';
-import { createAuditTrail, type AuditTrail } from './audit.js';
-import type { ApplicationStore } from './kube.js';
+import type { AuditTrail } from './audit.js';
+import type { ApplicationStore } from './application-store.js';
 import { createReconciler, reconcileJob, reconcileKey, type ReconcileTarget } from './reconcile.js';
 
 const silent = createLogger('reconcile-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
@@ -65,8 +66,7 @@ function reconciler(apps: Application[], extra: Partial<Parameters<typeof create
     namespaces: [],
     listHeads: (url) => mirror.listHeads(url),
     audit,
-    redis: conn,
-    prefix,
+    marks: createReconcileMarks(conn, prefix),
     logger: silent,
     // Every opted-in repository is followed, fetched from the URL the Application names (followed-repos.test.ts
     // covers how the gate builds the set).

@@ -3,16 +3,15 @@
  * ls-remote`) and queue a verification for any head that no final decision covers yet (a `deferred-*` record — Rekor
  * or the git host was down, the commit was not replicated yet — is not final). A missed delivery, a receiver outage or
  * transient trouble that outlasted the verifier's retries delays a pin; it never loses it. One gate replica runs it
- * per interval (a Redis lease).
+ * per interval (a lease: ReconcileMarks, in Redis by @gitops-gate/gate-store's createReconcileMarks).
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { normalizeRepoUrl, type FollowedRepo, type VerifyCommitJob } from '@gitops-gate/contracts';
 import { buildCommitVerifyJob, ContractError } from '@gitops-gate/contracts/verify-jobs';
 import type { Logger } from '@gitops-gate/telemetry';
 import { appKey, BRANCH_ANNOTATION, readRevision, findTrackingApps, type Application } from './applications.js';
 import type { AuditTrail } from './audit.js';
-import type { ApplicationStore } from './kube.js';
+import type { ApplicationStore } from './application-store.js';
 
 export interface ReconcileTarget {
   repoUrl: string;
@@ -55,6 +54,16 @@ export function reconcileJob(t: ReconcileTarget, now: Date = new Date()): { data
   });
 }
 
+/** The shared marks that keep gate replicas from doing a pass's work twice. */
+export interface ReconcileMarks {
+  /** Marks a head (by reconcileKey) as queued for ttlMs unless it already is; false: it already is. */
+  markQueued(key: string, ttlMs: number): Promise<boolean>;
+  /** Drops a head's mark (its job could not be queued: the next pass tries again). */
+  unmarkQueued(key: string): Promise<void>;
+  /** Takes the lease of one pass for ttlMs unless another replica holds it; false: it does. */
+  takeLease(ttlMs: number): Promise<boolean>;
+}
+
 export interface Reconciler {
   /** One pass; returns the heads it queued. */
   runOnce(): Promise<ReconcileTarget[]>;
@@ -68,8 +77,7 @@ export function createReconciler(deps: {
   listHeads: (cloneUrl: string) => Promise<Map<string, string>>;
   audit: AuditTrail;
   enqueue: (target: ReconcileTarget) => Promise<void>;
-  redis: Redis;
-  prefix: string;
+  marks: ReconcileMarks;
   logger: Logger;
   /**
    * How long a queued head is left to its verification (the verify job's retries with backoff) before a pass may
@@ -133,8 +141,8 @@ export function createReconciler(deps: {
       if (pending.length === 0) continue;
       const head = { repoUrl: w.repoUrl, branch: w.branch, sha };
       // One queueing per head at a time: a head still being verified (or retried) is not queued again every pass.
-      const inFlight = `${deps.prefix}:reconcile-queued:${reconcileKey(head)}`;
-      if ((await deps.redis.set(inFlight, '1', 'PX', requeueAfterMs, 'NX')) !== 'OK') continue;
+      const inFlight = reconcileKey(head);
+      if (!(await deps.marks.markQueued(inFlight, requeueAfterMs))) continue;
       const target = { ...head, cloneUrl: w.cloneUrl, deliveryId: reconcileDeliveryId(head, now()) };
       try {
         await deps.enqueue(target);
@@ -145,7 +153,7 @@ export function createReconciler(deps: {
           deps.logger.warn({ err, repo: w.repoUrl, branch: w.branch }, 'reconcile: head not queued, repository name refused');
           continue;
         }
-        await deps.redis.del(inFlight).catch(() => undefined);
+        await deps.marks.unmarkQueued(inFlight).catch(() => undefined);
         throw err;
       }
       queued.push(target);
@@ -159,8 +167,7 @@ export function createReconciler(deps: {
     running = true;
     try {
       // A lease slightly shorter than the interval: one replica per interval, and a dead replica's turn passes on.
-      const got = await deps.redis.set(`${deps.prefix}:reconcile-lease`, String(process.pid), 'PX', Math.max(intervalMs - 100, 100), 'NX');
-      if (got === 'OK') await runOnce();
+      if (await deps.marks.takeLease(Math.max(intervalMs - 100, 100))) await runOnce();
     } catch (err) {
       deps.logger.warn({ err }, 'reconcile pass failed');
     } finally {

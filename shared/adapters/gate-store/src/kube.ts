@@ -1,41 +1,12 @@
 /**
- * The gate's only way into Kubernetes: list, get and resourceVersion-guarded patches of Applications through
- * @kubernetes/client-node: the pin is an RFC 6902 JSON patch (see pinPatch), other writers may send a merge patch.
- * API errors become KubeError with a code the gate can act on.
+ * The gate's only way into Kubernetes (gate-core's ApplicationStore port): list, get and resourceVersion-guarded
+ * patches of Applications through @kubernetes/client-node: the pin is an RFC 6902 JSON patch (see gate-core's
+ * pinPatch), other writers may send a merge patch. API errors become gate-core's KubeError with a code the gate can
+ * act on.
  */
 import { createHash } from 'node:crypto';
-import { BaseError } from '@gitops-gate/contracts/errors';
 import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { Application, JsonPatchOp } from './applications.js';
-
-export const KUBE_ERROR_CODES = ['CONFLICT', 'NOT_FOUND', 'FORBIDDEN', 'INVALID', 'UNAVAILABLE', 'UNAUTHORIZED', 'ERROR'] as const;
-export type KubeErrorCode = (typeof KUBE_ERROR_CODES)[number];
-
-export class KubeError extends BaseError<KubeErrorCode> {
-  readonly status: number;
-  /** Worth retrying later (5xx, 429, network). Conflicts are retried at once by the gate itself. */
-  readonly transient: boolean;
-  constructor(code: KubeErrorCode, status: number, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.status = status;
-    this.transient = code === 'UNAVAILABLE';
-  }
-}
-
-export interface ApplicationStore {
-  list(namespaces: string[]): Promise<Application[]>;
-  get(namespace: string, name: string): Promise<Application>;
-  /**
-   * An array is an RFC 6902 JSON patch (application/json-patch+json: a failed `test` op is 422), an object a merge
-   * patch (application/merge-patch+json). Either carries metadata.resourceVersion: 409 if the object changed since.
-   */
-  patch(namespace: string, name: string, patch: Record<string, unknown> | JsonPatchOp[]): Promise<Application>;
-  /**
-   * The watch cache's copy, without a request (undefined: no cache, not synced, or not in it). Decisions may start
-   * from it because every pin carries its resourceVersion: a stale copy is refused by the API server, never written.
-   */
-  peek?(namespace: string, name: string): Application | undefined;
-}
+import { KubeError, kubeErrorCodeOf, type Application, type ApplicationStore } from '@gitops-gate/gate-core';
 
 interface ApplicationList {
   items?: Application[];
@@ -55,21 +26,7 @@ function toKubeError(err: unknown, what: string): KubeError {
     } catch {
       // body was not JSON; keep the status line
     }
-    const code: KubeErrorCode =
-      status === 409
-        ? 'CONFLICT'
-        : status === 404
-          ? 'NOT_FOUND'
-          : status === 403
-            ? 'FORBIDDEN'
-            : status === 401
-              ? 'UNAUTHORIZED'
-              : status === 422
-                ? 'INVALID'
-                : status === 429 || status >= 500
-                  ? 'UNAVAILABLE'
-                  : 'ERROR';
-    return new KubeError(code, status, message);
+    return new KubeError(kubeErrorCodeOf(status), status, message);
   }
   // Connection refused, reset, DNS: the API server is away for now.
   return new KubeError('UNAVAILABLE', 0, `${what}: ${(err as Error).message ?? String(err)}`);

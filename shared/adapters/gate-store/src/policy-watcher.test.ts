@@ -9,8 +9,8 @@ import {
   type SandboxApiServer,
 } from '@gitops-gate/k8s-sandbox';
 import { createLogger } from '@gitops-gate/telemetry';
-import type { Application } from './applications.js';
-import { createPolicyWatcher, type PolicySet, type PolicyWatcher } from './policy-watcher.js';
+import type { Application, PolicySet, PolicyWatcher } from '@gitops-gate/gate-core';
+import { createPolicyWatcher } from './policy-watcher.js';
 
 const silent = createLogger('pw-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
 const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: 'argocd' };

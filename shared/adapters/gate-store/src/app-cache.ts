@@ -6,8 +6,7 @@
  */
 import { CustomObjectsApi, makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '@gitops-gate/telemetry';
-import type { Application } from './applications.js';
-import type { ApplicationStore } from './kube.js';
+import type { Application, ApplicationStore } from '@gitops-gate/gate-core';
 
 export interface CachedApplicationStore extends ApplicationStore {
   start(): Promise<void>;

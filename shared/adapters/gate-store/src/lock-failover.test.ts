@@ -14,10 +14,10 @@ import { createSandboxApiServer, demoApplication, type SandboxApiServer } from '
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startRedisNode, type RedisNode } from '@gitops-gate/testing';
-import { createAuditTrail } from './audit.js';
-import { createGate } from './gate.js';
-import { createKubeApplicationStore, type ApplicationStore } from './kube.js';
-import { createRedisLock } from './lock.js';
+import { createGate, type ApplicationStore } from '@gitops-gate/gate-core';
+import { createAuditTrail } from './audit-trail.js';
+import { createKubeApplicationStore } from './kube.js';
+import { createRedisLock } from './redis-lock.js';
 
 const REPO = 'https://github.com/org/app.git';
 const silent = createLogger('gate-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
