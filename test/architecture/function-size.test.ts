@@ -17,20 +17,9 @@ import {
 
 const ts = loadTypeScript();
 
-/**
- * Long functions of gate-core, which another change is moving; each is split there. Matched by file name and function
- * name so the move does not matter. An entry fails this test once its function is no longer too long: remove it then.
- */
-const PENDING: { file: string; name: string }[] = [
-  { file: 'audit.ts', name: 'createAuditTrail' },
-  { file: 'policy-watcher.ts', name: 'createPolicyWatcher' },
-];
-
 let scanned: LongFunction[] | undefined;
 /** The repository scan, once for both repository checks (it parses every src file). */
 const repoFindings = (): LongFunction[] => (scanned ??= findLongFunctions({ ts }));
-
-const pendingFor = (f: { file: string; name: string }) => PENDING.find((p) => f.file.endsWith(`/${p.file}`) && f.name === p.name);
 
 /** A function exactly `lines` long (head, statements, return, closing brace), with `above` written over it. */
 function source(lines: number, above: string[] = [], head = 'export function big(): number {'): string {
@@ -40,18 +29,8 @@ function source(lines: number, above: string[] = [], head = 'export function big
 
 describe('function sizes (issue #11)', () => {
   it(`every src function over ${DEFAULT_MAX_LINES} lines carries a // size: reason`, () => {
-    const open = repoFindings().filter((f) => f.reason === undefined && pendingFor(f) === undefined);
+    const open = repoFindings().filter((f) => f.reason === undefined);
     expect(open.map((f) => `${f.file}:${f.line} ${f.name} (${f.length} lines)`)).toEqual([]);
-  });
-
-  it('the pending list names only functions that are still too long', () => {
-    const found = repoFindings();
-    for (const p of PENDING) {
-      expect(
-        found.some((f) => pendingFor(f) === p),
-        `${p.file} ${p.name} is no longer over ${DEFAULT_MAX_LINES} lines: remove it from PENDING`,
-      ).toBe(true);
-    }
   });
 
   it('measures from the first token to the last line and flags only what is over the limit', () => {

@@ -50,6 +50,33 @@ interface KindState {
   timer?: NodeJS.Timeout;
 }
 
+/** One list/watch per policy kind (GatePolicy, ClusterGatePolicy), each with its own retry state. */
+function createKindStates(kc: KubeConfig, api: CustomObjectsApi, initialDelayMs: number): KindState[] {
+  return POLICY_KINDS.map((info) => {
+    const list = () => api.listClusterCustomObject({ group: POLICY_GROUP, version: POLICY_VERSION, plural: info.plural });
+    return {
+      info,
+      list,
+      informer: makeInformer<PolicyObject>(kc, `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${info.plural}`, list as never),
+      synced: false,
+      missing: false,
+      delayMs: initialDelayMs,
+      failedSinceStart: false,
+    };
+  });
+}
+
+/** The opted-in Applications for status.selectedApplications; a failed list only leaves that field out. */
+async function listApplications(list: (() => Promise<Application[]>) | undefined, logger: Logger): Promise<Application[] | undefined> {
+  if (!list) return undefined;
+  try {
+    return await list();
+  } catch (err) {
+    logger.warn({ err }, 'applications not listed for policy status');
+    return undefined;
+  }
+}
+
 export function createPolicyWatcher(opts: {
   kc: KubeConfig;
   logger: Logger;
@@ -69,24 +96,12 @@ export function createPolicyWatcher(opts: {
   const now = opts.now ?? (() => new Date());
   const backoff = opts.backoff ?? { initialMs: 1_000, maxMs: 60_000 };
 
-  const kinds: KindState[] = POLICY_KINDS.map((info) => {
-    const list = () => api.listClusterCustomObject({ group: POLICY_GROUP, version: POLICY_VERSION, plural: info.plural });
-    return {
-      info,
-      list,
-      informer: makeInformer<PolicyObject>(opts.kc, `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${info.plural}`, list as never),
-      synced: false,
-      missing: false,
-      delayMs: backoff.initialMs,
-      failedSinceStart: false,
-    };
-  });
+  const kinds = createKindStates(opts.kc, api, backoff.initialMs);
 
   let set: PolicySet = { revision: revisionOf([], []), compiled: [], objects: [], broken: [] };
   let published = false;
   let stopped = false;
   let chain: Promise<void> = Promise.resolve();
-  /** The last valid compiled generation of each object (by uid), kept in force while the object is invalid. */
   /** The last valid compiled generation of each object (by uid) and the snapshot in force before this process. */
   const memory: PolicyMemory = { lastValid: new Map(), previous: new Map() };
   for (const o of (opts.previous ?? []) as PolicyObject[]) if (o.metadata?.uid) memory.previous.set(o.metadata.uid, o);
@@ -112,14 +127,7 @@ export function createPolicyWatcher(opts: {
       set = next;
       published = true;
     }
-    let apps: Application[] | undefined;
-    if (opts.applications) {
-      try {
-        apps = await opts.applications();
-      } catch (err) {
-        opts.logger.warn({ err }, 'applications not listed for policy status');
-      }
-    }
+    const apps = await listApplications(opts.applications, opts.logger);
     for (const o of outcomes)
       await statusWriter.write(o.kind, o.obj, o.ok, o.reason, o.message, apps && o.live ? selectedBy(o.live, apps) : undefined);
   }
