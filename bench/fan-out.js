@@ -2,7 +2,6 @@
 // verifier → gate → sandbox API server). Latency per Application = the new targetRevision seen on a watch − the push.
 // The gate's writes are paced by its client-side token bucket (GATE_KUBE_WRITE_QPS / _BURST, passed through `env`).
 import { randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,8 @@ import { demoApplication } from '@gitops-gate/k8s-sandbox';
 import { startStack } from '@gitops-gate/local-stack';
 import { deliveryHeaders, pushPayload, startTestRedis } from '@gitops-gate/testing';
 import { watchApplications } from './e2e.js';
-import { createSshKey, makeCommit, writeEmptyTree } from './lib/commits.js';
+import { createBareRemote, createSshKey, makeCommit, setBranch } from './lib/commits.js';
+import { sshSignerPolicy } from './lib/pipeline.js';
 import { log, percentile } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/bench/app.git';
@@ -20,30 +20,23 @@ const NS = 'argocd';
 
 export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutMs = 60_000, env = {} } = {}) {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-bench-fan-'));
-  const remote = join(workDir, 'remote.git');
-  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', remote]);
-  writeEmptyTree(remote);
+  const remote = createBareRemote(workDir);
   const key = createSshKey();
   const gitHome = join(workDir, 'home');
   mkdirSync(gitHome);
   const root = makeCommit(remote, { message: 'root', key });
   const head = makeCommit(remote, { parents: [root.sha], message: 'fan', key });
-  writeFileSync(join(remote, 'refs', 'heads', 'fan'), `${root.sha}\n`);
+  setBranch(remote, 'fan', root.sha);
   const seed = Array.from({ length: apps }, (_, i) =>
     demoApplication({ name: `fan-${i}`, namespace: NS, repoURL: REPO_URL, branch: 'fan' }),
   );
-  const policy = {
-    apiVersion: 'gitops-gate.io/v1alpha1',
-    kind: 'GatePolicy',
-    metadata: { name: 'bench-signers', namespace: NS },
-    spec: {
-      mode: 'Enforce',
-      selector: { namespaces: [NS] },
-      repository: REPO_URL.replace(/\.git$/, ''),
-      branches: ['*'],
-      commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } },
-    },
-  };
+  const policy = sshSignerPolicy({
+    name: 'bench-signers',
+    namespace: NS,
+    repoUrl: REPO_URL,
+    allowedSignersLine: key.allowedSignersLine(SIGNER),
+  });
+
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   let stack;
   const pinned = new Map();

@@ -30,7 +30,23 @@ describe('globMatch', () => {
 
   it('ref-name matching agrees with the reference regular expression on every small case', () => {
     const patterns = ['*', '**', 'm*', '*n', 'm?in', 'release/*', 'release/*/x', '*/*', 'a*b*c', '?', 'a.b', 'v?.*', ''];
-    const names = ['main', 'mian', 'release/1', 'release/1/x', 'release/', 'a/b', 'abc', 'aXbYc', 'a.b', 'axb', 'v1.0', 'v/.0', '', '/', 'm'];
+    const names = [
+      'main',
+      'mian',
+      'release/1',
+      'release/1/x',
+      'release/',
+      'a/b',
+      'abc',
+      'aXbYc',
+      'a.b',
+      'axb',
+      'v1.0',
+      'v/.0',
+      '',
+      '/',
+      'm',
+    ];
     for (const p of patterns) {
       for (const n of names) expect(refNameMatches(p, n), `${p} ~ ${n}`).toBe(refRegExp(p).test(n));
     }
