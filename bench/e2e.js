@@ -16,11 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { startArgoWriter, startStack } from '@gitops-gate/local-stack';
+import { startArgoWriter } from '@gitops-gate/local-stack';
 import { deliveryHeaders, freePort, pushPayload, startTestRedis } from '@gitops-gate/testing';
 import { countTracedGit, createBareRemote, createSshKey, makeCommit, setBranch, startGitTrace, stopGitTrace } from './lib/commits.js';
-import { sshSignerPolicy } from './lib/pipeline.js';
+import { benchSeed, metricValue, queueBacklog, startBenchStack } from './lib/pipeline.js';
 import { countRedisCommands, cpuSplit, log, percentile, redisDelta, redisStats } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/bench/app.git';
@@ -141,14 +140,6 @@ function stageBreakdown(spans, deliveries) {
   return { traced, medianMs: Object.fromEntries(STAGES.map((s) => [s, med(rows[s])])) };
 }
 
-async function metricValue(port, name, labels) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n'))
-    if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
-  return sum;
-}
-
 // A cached phase promotes commits that fresh phases before it have verified. `count: true` = a phase that counts git
 // processes and Redis round trips instead of timing.
 export const DEFAULT_PHASES = [
@@ -202,11 +193,11 @@ export async function benchE2E({
   const promoted = Array.from({ length: branches }, (_, i) => `p${i}`);
   const cursor = { fresh: new Array(branches).fill(0), cached: new Array(branches).fill(0) };
   for (const b of [...fresh, ...promoted]) setRef(b, root.sha);
-  const apps = [...fresh, ...promoted].map((b) => demoApplication({ name: `app-${b}`, namespace: NS, repoURL: REPO_URL, branch: b }));
-  const policy = sshSignerPolicy({
-    name: 'bench-signers',
+  const seed = benchSeed({
     namespace: NS,
     repoUrl: REPO_URL,
+    apps: [...fresh, ...promoted].map((b) => ({ name: `app-${b}`, branch: b })),
+    policyName: 'bench-signers',
     allowedSignersLine: key.allowedSignersLine(SIGNER),
   });
 
@@ -225,14 +216,13 @@ export async function benchE2E({
   const logs = [];
   let stack;
   try {
-    stack = await startStack({
+    stack = await startBenchStack({
       workDir,
       redisUrl: redis.url,
-      seed: [...apps, policy],
-      urlRewrites: { [REPO_URL]: `file://${remote}` },
+      repoUrl: REPO_URL,
+      remote,
+      seed,
       verifiers,
-      gates: 1,
-      logLevel: 'warn',
       queuePrefix,
       env: { HOME: gitHome, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, ...env },
       onLog: (service, line) => {
@@ -268,17 +258,7 @@ export async function benchE2E({
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`receiver answered ${res.status}`);
   }
-  const backlogKeys = ['verify', 'gate'].flatMap((q) =>
-    ['wait', 'active', 'prioritized', 'delayed'].map((l) => `${queuePrefix}:${q}:${l}`),
-  );
-  async function backlog() {
-    let n = 0;
-    for (const k of backlogKeys) {
-      const type = await rclient.type(k);
-      n += type === 'list' ? await rclient.llen(k) : type === 'zset' ? await rclient.zcard(k) : 0;
-    }
-    return n;
-  }
+  const backlog = queueBacklog(rclient, queuePrefix);
   /** Until every key is pinned, or the queues are empty and nothing more can come (or the deadline). */
   async function settle(keys, timeoutMs) {
     const deadline = Date.now() + timeoutMs;

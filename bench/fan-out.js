@@ -6,12 +6,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { startStack } from '@gitops-gate/local-stack';
 import { deliveryHeaders, pushPayload, startTestRedis } from '@gitops-gate/testing';
 import { watchApplications } from './e2e.js';
 import { createBareRemote, createSshKey, makeCommit, setBranch } from './lib/commits.js';
-import { sshSignerPolicy } from './lib/pipeline.js';
+import { benchSeed, startBenchStack } from './lib/pipeline.js';
 import { log, percentile } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/bench/app.git';
@@ -27,13 +25,11 @@ export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutM
   const root = makeCommit(remote, { message: 'root', key });
   const head = makeCommit(remote, { parents: [root.sha], message: 'fan', key });
   setBranch(remote, 'fan', root.sha);
-  const seed = Array.from({ length: apps }, (_, i) =>
-    demoApplication({ name: `fan-${i}`, namespace: NS, repoURL: REPO_URL, branch: 'fan' }),
-  );
-  const policy = sshSignerPolicy({
-    name: 'bench-signers',
+  const seed = benchSeed({
     namespace: NS,
     repoUrl: REPO_URL,
+    apps: Array.from({ length: apps }, (_, i) => ({ name: `fan-${i}`, branch: 'fan' })),
+    policyName: 'bench-signers',
     allowedSignersLine: key.allowedSignersLine(SIGNER),
   });
 
@@ -42,14 +38,13 @@ export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutM
   const pinned = new Map();
   let stopWatch = () => undefined;
   try {
-    stack = await startStack({
+    stack = await startBenchStack({
       workDir,
       redisUrl: redis.url,
-      seed: [...seed, policy],
-      urlRewrites: { [REPO_URL]: `file://${remote}` },
+      repoUrl: REPO_URL,
+      remote,
+      seed,
       verifiers: 1,
-      gates: 1,
-      logLevel: 'warn',
       queuePrefix: `fan-${randomUUID().slice(0, 8)}`,
       env: { HOME: gitHome, GATE_KUBE_WRITE_QPS: String(qps), GATE_KUBE_WRITE_BURST: String(burst), ...env },
     });

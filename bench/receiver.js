@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort, startTestRedis } from '@gitops-gate/testing';
-import { writeSignedPushPool } from './lib/pipeline.js';
+import { nonceSource, writeSignedPushPool } from './lib/pipeline.js';
 import { countRedisCommands, cpuSeconds, log, median, redisDelta, redisStats, REPO_ROOT, resetRedis, startNode } from './lib/util.js';
 
 const run = promisify(execFile);
@@ -132,8 +132,7 @@ export async function benchReceiver({ seconds = 5, rounds = 3, warmup = 2, conne
       { name: 'anchor' },
     );
     const url = (who) => `http://127.0.0.1:${ports[who]}`;
-    let nonce = 0;
-    const nextNonce = () => `${Date.now().toString(36)}-${(nonce++).toString(36)}`;
+    const nextNonce = nonceSource();
     for (const who of ['anchor', 'ours']) await loadRound(tool, url(who), poolFile, pool, warmup, connections, nextNonce());
 
     const results = { ours: [], anchor: [] };

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort, startRedisNode } from '@gitops-gate/testing';
-import { writeSignedPushPool } from './lib/pipeline.js';
+import { nonceSource, writeSignedPushPool } from './lib/pipeline.js';
 import { hasWrk, loadRound } from './receiver.js';
 import { log, median, REPO_ROOT, resetRedis, startNode, stopChild } from './lib/util.js';
 
@@ -52,8 +52,7 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
     // The replica must be online before its WAITs can succeed.
     for (let i = 0; i < 200 && !/slave0:.*state=online/.test(await clients.replicated.info('replication')); i++) await sleep(50);
     const url = (who) => `http://127.0.0.1:${ports[who]}`;
-    let nonce = 0;
-    const nextNonce = () => `${Date.now().toString(36)}-${(nonce++).toString(36)}`;
+    const nextNonce = nonceSource();
     for (const who of ['solo', 'replicated']) await loadRound(tool, url(who), poolFile, pool, warmup, connections, nextNonce());
     const results = { solo: [], replicated: [] };
     const pairs = [];

@@ -15,6 +15,7 @@ import { normalizeRepoUrl, verifyJobId } from '@gitops-gate/contracts';
 import { createRedisConnection, createVerifyQueue, publishFollowedRepos, verifyJobOptions } from '@gitops-gate/queue';
 import { freePort, startTestRedis } from '@gitops-gate/testing';
 import { countTracedGit, createBareRemote, createSshKey, makeCommit, startGitTrace, stopGitTrace } from './lib/commits.js';
+import { metricValue } from './lib/pipeline.js';
 import { cpuSplit, log, median, REPO_ROOT, resetRedis, startNode } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/bench/scale.git';
@@ -78,14 +79,6 @@ export async function benchGitRead(gitDir, sha, n = 50) {
     `git read: spawn per read ${spawned.wallMs.toFixed(2)} ms wall / ${spawned.cpuMs.toFixed(2)} ms node CPU; persistent cat-file --batch ${batch.wallMs.toFixed(2)} ms / ${batch.cpuMs.toFixed(2)} ms`,
   );
   return { spawned, batch };
-}
-
-async function metricValue(port, name, labels) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n'))
-    if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
-  return sum;
 }
 
 /**

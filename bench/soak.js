@@ -20,11 +20,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { startStack } from '@gitops-gate/local-stack';
 import { deliveryHeaders, pushPayload, startTestRedis } from '@gitops-gate/testing';
 import { createBareRemote, createSshKey, makeCommit, setBranch } from './lib/commits.js';
-import { sshSignerPolicy } from './lib/pipeline.js';
+import { benchSeed, queueBacklog, startBenchStack } from './lib/pipeline.js';
 import { log } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/soak/app.git';
@@ -91,25 +89,24 @@ export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, samp
   const setRef = (branch, sha) => setBranch(remote, branch, sha);
   const branches = Array.from({ length: BRANCHES }, (_, i) => `s${i}`);
   for (const b of branches) setRef(b, root.sha);
-  const apps = branches.map((b) => demoApplication({ name: `app-${b}`, namespace: NS, repoURL: REPO_URL, branch: b }));
-  const policy = sshSignerPolicy({
-    name: 'soak-signers',
+  const seed = benchSeed({
     namespace: NS,
     repoUrl: REPO_URL,
+    apps: branches.map((b) => ({ name: `app-${b}`, branch: b })),
+    policyName: 'soak-signers',
     allowedSignersLine: key.allowedSignersLine(SIGNER),
   });
 
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   const rclient = new Redis(redis.url);
   const queuePrefix = `soak-${randomUUID().slice(0, 8)}`;
-  const stack = await startStack({
+  const stack = await startBenchStack({
     workDir,
     redisUrl: redis.url,
-    seed: [...apps, policy],
-    urlRewrites: { [REPO_URL]: `file://${remote}` },
+    repoUrl: REPO_URL,
+    remote,
+    seed,
     verifiers: 2,
-    gates: 1,
-    logLevel: 'warn',
     queuePrefix,
     env: { GATE_RECONCILE_SECONDS: '0', ...SOAK_ENV },
     onLog: () => undefined,
@@ -138,17 +135,7 @@ export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, samp
       statuses.error = (statuses.error ?? 0) + 1;
     }
   }
-  const backlogKeys = ['verify', 'gate'].flatMap((q) =>
-    ['wait', 'active', 'prioritized', 'delayed'].map((l) => `${queuePrefix}:${q}:${l}`),
-  );
-  async function backlog() {
-    let n = 0;
-    for (const k of backlogKeys) {
-      const type = await rclient.type(k);
-      n += type === 'list' ? await rclient.llen(k) : type === 'zset' ? await rclient.zcard(k) : 0;
-    }
-    return n;
-  }
+  const backlog = queueBacklog(rclient, queuePrefix);
   const samples = [];
   async function sample(tSec) {
     const info = await rclient.info('memory');
