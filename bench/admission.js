@@ -12,71 +12,17 @@ import { createImageState } from '@gitops-gate/gate-store';
 import { createServingCertificate } from '@gitops-gate/k8s-sandbox';
 import { buildsToLookUp, decideAdmission, policiesForNamespace, readReview } from '@gitops-gate/admission';
 import { createPolicyCache } from '@gitops-gate/admission';
+import { D_OK, gatePolicy, IMAGE, imageVerdict, PINNED } from '@gitops-gate/admission/testing';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis } from '@gitops-gate/testing';
 import { log } from './lib/util.js';
 
-const IMAGE = 'ghcr.io/org/shop';
-const REPO = 'https://github.com/org/shop';
-const PINNED = 'a'.repeat(40);
-const DIGEST = `sha256:${'1'.repeat(64)}`;
+const DIGEST = D_OK;
 const SIDECAR = `sha256:${'5'.repeat(64)}`;
 
-const policy = {
-  apiVersion: 'gitops-gate.io/v1alpha1',
-  kind: 'GatePolicy',
-  metadata: {
-    name: 'shop',
-    namespace: 'shop',
-    uid: 'u-shop',
-    generation: 1,
-    annotations: { 'gitops-gate.io/admission-require-pinned-commit': 'true' },
-  },
-  spec: {
-    mode: 'Enforce',
-    repository: REPO,
-    branches: ['main'],
-    commits: {
-      ssh: { allowedSigners: 'alice@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' },
-    },
-    images: [
-      {
-        repository: IMAGE,
-        keyless: [
-          {
-            identity: 'https://github.com/org/shop/.github/workflows/release.yml@refs/heads/main',
-            issuer: 'https://token.actions.githubusercontent.com',
-          },
-        ],
-      },
-    ],
-  },
-};
-const verdict = (digest) => ({
-  v: 1,
-  kind: 'image-verdict',
-  deliveryId: `bench-${digest.slice(7, 12)}`,
-  repoUrl: REPO,
-  image: IMAGE,
-  digest,
-  ok: true,
-  code: 'IMAGE_VERIFIED',
-  sourceCommit: PINNED,
-  policies: [
-    {
-      name: 'shop/shop',
-      scope: 'Namespaced',
-      namespace: 'shop',
-      uid: 'u-shop',
-      generation: 1,
-      mode: 'Enforce',
-      selector: {},
-      ok: true,
-      code: 'IMAGE_VERIFIED',
-    },
-  ],
-  verifiedAt: new Date().toISOString(),
-});
+// The admission tests' own policy (requiring a pinned commit) and image verdicts, so the bench decides what they test.
+const policy = gatePolicy({ namespace: 'shop', requirePinned: true });
+const verdict = (digest) => imageVerdict({ namespace: 'shop', digest, ok: true, sourceCommit: PINNED });
 // A realistic Pod: two containers (app + sidecar by digest) and an init container, labels, env, probes.
 const podReview = (i) =>
   JSON.stringify({

@@ -10,16 +10,16 @@
 // each push moves the branch ref in the remote first, as GitHub does before it sends the webhook.
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { startArgoWriter, startStack } from '@gitops-gate/local-stack';
+import { startArgoWriter } from '@gitops-gate/local-stack';
 import { deliveryHeaders, freePort, pushPayload, startTestRedis } from '@gitops-gate/testing';
-import { createSshKey, makeCommit, writeEmptyTree } from './lib/commits.js';
+import { countTracedGit, createBareRemote, createSshKey, makeCommit, setBranch, startGitTrace, stopGitTrace } from './lib/commits.js';
+import { benchSeed, metricValue, queueBacklog, startBenchStack } from './lib/pipeline.js';
 import { countRedisCommands, cpuSplit, log, percentile, redisDelta, redisStats } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/bench/app.git';
@@ -140,14 +140,6 @@ function stageBreakdown(spans, deliveries) {
   return { traced, medianMs: Object.fromEntries(STAGES.map((s) => [s, med(rows[s])])) };
 }
 
-async function metricValue(port, name, labels) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n'))
-    if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
-  return sum;
-}
-
 // A cached phase promotes commits that fresh phases before it have verified. `count: true` = a phase that counts git
 // processes and Redis round trips instead of timing.
 export const DEFAULT_PHASES = [
@@ -169,9 +161,7 @@ export async function benchE2E({
   env = {},
 } = {}) {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-bench-e2e-'));
-  const remote = join(workDir, 'remote.git');
-  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', remote]);
-  writeEmptyTree(remote);
+  const remote = createBareRemote(workDir);
   const key = createSshKey();
   // A home for the services' git processes: git reads $HOME/.gitconfig at every start, so writing a trace2 target
   // there for a few seconds counts the git processes (fetches…) of those seconds only.
@@ -197,25 +187,20 @@ export async function benchE2E({
     }
     chains.push(chain);
   }
-  const setRef = (branch, sha) => writeFileSync(join(remote, 'refs', 'heads', branch), `${sha}\n`);
+  const setRef = (branch, sha) => setBranch(remote, branch, sha);
   // Fresh pushes go to b<i>; cached pushes promote the same commits, in the same order, to p<i>.
   const fresh = Array.from({ length: branches }, (_, i) => `b${i}`);
   const promoted = Array.from({ length: branches }, (_, i) => `p${i}`);
   const cursor = { fresh: new Array(branches).fill(0), cached: new Array(branches).fill(0) };
   for (const b of [...fresh, ...promoted]) setRef(b, root.sha);
-  const apps = [...fresh, ...promoted].map((b) => demoApplication({ name: `app-${b}`, namespace: NS, repoURL: REPO_URL, branch: b }));
-  const policy = {
-    apiVersion: 'gitops-gate.io/v1alpha1',
-    kind: 'GatePolicy',
-    metadata: { name: 'bench-signers', namespace: NS },
-    spec: {
-      mode: 'Enforce',
-      selector: { namespaces: [NS] },
-      repository: REPO_URL.replace(/\.git$/, ''),
-      branches: ['*'],
-      commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } },
-    },
-  };
+  const seed = benchSeed({
+    namespace: NS,
+    repoUrl: REPO_URL,
+    apps: [...fresh, ...promoted].map((b) => ({ name: `app-${b}`, branch: b })),
+    policyName: 'bench-signers',
+    allowedSignersLine: key.allowedSignersLine(SIGNER),
+  });
+
   // git itself must accept these commits, or the numbers mean nothing.
   writeFileSync(join(workDir, 'allowed_signers'), `${key.allowedSignersLine(SIGNER)}\n`);
   execFileSync(
@@ -231,14 +216,13 @@ export async function benchE2E({
   const logs = [];
   let stack;
   try {
-    stack = await startStack({
+    stack = await startBenchStack({
       workDir,
       redisUrl: redis.url,
-      seed: [...apps, policy],
-      urlRewrites: { [REPO_URL]: `file://${remote}` },
+      repoUrl: REPO_URL,
+      remote,
+      seed,
       verifiers,
-      gates: 1,
-      logLevel: 'warn',
       queuePrefix,
       env: { HOME: gitHome, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, ...env },
       onLog: (service, line) => {
@@ -274,17 +258,7 @@ export async function benchE2E({
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`receiver answered ${res.status}`);
   }
-  const backlogKeys = ['verify', 'gate'].flatMap((q) =>
-    ['wait', 'active', 'prioritized', 'delayed'].map((l) => `${queuePrefix}:${q}:${l}`),
-  );
-  async function backlog() {
-    let n = 0;
-    for (const k of backlogKeys) {
-      const type = await rclient.type(k);
-      n += type === 'list' ? await rclient.llen(k) : type === 'zset' ? await rclient.zcard(k) : 0;
-    }
-    return n;
-  }
+  const backlog = queueBacklog(rclient, queuePrefix);
   /** Until every key is pinned, or the queues are empty and nothing more can come (or the deadline). */
   async function settle(keys, timeoutMs) {
     const deadline = Date.now() + timeoutMs;
@@ -408,27 +382,14 @@ export async function benchE2E({
 
   /** Counts git processes started during `fn`, by subcommand, per push. */
   async function countGit(fn, pushes) {
-    for (const f of readdirSync(traceDir)) rmSync(join(traceDir, f), { force: true });
-    writeFileSync(join(gitHome, '.gitconfig'), `[trace2]\n\teventTarget = ${traceDir}\n`);
+    startGitTrace(gitHome, traceDir);
     let res;
     try {
       res = await fn();
     } finally {
-      rmSync(join(gitHome, '.gitconfig'), { force: true });
+      stopGitTrace(gitHome);
     }
-    const counts = {};
-    for (const f of readdirSync(traceDir)) {
-      const start = readFileSync(join(traceDir, f), 'utf8')
-        .split('\n')
-        .find((l) => l.includes('"event":"start"'));
-      if (!start) continue;
-      const argv = JSON.parse(start).argv ?? [];
-      // git-upload-pack runs as `git-upload-pack <dir>` (argv[0]), the rest as `git <sub> …`
-      const sub = /upload-pack/.test(argv[0] ?? '')
-        ? 'upload-pack'
-        : (argv.slice(1).find((a) => !a.startsWith('-') && !a.includes('=')) ?? '?');
-      counts[sub] = (counts[sub] ?? 0) + 1 / pushes;
-    }
+    const counts = Object.fromEntries(Object.entries(countTracedGit(traceDir).bySub).map(([sub, n]) => [sub, n / pushes]));
     return { res, counts };
   }
 

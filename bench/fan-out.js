@@ -2,16 +2,14 @@
 // verifier → gate → sandbox API server). Latency per Application = the new targetRevision seen on a watch − the push.
 // The gate's writes are paced by its client-side token bucket (GATE_KUBE_WRITE_QPS / _BURST, passed through `env`).
 import { randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { startStack } from '@gitops-gate/local-stack';
 import { deliveryHeaders, pushPayload, startTestRedis } from '@gitops-gate/testing';
 import { watchApplications } from './e2e.js';
-import { createSshKey, makeCommit, writeEmptyTree } from './lib/commits.js';
+import { createBareRemote, createSshKey, makeCommit, setBranch } from './lib/commits.js';
+import { benchSeed, startBenchStack } from './lib/pipeline.js';
 import { log, percentile } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/bench/app.git';
@@ -20,43 +18,33 @@ const NS = 'argocd';
 
 export async function benchFanOut({ apps = 500, qps = 300, burst = 300, timeoutMs = 60_000, env = {} } = {}) {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-bench-fan-'));
-  const remote = join(workDir, 'remote.git');
-  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', remote]);
-  writeEmptyTree(remote);
+  const remote = createBareRemote(workDir);
   const key = createSshKey();
   const gitHome = join(workDir, 'home');
   mkdirSync(gitHome);
   const root = makeCommit(remote, { message: 'root', key });
   const head = makeCommit(remote, { parents: [root.sha], message: 'fan', key });
-  writeFileSync(join(remote, 'refs', 'heads', 'fan'), `${root.sha}\n`);
-  const seed = Array.from({ length: apps }, (_, i) =>
-    demoApplication({ name: `fan-${i}`, namespace: NS, repoURL: REPO_URL, branch: 'fan' }),
-  );
-  const policy = {
-    apiVersion: 'gitops-gate.io/v1alpha1',
-    kind: 'GatePolicy',
-    metadata: { name: 'bench-signers', namespace: NS },
-    spec: {
-      mode: 'Enforce',
-      selector: { namespaces: [NS] },
-      repository: REPO_URL.replace(/\.git$/, ''),
-      branches: ['*'],
-      commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } },
-    },
-  };
+  setBranch(remote, 'fan', root.sha);
+  const seed = benchSeed({
+    namespace: NS,
+    repoUrl: REPO_URL,
+    apps: Array.from({ length: apps }, (_, i) => ({ name: `fan-${i}`, branch: 'fan' })),
+    policyName: 'bench-signers',
+    allowedSignersLine: key.allowedSignersLine(SIGNER),
+  });
+
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   let stack;
   const pinned = new Map();
   let stopWatch = () => undefined;
   try {
-    stack = await startStack({
+    stack = await startBenchStack({
       workDir,
       redisUrl: redis.url,
-      seed: [...seed, policy],
-      urlRewrites: { [REPO_URL]: `file://${remote}` },
+      repoUrl: REPO_URL,
+      remote,
+      seed,
       verifiers: 1,
-      gates: 1,
-      logLevel: 'warn',
       queuePrefix: `fan-${randomUUID().slice(0, 8)}`,
       env: { HOME: gitHome, GATE_KUBE_WRITE_QPS: String(qps), GATE_KUBE_WRITE_BURST: String(burst), ...env },
     });

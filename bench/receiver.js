@@ -3,13 +3,14 @@
 // same load generator, interleaved rounds (A B B A A B …) so that other load on the machine hits both alike.
 import { randomBytes } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort, pushPayload, signBody, startTestRedis } from '@gitops-gate/testing';
+import { freePort, startTestRedis } from '@gitops-gate/testing';
+import { nonceSource, writeSignedPushPool } from './lib/pipeline.js';
 import { countRedisCommands, cpuSeconds, log, median, redisDelta, redisStats, REPO_ROOT, resetRedis, startNode } from './lib/util.js';
 
 const run = promisify(execFile);
@@ -104,20 +105,7 @@ export async function benchReceiver({ seconds = 5, rounds = 3, warmup = 2, conne
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   const client = new Redis(redis.url);
   const secret = randomBytes(24).toString('hex');
-  const pool = [];
-  for (let i = 0; i < 2000; i++) {
-    const body = JSON.stringify(
-      pushPayload({
-        repoUrl: 'https://github.com/org/app.git',
-        fullName: 'org/app',
-        after: randomBytes(20).toString('hex'),
-        before: randomBytes(20).toString('hex'),
-      }),
-    );
-    pool.push({ sig: signBody(secret, body), body });
-  }
-  const poolFile = join(dir, 'pool.tsv');
-  writeFileSync(poolFile, pool.map((p) => `${p.sig}\t${p.body}`).join('\n') + '\n');
+  const { pool, poolFile } = writeSignedPushPool(dir, secret);
   const ports = { ours: await freePort(), anchor: await freePort() };
   const prefix = { ours: 'bench-ours', anchor: 'bench-anchor' };
   const procs = {};
@@ -144,8 +132,7 @@ export async function benchReceiver({ seconds = 5, rounds = 3, warmup = 2, conne
       { name: 'anchor' },
     );
     const url = (who) => `http://127.0.0.1:${ports[who]}`;
-    let nonce = 0;
-    const nextNonce = () => `${Date.now().toString(36)}-${(nonce++).toString(36)}`;
+    const nextNonce = nonceSource();
     for (const who of ['anchor', 'ours']) await loadRound(tool, url(who), poolFile, pool, warmup, connections, nextNonce());
 
     const results = { ours: [], anchor: [] };

@@ -4,12 +4,13 @@
 //
 //   npm run build && node bench/replicated.js [--quick]
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort, pushPayload, signBody, startRedisNode } from '@gitops-gate/testing';
+import { freePort, startRedisNode } from '@gitops-gate/testing';
+import { nonceSource, writeSignedPushPool } from './lib/pipeline.js';
 import { hasWrk, loadRound } from './receiver.js';
 import { log, median, REPO_ROOT, resetRedis, startNode, stopChild } from './lib/util.js';
 
@@ -23,20 +24,7 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
   const clients = { solo: new Redis(solo.port, '127.0.0.1'), replicated: new Redis(master.port, '127.0.0.1') };
   for (const c of Object.values(clients)) c.on('error', () => undefined);
   const secret = randomBytes(24).toString('hex');
-  const pool = [];
-  for (let i = 0; i < 2000; i++) {
-    const body = JSON.stringify(
-      pushPayload({
-        repoUrl: 'https://github.com/org/app.git',
-        fullName: 'org/app',
-        after: randomBytes(20).toString('hex'),
-        before: randomBytes(20).toString('hex'),
-      }),
-    );
-    pool.push({ sig: signBody(secret, body), body });
-  }
-  const poolFile = join(dir, 'pool.tsv');
-  writeFileSync(poolFile, pool.map((p) => `${p.sig}\t${p.body}`).join('\n') + '\n');
+  const { pool, poolFile } = writeSignedPushPool(dir, secret);
   const procs = {};
   const ports = {};
   try {
@@ -64,8 +52,7 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
     // The replica must be online before its WAITs can succeed.
     for (let i = 0; i < 200 && !/slave0:.*state=online/.test(await clients.replicated.info('replication')); i++) await sleep(50);
     const url = (who) => `http://127.0.0.1:${ports[who]}`;
-    let nonce = 0;
-    const nextNonce = () => `${Date.now().toString(36)}-${(nonce++).toString(36)}`;
+    const nextNonce = nonceSource();
     for (const who of ['solo', 'replicated']) await loadRound(tool, url(who), poolFile, pool, warmup, connections, nextNonce());
     const results = { solo: [], replicated: [] };
     const pairs = [];

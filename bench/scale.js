@@ -6,7 +6,7 @@
 // Rounds alternate (1 2 2 1 …) so that other load on the machine hits both alike.
 import { randomUUID } from 'node:crypto';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,8 @@ import { Redis } from 'ioredis';
 import { normalizeRepoUrl, verifyJobId } from '@gitops-gate/contracts';
 import { createRedisConnection, createVerifyQueue, publishFollowedRepos, verifyJobOptions } from '@gitops-gate/queue';
 import { freePort, startTestRedis } from '@gitops-gate/testing';
-import { createSshKey, makeCommit, writeEmptyTree } from './lib/commits.js';
+import { countTracedGit, createBareRemote, createSshKey, makeCommit, startGitTrace, stopGitTrace } from './lib/commits.js';
+import { metricValue } from './lib/pipeline.js';
 import { cpuSplit, log, median, REPO_ROOT, resetRedis, startNode } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/bench/scale.git';
@@ -80,33 +81,6 @@ export async function benchGitRead(gitDir, sha, n = 50) {
   return { spawned, batch };
 }
 
-/** Git processes started while trace2 wrote to `traceDir`, by subcommand (upload-pack runs as `git-upload-pack`). */
-function countTraced(traceDir) {
-  const bySub = {};
-  let total = 0;
-  for (const f of readdirSync(traceDir)) {
-    const start = readFileSync(join(traceDir, f), 'utf8')
-      .split('\n')
-      .find((l) => l.includes('"event":"start"'));
-    if (!start) continue;
-    const argv = JSON.parse(start).argv ?? [];
-    const sub = /upload-pack/.test(argv[0] ?? '')
-      ? 'upload-pack'
-      : (argv.slice(1).find((a) => !a.startsWith('-') && !a.includes('=')) ?? '?');
-    bySub[sub] = (bySub[sub] ?? 0) + 1;
-    total += 1;
-  }
-  return { total, bySub };
-}
-
-async function metricValue(port, name, labels) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n'))
-    if (line.startsWith(name) && (!labels || line.includes(labels))) sum += Number(line.split(' ').pop());
-  return sum;
-}
-
 /**
  * Row "duplicate verifications coalesced": 50 jobs for one commit (same policy, same trust root) queued at once on the
  * running verifier processes; how many signature verifications ran in all of them (target 1), the rest answered from
@@ -146,9 +120,7 @@ async function coalesceRound(procs, queue, client, gateWait, sha, remote) {
 
 export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'gg-bench-scale-'));
-  const remote = join(dir, 'remote.git');
-  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', remote]);
-  writeEmptyTree(remote);
+  const remote = createBareRemote(dir);
   const key = createSshKey();
   const allowed = join(dir, 'allowed_signers');
   writeFileSync(allowed, `${key.allowedSignersLine('dev@example.com')}\n`);
@@ -224,8 +196,7 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
         await sleep(200);
         const cpu0 = procs.map((p) => cpuSplit(p.child.pid));
         // Counting the git processes the measured jobs start: a trace2 target in the verifiers' $HOME for this window.
-        for (const f of readdirSync(traceDir)) rmSync(join(traceDir, f), { force: true });
-        writeFileSync(join(gitHome, '.gitconfig'), `[trace2]\n\teventTarget = ${traceDir}\n`);
+        startGitTrace(gitHome, traceDir);
         const t0 = performance.now();
         const base = await client.llen(gateWait);
         await queue.addBulk(
@@ -238,8 +209,8 @@ export async function benchScale({ jobs = 600, rounds = 2, env = {} } = {}) {
         }
         const secs = (performance.now() - t0) / 1000;
         const cpu1 = procs.map((p) => cpuSplit(p.child.pid));
-        rmSync(join(gitHome, '.gitconfig'), { force: true });
-        const gitProcs = countTraced(traceDir);
+        stopGitTrace(gitHome);
+        const gitProcs = countTracedGit(traceDir);
         const self = cpu1.reduce((s, c, i) => s + c.self - cpu0[i].self, 0);
         const git = cpu1.reduce((s, c, i) => s + c.children - cpu0[i].children, 0);
         results[n].push({

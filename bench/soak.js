@@ -13,18 +13,16 @@
 // production the plateau is rate × the configured retention. BullMQ keeps up to 10 000 completed jobs per queue (1 h):
 // at 20 pushes/s that cap is reached after ~8 minutes, hence the default warm-up of 10 minutes.
 import { randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { demoApplication } from '@gitops-gate/k8s-sandbox';
-import { startStack } from '@gitops-gate/local-stack';
 import { deliveryHeaders, pushPayload, startTestRedis } from '@gitops-gate/testing';
-import { createSshKey, makeCommit, writeEmptyTree } from './lib/commits.js';
+import { createBareRemote, createSshKey, makeCommit, setBranch } from './lib/commits.js';
+import { benchSeed, queueBacklog, startBenchStack } from './lib/pipeline.js';
 import { log } from './lib/util.js';
 
 const REPO_URL = 'https://github.com/soak/app.git';
@@ -75,9 +73,7 @@ export function flatness(samples, warmupSeconds) {
 export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, sampleSeconds = 30 } = {}) {
   const warmup = warmupSeconds ?? Math.min(600, Math.floor(seconds / 2));
   const workDir = mkdtempSync(join(tmpdir(), 'gg-bench-soak-'));
-  const remote = join(workDir, 'remote.git');
-  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', remote]);
-  writeEmptyTree(remote);
+  const remote = createBareRemote(workDir);
   const key = createSshKey();
   let t = Math.floor(Date.now() / 1000) - 3600;
   const root = makeCommit(remote, { message: 'root', key, time: t });
@@ -90,34 +86,27 @@ export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, samp
     }
     return chain;
   });
-  const setRef = (branch, sha) => writeFileSync(join(remote, 'refs', 'heads', branch), `${sha}\n`);
+  const setRef = (branch, sha) => setBranch(remote, branch, sha);
   const branches = Array.from({ length: BRANCHES }, (_, i) => `s${i}`);
   for (const b of branches) setRef(b, root.sha);
-  const apps = branches.map((b) => demoApplication({ name: `app-${b}`, namespace: NS, repoURL: REPO_URL, branch: b }));
-  const policy = {
-    apiVersion: 'gitops-gate.io/v1alpha1',
-    kind: 'GatePolicy',
-    metadata: { name: 'soak-signers', namespace: NS },
-    spec: {
-      mode: 'Enforce',
-      selector: { namespaces: [NS] },
-      repository: REPO_URL.replace(/\.git$/, ''),
-      branches: ['*'],
-      commits: { ssh: { allowedSigners: `${key.allowedSignersLine(SIGNER)}\n` } },
-    },
-  };
+  const seed = benchSeed({
+    namespace: NS,
+    repoUrl: REPO_URL,
+    apps: branches.map((b) => ({ name: `app-${b}`, branch: b })),
+    policyName: 'soak-signers',
+    allowedSignersLine: key.allowedSignersLine(SIGNER),
+  });
 
   const redis = await startTestRedis({ appendfsync: 'everysec' });
   const rclient = new Redis(redis.url);
   const queuePrefix = `soak-${randomUUID().slice(0, 8)}`;
-  const stack = await startStack({
+  const stack = await startBenchStack({
     workDir,
     redisUrl: redis.url,
-    seed: [...apps, policy],
-    urlRewrites: { [REPO_URL]: `file://${remote}` },
+    repoUrl: REPO_URL,
+    remote,
+    seed,
     verifiers: 2,
-    gates: 1,
-    logLevel: 'warn',
     queuePrefix,
     env: { GATE_RECONCILE_SECONDS: '0', ...SOAK_ENV },
     onLog: () => undefined,
@@ -146,17 +135,7 @@ export async function benchSoak({ seconds = 1200, rate = 20, warmupSeconds, samp
       statuses.error = (statuses.error ?? 0) + 1;
     }
   }
-  const backlogKeys = ['verify', 'gate'].flatMap((q) =>
-    ['wait', 'active', 'prioritized', 'delayed'].map((l) => `${queuePrefix}:${q}:${l}`),
-  );
-  async function backlog() {
-    let n = 0;
-    for (const k of backlogKeys) {
-      const type = await rclient.type(k);
-      n += type === 'list' ? await rclient.llen(k) : type === 'zset' ? await rclient.zcard(k) : 0;
-    }
-    return n;
-  }
+  const backlog = queueBacklog(rclient, queuePrefix);
   const samples = [];
   async function sample(tSec) {
     const info = await rclient.info('memory');

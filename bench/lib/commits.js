@@ -2,7 +2,8 @@
 // signatures (the format `ssh-keygen -Y sign` writes and `git verify-commit` checks), and commit objects written as
 // loose objects straight into a repository's object store. `checkWithGit()` proves git itself accepts them.
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 
@@ -105,4 +106,49 @@ export function makeCommit(gitDir, { tree = EMPTY_TREE, parents = [], email = 'd
 /** Makes sure the empty tree exists as a real object (pack-objects needs it to serve fetches). */
 export function writeEmptyTree(gitDir) {
   return writeObject(gitDir, 'tree', Buffer.alloc(0));
+}
+
+/** A bare repository at `<dir>/remote.git` on branch main, holding the empty tree: the benchmarks' git host. */
+export function createBareRemote(dir) {
+  const remote = join(dir, 'remote.git');
+  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', remote]);
+  writeEmptyTree(remote);
+  return remote;
+}
+
+/** Points `refs/heads/<branch>` of a bare repository at `sha` (a loose ref, as git writes it). */
+export function setBranch(gitDir, branch, sha) {
+  writeFileSync(join(gitDir, 'refs', 'heads', branch), `${sha}\n`);
+}
+
+/**
+ * Counts the git processes started from now on by services whose $HOME is `gitHome`: git reads $HOME/.gitconfig at
+ * every start, so a trace2 target written there covers exactly the window until `stopGitTrace`.
+ */
+export function startGitTrace(gitHome, traceDir) {
+  for (const f of readdirSync(traceDir)) rmSync(join(traceDir, f), { force: true });
+  writeFileSync(join(gitHome, '.gitconfig'), `[trace2]\n\teventTarget = ${traceDir}\n`);
+}
+
+export function stopGitTrace(gitHome) {
+  rmSync(join(gitHome, '.gitconfig'), { force: true });
+}
+
+/** Git processes whose trace2 files are in `traceDir`, by subcommand (upload-pack runs as `git-upload-pack <dir>`). */
+export function countTracedGit(traceDir) {
+  const bySub = {};
+  let total = 0;
+  for (const f of readdirSync(traceDir)) {
+    const start = readFileSync(join(traceDir, f), 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"event":"start"'));
+    if (!start) continue;
+    const argv = JSON.parse(start).argv ?? [];
+    const sub = /upload-pack/.test(argv[0] ?? '')
+      ? 'upload-pack'
+      : (argv.slice(1).find((a) => !a.startsWith('-') && !a.includes('=')) ?? '?');
+    bySub[sub] = (bySub[sub] ?? 0) + 1;
+    total += 1;
+  }
+  return { bySub, total };
 }

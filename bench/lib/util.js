@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopChild as stopGracefully } from '@gitops-gate/local-stack';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
@@ -34,15 +35,8 @@ export async function startNode(file, env, healthUrl, { name = file, onLine } = 
   throw new Error(`${name} did not become healthy: ${out}`);
 }
 
-/** SIGTERM, then SIGKILL after 5 s. */
-export async function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(t);
-}
+/** SIGTERM, then SIGKILL after 5 s (the local stack's stop, with the benchmarks' shorter grace). */
+export const stopChild = (child) => stopGracefully(child, 5_000);
 
 const TICK = 100; // USER_HZ on Linux
 

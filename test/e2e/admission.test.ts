@@ -30,7 +30,16 @@ import {
 } from '@gitops-gate/k8s-sandbox';
 import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
-import { D_OK, D_UNKNOWN, deployment, gatePolicy, IMAGE, imageVerdict, PINNED, pod } from '../../services/admission/src/test-fixtures.js';
+import {
+  D_OK,
+  D_UNKNOWN,
+  deployment,
+  gatePolicy,
+  IMAGE,
+  imageVerdict,
+  PINNED,
+  pod,
+} from '../../services/admission/src/testing/fixtures.js';
 
 const KUBECTL = process.env['KUBECTL'] ?? '/usr/bin/kubectl';
 const prefix = 'adm-e2e';

@@ -4,30 +4,25 @@
  * every verified push must still end pinned on every Application, with conflicts bounded. Count-based: nothing here
  * depends on how fast the machine is.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoApplication } from '@gitops-gate/k8s-sandbox';
 import {
-  createDemoFixture,
   DEMO_REPO_URL,
   gateUrlOf,
   sendPush,
-  startStack,
   waitForDecision,
   type DemoFixture,
   type Stack,
+  startDemoStack,
+  type DemoStack,
 } from '@gitops-gate/local-stack';
-import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
 const NS = 'argocd';
 const APPS = Array.from({ length: 6 }, (_, i) => `argo-${i}`);
 const PUSHES = 8;
 
-let redis: TestRedis;
+let demo: DemoStack | undefined;
 let stack: Stack;
 let fx: DemoFixture;
 const logs: string[] = [];
@@ -40,15 +35,8 @@ async function metric(name: string, labels = ''): Promise<number> {
 }
 
 beforeAll(async () => {
-  const workDir = mkdtempSync(join(tmpdir(), 'gg-argo-'));
-  fx = createDemoFixture(workDir);
-  redis = await startTestRedis();
-  stack = await startStack({
-    workDir,
-    redisUrl: redis.url,
-    seed: [...APPS.map((name) => demoApplication({ name, namespace: NS, repoURL: DEMO_REPO_URL, branch: 'main' })), fx.policy],
-    urlRewrites: fx.urlRewrites,
-    queuePrefix: `argo-${randomUUID().slice(0, 8)}`,
+  demo = await startDemoStack({
+    name: 'argo',
     onLog: (service, line) => logs.push(`${service} ${line}`),
     argoWriter: {
       namespace: NS,
@@ -59,13 +47,13 @@ beforeAll(async () => {
       putProbability: 0.3,
       putDelayMs: 3,
     },
+    withFixture: (fx) => ({
+      seed: [...APPS.map((name) => demoApplication({ name, namespace: NS, repoURL: DEMO_REPO_URL, branch: 'main' })), fx.policy],
+    }),
   });
+  ({ stack, fx } = demo);
 }, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await redis?.close();
-});
+afterAll(() => demo?.stop());
 
 describe('gate and a busy Argo CD writing the same Applications', () => {
   it('every verified push is pinned on every Application: no pin lost, conflicts bounded, Argo CD status kept', async () => {

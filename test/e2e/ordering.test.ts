@@ -3,49 +3,39 @@
  * Application ends on the newest commit, every pin moves forward along history, and no write is lost or doubled.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitVerdictJob, verdictJobId } from '@gitops-gate/contracts';
 import {
   createAppReader,
-  createDemoFixture,
   DEMO_APP,
   DEMO_REPO_URL,
   gateUrlOf,
-  startStack,
   type DemoFixture,
   type Stack,
+  startDemoStack,
+  type DemoStack,
 } from '@gitops-gate/local-stack';
 import { createGateQueue, createRedisConnection, gateJobOptions } from '@gitops-gate/queue';
-import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
+import { type TestRedis } from '@gitops-gate/testing';
 
+let demo: DemoStack | undefined;
 let redis: TestRedis;
 let stack: Stack;
 let fx: DemoFixture;
 const prefix = `ord-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
-  const workDir = mkdtempSync(join(tmpdir(), 'gg-ord-'));
-  fx = createDemoFixture(workDir);
-  redis = await startTestRedis();
-  stack = await startStack({
-    workDir,
-    redisUrl: redis.url,
-    seed: [fx.application, fx.policy],
-    urlRewrites: fx.urlRewrites,
+  demo = await startDemoStack({
+    name: 'ord',
     gates: 3,
     queuePrefix: prefix,
     env: { GATE_CONCURRENCY: '4' },
   });
+  ({ redis, stack, fx } = demo);
 }, 120_000);
-afterAll(async () => {
-  await stack?.stop();
-  await redis?.close();
-});
+afterAll(() => demo?.stop());
 
 describe('three gate processes, shuffled verdicts', () => {
   it('ends on the newest commit, never moving backwards, each pin recorded once', async () => {

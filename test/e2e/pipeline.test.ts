@@ -13,18 +13,18 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createAppReader,
-  createDemoFixture,
   DEMO_APP,
   gateUrlOf,
   sendPush,
-  startStack,
   waitForDecision,
   type DemoFixture,
   type Stack,
+  startDemoStack,
+  type DemoStack,
 } from '@gitops-gate/local-stack';
-import { generateSshKey, signBody, startTestRedis, type TestRedis } from '@gitops-gate/testing';
+import { generateSshKey, signBody } from '@gitops-gate/testing';
 
-let redis: TestRedis;
+let demo: DemoStack | undefined;
 let stack: Stack;
 let fx: DemoFixture;
 let readApp: ReturnType<typeof createAppReader>;
@@ -45,27 +45,17 @@ async function waitForRevision(sha: string, timeoutMs = 20_000): Promise<void> {
 }
 
 beforeAll(async () => {
-  const workDir = mkdtempSync(join(tmpdir(), 'gg-e2e-'));
-  fx = createDemoFixture(workDir);
-  redis = await startTestRedis();
-  stack = await startStack({
-    workDir,
-    redisUrl: redis.url,
-    seed: [fx.application, fx.policy],
-    urlRewrites: fx.urlRewrites,
+  demo = await startDemoStack({
+    name: 'e2e',
     verifiers: 2,
     gates: 1,
-    queuePrefix: `e2e-${randomUUID().slice(0, 8)}`,
     onLog: (service, line) => logs.push(`${service} ${line}`),
   });
+  ({ stack, fx } = demo);
   readApp = createAppReader(stack.kubeconfig);
   gateUrl = gateUrlOf(stack);
 }, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await redis?.close();
-});
+afterAll(() => demo?.stop());
 
 describe('webhook → queue → verified commit → pinned Application', () => {
   let pinned: string;

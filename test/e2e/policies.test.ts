@@ -11,19 +11,18 @@ import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createAppReader,
-  createDemoFixture,
   DEMO_APP,
   gateUrlOf,
   sendPush,
-  startStack,
   waitForDecision,
   type DemoFixture,
   type Stack,
+  startDemoStack,
+  type DemoStack,
 } from '@gitops-gate/local-stack';
-import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
 const G = { group: 'gitops-gate.io', version: 'v1alpha1', plural: 'gatepolicies', namespace: DEMO_APP.namespace };
-let redis: TestRedis;
+let demo: DemoStack | undefined;
 let stack: Stack;
 let fx: DemoFixture;
 let api: CustomObjectsApi;
@@ -55,26 +54,20 @@ async function policyReady(name: string, namespace = G.namespace): Promise<void>
 }
 
 beforeAll(async () => {
-  const workDir = mkdtempSync(join(tmpdir(), 'gg-pol-'));
-  fx = createDemoFixture(workDir);
-  redis = await startTestRedis();
-  stack = await startStack({
-    workDir,
-    redisUrl: redis.url,
-    seed: [fx.application],
-    urlRewrites: fx.urlRewrites,
-    queuePrefix: `pol-${randomUUID().slice(0, 8)}`,
+  demo = await startDemoStack({
+    name: 'pol',
+    withFixture: (fx) => ({
+      seed: [fx.application],
+    }),
   });
+  ({ stack, fx } = demo);
   const kc = new KubeConfig();
   kc.loadFromFile(stack.kubeconfig);
   api = kc.makeApiClient(CustomObjectsApi);
   gateUrl = gateUrlOf(stack);
   readApp = createAppReader(stack.kubeconfig);
 }, 120_000);
-afterAll(async () => {
-  await stack?.stop();
-  await redis?.close();
-});
+afterAll(() => demo?.stop());
 
 describe('GatePolicy objects drive decisions live', () => {
   it('default deny: with no policy, even a signed commit is not pinned', async () => {

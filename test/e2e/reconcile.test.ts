@@ -2,45 +2,31 @@
  * Lost webhooks: with the receiver down, a push produces no delivery at all; the gate's periodic reconcile (git
  * ls-remote of followed branches) finds the undecided head and the pin still arrives.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createAppReader,
-  createDemoFixture,
   DEMO_APP,
   gateUrlOf,
-  startStack,
   waitForDecision,
   type DemoFixture,
   type Stack,
+  startDemoStack,
+  type DemoStack,
 } from '@gitops-gate/local-stack';
-import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 
-let redis: TestRedis;
+let demo: DemoStack | undefined;
 let stack: Stack;
 let fx: DemoFixture;
 
 beforeAll(async () => {
-  const workDir = mkdtempSync(join(tmpdir(), 'gg-rec-'));
-  fx = createDemoFixture(workDir);
-  redis = await startTestRedis();
-  stack = await startStack({
-    workDir,
-    redisUrl: redis.url,
-    seed: [fx.application, fx.policy],
-    urlRewrites: fx.urlRewrites,
-    queuePrefix: `rec-${randomUUID().slice(0, 8)}`,
+  demo = await startDemoStack({
+    name: 'rec',
     env: { GATE_RECONCILE_SECONDS: '1' },
   });
+  ({ stack, fx } = demo);
 }, 120_000);
-afterAll(async () => {
-  await stack?.stop();
-  await redis?.close();
-});
+afterAll(() => demo?.stop());
 
 describe('reconcile', () => {
   it('a push made while the receiver is down is pinned anyway, and decided once', async () => {

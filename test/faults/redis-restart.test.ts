@@ -12,7 +12,17 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditTrail } from '@gitops-gate/gate-store';
-import { APP_KEY, countBy, deliverPush, neverBackwards, pool, startHarness, waitFor, type Answer, type Harness } from './lib/harness.js';
+import {
+  APP_KEY,
+  countBy,
+  deliverPush,
+  neverBackwards,
+  pool,
+  startPipelineHarness,
+  waitFor,
+  type Answer,
+  type Harness,
+} from './lib/harness.js';
 
 const N = 200;
 const CONCURRENCY = 16;
@@ -20,10 +30,7 @@ const CONCURRENCY = 16;
 let h: Harness;
 
 beforeAll(async () => {
-  h = await startHarness();
-  await h.spawn('verifier');
-  await h.spawn('verifier');
-  await h.spawn('gate');
+  h = await startPipelineHarness();
 }, 120_000);
 
 afterAll(async () => {

@@ -22,7 +22,7 @@ import {
   neverBackwards,
   pool,
   sampleRevisions,
-  startHarness,
+  startPipelineHarness,
   waitFor,
   type Answer,
   type Harness,
@@ -39,10 +39,11 @@ let h: Harness;
 beforeAll(async () => {
   topology = await startSentinelTopology({ replicas: 1, downAfterMs: 1_000 });
   // WAIT timeout 500 ms: a delivery without a replica is answered 503 well inside GitHub's 10 s.
-  h = await startHarness({ sentinel: topology, env: { REDIS_WAIT_TIMEOUT_MS: '500', VERDICT_HISTORY_DEPTH: '256' }, logLevel: 'warn' });
-  await h.spawn('verifier');
-  await h.spawn('verifier');
-  await h.spawn('gate');
+  h = await startPipelineHarness({
+    sentinel: topology,
+    env: { REDIS_WAIT_TIMEOUT_MS: '500', VERDICT_HISTORY_DEPTH: '256' },
+    logLevel: 'warn',
+  });
 }, 180_000);
 
 afterAll(async () => {

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countBy, deliverPush, neverBackwards, rssKiB, startHarness, waitFor, type Answer, type Harness } from './lib/harness.js';
+import { countBy, deliverPush, neverBackwards, rssKiB, startPipelineHarness, waitFor, type Answer, type Harness } from './lib/harness.js';
 
 const RATE = 100; // deliveries per second
 const WARMUP_S = 5;
@@ -28,10 +28,7 @@ let h: Harness;
 
 beforeAll(async () => {
   // Service logs stay at info (as in production) but only warnings and errors are kept in this process.
-  h = await startHarness({ keepLog: (line) => !line.includes('"level":30') });
-  await h.spawn('verifier');
-  await h.spawn('verifier');
-  await h.spawn('gate');
+  h = await startPipelineHarness({ keepLog: (line) => !line.includes('"level":30') });
 }, 120_000);
 
 afterAll(async () => {

@@ -26,7 +26,7 @@ import {
   pod,
   review,
   UNPINNED,
-} from './test-fixtures.js';
+} from './testing/fixtures.js';
 
 const prefix = 'adm-test';
 let server: TestRedis;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { StoredImageResult } from '@gitops-gate/gate-core';
 import { decideAdmission, parseImageRef, policiesForNamespace, type AdmissionPolicy } from './decide.js';
 import { addsNoImage, readReview } from './review.js';
-import { D_FAIL, D_OK, D_UNKNOWN, D_UNPINNED, deployment, IMAGE, PINNED, pod, REPO, review, UNPINNED } from './test-fixtures.js';
+import { D_FAIL, D_OK, D_UNKNOWN, D_UNPINNED, deployment, IMAGE, PINNED, pod, REPO, review, UNPINNED } from './testing/fixtures.js';
 
 const policy = (over: Partial<AdmissionPolicy> = {}, id: Partial<AdmissionPolicy['identity']> = {}): AdmissionPolicy => ({
   identity: { scope: 'Namespaced', namespace: 'shop', name: 'shop/shop', uid: 'u1', generation: 2, ...id },

@@ -53,15 +53,13 @@ import {
   queueGaugeSource,
   verifyJobOptions,
 } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges, inSpan } from '@gitops-gate/telemetry';
+import { createServiceTelemetry, inSpan, listenPort, registerQueueGauges } from '@gitops-gate/telemetry';
 import { createGateOpsApp } from './ops-app.js';
 import { createGateProcessor } from './processor.js';
 import { externalLinkAnnotation } from './ui/index.js';
 
 const config = loadConfig(process.env);
-const logger = createLogger('gate', config.LOG_LEVEL);
-const tracing = setupTracing({ service: 'gitops-gate-gate', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
-const registry = createMetricsRegistry('gate');
+const { logger, tracing, registry } = createServiceTelemetry('gate', config);
 const redis = createRedisConnection(config.redis, 'worker');
 const kc = loadKubeConfig(config.KUBECONFIG);
 // Candidates come from informers; every decision re-reads its Application under the lock.
@@ -308,18 +306,8 @@ const ready = async () => {
   return { ok: problems.length === 0, problems };
 };
 const ops = createGateOpsApp({ registry, ready, audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text });
-await ops.listen({ host: '0.0.0.0', port: config.GATE_HTTP_PORT });
-{
-  const addr = ops.server.address();
-  logger.info(
-    {
-      port: typeof addr === 'object' && addr ? addr.port : config.GATE_HTTP_PORT,
-      namespaces: config.GATE_NAMESPACES,
-      watchPolicies: Boolean(watcher),
-    },
-    'gate started',
-  );
-}
+const port = await listenPort(ops, '0.0.0.0', config.GATE_HTTP_PORT);
+logger.info({ port, namespaces: config.GATE_NAMESPACES, watchPolicies: Boolean(watcher) }, 'gate started');
 
 installShutdown({
   service: 'gate',

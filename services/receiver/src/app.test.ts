@@ -1,20 +1,19 @@
-import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createFollowedRepoReader,
   createGateQueue,
   createRedisConnection,
-  createVerifyQueue,
   publishFollowedRepos,
   ReplicationError,
 } from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry } from '@gitops-gate/telemetry';
-import { deliveryHeaders, pushPayload, signBody, startTestRedis, type TestRedis } from '@gitops-gate/testing';
+import { deliveryHeaders, pushPayload, signBody, type TestRedis } from '@gitops-gate/testing';
 import { createReceiverApp, MAX_BODY_BYTES } from './app.js';
 import { createBullIntake } from './intake.js';
+import { useVerifyQueue, jobCount as countJobs } from './test-queue.js';
 
 const SECRET = 'current-secret';
 const OLD_SECRET = 'previous-secret';
@@ -45,31 +44,14 @@ function makeApp(opts: { maxQueueDepth?: number; depthCacheMs?: number; followed
   });
 }
 
-async function jobCount(): Promise<number> {
-  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
-  return Object.values(counts).reduce((a, b) => a + b, 0);
-}
+const jobCount = () => countJobs(queue);
 
 function push(body: Record<string, unknown>, headers: Record<string, string> = {}) {
   const text = JSON.stringify(body);
   return { body: text, headers: { ...deliveryHeaders(SECRET, 'push', text), ...headers } };
 }
 
-beforeAll(async () => {
-  redis = await startTestRedis();
-  conn = createRedisConnection(redis.url, 'producer');
-});
-afterAll(async () => {
-  await queue?.close();
-  conn.disconnect();
-  await redis.close();
-});
-beforeEach(async () => {
-  await queue?.close();
-  // A unique prefix per test: no test sees another's jobs.
-  prefix = `t-${randomUUID()}`;
-  queue = createVerifyQueue(conn, prefix);
-});
+useVerifyQueue((f) => ({ redis, conn, queue, prefix } = f));
 
 describe('POST /webhooks/github', () => {
   it('not replicated in time (WAIT) → 503 + Retry-After, and the redelivery also waits before its 202', async () => {

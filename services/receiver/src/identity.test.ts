@@ -7,38 +7,26 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createGitHubClient, createIdentityCheck, deliveryIdentity, pushDeliveryPayload, signedDeliveryHeaders } from '@gitops-gate/github';
 import { startGitHubEmulator, type GitHubEmulator } from '@gitops-gate/github-emulator';
-import { createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
 import { createLogger, createMetricsRegistry } from '@gitops-gate/telemetry';
-import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createReceiverApp } from './app.js';
 import { createBullIntake } from './intake.js';
+import { useVerifyQueue } from './test-queue.js';
 
 const SECRET = 'app-webhook-secret';
 const SHA = 'b'.repeat(40);
 const silent = createLogger('receiver-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 
-let redis: TestRedis;
 let conn: Redis;
 let queue: Queue;
 let prefix: string;
 let gh: GitHubEmulator;
 
-beforeAll(async () => {
-  redis = await startTestRedis();
-  conn = createRedisConnection(redis.url, 'producer');
-});
-afterAll(async () => {
-  await queue?.close();
-  conn.disconnect();
-  await redis.close();
-});
+useVerifyQueue((f) => ({ conn, queue, prefix } = f));
 beforeEach(async () => {
-  prefix = `t-${randomUUID()}`;
-  queue = createVerifyQueue(conn, prefix);
   gh = await startGitHubEmulator({
     appId: 9,
     appPublicKey: publicKey,

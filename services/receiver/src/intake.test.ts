@@ -5,11 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyCommitJob, type VerifyJob } from '@gitops-gate/contracts';
-import { createRedisConnection, createVerifyQueue } from '@gitops-gate/queue';
-import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
+import { createRedisConnection } from '@gitops-gate/queue';
+import { type TestRedis } from '@gitops-gate/testing';
 import { addOnce, createBullIntake, deliveryKey } from './intake.js';
+import { useVerifyQueue, jobCount as countJobs } from './test-queue.js';
 
 let redis: TestRedis;
 let conn: Redis;
@@ -30,25 +31,9 @@ function job(deliveryId = randomUUID()): VerifyJob {
   });
 }
 
-async function jobCount(): Promise<number> {
-  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized');
-  return Object.values(counts).reduce((a, b) => a + b, 0);
-}
+const jobCount = () => countJobs(queue);
 
-beforeAll(async () => {
-  redis = await startTestRedis();
-  conn = createRedisConnection(redis.url, 'producer');
-});
-afterAll(async () => {
-  await queue?.close();
-  conn.disconnect();
-  await redis.close();
-});
-beforeEach(async () => {
-  await queue?.close();
-  prefix = `t-${randomUUID()}`;
-  queue = createVerifyQueue(conn, prefix);
-});
+useVerifyQueue((f) => ({ redis, conn, queue, prefix } = f));
 
 describe('one round trip intake', () => {
   it('claim and enqueue are one Redis command (the add script); the claim has a TTL', async () => {

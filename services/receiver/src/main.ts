@@ -11,13 +11,12 @@ import {
   createVerifyQueue,
   installShutdown,
 } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry } from '@gitops-gate/telemetry';
+import { createServiceTelemetry, listenPort } from '@gitops-gate/telemetry';
 import { createReceiverApp } from './app.js';
 import { createBullIntake } from './intake.js';
 
 const config = loadConfig(process.env);
-const logger = createLogger('receiver', config.LOG_LEVEL);
-const tracing = setupTracing({ service: 'gitops-gate-receiver', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+const { logger, tracing, registry } = createServiceTelemetry('receiver', config);
 const secrets = Object.keys(config.WEBHOOK_REPO_SECRETS).length > 0 ? config.webhookSecrets : requireWebhookSecrets(config);
 // Auto-pipelining: the deliveries in flight at one moment share one socket write (their add scripts stay separate
 // commands, each still atomic); under load this halves the receiver's CPU per delivery (bench row 1).
@@ -45,16 +44,12 @@ const app = createReceiverApp({
   checkIdentity: identity ? (repoUrl, payload) => identity.check(repoUrl, deliveryIdentity(payload)) : undefined,
   intake: createBullIntake(queue, redis, { retentionSeconds: config.DELIVERY_RETENTION_SECONDS, afterWrite: replication.wait }),
   logger,
-  registry: createMetricsRegistry('receiver'),
+  registry,
   maxQueueDepth: config.MAX_QUEUE_DEPTH,
 });
 
-await app.listen({ host: config.RECEIVER_HOST, port: config.RECEIVER_PORT });
-const addr = app.server.address();
-logger.info(
-  { port: typeof addr === 'object' && addr ? addr.port : config.RECEIVER_PORT, secrets: secrets.length, github: gitHubMode(config) },
-  'receiver listening',
-);
+const port = await listenPort(app, config.RECEIVER_HOST, config.RECEIVER_PORT);
+logger.info({ port, secrets: secrets.length, github: gitHubMode(config) }, 'receiver listening');
 
 // Stop accepting and drain in-flight requests first, then the queue and Redis they write to.
 installShutdown({

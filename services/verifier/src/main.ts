@@ -16,7 +16,7 @@ import {
   installShutdown,
   queueGaugeSource,
 } from '@gitops-gate/queue';
-import { createLogger, setupTracing, createMetricsRegistry, createOpsApp, registerQueueGauges } from '@gitops-gate/telemetry';
+import { createOpsApp, createServiceTelemetry, listenPort, registerQueueGauges } from '@gitops-gate/telemetry';
 import {
   createCommitChecker,
   createPolicySource,
@@ -29,8 +29,7 @@ import { createVerdictCache } from './verdict-cache.js';
 import { createImageChecker } from './image-checker.js';
 
 const config = loadConfig(process.env);
-const logger = createLogger('verifier', config.LOG_LEVEL);
-const tracing = setupTracing({ service: 'gitops-gate-verifier', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+const { logger, tracing, registry } = createServiceTelemetry('verifier', config);
 
 // Trust material and policies are built once per process and reused for every job.
 const filePolicies = await loadCommitPolicies(config);
@@ -39,7 +38,6 @@ logger.info(
   { policies: filePolicies.map((p) => ({ name: p.name, mode: p.mode, repository: p.repository, branches: p.branches })) },
   'file policies loaded',
 );
-const registry = createMetricsRegistry('verifier');
 const connection = createRedisConnection(config.redis, 'worker');
 const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 const cacheLookups = new Counter({
@@ -121,14 +119,8 @@ const verifyQueueView = createVerifyQueue(connection, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(verifyQueueView), queueGaugeSource(gateQueue)]);
 
 const ops = createOpsApp({ registry, ready: async () => (await connection.ping()) === 'PONG' });
-await ops.listen({ host: '0.0.0.0', port: config.VERIFIER_HTTP_PORT });
-{
-  const addr = ops.server.address();
-  logger.info(
-    { port: typeof addr === 'object' && addr ? addr.port : config.VERIFIER_HTTP_PORT, concurrency: config.VERIFIER_CONCURRENCY },
-    'verifier started',
-  );
-}
+const port = await listenPort(ops, '0.0.0.0', config.VERIFIER_HTTP_PORT);
+logger.info({ port, concurrency: config.VERIFIER_CONCURRENCY }, 'verifier started');
 
 // close() on the worker waits for jobs in progress; anything not started stays in the queue for another replica.
 installShutdown({

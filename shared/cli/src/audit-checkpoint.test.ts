@@ -1,7 +1,7 @@
 /**
  * `gitops-gate audit --verify-chain --public-key`: the attacker can write Redis but does not hold the gate's key.
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkpointOrigin,
   formatCheckpoint,
-  parseSigningKey,
   recordHash,
   type CheckpointSigner,
   type DecisionRecord,
@@ -18,34 +17,18 @@ import {
 import { createAuditTrail } from '@gitops-gate/gate-store';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
-import { main } from './main.js';
+import { newCheckpointKey, runCli } from './test-cli.js';
 
 const PREFIX = 'gitops-gate';
 const STREAM = `${PREFIX}:audit`;
 const dir = mkdtempSync(join(tmpdir(), 'audit-cp-'));
 
-function newKey(name: string): { signer: CheckpointSigner; pubFile: string } {
-  const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  const signer = parseSigningKey(pem, name);
-  const pubFile = join(dir, `${name}.pub`);
-  // The note verifier key, as /ui shows it.
-  writeFileSync(pubFile, `${signer.verifier.text}\n`);
-  return { signer, pubFile };
-}
+const newKey = (name: string) => newCheckpointKey(dir, name);
 
 let redis: TestRedis;
 let conn: Redis;
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, {
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    env: { REDIS_URL: redis.url },
-  });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv, { REDIS_URL: redis.url });
 
 async function decide(signer: CheckpointSigner | undefined, app: string, n: number): Promise<void> {
   const audit = createAuditTrail(conn, PREFIX, undefined, undefined, signer ? { signer, cluster: 'test' } : undefined);

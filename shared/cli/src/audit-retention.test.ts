@@ -2,8 +2,8 @@
  * Audit retention: trimmed chains still verify from their signed trim base; a Redis writer who deletes the oldest
  * records and writes a base of their own is caught; `audit export --mark` gates trimming when configured so.
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -12,6 +12,7 @@ import {
   checkpointOrigin,
   formatCheckpoint,
   parseSigningKey,
+  trimAuditTrail,
   trimOrigin,
   type CheckpointSigner,
   type DecisionRecord,
@@ -19,33 +20,18 @@ import {
 import { auditKeys, createAuditTrail, trimAuditTrail } from '@gitops-gate/gate-store';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
-import { main } from './main.js';
+import { newCheckpointKey, runCli } from './test-cli.js';
 
 const PREFIX = 'gitops-gate';
 const K = auditKeys(PREFIX);
 const dir = mkdtempSync(join(tmpdir(), 'audit-ret-'));
 
-function newKey(name: string): { signer: CheckpointSigner; pubFile: string } {
-  const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  const signer = parseSigningKey(pem, name);
-  const pubFile = join(dir, `${name}-${randomUUID()}.pub`);
-  writeFileSync(pubFile, `${signer.verifier.text}\n`);
-  return { signer, pubFile };
-}
+const newKey = (name: string) => newCheckpointKey(dir, name);
 
 let redis: TestRedis;
 let conn: Redis;
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, {
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    env: { REDIS_URL: redis.url },
-  });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv, { REDIS_URL: redis.url });
 
 /** Records alternating between Applications, so a trim cuts through several chains. */
 async function decide(signer: CheckpointSigner, apps: string[], n: number): Promise<DecisionRecord[]> {

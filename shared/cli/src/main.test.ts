@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditTrail } from '@gitops-gate/gate-store';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { createTestRepo, generateSshKey, startTestRedis, type TestRedis } from '@gitops-gate/testing';
-import { main } from './main.js';
+import { runCli } from './test-cli.js';
 
 const FIX = new URL('../../../../shared/fixtures/git-commits/', import.meta.url).pathname;
 const CONF = new URL('../../../../shared/fixtures/sigstore-conformance/bundle-verify/', import.meta.url).pathname;
@@ -18,16 +18,7 @@ const SSH = join(FIX, 'ssh/1473882a7cce225d15f1a2226399a0802251b756.commit');
 const PGP = join(FIX, 'pgp/0428dc0d9141bb201c788a9c04a9eeae1e7d0eac.commit');
 const UNSIGNED = join(FIX, 'unsigned/037fe43ba90fbcfca32b020588dacacc901b0df3.commit');
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, {
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    env: { REDIS_URL: redisUrl },
-  });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv, { REDIS_URL: redisUrl });
 let redisUrl = 'redis://127.0.0.1:1';
 
 describe('gitops-gate verify-commit', () => {

@@ -8,17 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestRepo, generateSshKey } from '@gitops-gate/testing';
-import { main } from './main.js';
+import { runCli } from './test-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cli-revoked-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: {} });
-  return { code, out, err };
-}
+const run = (...argv: string[]) => runCli(argv, {});
 
 describe('verify-commit --revoked-keys', () => {
   const key = generateSshKey(dir, 'k');

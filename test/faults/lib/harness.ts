@@ -100,6 +100,15 @@ function masterAsTestRedis(t: SentinelTopology): TestRedis {
   };
 }
 
+/** The pipeline most fault tests run: the harness's receiver, two verifiers (they share the queue) and one gate. */
+export async function startPipelineHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const h = await startHarness(opts);
+  await h.spawn('verifier');
+  await h.spawn('verifier');
+  await h.spawn('gate');
+  return h;
+}
+
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const workDir = mkdtempSync(join(tmpdir(), 'gg-faults-'));
   const fx = createDemoFixture(workDir);

@@ -15,6 +15,7 @@ import { BaseError } from '@gitops-gate/contracts/errors';
 import { PROVENANCE_ERROR_CODES, ProvenanceError, SLSA_PROVENANCE_TYPES, builderMatchesSigner, readProvenance } from './provenance.js';
 import { parseImageName, parseSha256Digest } from './reference.js';
 import type { RegistryClient } from './registry.js';
+import { refNameMatches } from '@gitops-gate/contracts/glob';
 
 /** The image part of a GatePolicy (`spec.images[]`); dates may be ISO strings (as parsed from YAML) or Dates. */
 export interface ImageRequirement {
@@ -244,30 +245,8 @@ interface ProvenanceOutcome {
   sourceCommit: string;
 }
 
-/** `*` stands for any run of characters other than `/`, `?` for one; everything else is literal (policy branch globs). */
-export function refNameMatches(pattern: string, name: string): boolean {
-  let p = 0;
-  let n = 0;
-  let star = -1;
-  let starN = 0;
-  while (n < name.length) {
-    const c = pattern[p];
-    if (c === '*') {
-      star = p++;
-      starN = n;
-    } else if (c !== undefined && (c === name[n] || (c === '?' && name[n] !== '/'))) {
-      p++;
-      n++;
-    } else if (star >= 0 && name[starN] !== '/') {
-      p = star + 1;
-      n = ++starN;
-    } else {
-      return false;
-    }
-  }
-  while (pattern[p] === '*') p++;
-  return p === pattern.length;
-}
+// Policy branch and tag globs: the one ref-name matcher (`*` and `?` never cross `/`), re-exported for callers.
+export { refNameMatches };
 
 function refAllowed(ref: string, source: ImageSource, tags: string[]): boolean {
   if (ref.startsWith('refs/heads/')) return source.branches.some((b) => refNameMatches(b, ref.slice('refs/heads/'.length)));

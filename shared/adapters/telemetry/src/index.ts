@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { setupTracing, type TracingHandle } from './tracing.js';
 
 export type { Logger } from 'pino';
 
@@ -26,3 +27,31 @@ export function createMetricsRegistry(service: string, options: { defaultMetrics
 }
 export * from './ops-server.js';
 export * from './tracing.js';
+
+/** The configuration fields a service's telemetry needs (structural, so telemetry does not depend on config). */
+export interface ServiceTelemetrySettings {
+  LOG_LEVEL: string;
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
+}
+
+export interface ServiceTelemetry {
+  logger: Logger;
+  tracing: TracingHandle;
+  registry: Registry;
+}
+
+/**
+ * What every service process starts with, in one call so the services cannot drift apart: a logger tagged with the
+ * service, tracing named `gitops-gate-<service>` (off without an OTLP endpoint), and the process's metrics registry.
+ */
+export function createServiceTelemetry(
+  service: string,
+  settings: ServiceTelemetrySettings,
+  destination?: NodeJS.WritableStream,
+): ServiceTelemetry {
+  return {
+    logger: createLogger(service, settings.LOG_LEVEL, destination),
+    tracing: setupTracing({ service: `gitops-gate-${service}`, endpoint: settings.OTEL_EXPORTER_OTLP_ENDPOINT }),
+    registry: createMetricsRegistry(service),
+  };
+}

@@ -1,7 +1,7 @@
 /** The shared ops routes (receiver, verifier, gate) through Fastify's inject(): every route, HEAD, 404. */
 import { Registry, Counter } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createOpsApp, type Readiness } from './ops-server.js';
+import { createOpsApp, listenPort, type Readiness } from './ops-server.js';
 
 function app(ready: () => Promise<Readiness> = async () => true) {
   const registry = new Registry();
@@ -48,6 +48,20 @@ describe('/healthz and /metrics', () => {
       const res = await a.inject(req);
       expect(res.statusCode, `${req.method} ${req.url}`).toBe(404);
       expect(res.json()).toEqual({ error: 'not found' });
+    }
+  });
+});
+
+describe('listenPort', () => {
+  it('returns the port the OS chose for port 0, so the started log names a reachable port', async () => {
+    const app = createOpsApp({ registry: new Registry(), ready: () => Promise.resolve(true) });
+    const port = await listenPort(app, '127.0.0.1', 0);
+    try {
+      expect(port).toBeGreaterThan(0);
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(res.status).toBe(200);
+    } finally {
+      await app.close();
     }
   });
 });

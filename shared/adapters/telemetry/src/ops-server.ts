@@ -15,6 +15,13 @@ export interface OpsRoutesOptions {
   ready: () => Promise<Readiness>;
 }
 
+/** Starts listening and returns the port actually bound: the configured one, or the one the OS chose for port 0. */
+export async function listenPort(app: FastifyInstance, host: string, port: number): Promise<number> {
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  return typeof addr === 'object' && addr ? addr.port : port;
+}
+
 /** /healthz (the process answers), /readyz (its dependencies answer: 200 or 503 naming problems), /metrics. */
 export const opsRoutes: FastifyPluginAsync<OpsRoutesOptions> = (app, opts) => {
   app.get('/healthz', () => Promise.resolve({ ok: true }));

@@ -7,12 +7,15 @@ import { publicKeyFromSpki, verifyWithAlgOid } from './keys.js';
 import { parseCertificate } from './x509.js';
 import type { Certificate } from './x509.js';
 
-/** A Map with insertion-order eviction once `limit` entries are held; `get` refreshes an entry (LRU). */
-export class BoundedCache<V> {
-  private readonly map = new Map<string, V>();
+/**
+ * A Map with insertion-order eviction once `limit` entries are held; `get` refreshes an entry (LRU). The project's
+ * one bounded memo table (also the gitsign Rekor client's lookup cache).
+ */
+export class BoundedCache<V, K = string> {
+  private readonly map = new Map<K, V>();
   constructor(private readonly limit: number) {}
 
-  get(key: string): V | undefined {
+  get(key: K): V | undefined {
     const v = this.map.get(key);
     if (v !== undefined) {
       this.map.delete(key);
@@ -21,10 +24,10 @@ export class BoundedCache<V> {
     return v;
   }
 
-  set(key: string, v: V): void {
+  set(key: K, v: V): void {
     this.map.delete(key);
     this.map.set(key, v);
-    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value as string);
+    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value as K);
   }
 
   get size(): number {

@@ -3,15 +3,8 @@
  * commit: every Enforce policy must pass, Audit policies are reported only, no policy at all is a rejection.
  */
 import { gitCommitId, rejectCommit, verifyCommit, type CommitVerdict, type VerifyCommitOptions } from '@gitops-gate/commit-verify';
+import { refNameMatches } from '@gitops-gate/contracts/glob';
 import type { CompiledPolicy } from './policy.js';
-
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '[^/]*')
-    .replace(/\?/g, '[^/]');
-  return new RegExp(`^${escaped}$`);
-}
 
 /**
  * Policies that govern (repository, branch): repository compared normalised (`*` = every repository), branches
@@ -25,7 +18,7 @@ export function policiesFor(
 ): CompiledPolicy[] {
   const want = normalize(repoUrl);
   return policies.filter(
-    (p) => (p.repository === '*' || normalize(p.repository) === want) && p.branches.some((b) => globToRegExp(b).test(branch)),
+    (p) => (p.repository === '*' || normalize(p.repository) === want) && p.branches.some((b) => refNameMatches(b, branch)),
   );
 }
 

@@ -1,10 +1,8 @@
 /** The pure half of the policy watcher: what is in force, from listed objects and what the last run remembered. */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '@gitops-gate/telemetry';
-import { evaluatePolicyObjects, POLICY_KINDS, type PolicyMemory, type PolicyObject } from './policy-objects.js';
+import { evaluatePolicyObjects, POLICY_KINDS, type PolicyLogger, type PolicyMemory, type PolicyObject } from './policy-objects.js';
 
-const logger = createLogger('policy-evaluation-test', 'silent', new Writable({ write: (_c, _e, cb) => cb() }));
+const logger: PolicyLogger = { warn: () => undefined };
 const [gatePolicy] = POLICY_KINDS;
 if (!gatePolicy) throw new Error('no GatePolicy kind');
 const gitsign = { gitsign: [{ identity: 'alice@example.com', issuer: 'https://accounts.google.com' }] };

@@ -9,11 +9,18 @@
  */
 import { createHash } from 'node:crypto';
 import { normalizeRepoUrl, policySelectorSchema } from '@gitops-gate/contracts';
-import type { Logger } from '@gitops-gate/telemetry';
 import { policiesFor } from './commit-evaluation.js';
 import { compilePolicy, type CompiledPolicy } from './policy.js';
 import type { LivePolicy } from './selection.js';
 import type { PolicyStatus } from './status.js';
+
+/**
+ * The one logger call this module makes. A structural type, so a pino logger fits without this core package
+ * depending on the telemetry adapter.
+ */
+export interface PolicyLogger {
+  warn(fields: Record<string, unknown>, msg: string): void;
+}
 
 export const POLICY_GROUP = 'gitops-gate.io';
 export const POLICY_VERSION = 'v1alpha1';
@@ -89,7 +96,7 @@ async function fromPrevious(
 export async function evaluatePolicyObjects(
   listed: { kind: KindInfo; objects: readonly PolicyObject[] }[],
   memory: PolicyMemory,
-  logger: Logger,
+  logger: PolicyLogger,
 ): Promise<PolicyObjectsEvaluation> {
   const inForce: PolicyObjectsEvaluation['inForce'] = [];
   const broken: LivePolicy[] = [];

@@ -54,9 +54,9 @@ export function apiGroupDoc(kinds: ResourceKind[], group: string): object | unde
 export function apiResourceList(kinds: ResourceKind[], group: string, version: string): object | undefined {
   const here = kinds.filter((k) => k.group === group && k.version === version);
   if (here.length === 0) return undefined;
-  const resources: object[] = [];
-  for (const k of here) {
-    resources.push({
+  // Each kind is listed, then its status subresource right after it, as kube-apiserver orders them.
+  const resources = here.flatMap((k): object[] => [
+    {
       name: k.plural,
       singularName: k.singular,
       namespaced: k.namespaced,
@@ -64,17 +64,11 @@ export function apiResourceList(kinds: ResourceKind[], group: string, version: s
       verbs: CR_VERBS,
       ...(k.shortNames?.length ? { shortNames: k.shortNames } : {}),
       ...(k.categories?.length ? { categories: k.categories } : {}),
-    });
-    if (k.statusSubresource) {
-      resources.push({
-        name: `${k.plural}/status`,
-        singularName: '',
-        namespaced: k.namespaced,
-        kind: k.kind,
-        verbs: ['get', 'patch', 'update'],
-      });
-    }
-  }
+    },
+    ...(k.statusSubresource
+      ? [{ name: `${k.plural}/status`, singularName: '', namespaced: k.namespaced, kind: k.kind, verbs: ['get', 'patch', 'update'] }]
+      : []),
+  ]);
   return {
     kind: 'APIResourceList',
     apiVersion: 'v1',

@@ -305,16 +305,17 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   }
 }
 
+/** SIGTERM (graceful), then SIGKILL after `graceMs`; resolves once the process has exited. The benchmarks use it too. */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 /** SIGTERM (graceful: jobs in hand finish), then SIGKILL after 10 s: nothing is left running. */
 export async function stopProcesses(processes: ServiceProcess[]): Promise<void> {
-  await Promise.all(
-    processes.map(async ({ child }) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }),
-  );
+  await Promise.all(processes.map(({ child }) => stopChild(child, 10_000)));
 }

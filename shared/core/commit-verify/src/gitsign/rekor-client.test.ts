@@ -2,7 +2,6 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LruCache } from './rekor-client.js';
 import { RekorLookupError, createRekorClient } from './index.js';
 
 const UUID = 'ab'.repeat(32);
@@ -167,19 +166,5 @@ describe('createRekorClient', () => {
     const client = createRekorClient({ url });
     await expect(client.findEntries({})).rejects.toBeInstanceOf(RekorLookupError);
     await expect(client.findEntries({ hash: 'md5:00' })).rejects.toBeInstanceOf(RekorLookupError);
-  });
-});
-
-describe('LruCache', () => {
-  it('evicts the least recently used key', () => {
-    const lru = new LruCache<string, number>(2);
-    lru.set('a', 1);
-    lru.set('b', 2);
-    expect(lru.get('a')).toBe(1); // a is now the most recent
-    lru.set('c', 3);
-    expect(lru.get('b')).toBeUndefined();
-    expect(lru.get('a')).toBe(1);
-    expect(lru.get('c')).toBe(3);
-    expect(lru.size).toBe(2);
   });
 });

@@ -5,6 +5,7 @@
  * workers verifying the same push, costs one round trip.
  */
 import { createHash } from 'node:crypto';
+import { BoundedCache } from '@gitops-gate/bundle-verify';
 
 /** One entry as Rekor's `GET /api/v1/log/entries/{uuid}` returns it (LogEntryAnon), plus its uuid. */
 export interface RekorLogEntry {
@@ -91,7 +92,7 @@ export function createRekorClient(options: RekorClientOptions): RekorLookup {
   const doFetch = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const maxEntries = options.maxEntries ?? 16;
-  const cache = new LruCache<string, RekorLogEntry[]>(options.cacheSize ?? 512);
+  const cache = new BoundedCache<RekorLogEntry[]>(options.cacheSize ?? 512);
   const inFlight = new Map<string, Promise<RekorLogEntry[]>>();
 
   async function request(path: string, init?: RequestInit): Promise<unknown> {
@@ -200,33 +201,4 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-/** Least-recently-used map: a Map keeps insertion order, so re-inserting on read moves a key to the young end. */
-export class LruCache<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
-
-  get(key: K): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    while (this.map.size > this.max) {
-      const oldest = this.map.keys().next();
-      if (oldest.done) break;
-      this.map.delete(oldest.value);
-    }
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
 }

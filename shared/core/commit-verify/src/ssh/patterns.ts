@@ -4,32 +4,14 @@
  * negated match vetoes the whole list. Matching is case-sensitive (OpenSSH calls it with dolower=0 here).
  */
 
+import { globMatch } from '@gitops-gate/contracts/glob';
+
 /** OpenSSH copies each sub-pattern into a 1024-byte buffer and treats a longer one as "no match" for the list. */
 const MAX_SUBPATTERN = 1023;
 
-/** Glob match of the whole string; iterative with single-star backtracking, so linear-ish and never recursive. */
+/** Glob match of the whole string (`*` any run, `?` one character): the project's one glob matcher. */
 export function matchPattern(s: string, pattern: string): boolean {
-  let si = 0;
-  let pi = 0;
-  let starPi = -1;
-  let starSi = 0;
-  while (si < s.length) {
-    const pc = pattern[pi];
-    if (pc === '*') {
-      starPi = pi++;
-      starSi = si;
-    } else if (pc !== undefined && (pc === '?' || pc === s[si])) {
-      pi++;
-      si++;
-    } else if (starPi >= 0) {
-      pi = starPi + 1;
-      si = ++starSi;
-    } else {
-      return false;
-    }
-  }
-  while (pattern[pi] === '*') pi++;
-  return pi === pattern.length;
+  return globMatch(pattern, s);
 }
 
 /** Splits a pattern list exactly as OpenSSH walks it: a trailing comma adds no empty pattern, a leading one does. */

@@ -1,4 +1,4 @@
-/** Real-looking manifests and policy objects for the admission tests and bench. */
+/** Real-looking manifests and policy objects for the admission tests and bench (`@gitops-gate/admission/testing`). */
 import type { ImageVerdictJob } from '@gitops-gate/contracts';
 
 export const IMAGE = 'ghcr.io/org/shop';
