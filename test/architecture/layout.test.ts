@@ -157,7 +157,6 @@ describe('layout: core packages are pure', () => {
     });
   }
 
-
   it('the rule catches what it must (attacker check on the matcher)', () => {
     for (const bad of [
       'ioredis',

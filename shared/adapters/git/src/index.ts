@@ -75,12 +75,9 @@ export function isSafeBranchName(branch: string): boolean {
   return branch.split('/').every((c) => c.length > 0 && !c.startsWith('.') && !c.endsWith('.lock'));
 }
 
-/** `github.com` → `https://github.com/`; a URL prefix stays as written (with a trailing slash). */
-export function credentialPrefix(entry: string): string {
-  const e = entry.trim();
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(e)) return e.endsWith('/') ? e : `${e}/`;
-  return `https://${e.replace(/\/+$/, '')}/`;
-}
+// Where a credential may be sent is decided in contracts (the gate's pure core uses it too).
+import { credentialPrefix } from '@gitops-gate/contracts';
+export { credentialPrefix };
 
 export function rewriteUrl(url: string, rewrites: Record<string, string>): string {
   let best = '';

@@ -174,6 +174,15 @@ export function imageVerdictJobId(deliveryId: string, digest: string, repoUrl: s
  * `git@github.com:org/repo.git`, `ssh://git@github.com/org/repo`, or `https://github.com/org/repo/`.
  * Host and path compare case-insensitively (GitHub's are case-insensitive); other hosts keep path case.
  */
+/**
+ * Where a git credential may be sent: `github.com` → `https://github.com/`; a URL prefix stays as written (with a trailing slash).
+ */
+export function credentialPrefix(entry: string): string {
+  const e = entry.trim();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(e)) return e.endsWith('/') ? e : `${e}/`;
+  return `https://${e.replace(/\/+$/, '')}/`;
+}
+
 export function normalizeRepoUrl(url: string): string {
   let s = url.trim();
   const scp = /^([A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):(?!\/\/)(.+)$/.exec(s);

@@ -6,8 +6,7 @@
  * must not be able to make the gate fetch from a server of their choosing), or fetched anonymously if configured.
  * Publishing and reading the set: `@gitops-gate/queue` (the receiver and verifier have no Kubernetes client).
  */
-import { normalizeRepoUrl, type FollowedRepo } from '@gitops-gate/contracts';
-import { credentialPrefix } from '@gitops-gate/git';
+import { credentialPrefix, normalizeRepoUrl, type FollowedRepo } from '@gitops-gate/contracts';
 import { BRANCH_ANNOTATION, type Application } from './applications.js';
 
 export interface FollowedRepoOptions {

@@ -5,7 +5,7 @@
  * the gate cannot establish (ancestry, a fresh read) leaves the Application where it is.
  */
 import type { CommitVerdictJob, ImageVerdictJob } from '@gitops-gate/contracts';
-import type { Logger } from '@gitops-gate/telemetry';
+import type { GateLogger } from './logger.js';
 import {
   ANNOTATION_PREFIX,
   appKey,
@@ -39,7 +39,7 @@ export interface GateDeps {
   store: ApplicationStore;
   lock: KeyedLock;
   audit: AuditTrail;
-  logger: Logger;
+  logger: GateLogger;
   /** Namespaces to look in; empty = all. */
   namespaces: string[];
   isAncestor: (cloneUrl: string, ancestor: string, descendant: string) => Promise<boolean>;

@@ -6,6 +6,7 @@ export * from './audit-verify.js';
 export * from './audit-trim.js';
 export * from './decide.js';
 export * from './gate.js';
+export * from './logger.js';
 export * from './lock.js';
 export * from '@gitops-gate/policy';
 export * from './policy-apps.js';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { normalizeRepoUrl, type FollowedRepo, type VerifyCommitJob } from '@gitops-gate/contracts';
 import { buildCommitVerifyJob, ContractError } from '@gitops-gate/contracts/verify-jobs';
-import type { Logger } from '@gitops-gate/telemetry';
+import type { GateLogger } from './logger.js';
 import { appKey, BRANCH_ANNOTATION, readRevision, findTrackingApps, type Application } from './applications.js';
 import type { AuditTrail } from './audit.js';
 import type { ApplicationStore } from './application-store.js';
@@ -78,7 +78,7 @@ export function createReconciler(deps: {
   audit: AuditTrail;
   enqueue: (target: ReconcileTarget) => Promise<void>;
   marks: ReconcileMarks;
-  logger: Logger;
+  logger: GateLogger;
   /**
    * How long a queued head is left to its verification (the verify job's retries with backoff) before a pass may
    * queue it again while it is still not covered; default 10 minutes.
