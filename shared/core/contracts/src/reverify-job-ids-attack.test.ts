@@ -7,7 +7,8 @@
  * These tests fail until the repository (and the image) are part of those ids.
  */
 import { describe, expect, it } from 'vitest';
-import { reverifyCommitJob, reverifyImageJob } from './verify-jobs.js';
+import { verdictJobId } from './index.js';
+import { buildCommitVerifyJob, reverifyCommitJob, reverifyImageJob } from './verify-jobs.js';
 
 const SHA = 'a'.repeat(40);
 const DIGEST = `sha256:${'b'.repeat(64)}`;
@@ -39,5 +40,29 @@ describe('attacker: re-verification requests of one repository never stand in fo
     const a = reverifyImageJob({ repoUrl: 'https://github.com/org/app', image: 'ghcr.io/org/app', digest: DIGEST }, 'rev1', now);
     const b = reverifyImageJob({ repoUrl: 'https://github.com/org/app', image: 'ghcr.io/org/app-mirror', digest: DIGEST }, 'rev1', now);
     expect(b.jobId).not.toBe(a.jobId);
+  });
+});
+
+describe("attacker: a delivery under a per-repository secret never suppresses GitHub's verdict for the same repository", () => {
+  it('same delivery id, repository and commit, another branch: the verdict job ids differ', () => {
+    // 704e301 gives the per-repository secret its own claim space (D@org/app), so the receiver queues both GitHub's
+    // delivery D (global secret, branch main) and the secret holder's D (branch feature, same head). The verifier
+    // then derives the gate job id without the branch (commit-job.ts): the second verdict is dropped by BullMQ.
+    const github = buildCommitVerifyJob({
+      deliveryId: 'D',
+      cloneUrl: 'https://github.com/org/app.git',
+      branch: 'main',
+      sha: SHA,
+      receivedAt: now,
+    });
+    const squat = buildCommitVerifyJob({
+      deliveryId: 'D',
+      cloneUrl: 'https://github.com/org/app.git',
+      branch: 'feature',
+      sha: SHA,
+      receivedAt: now,
+    });
+    const id = (j: typeof github.data) => verdictJobId(j.deliveryId, j.sha, j.repoUrl, j.reverify);
+    expect(id(squat.data)).not.toBe(id(github.data));
   });
 });
