@@ -89,7 +89,7 @@ describe('three gate processes, shuffled verdicts', () => {
             },
           ],
         });
-        return gateQueue.add(v.kind, v, { ...gateJobOptions, jobId: verdictJobId(v.deliveryId, sha, v.repoUrl) });
+        return gateQueue.add(v.kind, v, { ...gateJobOptions, jobId: verdictJobId(v) });
       }),
     );
     const readApp = createAppReader(stack.kubeconfig);

@@ -73,7 +73,7 @@ async function verifyInSpan(c: VerifyContext, job: VerifyCommitJob, repo: Follow
     'commit verdict',
   );
   // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
-  await c.deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job.deliveryId, job.sha, job.repoUrl, job.reverify) });
+  await c.deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job) });
   return out;
 }
 

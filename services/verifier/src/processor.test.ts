@@ -94,7 +94,7 @@ describe('verify processor', () => {
     const j = job(sha);
     const out = (await processor()(j)) as { outcome: string };
     expect(out.outcome).toBe('verified');
-    const queued = await gateQueue.getJob(verdictJobId((j.data as VerifyCommitJob).deliveryId, sha, (j.data as VerifyCommitJob).repoUrl));
+    const queued = await gateQueue.getJob(verdictJobId(j.data as VerifyCommitJob));
     expect(queued?.data).toMatchObject({
       kind: 'commit-verdict',
       sha,
@@ -179,7 +179,8 @@ describe('where the verifier fetches from, and the branch proof (issue #10)', ()
     };
   }
   async function queued(deliveryId: string, sha: string): Promise<CommitVerdictJob | undefined> {
-    return (await gateQueue.getJob(verdictJobId(deliveryId, sha, FOLLOWED.repoUrl)))?.data as CommitVerdictJob | undefined;
+    return (await gateQueue.getJob(verdictJobId({ deliveryId, sha, repoUrl: FOLLOWED.repoUrl, branch: 'main' })))?.data as
+      CommitVerdictJob | undefined;
   }
 
   it('a payload whose clone_url differs from the followed repoURL fetches the followed one', async () => {

@@ -9,6 +9,8 @@ import { imageBuildOf, imageResultFields, supersedesImageResult, type ImageState
 // Deletes a pending verdict and, with the last one of a commit, the commit's index entry — atomically, so a verdict
 // added in between is never left out of the index.
 const REMOVE_PENDING = `redis.call('HDEL', KEYS[1], ARGV[1])
+local legacy = redis.call('HGET', KEYS[1], ARGV[3])
+if legacy and cjson.decode(legacy).repoUrl == ARGV[4] then redis.call('HDEL', KEYS[1], ARGV[3]) end
 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[2]) end
 return 1`;
 
@@ -35,7 +37,19 @@ export function createImageState(redis: Redis, prefix: string, ttlSeconds = 7 * 
       return Object.values(await redis.hgetall(pendingKey(sha))).map((j) => JSON.parse(j) as CommitVerdictJob);
     },
     async removePending(v) {
-      await redis.eval(REMOVE_PENDING, 2, pendingKey(v.sha), pendingIndex, pendingField(v), v.sha);
+      // Also the field as releases before the repository was part of it wrote it (`<delivery>:<branch>`), so an
+      // entry left from before an upgrade is settled with its verdict instead of being re-decided until it expires
+      // (only when it is this repository's: the delivery id alone is sender-chosen).
+      await redis.eval(
+        REMOVE_PENDING,
+        2,
+        pendingKey(v.sha),
+        pendingIndex,
+        pendingField(v),
+        v.sha,
+        `${v.deliveryId}:${v.branch}`,
+        v.repoUrl,
+      );
     },
     async pendingShas() {
       await redis.zremrangebyscore(pendingIndex, '-inf', String(Date.now()));

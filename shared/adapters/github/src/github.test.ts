@@ -288,7 +288,7 @@ describe('check runs', () => {
     expect(s).not.toMatch(/(^|[^\\])@org/);
     expect(s).not.toMatch(/https:\/\//);
     // The code span holding the reason code cannot be closed early.
-    expect(evil.summary).toContain('`UNSIGNED](https://evil.example)`');
+    expect(evil.summary).toContain('``UNSIGNED`](https://evil.example)``');
     expect(evil.summary.split('\n')).toHaveLength(6);
   });
 

@@ -58,10 +58,22 @@ export function md(text: string): string {
   return text.replace(/[\r\n\u2028\u2029]+/g, ' ').replace(/[\\`*_{}[\]()#+\-.!|<>~&@:]/g, (c) => `\\${c}`);
 }
 
-/** A code span that cannot be closed early: backticks and line breaks in the value are dropped. */
+/**
+ * A code span that shows the value as it is and cannot be closed early: the fence is one backtick longer than the
+ * longest backtick run inside (CommonMark 6.1), padded when the value starts or ends with one. Nothing is dropped —
+ * a signer with a backtick must not look like the one without. Line breaks, and characters that reorder or hide text
+ * (bidi controls, zero-width, other controls), are shown as <U+XXXX> so look-alikes stay distinguishable.
+ */
 function code(text: string): string {
-  return `\`${text.replace(/[`\r\n\u2028\u2029]/g, '')}\``;
+  const shown = text.replace(INVISIBLE, (c) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`);
+  const longest = Math.max(0, ...(shown.match(/`+/g) ?? []).map((r) => r.length));
+  const fence = '`'.repeat(longest + 1);
+  const pad = shown.startsWith('`') || shown.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${shown}${pad}${fence}`;
 }
+
+// eslint-disable-next-line no-control-regex -- controls are exactly what is made visible here
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/gu;
 
 /**
  * What a decision looks like on the commit. Undefined = not reported (errors writing the Application are the

@@ -53,13 +53,17 @@ describe('job schemas', () => {
   it('job ids carry no colon (BullMQ forbids it)', () => {
     expect(verifyJobId('x-1')).toBe('gh-x-1');
     expect(verifyJobId('x-1')).not.toContain(':');
-    expect(verdictJobId('x-1', 'a'.repeat(40), 'https://github.com/org/app', 'r1')).not.toContain(':');
+    expect(
+      verdictJobId({ deliveryId: 'x-1', sha: 'a'.repeat(40), repoUrl: 'https://github.com/org/app', branch: 'main', reverify: 'r1' }),
+    ).not.toContain(':');
     expect(imageVerdictJobId('x-1', `sha256:${'b'.repeat(64)}`, 'https://github.com/org/app')).not.toContain(':');
   });
   it('attacker: a delivery id reused for another repository (same commit, same digest) never shares a verdict job id', () => {
     // BullMQ drops an add whose job id exists: a shared id would let one repository's verdict stand in for another's.
     const sha = 'a'.repeat(40);
-    expect(verdictJobId('x-1', sha, 'https://github.com/org/app')).not.toBe(verdictJobId('x-1', sha, 'https://github.com/evil/app'));
+    const v = { deliveryId: 'x-1', sha, repoUrl: 'https://github.com/org/app', branch: 'main' };
+    expect(verdictJobId(v)).not.toBe(verdictJobId({ ...v, repoUrl: 'https://github.com/evil/app' }));
+    expect(verdictJobId(v)).not.toBe(verdictJobId({ ...v, branch: 'feature' }));
     const digest = `sha256:${'b'.repeat(64)}`;
     expect(imageVerdictJobId('x-1', digest, 'https://github.com/org/app')).not.toBe(
       imageVerdictJobId('x-1', digest, 'https://github.com/evil/app'),

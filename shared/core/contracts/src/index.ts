@@ -160,9 +160,19 @@ export function repoTag(repoUrl: string): string {
   return createHash('sha256').update(repoUrl).digest('hex').slice(0, 12);
 }
 
-export function verdictJobId(deliveryId: string, sha: string, repoUrl: string, reverify?: string): string {
-  const base = `verdict-${deliveryId}-${repoTag(repoUrl)}-${sha}`;
-  return reverify ? `${base}-${reverify}` : base;
+/** The verdict's BullMQ job id: one per (delivery, repository, branch, commit, re-verification). */
+export function verdictJobId(v: {
+  deliveryId: string;
+  sha: string;
+  repoUrl: string;
+  branch: string;
+  reverify?: string | undefined;
+}): string {
+  // The branch too: a per-repository secret has its own claim space, so the same delivery id can reach the verifier
+  // for the same repository and commit on another branch; a shared id would let BullMQ drop one of the two verdicts.
+  const scope = createHash('sha256').update(`${v.repoUrl}\0${v.branch}`).digest('hex').slice(0, 12);
+  const base = `verdict-${v.deliveryId}-${scope}-${v.sha}`;
+  return v.reverify ? `${base}-${v.reverify}` : base;
 }
 
 export function imageVerdictJobId(deliveryId: string, digest: string, repoUrl: string): string {

@@ -62,7 +62,7 @@ describe("attacker: a delivery under a per-repository secret never suppresses Gi
       sha: SHA,
       receivedAt: now,
     });
-    const id = (j: typeof github.data) => verdictJobId(j.deliveryId, j.sha, j.repoUrl, j.reverify);
+    const id = (j: typeof github.data) => verdictJobId(j);
     expect(id(squat.data)).not.toBe(id(github.data));
   });
 });

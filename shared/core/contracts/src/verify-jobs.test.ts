@@ -1,4 +1,5 @@
 /** The one verify-job builder: strict repository names (attacker inputs), canonical URLs, schema-checked jobs. */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   CONTRACT_ERROR_CODES,
@@ -10,6 +11,7 @@ import {
   reverifyCommitJob,
   reverifyImageJob,
 } from './verify-jobs.js';
+import { repoTag } from './index.js';
 
 const SHA = 'a'.repeat(40);
 const DIGEST = `sha256:${'b'.repeat(64)}`;
@@ -118,7 +120,7 @@ describe('buildCommitVerifyJob', () => {
 });
 
 describe('re-verification jobs', () => {
-  it('a commit re-verification carries the revision and a job id per (delivery, sha, revision)', () => {
+  it('a commit re-verification carries the revision and a job id per (delivery, repository, sha, revision)', () => {
     const verdict = {
       deliveryId: 'd-1',
       repoUrl: 'https://github.com/org/app',
@@ -130,16 +132,18 @@ describe('re-verification jobs', () => {
     };
     const { data, jobId } = reverifyCommitJob(verdict, 'rev1', now);
     expect(data).toMatchObject({ reverify: 'rev1', trace: { traceparent: 'x' }, repoUrl: 'https://github.com/org/app' });
-    expect(jobId).toBe(`reverify-d-1-${SHA}-rev1`);
+    expect(jobId).toBe(`reverify-d-1-${repoTag('https://github.com/org/app')}-${SHA}-rev1`);
   });
-  it('an image re-verification is one job per (digest, revision), named from the repository URL', () => {
+  it('an image re-verification is one job per (repository, image, digest, revision), named from the repository URL', () => {
     const { data, jobId } = reverifyImageJob(
       { repoUrl: 'https://github.com/org/app', image: 'ghcr.io/org/app', digest: DIGEST },
       'rev1',
       now,
     );
-    expect(data).toMatchObject({ kind: 'image', repoFullName: 'org/app', deliveryId: `reverify-${'b'.repeat(16)}-rev1` });
-    expect(jobId).toBe(`reverify-image-${'b'.repeat(16)}-rev1`);
+    const name = createHash('sha256').update('ghcr.io/org/app').digest('hex').slice(0, 12);
+    const id = `${repoTag('https://github.com/org/app')}-${name}-${'b'.repeat(16)}-rev1`;
+    expect(data).toMatchObject({ kind: 'image', repoFullName: 'org/app', deliveryId: `reverify-${id}` });
+    expect(jobId).toBe(`reverify-image-${id}`);
   });
   it('image jobs go through the same strict parser', () => {
     expect(() =>

@@ -5,8 +5,17 @@
  * `repoFullName` with its own regex.
  * (A subpath export, @gitops-gate/contracts/verify-jobs: it imports the schemas, so the index does not re-export it.)
  */
+import { createHash } from 'node:crypto';
 import { BaseError } from './errors.js';
-import { normalizeRepoUrl, verifyCommitJob, verifyImageJob, verifyJobId, type VerifyCommitJob, type VerifyImageJob } from './index.js';
+import {
+  normalizeRepoUrl,
+  repoTag,
+  verifyCommitJob,
+  verifyImageJob,
+  verifyJobId,
+  type VerifyCommitJob,
+  type VerifyImageJob,
+} from './index.js';
 
 export const CONTRACT_ERROR_CODES = ['REPO_NAME_INVALID'] as const;
 export type ContractErrorCode = (typeof CONTRACT_ERROR_CODES)[number];
@@ -131,17 +140,24 @@ export function reverifyCommitJob(
 ): VerifyJobRequest<VerifyCommitJob> {
   return buildCommitVerifyJob(
     { ...verdict, reverify: revision, receivedAt: now },
-    `reverify-${verdict.deliveryId}-${verdict.sha}-${revision}`,
+    // The repository is in the id: a delivery id is sender-chosen, and two repositories' verdicts for one delivery id
+    // and commit must not share one request (BullMQ drops an add whose id it still keeps).
+    `reverify-${verdict.deliveryId}-${repoTag(verdict.repoUrl)}-${verdict.sha}-${revision}`,
   );
 }
 
-/** The gate asks again for an image: one request per (digest, policy revision), so a still-stale result does not loop. */
+/**
+ * The gate asks again for an image: one request per (repository, image name, digest, policy revision), so a still-stale
+ * result does not loop, and neither another repository requiring the same digest nor a mirror of it under another name
+ * takes this request's place.
+ */
 export function reverifyImageJob(
   build: { repoUrl: string; image: string; digest: string },
   revision: string,
   now: Date,
 ): VerifyJobRequest<VerifyImageJob> {
-  const id = `${build.digest.slice(7, 23)}-${revision}`;
+  const name = createHash('sha256').update(build.image).digest('hex').slice(0, 12);
+  const id = `${repoTag(build.repoUrl)}-${name}-${build.digest.slice(7, 23)}-${revision}`;
   return buildImageVerifyJob(
     { deliveryId: `reverify-${id}`, repoUrl: build.repoUrl, image: build.image, digest: build.digest, receivedAt: now },
     `reverify-image-${id}`,
