@@ -23,7 +23,7 @@ import type { CommitVerifierFn, ImageCheckerFn } from './checks.js';
 import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict } from '@gitops-gate/commit-verify';
 import { type PolicyEvaluation } from '@gitops-gate/policy';
 import { GitError, type GitMirror } from '@gitops-gate/git';
-import { gateJobOptions, TransientError } from '@gitops-gate/queue';
+import { createGateJobOptions, TransientError } from '@gitops-gate/queue';
 import { inSpan, injectTrace, type Logger } from '@gitops-gate/telemetry';
 
 export interface VerifierDeps {
@@ -35,6 +35,8 @@ export interface VerifierDeps {
   logger: Logger;
   registry: Registry;
   now?: () => Date;
+  /** How long completed gate jobs are kept (COMPLETED_JOB_RETENTION_SECONDS; default an hour). */
+  completedJobSeconds?: number;
   /** How much history a verified commit's verdict carries for the gate's ancestry check (default 256; 0 = none). */
   historyDepth?: number;
   /**
@@ -206,7 +208,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       'commit verdict',
     );
     // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
-    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job.deliveryId, job.sha, job.repoUrl, job.reverify) });
+    await deps.gateQueue.add(out.kind, out, { ...createGateJobOptions(deps.completedJobSeconds), jobId: verdictJobId(job.deliveryId, job.sha, job.repoUrl, job.reverify) });
     return out;
   }
 
@@ -263,7 +265,7 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       { deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit },
       'image verdict',
     );
-    await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl) });
+    await deps.gateQueue.add(out.kind, out, { ...createGateJobOptions(deps.completedJobSeconds), jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl) });
     return out;
   }
 }
