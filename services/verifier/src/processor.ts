@@ -208,7 +208,10 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       'commit verdict',
     );
     // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
-    await deps.gateQueue.add(out.kind, out, { ...createGateJobOptions(deps.completedJobSeconds), jobId: verdictJobId(job.deliveryId, job.sha, job.repoUrl, job.reverify) });
+    await deps.gateQueue.add(out.kind, out, {
+      ...createGateJobOptions(deps.completedJobSeconds),
+      jobId: verdictJobId(job.deliveryId, job.sha, job.repoUrl, job.reverify),
+    });
     return out;
   }
 
@@ -265,7 +268,10 @@ export function createVerifyProcessor(deps: VerifierDeps): (job: Job) => Promise
       { deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit },
       'image verdict',
     );
-    await deps.gateQueue.add(out.kind, out, { ...createGateJobOptions(deps.completedJobSeconds), jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl) });
+    await deps.gateQueue.add(out.kind, out, {
+      ...createGateJobOptions(deps.completedJobSeconds),
+      jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl),
+    });
     return out;
   }
 }
