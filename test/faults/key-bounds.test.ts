@@ -57,9 +57,16 @@ function sources(): string {
       else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(readFileSync(p, 'utf8'));
     }
   };
-  for (const top of ['services', 'shared'])
-    for (const pkg of readdirSync(join(ROOT, top)))
-      if (statSync(join(ROOT, top, pkg, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(ROOT, top, pkg, 'src'));
+  // Packages sit one level down (services/<pkg>, shared/cli) or two (shared/<core|adapters|dev>/<pkg>).
+  const packages = (dir: string, depth: number): void => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (name === 'node_modules' || !statSync(p).isDirectory()) continue;
+      if (statSync(join(p, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(p, 'src'));
+      else if (depth > 1) packages(p, depth - 1);
+    }
+  };
+  for (const top of ['services', 'shared']) packages(join(ROOT, top), 2);
   return out.join('\n');
 }
 
