@@ -48,7 +48,7 @@ export function neighbourRatios(sequence) {
   };
 }
 
-export async function benchReplicated({ seconds = 3, rounds = 8, warmup = 1, connections = 64 } = {}) {
+export async function benchReplicated({ seconds = 3, rounds = 8, warmup = 2, connections = 64 } = {}) {
   const tool = process.env.BENCH_LOADGEN === 'autocannon' || !hasWrk() ? 'autocannon' : 'wrk';
   const dir = mkdtempSync(join(tmpdir(), 'gg-bench-repl-'));
   const aof = () => ['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'];

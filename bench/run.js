@@ -82,7 +82,7 @@ async function step(name, fn) {
 
 await step('receiver', () => benchReceiver(quick ? { seconds: 2, rounds: 1, warmup: 1 } : { seconds: 4, rounds: 5, warmup: 2 }));
 // Row 1b: the receiver with and without a replica (every 202 waits for WAIT 1 on the replicated one).
-await step('replicated', () => benchReplicated(quick ? { seconds: 2, rounds: 2, warmup: 1 } : { seconds: 3, rounds: 8, warmup: 1 }));
+await step('replicated', () => benchReplicated(quick ? { seconds: 2, rounds: 2, warmup: 1 } : { seconds: 3, rounds: 8, warmup: 2 }));
 await step('e2e', () => benchE2E({ phases: E2E_PHASES, drainMs: quick ? 30_000 : 60_000 }));
 await step('argo', () => benchE2E({ phases: ARGO_PHASES, drainMs: quick ? 30_000 : 60_000, idleSeconds: 1 }));
 await step('scale', () => benchScale(quick ? { jobs: 200, rounds: 1 } : { jobs: 400, rounds: 3 }));
