@@ -77,7 +77,9 @@ export async function keyFamilies(redis, prefix) {
   for (let i = 0; i < keys.length; i += 500) {
     const batch = keys.slice(i, i + 500);
     const p = redis.pipeline();
-    for (const k of batch) p.type(k).memory('USAGE', k);
+    // SAMPLES 0: exact. The default samples 5 fields or entries and extrapolates, which misjudges job hashes (one large
+    // `data` field among small ones).
+    for (const k of batch) p.type(k).memory('USAGE', k, 'SAMPLES', '0');
     const res = await p.exec();
     const lengths = redis.pipeline();
     const counted = [];
