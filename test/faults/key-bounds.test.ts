@@ -175,7 +175,13 @@ describe('Redis key bounds', () => {
     expect((await deliverPush(h, first)).status).toBe(202);
     await waitFor('the first delivery decided', 60_000, decided(first.delivery));
     // Kept while younger than the retention (BullMQ removes old completed jobs when a later one completes).
-    expect(await jobKeys(first.delivery)).not.toEqual([]);
+    const kept = await jobKeys(first.delivery);
+    expect(kept).not.toEqual([]);
+    // What the verify job returned is stored compacted: the verdict's summary, no nested objects or lists.
+    const verifyJob = kept.find((k) => k.includes(':verify:'))!;
+    const result = JSON.parse((await h.client.hget(verifyJob, 'returnvalue')) ?? 'null') as Record<string, unknown>;
+    expect(result).toMatchObject({ kind: 'commit-verdict', sha: c });
+    expect(Object.values(result).every((v) => v === null || typeof v !== 'object')).toBe(true);
     await new Promise((r) => setTimeout(r, 1_500));
     const second = { sha: d!, before: c, delivery: randomUUID() };
     expect((await deliverPush(h, second)).status).toBe(202);
