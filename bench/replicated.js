@@ -1,6 +1,9 @@
 // Receiver row with and without a replica: the cost of "acknowledged means replicated". The same built receiver
 // (services/receiver/dist/main.js) in front of (a) one redis-server, (b) a master with one replica, where every 202
-// waits for `WAIT 1` (REDIS_WAIT_REPLICAS=auto sees the replica). Same load generator, interleaved rounds (A B B A …).
+// waits for `WAIT 1` (REDIS_WAIT_REPLICAS=auto sees the replica). Same load generator, strictly alternating rounds
+// (A B A B …): every two neighbouring rounds (A B and B A alike) give one ratio, so a burst of load from other processes
+// lands in the ratios of the rounds it overlapped on both sides, and "A ran first" cancels out. The figure is the
+// median of those ratios, with their interquartile range and extremes as the spread.
 //
 //   npm run build && node bench/replicated.js [--quick]
 import { randomBytes } from 'node:crypto';
@@ -14,7 +17,39 @@ import { nonceSource, writeSignedPushPool } from './lib/pipeline.js';
 import { hasWrk, loadRound } from './receiver.js';
 import { log, median, REPO_ROOT, resetRedis, startNode, stopChild } from './lib/util.js';
 
-export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, connections = 64 } = {}) {
+/** Quartiles of a list of numbers (linear interpolation). */
+function spread(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p) => {
+    const i = (s.length - 1) * p;
+    const lo = Math.floor(i);
+    return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
+  };
+  return { median: at(0.5), q1: at(0.25), q3: at(0.75), min: s[0], max: s[s.length - 1], n: s.length };
+}
+
+/**
+ * Ratios replicated / solo of every two neighbouring rounds of an alternating sequence (A B A B …: B/A, then B/A of
+ * the next A, …), for throughput and for p50 / p99 latency.
+ */
+export function neighbourRatios(sequence) {
+  const couples = [];
+  for (let i = 1; i < sequence.length; i++) {
+    const [a, b] = [sequence[i - 1], sequence[i]];
+    if (a.who === b.who) continue;
+    couples.push(a.who === 'solo' ? [a, b] : [b, a]);
+  }
+  const pairs = couples.map(([solo, repl]) => repl.rate / solo.rate);
+  return {
+    pairs,
+    ratio: spread(pairs).median,
+    rateSpread: spread(pairs),
+    p50Spread: spread(couples.map(([solo, repl]) => repl.p50ms / solo.p50ms)),
+    p99Spread: spread(couples.map(([solo, repl]) => repl.p99ms / solo.p99ms)),
+  };
+}
+
+export async function benchReplicated({ seconds = 3, rounds = 8, warmup = 2, connections = 64 } = {}) {
   const tool = process.env.BENCH_LOADGEN === 'autocannon' || !hasWrk() ? 'autocannon' : 'wrk';
   const dir = mkdtempSync(join(tmpdir(), 'gg-bench-repl-'));
   const aof = () => ['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'];
@@ -54,23 +89,21 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
     const url = (who) => `http://127.0.0.1:${ports[who]}`;
     const nextNonce = nonceSource();
     for (const who of ['solo', 'replicated']) await loadRound(tool, url(who), poolFile, pool, warmup, connections, nextNonce());
-    const results = { solo: [], replicated: [] };
-    const pairs = [];
-    for (let r = 0; r < rounds; r++) {
-      for (const who of r % 2 === 0 ? ['solo', 'replicated'] : ['replicated', 'solo']) {
-        await resetRedis(clients[who]);
-        await sleep(300);
-        const res = await loadRound(tool, url(who), poolFile, pool, seconds, connections, nextNonce());
-        const jobs = await clients[who].llen(`bench-${who}:verify:wait`);
-        if (jobs < res.ok) throw new Error(`${who}: ${res.ok} deliveries answered 2xx but only ${jobs} jobs are in Redis`);
-        results[who].push({ rate: res.ok / res.seconds, ...res });
-        // Neighbouring rounds (A B | B A …) saw the same machine load: their ratio is the like-for-like figure.
-        if (results.solo.length === results.replicated.length) pairs.push(results.replicated.at(-1).rate / results.solo.at(-1).rate);
-        log(
-          `receiver ${who.padEnd(10)} ${(res.ok / res.seconds).toFixed(0)}/s (2xx ${res.ok}, other ${res.bad}), p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms`,
-        );
-      }
+    // rounds = pairs: 2 × rounds alternating rounds, solo first.
+    const sequence = [];
+    for (let r = 0; r < 2 * rounds; r++) {
+      const who = r % 2 === 0 ? 'solo' : 'replicated';
+      await resetRedis(clients[who]);
+      await sleep(300);
+      const res = await loadRound(tool, url(who), poolFile, pool, seconds, connections, nextNonce());
+      const jobs = await clients[who].llen(`bench-${who}:verify:wait`);
+      if (jobs < res.ok) throw new Error(`${who}: ${res.ok} deliveries answered 2xx but only ${jobs} jobs are in Redis`);
+      sequence.push({ who, rate: res.ok / res.seconds, ...res });
+      log(
+        `receiver ${who.padEnd(10)} ${(res.ok / res.seconds).toFixed(0)}/s (2xx ${res.ok}, other ${res.bad}), p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms`,
+      );
     }
+    const results = { solo: sequence.filter((x) => x.who === 'solo'), replicated: sequence.filter((x) => x.who === 'replicated') };
     // Every 2xx of the replicated receiver is on the replica too.
     const replicaClient = new Redis(replica.port, '127.0.0.1');
     const onReplica = await replicaClient.llen('bench-replicated:verify:wait');
@@ -89,11 +122,15 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
         jobsOnReplica: onReplica,
       },
     };
-    summary.ratio = median(pairs);
-    summary.pairs = pairs;
+    Object.assign(summary, neighbourRatios(sequence));
+    const pct = (s) => `${s.median.toFixed(2)}× (IQR ${s.q1.toFixed(2)}–${s.q3.toFixed(2)}, range ${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
     log(
       `receiver without replica ${summary.solo.rate.toFixed(0)}/s (p50 ${summary.solo.p50ms.toFixed(2)} ms, p99 ${summary.solo.p99ms.toFixed(2)} ms); ` +
-        `with replica + WAIT 1 ${summary.replicated.rate.toFixed(0)}/s (p50 ${summary.replicated.p50ms.toFixed(2)} ms, p99 ${summary.replicated.p99ms.toFixed(2)} ms) → ${summary.ratio.toFixed(2)}× (median of paired rounds ${pairs.map((x) => x.toFixed(2)).join(', ')})`,
+        `with replica + WAIT 1 ${summary.replicated.rate.toFixed(0)}/s (p50 ${summary.replicated.p50ms.toFixed(2)} ms, p99 ${summary.replicated.p99ms.toFixed(2)} ms)`,
+    );
+    log(
+      `WAIT cost over ${summary.pairs.length} neighbouring-round ratios (${rounds} A B pairs of ${seconds} s): throughput ${pct(summary.rateSpread)}, ` +
+        `p50 latency ${pct(summary.p50Spread)}, p99 latency ${pct(summary.p99Spread)}; jobs on the replica ${onReplica}`,
     );
     return summary;
   } finally {
@@ -107,5 +144,5 @@ export async function benchReplicated({ seconds = 4, rounds = 3, warmup = 1, con
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const quick = process.argv.includes('--quick');
-  await benchReplicated(quick ? { seconds: 2, rounds: 1, warmup: 1 } : {});
+  await benchReplicated(quick ? { seconds: 2, rounds: 2, warmup: 1 } : {});
 }

@@ -102,7 +102,11 @@ async function checkKeys(h: Harness): Promise<{ problems: string[]; seen: Set<st
 let h: Harness;
 
 beforeAll(async () => {
-  h = await startHarness({ env: { GATE_RECONCILE_SECONDS: '2' }, keepLog: (line) => !line.includes('"level":30') });
+  // Completed jobs kept 1 s: the retention test below sees them go within the run.
+  h = await startHarness({
+    env: { GATE_RECONCILE_SECONDS: '2', COMPLETED_JOB_RETENTION_SECONDS: '1' },
+    keepLog: (line) => !line.includes('"level":30'),
+  });
   await h.spawn('verifier');
   await h.spawn('gate');
 }, 120_000);
@@ -152,6 +156,42 @@ describe('Redis key bounds', () => {
       expect.stringContaining(':verdict:planted: the table promises a TTL'),
     ]);
   }, 180_000);
+
+  it('completed jobs go after COMPLETED_JOB_RETENTION_SECONDS; their deliveries are still recognised as duplicates', async () => {
+    /** The verify and gate job hashes (and their sub-keys) of one delivery. */
+    const jobKeys = async (delivery: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (const pattern of [`${h.prefix}:verify:gh-${delivery}-*`, `${h.prefix}:gate:verdict-${delivery}-*`]) {
+        let cursor = '0';
+        do {
+          const [next, batch] = await h.client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          out.push(...batch);
+        } while (cursor !== '0');
+      }
+      return out;
+    };
+    const decided = (delivery: string) => async () => (await h.audit()).some((r) => r.deliveryId === delivery);
+    const [c, d] = h.commits(2, { label: 'retention' });
+    const first = { sha: c!, delivery: randomUUID() };
+    expect((await deliverPush(h, first)).status).toBe(202);
+    await waitFor('the first delivery decided', 60_000, decided(first.delivery));
+    // Kept while younger than the retention (BullMQ removes old completed jobs when a later one completes).
+    const kept = await jobKeys(first.delivery);
+    expect(kept).not.toEqual([]);
+    // What the verify job returned is stored compacted: the verdict's summary, no nested objects or lists.
+    const verifyJob = kept.find((k) => k.includes(':verify:'))!;
+    const result = JSON.parse((await h.client.hget(verifyJob, 'returnvalue')) ?? 'null') as Record<string, unknown>;
+    expect(result).toMatchObject({ kind: 'commit-verdict', sha: c });
+    expect(Object.values(result).every((v) => v === null || typeof v !== 'object')).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const second = { sha: d!, before: c, delivery: randomUUID() };
+    expect((await deliverPush(h, second)).status).toBe(202);
+    await waitFor('the second delivery decided', 60_000, decided(second.delivery));
+    await waitFor("the first delivery's completed jobs removed", 15_000, async () => (await jobKeys(first.delivery)).length === 0);
+    // The de-duplication key outlives the job: a redelivery is still a duplicate, not a second verification.
+    expect(JSON.parse((await deliverPush(h, first)).body)).toEqual({ queued: false, duplicate: true });
+  }, 120_000);
 
   it("the gate trims the audit stream on its retention settings; the trimmed trail still verifies against the gate's key", async () => {
     const before = await h.client.xlen(`${h.prefix}:audit`);

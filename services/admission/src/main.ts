@@ -80,7 +80,10 @@ if (verifyQueue) {
           receivedAt: new Date().toISOString(),
           trace: undefined,
         };
-        await verifyQueue.add(job.kind, job, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId: verifyJobId(deliveryId) });
+        await verifyQueue.add(job.kind, job, {
+          ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS, config.COMPLETED_JOB_RETENTION_SECONDS),
+          jobId: verifyJobId(deliveryId),
+        });
       }
     }
     while (Date.now() < deadline) {

@@ -219,14 +219,20 @@ const gate = createGate({
     const revision = watcher?.current().revision ?? 'none';
     const { data, jobId } = reverifyCommitJob(verdict, revision, new Date());
     logger.info({ sha: verdict.sha, revision, reason }, 'verification requested again');
-    await verifyQueue.add('commit', data, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId });
+    await verifyQueue.add('commit', data, {
+      ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS, config.COMPLETED_JOB_RETENTION_SECONDS),
+      jobId,
+    });
   },
   requestImageReverify: async (build, reason) => {
     // One request per (digest, policy revision): a result still stale after it waits for the next change, no loop.
     const revision = watcher?.current().revision ?? 'none';
     const { data, jobId } = reverifyImageJob(build, revision, new Date());
     logger.info({ image: build.image, digest: build.digest, revision, reason }, 'image verification requested again');
-    await verifyQueue.add('image', data, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId });
+    await verifyQueue.add('image', data, {
+      ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS, config.COMPLETED_JOB_RETENTION_SECONDS),
+      jobId,
+    });
   },
 });
 gateForPolicies = gate;
@@ -247,7 +253,10 @@ const reconciler = createReconciler({
   enqueue: async (t) => {
     // Ids unique per repository, branch and head (and queueing): see reconcileJob.
     const { data, jobId } = reconcileJob(t);
-    await verifyQueue.add('commit', data, { ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS), jobId });
+    await verifyQueue.add('commit', data, {
+      ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS, config.COMPLETED_JOB_RETENTION_SECONDS),
+      jobId,
+    });
   },
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);

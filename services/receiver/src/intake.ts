@@ -64,10 +64,16 @@ function nextSuffix(): string {
  * Kept as one function so that a `WAIT numreplicas` can follow the write (replica acknowledgement) without touching
  * the rest of the intake.
  */
-export async function addOnce(queue: Queue, job: VerifyJob, retentionSeconds: number, signer?: string): Promise<'queued' | 'duplicate'> {
+export async function addOnce(
+  queue: Queue,
+  job: VerifyJob,
+  retentionSeconds: number,
+  signer?: string,
+  completedSeconds?: number,
+): Promise<'queued' | 'duplicate'> {
   const jobId = `${verifyJobId(job.deliveryId)}-${nextSuffix()}`;
   const added = await queue.add(job.kind, job, {
-    ...verifyJobOptions(retentionSeconds),
+    ...verifyJobOptions(retentionSeconds, completedSeconds),
     jobId,
     deduplication: { id: claimId(job.deliveryId, signer), ttl: retentionSeconds * 1000 },
   });
@@ -79,6 +85,8 @@ export function createBullIntake(
   redis: Redis,
   opts: {
     retentionSeconds: number;
+    /** How long a completed job is kept (COMPLETED_JOB_RETENTION_SECONDS; default an hour). */
+    completedSeconds?: number;
     depthCacheMs?: number;
     /**
      * Runs after the delivery's write and before it is acknowledged (the replication WAIT): a rejection turns the
@@ -93,7 +101,7 @@ export function createBullIntake(
   let inflight: Promise<number> | undefined;
   return {
     async add(job, signer) {
-      const added = await addOnce(queue, job, opts.retentionSeconds, signer);
+      const added = await addOnce(queue, job, opts.retentionSeconds, signer, opts.completedSeconds);
       await opts.afterWrite?.();
       return added;
     },

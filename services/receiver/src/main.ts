@@ -42,7 +42,11 @@ const app = createReceiverApp({
   secrets,
   repoSecrets: config.WEBHOOK_REPO_SECRETS,
   checkIdentity: identity ? (repoUrl, payload) => identity.check(repoUrl, deliveryIdentity(payload)) : undefined,
-  intake: createBullIntake(queue, redis, { retentionSeconds: config.DELIVERY_RETENTION_SECONDS, afterWrite: replication.wait }),
+  intake: createBullIntake(queue, redis, {
+    retentionSeconds: config.DELIVERY_RETENTION_SECONDS,
+    completedSeconds: config.COMPLETED_JOB_RETENTION_SECONDS,
+    afterWrite: replication.wait,
+  }),
   logger,
   registry,
   maxQueueDepth: config.MAX_QUEUE_DEPTH,

@@ -4,7 +4,7 @@ import { commitVerdictJob, verdictJobId, type CommitVerdictJob, type FollowedRep
 import { isRetryableVerdictCode, isTransientVerdictCode, type CommitVerdict } from '@gitops-gate/commit-verify';
 import type { PolicyEvaluation } from '@gitops-gate/policy';
 import { GitError } from '@gitops-gate/git';
-import { gateJobOptions, TransientError } from '@gitops-gate/queue';
+import { createGateJobOptions, TransientError } from '@gitops-gate/queue';
 import { inSpan, injectTrace } from '@gitops-gate/telemetry';
 import { FollowedSetMissingError, type VerifyContext } from './verify-context.js';
 
@@ -73,7 +73,7 @@ async function verifyInSpan(c: VerifyContext, job: VerifyCommitJob, repo: Follow
     'commit verdict',
   );
   // The verdict job id is derived from delivery and sha, so a retried verify job never emits two verdicts.
-  await c.deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: verdictJobId(job) });
+  await c.deps.gateQueue.add(out.kind, out, { ...createGateJobOptions(c.deps.completedJobSeconds), jobId: verdictJobId(job) });
   return out;
 }
 

@@ -1,7 +1,7 @@
 // One image verify job: the image checker's result (or a deferral after transient registry trouble outlasted the
 // retries) becomes an image verdict on the gate queue.
 import { imageVerdictJob, imageVerdictJobId, type ImageVerdictJob, type VerifyImageJob } from '@gitops-gate/contracts';
-import { gateJobOptions } from '@gitops-gate/queue';
+import { createGateJobOptions } from '@gitops-gate/queue';
 import { injectTrace } from '@gitops-gate/telemetry';
 import type { ImageCheckerFn } from './checks.js';
 import type { VerifyContext } from './verify-context.js';
@@ -47,6 +47,6 @@ export async function processImage(c: VerifyContext, job: VerifyImageJob, lastAt
     { deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit },
     'image verdict',
   );
-  await deps.gateQueue.add(out.kind, out, { ...gateJobOptions, jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl) });
+  await deps.gateQueue.add(out.kind, out, { ...createGateJobOptions(deps.completedJobSeconds), jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl) });
   return out;
 }

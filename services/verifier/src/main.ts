@@ -102,6 +102,7 @@ const processor = createVerifyProcessor({
   logger,
   registry,
   historyDepth: config.VERDICT_HISTORY_DEPTH,
+  completedJobSeconds: config.COMPLETED_JOB_RETENTION_SECONDS,
 });
 
 const worker = createServiceWorker(QUEUE_VERIFY, processor, {

@@ -17,6 +17,8 @@ export interface VerifierDeps {
   logger: Logger;
   registry: Registry;
   now?: () => Date;
+  /** How long completed gate jobs are kept (COMPLETED_JOB_RETENTION_SECONDS; default an hour). */
+  completedJobSeconds?: number;
   /** How much history a verified commit's verdict carries for the gate's ancestry check (default 256; 0 = none). */
   historyDepth?: number;
   /**

@@ -12,6 +12,11 @@ describe('loadConfig', () => {
     expect(c.GATE_NAMESPACES).toEqual([]);
     expect(c.GIT_URL_REWRITES).toEqual({});
     expect(c.webhookSecrets).toEqual([]);
+    expect(c.COMPLETED_JOB_RETENTION_SECONDS).toBe(3600);
+  });
+  it('takes a completed-job retention, refusing 0 and negative values', () => {
+    expect(loadConfig({ COMPLETED_JOB_RETENTION_SECONDS: '120' }).COMPLETED_JOB_RETENTION_SECONDS).toBe(120);
+    expect(() => loadConfig({ COMPLETED_JOB_RETENTION_SECONDS: '0' })).toThrow(/COMPLETED_JOB_RETENTION_SECONDS/);
   });
   it('parses lists, numbers and JSON', () => {
     const c = loadConfig({

@@ -85,6 +85,11 @@ const envSchema = z.object({
   WORKER_LOCK_DURATION_MS: positiveInt.default(30_000),
   /** How often workers look for jobs whose worker died (BullMQ stalled-job check). */
   WORKER_STALLED_INTERVAL_MS: positiveInt.default(15_000),
+  /**
+   * How long completed verify and gate jobs are kept for inspection (also never more than 10 000 per queue). What
+   * de-duplicates is the delivery key (DELIVERY_RETENTION_SECONDS), not the job, so this only trades memory for history.
+   */
+  COMPLETED_JOB_RETENTION_SECONDS: positiveInt.default(3600),
 
   // --- GitHub ---------------------------------------------------------------------------------------------------
   /** GitHub App id: with GITHUB_APP_PRIVATE_KEY_FILE, gitops-gate authenticates as the App (installation tokens). */

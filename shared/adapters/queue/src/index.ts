@@ -11,20 +11,26 @@ import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
  * backoff 1, 2, 4 … 64 s (about two minutes in all). A verdict is never a failure, so never retried; the verifier turns
  * transient trouble on the last attempt into a `deferred` verdict rather than letting the job fail unrecorded.
  */
-export const verifyJobOptions = (retentionSeconds: number): JobsOptions => ({
+/** Completed jobs kept per queue at most (besides their age, COMPLETED_JOB_RETENTION_SECONDS): a memory bound. */
+export const COMPLETED_JOBS_KEPT = 10_000;
+const COMPLETED_JOB_SECONDS = 3600;
+
+export const verifyJobOptions = (retentionSeconds: number, completedSeconds = COMPLETED_JOB_SECONDS): JobsOptions => ({
   attempts: 8,
   backoff: { type: 'exponential', delay: 1_000 },
-  // Completed jobs are kept an hour for inspection; de-duplication lives in the dedupe key, not in the job.
-  removeOnComplete: { age: 3600, count: 10_000 },
+  // Completed jobs are kept (default an hour) for inspection; de-duplication lives in the dedupe key, not in the job.
+  removeOnComplete: { age: completedSeconds, count: COMPLETED_JOBS_KEPT },
   removeOnFail: { age: retentionSeconds },
 });
 
-export const gateJobOptions: JobsOptions = {
+export const createGateJobOptions = (completedSeconds = COMPLETED_JOB_SECONDS): JobsOptions => ({
   attempts: 10,
   backoff: { type: 'exponential', delay: 500 },
-  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnComplete: { age: completedSeconds, count: COMPLETED_JOBS_KEPT },
   removeOnFail: { age: 7 * 24 * 3600 },
-};
+});
+
+export const gateJobOptions: JobsOptions = createGateJobOptions();
 
 type ErrorSink = (err: Error) => void;
 

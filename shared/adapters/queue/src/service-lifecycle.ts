@@ -26,9 +26,30 @@ export interface ServiceWorkerOptions {
   failedMessage: string;
 }
 
-/** A Worker with the settings every service uses. */
+const RESULT_STRING_MAX = 200;
+
+/**
+ * What a job's return value keeps in Redis: its top-level strings (cut to 200 characters), numbers and booleans.
+ * BullMQ stores a return value twice, in the completed job's hash and in the queue's events stream, and nothing reads
+ * it back (decisions live in the audit trail). A whole verdict with its history is 2–11 KB, so in the soak the events
+ * streams were the largest key families; the summary (outcome, code, sha, …) still tells an operator what happened.
+ */
+export function compactResult(value: unknown): unknown {
+  if (typeof value === 'string') return value.slice(0, RESULT_STRING_MAX);
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return null;
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === 'string') out[k] = v.slice(0, RESULT_STRING_MAX);
+    else if (typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  }
+  return out;
+}
+
+/** A Worker with the settings every service uses; what its jobs return is stored compacted (compactResult). */
 export function createServiceWorker(queueName: string, processor: Processor, opts: ServiceWorkerOptions): Worker {
-  const worker = new Worker(queueName, processor, {
+  const compacting: Processor = async (job, token, signal) => compactResult(await processor(job, token, signal));
+  const worker = new Worker(queueName, compacting, {
     connection: opts.connection,
     prefix: opts.prefix,
     concurrency: opts.concurrency,
