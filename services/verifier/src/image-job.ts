@@ -47,6 +47,9 @@ export async function processImage(c: VerifyContext, job: VerifyImageJob, lastAt
     { deliveryId: job.deliveryId, image: job.image, digest: job.digest, ok: out.ok, code: out.code, sourceCommit: out.sourceCommit },
     'image verdict',
   );
-  await deps.gateQueue.add(out.kind, out, { ...createGateJobOptions(deps.completedJobSeconds), jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl) });
+  await deps.gateQueue.add(out.kind, out, {
+    ...createGateJobOptions(deps.completedJobSeconds),
+    jobId: imageVerdictJobId(job.deliveryId, job.digest, job.repoUrl),
+  });
   return out;
 }
