@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import {
   createAdmissionApp,
   createAdmissionAudit,
+  createCachedResultLookup,
   createNamespaceIndex,
   createPolicyCache,
   createResultLookup,
@@ -28,7 +29,8 @@ const app = createAdmissionApp(
   {
     policiesFor: (ns) => index.policiesFor(ns),
     pinned: (ns) => index.pinned(ns),
-    lookup: createResultLookup(redis, PREFIX),
+    // As main.ts wires it: verdicts through the in-process cache (RESULT_CACHE_MS=0: a Redis round trip per review).
+    lookup: createCachedResultLookup(createResultLookup(redis, PREFIX), { ttlMs: Number(process.env.RESULT_CACHE_MS ?? 1000) }),
     record: (w, d) => {
       reviews += 1;
       audit.record(w, d);
@@ -36,10 +38,19 @@ const app = createAdmissionApp(
   },
   { https: { cert: CERT, key: KEY } },
 );
+// Latency inside the webhook: from the request (headers parsed) to the response handed to the TLS socket.
+let lat = [];
+app.server.on('request', (_req, res) => {
+  const t0 = performance.now();
+  res.once('finish', () => lat.push(performance.now() - t0));
+});
 await app.listen({ host: '127.0.0.1', port: 0 });
 process.send?.({ port: app.server.address().port });
 process.on('message', (m) => {
-  if (m === 'cpu') process.send?.({ cpu: process.cpuUsage(), reviews });
+  if (m === 'cpu') {
+    process.send?.({ cpu: process.cpuUsage(), reviews, lat });
+    lat = [];
+  }
   if (m === 'stop')
     void app.close().then(() => {
       redis.disconnect();

@@ -12,6 +12,7 @@ import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createAdmissionApp } from './app.js';
 import { createAdmissionAudit } from './audit.js';
+import { createCachedResultLookup } from './result-cache.js';
 import { createPolicyCache, createResultLookup, createNamespaceIndex } from './sources.js';
 import {
   D_FAIL,
@@ -210,6 +211,73 @@ describe('no verdict yet: verify on the spot (ADMISSION_NO_VERDICT=verify)', () 
     expect((await ask(never)).allowed).toBe(false);
     expect(asked).toEqual([[`${IMAGE}@${fresh}`], [`${IMAGE}@${never}`]]);
     await verifying.close();
+  });
+});
+
+describe('verdict cache (ADMISSION_RESULT_CACHE_MS) over the real store', () => {
+  const BOUND_MS = 300;
+  const setUp = async (digest: string) => {
+    const logger = createLogger('admission-test', 'silent');
+    const policies = createPolicyCache(redis, prefix, logger);
+    await policies.refresh();
+    const index = createNamespaceIndex();
+    const apps = [
+      {
+        metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } },
+        spec: { destination: { namespace: 'shop' } },
+      },
+    ];
+    index.update(policies.current(), apps);
+    const webhook = createAdmissionApp({
+      policiesFor: (ns) => index.policiesFor(ns),
+      pinned: (ns) => index.pinned(ns),
+      lookup: createCachedResultLookup(createResultLookup(redis, prefix), { ttlMs: BOUND_MS }),
+      record: () => undefined,
+    });
+    await createImageState(redis, prefix).recordImage(imageVerdict({ namespace: 'shop', digest, ok: true, sourceCommit: PINNED }));
+    const ask = async () =>
+      (await webhook.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}@${digest}`])) })).json<{
+        response: { allowed: boolean; status?: { details: { causes: { reason: string }[] } } };
+      }>().response;
+    return { webhook, ask, policies, index, apps };
+  };
+
+  it('attacker: a verdict revoked after a cached allow is denied once the bound has passed', async () => {
+    const digest = `sha256:${'8'.repeat(64)}`;
+    const { webhook, ask } = await setUp(digest);
+    expect((await ask()).allowed).toBe(true); // now cached
+    // A re-verification fails (the signer's identity was revoked): the gate stores the rejection, which wins.
+    await createImageState(redis, prefix).recordImage(imageVerdict({ namespace: 'shop', digest, ok: false, sourceCommit: PINNED }));
+    await new Promise((r) => setTimeout(r, BOUND_MS + 20));
+    const r = await ask();
+    expect(r.allowed).toBe(false);
+    expect(r.status?.details.causes.map((c) => c.reason)).toEqual(['VERDICT_FAILED']);
+    await webhook.close();
+  });
+
+  it('attacker: a policy changed after a cached allow — the cached pass of the old generation never counts', async () => {
+    const digest = `sha256:${'9'.repeat(64)}`;
+    const { webhook, ask, policies, index, apps } = await setUp(digest);
+    expect((await ask()).allowed).toBe(true);
+    const snapshot = await redis.get(policySnapshotKey(prefix));
+    await redis.set(
+      policySnapshotKey(prefix),
+      JSON.stringify({
+        revision: 'r2',
+        policies: [
+          gatePolicy({ namespace: 'shop', requirePinned: true, generation: 2 }),
+          gatePolicy({ namespace: 'staging', mode: 'Audit' }),
+        ],
+      }),
+    );
+    // What main.ts's one-second refresh does.
+    await policies.refresh();
+    index.update(policies.current(), apps);
+    const r = await ask();
+    expect(r.allowed).toBe(false);
+    expect(r.status?.details.causes.map((c) => c.reason)).toEqual(['NO_VERDICT']);
+    await redis.set(policySnapshotKey(prefix), snapshot ?? '');
+    await webhook.close();
   });
 });
 

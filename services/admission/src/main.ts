@@ -11,6 +11,7 @@ import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@git
 import { createLogger } from '@gitops-gate/telemetry';
 import { createAdmissionApp, type AdmissionDeps } from './app.js';
 import { createAdmissionAudit } from './audit.js';
+import { createCachedResultLookup } from './result-cache.js';
 import { createNamespaceIndex, createPolicyCache, createResultLookup } from './sources.js';
 
 const config = loadConfig(process.env);
@@ -44,12 +45,18 @@ refreshTimer.unref();
 
 const audit = createAdmissionAudit(redis, prefix, logger);
 const lookup = createResultLookup(redis, prefix);
+// Reviews read verdicts through a cache bounded by ADMISSION_RESULT_CACHE_MS (no Redis round trip on the hot path);
+// verifyNow below polls the store itself.
+const cachedLookup = createCachedResultLookup(lookup, {
+  ttlMs: config.ADMISSION_RESULT_CACHE_MS,
+  onRefreshError: (err) => logger.warn({ err }, 'admission verdict re-read failed'),
+});
 const verifyQueue = config.ADMISSION_NO_VERDICT === 'verify' ? createVerifyQueue(redis, prefix) : undefined;
 
 const deps: AdmissionDeps = {
   policiesFor: (ns) => index.policiesFor(ns),
   pinned: (ns) => index.pinned(ns),
-  lookup,
+  lookup: cachedLookup,
   record: (w, d) => audit.record(w, d),
   ready: () => ready,
 };
