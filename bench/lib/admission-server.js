@@ -3,6 +3,7 @@
 import { Redis } from 'ioredis';
 import {
   createAdmissionApp,
+  createAdmissionInputs,
   createAdmissionAudit,
   createCachedResultLookup,
   createNamespaceIndex,
@@ -15,14 +16,17 @@ const { REDIS_URL, PREFIX, CERT, KEY } = process.env;
 const redis = new Redis(REDIS_URL);
 const logger = createLogger('admission-bench', 'silent');
 const policies = createPolicyCache(redis, PREFIX, logger);
-await policies.refresh();
 const index = createNamespaceIndex();
-index.update(policies.current(), [
+const apps = [
   {
     metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': process.env.PINNED } },
     spec: { destination: { namespace: 'shop' } },
   },
-]);
+];
+// As main.ts: policies and Applications re-read once a second on the thread that answers reviews.
+const inputs = createAdmissionInputs(policies, async () => apps, index);
+await inputs.refresh();
+const refreshTimer = setInterval(() => void inputs.refresh(), 1_000);
 const audit = createAdmissionAudit(redis, PREFIX, logger);
 let reviews = 0;
 const app = createAdmissionApp(
@@ -53,6 +57,7 @@ process.on('message', (m) => {
   }
   if (m === 'stop')
     void app.close().then(() => {
+      clearInterval(refreshTimer);
       redis.disconnect();
       process.exit(0);
     });
