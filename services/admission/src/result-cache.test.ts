@@ -108,6 +108,10 @@ describe('verdict cache', () => {
     expect((await lookup([BUILD])).get(BUILD)?.[0]?.ok).toBe(true);
     await flush();
     expect(errors).toHaveLength(1);
+    t = 700; // not one re-read per review while Redis is down: at most one per quarter bound
+    await lookup([BUILD]);
+    await flush();
+    expect(errors).toHaveLength(1);
     t = 1000;
     await expect(lookup([BUILD])).rejects.toThrow('redis down');
     await expect(lookup([OTHER])).rejects.toThrow('redis down');

@@ -24,6 +24,8 @@ interface Entry {
   results: StoredImageResult[];
   /** When the read that produced it was sent: staleness is measured from before the read, not after it. */
   readAt: number;
+  /** Last background re-read started for it: at most one per quarter bound, even while Redis fails. */
+  aheadAt?: number;
 }
 
 interface InFlight {
@@ -85,7 +87,10 @@ export function createCachedResultLookup(lookup: ResultLookup, opts: ResultCache
       const e = entries.get(b);
       if (e && t - e.readAt < ttlMs) {
         out.set(b, e.results);
-        if (t - e.readAt >= ttlMs / 2 && !inflight.has(b)) ahead.push(b);
+        if (t - e.readAt >= ttlMs / 2 && !inflight.has(b) && (e.aheadAt === undefined || t - e.aheadAt >= ttlMs / 4)) {
+          e.aheadAt = t;
+          ahead.push(b);
+        }
         continue;
       }
       const f = inflight.get(b);
