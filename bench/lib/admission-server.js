@@ -3,7 +3,9 @@
 import { Redis } from 'ioredis';
 import {
   createAdmissionApp,
+  createAdmissionInputs,
   createAdmissionAudit,
+  createCachedResultLookup,
   createNamespaceIndex,
   createPolicyCache,
   createResultLookup,
@@ -14,21 +16,25 @@ const { REDIS_URL, PREFIX, CERT, KEY } = process.env;
 const redis = new Redis(REDIS_URL);
 const logger = createLogger('admission-bench', 'silent');
 const policies = createPolicyCache(redis, PREFIX, logger);
-await policies.refresh();
 const index = createNamespaceIndex();
-index.update(policies.current(), [
+const apps = [
   {
     metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': process.env.PINNED } },
     spec: { destination: { namespace: 'shop' } },
   },
-]);
+];
+// As main.ts: policies and Applications re-read once a second on the thread that answers reviews.
+const inputs = createAdmissionInputs(policies, async () => apps, index);
+await inputs.refresh();
+const refreshTimer = setInterval(() => void inputs.refresh(), 1_000);
 const audit = createAdmissionAudit(redis, PREFIX, logger);
 let reviews = 0;
 const app = createAdmissionApp(
   {
     policiesFor: (ns) => index.policiesFor(ns),
     pinned: (ns) => index.pinned(ns),
-    lookup: createResultLookup(redis, PREFIX),
+    // As main.ts wires it: verdicts through the in-process cache (RESULT_CACHE_MS=0: a Redis round trip per review).
+    lookup: createCachedResultLookup(createResultLookup(redis, PREFIX), { ttlMs: Number(process.env.RESULT_CACHE_MS ?? 1000) }),
     record: (w, d) => {
       reviews += 1;
       audit.record(w, d);
@@ -36,12 +42,22 @@ const app = createAdmissionApp(
   },
   { https: { cert: CERT, key: KEY } },
 );
+// Latency inside the webhook: from the request (headers parsed) to the response handed to the TLS socket.
+let lat = [];
+app.server.on('request', (_req, res) => {
+  const t0 = performance.now();
+  res.once('finish', () => lat.push(performance.now() - t0));
+});
 await app.listen({ host: '127.0.0.1', port: 0 });
 process.send?.({ port: app.server.address().port });
 process.on('message', (m) => {
-  if (m === 'cpu') process.send?.({ cpu: process.cpuUsage(), reviews });
+  if (m === 'cpu') {
+    process.send?.({ cpu: process.cpuUsage(), reviews, lat });
+    lat = [];
+  }
   if (m === 'stop')
     void app.close().then(() => {
+      clearInterval(refreshTimer);
       redis.disconnect();
       process.exit(0);
     });

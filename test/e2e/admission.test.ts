@@ -17,6 +17,7 @@ import {
   createPolicyCache,
   createResultLookup,
   createNamespaceIndex,
+  createCachedResultLookup,
 } from '@gitops-gate/admission';
 import { policySnapshotKey } from '@gitops-gate/contracts';
 import { createImageState } from '@gitops-gate/gate-store';
@@ -137,7 +138,8 @@ beforeAll(async () => {
     {
       policiesFor: (ns) => index.policiesFor(ns),
       pinned: (ns) => index.pinned(ns),
-      lookup: createResultLookup(redis, prefix),
+      // As main.ts wires it: verdicts through the bounded in-process cache.
+      lookup: createCachedResultLookup(createResultLookup(redis, prefix), { ttlMs: 1_000 }),
       record: (w, d) => audit.record(w, d),
     },
     { https: { cert: cert.certPem, key: cert.keyPem } },

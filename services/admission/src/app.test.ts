@@ -12,7 +12,8 @@ import { createLogger } from '@gitops-gate/telemetry';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
 import { createAdmissionApp } from './app.js';
 import { createAdmissionAudit } from './audit.js';
-import { createPolicyCache, createResultLookup, createNamespaceIndex } from './sources.js';
+import { createCachedResultLookup } from './result-cache.js';
+import { createAdmissionInputs, createPolicyCache, createResultLookup, createNamespaceIndex } from './sources.js';
 import {
   D_FAIL,
   D_OK,
@@ -210,6 +211,95 @@ describe('no verdict yet: verify on the spot (ADMISSION_NO_VERDICT=verify)', () 
     expect((await ask(never)).allowed).toBe(false);
     expect(asked).toEqual([[`${IMAGE}@${fresh}`], [`${IMAGE}@${never}`]]);
     await verifying.close();
+  });
+});
+
+describe('verdict cache (ADMISSION_RESULT_CACHE_MS) over the real store', () => {
+  const BOUND_MS = 300;
+  const setUp = async (digest: string) => {
+    const logger = createLogger('admission-test', 'silent');
+    const policies = createPolicyCache(redis, prefix, logger);
+    const index = createNamespaceIndex();
+    const apps = [
+      {
+        metadata: { name: 'shop', namespace: 'argocd', annotations: { 'gitops-gate.io/verified-sha': PINNED } },
+        spec: { destination: { namespace: 'shop' } },
+      },
+    ];
+    // What main.ts runs once a second.
+    const inputs = createAdmissionInputs(policies, async () => apps, index);
+    await inputs.refresh();
+    const webhook = createAdmissionApp({
+      policiesFor: (ns) => index.policiesFor(ns),
+      pinned: (ns) => index.pinned(ns),
+      lookup: createCachedResultLookup(createResultLookup(redis, prefix), { ttlMs: BOUND_MS }),
+      record: () => undefined,
+    });
+    await createImageState(redis, prefix).recordImage(imageVerdict({ namespace: 'shop', digest, ok: true, sourceCommit: PINNED }));
+    const ask = async () =>
+      (await webhook.inject({ method: 'POST', url: '/validate', payload: review(pod('shop', [`${IMAGE}@${digest}`])) })).json<{
+        response: { allowed: boolean; status?: { details: { causes: { reason: string }[] } } };
+      }>().response;
+    return { webhook, ask, inputs };
+  };
+
+  it('attacker: a verdict revoked after a cached allow is denied once the bound has passed', async () => {
+    const digest = `sha256:${'8'.repeat(64)}`;
+    const { webhook, ask } = await setUp(digest);
+    expect((await ask()).allowed).toBe(true); // now cached
+    // A re-verification fails (the signer's identity was revoked): the gate stores the rejection, which wins.
+    await createImageState(redis, prefix).recordImage(imageVerdict({ namespace: 'shop', digest, ok: false, sourceCommit: PINNED }));
+    await new Promise((r) => setTimeout(r, BOUND_MS + 20));
+    const r = await ask();
+    expect(r.allowed).toBe(false);
+    expect(r.status?.details.causes.map((c) => c.reason)).toEqual(['VERDICT_FAILED']);
+    await webhook.close();
+  });
+
+  it('attacker: a policy changed after a cached allow — the cached pass of the old generation never counts', async () => {
+    const digest = `sha256:${'9'.repeat(64)}`;
+    const { webhook, ask, inputs } = await setUp(digest);
+    expect((await ask()).allowed).toBe(true);
+    const snapshot = await redis.get(policySnapshotKey(prefix));
+    await redis.set(
+      policySnapshotKey(prefix),
+      JSON.stringify({
+        revision: 'r2',
+        policies: [
+          gatePolicy({ namespace: 'shop', requirePinned: true, generation: 2 }),
+          gatePolicy({ namespace: 'staging', mode: 'Audit' }),
+        ],
+      }),
+    );
+    await inputs.refresh(); // main.ts: within a second
+    const r = await ask();
+    expect(r.allowed).toBe(false);
+    expect(r.status?.details.causes.map((c) => c.reason)).toEqual(['NO_VERDICT']);
+    await redis.set(policySnapshotKey(prefix), snapshot ?? '');
+    await webhook.close();
+  });
+});
+
+describe('admission inputs (policies and Applications, re-read once a second)', () => {
+  it('is not ready before the gate published its snapshot; then indexes it, and re-indexes when it changes', async () => {
+    const p = 'adm-inputs';
+    const policies = createPolicyCache(redis, p, createLogger('admission-test', 'silent'));
+    const index = createNamespaceIndex();
+    const inputs = createAdmissionInputs(policies, async () => [], index);
+    await inputs.refresh();
+    expect(inputs.ready()).toBe(false);
+    await redis.set(policySnapshotKey(p), JSON.stringify({ revision: 'r1', policies: [gatePolicy({ namespace: 'shop' })] }));
+    await inputs.refresh();
+    expect(inputs.ready()).toBe(true);
+    expect(index.policiesFor('shop').map((x) => x.identity.generation)).toEqual([1]);
+    await inputs.refresh(); // unchanged bytes: the same compiled policies stay in force
+    expect(index.policiesFor('shop').map((x) => x.identity.generation)).toEqual([1]);
+    await redis.set(policySnapshotKey(p), JSON.stringify({ revision: 'r2', policies: [gatePolicy({ namespace: 'shop', generation: 3 })] }));
+    await inputs.refresh();
+    expect(index.policiesFor('shop').map((x) => x.identity.generation)).toEqual([3]);
+    await redis.set(policySnapshotKey(p), '{corrupt');
+    await inputs.refresh().catch(() => undefined);
+    expect(index.policiesFor('shop').map((x) => x.identity.generation)).toEqual([3]); // fail closed: what was in force
   });
 });
 

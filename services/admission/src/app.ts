@@ -1,7 +1,7 @@
 /**
  * The webhook's HTTP surface: POST /validate takes an AdmissionReview and answers one (200 with allowed true/false),
  * 400 for anything that is not a review of a supported kind, 413 over the body limit. The decision's inputs are
- * passed in (in-memory policies and pins, one Redis round trip for the verdicts), so this file does no I/O itself.
+ * passed in (in-memory policies and pins, verdicts through the bounded cache), so this file does no I/O itself.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { StoredImageResult } from '@gitops-gate/gate-core';
@@ -13,7 +13,10 @@ export interface AdmissionDeps {
   /** The policies guarding a namespace (see policiesForNamespace; createNamespaceIndex memoises them). */
   policiesFor(namespace: string): AdmissionPolicy[];
   pinned(namespace: string): ReadonlySet<string>;
-  /** Stored results for `repository@digest` keys, in one round trip. */
+  /**
+   * Stored results for `repository@digest` keys: main.ts passes the cached lookup (result-cache.ts), so a review
+   * usually makes no Redis round trip; results are never older than ADMISSION_RESULT_CACHE_MS.
+   */
   lookup(builds: string[]): Promise<Map<string, StoredImageResult[]>>;
   /**
    * `verify` mode only: called with the builds that have no verdict; resolves when they may have one (bounded by the

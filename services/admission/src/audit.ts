@@ -37,6 +37,12 @@ export function createAdmissionAudit(redis: Redis, prefix: string, logger: Logge
   timer.unref();
   return {
     record(w, d) {
+      // Allows (nearly every review) only bump a counter: nothing else is built or written on the hot path.
+      if (!('exempt' in d) && d.allowed) {
+        const k = `${w.namespace} ${d.warnings.length > 0 ? 'audit-warn' : 'allow'}`;
+        allows.set(k, (allows.get(k) ?? 0) + 1);
+        return;
+      }
       const base = {
         at: new Date().toISOString(),
         uid: w.uid,
@@ -47,9 +53,7 @@ export function createAdmissionAudit(redis: Redis, prefix: string, logger: Logge
         images: w.images.map((i) => i.image),
       };
       if ('exempt' in d) return write({ ...base, outcome: 'exempt' });
-      if (!d.allowed) return write({ ...base, outcome: 'deny', mode: d.mode, problems: d.problems });
-      const k = `${w.namespace} ${d.warnings.length > 0 ? 'audit-warn' : 'allow'}`;
-      allows.set(k, (allows.get(k) ?? 0) + 1);
+      write({ ...base, outcome: 'deny', mode: d.mode, problems: d.problems });
     },
     flush,
     async stop() {

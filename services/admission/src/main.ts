@@ -11,7 +11,8 @@ import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@git
 import { createLogger } from '@gitops-gate/telemetry';
 import { createAdmissionApp, type AdmissionDeps } from './app.js';
 import { createAdmissionAudit } from './audit.js';
-import { createNamespaceIndex, createPolicyCache, createResultLookup } from './sources.js';
+import { createCachedResultLookup } from './result-cache.js';
+import { createAdmissionInputs, createNamespaceIndex, createPolicyCache, createResultLookup } from './sources.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('admission', config.LOG_LEVEL);
@@ -24,34 +25,28 @@ await apps.start().catch((err: unknown) => logger.error({ err }, 'application wa
 const index = createNamespaceIndex();
 // Policies (the gate's snapshot) and Applications (informer cache) are re-read once a second and indexed per
 // namespace: the hot path does no policy or Kubernetes reads, and a change reaches admission within ~1 s.
-let appsKey = '';
-let ready = false;
-const refresh = async () => {
-  const before = policies.revision();
-  await policies.refresh();
-  const list = await apps.list(config.GATE_NAMESPACES);
-  const key = list.map((a) => `${a.metadata.namespace}/${a.metadata.name}@${a.metadata.resourceVersion ?? ''}`).join(',');
-  if (key !== appsKey || policies.revision() !== before) {
-    appsKey = key;
-    index.update(policies.current(), list);
-  }
-  // Ready once the gate's snapshot exists and the Applications were listed: never answer from an empty policy set.
-  if (policies.revision() !== '') ready = true;
-};
+const inputs = createAdmissionInputs(policies, () => apps.list(config.GATE_NAMESPACES), index);
+const refresh = () => inputs.refresh();
 await refresh().catch((err: unknown) => logger.error({ err }, 'admission inputs not read'));
 const refreshTimer = setInterval(() => void refresh().catch((err: unknown) => logger.warn({ err }, 'admission inputs not read')), 1_000);
 refreshTimer.unref();
 
 const audit = createAdmissionAudit(redis, prefix, logger);
 const lookup = createResultLookup(redis, prefix);
+// Reviews read verdicts through a cache bounded by ADMISSION_RESULT_CACHE_MS (no Redis round trip on the hot path);
+// verifyNow below polls the store itself.
+const cachedLookup = createCachedResultLookup(lookup, {
+  ttlMs: config.ADMISSION_RESULT_CACHE_MS,
+  onRefreshError: (err) => logger.warn({ err }, 'admission verdict re-read failed'),
+});
 const verifyQueue = config.ADMISSION_NO_VERDICT === 'verify' ? createVerifyQueue(redis, prefix) : undefined;
 
 const deps: AdmissionDeps = {
   policiesFor: (ns) => index.policiesFor(ns),
   pinned: (ns) => index.pinned(ns),
-  lookup,
+  lookup: cachedLookup,
   record: (w, d) => audit.record(w, d),
-  ready: () => ready,
+  ready: () => inputs.ready(),
 };
 if (verifyQueue) {
   // The verifiers' own image path (registry fetch, signatures, provenance), queued like a registry_package delivery;

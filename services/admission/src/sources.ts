@@ -21,13 +21,17 @@ export interface PolicyCache {
 /** Reads the snapshot the gate publishes for the verifiers (the same objects, identities and generations). */
 export function createPolicyCache(redis: Redis, prefix: string, logger: Logger): PolicyCache {
   let rev = '';
+  let lastRaw = '';
   let policies: AdmissionPolicy[] = [];
   return {
     current: () => policies,
     revision: () => rev,
     async refresh() {
       const raw = await redis.get(policySnapshotKey(prefix));
-      if (raw === null) return;
+      // Unchanged bytes: nothing to parse. This runs every second on the thread that answers reviews, and validating
+      // a large snapshot each time would stall them.
+      if (raw === null || raw === lastRaw) return;
+      lastRaw = raw;
       const snap = policySnapshotSchema.safeParse(JSON.parse(raw));
       // A corrupt snapshot keeps what was in force (fail closed: never drop to "no policy").
       if (!snap.success) return void logger.error({ issues: snap.error.issues.slice(0, 2) }, 'policy snapshot unreadable');
@@ -82,6 +86,37 @@ export function createResultLookup(redis: Redis, prefix: string): (builds: strin
       );
     });
     return out;
+  };
+}
+
+export interface AdmissionInputs {
+  /** Re-reads the policy snapshot and the Applications; re-indexes only when either changed. */
+  refresh(): Promise<void>;
+  /** True once the gate's snapshot exists and the Applications were listed: never answer from an empty policy set. */
+  ready(): boolean;
+}
+
+/** Keeps `index` in step with the policies and the Applications; main.ts calls `refresh` once a second. */
+export function createAdmissionInputs(
+  policies: PolicyCache,
+  listApps: () => Promise<Application[]>,
+  index: NamespaceIndex,
+): AdmissionInputs {
+  let appsKey = '';
+  let ready = false;
+  return {
+    ready: () => ready,
+    async refresh() {
+      const before = policies.revision();
+      await policies.refresh();
+      const list = await listApps();
+      const key = list.map((a) => `${a.metadata.namespace}/${a.metadata.name}@${a.metadata.resourceVersion ?? ''}`).join(',');
+      if (key !== appsKey || policies.revision() !== before) {
+        appsKey = key;
+        index.update(policies.current(), list);
+      }
+      if (policies.revision() !== '') ready = true;
+    },
   };
 }
 

@@ -244,6 +244,11 @@ const envSchema = z.object({
   ADMISSION_NO_VERDICT: z.enum(['deny', 'verify']).default('deny'),
   /** How long `verify` waits for a verdict; keep it under the webhook's timeoutSeconds. */
   ADMISSION_VERIFY_WAIT_MS: positiveInt.default(4_000),
+  /**
+   * Staleness bound of the in-process verdict cache: a review is answered from results read from Redis at most this
+   * long before it, so a revoked verdict stops allowing within it. 0 = read Redis on every review.
+   */
+  ADMISSION_RESULT_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
 });
 
 type RedisVariables =
