@@ -11,7 +11,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   checkpointOrigin,
   formatCheckpoint,
-  parseSigningKey,
   trimAuditTrail,
   trimOrigin,
   type CheckpointSigner,
