@@ -13,7 +13,7 @@ export interface VerifyRequests {
   requestReverify: NonNullable<GateDeps['requestReverify']>;
   requestImageReverify: NonNullable<GateDeps['requestImageReverify']>;
   /** Reconcile's heads, queued like a push delivery. */
-  enqueueReconcile(t: ReconcileTarget): Promise<void>;
+  enqueueReconcile: (t: ReconcileTarget) => Promise<void>;
 }
 
 /**
