@@ -3,21 +3,10 @@
  * carries the resourceVersion it was decided on. GatePolicy and ClusterGatePolicy objects are watched live and published
  * for the verifiers.
  */
-import { Counter } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_GATE } from '@gitops-gate/contracts';
+import { collectFollowedRepos, createTokenBucket, pacedWrites, createGate, createReconciler } from '@gitops-gate/gate-core';
 import {
-  collectFollowedRepos,
-  withReplicatedRecords,
-  createTokenBucket,
-  pacedWrites,
-  createGate,
-  createReconciler,
-  readSigningKeyFile,
-  FINAL_INDEX_TTL_SECONDS,
-} from '@gitops-gate/gate-core';
-import {
-  createAuditTrail,
   createCachedApplicationStore,
   createReconcileMarks,
   createImageState,
@@ -30,11 +19,10 @@ import {
   trimAuditTrail,
 } from '@gitops-gate/gate-store';
 import { createGitMirror } from '@gitops-gate/git';
-import { createReportQueue, createReportWorker, gitHttpToken, gitHubClientFromConfig, gitHubMode } from '@gitops-gate/github';
+import { gitHttpToken, gitHubClientFromConfig } from '@gitops-gate/github';
 import {
   createGateQueue,
   createRedisConnection,
-  createReplicationWait,
   createServiceWorker,
   createVerifyQueue,
   installShutdown,
@@ -44,8 +32,10 @@ import {
 import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges, inSpan } from '@gitops-gate/telemetry';
 import { createAuditTrimmer } from './audit-trimmer.js';
 import { createFollowedPublisher, followedAncestry } from './followed-publisher.js';
+import { createGateAudit } from './gate-audit.js';
+import { createGateMetrics } from './gate-metrics.js';
+import { createGitHubReporting } from './github-reporting.js';
 import { createGateOpsApp } from './ops-app.js';
-import { createOutcomeReporter } from './outcome-reports.js';
 import { createPendingReevaluation, gateReadiness, startPolicyWatch } from './policy-hookup.js';
 import { createGateProcessor } from './processor.js';
 import { externalLinkAnnotation } from './ui/index.js';
@@ -73,20 +63,8 @@ const mirror = createGitMirror({
   httpToken: await gitHttpToken(config, github, (err) => logger.error({ err }, 'GitHub App installation token unavailable')),
   credentialPrefixes: config.GIT_CREDENTIAL_HOSTS,
 });
-// Decisions reported on the commit (check runs / commit statuses): queued here, sent by a worker, never awaited by a pin.
-const reports = github ? createReportQueue(redis, config.QUEUE_PREFIX) : undefined;
-const reportWorker = github
-  ? createReportWorker({
-      client: github,
-      redis,
-      prefix: config.QUEUE_PREFIX,
-      uiUrl: config.GATE_UI_URL,
-      connection: createRedisConnection(config.redis, 'worker'),
-      onError: (err, job) => logger.warn({ err, jobId: job?.id, attempts: job?.attemptsMade }, 'GitHub report failed'),
-    })
-  : undefined;
-logger.info({ github: gitHubMode(config) }, github ? 'GitHub reporting on' : 'GitHub reporting off (no GitHub App or token)');
-const reportOutcomes = createOutcomeReporter(reports, logger);
+const reporting = createGitHubReporting(config, github, redis, logger);
+const reportOutcomes = reporting.reportOutcomes;
 const followedOptions = { credentialHosts: config.GIT_CREDENTIAL_HOSTS, otherHosts: config.GIT_OTHER_HOSTS };
 const followed = createFollowedPublisher({
   list: () => store.list(config.GATE_NAMESPACES),
@@ -95,42 +73,8 @@ const followed = createFollowedPublisher({
   logger,
 });
 await followed.start(1_000);
-const decisions = new Counter({
-  name: 'gitops_gate_decisions_total',
-  help: 'Gate decisions by action',
-  labelNames: ['action'] as const,
-  registers: [registry],
-});
-const conflicts = new Counter({
-  name: 'gitops_gate_kube_conflicts_total',
-  help: 'Application writes refused because the object changed since it was read (409, or 422 from a failed precondition)',
-  registers: [registry],
-});
-// The audit trail lives in a Redis stream (durable with AOF, shared by replicas, ordered) and every record is also
-// logged in full with a constant message, for SIEM pipelines.
-// With a key, each record's MULTI also stores a signed checkpoint of the chain, logged with the record so a copy
-// outside Redis survives a Redis writer who rolls the trail back.
-const auditSigner = config.AUDIT_SIGNING_KEY_FILE ? readSigningKeyFile(config.AUDIT_SIGNING_KEY_FILE, 'AUDIT_SIGNING_KEY_FILE') : undefined;
-if (auditSigner) logger.info({ auditKey: auditSigner.verifier.text }, 'audit checkpoints signed');
-else logger.warn('audit checkpoints unsigned (AUDIT_SIGNING_KEY_FILE unset): a Redis writer could rewrite the trail undetected');
-const auditSigning = auditSigner ? { signer: auditSigner, cluster: config.GATE_CLUSTER_NAME } : undefined;
-// A pin is acknowledged (its job completes) only once its record reached the replicas: see withReplicatedRecords.
-const replication = createReplicationWait(redis, {
-  replicas: config.redis.waitReplicas,
-  timeoutMs: config.redis.waitTimeoutMs,
-  sentinel: config.redis.sentinels.length > 0,
-  ...(config.redis.cluster ? { hashTag: config.QUEUE_PREFIX } : {}),
-});
-const unreplicatedAudit = createAuditTrail(
-  redis,
-  config.QUEUE_PREFIX,
-  undefined,
-  (record, checkpoint) => logger.info({ audit: record, checkpoint }, 'audit record'),
-  auditSigning,
-  // The coverage index lives as long as the records (30 days without an age limit).
-  config.AUDIT_RETENTION_SECONDS > 0 ? config.AUDIT_RETENTION_SECONDS : FINAL_INDEX_TTL_SECONDS,
-);
-const audit = withReplicatedRecords(unreplicatedAudit, replication.wait);
+const metrics = createGateMetrics(registry);
+const { audit, signing: auditSigning, auditKey } = createGateAudit(config, redis, logger);
 const verifyQueue = createVerifyQueue(redis, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
 
 const reevaluation = createPendingReevaluation(reportOutcomes, logger);
@@ -159,8 +103,8 @@ const gate = createGate({
   logger,
   namespaces: config.GATE_NAMESPACES,
   isAncestor: followedAncestry(followed, (url, a, d) => mirror.isAncestor(url, a, d)),
-  onDecision: (action) => decisions.inc({ action }),
-  onConflict: () => conflicts.inc(),
+  onDecision: metrics.decision,
+  onConflict: metrics.conflict,
   images: createImageState(redis, config.QUEUE_PREFIX),
   livePolicies: watcher ? () => watcher.live() : undefined,
   livePolicyRevision: watcher ? () => watcher.current().revision : undefined,
@@ -215,7 +159,7 @@ const gateQueueView = createGateQueue(redis, config.QUEUE_PREFIX);
 registerQueueGauges(registry, [queueGaugeSource(gateQueueView)]);
 
 const ready = gateReadiness(() => redis.ping(), watcher);
-const ops = createGateOpsApp({ registry, ready, audit, store, namespaces: config.GATE_NAMESPACES, auditKey: auditSigner?.verifier.text });
+const ops = createGateOpsApp({ registry, ready, audit, store, namespaces: config.GATE_NAMESPACES, auditKey });
 await ops.listen({ host: '0.0.0.0', port: config.GATE_HTTP_PORT });
 {
   const addr = ops.server.address();
@@ -237,8 +181,7 @@ installShutdown({
     { name: 'timers', close: () => (policyWatch?.stop(), followed.stop(), trimmer.stop()) },
     // Jobs in hand finish; anything not started stays in the queue for another replica.
     { name: 'worker', close: () => worker.close() },
-    { name: 'report worker', close: () => reportWorker?.close() },
-    { name: 'report queue', close: () => reports?.close() },
+    { name: 'GitHub reporting', close: () => reporting.close() },
     { name: 'application watch', close: () => store.stop() },
     { name: 'policy watch', close: () => watcher?.stop() },
     { name: 'verify queue', close: () => verifyQueue.close() },
