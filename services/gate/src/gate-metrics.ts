@@ -1,7 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 
 /** The gate's decision metrics: decisions by action, and writes lost to a concurrent change of the Application. */
-export function createGateMetrics(registry: Registry): { decision(action: string): void; conflict(): void } {
+export function createGateMetrics(registry: Registry): { decision: (action: string) => void; conflict: () => void } {
   const decisions = new Counter({
     name: 'gitops_gate_decisions_total',
     help: 'Gate decisions by action',
