@@ -25,7 +25,14 @@ export const trimLeaseMs = (intervalSeconds: number): number => Math.max(interva
  * Audit retention: one gate replica at a time (the first to take the lease) trims a batch per interval; the others skip
  * that tick. Retention off (no age and no count limit) never touches Redis.
  */
-export function createAuditTrimmer(deps: AuditTrimmerDeps): { runOnce(): Promise<void>; start(): void; stop(): void } {
+export interface AuditTrimmer {
+  runOnce: () => Promise<void>;
+  /** Trims now and then every interval (errors logged). */
+  start: () => void;
+  stop: () => void;
+}
+
+export function createAuditTrimmer(deps: AuditTrimmerDeps): AuditTrimmer {
   let timer: NodeJS.Timeout | undefined;
   const runOnce = async (): Promise<void> => {
     if (deps.retention.maxAgeSeconds === 0 && deps.retention.maxRecords === 0) return;

@@ -7,9 +7,10 @@ import {
   type AuditSigning,
   type AuditTrail,
 } from '@gitops-gate/gate-core';
-import { createAuditTrail } from '@gitops-gate/gate-store';
+import { createAuditTrail, trimAuditTrail } from '@gitops-gate/gate-store';
 import { createReplicationWait } from '@gitops-gate/queue';
 import type { Logger } from '@gitops-gate/telemetry';
+import { createAuditTrimmer, type AuditTrimmer } from './audit-trimmer.js';
 
 /** The coverage index lives as long as the records (30 days without an age limit). */
 export const auditIndexSeconds = (retentionSeconds: number): number => (retentionSeconds > 0 ? retentionSeconds : FINAL_INDEX_TTL_SECONDS);
@@ -47,4 +48,30 @@ export function createGateAudit(
     auditIndexSeconds(config.AUDIT_RETENTION_SECONDS),
   );
   return { audit: withReplicatedRecords(trail, replication.wait), signing, auditKey: signer?.verifier.text };
+}
+
+/** The audit retention job as configured (AUDIT_RETENTION_*, AUDIT_TRIM_*): see createAuditTrimmer; not started. */
+export function auditTrimmerFromConfig(
+  config: Pick<
+    Config,
+    'AUDIT_RETENTION_SECONDS' | 'AUDIT_RETENTION_RECORDS' | 'AUDIT_TRIM_REQUIRES_EXPORT' | 'AUDIT_TRIM_INTERVAL_SECONDS' | 'QUEUE_PREFIX'
+  >,
+  redis: Redis,
+  signing: AuditSigning | undefined,
+  logger: Logger,
+): AuditTrimmer {
+  const retention = {
+    maxAgeSeconds: config.AUDIT_RETENTION_SECONDS,
+    maxRecords: config.AUDIT_RETENTION_RECORDS,
+    requireExport: config.AUDIT_TRIM_REQUIRES_EXPORT,
+  };
+  return createAuditTrimmer({
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    retention,
+    intervalSeconds: config.AUDIT_TRIM_INTERVAL_SECONDS,
+    holder: String(process.pid),
+    trim: (now) => trimAuditTrail(redis, config.QUEUE_PREFIX, retention, now, signing),
+    logger,
+  });
 }

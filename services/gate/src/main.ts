@@ -16,7 +16,6 @@ import {
   loadKubeConfig,
   publishPolicySnapshot,
   readPolicySnapshot,
-  trimAuditTrail,
 } from '@gitops-gate/gate-store';
 import { createGitMirror } from '@gitops-gate/git';
 import { gitHttpToken, gitHubClientFromConfig } from '@gitops-gate/github';
@@ -30,9 +29,8 @@ import {
   queueGaugeSource,
 } from '@gitops-gate/queue';
 import { createLogger, setupTracing, createMetricsRegistry, registerQueueGauges, inSpan } from '@gitops-gate/telemetry';
-import { createAuditTrimmer } from './audit-trimmer.js';
 import { createFollowedPublisher, followedAncestry } from './followed-publisher.js';
-import { createGateAudit } from './gate-audit.js';
+import { auditTrimmerFromConfig, createGateAudit } from './gate-audit.js';
 import { createGateMetrics } from './gate-metrics.js';
 import { createGitHubReporting } from './github-reporting.js';
 import { createGateOpsApp } from './ops-app.js';
@@ -129,20 +127,7 @@ const reconciler = createReconciler({
   enqueue: requests.enqueueReconcile,
 });
 if (config.GATE_RECONCILE_SECONDS > 0) reconciler.start(config.GATE_RECONCILE_SECONDS * 1000);
-const retention = {
-  maxAgeSeconds: config.AUDIT_RETENTION_SECONDS,
-  maxRecords: config.AUDIT_RETENTION_RECORDS,
-  requireExport: config.AUDIT_TRIM_REQUIRES_EXPORT,
-};
-const trimmer = createAuditTrimmer({
-  redis,
-  prefix: config.QUEUE_PREFIX,
-  retention,
-  intervalSeconds: config.AUDIT_TRIM_INTERVAL_SECONDS,
-  holder: String(process.pid),
-  trim: (now) => trimAuditTrail(redis, config.QUEUE_PREFIX, retention, now, auditSigning),
-  logger,
-});
+const trimmer = auditTrimmerFromConfig(config, redis, auditSigning, logger);
 trimmer.start();
 
 const worker = createServiceWorker(QUEUE_GATE, createGateProcessor(gate, logger, reportOutcomes), {
