@@ -40,7 +40,7 @@ describe('createGateAudit', () => {
 describe('auditTrimmerFromConfig', () => {
   it('retention off (no age, no count limit) takes no lease; a record limit turns it on', async () => {
     const off = auditTrimmerFromConfig(
-      loadConfig({ WEBHOOK_SECRETS: 's', QUEUE_PREFIX: 'off', AUDIT_RETENTION_SECONDS: '0' }),
+      loadConfig({ WEBHOOK_SECRETS: 's', QUEUE_PREFIX: 'off', AUDIT_RETENTION_SECONDS: '0', AUDIT_RETENTION_RECORDS: '0' }),
       redis,
       undefined,
       capturingLogger().logger,
