@@ -2,10 +2,8 @@
  * Admission webhook process: answers AdmissionReviews over HTTPS from the verdicts in Redis, the policy snapshot the
  * gate publishes and the Applications' pins (watched). Same image as the other services.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '@gitops-gate/config';
-import { normalizeRepoUrl, verifyJobId, type VerifyImageJob } from '@gitops-gate/contracts';
 import { createCachedApplicationStore, createKubeApplicationStore, loadKubeConfig } from '@gitops-gate/gate-store';
 import { createRedisConnection, createVerifyQueue, verifyJobOptions } from '@gitops-gate/queue';
 import { createLogger } from '@gitops-gate/telemetry';
@@ -13,6 +11,7 @@ import { createAdmissionApp, type AdmissionDeps } from './app.js';
 import { createAdmissionAudit } from './audit.js';
 import { createCachedResultLookup } from './result-cache.js';
 import { createAdmissionInputs, createNamespaceIndex, createPolicyCache, createResultLookup } from './sources.js';
+import { createVerifyNow } from './verify-now.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger('admission', config.LOG_LEVEL);
@@ -48,46 +47,14 @@ const deps: AdmissionDeps = {
   record: (w, d) => audit.record(w, d),
   ready: () => inputs.ready(),
 };
-if (verifyQueue) {
-  // The verifiers' own image path (registry fetch, signatures, provenance), queued like a registry_package delivery;
-  // the gate stores the verdict, and this review waits for it, bounded well under the webhook's timeout.
-  deps.verifyNow = async (builds) => {
-    const deadline = Date.now() + config.ADMISSION_VERIFY_WAIT_MS;
-    for (const build of builds) {
-      const at = build.lastIndexOf('@');
-      const image = build.slice(0, at);
-      for (const p of policies.current().filter((x) => x.images.includes(image))) {
-        const repoUrl = normalizeRepoUrl(p.repository);
-        // One job per digest and policy generation: concurrent reviews of the same new digest share it.
-        const deliveryId = `admission-${createHash('sha256')
-          .update(`${build} ${p.identity.uid ?? p.identity.name}@${p.identity.generation ?? 0}`)
-          .digest('hex')
-          .slice(0, 32)}`;
-        const job: VerifyImageJob = {
-          v: 1,
-          kind: 'image',
-          deliveryId,
-          repoUrl,
-          repoFullName: new URL(repoUrl).pathname.slice(1),
-          image,
-          digest: build.slice(at + 1),
-          tags: [],
-          receivedAt: new Date().toISOString(),
-          trace: undefined,
-        };
-        await verifyQueue.add(job.kind, job, {
-          ...verifyJobOptions(config.DELIVERY_RETENTION_SECONDS, config.COMPLETED_JOB_RETENTION_SECONDS),
-          jobId: verifyJobId(deliveryId),
-        });
-      }
-    }
-    while (Date.now() < deadline) {
-      const found = await lookup(builds);
-      if ([...found.values()].every((r) => r.length > 0)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-}
+if (verifyQueue)
+  deps.verifyNow = createVerifyNow({
+    policies: () => policies.current(),
+    queue: verifyQueue,
+    lookup,
+    waitMs: config.ADMISSION_VERIFY_WAIT_MS,
+    jobOptions: verifyJobOptions(config.DELIVERY_RETENTION_SECONDS, config.COMPLETED_JOB_RETENTION_SECONDS),
+  });
 
 const tls =
   config.ADMISSION_TLS_CERT_FILE && config.ADMISSION_TLS_KEY_FILE
@@ -99,7 +66,7 @@ await app.listen({ host: '0.0.0.0', port: config.ADMISSION_PORT });
 logger.info({ port: config.ADMISSION_PORT, tls: tls !== undefined, noVerdict: config.ADMISSION_NO_VERDICT }, 'admission webhook listening');
 
 const shutdown = async () => {
-  clearInterval(refreshTimer);
+  inputs.stop();
   await app.close();
   await audit.stop();
   await apps.stop?.();

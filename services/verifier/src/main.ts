@@ -2,7 +2,6 @@
  * Verifier process. Any number of these share the verify queue; BullMQ hands each job to one of them and hands it
  * to another if this one dies (stalled-job detection). SIGTERM finishes the jobs in hand before exiting.
  */
-import { Counter, Gauge } from 'prom-client';
 import { loadConfig } from '@gitops-gate/config';
 import { QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { createGitMirror } from '@gitops-gate/git';
@@ -27,6 +26,7 @@ import {
 import { createVerifyProcessor } from './processor.js';
 import { createVerdictCache } from './verdict-cache.js';
 import { createImageChecker } from './image-checker.js';
+import { createVerifierMetrics } from './verifier-metrics.js';
 
 const config = loadConfig(process.env);
 const { logger, tracing, registry } = createServiceTelemetry('verifier', config);
@@ -40,28 +40,12 @@ logger.info(
 );
 const connection = createRedisConnection(config.redis, 'worker');
 const gateQueue = createGateQueue(connection, config.QUEUE_PREFIX, (err) => logger.warn({ err }, 'queue connection error'));
-const cacheLookups = new Counter({
-  name: 'gitops_gate_verdict_cache_lookups_total',
-  help: 'Verdict cache lookups by kind and result',
-  labelNames: ['kind', 'result'] as const,
-  registers: [registry],
-});
+const metrics = createVerifierMetrics(registry);
 const verdictCache = createVerdictCache(connection, config.QUEUE_PREFIX, {
   trustRevision: verifyEnvironmentRevision(verifyEnv, config.REKOR_URL),
-  onLookup: (hit) => cacheLookups.inc({ kind: 'commit', result: hit ? 'hit' : 'miss' }),
+  onLookup: (hit) => metrics.cacheLookup('commit', hit),
 });
-// Verifications run here vs verdicts taken from another replica's in-flight one (bench: duplicate verifications coalesced).
-new Gauge({
-  name: 'gitops_gate_commit_verifications',
-  help: 'Commit signature verifications run by this process, and verdicts coalesced from another in-flight verification',
-  labelNames: ['result'] as const,
-  registers: [registry],
-  collect() {
-    const c = verdictCache.coalescing();
-    this.set({ result: 'verified' }, c.verified);
-    this.set({ result: 'coalesced' }, c.coalesced);
-  },
-});
+metrics.watchCoalescing(() => verdictCache.coalescing());
 const policySource = createPolicySource(connection, config.QUEUE_PREFIX, filePolicies, logger);
 const processor = createVerifyProcessor({
   mirror: createGitMirror({
@@ -95,7 +79,7 @@ const processor = createVerifyProcessor({
       redis: connection,
       prefix: config.QUEUE_PREFIX,
       rejectionTtlSeconds: config.IMAGE_REJECTION_CACHE_SECONDS,
-      onLookup: (hit) => cacheLookups.inc({ kind: 'image', result: hit ? 'hit' : 'miss' }),
+      onLookup: (hit) => metrics.cacheLookup('image', hit),
     },
   }),
   gateQueue,
