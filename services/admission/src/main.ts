@@ -66,7 +66,7 @@ await app.listen({ host: '0.0.0.0', port: config.ADMISSION_PORT });
 logger.info({ port: config.ADMISSION_PORT, tls: tls !== undefined, noVerdict: config.ADMISSION_NO_VERDICT }, 'admission webhook listening');
 
 const shutdown = async () => {
-  inputs.stop();
+  clearInterval(refreshTimer);
   await app.close();
   await audit.stop();
   await apps.stop?.();
