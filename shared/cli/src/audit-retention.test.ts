@@ -8,14 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  checkpointOrigin,
-  formatCheckpoint,
-  trimAuditTrail,
-  trimOrigin,
-  type CheckpointSigner,
-  type DecisionRecord,
-} from '@gitops-gate/gate-core';
+import { checkpointOrigin, formatCheckpoint, trimOrigin, type CheckpointSigner, type DecisionRecord } from '@gitops-gate/gate-core';
 import { auditKeys, createAuditTrail, trimAuditTrail } from '@gitops-gate/gate-store';
 import { createRedisConnection } from '@gitops-gate/queue';
 import { startTestRedis, type TestRedis } from '@gitops-gate/testing';
