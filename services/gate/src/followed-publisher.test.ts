@@ -38,7 +38,7 @@ describe('createFollowedPublisher', () => {
   it('a repository on a host the credentials are not for is published refused and never fetchable', async () => {
     const { p, published } = setup([app('a', 'https://evil.example.com/org/app', 'main')]);
     await p.refresh();
-    expect(published[0]?.[0]?.refused).toBeTruthy();
+    expect(published[0]?.[0]?.refused).toContain('is not under GIT_CREDENTIAL_HOSTS');
     expect(p.fetchable('https://evil.example.com/org/app')).toBeUndefined();
   });
 

@@ -1,5 +1,6 @@
 import type { JobsOptions } from 'bullmq';
 import { describe, expect, it } from 'vitest';
+import { reconcileJob } from '@gitops-gate/gate-core';
 import { createVerifyRequests } from './verify-requests.js';
 import { capturingLogger } from './test-logs.js';
 
@@ -52,15 +53,11 @@ describe('createVerifyRequests', () => {
 
   it('reconcile heads are queued as commit jobs with their own ids', async () => {
     const { requests, added } = setup(() => 'r1');
-    await requests.enqueueReconcile({
-      deliveryId: 'reconcile-x',
-      repoUrl: verdict.repoUrl,
-      cloneUrl: verdict.cloneUrl,
-      branch: 'main',
-      sha: SHA,
-    });
+    const target = { deliveryId: 'reconcile-x', repoUrl: verdict.repoUrl, cloneUrl: verdict.cloneUrl, branch: 'main', sha: SHA };
+    await requests.enqueueReconcile(target);
     expect(added[0]).toMatchObject({ name: 'commit', data: { deliveryId: 'reconcile-x', sha: SHA } });
-    expect(added[0]?.opts.jobId).toBeTruthy();
+    // The id reconcile's own contract gives that head: a second pass over the same head is not queued twice.
+    expect(added[0]?.opts.jobId).toBe(reconcileJob(target).jobId);
   });
 
   it('a queue failure reaches the caller (the gate job retries rather than losing the request)', async () => {
