@@ -11,6 +11,7 @@ import { QUEUE_GATE, QUEUE_VERIFY } from '@gitops-gate/contracts';
 import { parseVerifierKey } from '@gitops-gate/gate-core';
 import { createAuditTrail } from '@gitops-gate/gate-store';
 import { QUEUE_REPORT } from '@gitops-gate/github';
+import { listWorkspaces } from '../lib/workspaces.js';
 import { APP_KEY, deliverPush, startHarness, waitFor, type Harness } from './lib/harness.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -58,17 +59,8 @@ function sources(): string {
       else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(readFileSync(p, 'utf8'));
     }
   };
-  // Packages sit one level down (services/gate, shared/cli) or two (shared/core/gate-core, shared/adapters/gate-store).
-  const visit = (dir: string, depth: number) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (name === 'node_modules' || !statSync(p).isDirectory()) continue;
-      if (statSync(join(p, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(p, 'src'));
-      else if (depth > 1) visit(p, depth - 1);
-    }
-  };
-  visit(join(ROOT, 'services'), 1);
-  visit(join(ROOT, 'shared'), 2);
+  // Every workspace the root package.json declares, wherever it sits (shared/core/gate-core, shared/cli, services/gate).
+  for (const ws of listWorkspaces()) if (statSync(join(ws.dir, 'src'), { throwIfNoEntry: false })?.isDirectory()) walk(join(ws.dir, 'src'));
   return out.join('\n');
 }
 
