@@ -70,8 +70,9 @@ export const TARGETS = [
     measure: (r) =>
       r.scale
         ? {
-            now: `${(r.scale.nodeMsPerJob + r.scale.gitMsPerJob).toFixed(1)} ms CPU (${r.scale.gitMsPerJob.toFixed(1)} in git)`,
-            met: r.scale.nodeMsPerJob + r.scale.gitMsPerJob <= 2 && r.scale.gitMsPerJob < 0.05,
+            now: `${(r.scale.nodeMsPerJob + r.scale.gitMsPerJob).toFixed(1)} ms CPU (${r.scale.gitMsPerJob.toFixed(1)} in git, ${(r.scale.gitProcsPerJob ?? 0).toFixed(2)} git processes per job)`,
+            // "No git process" is counted (trace2), not inferred from CPU time; the same rule as run.js' row 3b.
+            met: r.scale.nodeMsPerJob + r.scale.gitMsPerJob <= 2 && r.scale.gitProcsPerJob === 0,
           }
         : undefined,
   },
@@ -108,11 +109,12 @@ export const TARGETS = [
   {
     row: 'duplicate verifications coalesced across verifier replicas',
     target: '50 simultaneous jobs → 1 verification',
-    see: 'services/verifier (coalescing benchmark not in this file set yet)',
-    measure: (r) =>
-      r.coalesce
-        ? { now: `${r.coalesce.jobs} jobs → ${r.coalesce.verifications} verification(s)`, met: r.coalesce.verifications === 1 }
-        : undefined,
+    see: 'bench/scale.js',
+    // scale.js runs the coalescing round on its verifier processes and reports it as `scale.coalesce`.
+    measure: (r) => {
+      const c = r.scale?.coalesce;
+      return c ? { now: `${c.jobs} jobs → ${c.verified} verification(s) on ${c.processes} processes`, met: c.verified === 1 } : undefined;
+    },
   },
   {
     row: 'gitsign commit verification per core',
